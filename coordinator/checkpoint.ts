@@ -1,0 +1,127 @@
+import { mkdir, open, readFile, rename } from 'node:fs/promises';
+import { join } from 'node:path';
+import { getCodec } from '../shared/codec/index.ts';
+import { arraysToTensors, tensorsToArrays } from '../shared/codec/named.ts';
+import { pack, unpack } from '../shared/codec/packr.ts';
+import type { NamedArrays } from '../shared/codec/types.ts';
+import * as check from '../shared/protocol/check.ts';
+import { ErrorCode, TesseraError, invalid } from '../shared/protocol/errors.ts';
+import { parseJobConfig, type JobConfig } from './config.ts';
+import type { JobState } from './job.ts';
+
+const FORMAT = 'tessera-checkpoint';
+const FORMAT_VERSION = 1;
+export const CHECKPOINT_FILE = 'checkpoint.msgpack';
+
+export interface Checkpoint {
+  config: JobConfig;
+  state: JobState;
+  savedAt: string;
+}
+
+function encodeArrays(arrays: NamedArrays, shapes: Record<string, number[]>, names: readonly string[]): Uint8Array {
+  const subset = Object.fromEntries(names.map((name) => [name, shapes[name]]));
+  return getCodec('f32').encode(arraysToTensors(arrays, subset));
+}
+
+/** The checkpoint as bytes: config, counters, weights and optimizer moments (lossless). */
+export function encodeCheckpoint(checkpoint: Checkpoint, shapes: Record<string, number[]>): Uint8Array {
+  const { state } = checkpoint;
+  return pack({
+    format: FORMAT,
+    formatVersion: FORMAT_VERSION,
+    savedAt: checkpoint.savedAt,
+    config: checkpoint.config,
+    round: state.round,
+    version: state.version,
+    samplesSeen: state.samplesSeen,
+    shardCursors: state.shardCursors,
+    weights: encodeArrays(state.weights, shapes, Object.keys(shapes)),
+    optimizers: Object.fromEntries(
+      Object.entries(state.optimizers).map(([network, adam]) => {
+        const names = Object.keys(adam.firstMoment);
+        return [network, { step: adam.step, firstMoment: encodeArrays(adam.firstMoment, shapes, names), secondMoment: encodeArrays(adam.secondMoment, shapes, names) }];
+      }),
+    ),
+  });
+}
+
+/** Reads checkpoint bytes back; `shapesOf` gives the model's tensor shapes for the stored config. */
+export function decodeCheckpoint(bytes: Uint8Array, shapesOf: (config: JobConfig) => Record<string, number[]>): Checkpoint {
+  try {
+    const raw = check.record(unpack(bytes), 'checkpoint');
+    if (raw.format !== FORMAT || raw.formatVersion !== FORMAT_VERSION) {
+      throw new TesseraError(ErrorCode.BadCheckpoint, `not a ${FORMAT} v${FORMAT_VERSION} file`, { field: 'format' });
+    }
+    const config = parseJobConfig(raw.config);
+    const shapes = shapesOf(config);
+    // Weights hold every tensor; each optimizer holds its own network's, so it is checked against the tensors it names.
+    const decode = (value: unknown, field: string, requireAll: boolean): NamedArrays => {
+      const tensors = getCodec('f32').decode(check.bytes(value, field, 1 << 30));
+      const names = requireAll ? Object.keys(shapes) : Object.keys(tensors);
+      return tensorsToArrays(tensors, Object.fromEntries(names.map((name) => [name, shapes[name] ?? []])), field);
+    };
+    const optimizers = check.record(raw.optimizers, 'optimizers');
+    const cursors: unknown[] = Array.isArray(raw.shardCursors) ? raw.shardCursors : invalid('shardCursors', 'an array', raw.shardCursors);
+    const state: JobState = {
+      round: check.integer(raw.round, 'round'),
+      version: check.integer(raw.version, 'version'),
+      samplesSeen: check.integer(raw.samplesSeen, 'samplesSeen'),
+      shardCursors: cursors.map((cursor: unknown, i: number) => {
+        const value = check.record(cursor, `shardCursors[${i}]`);
+        return { epoch: check.integer(value.epoch, `shardCursors[${i}].epoch`), position: check.integer(value.position, `shardCursors[${i}].position`) };
+      }),
+      weights: decode(raw.weights, 'weights', true),
+      optimizers: Object.fromEntries(
+        Object.entries(optimizers).map(([network, value]) => {
+          const adam = check.record(value, `optimizers.${network}`);
+          return [
+            network,
+            {
+              step: check.integer(adam.step, `optimizers.${network}.step`),
+              firstMoment: decode(adam.firstMoment, `optimizers.${network}.firstMoment`, false),
+              secondMoment: decode(adam.secondMoment, `optimizers.${network}.secondMoment`, false),
+            },
+          ];
+        }),
+      ),
+    };
+    return { config, state, savedAt: String(raw.savedAt) };
+  } catch (error) {
+    if (error instanceof TesseraError && error.code === ErrorCode.BadCheckpoint) throw error;
+    throw new TesseraError(ErrorCode.BadCheckpoint, `unreadable checkpoint: ${(error as Error).message}`, { cause: error, field: (error as TesseraError).field });
+  }
+}
+
+/**
+ * Writes the checkpoint atomically: to a temporary file, flushed, then renamed
+ * over the old one, so a crash mid-write leaves the previous checkpoint whole.
+ */
+export async function saveCheckpoint(dir: string, checkpoint: Checkpoint, shapes: Record<string, number[]>): Promise<{ path: string; bytes: number }> {
+  await mkdir(dir, { recursive: true });
+  const path = join(dir, CHECKPOINT_FILE);
+  const temporary = `${path}.${process.pid}.tmp`;
+  const bytes = encodeCheckpoint(checkpoint, shapes);
+  const handle = await open(temporary, 'w');
+  try {
+    await handle.writeFile(bytes);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  await rename(temporary, path);
+  return { path, bytes: bytes.byteLength };
+}
+
+/** The job's last checkpoint, or undefined when it has none yet. */
+export async function loadCheckpoint(dir: string, shapesOf: (config: JobConfig) => Record<string, number[]>): Promise<Checkpoint | undefined> {
+  let bytes: Uint8Array;
+  try {
+    bytes = await readFile(join(dir, CHECKPOINT_FILE));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+  return decodeCheckpoint(bytes, shapesOf);
+}
+

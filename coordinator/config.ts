@@ -1,0 +1,123 @@
+import { listCodecs } from '../shared/codec/index.ts';
+import * as check from '../shared/protocol/check.ts';
+import { ErrorCode, TesseraError } from '../shared/protocol/errors.ts';
+import { fields, parseConfig, type Field, type Schema } from '../shared/protocol/schema.ts';
+import { getModel } from '../shared/models/registry.ts';
+import type { OptimizerConfig } from '../shared/models/types.ts';
+
+/** Everything that defines a job; resolved once, validated, and saved in every checkpoint. */
+export interface JobConfig {
+  id: string;
+  model: { id: string; config: Record<string, unknown> };
+  dataset: DatasetConfig;
+  training: TrainingConfig;
+  /** Optimizer per network; the model's defaults fill what is absent. */
+  optimizers: Record<string, OptimizerConfig>;
+  output: OutputConfig;
+}
+
+export interface DatasetConfig {
+  id: 'mnist';
+  heldOutFraction: number;
+  shards: number;
+}
+
+export interface TrainingConfig {
+  batchSize: number;
+  rounds: number;
+  minWorkers: number;
+  roundDeadlineMs: number;
+  seed: number;
+  codec: string;
+  maxGradNorm: number;
+}
+
+export interface OutputConfig {
+  dir: string;
+  checkpointEvery: number;
+  sampleEvery: number;
+  exportEvery: number;
+  sampleCount: number;
+}
+
+const datasetSchema: Schema<DatasetConfig> = {
+  id: fields.oneOf('mnist', ['mnist'] as const),
+  // 10% held out: 1,000 of the package's 10,000 digits, enough to evaluate on.
+  heldOutFraction: fields.number(0.1, 0, 0.9),
+  // 16 shards deal evenly over 1, 2, 4, 8 or 16 workers and are small enough to move when one leaves.
+  shards: fields.integer(16, 1, 4096),
+};
+
+const trainingSchema: Schema<TrainingConfig> = {
+  // Per worker and round; 32 keeps a wasm round near a second on one core.
+  batchSize: fields.integer(32, 1, 4096),
+  // 0 trains until stopped.
+  rounds: fields.integer(0, 0, 10_000_000),
+  // A round starts only when this many workers are connected; below it the job says it is waiting.
+  minWorkers: fields.integer(1, 1, 100_000),
+  // A round closes with what has arrived after this long (a lost worker is not waited for).
+  roundDeadlineMs: fields.integer(60_000, 100, 3_600_000),
+  seed: fields.integer(1, 0, 2 ** 32 - 1),
+  codec: {
+    default: 'f32',
+    parse: (value, field) => check.oneOf(value, field, listCodecs().map((codec) => codec.id)),
+  },
+  // An update whose global gradient norm exceeds this is rejected as corrupt; 0 turns the check off.
+  maxGradNorm: fields.number(1e4, 0, Number.MAX_VALUE),
+};
+
+const outputSchema: Schema<OutputConfig> = {
+  dir: fields.string('runs', 1024),
+  // Every 10 rounds: a restart redoes at most 9 rounds, and a checkpoint (~8 MB) costs ~10 ms.
+  checkpointEvery: fields.integer(10, 1, 1_000_000),
+  sampleEvery: fields.integer(25, 1, 1_000_000),
+  exportEvery: fields.integer(100, 1, 1_000_000),
+  // 64 samples make an 8 x 8 grid.
+  sampleCount: fields.integer(64, 1, 1024),
+};
+
+/** The optimizer schema with a network's own defaults (the model spec gives them, with reasons). */
+function optimizerSchemaWith(defaults: OptimizerConfig): Schema<OptimizerConfig> {
+  return {
+    learningRate: fields.number(defaults.learningRate, 0, 10),
+    beta1: fields.number(defaults.beta1, 0, 0.999999),
+    beta2: fields.number(defaults.beta2, 0, 0.999999),
+    epsilon: fields.number(defaults.epsilon, 0, 1),
+  };
+}
+
+const idField: Field<string> = {
+  default: 'default',
+  parse: (value, field) => {
+    const id = check.string(value, field, 64);
+    if (!/^[A-Za-z0-9][A-Za-z0-9_-]*$/.test(id)) check.oneOf(id, field, ['letters, digits, _ and - only']);
+    return id;
+  },
+};
+
+/** Reads a job config: unknown keys are errors, absent keys take their defaults, the field at fault is named. */
+export function parseJobConfig(raw: unknown): JobConfig {
+  const input = raw === undefined ? {} : check.isRecord(raw) ? raw : undefined;
+  if (!input) throw new TesseraError(ErrorCode.InvalidConfig, 'a job config is an object', { field: 'config' });
+  const model = check.isRecord(input.model) ? input.model : input.model === undefined ? {} : undefined;
+  if (!model) throw new TesseraError(ErrorCode.InvalidConfig, 'expected an object', { field: 'model' });
+  for (const key of Object.keys(model)) {
+    if (key !== 'id' && key !== 'config') throw new TesseraError(ErrorCode.InvalidConfig, 'unknown key; known keys: id, config', { field: `model.${key}` });
+  }
+  const modelId = model.id === undefined ? 'dcgan' : model.id;
+  if (typeof modelId !== 'string') throw new TesseraError(ErrorCode.InvalidConfig, 'expected a model id string', { field: 'model.id' });
+  const spec = getModel(modelId, 'model.id');
+  const optimizersSchema = Object.fromEntries(
+    Object.entries(spec.networks).map(([network, defaults]) => [network, fields.nested(optimizerSchemaWith(defaults))]),
+  ) as Schema<Record<string, OptimizerConfig>>;
+  const schema: Schema<Omit<JobConfig, 'model'>> = {
+    id: idField,
+    dataset: fields.nested(datasetSchema),
+    training: fields.nested(trainingSchema),
+    optimizers: fields.nested(optimizersSchema),
+    output: fields.nested(outputSchema),
+  };
+  const { model: _model, ...rest } = input;
+  const resolved = parseConfig(schema, rest);
+  return { ...resolved, model: { id: spec.id, config: spec.parseConfig(model.config, 'model.config') as Record<string, unknown> } };
+}

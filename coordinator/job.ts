@@ -1,0 +1,292 @@
+import { getCodec } from '../shared/codec/index.ts';
+import { arraysToTensors, contentHash, tensorsToArrays } from '../shared/codec/named.ts';
+import type { NamedArrays } from '../shared/codec/types.ts';
+import { findNonFinite, globalNorm } from '../shared/aggregate/norms.ts';
+import { weightedMean } from '../shared/aggregate/weighted-mean.ts';
+import { dealShards, makeShards, ShardSampler, splitDataset, type ShardCursor } from '../shared/data/shards.ts';
+import { ErrorCode, TesseraError } from '../shared/protocol/errors.ts';
+import type { Assign, Update } from '../shared/protocol/messages.ts';
+import { getModel } from '../shared/models/registry.ts';
+import type { ModelSpec } from '../shared/models/types.ts';
+import { adamStep, createAdamState, type AdamState } from '../shared/training/adam.ts';
+import { deriveSeed } from '../shared/training/random.ts';
+import type { JobConfig } from './config.ts';
+
+/** Everything a checkpoint holds: with the config, enough to continue the job exactly. */
+export interface JobState {
+  /** The next round to run; also the number of rounds applied so far. */
+  round: number;
+  /** Version of `weights`; advances by one per applied round. */
+  version: number;
+  weights: NamedArrays;
+  optimizers: Record<string, AdamState>;
+  shardCursors: ShardCursor[];
+  samplesSeen: number;
+}
+
+/** Weights of one version, encoded once and shared by every worker that asks. */
+export interface PublishedWeights {
+  version: number;
+  hash: string;
+  codec: string;
+  bytes: Uint8Array;
+}
+
+/** A worker's share of a round. */
+export interface Assignment {
+  workerId: string;
+  message: Assign;
+  assignedAt: number;
+}
+
+export interface AcceptedUpdate {
+  workerId: string;
+  samples: number;
+  grads: NamedArrays;
+  losses: Record<string, number>;
+  computeMs: number;
+  fetchMs: number;
+  bytes: number;
+  receivedAt: number;
+}
+
+/** A worker that was assigned work but whose update will not count, and why. */
+export interface RoundFailure {
+  workerId: string;
+  code: ErrorCode | 'LEFT' | 'DEADLINE';
+  message: string;
+}
+
+export interface OpenRound {
+  round: number;
+  version: number;
+  startedAt: number;
+  deadlineAt: number;
+  assignments: Map<string, Assignment>;
+  updates: Map<string, AcceptedUpdate>;
+  failures: Map<string, RoundFailure>;
+}
+
+export interface RoundSummary {
+  round: number;
+  version: number;
+  durationMs: number;
+  updates: AcceptedUpdate[];
+  failures: RoundFailure[];
+  samples: number;
+  losses: Record<string, number>;
+  /** Samples of the round over its wall time. */
+  samplesPerSecond: number;
+  applied: boolean;
+}
+
+/**
+ * One training job: master weights, optimizer state and the round in
+ * progress. It does no I/O and keeps no timers: the runner decides when
+ * rounds start and close, this class decides what they contain.
+ */
+export class Job {
+  readonly spec: ModelSpec<any>;
+  readonly shapes: Record<string, number[]>;
+  readonly state: JobState;
+  readonly sampler: ShardSampler;
+  private published: PublishedWeights | undefined;
+  private previous: PublishedWeights | undefined;
+  current: OpenRound | undefined;
+
+  constructor(
+    readonly config: JobConfig,
+    shapes: Record<string, number[]>,
+    state: JobState,
+    datasetCount: number,
+  ) {
+    this.spec = getModel(config.model.id);
+    this.shapes = shapes;
+    this.state = state;
+    const split = splitDataset(datasetCount, config.dataset.heldOutFraction, config.training.seed);
+    this.sampler = new ShardSampler(makeShards(split.train, config.dataset.shards), config.training.seed, state.shardCursors);
+    this.state.shardCursors = this.sampler.cursors;
+  }
+
+  /** A fresh state: initial weights and zeroed optimizers, one per network. */
+  static initialState(spec: ModelSpec<any>, weights: NamedArrays, shardCount: number): JobState {
+    const optimizers: Record<string, AdamState> = {};
+    for (const network of Object.keys(spec.networks)) {
+      optimizers[network] = createAdamState(weights, Object.keys(weights).filter((name) => spec.networkOf(name) === network));
+    }
+    return {
+      round: 0,
+      version: 0,
+      weights,
+      optimizers,
+      shardCursors: Array.from({ length: shardCount }, () => ({ epoch: 0, position: 0 })),
+      samplesSeen: 0,
+    };
+  }
+
+  /** The current weights, encoded and hashed once per version. */
+  async publishedWeights(): Promise<PublishedWeights> {
+    if (this.published?.version === this.state.version) return this.published;
+    const codec = getCodec('f32');
+    const bytes = codec.encode(arraysToTensors(this.state.weights, this.shapes));
+    const published = { version: this.state.version, hash: await contentHash(bytes), codec: codec.id, bytes };
+    // Another call may have published this version while the hash was computed.
+    if (this.published?.version !== published.version) {
+      this.previous = this.published;
+      this.published = published;
+    }
+    return this.published;
+  }
+
+  /** Weights by hash: the current version, or the one before (a worker finishing late may still ask). */
+  weightsByHash(hash: string): PublishedWeights | undefined {
+    return [this.published, this.previous].find((weights) => weights?.hash === hash);
+  }
+
+  /** Opens the next round with one assignment per worker; each gets its shards and a batch drawn from them. */
+  async openRound(workers: readonly { id: string; batchSize: number }[], now: number): Promise<OpenRound> {
+    if (this.current) throw new Error(`round ${this.current.round} is still open`);
+    const weights = await this.publishedWeights();
+    const { training } = this.config;
+    const round = this.state.round;
+    const shards = dealShards(this.sampler.shardCount, workers.map((worker) => worker.id));
+    const assignments = new Map<string, Assignment>();
+    for (const worker of workers) {
+      const shardIds = shards.get(worker.id)!;
+      // More workers than shards: the extra ones share every shard rather than idle.
+      const source = shardIds.length > 0 ? shardIds : Array.from({ length: this.sampler.shardCount }, (_, i) => i);
+      const message: Assign = {
+        type: 'assign',
+        jobId: this.config.id,
+        round,
+        version: this.state.version,
+        weightsHash: weights.hash,
+        sampleIndices: this.sampler.draw(source, worker.batchSize),
+        shardIds: source,
+        seed: deriveSeed(training.seed, round, assignments.size),
+        codec: training.codec,
+        deadlineMs: training.roundDeadlineMs,
+      };
+      assignments.set(worker.id, { workerId: worker.id, message, assignedAt: now });
+    }
+    this.current = {
+      round,
+      version: this.state.version,
+      startedAt: now,
+      deadlineAt: now + training.roundDeadlineMs,
+      assignments,
+      updates: new Map(),
+      failures: new Map(),
+    };
+    return this.current;
+  }
+
+  /**
+   * Validates an update at the door and keeps it for the round. Throws a
+   * TesseraError naming the code and field; a rejected update also counts as
+   * that worker's failure for the round, so the round does not wait for it.
+   */
+  acceptUpdate(workerId: string, update: Update, now: number): AcceptedUpdate {
+    const round = this.current;
+    try {
+      if (update.jobId !== this.config.id) throw new TesseraError(ErrorCode.UnknownJob, `update for job ${update.jobId} sent to job ${this.config.id}`, { field: 'jobId' });
+      if (!round || update.round !== round.round) {
+        throw new TesseraError(ErrorCode.WrongRound, `round ${update.round} is not open${round ? ` (open: ${round.round})` : ''}`, { field: 'round' });
+      }
+      const assignment = round.assignments.get(workerId);
+      if (!assignment) throw new TesseraError(ErrorCode.NotAssigned, `worker ${workerId} has no work in round ${round.round}`, { field: 'round' });
+      if (round.updates.has(workerId)) throw new TesseraError(ErrorCode.DuplicateUpdate, `worker ${workerId} already sent round ${round.round}`, { field: 'round' });
+      if (round.failures.has(workerId)) throw new TesseraError(ErrorCode.WrongRound, `round ${round.round} stopped waiting for worker ${workerId}`, { field: 'round' });
+      if (update.version !== round.version) {
+        throw new TesseraError(ErrorCode.StaleVersion, `computed on version ${update.version}, round ${round.round} trains version ${round.version}`, { field: 'version' });
+      }
+      const assigned = assignment.message.sampleIndices.length;
+      if (update.samples !== assigned) throw new TesseraError(ErrorCode.InvalidMessage, `expected ${assigned} samples, got ${update.samples}`, { field: 'samples' });
+      const grads = tensorsToArrays(getCodec(update.codec).decode(update.tensors), this.shapes);
+      const nonFinite = findNonFinite(grads);
+      if (nonFinite) throw new TesseraError(ErrorCode.NonFinite, `non-finite value at index ${nonFinite.index}`, { field: `tensors.${nonFinite.name}` });
+      const norm = globalNorm(grads);
+      const limit = this.config.training.maxGradNorm;
+      if (limit > 0 && norm > limit) throw new TesseraError(ErrorCode.NormTooLarge, `gradient norm ${norm.toPrecision(4)} above the job's limit ${limit}`, { field: 'tensors' });
+      const accepted: AcceptedUpdate = {
+        workerId,
+        samples: update.samples,
+        grads,
+        losses: update.losses,
+        computeMs: update.timing.computeMs,
+        fetchMs: update.timing.fetchMs,
+        bytes: update.tensors.byteLength,
+        receivedAt: now,
+      };
+      round.updates.set(workerId, accepted);
+      return accepted;
+    } catch (error) {
+      if (round && round.assignments.has(workerId) && !round.updates.has(workerId) && update.round === round.round) {
+        const failure = error instanceof TesseraError ? error : new TesseraError(ErrorCode.Internal, String(error));
+        round.failures.set(workerId, { workerId, code: failure.code, message: failure.message });
+      }
+      throw error;
+    }
+  }
+
+  /** Marks an assigned worker as gone for this round (left, crashed, timed out). */
+  markFailed(workerId: string, code: RoundFailure['code'], message: string): void {
+    const round = this.current;
+    if (round?.assignments.has(workerId) && !round.updates.has(workerId) && !round.failures.has(workerId)) {
+      round.failures.set(workerId, { workerId, code, message });
+    }
+  }
+
+  /** True when every assigned worker has answered or failed. */
+  roundComplete(): boolean {
+    const round = this.current;
+    return !!round && round.updates.size + round.failures.size >= round.assignments.size;
+  }
+
+  /**
+   * Closes the open round: workers that have not answered are failures; the
+   * accepted gradients are averaged by samples and each network's optimizer
+   * steps. A round with no accepted update changes nothing and is run again.
+   */
+  closeRound(now: number): RoundSummary {
+    const round = this.current;
+    if (!round) throw new Error('no open round');
+    for (const workerId of round.assignments.keys()) this.markFailed(workerId, 'DEADLINE', 'no update before the round closed');
+    this.current = undefined;
+    const updates = [...round.updates.values()];
+    const samples = updates.reduce((sum, update) => sum + update.samples, 0);
+    const summary: RoundSummary = {
+      round: round.round,
+      version: round.version,
+      durationMs: now - round.startedAt,
+      updates,
+      failures: [...round.failures.values()],
+      samples,
+      losses: meanLosses(updates),
+      samplesPerSecond: samples / Math.max(1e-3, (now - round.startedAt) / 1000),
+      applied: updates.length > 0,
+    };
+    if (!summary.applied) return summary;
+    const grads = weightedMean(updates.map((update) => ({ weight: update.samples, tensors: update.grads })));
+    for (const [network, optimizer] of Object.entries(this.state.optimizers)) {
+      adamStep(this.state.weights, grads, optimizer, this.config.optimizers[network]);
+    }
+    this.state.round += 1;
+    this.state.version += 1;
+    this.state.samplesSeen += samples;
+    return summary;
+  }
+}
+
+/** Losses averaged over the updates, weighted by their samples. */
+function meanLosses(updates: readonly AcceptedUpdate[]): Record<string, number> {
+  const sums: Record<string, number> = {};
+  const weights: Record<string, number> = {};
+  for (const update of updates) {
+    for (const [name, value] of Object.entries(update.losses)) {
+      sums[name] = (sums[name] ?? 0) + value * update.samples;
+      weights[name] = (weights[name] ?? 0) + update.samples;
+    }
+  }
+  return Object.fromEntries(Object.keys(sums).map((name) => [name, sums[name] / weights[name]]));
+}

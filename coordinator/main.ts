@@ -1,0 +1,122 @@
+#!/usr/bin/env node
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { selectNodeBackend } from '../worker/backend.ts';
+import { TesseraError } from '../shared/protocol/errors.ts';
+import { formatRound } from './progress.ts';
+import { startCoordinator } from './server.ts';
+
+const USAGE = `Usage: tessera-coordinator [options]
+
+Runs a coordinator: serves the worker protocol on ws://HOST:PORT/ws and the API on http://HOST:PORT/api.
+
+  --port N             port (default 8080, env PORT; 0 picks a free one)
+  --host ADDR          address to listen on (default 0.0.0.0)
+  --config FILE        job config as JSON (defaults fill what it leaves out)
+  --set KEY=VALUE      set one config key by its dotted path, e.g. --set training.batchSize=64 (repeatable)
+  --rounds N           stop after N rounds (same as --set training.rounds=N; 0 runs until stopped)
+  --local-workers N    also start N Node workers on this machine
+  --worker-backend B   backend for the local workers (default: the fastest present)
+  --worker-token T     require this token from workers (env TESSERA_WORKER_TOKEN)
+`;
+
+const { values } = parseArgs({
+  options: {
+    port: { type: 'string', default: process.env.PORT ?? '8080' },
+    host: { type: 'string', default: '0.0.0.0' },
+    config: { type: 'string' },
+    set: { type: 'string', multiple: true, default: [] },
+    rounds: { type: 'string' },
+    'local-workers': { type: 'string', default: '0' },
+    'worker-backend': { type: 'string' },
+    'worker-token': { type: 'string', default: process.env.TESSERA_WORKER_TOKEN },
+    help: { type: 'boolean', default: false },
+  },
+});
+if (values.help) {
+  process.stdout.write(USAGE);
+  process.exit(0);
+}
+
+/** Sets a dotted path in a nested object; the value is read as JSON when it parses, else as a string. */
+function setPath(target: Record<string, any>, path: string, raw: string): void {
+  const keys = path.split('.');
+  let node = target;
+  for (const key of keys.slice(0, -1)) node = node[key] ??= {};
+  let value: unknown = raw;
+  try {
+    value = JSON.parse(raw);
+  } catch {
+    /* a bare string */
+  }
+  node[keys.at(-1)!] = value;
+}
+
+const jobConfig: Record<string, any> = values.config ? JSON.parse(readFileSync(values.config, 'utf8')) : {};
+for (const assignment of values.set) {
+  const equals = assignment.indexOf('=');
+  if (equals < 1) {
+    process.stderr.write(`--set expects KEY=VALUE, got ${assignment}\n`);
+    process.exit(2);
+  }
+  setPath(jobConfig, assignment.slice(0, equals), assignment.slice(equals + 1));
+}
+if (values.rounds !== undefined) setPath(jobConfig, 'training.rounds', values.rounds);
+
+const backend = await selectNodeBackend();
+const coordinator = await startCoordinator({ port: Number(values.port), host: values.host, job: jobConfig, workerToken: values['worker-token'] }).catch((error: unknown) => {
+  if (error instanceof TesseraError) {
+    process.stderr.write(`invalid job config: ${error.code}${error.field ? ` at ${error.field}` : ''}: ${error.message}\n`);
+    process.exit(2);
+  }
+  throw error;
+});
+const { runner } = coordinator;
+const { config } = runner.job;
+const print = (line: string) => process.stdout.write(`${line}\n`);
+print(`tessera coordinator on ${coordinator.url} (tfjs backend ${backend.name})`);
+print(`job ${config.id}: ${config.model.id} on ${config.dataset.id}, batch ${config.training.batchSize} per worker, ${config.training.rounds || 'unlimited'} rounds`);
+print(`outputs in ${runner.outputDir}${coordinator.resumed ? ` (resumed at round ${runner.job.state.round})` : ''}`);
+print(`workers join with: npm run worker -- --url ws://<this host>:${coordinator.port}/ws`);
+
+let lastWaiting = '';
+runner.on('waiting', (reason) => {
+  if (reason !== lastWaiting) print(reason);
+  lastWaiting = reason;
+});
+runner.on('round', (summary, workers) => print(formatRound(summary, workers, config.training.rounds)));
+runner.on('samples', (path) => print(`samples: ${path}`));
+runner.on('exported', (dir) => print(`generator exported: ${dir}/model.json`));
+runner.on('outputError', (error) => process.stderr.write(`output failed: ${error.message}\n`));
+runner.on('rejected', (workerId, error) => process.stderr.write(`update from ${workerId} rejected: ${error.code}${error.field ? ` (${error.field})` : ''}: ${error.message}\n`));
+coordinator.hub.on('joined', (session) => print(`worker ${session.id} joined (${session.kind}, ${session.backend}, ${session.name})`));
+coordinator.hub.on('left', (session, reason) => print(`worker ${session.id} left: ${reason}`));
+
+const children: ChildProcess[] = [];
+const localWorkers = Number(values['local-workers']);
+const workerMain = fileURLToPath(new URL('../worker/main.ts', import.meta.url));
+for (let i = 0; i < localWorkers; i++) {
+  const args = ['--import', 'tsx', workerMain, '--url', `ws://127.0.0.1:${coordinator.port}/ws`, '--name', `local-${i + 1}`, '--quiet'];
+  if (values['worker-backend']) args.push('--backend', values['worker-backend']);
+  if (values['worker-token']) args.push('--token', values['worker-token']);
+  children.push(spawn(process.execPath, args, { stdio: ['ignore', 'inherit', 'inherit'] }));
+}
+
+let shuttingDown = false;
+async function shutdown(code: number): Promise<void> {
+  if (shuttingDown) return;
+  shuttingDown = true;
+  for (const child of children) child.kill('SIGTERM');
+  // A finished job has written its final outputs already.
+  if (runner.status !== 'finished') await runner.flush();
+  await coordinator.close();
+  process.exit(code);
+}
+runner.on('finished', (round) => {
+  print(`finished after ${round} rounds`);
+  void shutdown(0);
+});
+process.on('SIGINT', () => void shutdown(130));
+process.on('SIGTERM', () => void shutdown(143));

@@ -1,0 +1,210 @@
+import { EventEmitter } from 'node:events';
+import { join, resolve } from 'node:path';
+import { ErrorCode, TesseraError } from '../shared/protocol/errors.ts';
+import type { Update } from '../shared/protocol/messages.ts';
+import type { Trainer } from '../shared/models/types.ts';
+import { saveCheckpoint } from './checkpoint.ts';
+import type { Job, RoundSummary } from './job.ts';
+import { exportLayersModel, sampleGridPng, writeFileAtomic } from './outputs.ts';
+import { recordSpeed, type WorkerSession } from './workers.ts';
+
+export type JobStatus = 'waiting' | 'running' | 'paused' | 'finished';
+
+export interface RunnerEvents {
+  round: [summary: RoundSummary, workers: WorkerSession[]];
+  waiting: [reason: string];
+  checkpoint: [path: string, round: number];
+  samples: [path: string, round: number];
+  exported: [dir: string, round: number];
+  finished: [round: number];
+  rejected: [workerId: string, error: TesseraError];
+  outputError: [error: Error];
+}
+
+/**
+ * Drives one job: decides when rounds open and close, hands out the
+ * assignments, and writes the outputs (checkpoints, sample grids, the exported
+ * generator). The Job decides what a round holds; this class decides when.
+ */
+export class JobRunner extends EventEmitter<RunnerEvents> {
+  status: JobStatus = 'waiting';
+  private readonly sessions = new Map<string, WorkerSession>();
+  private opening = false;
+  private deadlineTimer: NodeJS.Timeout | undefined;
+  /** Output writes run one after another, off the round's critical path. */
+  private outputs: Promise<void> = Promise.resolve();
+  readonly outputDir: string;
+  lastSamplesPath: string | undefined;
+  lastRound: RoundSummary | undefined;
+
+  constructor(
+    readonly job: Job,
+    private readonly sampler: Trainer,
+    private readonly clock: () => number = Date.now,
+  ) {
+    super();
+    this.outputDir = resolve(job.config.output.dir, job.config.id);
+  }
+
+  get workers(): WorkerSession[] {
+    return [...this.sessions.values()];
+  }
+
+  /** A worker is (again) connected and ready for the next round. */
+  addWorker(session: WorkerSession): void {
+    this.sessions.set(session.id, session);
+    // A worker back mid-round finds its assignment again, if the round still waits for it.
+    const assignment = this.job.current?.assignments.get(session.id);
+    if (assignment && !this.job.current!.updates.has(session.id) && !this.job.current!.failures.has(session.id)) {
+      session.channel?.send(assignment.message);
+    }
+    void this.maybeOpenRound();
+  }
+
+  /** A worker left or lost its connection: the round stops waiting for it. */
+  removeWorker(workerId: string, reason: string): void {
+    if (!this.sessions.delete(workerId)) return;
+    this.job.markFailed(workerId, 'LEFT', reason);
+    this.closeIfComplete();
+  }
+
+  /** Validates and keeps an update; answers the worker with ack or reject. */
+  receiveUpdate(session: WorkerSession, update: Update): void {
+    try {
+      const accepted = this.job.acceptUpdate(session.id, update, this.clock());
+      session.updatesAccepted += 1;
+      session.samplesContributed += accepted.samples;
+      session.bytesReceived += accepted.bytes;
+      recordSpeed(session, accepted.samples, accepted.computeMs);
+      session.channel?.send({ type: 'ack', round: update.round });
+    } catch (error) {
+      const failure = error instanceof TesseraError ? error : new TesseraError(ErrorCode.Internal, String(error), { cause: error });
+      session.updatesRejected += 1;
+      session.channel?.send({ type: 'reject', round: update.round, ...failure.toWire() });
+      this.emit('rejected', session.id, failure);
+    }
+    this.closeIfComplete();
+  }
+
+  pause(): void {
+    if (this.status !== 'finished') this.status = 'paused';
+  }
+
+  resume(): void {
+    if (this.status === 'paused') {
+      this.status = 'waiting';
+      void this.maybeOpenRound();
+    }
+  }
+
+  /** Stops timers; waits for the output writes already started. */
+  async stop(): Promise<void> {
+    clearTimeout(this.deadlineTimer);
+    if (this.status !== 'finished') this.status = 'paused';
+    await this.outputs;
+  }
+
+  /** Writes outputs now (e.g. on shutdown): checkpoint always, samples and export as asked. */
+  async flush(): Promise<void> {
+    this.queueOutputs(true);
+    await this.outputs;
+  }
+
+  private eligibleWorkers(): WorkerSession[] {
+    return this.workers.filter((session) => session.channel !== undefined);
+  }
+
+  /** Opens the next round when none is open, the job runs, and enough workers are here. */
+  async maybeOpenRound(): Promise<void> {
+    if (this.job.current || this.opening || this.status === 'paused' || this.status === 'finished') return;
+    const { training } = this.job.config;
+    if (training.rounds > 0 && this.job.state.round >= training.rounds) {
+      this.finish();
+      return;
+    }
+    const workers = this.eligibleWorkers();
+    if (workers.length < training.minWorkers) {
+      this.status = 'waiting';
+      this.emit('waiting', `waiting for workers: ${workers.length} connected, the job needs ${training.minWorkers}`);
+      return;
+    }
+    this.opening = true;
+    try {
+      const round = await this.job.openRound(workers.map((session) => ({ id: session.id, batchSize: training.batchSize })), this.clock());
+      this.status = 'running';
+      for (const assignment of round.assignments.values()) this.sessions.get(assignment.workerId)?.channel?.send(assignment.message);
+      this.deadlineTimer = setTimeout(() => this.closeRound(), Math.max(0, round.deadlineAt - this.clock()));
+    } finally {
+      this.opening = false;
+    }
+    // Workers may have left while the round was being opened.
+    for (const session of workers) if (!this.sessions.has(session.id)) this.job.markFailed(session.id, 'LEFT', 'left while the round opened');
+    this.closeIfComplete();
+  }
+
+  private closeIfComplete(): void {
+    if (this.job.current && !this.opening && this.job.roundComplete()) this.closeRound();
+  }
+
+  private closeRound(): void {
+    clearTimeout(this.deadlineTimer);
+    if (!this.job.current) return;
+    const summary = this.job.closeRound(this.clock());
+    this.lastRound = summary;
+    this.emit('round', summary, this.workers);
+    if (summary.applied) this.queueOutputs(false);
+    const { rounds } = this.job.config.training;
+    if (rounds > 0 && this.job.state.round >= rounds) {
+      this.finish();
+      return;
+    }
+    void this.maybeOpenRound();
+  }
+
+  private finish(): void {
+    if (this.status === 'finished') return;
+    this.status = 'finished';
+    this.queueOutputs(true);
+    void this.outputs.then(() => this.emit('finished', this.job.state.round));
+  }
+
+  /**
+   * Snapshots the state now (before the next round changes the weights) and
+   * writes what is due in the background, one write after another.
+   */
+  private queueOutputs(force: boolean): void {
+    const { output, training } = this.job.config;
+    const round = this.job.state.round;
+    const wantCheckpoint = force || round % output.checkpointEvery === 0;
+    const wantSamples = force || round % output.sampleEvery === 0;
+    const wantExport = force || round % output.exportEvery === 0;
+    if (!wantCheckpoint && !wantSamples && !wantExport) return;
+    const state = structuredClone(this.job.state);
+    const savedAt = new Date().toISOString();
+    const write = async () => {
+      if (wantCheckpoint) {
+        const { path } = await saveCheckpoint(this.outputDir, { config: this.job.config, state, savedAt }, this.job.shapes);
+        this.emit('checkpoint', path, round);
+      }
+      if (!wantSamples && !wantExport) return;
+      this.sampler.setWeights(state.weights);
+      if (wantSamples) {
+        const { images } = this.sampler.sample(output.sampleCount, training.seed);
+        const png = sampleGridPng(images, output.sampleCount, this.job.spec.imageShape);
+        const path = join(this.outputDir, 'samples', `round-${String(round).padStart(6, '0')}.png`);
+        await writeFileAtomic(path, png);
+        await writeFileAtomic(join(this.outputDir, 'samples', 'latest.png'), png);
+        this.lastSamplesPath = path;
+        this.emit('samples', path, round);
+      }
+      if (wantExport) {
+        const dir = join(this.outputDir, 'model');
+        await exportLayersModel(this.sampler.exportModel(), dir, { round, version: state.version, jobId: this.job.config.id });
+        this.emit('exported', dir, round);
+      }
+    };
+    this.outputs = this.outputs.then(write).catch((error: Error) => {
+      this.emit('outputError', error);
+    });
+  }
+}

@@ -1,0 +1,21 @@
+import type { NamedArrays } from '../codec/types.ts';
+
+/** The first tensor holding NaN or Infinity, and where, or undefined when all are finite. */
+export function findNonFinite(tensors: NamedArrays): { name: string; index: number } | undefined {
+  for (const [name, values] of Object.entries(tensors)) {
+    for (let i = 0; i < values.length; i++) {
+      // x - x is NaN exactly for NaN and ±Infinity: one comparison per element.
+      if (values[i] - values[i] !== 0) return { name, index: i };
+    }
+  }
+  return undefined;
+}
+
+/** The L2 norm of all tensors together. */
+export function globalNorm(tensors: NamedArrays): number {
+  let sum = 0;
+  for (const values of Object.values(tensors)) {
+    for (let i = 0; i < values.length; i++) sum += values[i] * values[i];
+  }
+  return Math.sqrt(sum);
+}

@@ -1,0 +1,44 @@
+/** Element types a tensor on the wire can have. */
+export type DType = 'float32' | 'int32' | 'uint8' | 'bool' | 'float16' | 'float64';
+
+export type TypedArrayOf<D extends DType> = D extends 'float32'
+  ? Float32Array
+  : D extends 'int32'
+    ? Int32Array
+    : D extends 'uint8' | 'bool'
+      ? Uint8Array
+      : D extends 'float16'
+        ? Uint16Array
+        : Float64Array;
+
+export type TensorData = Float32Array | Int32Array | Uint8Array | Uint16Array | Float64Array;
+
+/** A tensor as plain data: what crosses the wire and what the aggregation math works on. */
+export interface HostTensor {
+  dtype: DType;
+  shape: number[];
+  data: TensorData;
+}
+
+/** Tensors by name, in a stable order (insertion order of the record). */
+export type NamedTensors = Record<string, HostTensor>;
+
+/** Float32 tensors by name: gradients, weights, optimizer slots. */
+export type NamedArrays = Record<string, Float32Array>;
+
+/**
+ * Turns named tensors into bytes and back. Looked up by `id`, the same id that
+ * travels in messages (`update.codec`).
+ */
+export interface TensorCodec {
+  readonly id: string;
+  /** Whether decode(encode(x)) equals x to the bit. */
+  readonly lossless: boolean;
+  encode(tensors: NamedTensors): Uint8Array;
+  decode(bytes: Uint8Array): NamedTensors;
+  /**
+   * Lossy codecs only: the documented bound on |decoded - original| for each
+   * element of a float32 tensor with finite values, so tests can hold the codec to it.
+   */
+  errorBound?(original: Float32Array): Float32Array;
+}

@@ -1,0 +1,61 @@
+import type { NamedArrays } from '../codec/types.ts';
+
+/** A batch of examples as the data layer hands it to a model. */
+export interface Batch {
+  /** Pixels in [0, 1], `count * height * width * channels` values, NHWC. */
+  images: Float32Array;
+  /** Class labels, one per example (conditional models use them). */
+  labels: Int32Array;
+  count: number;
+}
+
+export interface LossAndGrads {
+  /** Gradients by canonical tensor name, averaged over the batch. */
+  grads: NamedArrays;
+  /** Losses by name, averaged over the batch. */
+  losses: Record<string, number>;
+}
+
+/** Per-network optimizer settings; each network steps its own optimizer. */
+export interface OptimizerConfig {
+  learningRate: number;
+  beta1: number;
+  beta2: number;
+  epsilon: number;
+}
+
+/**
+ * The compute side of a model family on one runtime: holds its networks,
+ * takes weights by name, and computes losses and gradients.
+ */
+export interface Trainer {
+  /** Canonical name -> shape of every trainable tensor, in a stable order. */
+  readonly shapes: Record<string, number[]>;
+  /** Weights drawn from the model's initializers with this seed. */
+  initialWeights(seed: number): NamedArrays;
+  setWeights(weights: NamedArrays): void;
+  /** Losses and gradients of every network at the current weights, on `batch`, noise drawn from `seed`. */
+  lossAndGrads(batch: Batch, seed: number): LossAndGrads;
+  /** `count` generated images in [0, 1], NHWC, with the labels used (conditional models). */
+  sample(count: number, seed: number): { images: Float32Array; labels: Int32Array };
+  /** The generator (or decoder) as a tfjs LayersModel, for export. */
+  exportModel(): import('@tensorflow/tfjs').LayersModel;
+  dispose(): void;
+}
+
+/** A model family, looked up by the id that travels in messages. */
+export interface ModelSpec<Config extends object = Record<string, unknown>> {
+  readonly id: string;
+  readonly description: string;
+  /** Defaults of the model config, each with its reason beside it in the spec's file. */
+  readonly defaults: Config;
+  /** Validates a partial config (unknown keys are errors) and fills in defaults. */
+  parseConfig(raw: unknown, field?: string): Config;
+  /** Which network a canonical tensor name belongs to (each network has its own optimizer). */
+  networkOf(tensorName: string): string;
+  /** The networks and the default optimizer of each. */
+  readonly networks: Record<string, OptimizerConfig>;
+  /** Image shape [height, width, channels] the model takes and makes. */
+  readonly imageShape: [number, number, number];
+  createTrainer(config: Config): Trainer;
+}

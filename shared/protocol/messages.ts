@@ -1,0 +1,235 @@
+import * as check from './check.ts';
+import { ErrorCode, TesseraError } from './errors.ts';
+
+/** Bumped on any change to a message's shape; hello carries it. */
+export const PROTOCOL_VERSION = 1;
+
+/** Upper bounds at the door, so a hostile peer cannot make the coordinator allocate without limit. */
+export const LIMITS = {
+  /** Encoded tensors of one update or one weights message. */
+  maxTensorBytes: 256 * 1024 * 1024,
+  /** Sample indices of one assignment. */
+  maxBatch: 65_536,
+  maxIdLength: 128,
+} as const;
+
+export type WorkerKind = 'node' | 'browser';
+
+// ---- worker -> coordinator -------------------------------------------------
+
+/** First message on a connection: who the worker is and what it runs on. */
+export interface Hello {
+  type: 'hello';
+  protocol: number;
+  kind: WorkerKind;
+  backend: string;
+  device: string;
+  /** Join this job; the coordinator picks its default job when absent. */
+  jobId?: string;
+  /** Set when reconnecting, so the coordinator keeps the worker's identity and counters. */
+  workerId?: string;
+  /** A display name (host name, "Firefox on Linux", ...). */
+  name?: string;
+  /** A first speed estimate, before any round has been timed. */
+  samplesPerSecond?: number;
+  token?: string;
+}
+
+/** Asks for the weights with this content hash (sent once per version: workers cache by hash). */
+export interface FetchWeights {
+  type: 'fetchWeights';
+  hash: string;
+}
+
+/** The result of one assignment: gradients (or a weight delta) for every trainable tensor. */
+export interface Update {
+  type: 'update';
+  jobId: string;
+  round: number;
+  /** The weights version the gradients were computed against. */
+  version: number;
+  /** How many samples the update covers: its weight in the average. */
+  samples: number;
+  codec: string;
+  /** Named tensors encoded by `codec`. */
+  tensors: Uint8Array;
+  /** Losses by name (`d`, `g`, `mse`, ...), averaged over the samples. */
+  losses: Record<string, number>;
+  timing: { computeMs: number; fetchMs: number };
+}
+
+export interface Heartbeat {
+  type: 'heartbeat';
+}
+
+export interface Leave {
+  type: 'leave';
+  reason: string;
+}
+
+export type WorkerMessage = Hello | FetchWeights | Update | Heartbeat | Leave;
+
+// ---- coordinator -> worker -------------------------------------------------
+
+export interface Welcome {
+  type: 'welcome';
+  workerId: string;
+  jobId: string;
+  /** The model the job trains and its resolved config: the worker builds the same spec. */
+  model: { id: string; config: Record<string, unknown> };
+  dataset: { id: string };
+  heartbeatMs: number;
+}
+
+/** Work for one round. */
+export interface Assign {
+  type: 'assign';
+  jobId: string;
+  round: number;
+  version: number;
+  weightsHash: string;
+  /** Dataset indices of this worker's batch, drawn from its shards. */
+  sampleIndices: number[];
+  shardIds: number[];
+  /** Seeds the worker's noise (latents, timesteps) so the round can be replayed. */
+  seed: number;
+  codec: string;
+  /** Milliseconds the worker has before the round closes without it. */
+  deadlineMs: number;
+}
+
+export interface Weights {
+  type: 'weights';
+  hash: string;
+  version: number;
+  codec: string;
+  tensors: Uint8Array;
+}
+
+export interface Ack {
+  type: 'ack';
+  round: number;
+}
+
+/** An update (or another message) was refused; the worker stays connected. */
+export interface Reject {
+  type: 'reject';
+  round?: number;
+  code: ErrorCode;
+  message: string;
+  field?: string;
+}
+
+/** A fatal refusal: the connection is closed after it. */
+export interface ErrorMessage {
+  type: 'error';
+  code: ErrorCode;
+  message: string;
+  field?: string;
+}
+
+/** No work now, and why (waiting for workers, job paused, job finished). */
+export interface Idle {
+  type: 'idle';
+  reason: string;
+}
+
+export type CoordinatorMessage = Welcome | Assign | Weights | Ack | Reject | ErrorMessage | Idle;
+
+// ---- validation at the door --------------------------------------------------
+
+const WORKER_TYPES = ['hello', 'fetchWeights', 'update', 'heartbeat', 'leave'] as const;
+
+/** Validates a decoded message from a worker; throws a TesseraError naming the field at fault. */
+export function parseWorkerMessage(value: unknown): WorkerMessage {
+  const message = check.record(value, '');
+  const type = message.type;
+  if (typeof type !== 'string' || !(WORKER_TYPES as readonly string[]).includes(type)) {
+    throw new TesseraError(ErrorCode.UnknownMessageType, `unknown message type ${JSON.stringify(String(type)).slice(0, 60)}`, { field: 'type' });
+  }
+  switch (type) {
+    case 'hello': {
+      check.record(message, '', ['type', 'protocol', 'kind', 'backend', 'device', 'jobId', 'workerId', 'name', 'samplesPerSecond', 'token']);
+      const protocol = check.integer(message.protocol, 'protocol', 0, 1_000_000);
+      if (protocol !== PROTOCOL_VERSION) {
+        throw new TesseraError(ErrorCode.ProtocolMismatch, `coordinator speaks protocol ${PROTOCOL_VERSION}, worker ${protocol}`, { field: 'protocol' });
+      }
+      const hello: Hello = {
+        type,
+        protocol,
+        kind: check.oneOf(message.kind, 'kind', ['node', 'browser'] as const),
+        backend: check.string(message.backend, 'backend', 64),
+        device: check.string(message.device, 'device', 256),
+      };
+      const jobId = check.optionalString(message.jobId, 'jobId', LIMITS.maxIdLength);
+      const workerId = check.optionalString(message.workerId, 'workerId', LIMITS.maxIdLength);
+      const name = check.optionalString(message.name, 'name', 256);
+      const token = check.optionalString(message.token, 'token', 4096);
+      if (jobId !== undefined) hello.jobId = jobId;
+      if (workerId !== undefined) hello.workerId = workerId;
+      if (name !== undefined) hello.name = name;
+      if (token !== undefined) hello.token = token;
+      if (message.samplesPerSecond !== undefined) hello.samplesPerSecond = check.finiteNumber(message.samplesPerSecond, 'samplesPerSecond', 0);
+      return hello;
+    }
+    case 'fetchWeights':
+      check.record(message, '', ['type', 'hash']);
+      return { type, hash: check.string(message.hash, 'hash', 128) };
+    case 'update': {
+      check.record(message, '', ['type', 'jobId', 'round', 'version', 'samples', 'codec', 'tensors', 'losses', 'timing']);
+      const timing = check.record(message.timing, 'timing', ['computeMs', 'fetchMs']);
+      return {
+        type,
+        jobId: check.string(message.jobId, 'jobId', LIMITS.maxIdLength),
+        round: check.integer(message.round, 'round'),
+        version: check.integer(message.version, 'version'),
+        samples: check.integer(message.samples, 'samples', 1, LIMITS.maxBatch * 1024),
+        codec: check.string(message.codec, 'codec', 32),
+        tensors: check.bytes(message.tensors, 'tensors', LIMITS.maxTensorBytes),
+        losses: check.numberRecord(message.losses, 'losses'),
+        timing: {
+          computeMs: check.finiteNumber(timing.computeMs, 'timing.computeMs', 0),
+          fetchMs: check.finiteNumber(timing.fetchMs, 'timing.fetchMs', 0),
+        },
+      };
+    }
+    case 'heartbeat':
+      return { type };
+    case 'leave':
+      return { type, reason: check.string(message.reason ?? '', 'reason', 256) };
+  }
+  throw new TesseraError(ErrorCode.UnknownMessageType, 'unreachable', { field: 'type' });
+}
+
+const COORDINATOR_TYPES = ['welcome', 'assign', 'weights', 'ack', 'reject', 'error', 'idle'] as const;
+
+/**
+ * Checks a decoded message from the coordinator. Workers trust their
+ * coordinator more than it trusts them, so this checks the type and the fields
+ * a worker acts on, not every bound.
+ */
+export function parseCoordinatorMessage(value: unknown): CoordinatorMessage {
+  const message = check.record(value, '');
+  const type = message.type;
+  if (typeof type !== 'string' || !(COORDINATOR_TYPES as readonly string[]).includes(type)) {
+    throw new TesseraError(ErrorCode.UnknownMessageType, `unknown message type ${JSON.stringify(String(type)).slice(0, 60)}`, { field: 'type' });
+  }
+  switch (type) {
+    case 'assign':
+      check.integer(message.round, 'round');
+      check.integer(message.version, 'version');
+      check.string(message.weightsHash, 'weightsHash', 128);
+      check.integerArray(message.sampleIndices, 'sampleIndices', LIMITS.maxBatch);
+      check.integer(message.seed, 'seed', 0, 2 ** 32 - 1);
+      break;
+    case 'weights':
+      check.string(message.hash, 'hash', 128);
+      check.bytes(message.tensors, 'tensors', LIMITS.maxTensorBytes);
+      break;
+    case 'welcome':
+      check.string(message.workerId, 'workerId', LIMITS.maxIdLength);
+      check.record(message.model, 'model');
+      break;
+  }
+  return message as unknown as CoordinatorMessage;
+}

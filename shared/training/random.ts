@@ -1,0 +1,33 @@
+/** A seeded uint32 stream (mulberry32): small, fast, and the same in every runtime. */
+export function createRandom(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return (t ^ (t >>> 14)) >>> 0;
+  };
+}
+
+/** Mixes several integers into one seed, so derived streams (per round, per shard) do not overlap. */
+export function deriveSeed(...parts: number[]): number {
+  let hash = 0x811c9dc5;
+  for (const part of parts) {
+    hash = Math.imul(hash ^ (part >>> 0), 0x01000193) >>> 0;
+    hash = Math.imul(hash ^ (hash >>> 13), 0x5bd1e995) >>> 0;
+  }
+  return (hash ^ (hash >>> 15)) >>> 0;
+}
+
+/** Fisher–Yates shuffle in place, driven by a seeded stream. */
+export function shuffle<T extends { length: number; [index: number]: number }>(values: T, seed: number): T {
+  const next = createRandom(seed);
+  for (let i = values.length - 1; i > 0; i--) {
+    const j = next() % (i + 1);
+    const swap = values[i];
+    values[i] = values[j];
+    values[j] = swap;
+  }
+  return values;
+}

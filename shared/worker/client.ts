@@ -1,0 +1,282 @@
+import { getCodec } from '../codec/index.ts';
+import { arraysToTensors, tensorsToArrays } from '../codec/named.ts';
+import { pack, unpack } from '../codec/packr.ts';
+import type { NamedArrays } from '../codec/types.ts';
+import { getModel } from '../models/registry.ts';
+import type { Batch, Trainer } from '../models/types.ts';
+import { ErrorCode, TesseraError } from '../protocol/errors.ts';
+import {
+  PROTOCOL_VERSION,
+  parseCoordinatorMessage,
+  type Assign,
+  type CoordinatorMessage,
+  type Hello,
+  type Update,
+  type Welcome,
+  type WorkerKind,
+} from '../protocol/messages.ts';
+
+/** The part of the WebSocket API the client uses: the browser's WebSocket and the `ws` package both have it. */
+export interface SocketLike {
+  binaryType: string;
+  readonly readyState: number;
+  send(data: Uint8Array): void;
+  close(code?: number, reason?: string): void;
+  addEventListener(type: 'open' | 'close' | 'error' | 'message', listener: (event: any) => void): void;
+}
+
+export type WorkerEvent =
+  | { type: 'connected'; workerId: string; jobId: string; modelId: string }
+  | { type: 'disconnected'; reason: string; retryInMs: number }
+  | { type: 'update'; round: number; samples: number; computeMs: number; losses: Record<string, number> }
+  | { type: 'ack'; round: number }
+  | { type: 'reject'; round?: number; code: ErrorCode; message: string; field?: string }
+  | { type: 'idle'; reason: string }
+  | { type: 'fatal'; error: TesseraError };
+
+export interface WorkerClientOptions {
+  /** The coordinator's WebSocket URL, e.g. ws://host:8080/ws. */
+  url: string;
+  jobId?: string;
+  token?: string;
+  kind: WorkerKind;
+  backend: string;
+  device: string;
+  name?: string;
+  createSocket(url: string): SocketLike;
+  /** The examples at these dataset indices (Node reads its local copy, a browser fetches them). */
+  loadBatch(datasetId: string, indices: number[]): Batch | Promise<Batch>;
+  onEvent?(event: WorkerEvent): void;
+  /** Reconnect backoff: doubles from the first delay up to the cap, with jitter. */
+  reconnectInitialMs?: number;
+  reconnectMaxMs?: number;
+  /** Stretches each compute to `factor` times its length (tests and demos of slow workers). */
+  throttleFactor?: number;
+}
+
+/** How many weight versions to keep: the current one, and the previous for a round still finishing. */
+const WEIGHT_CACHE_SIZE = 2;
+
+/**
+ * A worker's side of the protocol, for every runtime: says hello, fetches
+ * weights once per version (cached by hash), computes each assignment and
+ * sends the update; reconnects with backoff when the coordinator goes away.
+ */
+export class WorkerClient {
+  workerId: string | undefined;
+  private socket: SocketLike | undefined;
+  private welcome: Welcome | undefined;
+  private trainer: Trainer | undefined;
+  private trainerKey = '';
+  private loadedHash = '';
+  private readonly weights = new Map<string, NamedArrays>();
+  private readonly weightWaiters = new Map<string, { resolve(weights: NamedArrays): void; reject(error: Error): void }>();
+  private queue: Assign[] = [];
+  private working: Promise<void> | undefined;
+  private stopping = false;
+  private attempts = 0;
+  private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
+  private heartbeatTimer: ReturnType<typeof setInterval> | undefined;
+  private finished!: (reason: string) => void;
+  /** Settles when the client stops for good: asked to, or refused by the coordinator. */
+  readonly done: Promise<string>;
+
+  constructor(private readonly options: WorkerClientOptions) {
+    this.done = new Promise((resolve) => (this.finished = resolve));
+  }
+
+  start(): void {
+    this.connect();
+  }
+
+  /**
+   * Leaves cleanly: an update being computed is finished and sent first, then
+   * the coordinator is told, then the socket closes.
+   */
+  async stop(reason = 'stopped'): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    this.queue = [];
+    clearTimeout(this.reconnectTimer);
+    await this.working;
+    this.send({ type: 'leave', reason });
+    this.teardown(reason);
+  }
+
+  private teardown(reason: string): void {
+    clearInterval(this.heartbeatTimer);
+    this.socket?.close(1000, reason.slice(0, 120));
+    this.trainer?.dispose();
+    this.trainer = undefined;
+    this.finished(reason);
+  }
+
+  private connect(): void {
+    const socket = this.options.createSocket(this.options.url);
+    this.socket = socket;
+    socket.binaryType = 'arraybuffer';
+    socket.addEventListener('open', () => {
+      const hello: Hello = { type: 'hello', protocol: PROTOCOL_VERSION, kind: this.options.kind, backend: this.options.backend, device: this.options.device };
+      if (this.options.jobId) hello.jobId = this.options.jobId;
+      if (this.workerId) hello.workerId = this.workerId;
+      if (this.options.name) hello.name = this.options.name;
+      if (this.options.token) hello.token = this.options.token;
+      this.send(hello);
+    });
+    socket.addEventListener('message', (event: { data: ArrayBuffer | Uint8Array }) => {
+      const bytes = event.data instanceof Uint8Array ? event.data : new Uint8Array(event.data);
+      let message: CoordinatorMessage;
+      try {
+        message = parseCoordinatorMessage(unpack(bytes));
+      } catch (error) {
+        this.emit({ type: 'reject', code: (error as TesseraError).code ?? ErrorCode.DecodeFailed, message: `bad message from the coordinator: ${(error as Error).message}` });
+        return;
+      }
+      this.receive(message);
+    });
+    socket.addEventListener('error', () => {
+      /* the close event follows and schedules the reconnect */
+    });
+    socket.addEventListener('close', (event: { reason?: string; code?: number }) => {
+      if (this.socket !== socket) return;
+      clearInterval(this.heartbeatTimer);
+      this.queue = [];
+      for (const waiter of this.weightWaiters.values()) waiter.reject(new Error('connection lost'));
+      this.weightWaiters.clear();
+      if (this.stopping) return;
+      const initial = this.options.reconnectInitialMs ?? 250;
+      const delay = Math.min(this.options.reconnectMaxMs ?? 10_000, initial * 2 ** this.attempts) * (0.75 + 0.5 * Math.random());
+      this.attempts += 1;
+      this.emit({ type: 'disconnected', reason: event.reason || `code ${event.code ?? '?'}`, retryInMs: Math.round(delay) });
+      this.reconnectTimer = setTimeout(() => this.connect(), delay);
+    });
+  }
+
+  private receive(message: CoordinatorMessage): void {
+    switch (message.type) {
+      case 'welcome':
+        this.attempts = 0;
+        this.welcome = message;
+        this.workerId = message.workerId;
+        clearInterval(this.heartbeatTimer);
+        this.heartbeatTimer = setInterval(() => this.send({ type: 'heartbeat' }), message.heartbeatMs);
+        this.emit({ type: 'connected', workerId: message.workerId, jobId: message.jobId, modelId: message.model.id });
+        return;
+      case 'assign':
+        this.queue.push(message);
+        if (!this.working) this.working = this.work().finally(() => (this.working = undefined));
+        return;
+      case 'weights': {
+        const waiter = this.weightWaiters.get(message.hash);
+        if (!waiter) return;
+        this.weightWaiters.delete(message.hash);
+        try {
+          const trainer = this.ensureTrainer();
+          waiter.resolve(tensorsToArrays(getCodec(message.codec).decode(message.tensors), trainer.shapes, 'weights'));
+        } catch (error) {
+          waiter.reject(error as Error);
+        }
+        return;
+      }
+      case 'ack':
+        this.emit({ type: 'ack', round: message.round });
+        return;
+      case 'reject':
+        if (message.code === ErrorCode.UnknownWeights) {
+          for (const waiter of this.weightWaiters.values()) waiter.reject(new TesseraError(message.code, message.message, { field: message.field }));
+          this.weightWaiters.clear();
+        }
+        this.emit({ type: 'reject', round: message.round, code: message.code, message: message.message, field: message.field });
+        return;
+      case 'error': {
+        // Fatal (wrong token, unknown job): retrying would be refused again.
+        const error = new TesseraError(message.code, message.message, { field: message.field });
+        this.emit({ type: 'fatal', error });
+        this.stopping = true;
+        this.teardown(`${message.code}: ${message.message}`);
+        return;
+      }
+      case 'idle':
+        this.emit({ type: 'idle', reason: message.reason });
+        return;
+    }
+  }
+
+  /** Runs queued assignments one after another. */
+  private async work(): Promise<void> {
+    while (this.queue.length > 0 && !this.stopping) {
+      const assign = this.queue.shift()!;
+      try {
+        await this.compute(assign);
+      } catch (error) {
+        this.emit({ type: 'reject', round: assign.round, code: (error as TesseraError).code ?? ErrorCode.Internal, message: `could not compute round ${assign.round}: ${(error as Error).message}` });
+      }
+    }
+  }
+
+  private ensureTrainer(): Trainer {
+    const model = this.welcome!.model;
+    const key = JSON.stringify(model);
+    if (!this.trainer || this.trainerKey !== key) {
+      this.trainer?.dispose();
+      const spec = getModel(model.id);
+      this.trainer = spec.createTrainer(spec.parseConfig(model.config));
+      this.trainerKey = key;
+      this.loadedHash = '';
+    }
+    return this.trainer;
+  }
+
+  private async weightsFor(hash: string): Promise<NamedArrays> {
+    const cached = this.weights.get(hash);
+    if (cached) return cached;
+    const weights = await new Promise<NamedArrays>((resolve, reject) => {
+      this.weightWaiters.set(hash, { resolve, reject });
+      this.send({ type: 'fetchWeights', hash });
+    });
+    this.weights.set(hash, weights);
+    while (this.weights.size > WEIGHT_CACHE_SIZE) this.weights.delete(this.weights.keys().next().value!);
+    return weights;
+  }
+
+  private async compute(assign: Assign): Promise<void> {
+    const trainer = this.ensureTrainer();
+    const fetchStart = performance.now();
+    const weights = await this.weightsFor(assign.weightsHash);
+    const batch = await this.options.loadBatch(this.welcome!.dataset.id, assign.sampleIndices);
+    const fetchMs = performance.now() - fetchStart;
+    const computeStart = performance.now();
+    if (this.loadedHash !== assign.weightsHash) {
+      trainer.setWeights(weights);
+      this.loadedHash = assign.weightsHash;
+    }
+    const { grads, losses } = trainer.lossAndGrads(batch, assign.seed);
+    let computeMs = performance.now() - computeStart;
+    const throttle = this.options.throttleFactor ?? 1;
+    if (throttle > 1) {
+      await new Promise((resolve) => setTimeout(resolve, computeMs * (throttle - 1)));
+      computeMs *= throttle;
+    }
+    const update: Update = {
+      type: 'update',
+      jobId: assign.jobId,
+      round: assign.round,
+      version: assign.version,
+      samples: batch.count,
+      codec: assign.codec,
+      tensors: getCodec(assign.codec).encode(arraysToTensors(grads, trainer.shapes)),
+      losses,
+      timing: { computeMs, fetchMs },
+    };
+    this.send(update);
+    this.emit({ type: 'update', round: assign.round, samples: batch.count, computeMs, losses });
+  }
+
+  private send(message: Parameters<typeof pack>[0]): void {
+    if (this.socket && this.socket.readyState === 1) this.socket.send(pack(message));
+  }
+
+  private emit(event: WorkerEvent): void {
+    this.options.onEvent?.(event);
+  }
+}

@@ -1,0 +1,56 @@
+import * as tf from '@tensorflow/tfjs';
+import { cpus } from 'node:os';
+import { selectBackend, type BackendCandidate, type BackendChoice } from '../shared/tfjs/backends.ts';
+
+export const NODE_BACKENDS = ['tensorflow', 'wasm', 'cpu'] as const;
+
+/** Imports a package that may be absent, without the bundler or type checker requiring it. */
+async function importOptional(name: string): Promise<boolean> {
+  try {
+    await import(/* @vite-ignore */ name);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Node's candidates: libtensorflow through tfjs-node-gpu or tfjs-node when one
+ * is installed (they are optional: their install downloads libtensorflow),
+ * then wasm with the project's conv kernels, then plain JS.
+ */
+function nodeCandidates(): Record<(typeof NODE_BACKENDS)[number], BackendCandidate> {
+  return {
+    tensorflow: { name: 'tensorflow', load: async () => (await importOptional('@tensorflow/tfjs-node-gpu')) || (await importOptional('@tensorflow/tfjs-node')) },
+    wasm: {
+      name: 'wasm',
+      load: async () => {
+        await import('@tensorflow/tfjs-backend-wasm');
+        const { registerWasmConvKernels } = await import('../shared/tfjs/wasm-conv-kernels.ts');
+        registerWasmConvKernels();
+      },
+    },
+    cpu: { name: 'cpu', load: async () => true },
+  };
+}
+
+/** Picks the fastest backend present, or the one asked for (and only it). */
+export async function selectNodeBackend(forced?: string): Promise<BackendChoice & { device: string }> {
+  const candidates = nodeCandidates();
+  let order: BackendCandidate[];
+  if (forced) {
+    const candidate = candidates[forced as keyof typeof candidates];
+    if (!candidate) throw new Error(`unknown backend ${JSON.stringify(forced)}; known: ${NODE_BACKENDS.join(', ')}`);
+    order = [candidate];
+  } else {
+    order = NODE_BACKENDS.map((name) => candidates[name]);
+  }
+  const choice = await selectBackend(order);
+  return { ...choice, device: describeDevice(choice.name) };
+}
+
+function describeDevice(backend: string): string {
+  const cpu = cpus()[0]?.model.trim() ?? 'unknown CPU';
+  if (backend === 'tensorflow') return `libtensorflow on ${cpu}`;
+  return `${cpu} (${cpus().length} cores, ${tf.getBackend()})`;
+}

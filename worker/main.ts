@@ -1,0 +1,113 @@
+#!/usr/bin/env node
+import { hostname } from 'node:os';
+import { parseArgs } from 'node:util';
+import WebSocket from 'ws';
+import { loadMnist } from '../shared/data/mnist.ts';
+import { ErrorCode, TesseraError } from '../shared/protocol/errors.ts';
+import { WorkerClient, type SocketLike, type WorkerEvent } from '../shared/worker/client.ts';
+import { NODE_BACKENDS, selectNodeBackend } from './backend.ts';
+
+const USAGE = `Usage: tessera-worker --url ws://HOST:PORT/ws [options]
+
+Joins a Tessera coordinator and trains until stopped (Ctrl+C leaves cleanly).
+
+  --url URL         the coordinator's WebSocket URL (env TESSERA_URL)
+  --job ID          the job to join (default: the coordinator's default job)
+  --token TOKEN     worker token, when the coordinator asks for one (env TESSERA_WORKER_TOKEN)
+  --backend NAME    force a tfjs backend: ${NODE_BACKENDS.join(', ')} (default: the fastest present)
+  --name NAME       how the worker table shows this worker (default: the host name)
+  --throttle F      stretch each compute F times (to try out slow workers)
+  --quiet           print only errors
+`;
+
+const { values } = parseArgs({
+  options: {
+    url: { type: 'string', default: process.env.TESSERA_URL },
+    job: { type: 'string' },
+    token: { type: 'string', default: process.env.TESSERA_WORKER_TOKEN },
+    backend: { type: 'string' },
+    name: { type: 'string', default: hostname() },
+    throttle: { type: 'string', default: '1' },
+    quiet: { type: 'boolean', default: false },
+    help: { type: 'boolean', default: false },
+  },
+});
+
+if (values.help || !values.url) {
+  process.stdout.write(USAGE);
+  process.exit(values.help ? 0 : 2);
+}
+const throttleFactor = Number(values.throttle);
+if (!(throttleFactor >= 1)) {
+  process.stderr.write(`--throttle must be a number >= 1, got ${values.throttle}\n`);
+  process.exit(2);
+}
+
+const log = (line: string) => {
+  if (!values.quiet) process.stdout.write(`[worker ${values.name}] ${line}\n`);
+};
+
+const backend = await selectNodeBackend(values.backend);
+for (const skipped of backend.skipped) log(`backend ${skipped.name} skipped: ${skipped.reason}`);
+log(`backend ${backend.name} on ${backend.device}`);
+
+function onEvent(event: WorkerEvent): void {
+  switch (event.type) {
+    case 'connected':
+      log(`joined job ${event.jobId} as ${event.workerId} (model ${event.modelId})`);
+      break;
+    case 'disconnected':
+      log(`connection lost (${event.reason}); retrying in ${(event.retryInMs / 1000).toFixed(1)} s`);
+      break;
+    case 'update': {
+      const losses = Object.entries(event.losses).map(([name, value]) => `${name} ${value.toFixed(3)}`).join(' ');
+      log(`round ${event.round}: ${event.samples} samples in ${event.computeMs.toFixed(0)} ms (${((event.samples / event.computeMs) * 1000).toFixed(1)} samples/s) ${losses}`);
+      break;
+    }
+    case 'reject':
+      process.stderr.write(`[worker ${values.name}] rejected${event.round === undefined ? '' : ` round ${event.round}`}: ${event.code}${event.field ? ` (${event.field})` : ''} ${event.message}\n`);
+      break;
+    case 'idle':
+      log(`idle: ${event.reason}`);
+      break;
+    case 'fatal':
+      process.stderr.write(`[worker ${values.name}] refused by the coordinator: ${event.error.code}: ${event.error.message}\n`);
+      process.exitCode = event.error.code === ErrorCode.Unauthorized ? 3 : 1;
+      break;
+    case 'ack':
+      break;
+  }
+}
+
+const client = new WorkerClient({
+  url: values.url,
+  jobId: values.job,
+  token: values.token,
+  kind: 'node',
+  backend: backend.name,
+  device: backend.device,
+  name: values.name,
+  createSocket: (url) => new WebSocket(url, { maxPayload: 512 * 1024 * 1024 }) as unknown as SocketLike,
+  loadBatch: (datasetId, indices) => {
+    if (datasetId !== 'mnist') throw new TesseraError(ErrorCode.InvalidConfig, `this worker has no dataset ${datasetId}`, { field: 'dataset.id' });
+    return loadMnist().batch(indices);
+  },
+  onEvent,
+  throttleFactor,
+});
+
+let signals = 0;
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    signals += 1;
+    if (signals > 1) process.exit(130);
+    log(`${signal}: finishing the current update, then leaving`);
+    void client.stop(signal);
+  });
+}
+
+client.start();
+const reason = await client.done;
+log(`stopped: ${reason}`);
+// The wasm backend and open handles must not keep a leaving worker alive.
+setTimeout(() => process.exit(), 100);
