@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Hono, type Context } from 'hono';
 import { ErrorCode, TesseraError } from '../shared/protocol/errors.ts';
+import { CHECKPOINT_FILE } from './checkpoint.ts';
 import type { Hub } from './hub.ts';
 import type { JobRunner } from './runner.ts';
 import { describeWorker } from './workers.ts';
@@ -55,6 +56,28 @@ export function createApp(hub: Hub): Hono {
       return c.body(png, 200, { 'content-type': 'image/png', 'cache-control': 'no-store' });
     } catch {
       return errorResponse(c, 404, new TesseraError(ErrorCode.UnknownJob, 'no samples yet', { field: 'samples' }));
+    }
+  });
+  // The current master weights, as the f32 codec's bytes (what workers fetch).
+  app.get('/api/jobs/:id/weights', async (c) => {
+    const runner = runnerOf(c);
+    if (runner instanceof TesseraError) return errorResponse(c, 404, runner);
+    const weights = await runner.job.publishedWeights();
+    return c.body(weights.bytes as Uint8Array<ArrayBuffer>, 200, {
+      'content-type': 'application/x-msgpack',
+      'x-tessera-version': String(weights.version),
+      'x-tessera-hash': weights.hash,
+      'x-tessera-codec': weights.codec,
+    });
+  });
+  app.get('/api/jobs/:id/checkpoint', async (c) => {
+    const runner = runnerOf(c);
+    if (runner instanceof TesseraError) return errorResponse(c, 404, runner);
+    try {
+      const body = await readFile(join(runner.outputDir, CHECKPOINT_FILE));
+      return c.body(body, 200, { 'content-type': 'application/x-msgpack', 'content-disposition': `attachment; filename="${runner.job.config.id}-${CHECKPOINT_FILE}"` });
+    } catch {
+      return errorResponse(c, 404, new TesseraError(ErrorCode.BadCheckpoint, 'no checkpoint yet', { field: 'checkpoint' }));
     }
   });
   // The exported generator, in the layout tf.loadLayersModel(url) reads.

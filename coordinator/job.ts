@@ -128,7 +128,8 @@ export class Job {
   async publishedWeights(): Promise<PublishedWeights> {
     if (this.published?.version === this.state.version) return this.published;
     const codec = getCodec('f32');
-    const bytes = codec.encode(arraysToTensors(this.state.weights, this.shapes));
+    // A copy: the encoder's output views a larger shared buffer, and this one is kept for the whole version.
+    const bytes = codec.encode(arraysToTensors(this.state.weights, this.shapes)).slice();
     const published = { version: this.state.version, hash: await contentHash(bytes), codec: codec.id, bytes };
     // Another call may have published this version while the hash was computed.
     if (this.published?.version !== published.version) {

@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { appendFile, mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { ErrorCode, TesseraError } from '../shared/protocol/errors.ts';
 import type { Update } from '../shared/protocol/messages.ts';
@@ -7,6 +8,9 @@ import { saveCheckpoint } from './checkpoint.ts';
 import type { Job, RoundSummary } from './job.ts';
 import { exportLayersModel, sampleGridPng, writeFileAtomic } from './outputs.ts';
 import { recordSpeed, type WorkerSession } from './workers.ts';
+
+/** The round log: one JSON object per line, per closed round. */
+export const ROUND_LOG = 'rounds.jsonl';
 
 export type JobStatus = 'waiting' | 'running' | 'paused' | 'finished';
 
@@ -152,6 +156,7 @@ export class JobRunner extends EventEmitter<RunnerEvents> {
     const summary = this.job.closeRound(this.clock());
     this.lastRound = summary;
     this.emit('round', summary, this.workers);
+    this.appendRoundLog(summary);
     if (summary.applied) this.queueOutputs(false);
     const { rounds } = this.job.config.training;
     if (rounds > 0 && this.job.state.round >= rounds) {
@@ -159,6 +164,30 @@ export class JobRunner extends EventEmitter<RunnerEvents> {
       return;
     }
     void this.maybeOpenRound();
+  }
+
+  /** One JSON line per closed round in rounds.jsonl: who contributed what, who missed it and why. */
+  private appendRoundLog(summary: RoundSummary): void {
+    const line = JSON.stringify({
+      round: summary.round,
+      version: summary.version,
+      applied: summary.applied,
+      durationMs: Math.round(summary.durationMs),
+      samples: summary.samples,
+      samplesPerSecond: summary.samplesPerSecond,
+      losses: summary.losses,
+      updates: summary.updates.map((update) => ({ workerId: update.workerId, samples: update.samples, computeMs: Math.round(update.computeMs), bytes: update.bytes })),
+      failures: summary.failures,
+      closedAt: new Date(this.clock()).toISOString(),
+    });
+    this.outputs = this.outputs
+      .then(async () => {
+        await mkdir(this.outputDir, { recursive: true });
+        await appendFile(join(this.outputDir, ROUND_LOG), `${line}\n`);
+      })
+      .catch((error: Error) => {
+        this.emit('outputError', error);
+      });
   }
 
   private finish(): void {

@@ -34,8 +34,14 @@ export interface Trainer {
   /** Weights drawn from the model's initializers with this seed. */
   initialWeights(seed: number): NamedArrays;
   setWeights(weights: NamedArrays): void;
-  /** Losses and gradients of every network at the current weights, on `batch`, noise drawn from `seed`. */
-  lossAndGrads(batch: Batch, seed: number): LossAndGrads;
+  /**
+   * The random inputs of one step for `count` examples (latents, timesteps,
+   * noise), by name, one row per example: split or concatenated along the
+   * first axis, they serve any split of the batch.
+   */
+  drawNoise(count: number, seed: number): NamedArrays;
+  /** Losses and gradients of every network at the current weights, on `batch` with its noise. */
+  lossAndGrads(batch: Batch, noise: NamedArrays): LossAndGrads;
   /** `count` generated images in [0, 1], NHWC, with the labels used (conditional models). */
   sample(count: number, seed: number): { images: Float32Array; labels: Int32Array };
   /** The generator (or decoder) as a tfjs LayersModel, for export. */

@@ -250,7 +250,7 @@ export class WorkerClient {
       trainer.setWeights(weights);
       this.loadedHash = assign.weightsHash;
     }
-    const { grads, losses } = trainer.lossAndGrads(batch, assign.seed);
+    const { grads, losses } = trainer.lossAndGrads(batch, trainer.drawNoise(batch.count, assign.seed));
     let computeMs = performance.now() - computeStart;
     const throttle = this.options.throttleFactor ?? 1;
     if (throttle > 1) {

@@ -118,10 +118,17 @@ export class DcganTrainer implements Trainer {
     }
   }
 
-  lossAndGrads(batch: Batch, seed: number): LossAndGrads {
+  drawNoise(count: number, seed: number): NamedArrays {
+    const latents = tf.randomNormal([count, this.config.latentDim], 0, 1, 'float32', seed);
+    const values = (latents.dataSync() as Float32Array).slice();
+    latents.dispose();
+    return { latents: values };
+  }
+
+  lossAndGrads(batch: Batch, noise: NamedArrays): LossAndGrads {
     const { generator: G, discriminator: D } = this;
     const real = imagesToTensor(batch);
-    const latents = tf.randomNormal([batch.count, this.config.latentDim], 0, 1, 'float32', seed);
+    const latents = tf.tensor2d(noise.latents, [batch.count, this.config.latentDim]);
     // Non-saturating GAN loss: D minimizes softplus(-D(x)) + softplus(D(G(z))), G minimizes softplus(-D(G(z))).
     const dResult = tf.variableGrads(() => {
       const fake = G.apply(latents, { training: true }) as tf.Tensor;
