@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The one test command (README, CI): installs what the suite needs when it is
+# missing, then runs every test. Safe to run again; it installs nothing twice.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian packages the cross-process tests start for real (none yet beyond Node itself).
+debian_packages=()
+missing=()
+for package in "${debian_packages[@]}"; do
+  dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing Debian packages: ${missing[*]}"
+  sudo_cmd=""
+  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# npm dependencies, exactly as locked, when node_modules is absent or older than the lock file.
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "installing npm dependencies (npm ci)"
+  npm ci --no-audit --no-fund
+fi
+
+npx tsc --noEmit -p .
+npx vitest run "$@"
