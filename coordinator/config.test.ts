@@ -1,0 +1,123 @@
+import { describe, expect, it } from 'vitest';
+import { dcgan } from '../shared/models/gan/dcgan.ts';
+import { ErrorCode, TesseraError } from '../shared/protocol/errors.ts';
+import { parseJobConfig } from './config.ts';
+
+function refusal(raw: unknown): { code: ErrorCode; field: string | undefined } {
+  try {
+    parseJobConfig(raw);
+  } catch (error) {
+    expect(error).toBeInstanceOf(TesseraError);
+    return { code: (error as TesseraError).code, field: (error as TesseraError).field };
+  }
+  throw new Error('expected parseJobConfig to throw');
+}
+
+const invalidConfig = (field: string) => ({ code: ErrorCode.InvalidConfig, field });
+
+describe('parseJobConfig defaults', () => {
+  it('fills a complete config from nothing', () => {
+    const config = parseJobConfig(undefined);
+    expect(parseJobConfig({})).toEqual(config);
+    expect(config).toEqual({
+      id: 'default',
+      model: { id: 'dcgan', config: { ...dcgan.defaults } },
+      dataset: { id: 'mnist', heldOutFraction: 0.1, shards: 16 },
+      training: { batchSize: 32, rounds: 0, minWorkers: 1, roundDeadlineMs: 60_000, seed: 1, codec: 'f32', maxGradNorm: 1e4 },
+      optimizers: { generator: dcgan.networks.generator, discriminator: dcgan.networks.discriminator },
+      output: { dir: 'runs', checkpointEvery: 10, sampleEvery: 25, exportEvery: 100, sampleCount: 64 },
+    });
+    expect(config.model.config).toEqual({ latentDim: 64, width: 64, leak: 0.2 });
+  });
+
+  it('hands out fresh defaults: changing one config does not change the next', () => {
+    const first = parseJobConfig({});
+    first.optimizers.generator.learningRate = 1;
+    first.training.batchSize = 1;
+    (first.model.config as { width: number }).width = 1;
+    const second = parseJobConfig({});
+    expect(second.optimizers.generator.learningRate).toBe(dcgan.networks.generator.learningRate);
+    expect(second.training.batchSize).toBe(32);
+    expect(second.model.config.width).toBe(64);
+    expect(dcgan.networks.generator.learningRate).toBe(2e-4);
+  });
+
+  it('keeps given values and the defaults beside them', () => {
+    const config = parseJobConfig({
+      id: 'mnist-run_2',
+      model: { config: { width: 8 } },
+      training: { batchSize: 16, codec: 'int8' },
+      dataset: { shards: 4 },
+      output: { dir: '/tmp/x' },
+    });
+    expect(config.id).toBe('mnist-run_2');
+    expect(config.model).toEqual({ id: 'dcgan', config: { latentDim: 64, width: 8, leak: 0.2 } });
+    expect(config.training).toMatchObject({ batchSize: 16, codec: 'int8', rounds: 0, seed: 1 });
+    expect(config.dataset).toEqual({ id: 'mnist', heldOutFraction: 0.1, shards: 4 });
+    expect(config.output).toMatchObject({ dir: '/tmp/x', checkpointEvery: 10 });
+  });
+
+  it('a partial optimizer override keeps the network’s other defaults and the other network', () => {
+    const config = parseJobConfig({ optimizers: { generator: { learningRate: 1e-3 } } });
+    expect(config.optimizers.generator).toEqual({ ...dcgan.networks.generator, learningRate: 1e-3 });
+    expect(config.optimizers.discriminator).toEqual(dcgan.networks.discriminator);
+  });
+
+  it('round-trips: a resolved config parses to itself (as a checkpoint stores it)', () => {
+    const config = parseJobConfig({ training: { rounds: 5 }, optimizers: { discriminator: { beta1: 0.9 } } });
+    expect(parseJobConfig(structuredClone(config))).toEqual(config);
+    expect(parseJobConfig(JSON.parse(JSON.stringify(config)))).toEqual(config);
+  });
+});
+
+describe('parseJobConfig refuses, naming the dotted field', () => {
+  it('unknown keys at any depth', () => {
+    expect(refusal({ trainig: {} })).toEqual(invalidConfig('trainig'));
+    expect(refusal({ training: { batchsize: 8 } })).toEqual(invalidConfig('training.batchsize'));
+    expect(refusal({ model: { config: { widht: 8 } } })).toEqual(invalidConfig('model.config.widht'));
+    expect(refusal({ model: { name: 'dcgan' } })).toEqual(invalidConfig('model.name'));
+    expect(refusal({ optimizers: { generator: { lr: 1e-3 } } })).toEqual(invalidConfig('optimizers.generator.lr'));
+    expect(refusal({ optimizers: { critic: {} } })).toEqual(invalidConfig('optimizers.critic'));
+    expect(refusal({ output: { directory: 'x' } })).toEqual(invalidConfig('output.directory'));
+    expect(refusal({ dataset: { name: 'mnist' } })).toEqual(invalidConfig('dataset.name'));
+  });
+
+  it('values out of range or of the wrong type', () => {
+    expect(refusal({ training: { batchSize: 0 } })).toEqual(invalidConfig('training.batchSize'));
+    expect(refusal({ training: { batchSize: 2.5 } })).toEqual(invalidConfig('training.batchSize'));
+    expect(refusal({ training: { batchSize: '32' } })).toEqual(invalidConfig('training.batchSize'));
+    expect(refusal({ training: { codec: 'zip' } })).toEqual(invalidConfig('training.codec'));
+    expect(refusal({ training: { seed: -1 } })).toEqual(invalidConfig('training.seed'));
+    expect(refusal({ training: { roundDeadlineMs: 99 } })).toEqual(invalidConfig('training.roundDeadlineMs'));
+    expect(refusal({ dataset: { heldOutFraction: 2 } })).toEqual(invalidConfig('dataset.heldOutFraction'));
+    expect(refusal({ dataset: { id: 'cifar' } })).toEqual(invalidConfig('dataset.id'));
+    expect(refusal({ dataset: { shards: 0 } })).toEqual(invalidConfig('dataset.shards'));
+    expect(refusal({ optimizers: { discriminator: { beta1: 1 } } })).toEqual(invalidConfig('optimizers.discriminator.beta1'));
+    expect(refusal({ optimizers: { generator: { learningRate: Number.NaN } } })).toEqual(invalidConfig('optimizers.generator.learningRate'));
+    expect(refusal({ model: { config: { width: 0 } } })).toEqual(invalidConfig('model.config.width'));
+    expect(refusal({ output: { sampleCount: 0 } })).toEqual(invalidConfig('output.sampleCount'));
+  });
+
+  it('an unknown model id is UnknownModel on model.id', () => {
+    expect(refusal({ model: { id: 'nope' } })).toEqual({ code: ErrorCode.UnknownModel, field: 'model.id' });
+    expect(refusal({ model: { id: 3 } })).toEqual(invalidConfig('model.id'));
+  });
+
+  it('sections that are not objects', () => {
+    expect(refusal(null)).toEqual(invalidConfig('config'));
+    expect(refusal([])).toEqual(invalidConfig('config'));
+    expect(refusal('dcgan')).toEqual(invalidConfig('config'));
+    expect(refusal({ model: 'dcgan' })).toEqual(invalidConfig('model'));
+    expect(refusal({ training: 5 })).toEqual(invalidConfig('training'));
+    expect(refusal({ optimizers: { generator: [] } })).toEqual(invalidConfig('optimizers.generator'));
+    expect(refusal({ model: { config: 'wide' } })).toEqual(invalidConfig('model.config'));
+  });
+
+  it('a bad job id', () => {
+    for (const id of ['', 'has space', '-leading-dash', 'a/b', '../up', 'x'.repeat(65)]) {
+      expect(refusal({ id }), JSON.stringify(id)).toEqual(invalidConfig('id'));
+    }
+    expect(refusal({ id: 42 })).toEqual(invalidConfig('id'));
+    expect(parseJobConfig({ id: 'A9_-z' }).id).toBe('A9_-z');
+  });
+});
