@@ -86,6 +86,11 @@ export function decodeCheckpoint(bytes: Uint8Array, shapesOf: (config: JobConfig
         }),
       ),
     };
+    if (state.shardCursors.length !== config.dataset.shards) {
+      invalid('shardCursors', `${config.dataset.shards} shard positions (dataset.shards)`, `${state.shardCursors.length}`);
+    }
+    const networks = Object.keys(config.optimizers).sort();
+    if (Object.keys(state.optimizers).sort().join() !== networks.join()) invalid('optimizers', `the networks ${networks.join(', ')}`, Object.keys(state.optimizers).join(', '));
     return { config, state, savedAt: String(raw.savedAt) };
   } catch (error) {
     if (error instanceof TesseraError && error.code === ErrorCode.BadCheckpoint) throw error;

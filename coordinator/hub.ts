@@ -30,6 +30,7 @@ export class Hub extends EventEmitter<HubEvents> implements ChannelHandler {
   readonly runners = new Map<string, JobRunner>();
   readonly sessions = new Map<string, WorkerSession>();
   private readonly byChannel = new Map<WorkerChannel, WorkerSession>();
+  /** Every refusal of bad input, at the door or by the job, by code. */
   readonly refusals = new Map<ErrorCode, number>();
   private nextWorker = 0;
 
@@ -39,6 +40,12 @@ export class Hub extends EventEmitter<HubEvents> implements ChannelHandler {
 
   addRunner(runner: JobRunner): void {
     this.runners.set(runner.job.config.id, runner);
+    // Updates the job refuses count with the door's refusals: one tally of bad input by code.
+    runner.on('rejected', (_workerId, error) => this.count(error.code));
+  }
+
+  private count(code: ErrorCode): void {
+    this.refusals.set(code, (this.refusals.get(code) ?? 0) + 1);
   }
 
   onMessage(channel: WorkerChannel, bytes: Uint8Array): void {
@@ -151,14 +158,14 @@ export class Hub extends EventEmitter<HubEvents> implements ChannelHandler {
   /** Refuses one message; the worker stays connected and the job is untouched. */
   private refuse(channel: WorkerChannel, error: unknown, round: number | undefined): void {
     const failure = error instanceof TesseraError ? error : new TesseraError(ErrorCode.Internal, String(error), { cause: error });
-    this.refusals.set(failure.code, (this.refusals.get(failure.code) ?? 0) + 1);
+    this.count(failure.code);
     this.emit('refused', failure.code, failure.field, channel);
     channel.send(round === undefined ? { type: 'reject', ...failure.toWire() } : { type: 'reject', round, ...failure.toWire() });
   }
 
   /** Refuses a hello: the error goes back, then the connection closes. */
   private fail(channel: WorkerChannel, error: TesseraError): void {
-    this.refusals.set(error.code, (this.refusals.get(error.code) ?? 0) + 1);
+    this.count(error.code);
     this.emit('refused', error.code, error.field, channel);
     channel.send({ type: 'error', ...error.toWire() });
     channel.close(error.code);

@@ -100,6 +100,13 @@ describe('weightedMean', () => {
         { weight: 1, tensors: { w: new Float32Array(2), v: new Float32Array(1) } },
         { weight: 1, tensors: { w: new Float32Array(2) } },
       ]),
-    ).toThrow(/tensor v differs in length/);
+    ).toThrow(/hold different tensors/);
+    // A tensor only a later update has is an error too, not silently dropped.
+    expect(() =>
+      weightedMean([
+        { weight: 1, tensors: { w: new Float32Array(2) } },
+        { weight: 1, tensors: { w: new Float32Array(2), v: new Float32Array(1) } },
+      ]),
+    ).toThrow(/hold different tensors/);
   });
 });

@@ -16,8 +16,12 @@ export function weightedMean(updates: readonly WeightedUpdate[]): NamedArrays {
   if (updates.length === 0) throw new Error('weightedMean: no updates');
   const total = updates.reduce((sum, update) => sum + update.weight, 0);
   if (!(total > 0)) throw new Error('weightedMean: the weights sum to zero');
+  const names = Object.keys(updates[0].tensors);
+  for (const update of updates) {
+    if (Object.keys(update.tensors).length !== names.length) throw new Error('weightedMean: updates hold different tensors');
+  }
   const result: NamedArrays = {};
-  for (const name of Object.keys(updates[0].tensors)) {
+  for (const name of names) {
     const length = updates[0].tensors[name].length;
     const sum = new Float64Array(length);
     for (const update of updates) {
