@@ -35,13 +35,20 @@ export function unpack(bytes: Uint8Array): unknown {
   }
   if (bytes.byteLength === 0) throw new TesseraError(ErrorCode.DecodeFailed, 'message is empty');
   try {
-    return packr.unpack(bytes);
+    const value = packr.unpack(bytes);
+    // msgpackr hands back a placeholder object for the reserved byte 0xC1 instead of failing.
+    if (isReservedPlaceholder(value)) throw new TesseraError(ErrorCode.DecodeFailed, 'message holds the reserved msgpack byte 0xC1');
+    return value;
   } catch (cause) {
     if (isTesseraError(cause)) throw cause;
     const text = cause instanceof Error ? `${cause.name}: ${cause.message}` : String(cause);
     const short = text.length > MAX_CAUSE_TEXT ? `${text.slice(0, MAX_CAUSE_TEXT)}…` : text;
     throw new TesseraError(ErrorCode.DecodeFailed, `message is not valid msgpack (${short})`, { cause });
   }
+}
+
+function isReservedPlaceholder(value: unknown): boolean {
+  return typeof value === 'object' && value !== null && (value as { constructor?: { name?: string } }).constructor?.name === 'C1Type';
 }
 
 /** A Uint8Array over exactly the bytes of `view` (no copy), e.g. to pack a Float32Array. */
