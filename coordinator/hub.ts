@@ -102,7 +102,9 @@ export class Hub extends EventEmitter<HubEvents> implements ChannelHandler {
   }
 
   private hello(channel: WorkerChannel, hello: Hello): void {
-    if (this.byChannel.has(channel)) throw new TesseraError(ErrorCode.InvalidMessage, 'hello sent twice on one connection', { field: 'type' });
+    // A second hello on one connection re-registers (a NATS worker after its client reconnected): welcome again, resend its work.
+    const current = this.byChannel.get(channel);
+    if (current && current.id !== hello.workerId) throw new TesseraError(ErrorCode.InvalidMessage, 'a second hello on one connection must keep the worker id', { field: 'workerId' });
     if (this.options.workerToken !== undefined && hello.token !== this.options.workerToken) {
       this.fail(channel, new TesseraError(ErrorCode.Unauthorized, hello.token === undefined ? 'this coordinator needs a worker token' : 'wrong worker token', { field: 'token' }));
       return;
@@ -134,6 +136,7 @@ export class Hub extends EventEmitter<HubEvents> implements ChannelHandler {
           updatesRejected: 0,
           bytesReceived: 0,
         };
+    const rejoining = session.channel === channel;
     if (session.channel && session.channel !== channel) {
       // The same worker id on a second connection: the newer one wins.
       this.byChannel.delete(session.channel);
@@ -151,7 +154,7 @@ export class Hub extends EventEmitter<HubEvents> implements ChannelHandler {
       dataset: { id: config.dataset.id },
       heartbeatMs: this.options.heartbeatMs,
     });
-    this.emit('joined', session);
+    if (!rejoining) this.emit('joined', session);
     runner.addWorker(session);
   }
 

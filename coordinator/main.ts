@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { selectNodeBackend } from '../worker/backend.ts';
+import { NATS_CLI_OPTIONS, NATS_CLI_USAGE, natsSettingsFrom, natsValues } from '../worker/nats.ts';
 import { TesseraError } from '../shared/protocol/errors.ts';
 import { formatRound } from './progress.ts';
 import { startCoordinator } from './server.ts';
@@ -20,6 +21,7 @@ Runs a coordinator: serves the worker protocol on ws://HOST:PORT/ws and the API 
   --local-workers N    also start N Node workers on this machine
   --worker-backend B   backend for the local workers (default: the fastest present)
   --worker-token T     require this token from workers (env TESSERA_WORKER_TOKEN)
+\${NATS_CLI_USAGE}                       with --nats, Node workers can also join over NATS (workers always can over WebSockets)
 `;
 
 const { values } = parseArgs({
@@ -33,6 +35,7 @@ const { values } = parseArgs({
     'worker-backend': { type: 'string' },
     'worker-token': { type: 'string', default: process.env.TESSERA_WORKER_TOKEN },
     help: { type: 'boolean', default: false },
+    ...NATS_CLI_OPTIONS,
   },
 });
 if (values.help) {
@@ -66,7 +69,12 @@ for (const assignment of values.set) {
 if (values.rounds !== undefined) setPath(jobConfig, 'training.rounds', values.rounds);
 
 const backend = await selectNodeBackend();
-const coordinator = await startCoordinator({ port: Number(values.port), host: values.host, job: jobConfig, workerToken: values['worker-token'] }).catch((error: unknown) => {
+const nats = natsSettingsFrom(natsValues(values));
+const coordinator = await startCoordinator({ port: Number(values.port), host: values.host, job: jobConfig, workerToken: values['worker-token'], nats }).catch((error: unknown) => {
+  if (error instanceof TesseraError && error.field === 'nats') {
+    process.stderr.write(`${error.message}\n`);
+    process.exit(error.code === 'UNAUTHORIZED' ? 3 : 1);
+  }
   if (error instanceof TesseraError) {
     process.stderr.write(`invalid job config: ${error.code}${error.field ? ` at ${error.field}` : ''}: ${error.message}\n`);
     process.exit(2);
@@ -80,6 +88,7 @@ print(`tessera coordinator on ${coordinator.url} (tfjs backend ${backend.name})`
 print(`job ${config.id}: ${config.model.id} on ${config.dataset.id}, batch ${config.training.batchSize} per worker, ${config.training.rounds || 'unlimited'} rounds`);
 print(`outputs in ${runner.outputDir}${coordinator.resumed ? ` (resumed at round ${runner.job.state.round})` : ''}`);
 print(`workers join with: npm run worker -- --url ws://<this host>:${coordinator.port}/ws`);
+if (nats) print(`           or over NATS: npm run worker -- --nats ${nats.servers.join(',')} --job ${config.id}`);
 
 let lastWaiting = '';
 runner.on('waiting', (reason) => {

@@ -5,7 +5,7 @@ import { ErrorCode, TesseraError } from '../shared/protocol/errors.ts';
 import type { Update } from '../shared/protocol/messages.ts';
 import type { Trainer } from '../shared/models/types.ts';
 import { saveCheckpoint } from './checkpoint.ts';
-import type { Job, RoundSummary } from './job.ts';
+import type { Job, PublishedWeights, RoundSummary } from './job.ts';
 import { exportLayersModel, sampleGridPng, writeFileAtomic } from './outputs.ts';
 import { recordSpeed, type WorkerSession } from './workers.ts';
 
@@ -22,6 +22,8 @@ export interface RunnerEvents {
   exported: [dir: string, round: number];
   finished: [round: number];
   rejected: [workerId: string, error: TesseraError];
+  /** A new weights version is about to be assigned (transports that broadcast send it now). */
+  published: [weights: PublishedWeights];
   outputError: [error: Error];
 }
 
@@ -34,6 +36,7 @@ export class JobRunner extends EventEmitter<RunnerEvents> {
   status: JobStatus = 'waiting';
   private readonly sessions = new Map<string, WorkerSession>();
   private opening = false;
+  private lastPublished = -1;
   private deadlineTimer: NodeJS.Timeout | undefined;
   /** Output writes run one after another, off the round's critical path. */
   private outputs: Promise<void> = Promise.resolve();
@@ -134,6 +137,11 @@ export class JobRunner extends EventEmitter<RunnerEvents> {
     }
     this.opening = true;
     try {
+      const weights = await this.job.publishedWeights();
+      if (weights.version !== this.lastPublished) {
+        this.lastPublished = weights.version;
+        this.emit('published', weights);
+      }
       const round = await this.job.openRound(workers.map((session) => ({ id: session.id, batchSize: training.batchSize })), this.clock());
       this.status = 'running';
       for (const assignment of round.assignments.values()) this.sessions.get(assignment.workerId)?.channel?.send(assignment.message);

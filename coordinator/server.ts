@@ -11,6 +11,8 @@ import { Hub } from './hub.ts';
 import { Job } from './job.ts';
 import { JobRunner } from './runner.ts';
 import { attachWebSocketTransport } from './transports/websocket.ts';
+import { attachNatsTransport } from './transports/nats.ts';
+import { connectNats, type NatsSettings } from '../worker/nats.ts';
 
 export interface CoordinatorOptions {
   /** 0 picks a free port. */
@@ -20,6 +22,8 @@ export interface CoordinatorOptions {
   job: unknown;
   workerToken?: string;
   heartbeatMs?: number;
+  /** Also serve workers over NATS (WebSockets are always served). */
+  nats?: NatsSettings;
 }
 
 export interface Coordinator {
@@ -30,6 +34,20 @@ export interface Coordinator {
   /** True when the job continued from a checkpoint. */
   resumed: boolean;
   close(): Promise<void>;
+}
+
+/** Connects to NATS and serves the job's workers there too; new weights are broadcast once per version. */
+async function startNats(settings: NatsSettings, hub: Hub, runner: JobRunner, heartbeatMs: number) {
+  const connection = await connectNats({ ...settings, name: settings.name ?? 'tessera-coordinator' });
+  const jobId = runner.job.config.id;
+  const transport = attachNatsTransport(connection, hub, { jobIds: [jobId], heartbeatMs });
+  runner.on('published', (weights) => transport.broadcast(jobId, { type: 'weights', hash: weights.hash, version: weights.version, codec: weights.codec, tensors: weights.bytes }));
+  return {
+    async close() {
+      await transport.close();
+      await connection.drain().catch(() => undefined);
+    },
+  };
 }
 
 /** Tensor shapes of a config's model, from a throwaway trainer. */
@@ -68,6 +86,7 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Coo
     const created = serve({ fetch: app.fetch, port: options.port, hostname: options.host }, () => resolveServer(created as Server)) as Server;
   });
   const transport = attachWebSocketTransport(server, hub, { path: '/ws', pingIntervalMs: heartbeatMs * 3 });
+  const nats = options.nats ? await startNats(options.nats, hub, runner, heartbeatMs) : undefined;
   const port = (server.address() as AddressInfo).port;
   return {
     port,
@@ -78,6 +97,7 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Coo
     async close() {
       await runner.stop();
       transport.close();
+      await nats?.close();
       server.closeAllConnections?.();
       await new Promise<void>((done) => server.close(() => done()));
       sampler.dispose();

@@ -6,12 +6,15 @@ import { loadMnist } from '../shared/data/mnist.ts';
 import { ErrorCode, TesseraError } from '../shared/protocol/errors.ts';
 import { WorkerClient, type SocketLike, type WorkerEvent } from '../shared/worker/client.ts';
 import { NODE_BACKENDS, selectNodeBackend } from './backend.ts';
+import { NATS_CLI_OPTIONS, NATS_CLI_USAGE, natsSettingsFrom, natsValues } from './nats.ts';
+import { NatsSocket } from './nats-socket.ts';
 
-const USAGE = `Usage: tessera-worker --url ws://HOST:PORT/ws [options]
+const USAGE = `Usage: tessera-worker (--url ws://HOST:PORT/ws | --nats nats://HOST:4222) [options]
 
 Joins a Tessera coordinator and trains until stopped (Ctrl+C leaves cleanly).
 
   --url URL         the coordinator's WebSocket URL (env TESSERA_URL)
+\${NATS_CLI_USAGE}
   --job ID          the job to join (default: the coordinator's default job)
   --token TOKEN     worker token, when the coordinator asks for one (env TESSERA_WORKER_TOKEN)
   --backend NAME    force a tfjs backend: ${NODE_BACKENDS.join(', ')} (default: the fastest present)
@@ -30,10 +33,12 @@ const { values } = parseArgs({
     throttle: { type: 'string', default: '1' },
     quiet: { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
+    ...NATS_CLI_OPTIONS,
   },
 });
+const nats = natsSettingsFrom(natsValues(values));
 
-if (values.help || !values.url) {
+if (values.help || (!values.url && !nats)) {
   process.stdout.write(USAGE);
   process.exit(values.help ? 0 : 2);
 }
@@ -80,14 +85,18 @@ function onEvent(event: WorkerEvent): void {
 }
 
 const client = new WorkerClient({
-  url: values.url,
+  url: values.url ?? nats!.servers.join(','),
   jobId: values.job,
   token: values.token,
   kind: 'node',
   backend: backend.name,
   device: backend.device,
   name: values.name,
-  createSocket: (url) => new WebSocket(url, { maxPayload: 512 * 1024 * 1024 }) as unknown as SocketLike,
+  // NATS when given (cluster workers), else the coordinator's WebSocket.
+  createSocket: (url) =>
+    nats
+      ? new NatsSocket({ ...nats, name: `tessera-worker-${values.name}` }, values.job ?? 'default', log)
+      : (new WebSocket(url, { maxPayload: 512 * 1024 * 1024 }) as unknown as SocketLike),
   loadBatch: (datasetId, indices) => {
     if (datasetId !== 'mnist') throw new TesseraError(ErrorCode.InvalidConfig, `this worker has no dataset ${datasetId}`, { field: 'dataset.id' });
     return loadMnist().batch(indices);

@@ -33,6 +33,8 @@ export enum ErrorCode {
   NonFinite = 'NON_FINITE',
   /** A gradient's norm is above the job's limit. */
   NormTooLarge = 'NORM_TOO_LARGE',
+  /** Some chunks of a chunked message never arrived; the sender should send it again. */
+  IncompleteMessage = 'INCOMPLETE_MESSAGE',
   /** A message is larger than the limit for its kind. */
   TooLarge = 'TOO_LARGE',
   /** Weights requested by a hash the coordinator does not hold. */

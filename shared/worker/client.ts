@@ -54,6 +54,12 @@ export interface WorkerClientOptions {
   throttleFactor?: number;
 }
 
+/**
+ * A close code in the application range meaning "do not retry": the reason
+ * reads `CODE: message` with an ErrorCode (a transport refusing credentials).
+ */
+export const FATAL_CLOSE_CODE = 4401;
+
 /** How many weight versions to keep: the current one, and the previous for a round still finishing. */
 const WEIGHT_CACHE_SIZE = 2;
 
@@ -72,6 +78,8 @@ export class WorkerClient {
   private readonly weights = new Map<string, NamedArrays>();
   private readonly weightWaiters = new Map<string, { resolve(weights: NamedArrays): void; reject(error: Error): void }>();
   private queue: Assign[] = [];
+  /** The last update sent and not yet acknowledged: sent again after a reconnect (the coordinator drops duplicates). */
+  private unacknowledged: Update | undefined;
   private working: Promise<void> | undefined;
   private stopping = false;
   private attempts = 0;
@@ -115,14 +123,8 @@ export class WorkerClient {
     const socket = this.options.createSocket(this.options.url);
     this.socket = socket;
     socket.binaryType = 'arraybuffer';
-    socket.addEventListener('open', () => {
-      const hello: Hello = { type: 'hello', protocol: PROTOCOL_VERSION, kind: this.options.kind, backend: this.options.backend, device: this.options.device };
-      if (this.options.jobId) hello.jobId = this.options.jobId;
-      if (this.workerId) hello.workerId = this.workerId;
-      if (this.options.name) hello.name = this.options.name;
-      if (this.options.token) hello.token = this.options.token;
-      this.send(hello);
-    });
+    // Also fired again by transports that reconnect underneath (NATS): registering again is harmless.
+    socket.addEventListener('open', () => this.sayHello());
     socket.addEventListener('message', (event: { data: ArrayBuffer | Uint8Array }) => {
       const bytes = event.data instanceof Uint8Array ? event.data : new Uint8Array(event.data);
       let message: CoordinatorMessage;
@@ -140,6 +142,14 @@ export class WorkerClient {
     socket.addEventListener('close', (event: { reason?: string; code?: number }) => {
       if (this.socket !== socket) return;
       clearInterval(this.heartbeatTimer);
+      if (event.code === FATAL_CLOSE_CODE && !this.stopping) {
+        const [code, ...rest] = (event.reason ?? '').split(': ');
+        const error = new TesseraError((code as ErrorCode) || ErrorCode.Unauthorized, rest.join(': ') || 'refused by the transport');
+        this.emit({ type: 'fatal', error });
+        this.stopping = true;
+        this.teardown(`${error.code}: ${error.message}`);
+        return;
+      }
       this.queue = [];
       for (const waiter of this.weightWaiters.values()) waiter.reject(new Error('connection lost'));
       this.weightWaiters.clear();
@@ -152,6 +162,20 @@ export class WorkerClient {
     });
   }
 
+  private sayHello(): void {
+    const hello: Hello = { type: 'hello', protocol: PROTOCOL_VERSION, kind: this.options.kind, backend: this.options.backend, device: this.options.device };
+    if (this.options.jobId) hello.jobId = this.options.jobId;
+    if (this.workerId) hello.workerId = this.workerId;
+    if (this.options.name) hello.name = this.options.name;
+    if (this.options.token) hello.token = this.options.token;
+    this.send(hello);
+  }
+
+  private cacheWeights(hash: string, weights: NamedArrays): void {
+    this.weights.set(hash, weights);
+    while (this.weights.size > WEIGHT_CACHE_SIZE) this.weights.delete(this.weights.keys().next().value!);
+  }
+
   private receive(message: CoordinatorMessage): void {
     switch (message.type) {
       case 'welcome':
@@ -161,27 +185,39 @@ export class WorkerClient {
         clearInterval(this.heartbeatTimer);
         this.heartbeatTimer = setInterval(() => this.send({ type: 'heartbeat' }), message.heartbeatMs);
         this.emit({ type: 'connected', workerId: message.workerId, jobId: message.jobId, modelId: message.model.id });
+        if (this.unacknowledged) this.send(this.unacknowledged);
         return;
       case 'assign':
         this.queue.push(message);
         if (!this.working) this.working = this.work().finally(() => (this.working = undefined));
         return;
       case 'weights': {
+        // Either the answer to a fetch, or a broadcast of a new version (NATS): cached by hash either way.
         const waiter = this.weightWaiters.get(message.hash);
-        if (!waiter) return;
         this.weightWaiters.delete(message.hash);
+        if (!this.welcome || (!waiter && this.weights.has(message.hash))) return;
         try {
-          const trainer = this.ensureTrainer();
-          waiter.resolve(tensorsToArrays(getCodec(message.codec).decode(message.tensors), trainer.shapes, 'weights'));
+          const weights = tensorsToArrays(getCodec(message.codec).decode(message.tensors), this.ensureTrainer().shapes, 'weights');
+          this.cacheWeights(message.hash, weights);
+          waiter?.resolve(weights);
         } catch (error) {
-          waiter.reject(error as Error);
+          waiter?.reject(error as Error);
         }
         return;
       }
       case 'ack':
+        if (this.unacknowledged?.round === message.round) this.unacknowledged = undefined;
         this.emit({ type: 'ack', round: message.round });
         return;
       case 'reject':
+        if (message.round !== undefined && this.unacknowledged?.round === message.round && message.code !== ErrorCode.IncompleteMessage) this.unacknowledged = undefined;
+        if (message.code === ErrorCode.NotRegistered) {
+          // The coordinator restarted and forgot this connection: register again.
+          this.sayHello();
+        }
+        if ((message.code === ErrorCode.IncompleteMessage || message.field?.startsWith('chunk')) && this.unacknowledged) {
+          this.send(this.unacknowledged);
+        }
         if (message.code === ErrorCode.UnknownWeights) {
           for (const waiter of this.weightWaiters.values()) waiter.reject(new TesseraError(message.code, message.message, { field: message.field }));
           this.weightWaiters.clear();
@@ -230,13 +266,10 @@ export class WorkerClient {
   private async weightsFor(hash: string): Promise<NamedArrays> {
     const cached = this.weights.get(hash);
     if (cached) return cached;
-    const weights = await new Promise<NamedArrays>((resolve, reject) => {
+    return new Promise<NamedArrays>((resolve, reject) => {
       this.weightWaiters.set(hash, { resolve, reject });
       this.send({ type: 'fetchWeights', hash });
     });
-    this.weights.set(hash, weights);
-    while (this.weights.size > WEIGHT_CACHE_SIZE) this.weights.delete(this.weights.keys().next().value!);
-    return weights;
   }
 
   private async compute(assign: Assign): Promise<void> {
@@ -268,6 +301,7 @@ export class WorkerClient {
       losses,
       timing: { computeMs, fetchMs },
     };
+    this.unacknowledged = update;
     this.send(update);
     this.emit({ type: 'update', round: assign.round, samples: batch.count, computeMs, losses });
   }

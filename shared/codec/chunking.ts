@@ -1,0 +1,153 @@
+import { ErrorCode, TesseraError } from '../protocol/errors.ts';
+import { contentHash } from './named.ts';
+
+/**
+ * Splitting messages larger than a bus's payload limit (NATS: 1 MB by
+ * default) into chunks, and putting them back together with integrity checks.
+ *
+ * A chunk frame starts with 0xC1, the one byte msgpack never uses, so a
+ * receiver tells a chunk from a whole message by its first byte. Layout
+ * (big-endian): 0xC1, format version (1), message id (u32), chunk index (u32),
+ * chunk count (u32), total size (u32), SHA-256 of the whole message (32
+ * bytes), then the chunk's bytes.
+ */
+export const CHUNK_MARKER = 0xc1;
+const FORMAT = 1;
+const HEADER_BYTES = 1 + 1 + 4 + 4 + 4 + 4 + 32;
+/** A message never needs more chunks than this (4096 x 1 MB); a header claiming more is corrupt. */
+const MAX_CHUNKS = 4096;
+
+export function isChunk(frame: Uint8Array): boolean {
+  return frame.byteLength > 0 && frame[0] === CHUNK_MARKER;
+}
+
+/** The frames to send for `message`: the message itself when it fits, else chunks of at most `maxFrameBytes`. */
+export async function splitMessage(message: Uint8Array, maxFrameBytes: number, messageId: number): Promise<Uint8Array[]> {
+  if (message.byteLength <= maxFrameBytes && !isChunk(message)) return [message];
+  const payloadBytes = maxFrameBytes - HEADER_BYTES;
+  if (payloadBytes < 1) throw new RangeError(`frames of ${maxFrameBytes} bytes cannot hold a chunk header`);
+  const count = Math.max(1, Math.ceil(message.byteLength / payloadBytes));
+  if (count > MAX_CHUNKS) throw new TesseraError(ErrorCode.TooLarge, `a message of ${message.byteLength} bytes needs ${count} chunks, more than ${MAX_CHUNKS}`);
+  const hash = hexToBytes(await contentHash(message));
+  const frames: Uint8Array[] = [];
+  for (let index = 0; index < count; index++) {
+    const part = message.subarray(index * payloadBytes, Math.min(message.byteLength, (index + 1) * payloadBytes));
+    const frame = new Uint8Array(HEADER_BYTES + part.byteLength);
+    const view = new DataView(frame.buffer);
+    frame[0] = CHUNK_MARKER;
+    frame[1] = FORMAT;
+    view.setUint32(2, messageId >>> 0);
+    view.setUint32(6, index);
+    view.setUint32(10, count);
+    view.setUint32(14, message.byteLength);
+    frame.set(hash, 18);
+    frame.set(part, HEADER_BYTES);
+    frames.push(frame);
+  }
+  return frames;
+}
+
+interface Partial {
+  count: number;
+  size: number;
+  hash: Uint8Array;
+  parts: (Uint8Array | undefined)[];
+  received: number;
+  startedAt: number;
+}
+
+/**
+ * Collects chunks per sender and message id and returns each message once it
+ * is whole and its size and hash check out. A duplicated chunk with the same
+ * bytes is ignored (at-least-once delivery); one that differs, a header that
+ * contradicts the first, or a hash mismatch is an error. `expire` reports
+ * messages whose chunks stopped coming (a lost chunk), so the sender can be
+ * asked again.
+ */
+export class Reassembler {
+  private readonly partials = new Map<string, Partial>();
+
+  constructor(private readonly maxMessageBytes: number) {}
+
+  /** Adds one chunk frame; resolves to the whole message when this chunk completes it, else undefined. */
+  async add(sender: string, frame: Uint8Array, now: number): Promise<Uint8Array | undefined> {
+    if (frame.byteLength < HEADER_BYTES || frame[0] !== CHUNK_MARKER) throw chunkError('a chunk frame shorter than its header', 'chunk');
+    if (frame[1] !== FORMAT) throw chunkError(`chunk format ${frame[1]}, expected ${FORMAT}`, 'chunk.format');
+    const view = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
+    const id = view.getUint32(2);
+    const index = view.getUint32(6);
+    const count = view.getUint32(10);
+    const size = view.getUint32(14);
+    const hash = frame.subarray(18, HEADER_BYTES);
+    if (count < 1 || count > MAX_CHUNKS || index >= count) throw chunkError(`chunk ${index} of ${count}`, 'chunk.index');
+    if (size > this.maxMessageBytes) throw new TesseraError(ErrorCode.TooLarge, `a chunked message of ${size} bytes, above ${this.maxMessageBytes}`, { field: 'chunk.size' });
+    const key = `${sender}/${id}`;
+    let partial = this.partials.get(key);
+    if (!partial) {
+      partial = { count, size, hash: hash.slice(), parts: new Array(count), received: 0, startedAt: now };
+      this.partials.set(key, partial);
+    } else if (partial.count !== count || partial.size !== size || !sameBytes(partial.hash, hash)) {
+      this.partials.delete(key);
+      throw chunkError(`chunk ${index} of message ${id} disagrees with its first chunk`, 'chunk');
+    }
+    const part = frame.subarray(HEADER_BYTES);
+    const existing = partial.parts[index];
+    if (existing) {
+      if (!sameBytes(existing, part)) {
+        this.partials.delete(key);
+        throw chunkError(`chunk ${index} of message ${id} arrived twice with different bytes`, 'chunk.index');
+      }
+      return undefined;
+    }
+    partial.parts[index] = part.slice();
+    partial.received += 1;
+    if (partial.received < partial.count) return undefined;
+    this.partials.delete(key);
+    const message = new Uint8Array(partial.size);
+    let offset = 0;
+    for (const piece of partial.parts) {
+      if (offset + piece!.byteLength > partial.size) throw chunkError(`message ${id}: chunks add up to more than ${partial.size} bytes`, 'chunk.size');
+      message.set(piece!, offset);
+      offset += piece!.byteLength;
+    }
+    if (offset !== partial.size) throw chunkError(`message ${id}: chunks add up to ${offset} bytes, expected ${partial.size}`, 'chunk.size');
+    if (!sameBytes(hexToBytes(await contentHash(message)), partial.hash)) throw chunkError(`message ${id}: SHA-256 does not match`, 'chunk.hash');
+    return message;
+  }
+
+  /** Drops and returns the senders of messages still incomplete after `maxAgeMs`. */
+  expire(now: number, maxAgeMs: number): { sender: string; received: number; count: number }[] {
+    const expired: { sender: string; received: number; count: number }[] = [];
+    for (const [key, partial] of this.partials) {
+      if (now - partial.startedAt < maxAgeMs) continue;
+      this.partials.delete(key);
+      expired.push({ sender: key.slice(0, key.lastIndexOf('/')), received: partial.received, count: partial.count });
+    }
+    return expired;
+  }
+
+  /** Forgets a sender's partial messages (it left). */
+  forget(sender: string): void {
+    for (const key of this.partials.keys()) if (key.startsWith(`${sender}/`)) this.partials.delete(key);
+  }
+
+  get pending(): number {
+    return this.partials.size;
+  }
+}
+
+function chunkError(message: string, field: string): TesseraError {
+  return new TesseraError(ErrorCode.DecodeFailed, message, { field });
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.byteLength !== b.byteLength) return false;
+  for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function hexToBytes(hex: string): Uint8Array {
+  const bytes = new Uint8Array(hex.length / 2);
+  for (let i = 0; i < bytes.length; i++) bytes[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
+  return bytes;
+}
