@@ -249,14 +249,14 @@ describe('Hub', () => {
     const assign = await join(channel);
     send(channel, updateFor(assign, { version: 5 }));
     expect(channel.last()).toMatchObject({ type: 'reject', round: 0, code: ErrorCode.StaleVersion, field: 'version' });
-    // The rejected update was the only worker's share: the round closed without it and opened again.
+    // The rejected update was the only worker's share: the round closed without it, and the next one trains the same version.
     await vi.waitFor(() => expect(channel.ofType('assign')).toHaveLength(2));
     const again = channel.ofType('assign')[1];
-    expect(again).toMatchObject({ round: 0, version: 0 });
+    expect(again).toMatchObject({ round: 1, version: 0 });
     send(channel, updateFor(again));
-    expect(channel.sent).toContainEqual({ type: 'ack', round: 0 });
+    expect(channel.sent).toContainEqual({ type: 'ack', round: 1 });
     await vi.waitFor(() => expect(channel.ofType('assign')).toHaveLength(3));
-    expect(channel.ofType('assign')[2]).toMatchObject({ round: 1, version: 1 });
+    expect(channel.ofType('assign')[2]).toMatchObject({ round: 2, version: 1 });
     const session = [...hub.sessions.values()][0];
     expect(session).toMatchObject({ updatesAccepted: 1, updatesRejected: 1, samplesContributed: 4 });
   });
@@ -282,7 +282,8 @@ describe('Hub', () => {
     expect(second.sent[0]).toMatchObject({ type: 'welcome', workerId });
     expect(hub.sessions.get(workerId)).toBe(session);
     expect(session).toMatchObject({ channel: second, updatesAccepted: 1, samplesContributed: 4 });
-    expect(reassigned.round).toBe(1);
+    // Round 1 closed without the departed worker; round 2 trains version 1.
+    expect(reassigned).toMatchObject({ round: 2, version: 1 });
     // The old connection no longer speaks for the worker.
     send(first, { type: 'heartbeat' });
     expect(first.last()).toMatchObject({ type: 'reject', code: ErrorCode.NotRegistered });

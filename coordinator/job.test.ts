@@ -134,17 +134,19 @@ describe('Job rounds', () => {
     expect(empty.applied).toBe(false);
     expect(empty.failures.map((f) => f.code).sort()).toEqual(['DEADLINE', 'LEFT']);
     expect(job.state.version).toBe(0);
-    expect(job.state.round).toBe(0);
+    // The round number moves on all the same: an update names exactly one round.
+    expect(job.state.round).toBe(1);
 
     await job.openRound(workers, 1000);
     job.acceptUpdate('b', update(job), 1500);
     const partial = job.closeRound(2000);
     expect(partial.applied).toBe(true);
     expect(partial.failures).toEqual([expect.objectContaining({ workerId: 'a', code: 'DEADLINE' })]);
-    expect(job.state.round).toBe(1);
-    // A late update for the closed round is refused, never applied twice.
+    expect(job.state.round).toBe(2);
+    expect(job.state.version).toBe(1);
+    // A late update for a closed round is refused, never applied twice.
     await job.openRound(workers, 2000);
-    expect(rejection(() => job.acceptUpdate('a', update(job, { round: 0, version: 0 }), 2100)).code).toBe(ErrorCode.WrongRound);
+    expect(rejection(() => job.acceptUpdate('a', update(job, { round: 1, version: 0 }), 2100)).code).toBe(ErrorCode.WrongRound);
   });
 });
 

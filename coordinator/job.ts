@@ -14,9 +14,9 @@ import type { JobConfig } from './config.ts';
 
 /** Everything a checkpoint holds: with the config, enough to continue the job exactly. */
 export interface JobState {
-  /** The next round to run; also the number of rounds applied so far. */
+  /** The next round's number. Every round gets a new one, applied or not, so an update names exactly one round. */
   round: number;
-  /** Version of `weights`; advances by one per applied round. */
+  /** Version of `weights`: the number of rounds applied (training steps taken). */
   version: number;
   weights: NamedArrays;
   optimizers: Record<string, AdamState>;
@@ -247,13 +247,14 @@ export class Job {
   /**
    * Closes the open round: workers that have not answered are failures; the
    * accepted gradients are averaged by samples and each network's optimizer
-   * steps. A round with no accepted update changes nothing and is run again.
+   * steps. A round with no accepted update leaves the weights as they were.
    */
   closeRound(now: number): RoundSummary {
     const round = this.current;
     if (!round) throw new Error('no open round');
     for (const workerId of round.assignments.keys()) this.markFailed(workerId, 'DEADLINE', 'no update before the round closed');
     this.current = undefined;
+    this.state.round += 1;
     const updates = [...round.updates.values()];
     const samples = updates.reduce((sum, update) => sum + update.samples, 0);
     const summary: RoundSummary = {
@@ -272,7 +273,6 @@ export class Job {
     for (const [network, optimizer] of Object.entries(this.state.optimizers)) {
       adamStep(this.state.weights, grads, optimizer, this.config.optimizers[network]);
     }
-    this.state.round += 1;
     this.state.version += 1;
     this.state.samplesSeen += samples;
     return summary;

@@ -125,7 +125,7 @@ export class JobRunner extends EventEmitter<RunnerEvents> {
   async maybeOpenRound(): Promise<void> {
     if (this.job.current || this.opening || this.status === 'paused' || this.status === 'finished') return;
     const { training } = this.job.config;
-    if (training.rounds > 0 && this.job.state.round >= training.rounds) {
+    if (training.rounds > 0 && this.job.state.version >= training.rounds) {
       this.finish();
       return;
     }
@@ -167,7 +167,7 @@ export class JobRunner extends EventEmitter<RunnerEvents> {
     this.appendRoundLog(summary);
     if (summary.applied) this.queueOutputs(false);
     const { rounds } = this.job.config.training;
-    if (rounds > 0 && this.job.state.round >= rounds) {
+    if (rounds > 0 && this.job.state.version >= rounds) {
       this.finish();
       return;
     }
@@ -202,7 +202,7 @@ export class JobRunner extends EventEmitter<RunnerEvents> {
     if (this.status === 'finished') return;
     this.status = 'finished';
     this.queueOutputs(true);
-    void this.outputs.then(() => this.emit('finished', this.job.state.round));
+    void this.outputs.then(() => this.emit('finished', this.job.state.version));
   }
 
   /**
@@ -211,7 +211,8 @@ export class JobRunner extends EventEmitter<RunnerEvents> {
    */
   private queueOutputs(force: boolean): void {
     const { output, training } = this.job.config;
-    const round = this.job.state.round;
+    // Outputs are due by training steps taken, which rounds that applied nothing do not advance.
+    const round = this.job.state.version;
     const wantCheckpoint = force || round % output.checkpointEvery === 0;
     const wantSamples = force || round % output.sampleEvery === 0;
     const wantExport = force || round % output.exportEvery === 0;

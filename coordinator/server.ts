@@ -22,6 +22,8 @@ export interface CoordinatorOptions {
   job: unknown;
   workerToken?: string;
   heartbeatMs?: number;
+  /** How long a silent NATS worker is kept (default: the longer of 3 heartbeats and 30 s). */
+  silenceTimeoutMs?: number;
   /** Also serve workers over NATS (WebSockets are always served). */
   nats?: NatsSettings;
 }
@@ -37,10 +39,10 @@ export interface Coordinator {
 }
 
 /** Connects to NATS and serves the job's workers there too; new weights are broadcast once per version. */
-async function startNats(settings: NatsSettings, hub: Hub, runner: JobRunner, heartbeatMs: number) {
+async function startNats(settings: NatsSettings, hub: Hub, runner: JobRunner, timing: { heartbeatMs: number; silenceTimeoutMs?: number }) {
   const connection = await connectNats({ ...settings, name: settings.name ?? 'tessera-coordinator' });
   const jobId = runner.job.config.id;
-  const transport = attachNatsTransport(connection, hub, { jobIds: [jobId], heartbeatMs });
+  const transport = attachNatsTransport(connection, hub, { jobIds: [jobId], ...timing });
   runner.on('published', (weights) => transport.broadcast(jobId, { type: 'weights', hash: weights.hash, version: weights.version, codec: weights.codec, tensors: weights.bytes }));
   return {
     async close() {
@@ -86,7 +88,7 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Coo
     const created = serve({ fetch: app.fetch, port: options.port, hostname: options.host }, () => resolveServer(created as Server)) as Server;
   });
   const transport = attachWebSocketTransport(server, hub, { path: '/ws', pingIntervalMs: heartbeatMs * 3 });
-  const nats = options.nats ? await startNats(options.nats, hub, runner, heartbeatMs) : undefined;
+  const nats = options.nats ? await startNats(options.nats, hub, runner, { heartbeatMs, silenceTimeoutMs: options.silenceTimeoutMs }) : undefined;
   const port = (server.address() as AddressInfo).port;
   return {
     port,

@@ -4,8 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian packages the cross-process tests start for real (none yet beyond Node itself).
-debian_packages=()
+# Debian packages the cross-process tests start for real.
+debian_packages=(nats-server)
 missing=()
 for package in "${debian_packages[@]}"; do
   dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")

@@ -8,8 +8,13 @@ import type { ChannelHandler, WorkerChannel } from './types.ts';
 
 export interface NatsTransportOptions {
   jobIds: string[];
-  /** A worker silent for 3 heartbeats is taken as gone (NATS has no per-worker connection to watch). */
   heartbeatMs: number;
+  /**
+   * A worker silent this long is taken as gone (NATS has no per-worker
+   * connection to watch). Longer than three heartbeats, and than a compute
+   * step, since a Node worker cannot send heartbeats while it computes.
+   */
+  silenceTimeoutMs?: number;
   /** Chunks of a message that stop coming for this long are dropped and the sender is asked again. */
   chunkTimeoutMs?: number;
 }
@@ -29,6 +34,7 @@ export interface NatsTransport {
  */
 export function attachNatsTransport(nc: NatsConnection, handler: ChannelHandler, options: NatsTransportOptions): NatsTransport {
   const reassembler = new Reassembler(LIMITS.maxTensorBytes + 1024 * 1024);
+  const silenceTimeoutMs = options.silenceTimeoutMs ?? Math.max(options.heartbeatMs * 3, 30_000);
   const channels = new Map<string, NatsChannel>();
   // One queue for every publish, so frames leave in the order messages were sent (a broadcast before the assigns that use it).
   let outbox: Promise<void> = Promise.resolve();
@@ -112,7 +118,7 @@ export function attachNatsTransport(nc: NatsConnection, handler: ChannelHandler,
   const sweeper = setInterval(() => {
     const now = Date.now();
     for (const channel of channels.values()) {
-      if (now - channel.lastHeardAt > options.heartbeatMs * 3) drop(channel, `no message for ${Math.round((now - channel.lastHeardAt) / 1000)} s`);
+      if (now - channel.lastHeardAt > silenceTimeoutMs) drop(channel, `no message for ${Math.round((now - channel.lastHeardAt) / 1000)} s`);
     }
     for (const lost of reassembler.expire(now, options.chunkTimeoutMs ?? 30_000)) {
       channels.get(lost.sender)?.send({

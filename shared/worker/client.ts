@@ -278,6 +278,8 @@ export class WorkerClient {
     const weights = await this.weightsFor(assign.weightsHash);
     const batch = await this.options.loadBatch(this.welcome!.dataset.id, assign.sampleIndices);
     const fetchMs = performance.now() - fetchStart;
+    // A Node worker cannot send heartbeats while it computes: one now restarts the coordinator's silence clock.
+    this.send({ type: 'heartbeat' });
     const computeStart = performance.now();
     if (this.loadedHash !== assign.weightsHash) {
       trainer.setWeights(weights);
