@@ -26,6 +26,8 @@ export interface CoordinatorOptions {
   silenceTimeoutMs?: number;
   /** Also serve workers over NATS (WebSockets are always served). */
   nats?: NatsSettings;
+  /** Told of NATS disconnects and reconnects. */
+  onNatsStatus?(status: string): void;
 }
 
 export interface Coordinator {
@@ -39,8 +41,13 @@ export interface Coordinator {
 }
 
 /** Connects to NATS and serves the job's workers there too; new weights are broadcast once per version. */
-async function startNats(settings: NatsSettings, hub: Hub, runner: JobRunner, timing: { heartbeatMs: number; silenceTimeoutMs?: number }) {
+async function startNats(settings: NatsSettings, hub: Hub, runner: JobRunner, timing: { heartbeatMs: number; silenceTimeoutMs?: number }, onStatus?: (status: string) => void) {
   const connection = await connectNats({ ...settings, name: settings.name ?? 'tessera-coordinator' });
+  void (async () => {
+    for await (const status of connection.status()) {
+      if (status.type === 'disconnect' || status.type === 'reconnect') onStatus?.(`NATS ${status.type}ed (${status.data})`);
+    }
+  })();
   const jobId = runner.job.config.id;
   const transport = attachNatsTransport(connection, hub, { jobIds: [jobId], ...timing });
   runner.on('published', (weights) => transport.broadcast(jobId, { type: 'weights', hash: weights.hash, version: weights.version, codec: weights.codec, tensors: weights.bytes }));
@@ -88,7 +95,7 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Coo
     const created = serve({ fetch: app.fetch, port: options.port, hostname: options.host }, () => resolveServer(created as Server)) as Server;
   });
   const transport = attachWebSocketTransport(server, hub, { path: '/ws', pingIntervalMs: heartbeatMs * 3 });
-  const nats = options.nats ? await startNats(options.nats, hub, runner, { heartbeatMs, silenceTimeoutMs: options.silenceTimeoutMs }) : undefined;
+  const nats = options.nats ? await startNats(options.nats, hub, runner, { heartbeatMs, silenceTimeoutMs: options.silenceTimeoutMs }, options.onNatsStatus) : undefined;
   const port = (server.address() as AddressInfo).port;
   return {
     port,

@@ -76,7 +76,7 @@ function onEvent(event: WorkerEvent): void {
       log(`idle: ${event.reason}`);
       break;
     case 'fatal':
-      process.stderr.write(`[worker ${values.name}] refused by the coordinator: ${event.error.code}: ${event.error.message}\n`);
+      process.stderr.write(`[worker ${values.name}] refused: ${event.error.code}: ${event.error.message}\n`);
       process.exitCode = event.error.code === ErrorCode.Unauthorized ? 3 : 1;
       break;
     case 'ack':
