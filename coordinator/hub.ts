@@ -86,6 +86,7 @@ export class Hub extends EventEmitter<HubEvents> implements ChannelHandler {
       case 'fetchWeights': {
         const weights = runner.job.weightsByHash(message.hash);
         if (!weights) throw new TesseraError(ErrorCode.UnknownWeights, `no weights with hash ${message.hash.slice(0, 16)}…`, { field: 'hash' });
+        session.weightFetches += 1;
         channel.send({ type: 'weights', hash: weights.hash, version: weights.version, codec: weights.codec, tensors: weights.bytes });
         return;
       }
@@ -135,6 +136,7 @@ export class Hub extends EventEmitter<HubEvents> implements ChannelHandler {
           updatesAccepted: 0,
           updatesRejected: 0,
           bytesReceived: 0,
+          weightFetches: 0,
         };
     const rejoining = session.channel === channel;
     if (session.channel && session.channel !== channel) {

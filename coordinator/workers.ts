@@ -19,6 +19,8 @@ export interface WorkerSession {
   updatesAccepted: number;
   updatesRejected: number;
   bytesReceived: number;
+  /** Weights sent to this worker on request; NATS workers get each version by broadcast instead. */
+  weightFetches: number;
 }
 
 /** Exponential moving average weight of the newest speed measurement. */
@@ -45,6 +47,7 @@ export function describeWorker(session: WorkerSession) {
     samplesContributed: session.samplesContributed,
     updatesAccepted: session.updatesAccepted,
     updatesRejected: session.updatesRejected,
+    weightFetches: session.weightFetches,
     lastSeenAt: new Date(session.lastSeenAt).toISOString(),
   };
 }

@@ -189,6 +189,9 @@ describe.each(harnesses)('transport contract: $name', (harness) => {
     // Each update carries every gradient in fp32: above 4 MB, so NATS had to chunk it.
     expect(session.bytesReceived / session.updatesAccepted).toBeGreaterThan(4 * 1024 * 1024);
     expect(coordinator!.runner.job.state.version).toBeGreaterThanOrEqual(3);
+    // Weights go out once per version: fetched by hash over WebSockets, broadcast (and never fetched) over NATS.
+    if (harness.name === 'websocket') expect(session.weightFetches).toBe(session.updatesAccepted);
+    else expect(session.weightFetches).toBe(0);
   });
 
   it('keeps an idle worker registered through heartbeats, and drops one that vanished without leaving', async () => {

@@ -85,6 +85,8 @@ export class WorkerClient {
   private attempts = 0;
   private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   private heartbeatTimer: ReturnType<typeof setInterval> | undefined;
+  private helloTimer: ReturnType<typeof setTimeout> | undefined;
+  private awaitingWelcome = false;
   private finished!: (reason: string) => void;
   /** Settles when the client stops for good: asked to, or refused by the coordinator. */
   readonly done: Promise<string>;
@@ -113,6 +115,7 @@ export class WorkerClient {
 
   private teardown(reason: string): void {
     clearInterval(this.heartbeatTimer);
+    clearTimeout(this.helloTimer);
     this.socket?.close(1000, reason.slice(0, 120));
     this.trainer?.dispose();
     this.trainer = undefined;
@@ -142,6 +145,7 @@ export class WorkerClient {
     socket.addEventListener('close', (event: { reason?: string; code?: number }) => {
       if (this.socket !== socket) return;
       clearInterval(this.heartbeatTimer);
+      clearTimeout(this.helloTimer);
       if (event.code === FATAL_CLOSE_CODE && !this.stopping) {
         const [code, ...rest] = (event.reason ?? '').split(': ');
         const error = new TesseraError((code as ErrorCode) || ErrorCode.Unauthorized, rest.join(': ') || 'refused by the transport');
@@ -162,7 +166,16 @@ export class WorkerClient {
     });
   }
 
-  private sayHello(): void {
+  /**
+   * Registers; says it again until a welcome comes, since over NATS a hello
+   * sent while the coordinator is still resubscribing is simply lost.
+   */
+  private sayHello(attempt = 0): void {
+    clearTimeout(this.helloTimer);
+    this.awaitingWelcome = true;
+    this.helloTimer = setTimeout(() => {
+      if (this.awaitingWelcome && !this.stopping) this.sayHello(attempt + 1);
+    }, Math.min(10_000, 1_000 * 2 ** attempt));
     const hello: Hello = { type: 'hello', protocol: PROTOCOL_VERSION, kind: this.options.kind, backend: this.options.backend, device: this.options.device };
     if (this.options.jobId) hello.jobId = this.options.jobId;
     if (this.workerId) hello.workerId = this.workerId;
@@ -180,6 +193,8 @@ export class WorkerClient {
     switch (message.type) {
       case 'welcome':
         this.attempts = 0;
+        this.awaitingWelcome = false;
+        clearTimeout(this.helloTimer);
         this.welcome = message;
         this.workerId = message.workerId;
         clearInterval(this.heartbeatTimer);
