@@ -4,11 +4,12 @@ import * as tf from '@tensorflow/tfjs';
  * Conv2D gradients for the tfjs wasm backend, expressed as calls to wasm's own
  * compiled kernels (XNNPACK Conv2D, Transpose, PadV2, Slice, Concat, Reshape).
  *
- * - Conv2DBackpropInput: wasm's built-in kernel is a naive loop (about 10x
- *   slower than the forward conv). A strided transposed conv equals one
- *   stride-1 conv producing all sh*sw output phases as channels, followed by a
- *   pixel shuffle; this costs about as much as the forward conv, without the
- *   sh*sw wasted multiplications of the zero-dilated formulation.
+ * - Conv2DBackpropInput: wasm's built-in kernel is a direct loop outside
+ *   XNNPACK, up to 12x slower than the forward conv (DCGAN conv2, batch 64).
+ *   A strided transposed conv equals one stride-1 conv that yields all sh*sw
+ *   output phases as channels, then a pixel shuffle: within 1.5x of the
+ *   forward conv. Zero-dilating dy instead wastes sh*sw times the multiplies
+ *   (there: 292 ms against 45 ms).
  * - Conv2DBackpropFilter: wasm has none. dW is a conv of x (batch and channels
  *   swapped) with dy as a dilated filter; XNNPACK honours dilations.
  *
@@ -81,7 +82,7 @@ class Scratch {
     return this.reshape(cut, [b, h, w, c]);
   }
 
-  /** Reverses the order of the n leading blocks; wasm's Reverse kernel is an element-wise loop, contiguous block copies are not. */
+  /** Reverses the order of the n leading blocks; wasm's Reverse took 4-5 ms on a 4x4x64x128 filter, block copies take ~0.2 ms. */
   reverseBlocks(x: TensorInfo, n: number): TensorInfo {
     if (n === 1) return x;
     const shape = x.shape;
@@ -185,7 +186,7 @@ function backpropInput({ inputs, backend, attrs }: KernelArgs<{ dy: TensorInfo; 
 
     let dx = y;
     if (sh * sw > 1) {
-      // Pixel shuffle; wasm's DepthToSpace is an element-wise loop, a 4-D transpose is not.
+      // Pixel shuffle; wasm's DepthToSpace took 41 ms on [64,8,8,256], this transpose 2.6 ms.
       dx = s.reshape(y, [batch * rows.phases, cols.phases, sh, sw * inC]);
       dx = s.transpose(dx, [0, 2, 1, 3]);
       dx = s.reshape(dx, [batch, rows.phases * sh, cols.phases * sw, inC]);
