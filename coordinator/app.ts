@@ -3,7 +3,10 @@ import { join } from 'node:path';
 import { Hono, type Context } from 'hono';
 import { ErrorCode, TesseraError } from '../shared/protocol/errors.ts';
 import { CHECKPOINT_FILE } from './checkpoint.ts';
+import { loadMnist } from '../shared/data/mnist.ts';
+import { encodeExamples, parseIndices } from '../shared/data/examples-wire.ts';
 import type { Hub } from './hub.ts';
+import { addStaticRoutes } from './static.ts';
 import type { JobRunner } from './runner.ts';
 import { describeWorker } from './workers.ts';
 
@@ -43,6 +46,7 @@ export function createApp(hub: Hub): Hono {
     hub.runners.get(c.req.param('id')!) ?? new TesseraError(ErrorCode.UnknownJob, `no job ${JSON.stringify(c.req.param('id'))}`, { field: 'id' });
 
   app.get('/health', (c) => c.json({ ok: true, jobs: hub.runners.size }));
+  addStaticRoutes(app);
   app.get('/api/jobs', (c) => c.json({ jobs: [...hub.runners.values()].map(describeJob) }));
   app.get('/api/jobs/:id', (c) => {
     const runner = runnerOf(c);
@@ -78,6 +82,18 @@ export function createApp(hub: Hub): Hono {
       return c.body(body, 200, { 'content-type': 'application/x-msgpack', 'content-disposition': `attachment; filename="${runner.job.config.id}-${CHECKPOINT_FILE}"` });
     } catch {
       return errorResponse(c, 404, new TesseraError(ErrorCode.BadCheckpoint, 'no checkpoint yet', { field: 'checkpoint' }));
+    }
+  });
+  // Training examples by index, for workers without a local copy of the dataset (browser tabs).
+  app.get('/api/datasets/:id/examples', (c) => {
+    if (c.req.param('id') !== 'mnist') return errorResponse(c, 404, new TesseraError(ErrorCode.InvalidConfig, `no dataset ${JSON.stringify(c.req.param('id'))}`, { field: 'id' }));
+    const dataset = loadMnist();
+    try {
+      const indices = parseIndices(c.req.query('indices') ?? '', dataset.count);
+      return c.body(encodeExamples(dataset.batch(indices)) as Uint8Array<ArrayBuffer>, 200, { 'content-type': 'application/x-msgpack', 'cache-control': 'public, max-age=86400, immutable' });
+    } catch (error) {
+      if (error instanceof TesseraError) return errorResponse(c, 400, error);
+      throw error;
     }
   });
   // The exported generator, in the layout tf.loadLayersModel(url) reads.

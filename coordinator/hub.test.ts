@@ -52,7 +52,7 @@ function fakeTrainer(): Trainer {
     setWeights: () => {},
     drawNoise: unused,
     lossAndGrads: unused,
-    sample: (count) => ({ images: new Float32Array(count * 28 * 28), labels: new Int32Array(count).fill(-1) }),
+    sample: async (count) => ({ images: new Float32Array(count * 28 * 28), labels: new Int32Array(count).fill(-1) }),
     exportModel: unused,
     dispose: () => {},
   };

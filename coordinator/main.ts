@@ -95,7 +95,7 @@ runner.on('waiting', (reason) => {
   if (reason !== lastWaiting) print(reason);
   lastWaiting = reason;
 });
-runner.on('round', (summary, workers) => print(formatRound(summary, workers, config.training.rounds)));
+runner.on('round', (summary) => print(formatRound(summary, (id) => coordinator.hub.sessions.get(id)?.name ?? id, config.training.rounds)));
 runner.on('samples', (path) => print(`samples: ${path}`));
 runner.on('exported', (dir) => print(`generator exported: ${dir}/model.json`));
 runner.on('outputError', (error) => process.stderr.write(`output failed: ${error.message}\n`));

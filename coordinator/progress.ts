@@ -1,16 +1,12 @@
 import type { RoundSummary } from './job.ts';
-import type { WorkerSession } from './workers.ts';
 
 /** One compact line per round: round, losses, who contributed at what speed, and the total. */
-export function formatRound(summary: RoundSummary, workers: readonly WorkerSession[], totalRounds: number): string {
+export function formatRound(summary: RoundSummary, nameOf: (workerId: string) => string, totalRounds: number): string {
   // Steps count applied rounds (the budget); the round number also counts rounds that applied nothing.
   const steps = summary.applied ? summary.version + 1 : summary.version;
   const round = `round ${summary.round + 1}${steps !== summary.round + 1 ? ` (step ${steps})` : ''}${totalRounds > 0 ? ` of ${totalRounds}` : ''}`;
   const losses = Object.entries(summary.losses).map(([name, value]) => `${name.toUpperCase()} ${value.toFixed(3)}`).join(' ');
-  const speeds = summary.updates.map((update) => {
-    const session = workers.find((worker) => worker.id === update.workerId);
-    return `${session?.name ?? update.workerId} ${((update.samples / Math.max(update.computeMs, 1)) * 1000).toFixed(0)}/s`;
-  });
+  const speeds = summary.updates.map((update) => `${nameOf(update.workerId)} ${((update.samples / Math.max(update.computeMs, 1)) * 1000).toFixed(0)}/s`);
   const failed = summary.failures.length > 0 ? ` | ${summary.failures.length} missed (${summary.failures.map((failure) => failure.code).join(', ')})` : '';
   const applied = summary.applied ? '' : ' | no update: weights unchanged';
   return `${round} | ${losses || 'no losses'} | ${summary.updates.length} updates, ${summary.samples} samples | ${speeds.join(', ')} | total ${summary.samplesPerSecond.toFixed(1)} samples/s in ${(summary.durationMs / 1000).toFixed(2)} s${failed}${applied}`;

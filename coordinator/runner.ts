@@ -227,7 +227,7 @@ export class JobRunner extends EventEmitter<RunnerEvents> {
       if (!wantSamples && !wantExport) return;
       this.sampler.setWeights(state.weights);
       if (wantSamples) {
-        const { images } = this.sampler.sample(output.sampleCount, training.seed);
+        const { images } = await this.sampler.sample(output.sampleCount, training.seed);
         const png = sampleGridPng(images, output.sampleCount, this.job.spec.imageShape);
         const path = join(this.outputDir, 'samples', `round-${String(round).padStart(6, '0')}.png`);
         await writeFileAtomic(path, png);

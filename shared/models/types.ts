@@ -37,13 +37,18 @@ export interface Trainer {
   /**
    * The random inputs of one step for `count` examples (latents, timesteps,
    * noise), by name, one row per example: split or concatenated along the
-   * first axis, they serve any split of the batch.
+   * first axis, they serve any split of the batch. Drawn in plain JS, so
+   * identical on every backend.
    */
   drawNoise(count: number, seed: number): NamedArrays;
-  /** Losses and gradients of every network at the current weights, on `batch` with its noise. */
-  lossAndGrads(batch: Batch, noise: NamedArrays): LossAndGrads;
+  /**
+   * Losses and gradients of every network at the current weights, on `batch`
+   * with its noise. Async: results are read back without blocking (WebGPU
+   * reads synchronously only slowly, and not at all in some browsers).
+   */
+  lossAndGrads(batch: Batch, noise: NamedArrays): Promise<LossAndGrads>;
   /** `count` generated images in [0, 1], NHWC, with the labels used (conditional models). */
-  sample(count: number, seed: number): { images: Float32Array; labels: Int32Array };
+  sample(count: number, seed: number): Promise<{ images: Float32Array; labels: Int32Array }>;
   /** The generator (or decoder) as a tfjs LayersModel, for export. */
   exportModel(): import('@tensorflow/tfjs').LayersModel;
   dispose(): void;

@@ -31,3 +31,21 @@ export function shuffle<T extends { length: number; [index: number]: number }>(v
   }
   return values;
 }
+
+/**
+ * `count` standard normal values from a seed (Box–Muller over the seeded
+ * stream). Drawn in plain JS so every backend and runtime gets the very same
+ * noise for the same seed.
+ */
+export function gaussian(count: number, seed: number): Float32Array {
+  const next = createRandom(seed);
+  const values = new Float32Array(count);
+  for (let i = 0; i < count; i += 2) {
+    // (next() + 1) / 2^32 lies in (0, 1]: the logarithm stays finite.
+    const radius = Math.sqrt(-2 * Math.log((next() + 1) / 4294967296));
+    const angle = (2 * Math.PI * next()) / 4294967296;
+    values[i] = radius * Math.cos(angle);
+    if (i + 1 < count) values[i + 1] = radius * Math.sin(angle);
+  }
+  return values;
+}

@@ -50,8 +50,13 @@ export interface WorkerClientOptions {
   /** Reconnect backoff: doubles from the first delay up to the cap, with jitter. */
   reconnectInitialMs?: number;
   reconnectMaxMs?: number;
-  /** Stretches each compute to `factor` times its length (tests and demos of slow workers). */
-  throttleFactor?: number;
+  /**
+   * Stretches each compute to `factor` times its length: slow-worker tests,
+   * and a browser tab's load limit (50% duty cycle = factor 2). Read per step.
+   */
+  throttleFactor?: number | (() => number);
+  /** Rejoin under this id (a tab resuming after a pause keeps its counters). */
+  workerId?: string;
 }
 
 /**
@@ -93,6 +98,12 @@ export class WorkerClient {
 
   constructor(private readonly options: WorkerClientOptions) {
     this.done = new Promise((resolve) => (this.finished = resolve));
+    this.workerId = options.workerId;
+  }
+
+  /** The trainer, once the coordinator has said which model (for sampling, tests). */
+  get currentTrainer(): Trainer | undefined {
+    return this.trainer;
   }
 
   start(): void {
@@ -300,9 +311,10 @@ export class WorkerClient {
       trainer.setWeights(weights);
       this.loadedHash = assign.weightsHash;
     }
-    const { grads, losses } = trainer.lossAndGrads(batch, trainer.drawNoise(batch.count, assign.seed));
+    const { grads, losses } = await trainer.lossAndGrads(batch, trainer.drawNoise(batch.count, assign.seed));
     let computeMs = performance.now() - computeStart;
-    const throttle = this.options.throttleFactor ?? 1;
+    const factor = this.options.throttleFactor;
+    const throttle = typeof factor === 'function' ? factor() : (factor ?? 1);
     if (throttle > 1) {
       await new Promise((resolve) => setTimeout(resolve, computeMs * (throttle - 1)));
       computeMs *= throttle;

@@ -58,7 +58,7 @@ describe('dcgan: data-parallel gradients equal single-process gradients', () => 
     registerWasmConvKernels();
     await tf.setBackend('wasm');
     trainer = new DcganTrainer(config);
-    trainer.setWeights(warmedUpWeights(trainer));
+    trainer.setWeights(await warmedUpWeights(trainer));
   });
 
   /**
@@ -67,7 +67,7 @@ describe('dcgan: data-parallel gradients equal single-process gradients', () => 
    * halves (~0.5 - 0.5) and float32 rounding alone is 1e-4 of the result;
    * a D that has begun to tell them apart is the state training runs in.
    */
-  function warmedUpWeights(model: DcganTrainer): NamedArrays {
+  async function warmedUpWeights(model: DcganTrainer): Promise<NamedArrays> {
     const weights = model.initialWeights(42);
     const names = Object.keys(model.shapes);
     const optimizers = Object.keys(dcgan.networks).map((network) => ({
@@ -78,14 +78,14 @@ describe('dcgan: data-parallel gradients equal single-process gradients', () => 
     for (let step = 0; step < 10; step++) {
       model.setWeights(weights);
       const batch = dataset.batch(Array.from({ length: 16 }, (_, i) => (step * 613 + i * 389) % dataset.count));
-      const { grads } = model.lossAndGrads(batch, model.drawNoise(16, step));
+      const { grads } = await model.lossAndGrads(batch, model.drawNoise(16, step));
       for (const { network, state } of optimizers) adamStep(weights, grads, state, { ...dcgan.networks[network], learningRate: 2e-3 });
     }
     return weights;
   }
   afterAll(() => trainer.dispose());
 
-  it('the sample-weighted mean of 3 workers on disjoint shards equals the union batch, and so does the Adam step', () => {
+  it('the sample-weighted mean of 3 workers on disjoint shards equals the union batch, and so does the Adam step', async () => {
     const dataset = loadMnist();
     // Unequal shards (3, 5, 8 examples) so the weighting by samples matters.
     const shards = [
@@ -95,8 +95,8 @@ describe('dcgan: data-parallel gradients equal single-process gradients', () => 
     ];
     const batches = shards.map((indices) => dataset.batch(indices));
     const noises = shards.map((indices, worker) => trainer.drawNoise(indices.length, 1000 + worker));
-    const perWorker = batches.map((batch, worker) => trainer.lossAndGrads(batch, noises[worker]));
-    const union = trainer.lossAndGrads(concatBatches(batches), concatNoise(noises));
+    const perWorker = await Promise.all(batches.map((batch, worker) => trainer.lossAndGrads(batch, noises[worker])));
+    const union = await trainer.lossAndGrads(concatBatches(batches), concatNoise(noises));
 
     const averaged = weightedMean(perWorker.map((result, worker) => ({ weight: batches[worker].count, tensors: result.grads })));
     const names = Object.keys(trainer.shapes);
@@ -125,10 +125,10 @@ describe('dcgan: data-parallel gradients equal single-process gradients', () => 
     }
   });
 
-  it('every tensor gets a finite, non-zero gradient and no tensor leaks', () => {
+  it('every tensor gets a finite, non-zero gradient and no tensor leaks', async () => {
     const batch = loadMnist().batch([1, 2, 3, 4]);
     const before = tf.memory().numTensors;
-    const { grads, losses } = trainer.lossAndGrads(batch, trainer.drawNoise(4, 7));
+    const { grads, losses } = await trainer.lossAndGrads(batch, trainer.drawNoise(4, 7));
     expect(tf.memory().numTensors).toBe(before);
     expect(Number.isFinite(losses.d) && Number.isFinite(losses.g)).toBe(true);
     for (const [name, values] of Object.entries(grads)) {

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { NamedArrays } from '../../codec/types.ts';
 import { fields, parseConfig, type Schema } from '../../protocol/schema.ts';
 import type { Batch, LossAndGrads, ModelSpec, Trainer } from '../types.ts';
+import { gaussian } from '../../training/random.ts';
 
 export interface DcganConfig {
   latentDim: number;
@@ -119,13 +120,10 @@ export class DcganTrainer implements Trainer {
   }
 
   drawNoise(count: number, seed: number): NamedArrays {
-    const latents = tf.randomNormal([count, this.config.latentDim], 0, 1, 'float32', seed);
-    const values = (latents.dataSync() as Float32Array).slice();
-    latents.dispose();
-    return { latents: values };
+    return { latents: gaussian(count * this.config.latentDim, seed) };
   }
 
-  lossAndGrads(batch: Batch, noise: NamedArrays): LossAndGrads {
+  async lossAndGrads(batch: Batch, noise: NamedArrays): Promise<LossAndGrads> {
     const { generator: G, discriminator: D } = this;
     const real = imagesToTensor(batch);
     const latents = tf.tensor2d(noise.latents, [batch.count, this.config.latentDim]);
@@ -141,23 +139,29 @@ export class DcganTrainer implements Trainer {
       return tf.mean(tf.softplus(tf.neg(fakeLogits))) as tf.Scalar;
     }, this.generatorVariables);
     const grads: NamedArrays = {};
-    for (const [name, variable] of this.variables) {
-      const grad = dResult.grads[variable.name] ?? gResult.grads[variable.name];
-      grads[name] = (grad.dataSync() as Float32Array).slice();
+    try {
+      const names = [...this.variables.keys()];
+      const tensors = [...this.variables.values()].map((variable) => dResult.grads[variable.name] ?? gResult.grads[variable.name]);
+      // A copy: the cpu backend hands out its own storage.
+      const values = await Promise.all(tensors.map(async (tensor) => ((await tensor.data()) as Float32Array).slice()));
+      names.forEach((name, i) => (grads[name] = values[i]));
+      const [d, g] = await Promise.all([dResult.value.data(), gResult.value.data()]);
+      return { grads, losses: { d: d[0], g: g[0] } };
+    } finally {
+      tf.dispose([real, latents, dResult.value, gResult.value, ...Object.values(dResult.grads), ...Object.values(gResult.grads)]);
     }
-    const losses = { d: dResult.value.dataSync()[0], g: gResult.value.dataSync()[0] };
-    tf.dispose([real, latents, dResult.value, gResult.value, ...Object.values(dResult.grads), ...Object.values(gResult.grads)]);
-    return { grads, losses };
   }
 
-  sample(count: number, seed: number): { images: Float32Array; labels: Int32Array } {
+  async sample(count: number, seed: number): Promise<{ images: Float32Array; labels: Int32Array }> {
     const images = tf.tidy(() => {
-      const latents = tf.randomNormal([count, this.config.latentDim], 0, 1, 'float32', seed);
+      const latents = tf.tensor2d(gaussian(count * this.config.latentDim, seed), [count, this.config.latentDim]);
       return (this.generator.predict(latents) as tf.Tensor).add(1).div(2);
     });
-    const data = images.dataSync() as Float32Array;
-    images.dispose();
-    return { images: data, labels: new Int32Array(count).fill(-1) };
+    try {
+      return { images: (await images.data()) as Float32Array, labels: new Int32Array(count).fill(-1) };
+    } finally {
+      images.dispose();
+    }
   }
 
   exportModel(): tf.LayersModel {

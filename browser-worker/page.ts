@@ -1,0 +1,112 @@
+/// <reference lib="dom" />
+import type { PageToWorker, TabStatus, WorkerToPage } from './messages.ts';
+
+/**
+ * The join page: starts the training Web Worker, shows what it does, and
+ * passes on pause, resume and the load limit. A tab hidden for long leaves
+ * the job and comes back when shown again.
+ */
+
+/** A tab hidden this long is likely forgotten, and browsers throttle it anyway: leave until it is shown. */
+const HIDDEN_LEAVE_MS = 60_000;
+
+const params = new URLSearchParams(location.search);
+const jobId = params.get('job') ?? (location.pathname.match(/^\/join\/([^/]+)/)?.[1] ?? undefined);
+const forcedBackend = params.get('backend') ?? undefined;
+const $ = (id: string) => document.getElementById(id)!;
+
+const worker = new Worker('/static/browser/training.worker.js', { type: 'module' });
+const send = (message: PageToWorker) => worker.postMessage(message);
+let latest: TabStatus | undefined;
+let hiddenTimer: ReturnType<typeof setTimeout> | undefined;
+let pausedByVisibility = false;
+
+function render(status: TabStatus): void {
+  latest = status;
+  $('state').textContent = status.state;
+  $('state').dataset.state = status.state;
+  $('backend').textContent = status.backend || '…';
+  $('device').textContent = status.device || '…';
+  $('speed').textContent = status.samplesPerSecond.toFixed(1);
+  $('accepted').textContent = String(status.updatesAccepted);
+  $('rejected').textContent = String(status.updatesRejected);
+  $('contributed').textContent = String(status.samplesContributed);
+  $('round').textContent = status.lastRound >= 0 ? String(status.lastRound) : '–';
+  $('losses').textContent = Object.entries(status.losses).map(([name, value]) => `${name} ${value.toFixed(3)}`).join(', ') || '–';
+  $('message').textContent = status.message;
+  $('toggle').textContent = status.state === 'paused' ? 'Resume' : 'Pause';
+}
+
+worker.onmessage = (event: MessageEvent<WorkerToPage>) => {
+  const message = event.data;
+  if (message.type === 'status') render(message.status);
+  if (message.type === 'samples') {
+    const canvas = $('samples') as HTMLCanvasElement;
+    canvas.width = message.width;
+    canvas.height = message.height;
+    canvas.getContext('2d')!.putImageData(new ImageData(message.pixels as Uint8ClampedArray<ArrayBuffer>, message.width, message.height), 0, 0);
+  }
+  if (message.type === 'gradients') pendingGradients.get(message.requestId)?.(message);
+};
+
+$('toggle').addEventListener('click', () => send({ type: latest?.state === 'paused' ? 'resume' : 'pause' }));
+$('duty').addEventListener('change', (event) => send({ type: 'dutyCycle', value: Number((event.target as HTMLSelectElement).value) }));
+
+document.addEventListener('visibilitychange', () => {
+  clearTimeout(hiddenTimer);
+  if (document.hidden) {
+    hiddenTimer = setTimeout(() => {
+      if (latest?.state === 'training' || latest?.state === 'connecting') {
+        pausedByVisibility = true;
+        send({ type: 'pause' });
+      }
+    }, HIDDEN_LEAVE_MS);
+  } else if (pausedByVisibility) {
+    pausedByVisibility = false;
+    send({ type: 'resume' });
+  }
+});
+// Leave cleanly when the tab closes; the coordinator also notices the socket closing.
+addEventListener('pagehide', () => send({ type: 'stop' }));
+
+async function describeJob(): Promise<void> {
+  const response = await fetch(jobId ? `/api/jobs/${encodeURIComponent(jobId)}` : '/api/jobs');
+  const body = await response.json();
+  const job = jobId ? body : body.jobs?.[0];
+  if (!response.ok || !job) {
+    $('job').textContent = jobId ?? 'no job';
+    $('message').textContent = body.error?.message ?? 'no job on this coordinator';
+    return;
+  }
+  $('job').textContent = job.id;
+  $('model').textContent = `${job.config.model.id} on ${job.config.dataset.id}`;
+}
+
+void describeJob();
+const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
+const browser = navigator.userAgent.match(/(Firefox|Chrome|Safari|Edg)\/[\d.]+/)?.[0] ?? 'browser';
+send({
+  type: 'start',
+  url: `${scheme}://${location.host}/ws`,
+  origin: location.origin,
+  jobId,
+  backend: forcedBackend,
+  name: `${browser.replace('/', ' ').replace(/\.0(\.0)*$/, '')} tab${forcedBackend ? ` (${forcedBackend})` : ''}`,
+  dutyCycle: Number(($('duty') as HTMLSelectElement).value),
+});
+
+// A hook for tests: this tab's gradients on given inputs, on its backend.
+const pendingGradients = new Map<number, (message: Extract<WorkerToPage, { type: 'gradients' }>) => void>();
+let nextRequest = 0;
+(globalThis as unknown as { tessera: object }).tessera = {
+  status: () => latest,
+  gradients: (request: Omit<Extract<PageToWorker, { type: 'gradients' }>, 'type' | 'requestId'>) =>
+    new Promise((resolve) => {
+      const requestId = ++nextRequest;
+      pendingGradients.set(requestId, (message) => {
+        pendingGradients.delete(requestId);
+        resolve(message);
+      });
+      send({ type: 'gradients', requestId, ...request });
+    }),
+};

@@ -1,0 +1,59 @@
+import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Hono } from 'hono';
+
+const ROOT = fileURLToPath(new URL('../', import.meta.url));
+const BROWSER_ENTRIES = { page: 'browser-worker/page.ts', 'training.worker': 'browser-worker/training.worker.ts' } as const;
+const WASM_FILES = ['tfjs-backend-wasm.wasm', 'tfjs-backend-wasm-simd.wasm', 'tfjs-backend-wasm-threaded-simd.wasm'];
+
+let bundles: Promise<Map<string, Uint8Array>> | undefined;
+
+/**
+ * The browser worker, bundled with esbuild on first request and kept in
+ * memory: the same shared/ code the Node worker runs, so there is no build
+ * step to forget and no stale copy to serve.
+ */
+export function browserBundles(): Promise<Map<string, Uint8Array>> {
+  bundles ??= (async () => {
+    const esbuild = await import('esbuild');
+    const result = await esbuild.build({
+      absWorkingDir: ROOT,
+      entryPoints: BROWSER_ENTRIES,
+      bundle: true,
+      format: 'esm',
+      platform: 'browser',
+      target: 'es2022',
+      minify: true,
+      sourcemap: 'linked',
+      write: false,
+      outdir: '/static/browser',
+      logLevel: 'silent',
+    });
+    return new Map(result.outputFiles.map((file) => [file.path.slice(file.path.lastIndexOf('/') + 1), file.contents]));
+  })();
+  bundles.catch(() => (bundles = undefined));
+  return bundles;
+}
+
+const wasmDir = dirname(createRequire(import.meta.url).resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm'));
+
+/** The join page, its bundles, and tfjs's wasm binaries. */
+export function addStaticRoutes(app: Hono): void {
+  const joinPage = async () => readFile(join(ROOT, 'browser-worker', 'join.html'), 'utf8');
+  app.get('/favicon.ico', (c) => c.body(null, 204));
+  app.get('/join', async (c) => c.html(await joinPage()));
+  app.get('/join/:jobId', async (c) => c.html(await joinPage()));
+  app.get('/static/browser/:file', async (c) => {
+    const file = (await browserBundles()).get(c.req.param('file'));
+    if (!file) return c.notFound();
+    const type = c.req.param('file').endsWith('.map') ? 'application/json' : 'text/javascript; charset=utf-8';
+    return c.body(file as Uint8Array<ArrayBuffer>, 200, { 'content-type': type, 'cache-control': 'no-cache' });
+  });
+  app.get('/static/wasm/:file', async (c) => {
+    const name = c.req.param('file');
+    if (!WASM_FILES.includes(name)) return c.notFound();
+    return c.body(await readFile(join(wasmDir, name)), 200, { 'content-type': 'application/wasm', 'cache-control': 'public, max-age=86400' });
+  });
+}
