@@ -15,6 +15,10 @@ export interface HubOptions {
 }
 
 export interface HubEvents {
+  /** A job was added to the coordinator (at start or through the API). */
+  jobAdded: [runner: JobRunner];
+  /** Bytes of tensors sent to workers: weights fetched by one worker, or broadcast once to all (NATS). */
+  bytesOut: [jobId: string, bytes: number, kind: 'weights-fetch' | 'weights-broadcast', transport: string];
   joined: [session: WorkerSession];
   left: [session: WorkerSession, reason: string];
   /** A message refused at the door (bad bytes, bad fields, wrong state), counted by code. */
@@ -42,6 +46,7 @@ export class Hub extends EventEmitter<HubEvents> implements ChannelHandler {
     this.runners.set(runner.job.config.id, runner);
     // Updates the job refuses count with the door's refusals: one tally of bad input by code.
     runner.on('rejected', (_workerId, error) => this.count(error.code));
+    this.emit('jobAdded', runner);
   }
 
   private count(code: ErrorCode): void {
@@ -88,6 +93,7 @@ export class Hub extends EventEmitter<HubEvents> implements ChannelHandler {
         if (!weights) throw new TesseraError(ErrorCode.UnknownWeights, `no weights with hash ${message.hash.slice(0, 16)}…`, { field: 'hash' });
         session.weightFetches += 1;
         channel.send({ type: 'weights', hash: weights.hash, version: weights.version, codec: weights.codec, tensors: weights.bytes });
+        this.emit('bytesOut', session.jobId, weights.bytes.byteLength, 'weights-fetch', channel.transport);
         return;
       }
       case 'update':

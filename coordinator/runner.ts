@@ -17,7 +17,8 @@ export type JobStatus = 'waiting' | 'running' | 'paused' | 'finished';
 export interface RunnerEvents {
   round: [summary: RoundSummary, workers: WorkerSession[]];
   waiting: [reason: string];
-  checkpoint: [path: string, round: number];
+  checkpoint: [path: string, round: number, durationMs: number, bytes: number];
+  status: [status: JobStatus];
   samples: [path: string, round: number];
   exported: [dir: string, round: number];
   finished: [round: number];
@@ -33,7 +34,7 @@ export interface RunnerEvents {
  * generator). The Job decides what a round holds; this class decides when.
  */
 export class JobRunner extends EventEmitter<RunnerEvents> {
-  status: JobStatus = 'waiting';
+  private currentStatus: JobStatus = 'waiting';
   private readonly sessions = new Map<string, WorkerSession>();
   private opening = false;
   private lastPublished = -1;
@@ -42,6 +43,8 @@ export class JobRunner extends EventEmitter<RunnerEvents> {
   private outputs: Promise<void> = Promise.resolve();
   readonly outputDir: string;
   lastSamplesPath: string | undefined;
+  /** When the last checkpoint was written (ms since the epoch), for its age in the metrics. */
+  lastCheckpointAt: number | undefined;
   lastRound: RoundSummary | undefined;
 
   constructor(
@@ -51,6 +54,16 @@ export class JobRunner extends EventEmitter<RunnerEvents> {
   ) {
     super();
     this.outputDir = resolve(job.config.output.dir, job.config.id);
+  }
+
+  get status(): JobStatus {
+    return this.currentStatus;
+  }
+
+  set status(status: JobStatus) {
+    if (status === this.currentStatus) return;
+    this.currentStatus = status;
+    this.emit('status', status);
   }
 
   get workers(): WorkerSession[] {
@@ -221,8 +234,10 @@ export class JobRunner extends EventEmitter<RunnerEvents> {
     const savedAt = new Date().toISOString();
     const write = async () => {
       if (wantCheckpoint) {
-        const { path } = await saveCheckpoint(this.outputDir, { config: this.job.config, state, savedAt }, this.job.shapes);
-        this.emit('checkpoint', path, round);
+        const started = performance.now();
+        const { path, bytes } = await saveCheckpoint(this.outputDir, { config: this.job.config, state, savedAt }, this.job.shapes);
+        this.lastCheckpointAt = Date.now();
+        this.emit('checkpoint', path, round, performance.now() - started, bytes);
       }
       if (!wantSamples && !wantExport) return;
       this.sampler.setWeights(state.weights);

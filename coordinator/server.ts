@@ -50,7 +50,10 @@ async function startNats(settings: NatsSettings, hub: Hub, runner: JobRunner, ti
   })();
   const jobId = runner.job.config.id;
   const transport = attachNatsTransport(connection, hub, { jobIds: [jobId], ...timing });
-  runner.on('published', (weights) => transport.broadcast(jobId, { type: 'weights', hash: weights.hash, version: weights.version, codec: weights.codec, tensors: weights.bytes }));
+  runner.on('published', (weights) => {
+    transport.broadcast(jobId, { type: 'weights', hash: weights.hash, version: weights.version, codec: weights.codec, tensors: weights.bytes });
+    hub.emit('bytesOut', jobId, weights.bytes.byteLength, 'weights-broadcast', 'nats');
+  });
   return {
     async close() {
       await transport.close();
