@@ -21,6 +21,8 @@ Runs a coordinator: serves the worker protocol on ws://HOST:PORT/ws and the API 
   --local-workers N    also start N Node workers on this machine
   --worker-backend B   backend for the local workers (default: the fastest present)
   --worker-token T     require this token from workers (env TESSERA_WORKER_TOKEN)
+  --admin-token T      token for the API's admin actions (env TESSERA_ADMIN_TOKEN; generated and printed when not set)
+  --read-token T       also require a token to read the API and dashboard (env TESSERA_READ_TOKEN; reading is open without)
 \${NATS_CLI_USAGE}                       with --nats, Node workers can also join over NATS (workers always can over WebSockets)
 `;
 
@@ -34,6 +36,8 @@ const { values } = parseArgs({
     'local-workers': { type: 'string', default: '0' },
     'worker-backend': { type: 'string' },
     'worker-token': { type: 'string', default: process.env.TESSERA_WORKER_TOKEN },
+    'admin-token': { type: 'string', default: process.env.TESSERA_ADMIN_TOKEN },
+    'read-token': { type: 'string', default: process.env.TESSERA_READ_TOKEN },
     help: { type: 'boolean', default: false },
     ...NATS_CLI_OPTIONS,
   },
@@ -68,9 +72,10 @@ for (const assignment of values.set) {
 }
 if (values.rounds !== undefined) setPath(jobConfig, 'training.rounds', values.rounds);
 
-const backend = await selectNodeBackend();
+// The coordinator's own tensor work is small (initial weights, sample grids, export): wasm serves it on every machine.
+const backend = await selectNodeBackend('wasm');
 const nats = natsSettingsFrom(natsValues(values));
-const coordinator = await startCoordinator({ port: Number(values.port), host: values.host, job: jobConfig, workerToken: values['worker-token'], nats, onNatsStatus: (status) => process.stdout.write(`${status}\n`) }).catch((error: unknown) => {
+const coordinator = await startCoordinator({ port: Number(values.port), host: values.host, job: jobConfig, workerToken: values['worker-token'], adminToken: values['admin-token'], readToken: values['read-token'], nats, onNatsStatus: (status) => process.stdout.write(`${status}\n`) }).catch((error: unknown) => {
   if (error instanceof TesseraError && error.field === 'nats') {
     process.stderr.write(`${error.message}\n`);
     process.exit(error.code === 'UNAUTHORIZED' ? 3 : 1);
@@ -87,7 +92,9 @@ const print = (line: string) => process.stdout.write(`${line}\n`);
 print(`tessera coordinator on ${coordinator.url} (tfjs backend ${backend.name})`);
 print(`job ${config.id}: ${config.model.id} on ${config.dataset.id}, batch ${config.training.batchSize} per worker, ${config.training.rounds || 'unlimited'} rounds`);
 print(`outputs in ${runner.outputDir}${coordinator.resumed ? ` (resumed at round ${runner.job.state.round})` : ''}`);
+print(`dashboard: ${coordinator.url}/dashboard   join page for browsers: ${coordinator.url}/join`);
 print(`workers join with: npm run worker -- --url ws://<this host>:${coordinator.port}/ws`);
+if (!values['admin-token']) print(`admin token (generated; set TESSERA_ADMIN_TOKEN to choose one): ${coordinator.adminToken}`);
 if (nats) print(`           or over NATS: npm run worker -- --nats ${nats.servers.join(',')} --job ${config.id}`);
 
 let lastWaiting = '';
@@ -119,7 +126,7 @@ async function shutdown(code: number): Promise<void> {
   shuttingDown = true;
   for (const child of children) child.kill('SIGTERM');
   // A finished job has written its final outputs already.
-  if (runner.status !== 'finished') await runner.flush();
+  if (!runner.ended) await runner.flush();
   await coordinator.close();
   process.exit(code);
 }

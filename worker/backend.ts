@@ -1,8 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
 import { cpus } from 'node:os';
 import { selectBackend, type BackendCandidate, type BackendChoice } from '../shared/tfjs/backends.ts';
+import { installNodeWebGpu } from './webgpu.ts';
 
-export const NODE_BACKENDS = ['tensorflow', 'wasm', 'cpu'] as const;
+export const NODE_BACKENDS = ['tensorflow', 'webgpu', 'wasm', 'cpu'] as const;
 
 /** Imports a package that may be absent, without the bundler or type checker requiring it. */
 async function importOptional(name: string): Promise<boolean> {
@@ -17,11 +18,23 @@ async function importOptional(name: string): Promise<boolean> {
 /**
  * Node's candidates: libtensorflow through tfjs-node-gpu or tfjs-node when one
  * is installed (they are optional: their install downloads libtensorflow),
- * then wasm with the project's conv kernels, then plain JS.
+ * then WebGPU through Dawn (the optional `webgpu` package), then wasm with the
+ * project's conv kernels, then plain JS. A software WebGPU adapter is passed
+ * over unless forced: it runs shaders on the CPU, far slower than wasm.
  */
-function nodeCandidates(): Record<(typeof NODE_BACKENDS)[number], BackendCandidate> {
+function nodeCandidates(forced: boolean): Record<(typeof NODE_BACKENDS)[number], BackendCandidate> {
   return {
     tensorflow: { name: 'tensorflow', load: async () => (await importOptional('@tensorflow/tfjs-node-gpu')) || (await importOptional('@tensorflow/tfjs-node')) },
+    webgpu: {
+      name: 'webgpu',
+      load: async () => {
+        const webgpu = await installNodeWebGpu();
+        if (!webgpu) throw new Error('no WebGPU adapter, or the optional package webgpu is not installed');
+        if (webgpu.software && !forced) throw new Error(`software adapter ${webgpu.adapterName} is slower than wasm (use --backend webgpu to force it)`);
+        // Imported only now: it registers itself only if navigator.gpu exists at import time.
+        await import('@tensorflow/tfjs-backend-webgpu');
+      },
+    },
     wasm: {
       name: 'wasm',
       load: async () => {
@@ -36,7 +49,7 @@ function nodeCandidates(): Record<(typeof NODE_BACKENDS)[number], BackendCandida
 
 /** Picks the fastest backend present, or the one asked for (and only it). */
 export async function selectNodeBackend(forced?: string): Promise<BackendChoice & { device: string }> {
-  const candidates = nodeCandidates();
+  const candidates = nodeCandidates(Boolean(forced));
   let order: BackendCandidate[];
   if (forced) {
     const candidate = candidates[forced as keyof typeof candidates];
@@ -46,11 +59,15 @@ export async function selectNodeBackend(forced?: string): Promise<BackendChoice 
     order = NODE_BACKENDS.map((name) => candidates[name]);
   }
   const choice = await selectBackend(order);
-  return { ...choice, device: describeDevice(choice.name) };
+  return { ...choice, device: await describeDevice(choice.name) };
 }
 
-function describeDevice(backend: string): string {
+async function describeDevice(backend: string): Promise<string> {
   const cpu = cpus()[0]?.model.trim() ?? 'unknown CPU';
   if (backend === 'tensorflow') return `libtensorflow on ${cpu}`;
+  if (backend === 'webgpu') {
+    const webgpu = await installNodeWebGpu();
+    return `WebGPU ${webgpu?.adapterName ?? 'adapter'}${webgpu?.software ? `, software on ${cpu}` : ''}`;
+  }
   return `${cpu} (${cpus().length} cores, ${tf.getBackend()})`;
 }
