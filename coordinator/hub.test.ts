@@ -87,7 +87,7 @@ describe('Hub', () => {
   });
 
   afterEach(async () => {
-    await runner.stop();
+    await runner.shutdown();
     fs.rmSync(dir, { recursive: true, force: true });
   });
 

@@ -9,5 +9,13 @@ export function formatRound(summary: RoundSummary, nameOf: (workerId: string) =>
   const speeds = summary.updates.map((update) => `${nameOf(update.workerId)} ${((update.samples / Math.max(update.computeMs, 1)) * 1000).toFixed(0)}/s`);
   const failed = summary.failures.length > 0 ? ` | ${summary.failures.length} missed (${summary.failures.map((failure) => failure.code).join(', ')})` : '';
   const applied = summary.applied ? '' : ' | no update: weights unchanged';
-  return `${round} | ${losses || 'no losses'} | ${summary.updates.length} updates, ${summary.samples} samples | ${speeds.join(', ')} | total ${summary.samplesPerSecond.toFixed(1)} samples/s in ${(summary.durationMs / 1000).toFixed(2)} s${failed}${applied}`;
+  const bar = totalRounds > 0 ? `${progressBar(steps / totalRounds)} ` : '';
+  return `${bar}${round} | ${losses || 'no losses'} | ${summary.updates.length} updates, ${summary.samples} samples | ${speeds.join(', ')} | total ${summary.samplesPerSecond.toFixed(1)} samples/s in ${(summary.durationMs / 1000).toFixed(2)} s${failed}${applied}`;
+}
+
+/** A 20-cell bar and the percentage, for jobs with a known number of steps. */
+export function progressBar(fraction: number, cells = 20): string {
+  const clamped = Math.min(1, Math.max(0, fraction));
+  const filled = Math.round(clamped * cells);
+  return `[${'#'.repeat(filled)}${'-'.repeat(cells - filled)}] ${(clamped * 100).toFixed(0).padStart(3)}%`;
 }

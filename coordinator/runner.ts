@@ -11,8 +11,44 @@ import { recordSpeed, type WorkerSession } from './workers.ts';
 
 /** The round log: one JSON object per line, per closed round. */
 export const ROUND_LOG = 'rounds.jsonl';
+/** Rounds kept in memory for the dashboard's charts (the full log is on disk). */
+const HISTORY_ROUNDS = 2000;
 
-export type JobStatus = 'waiting' | 'running' | 'paused' | 'finished';
+/** A closed round as the round log, the API and the dashboard show it. */
+export interface RoundRow {
+  round: number;
+  version: number;
+  applied: boolean;
+  durationMs: number;
+  samples: number;
+  samplesPerSecond: number;
+  losses: Record<string, number>;
+  updates: { workerId: string; samples: number; computeMs: number; bytes: number }[];
+  failures: RoundSummary['failures'];
+  closedAt: string;
+}
+
+export function roundRow(summary: RoundSummary, now: number): RoundRow {
+  return {
+    round: summary.round,
+    version: summary.version,
+    applied: summary.applied,
+    durationMs: Math.round(summary.durationMs),
+    samples: summary.samples,
+    samplesPerSecond: summary.samplesPerSecond,
+    losses: summary.losses,
+    updates: summary.updates.map((update) => ({ workerId: update.workerId, samples: update.samples, computeMs: Math.round(update.computeMs), bytes: update.bytes })),
+    failures: summary.failures,
+    closedAt: new Date(now).toISOString(),
+  };
+}
+
+/**
+ * waiting: too few workers for a round; running: rounds go on; paused: the
+ * open round finishes, no new one starts; finished: the round budget is spent;
+ * stopped: ended by an admin, final outputs written.
+ */
+export type JobStatus = 'waiting' | 'running' | 'paused' | 'finished' | 'stopped';
 
 export interface RunnerEvents {
   round: [summary: RoundSummary, workers: WorkerSession[]];
@@ -46,6 +82,8 @@ export class JobRunner extends EventEmitter<RunnerEvents> {
   /** When the last checkpoint was written (ms since the epoch), for its age in the metrics. */
   lastCheckpointAt: number | undefined;
   lastRound: RoundSummary | undefined;
+  /** The most recent rounds, oldest first. */
+  readonly history: RoundRow[] = [];
 
   constructor(
     readonly job: Job,
@@ -106,8 +144,13 @@ export class JobRunner extends EventEmitter<RunnerEvents> {
     this.closeIfComplete();
   }
 
+  /** True once the job will train no more (budget spent or stopped). */
+  get ended(): boolean {
+    return this.status === 'finished' || this.status === 'stopped';
+  }
+
   pause(): void {
-    if (this.status !== 'finished') this.status = 'paused';
+    if (!this.ended) this.status = 'paused';
   }
 
   resume(): void {
@@ -117,11 +160,29 @@ export class JobRunner extends EventEmitter<RunnerEvents> {
     }
   }
 
-  /** Stops timers; waits for the output writes already started. */
-  async stop(): Promise<void> {
-    clearTimeout(this.deadlineTimer);
-    if (this.status !== 'finished') this.status = 'paused';
+  /**
+   * Ends training for good: the open round closes now with what has arrived,
+   * the final checkpoint, samples and model are written, workers are told.
+   */
+  async stopTraining(): Promise<void> {
+    if (this.ended) return;
+    this.status = 'stopped';
+    if (this.job.current) this.closeRound();
+    this.queueOutputs(true);
+    for (const session of this.workers) session.channel?.send({ type: 'idle', reason: `job ${this.job.config.id} was stopped` });
     await this.outputs;
+  }
+
+  /** For shutting the coordinator down: stops timers and waits for the output writes already started. */
+  async shutdown(): Promise<void> {
+    clearTimeout(this.deadlineTimer);
+    if (!this.ended) this.status = 'paused';
+    await this.outputs;
+  }
+
+  /** Frees the tfjs model used for samples and export. */
+  dispose(): void {
+    this.sampler.dispose();
   }
 
   /** Writes outputs now (e.g. on shutdown): checkpoint always, samples and export as asked. */
@@ -136,7 +197,7 @@ export class JobRunner extends EventEmitter<RunnerEvents> {
 
   /** Opens the next round when none is open, the job runs, and enough workers are here. */
   async maybeOpenRound(): Promise<void> {
-    if (this.job.current || this.opening || this.status === 'paused' || this.status === 'finished') return;
+    if (this.job.current || this.opening || this.status === 'paused' || this.ended) return;
     const { training } = this.job.config;
     if (training.rounds > 0 && this.job.state.version >= training.rounds) {
       this.finish();
@@ -176,8 +237,9 @@ export class JobRunner extends EventEmitter<RunnerEvents> {
     if (!this.job.current) return;
     const summary = this.job.closeRound(this.clock());
     this.lastRound = summary;
-    this.emit('round', summary, this.workers);
     this.appendRoundLog(summary);
+    this.emit('round', summary, this.workers);
+    if (this.status === 'stopped') return;
     if (summary.applied) this.queueOutputs(false);
     const { rounds } = this.job.config.training;
     if (rounds > 0 && this.job.state.version >= rounds) {
@@ -189,18 +251,10 @@ export class JobRunner extends EventEmitter<RunnerEvents> {
 
   /** One JSON line per closed round in rounds.jsonl: who contributed what, who missed it and why. */
   private appendRoundLog(summary: RoundSummary): void {
-    const line = JSON.stringify({
-      round: summary.round,
-      version: summary.version,
-      applied: summary.applied,
-      durationMs: Math.round(summary.durationMs),
-      samples: summary.samples,
-      samplesPerSecond: summary.samplesPerSecond,
-      losses: summary.losses,
-      updates: summary.updates.map((update) => ({ workerId: update.workerId, samples: update.samples, computeMs: Math.round(update.computeMs), bytes: update.bytes })),
-      failures: summary.failures,
-      closedAt: new Date(this.clock()).toISOString(),
-    });
+    const row = roundRow(summary, this.clock());
+    this.history.push(row);
+    if (this.history.length > HISTORY_ROUNDS) this.history.splice(0, this.history.length - HISTORY_ROUNDS);
+    const line = JSON.stringify(row);
     this.outputs = this.outputs
       .then(async () => {
         await mkdir(this.outputDir, { recursive: true });
@@ -212,7 +266,7 @@ export class JobRunner extends EventEmitter<RunnerEvents> {
   }
 
   private finish(): void {
-    if (this.status === 'finished') return;
+    if (this.ended) return;
     this.status = 'finished';
     this.queueOutputs(true);
     void this.outputs.then(() => this.emit('finished', this.job.state.version));

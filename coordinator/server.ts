@@ -1,26 +1,27 @@
+import { randomBytes } from 'node:crypto';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { resolve } from 'node:path';
 import { serve } from '@hono/node-server';
-import { loadMnist } from '../shared/data/mnist.ts';
-import { getModel } from '../shared/models/registry.ts';
-import { createApp } from './app.ts';
-import { loadCheckpoint } from './checkpoint.ts';
-import { parseJobConfig, type JobConfig } from './config.ts';
-import { Hub } from './hub.ts';
-import { Job } from './job.ts';
-import { JobRunner } from './runner.ts';
-import { attachWebSocketTransport } from './transports/websocket.ts';
-import { attachNatsTransport } from './transports/nats.ts';
+import { ErrorCode, TesseraError } from '../shared/protocol/errors.ts';
 import { connectNats, type NatsSettings } from '../worker/nats.ts';
+import { createApp } from './app.ts';
+import { Hub } from './hub.ts';
+import { openJob } from './jobs.ts';
+import type { JobRunner } from './runner.ts';
+import { attachNatsTransport, type NatsTransport } from './transports/nats.ts';
+import { attachWebSocketTransport } from './transports/websocket.ts';
 
 export interface CoordinatorOptions {
   /** 0 picks a free port. */
   port: number;
   host: string;
-  /** The job to run, as a partial config (defaults fill the rest). */
+  /** The first job, as a partial config (defaults fill the rest); workers that name no job join it. */
   job: unknown;
   workerToken?: string;
+  /** Required by the API's admin actions (create, pause, resume, stop); generated when not given. */
+  adminToken?: string;
+  /** When set, reading the API needs this token too (or the admin token); otherwise reading is open. */
+  readToken?: string;
   heartbeatMs?: number;
   /** How long a silent NATS worker is kept (default: the longer of 3 heartbeats and 30 s). */
   silenceTimeoutMs?: number;
@@ -34,26 +35,35 @@ export interface Coordinator {
   port: number;
   url: string;
   hub: Hub;
+  /** The first job's runner. */
   runner: JobRunner;
-  /** True when the job continued from a checkpoint. */
+  /** True when the first job continued from a checkpoint. */
   resumed: boolean;
+  adminToken: string;
+  /** Adds a job while the coordinator runs (the API's POST /api/jobs). */
+  createJob(raw: unknown): Promise<JobRunner>;
   close(): Promise<void>;
 }
 
-/** Connects to NATS and serves the job's workers there too; new weights are broadcast once per version. */
-async function startNats(settings: NatsSettings, hub: Hub, runner: JobRunner, timing: { heartbeatMs: number; silenceTimeoutMs?: number }, onStatus?: (status: string) => void) {
+/** Connects to NATS; every job gets its subjects, and each new weights version is broadcast once. */
+async function startNats(settings: NatsSettings, hub: Hub, timing: { heartbeatMs: number; silenceTimeoutMs?: number }, onStatus?: (status: string) => void) {
   const connection = await connectNats({ ...settings, name: settings.name ?? 'tessera-coordinator' });
   void (async () => {
     for await (const status of connection.status()) {
       if (status.type === 'disconnect' || status.type === 'reconnect') onStatus?.(`NATS ${status.type}ed (${status.data})`);
     }
   })();
-  const jobId = runner.job.config.id;
-  const transport = attachNatsTransport(connection, hub, { jobIds: [jobId], ...timing });
-  runner.on('published', (weights) => {
-    transport.broadcast(jobId, { type: 'weights', hash: weights.hash, version: weights.version, codec: weights.codec, tensors: weights.bytes });
-    hub.emit('bytesOut', jobId, weights.bytes.byteLength, 'weights-broadcast', 'nats');
-  });
+  const transport: NatsTransport = attachNatsTransport(connection, hub, timing);
+  const serveJob = (runner: JobRunner) => {
+    const jobId = runner.job.config.id;
+    transport.addJob(jobId);
+    runner.on('published', (weights) => {
+      transport.broadcast(jobId, { type: 'weights', hash: weights.hash, version: weights.version, codec: weights.codec, tensors: weights.bytes });
+      hub.emit('bytesOut', jobId, weights.bytes.byteLength, 'weights-broadcast', 'nats');
+    });
+  };
+  for (const runner of hub.runners.values()) serveJob(runner);
+  hub.on('jobAdded', serveJob);
   return {
     async close() {
       await transport.close();
@@ -62,57 +72,49 @@ async function startNats(settings: NatsSettings, hub: Hub, runner: JobRunner, ti
   };
 }
 
-/** Tensor shapes of a config's model, from a throwaway trainer. */
-function shapesOf(config: JobConfig): Record<string, number[]> {
-  const spec = getModel(config.model.id);
-  const trainer = spec.createTrainer(spec.parseConfig(config.model.config));
-  const shapes = trainer.shapes;
-  trainer.dispose();
-  return shapes;
-}
-
 /**
- * Builds the job (from its last checkpoint when there is one), starts the
- * HTTP server and the WebSocket transport. The tfjs backend must be chosen
- * before: the coordinator uses it to initialize weights and draw samples.
+ * Opens the first job (from its last checkpoint when there is one), starts
+ * the HTTP server, the WebSocket transport and, when configured, NATS. The
+ * tfjs backend must be chosen before.
  */
 export async function startCoordinator(options: CoordinatorOptions): Promise<Coordinator> {
-  const requested = parseJobConfig(options.job);
-  const checkpoint = await loadCheckpoint(resolve(requested.output.dir, requested.id), shapesOf);
-  // A checkpoint's config is the job's: training resumes as it was set up. Only the round budget and the output folder may change.
-  const config: JobConfig = checkpoint
-    ? { ...checkpoint.config, training: { ...checkpoint.config.training, rounds: requested.training.rounds }, output: { ...checkpoint.config.output, dir: requested.output.dir } }
-    : requested;
-  const spec = getModel(config.model.id);
-  const sampler = spec.createTrainer(spec.parseConfig(config.model.config));
-  const dataset = loadMnist();
-  const state = checkpoint?.state ?? Job.initialState(spec, sampler.initialWeights(config.training.seed), config.dataset.shards);
-  const job = new Job(config, sampler.shapes, state, dataset.count);
-  const runner = new JobRunner(job, sampler);
+  const first = await openJob(options.job);
   const heartbeatMs = options.heartbeatMs ?? 10_000;
-  const hub = new Hub({ defaultJobId: config.id, heartbeatMs, workerToken: options.workerToken });
-  hub.addRunner(runner);
+  const hub = new Hub({ defaultJobId: first.runner.job.config.id, heartbeatMs, workerToken: options.workerToken });
+  hub.addRunner(first.runner);
+  const adminToken = options.adminToken ?? randomBytes(16).toString('hex');
 
-  const app = createApp(hub);
+  const createJob = async (raw: unknown): Promise<JobRunner> => {
+    const id = (raw as { id?: unknown } | undefined)?.id;
+    if (typeof id === 'string' && hub.runners.has(id)) throw new TesseraError(ErrorCode.InvalidConfig, `a job ${JSON.stringify(id)} exists already`, { field: 'id' });
+    const { runner } = await openJob(raw);
+    if (hub.runners.has(runner.job.config.id)) throw new TesseraError(ErrorCode.InvalidConfig, `a job ${JSON.stringify(runner.job.config.id)} exists already`, { field: 'id' });
+    hub.addRunner(runner);
+    return runner;
+  };
+
+  const app = createApp(hub, { adminToken, readToken: options.readToken, createJob });
   const server = await new Promise<Server>((resolveServer) => {
     const created = serve({ fetch: app.fetch, port: options.port, hostname: options.host }, () => resolveServer(created as Server)) as Server;
   });
   const transport = attachWebSocketTransport(server, hub, { path: '/ws', pingIntervalMs: heartbeatMs * 3 });
-  const nats = options.nats ? await startNats(options.nats, hub, runner, { heartbeatMs, silenceTimeoutMs: options.silenceTimeoutMs }, options.onNatsStatus) : undefined;
+  const nats = options.nats ? await startNats(options.nats, hub, { heartbeatMs, silenceTimeoutMs: options.silenceTimeoutMs }, options.onNatsStatus) : undefined;
   const port = (server.address() as AddressInfo).port;
   return {
     port,
     url: `http://${options.host === '0.0.0.0' ? '127.0.0.1' : options.host}:${port}`,
     hub,
-    runner,
-    resumed: checkpoint !== undefined,
+    runner: first.runner,
+    resumed: first.resumed,
+    adminToken,
+    createJob,
     async close() {
-      await runner.stop();
+      await Promise.all([...hub.runners.values()].map((runner) => runner.shutdown()));
       transport.close();
       await nats?.close();
       server.closeAllConnections?.();
       await new Promise<void>((done) => server.close(() => done()));
-      sampler.dispose();
+      for (const runner of hub.runners.values()) runner.dispose();
     },
   };
 }

@@ -7,7 +7,6 @@ import { subjects } from '../../shared/protocol/subjects.ts';
 import type { ChannelHandler, WorkerChannel } from './types.ts';
 
 export interface NatsTransportOptions {
-  jobIds: string[];
   heartbeatMs: number;
   /**
    * A worker silent this long is taken as gone (NATS has no per-worker
@@ -20,6 +19,8 @@ export interface NatsTransportOptions {
 }
 
 export interface NatsTransport {
+  /** Starts serving a job's workers (jobs can be added while the coordinator runs). */
+  addJob(jobId: string): void;
   /** Sends one message to every worker of the job: encoded and published once, whatever the number of workers. */
   broadcast(jobId: string, message: CoordinatorMessage): void;
   /** Resolves when everything queued so far has been handed to the client. */
@@ -84,7 +85,8 @@ export function attachNatsTransport(nc: NatsConnection, handler: ChannelHandler,
     handler.onClose(channel, reason);
   };
 
-  const subscriptions: Subscription[] = options.jobIds.map((jobId) =>
+  const subscriptions: Subscription[] = [];
+  const subscribe = (jobId: string) =>
     nc.subscribe(subjects.coordinatorInbox(jobId), {
       callback: (error, message) => {
         if (error) return;
@@ -112,8 +114,7 @@ export function attachNatsTransport(nc: NatsConnection, handler: ChannelHandler,
           if (bytes && channels.get(target.id) === target) handler.onMessage(target, bytes);
         });
       },
-    }),
-  );
+    });
 
   const sweeper = setInterval(() => {
     const now = Date.now();
@@ -132,6 +133,9 @@ export function attachNatsTransport(nc: NatsConnection, handler: ChannelHandler,
   sweeper.unref();
 
   return {
+    addJob(jobId) {
+      subscriptions.push(subscribe(jobId));
+    },
     broadcast(jobId, message) {
       publish(subjects.broadcast(jobId), message);
     },

@@ -1,0 +1,37 @@
+import { resolve } from 'node:path';
+import { loadMnist } from '../shared/data/mnist.ts';
+import { getModel } from '../shared/models/registry.ts';
+import { loadCheckpoint } from './checkpoint.ts';
+import { parseJobConfig, type JobConfig } from './config.ts';
+import { Job } from './job.ts';
+import { JobRunner } from './runner.ts';
+
+/** Tensor shapes of a config's model, from a throwaway trainer. */
+export function shapesOf(config: JobConfig): Record<string, number[]> {
+  const spec = getModel(config.model.id);
+  const trainer = spec.createTrainer(spec.parseConfig(config.model.config));
+  const shapes = trainer.shapes;
+  trainer.dispose();
+  return shapes;
+}
+
+/**
+ * Opens a job from a (partial) config: from its last checkpoint when its
+ * output folder has one, else fresh. Invalid configs throw a TesseraError
+ * naming the field. The tfjs backend must be chosen before (weights are
+ * initialized and samples drawn with it).
+ */
+export async function openJob(raw: unknown): Promise<{ runner: JobRunner; resumed: boolean }> {
+  const requested = parseJobConfig(raw);
+  const checkpoint = await loadCheckpoint(resolve(requested.output.dir, requested.id), shapesOf);
+  // A checkpoint's config is the job's: training resumes as it was set up. Only the round budget and the output folder may change.
+  const config: JobConfig = checkpoint
+    ? { ...checkpoint.config, training: { ...checkpoint.config.training, rounds: requested.training.rounds }, output: { ...checkpoint.config.output, dir: requested.output.dir } }
+    : requested;
+  const spec = getModel(config.model.id);
+  const sampler = spec.createTrainer(spec.parseConfig(config.model.config));
+  const dataset = loadMnist();
+  const state = checkpoint?.state ?? Job.initialState(spec, sampler.initialWeights(config.training.seed), config.dataset.shards);
+  const job = new Job(config, sampler.shapes, state, dataset.count);
+  return { runner: new JobRunner(job, sampler), resumed: checkpoint !== undefined };
+}
