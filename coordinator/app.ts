@@ -7,6 +7,7 @@ import { addEventRoutes } from './api/events.ts';
 import { addJobRoutes, type JobRoutesOptions } from './api/jobs.ts';
 import { openApiDocument } from './api/openapi.ts';
 import type { Hub } from './hub.ts';
+import { createMetrics } from './metrics.ts';
 import { addStaticRoutes } from './static.ts';
 
 export { describeJob } from './api/jobs.ts';
@@ -16,6 +17,9 @@ export function createApp(hub: Hub, options: JobRoutesOptions): Hono {
   const app = new Hono();
   app.get('/health', (c) => c.json({ ok: true, jobs: hub.runners.size }));
   app.get('/api/openapi.json', (c) => c.json(openApiDocument));
+  // Open like /health: Prometheus scrapes it, and it names no secrets.
+  const metrics = createMetrics(hub);
+  app.get('/metrics', async (c) => c.body(await metrics.render(), 200, { 'content-type': metrics.contentType }));
   addStaticRoutes(app);
   addJobRoutes(app, hub, options);
   addEventRoutes(app, hub);

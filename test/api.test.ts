@@ -48,6 +48,9 @@ describe('job API', () => {
     expect(job.config.model).toEqual({ id: 'dcgan', config: { width: 4, latentDim: 8, leak: 0.2 } });
     await expectError(await get('/api/jobs/nope'), 404, 'UNKNOWN_JOB', 'id');
     await expectError(await get('/api/nothing-here'), 404, 'INVALID_MESSAGE', 'path');
+    const metrics = await get('/metrics');
+    expect(metrics.headers.get('content-type')).toMatch(/text\/plain/);
+    expect(await metrics.text()).toMatch(/tessera_job_status\{job_id="default",status="waiting"\} 1/);
   });
 
   it('creates a job from a config: admin token required, the field at fault named, duplicates refused', async () => {
@@ -130,8 +133,8 @@ describe('job API', () => {
     expect(document.openapi).toBe('3.1.0');
     const samplePaths: Record<string, string> = { '{id}': 'default', '{file}': 'latest.png' };
     for (const [path, methods] of Object.entries(openApiDocument.paths)) {
-      // /metrics is mounted with the metrics module; /events streams and is checked above.
-      if (!('get' in methods) || path.includes('/events') || path === '/metrics') continue;
+      // /events streams; it is checked above.
+      if (!('get' in methods) || path.includes('/events')) continue;
       const concrete = path.replace(/\{(\w+)\}/g, (token) => samplePaths[token] ?? 'mnist') + (path.includes('examples') ? '?indices=1' : '');
       const body = await (await get(concrete)).text();
       // Whatever the answer (200, or 404 for an output not written yet), it comes from the route, not from "no route".
