@@ -47,8 +47,12 @@ export interface Trainer {
    * reads synchronously only slowly, and not at all in some browsers).
    */
   lossAndGrads(batch: Batch, noise: NamedArrays): Promise<LossAndGrads>;
-  /** `count` generated images in [0, 1], NHWC, with the labels used (conditional models). */
-  sample(count: number, seed: number): Promise<{ images: Float32Array; labels: Int32Array }>;
+  /**
+   * `count` generated images in [0, 1], NHWC, with the labels used.
+   * Conditional models generate the given labels (or cycle through the
+   * classes when none are given); unconditional ones ignore them and report -1.
+   */
+  sample(count: number, seed: number, labels?: Int32Array): Promise<{ images: Float32Array; labels: Int32Array }>;
   /** The generator (or decoder) as a tfjs LayersModel, for export. */
   exportModel(): import('@tensorflow/tfjs').LayersModel;
   dispose(): void;
@@ -68,5 +72,13 @@ export interface ModelSpec<Config extends object = Record<string, unknown>> {
   readonly networks: Record<string, OptimizerConfig>;
   /** Image shape [height, width, channels] the model takes and makes. */
   readonly imageShape: [number, number, number];
+  /** Number of classes a conditional model is conditioned on; 0 for unconditional ones. */
+  readonly classes: number;
+  /**
+   * Decay of the exponential moving average of the weights the coordinator
+   * keeps for sampling and export; 0 keeps none (samples come from the
+   * trained weights themselves). Diffusion models sample far better from EMA weights.
+   */
+  readonly emaDecay: number;
   createTrainer(config: Config): Trainer;
 }

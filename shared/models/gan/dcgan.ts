@@ -186,5 +186,8 @@ export const dcgan: ModelSpec<DcganConfig> = {
     discriminator: { learningRate: 2e-4, beta1: 0.5, beta2: 0.999, epsilon: 1e-8 },
   },
   imageShape: IMAGE,
+  classes: 0,
+  // GAN samples come from the trained generator itself, as in the DCGAN paper.
+  emaDecay: 0,
   createTrainer: (config) => new DcganTrainer(config),
 };
