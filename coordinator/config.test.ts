@@ -23,7 +23,10 @@ describe('parseJobConfig defaults', () => {
       id: 'default',
       model: { id: 'dcgan', config: { ...dcgan.defaults } },
       dataset: { id: 'mnist', heldOutFraction: 0.1, shards: 16 },
-      training: { batchSize: 32, rounds: 0, minWorkers: 1, roundDeadlineMs: 60_000, seed: 1, codec: 'f32', maxGradNorm: 1e4 },
+      training: {
+        batchSize: 32, batching: 'throughput', rounds: 0, minWorkers: 1, roundDeadlineMs: 60_000, deadline: 'adaptive', deadlineFloorMs: 2_000,
+        lateUpdates: 'drop', stalenessDecay: 0.5, maxStaleness: 2, seed: 1, codec: 'f32', maxGradNorm: 1e4,
+      },
       optimizers: { generator: dcgan.networks.generator, discriminator: dcgan.networks.discriminator },
       output: { dir: 'runs', checkpointEvery: 10, sampleEvery: 25, exportEvery: 100, sampleCount: 64 },
     });

@@ -24,9 +24,15 @@ export interface DatasetConfig {
 
 export interface TrainingConfig {
   batchSize: number;
+  batching: 'throughput' | 'equal';
   rounds: number;
   minWorkers: number;
   roundDeadlineMs: number;
+  deadline: 'adaptive' | 'fixed';
+  deadlineFloorMs: number;
+  lateUpdates: 'drop' | 'stale';
+  stalenessDecay: number;
+  maxStaleness: number;
   seed: number;
   codec: string;
   maxGradNorm: number;
@@ -49,14 +55,26 @@ const datasetSchema: Schema<DatasetConfig> = {
 };
 
 const trainingSchema: Schema<TrainingConfig> = {
-  // Per worker and round; 32 keeps a wasm round near a second on one core.
+  // Per worker and round on average (a round trains batchSize x workers samples); 32 keeps a wasm round near a second on one core.
   batchSize: fields.integer(32, 1, 4096),
+  // 'throughput' splits a round's samples in proportion to each worker's measured speed, so all finish together; 'equal' gives each batchSize.
+  batching: fields.oneOf('throughput', ['throughput', 'equal'] as const),
   // 0 trains until stopped.
   rounds: fields.integer(0, 0, 10_000_000),
   // A round starts only when this many workers are connected; below it the job says it is waiting.
   minWorkers: fields.integer(1, 1, 100_000),
-  // A round closes with what has arrived after this long (a lost worker is not waited for).
+  // The longest a round waits: it closes with what has arrived (a lost worker is not waited for). The adaptive deadline's ceiling.
   roundDeadlineMs: fields.integer(60_000, 100, 3_600_000),
+  // 'adaptive': median finish time x 1.5 + 4 MAD of recent rounds, between the floor and roundDeadlineMs; 'fixed': always roundDeadlineMs.
+  deadline: fields.oneOf('adaptive', ['adaptive', 'fixed'] as const),
+  // Below 2 s a hiccup (a GC pause, a weights fetch) would cut healthy workers off.
+  deadlineFloorMs: fields.integer(2_000, 50, 3_600_000),
+  // An update that arrives after its round closed: dropped, or applied to the next round with its weight discounted per version it is behind.
+  lateUpdates: fields.oneOf('drop', ['drop', 'stale'] as const),
+  // Halving per version behind: a gradient one step stale still helps, three steps stale little.
+  stalenessDecay: fields.number(0.5, 0, 1),
+  // Older than this many versions, a late update is dropped whatever the policy.
+  maxStaleness: fields.integer(2, 1, 100),
   seed: fields.integer(1, 0, 2 ** 32 - 1),
   codec: {
     default: 'f32',

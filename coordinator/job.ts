@@ -3,6 +3,7 @@ import { arraysToTensors, contentHash, tensorsToArrays } from '../shared/codec/n
 import type { NamedArrays } from '../shared/codec/types.ts';
 import { findNonFinite, globalNorm } from '../shared/aggregate/norms.ts';
 import { weightedMean } from '../shared/aggregate/weighted-mean.ts';
+import { stalenessWeight } from '../shared/aggregate/schedule.ts';
 import { dealShards, makeShards, ShardSampler, splitDataset, type ShardCursor } from '../shared/data/shards.ts';
 import { ErrorCode, TesseraError } from '../shared/protocol/errors.ts';
 import type { Assign, Update } from '../shared/protocol/messages.ts';
@@ -41,7 +42,13 @@ export interface Assignment {
 
 export interface AcceptedUpdate {
   workerId: string;
+  /** The round the update was computed for (earlier than the round applying it when late). */
+  round: number;
   samples: number;
+  /** Its weight in the average: the samples, discounted when late. */
+  weight: number;
+  /** Assignment to arrival, ms: the finish times the adaptive deadline learns from. */
+  finishMs: number;
   grads: NamedArrays;
   losses: Record<string, number>;
   computeMs: number;
@@ -65,13 +72,18 @@ export interface OpenRound {
   assignments: Map<string, Assignment>;
   updates: Map<string, AcceptedUpdate>;
   failures: Map<string, RoundFailure>;
+  /** Updates of earlier rounds applied here with a staleness weight (training.lateUpdates = 'stale'). */
+  late: AcceptedUpdate[];
 }
 
 export interface RoundSummary {
   round: number;
   version: number;
   durationMs: number;
+  deadlineMs: number;
   updates: AcceptedUpdate[];
+  /** Late updates of earlier rounds applied in this one. */
+  late: AcceptedUpdate[];
   failures: RoundFailure[];
   samples: number;
   losses: Record<string, number>;
@@ -93,6 +105,8 @@ export class Job {
   private published: PublishedWeights | undefined;
   private previous: PublishedWeights | undefined;
   current: OpenRound | undefined;
+  /** Assignments of recently closed rounds whose update never came, for late updates: `${workerId}/${round}`. */
+  private readonly missed = new Map<string, { assignment: Assignment; version: number }>();
 
   constructor(
     readonly config: JobConfig,
@@ -144,8 +158,12 @@ export class Job {
     return [this.published, this.previous].find((weights) => weights?.hash === hash);
   }
 
-  /** Opens the next round with one assignment per worker; each gets its shards and a batch drawn from them. */
-  async openRound(workers: readonly { id: string; batchSize: number }[], now: number): Promise<OpenRound> {
+  /**
+   * Opens the next round with one assignment per worker; each gets its shards
+   * and a batch of its own size drawn from them. The round closes by
+   * `deadlineMs` at the latest.
+   */
+  async openRound(workers: readonly { id: string; batchSize: number }[], now: number, deadlineMs = this.config.training.roundDeadlineMs): Promise<OpenRound> {
     if (this.current) throw new Error(`round ${this.current.round} is still open`);
     const weights = await this.publishedWeights();
     const { training } = this.config;
@@ -166,7 +184,7 @@ export class Job {
         shardIds: source,
         seed: deriveSeed(training.seed, round, assignments.size),
         codec: training.codec,
-        deadlineMs: training.roundDeadlineMs,
+        deadlineMs,
       };
       assignments.set(worker.id, { workerId: worker.id, message, assignedAt: now });
     }
@@ -174,10 +192,11 @@ export class Job {
       round,
       version: this.state.version,
       startedAt: now,
-      deadlineAt: now + training.roundDeadlineMs,
+      deadlineAt: now + deadlineMs,
       assignments,
       updates: new Map(),
       failures: new Map(),
+      late: [],
     };
     return this.current;
   }
@@ -191,6 +210,7 @@ export class Job {
     const round = this.current;
     try {
       if (update.jobId !== this.config.id) throw new TesseraError(ErrorCode.UnknownJob, `update for job ${update.jobId} sent to job ${this.config.id}`, { field: 'jobId' });
+      if (round && update.round < round.round && this.config.training.lateUpdates === 'stale') return this.acceptLate(workerId, update, round, now);
       if (!round || update.round !== round.round) {
         throw new TesseraError(ErrorCode.WrongRound, `round ${update.round} is not open${round ? ` (open: ${round.round})` : ''}`, { field: 'round' });
       }
@@ -201,24 +221,7 @@ export class Job {
       if (update.version !== round.version) {
         throw new TesseraError(ErrorCode.StaleVersion, `computed on version ${update.version}, round ${round.round} trains version ${round.version}`, { field: 'version' });
       }
-      const assigned = assignment.message.sampleIndices.length;
-      if (update.samples !== assigned) throw new TesseraError(ErrorCode.InvalidMessage, `expected ${assigned} samples, got ${update.samples}`, { field: 'samples' });
-      const grads = tensorsToArrays(getCodec(update.codec).decode(update.tensors), this.shapes);
-      const nonFinite = findNonFinite(grads);
-      if (nonFinite) throw new TesseraError(ErrorCode.NonFinite, `non-finite value at index ${nonFinite.index}`, { field: `tensors.${nonFinite.name}` });
-      const norm = globalNorm(grads);
-      const limit = this.config.training.maxGradNorm;
-      if (limit > 0 && norm > limit) throw new TesseraError(ErrorCode.NormTooLarge, `gradient norm ${norm.toPrecision(4)} above the job's limit ${limit}`, { field: 'tensors' });
-      const accepted: AcceptedUpdate = {
-        workerId,
-        samples: update.samples,
-        grads,
-        losses: update.losses,
-        computeMs: update.timing.computeMs,
-        fetchMs: update.timing.fetchMs,
-        bytes: update.tensors.byteLength,
-        receivedAt: now,
-      };
+      const accepted = this.checkContent(workerId, update, assignment, now, update.samples);
       round.updates.set(workerId, accepted);
       return accepted;
     } catch (error) {
@@ -227,6 +230,64 @@ export class Job {
         round.failures.set(workerId, { workerId, code: failure.code, message: failure.message });
       }
       throw error;
+    }
+  }
+
+  /** The checks on an update's content, shared by on-time and late updates. */
+  private checkContent(workerId: string, update: Update, assignment: Assignment, now: number, weight: number): AcceptedUpdate {
+    const assigned = assignment.message.sampleIndices.length;
+    if (update.samples !== assigned) throw new TesseraError(ErrorCode.InvalidMessage, `expected ${assigned} samples, got ${update.samples}`, { field: 'samples' });
+    const grads = tensorsToArrays(getCodec(update.codec).decode(update.tensors), this.shapes);
+    const nonFinite = findNonFinite(grads);
+    if (nonFinite) throw new TesseraError(ErrorCode.NonFinite, `non-finite value at index ${nonFinite.index}`, { field: `tensors.${nonFinite.name}` });
+    const norm = globalNorm(grads);
+    const limit = this.config.training.maxGradNorm;
+    if (limit > 0 && norm > limit) throw new TesseraError(ErrorCode.NormTooLarge, `gradient norm ${norm.toPrecision(4)} above the job's limit ${limit}`, { field: 'tensors' });
+    return {
+      workerId,
+      round: update.round,
+      samples: update.samples,
+      weight,
+      finishMs: now - assignment.assignedAt,
+      grads,
+      losses: update.losses,
+      computeMs: update.timing.computeMs,
+      fetchMs: update.timing.fetchMs,
+      bytes: update.tensors.byteLength,
+      receivedAt: now,
+    };
+  }
+
+  /**
+   * An update for a round that closed without it: applied in the open round
+   * with its weight discounted per version it is behind, at most once (its
+   * missed assignment is forgotten when taken).
+   */
+  private acceptLate(workerId: string, update: Update, round: OpenRound, now: number): AcceptedUpdate {
+    const key = `${workerId}/${update.round}`;
+    const missed = this.missed.get(key);
+    if (!missed) throw new TesseraError(ErrorCode.WrongRound, `round ${update.round} closed and has no missing update from worker ${workerId}`, { field: 'round' });
+    if (update.version !== missed.version) throw new TesseraError(ErrorCode.StaleVersion, `round ${update.round} trained version ${missed.version}, not ${update.version}`, { field: 'version' });
+    const { training } = this.config;
+    const behind = round.version - missed.version;
+    if (behind > training.maxStaleness) {
+      this.missed.delete(key);
+      throw new TesseraError(ErrorCode.StaleVersion, `${behind} versions behind, more than training.maxStaleness ${training.maxStaleness}`, { field: 'version' });
+    }
+    const accepted = this.checkContent(workerId, update, missed.assignment, now, stalenessWeight(update.samples, behind, training.stalenessDecay));
+    this.missed.delete(key);
+    round.late.push(accepted);
+    return accepted;
+  }
+
+  /** Keeps the assignments a closed round never got an update for, so a late one can still be placed (and only once). */
+  private rememberMissed(round: OpenRound): void {
+    if (this.config.training.lateUpdates !== 'stale') return;
+    for (const [workerId, assignment] of round.assignments) {
+      if (!round.updates.has(workerId)) this.missed.set(`${workerId}/${round.round}`, { assignment, version: round.version });
+    }
+    for (const key of this.missed.keys()) {
+      if (Number(key.slice(key.lastIndexOf('/') + 1)) < round.round - MISSED_ROUNDS_KEPT) this.missed.delete(key);
     }
   }
 
@@ -255,21 +316,25 @@ export class Job {
     for (const workerId of round.assignments.keys()) this.markFailed(workerId, 'DEADLINE', 'no update before the round closed');
     this.current = undefined;
     this.state.round += 1;
+    this.rememberMissed(round);
     const updates = [...round.updates.values()];
-    const samples = updates.reduce((sum, update) => sum + update.samples, 0);
+    const contributions = [...updates, ...round.late];
+    const samples = contributions.reduce((sum, update) => sum + update.samples, 0);
     const summary: RoundSummary = {
       round: round.round,
       version: round.version,
       durationMs: now - round.startedAt,
+      deadlineMs: round.deadlineAt - round.startedAt,
       updates,
+      late: round.late,
       failures: [...round.failures.values()],
       samples,
       losses: meanLosses(updates),
       samplesPerSecond: samples / Math.max(1e-3, (now - round.startedAt) / 1000),
-      applied: updates.length > 0,
+      applied: contributions.length > 0,
     };
     if (!summary.applied) return summary;
-    const grads = weightedMean(updates.map((update) => ({ weight: update.samples, tensors: update.grads })));
+    const grads = weightedMean(contributions.map((update) => ({ weight: update.weight, tensors: update.grads })));
     for (const [network, optimizer] of Object.entries(this.state.optimizers)) {
       adamStep(this.state.weights, grads, optimizer, this.config.optimizers[network]);
     }
@@ -278,6 +343,9 @@ export class Job {
     return summary;
   }
 }
+
+/** Rounds a late update may still name: a few more than any maxStaleness in use. */
+const MISSED_ROUNDS_KEPT = 8;
 
 /** Losses averaged over the updates, weighted by their samples. */
 function meanLosses(updates: readonly AcceptedUpdate[]): Record<string, number> {

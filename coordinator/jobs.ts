@@ -1,10 +1,12 @@
-import { resolve } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import { loadMnist } from '../shared/data/mnist.ts';
 import { getModel } from '../shared/models/registry.ts';
 import { loadCheckpoint } from './checkpoint.ts';
 import { parseJobConfig, type JobConfig } from './config.ts';
 import { Job } from './job.ts';
-import { JobRunner } from './runner.ts';
+import { writeFileAtomic } from './outputs.ts';
+import { JobRunner, ROUND_LOG } from './runner.ts';
 
 /** Tensor shapes of a config's model, from a throwaway trainer. */
 export function shapesOf(config: JobConfig): Record<string, number[]> {
@@ -33,5 +35,30 @@ export async function openJob(raw: unknown): Promise<{ runner: JobRunner; resume
   const dataset = loadMnist();
   const state = checkpoint?.state ?? Job.initialState(spec, sampler.initialWeights(config.training.seed), config.dataset.shards);
   const job = new Job(config, sampler.shapes, state, dataset.count);
-  return { runner: new JobRunner(job, sampler), resumed: checkpoint !== undefined };
+  const runner = new JobRunner(job, sampler);
+  if (checkpoint) await trimRoundLog(runner.outputDir, state.round);
+  return { runner, resumed: checkpoint !== undefined };
+}
+
+/**
+ * Drops the round log's lines past the checkpoint: those rounds are redone
+ * after a restart, and the log must count each round once, as the state does.
+ */
+async function trimRoundLog(dir: string, nextRound: number): Promise<void> {
+  const path = join(dir, ROUND_LOG);
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch {
+    return;
+  }
+  const lines = text.split('\n').filter((line) => line.trim() !== '');
+  const kept = lines.filter((line) => {
+    try {
+      return (JSON.parse(line) as { round: number }).round < nextRound;
+    } catch {
+      return false;
+    }
+  });
+  if (kept.length !== lines.length) await writeFileAtomic(path, kept.map((line) => `${line}\n`).join(''));
 }

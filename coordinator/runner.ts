@@ -1,7 +1,9 @@
 import { EventEmitter } from 'node:events';
 import { appendFile, mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { adaptiveDeadline, splitBySpeed } from '../shared/aggregate/schedule.ts';
 import { ErrorCode, TesseraError } from '../shared/protocol/errors.ts';
+import { LIMITS } from '../shared/protocol/messages.ts';
 import type { Update } from '../shared/protocol/messages.ts';
 import type { Trainer } from '../shared/models/types.ts';
 import { saveCheckpoint } from './checkpoint.ts';
@@ -11,6 +13,8 @@ import { recordSpeed, type WorkerSession } from './workers.ts';
 
 /** The round log: one JSON object per line, per closed round. */
 export const ROUND_LOG = 'rounds.jsonl';
+/** Finish times the adaptive deadline learns from: enough for a stable median, recent enough to follow a fleet that changes. */
+const FINISH_TIMES_KEPT = 64;
 /** Rounds kept in memory for the dashboard's charts (the full log is on disk). */
 const HISTORY_ROUNDS = 2000;
 
@@ -23,7 +27,11 @@ export interface RoundRow {
   samples: number;
   samplesPerSecond: number;
   losses: Record<string, number>;
-  updates: { workerId: string; samples: number; computeMs: number; bytes: number }[];
+  updates: { workerId: string; samples: number; computeMs: number; finishMs: number; bytes: number }[];
+  /** Late updates of earlier rounds applied here, with their discounted weight. */
+  late: { workerId: string; round: number; samples: number; weight: number }[];
+  /** How long this round would wait at most. */
+  deadlineMs: number;
   failures: RoundSummary['failures'];
   closedAt: string;
 }
@@ -37,7 +45,9 @@ export function roundRow(summary: RoundSummary, now: number): RoundRow {
     samples: summary.samples,
     samplesPerSecond: summary.samplesPerSecond,
     losses: summary.losses,
-    updates: summary.updates.map((update) => ({ workerId: update.workerId, samples: update.samples, computeMs: Math.round(update.computeMs), bytes: update.bytes })),
+    updates: summary.updates.map((update) => ({ workerId: update.workerId, samples: update.samples, computeMs: Math.round(update.computeMs), finishMs: Math.round(update.finishMs), bytes: update.bytes })),
+    late: summary.late.map((update) => ({ workerId: update.workerId, round: update.round, samples: update.samples, weight: update.weight })),
+    deadlineMs: summary.deadlineMs,
     failures: summary.failures,
     closedAt: new Date(now).toISOString(),
   };
@@ -84,6 +94,8 @@ export class JobRunner extends EventEmitter<RunnerEvents> {
   lastRound: RoundSummary | undefined;
   /** The most recent rounds, oldest first. */
   readonly history: RoundRow[] = [];
+  /** Recent updates' finish times (assignment to arrival), for the adaptive deadline. */
+  private readonly finishTimes: number[] = [];
 
   constructor(
     readonly job: Job,
@@ -216,7 +228,7 @@ export class JobRunner extends EventEmitter<RunnerEvents> {
         this.lastPublished = weights.version;
         this.emit('published', weights);
       }
-      const round = await this.job.openRound(workers.map((session) => ({ id: session.id, batchSize: training.batchSize })), this.clock());
+      const round = await this.job.openRound(this.planBatches(workers), this.clock(), this.nextDeadlineMs());
       this.status = 'running';
       for (const assignment of round.assignments.values()) this.sessions.get(assignment.workerId)?.channel?.send(assignment.message);
       this.deadlineTimer = setTimeout(() => this.closeRound(), Math.max(0, round.deadlineAt - this.clock()));
@@ -237,6 +249,8 @@ export class JobRunner extends EventEmitter<RunnerEvents> {
     if (!this.job.current) return;
     const summary = this.job.closeRound(this.clock());
     this.lastRound = summary;
+    for (const update of summary.updates) this.finishTimes.push(update.finishMs);
+    if (this.finishTimes.length > FINISH_TIMES_KEPT) this.finishTimes.splice(0, this.finishTimes.length - FINISH_TIMES_KEPT);
     this.appendRoundLog(summary);
     this.emit('round', summary, this.workers);
     if (this.status === 'stopped') return;
@@ -247,6 +261,24 @@ export class JobRunner extends EventEmitter<RunnerEvents> {
       return;
     }
     void this.maybeOpenRound();
+  }
+
+  /**
+   * Each worker's batch for the next round: a round trains batchSize samples
+   * per worker, split in proportion to measured speed so all finish together
+   * (or equally, when the config says so).
+   */
+  private planBatches(workers: readonly WorkerSession[]): { id: string; batchSize: number }[] {
+    const { batchSize, batching } = this.job.config.training;
+    const shares = batching === 'equal' ? workers.map(() => batchSize) : splitBySpeed(workers.map((session) => session.samplesPerSecond), batchSize * workers.length, 1);
+    return workers.map((session, i) => ({ id: session.id, batchSize: Math.min(shares[i], LIMITS.maxBatch) }));
+  }
+
+  /** The next round's deadline: fixed, or learned from recent finish times. */
+  private nextDeadlineMs(): number {
+    const { training } = this.job.config;
+    if (training.deadline === 'fixed') return training.roundDeadlineMs;
+    return adaptiveDeadline(this.finishTimes, { floorMs: training.deadlineFloorMs, ceilingMs: training.roundDeadlineMs, madFactor: 4, medianFactor: 1.5 });
   }
 
   /** One JSON line per closed round in rounds.jsonl: who contributed what, who missed it and why. */
