@@ -37,6 +37,7 @@ export function encodeCheckpoint(checkpoint: Checkpoint, shapes: Record<string, 
     samplesSeen: state.samplesSeen,
     shardCursors: state.shardCursors,
     weights: encodeArrays(state.weights, shapes, Object.keys(shapes)),
+    outerMomentum: state.outerMomentum ? encodeArrays(state.outerMomentum, shapes, Object.keys(shapes)) : null,
     optimizers: Object.fromEntries(
       Object.entries(state.optimizers).map(([network, adam]) => {
         const names = Object.keys(adam.firstMoment);
@@ -72,6 +73,7 @@ export function decodeCheckpoint(bytes: Uint8Array, shapesOf: (config: JobConfig
         return { epoch: check.integer(value.epoch, `shardCursors[${i}].epoch`), position: check.integer(value.position, `shardCursors[${i}].position`) };
       }),
       weights: decode(raw.weights, 'weights', true),
+      ...(raw.outerMomentum ? { outerMomentum: decode(raw.outerMomentum, 'outerMomentum', true) } : {}),
       optimizers: Object.fromEntries(
         Object.entries(optimizers).map(([network, value]) => {
           const adam = check.record(value, `optimizers.${network}`);

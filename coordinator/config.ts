@@ -31,6 +31,10 @@ export interface TrainingConfig {
   deadline: 'adaptive' | 'fixed';
   deadlineFloorMs: number;
   lateUpdates: 'drop' | 'stale';
+  mode: 'sync' | 'local';
+  localSteps: number;
+  outerLearningRate: number;
+  outerMomentum: number;
   stalenessDecay: number;
   maxStaleness: number;
   seed: number;
@@ -75,6 +79,14 @@ const trainingSchema: Schema<TrainingConfig> = {
   stalenessDecay: fields.number(0.5, 0, 1),
   // Older than this many versions, a late update is dropped whatever the policy.
   maxStaleness: fields.integer(2, 1, 100),
+  // 'sync': workers send gradients and the coordinator steps each network's Adam. 'local' (DiLoCo): workers take localSteps
+  // inner Adam steps on batchSize x localSteps samples and send the weight delta; the coordinator steps an outer Nesterov SGD.
+  mode: fields.oneOf('sync', ['sync', 'local'] as const),
+  // 8 inner steps cut update bytes per sample 8x; DiLoCo uses hundreds on fast links, browsers on slow ones want a few.
+  localSteps: fields.integer(8, 1, 10_000),
+  // DiLoCo's outer settings: lr 0.7 with Nesterov momentum 0.9.
+  outerLearningRate: fields.number(0.7, 0, 10),
+  outerMomentum: fields.number(0.9, 0, 0.999),
   seed: fields.integer(1, 0, 2 ** 32 - 1),
   codec: {
     default: 'f32',

@@ -11,6 +11,7 @@ import { getModel } from '../shared/models/registry.ts';
 import type { ModelSpec } from '../shared/models/types.ts';
 import { adamStep, createAdamState, type AdamState } from '../shared/training/adam.ts';
 import { deriveSeed } from '../shared/training/random.ts';
+import { createMomentum, nesterovStep } from '../shared/training/nesterov.ts';
 import type { JobConfig } from './config.ts';
 
 /** Everything a checkpoint holds: with the config, enough to continue the job exactly. */
@@ -23,6 +24,8 @@ export interface JobState {
   optimizers: Record<string, AdamState>;
   shardCursors: ShardCursor[];
   samplesSeen: number;
+  /** The outer optimizer's momentum in local-update mode (absent until the first local round). */
+  outerMomentum?: NamedArrays;
 }
 
 /** Weights of one version, encoded once and shared by every worker that asks. */
@@ -186,6 +189,10 @@ export class Job {
         codec: training.codec,
         deadlineMs,
       };
+      if (training.mode === 'local') {
+        message.localSteps = training.localSteps;
+        message.innerOptimizers = this.config.optimizers;
+      }
       assignments.set(worker.id, { workerId: worker.id, message, assignedAt: now });
     }
     this.current = {
@@ -335,8 +342,15 @@ export class Job {
     };
     if (!summary.applied) return summary;
     const grads = weightedMean(contributions.map((update) => ({ weight: update.weight, tensors: update.grads })));
-    for (const [network, optimizer] of Object.entries(this.state.optimizers)) {
-      adamStep(this.state.weights, grads, optimizer, this.config.optimizers[network]);
+    const { training } = this.config;
+    if (training.mode === 'local') {
+      // The updates are weight deltas: one outer Nesterov step on all tensors (each network's tensors move by their own delta).
+      this.state.outerMomentum ??= createMomentum(this.state.weights);
+      nesterovStep(this.state.weights, grads, this.state.outerMomentum, { learningRate: training.outerLearningRate, momentum: training.outerMomentum });
+    } else {
+      for (const [network, optimizer] of Object.entries(this.state.optimizers)) {
+        adamStep(this.state.weights, grads, optimizer, this.config.optimizers[network]);
+      }
     }
     this.state.version += 1;
     this.state.samplesSeen += samples;

@@ -269,7 +269,9 @@ export class JobRunner extends EventEmitter<RunnerEvents> {
    * (or equally, when the config says so).
    */
   private planBatches(workers: readonly WorkerSession[]): { id: string; batchSize: number }[] {
-    const { batchSize, batching } = this.job.config.training;
+    const { batchSize: stepBatch, batching, mode, localSteps } = this.job.config.training;
+    // In local-update mode a worker takes localSteps steps of a batch each.
+    const batchSize = mode === 'local' ? stepBatch * localSteps : stepBatch;
     const shares = batching === 'equal' ? workers.map(() => batchSize) : splitBySpeed(workers.map((session) => session.samplesPerSecond), batchSize * workers.length, 1);
     return workers.map((session, i) => ({ id: session.id, batchSize: Math.min(shares[i], LIMITS.maxBatch) }));
   }

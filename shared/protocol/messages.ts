@@ -96,6 +96,14 @@ export interface Assign {
   codec: string;
   /** Milliseconds the worker has before the round closes without it. */
   deadlineMs: number;
+  /**
+   * Local-update mode: take this many inner optimizer steps over parts of the
+   * batch and send the weight delta (start minus end) instead of a gradient.
+   * Absent or 1 in synchronous mode.
+   */
+  localSteps?: number;
+  /** The inner optimizer per network, in local-update mode. */
+  innerOptimizers?: Record<string, { learningRate: number; beta1: number; beta2: number; epsilon: number }>;
 }
 
 export interface Weights {
@@ -221,6 +229,7 @@ export function parseCoordinatorMessage(value: unknown): CoordinatorMessage {
       check.string(message.weightsHash, 'weightsHash', 128);
       check.integerArray(message.sampleIndices, 'sampleIndices', LIMITS.maxBatch);
       check.integer(message.seed, 'seed', 0, 2 ** 32 - 1);
+      if (message.localSteps !== undefined) check.integer(message.localSteps, 'localSteps', 1, 10_000);
       break;
     case 'weights':
       check.string(message.hash, 'hash', 128);

@@ -4,6 +4,8 @@ import { pack, unpack } from '../codec/packr.ts';
 import type { NamedArrays } from '../codec/types.ts';
 import { getModel } from '../models/registry.ts';
 import type { Batch, Trainer } from '../models/types.ts';
+import { runLocalSteps, type InnerState } from '../training/local-steps.ts';
+import { deriveSeed } from '../training/random.ts';
 import { ErrorCode, TesseraError } from '../protocol/errors.ts';
 import {
   PROTOCOL_VERSION,
@@ -83,6 +85,8 @@ export class WorkerClient {
   private readonly weights = new Map<string, NamedArrays>();
   private readonly weightWaiters = new Map<string, { resolve(weights: NamedArrays): void; reject(error: Error): void }>();
   private queue: Assign[] = [];
+  /** Local-update mode's inner optimizer state, kept across rounds as DiLoCo does. */
+  private readonly innerState: InnerState = {};
   /** The last update sent and not yet acknowledged: sent again after a reconnect (the coordinator drops duplicates). */
   private unacknowledged: Update | undefined;
   private working: Promise<void> | undefined;
@@ -285,6 +289,8 @@ export class WorkerClient {
       this.trainer = spec.createTrainer(spec.parseConfig(model.config));
       this.trainerKey = key;
       this.loadedHash = '';
+      // Inner optimizer moments belong to the old model's tensors.
+      for (const network of Object.keys(this.innerState)) delete this.innerState[network];
     }
     return this.trainer;
   }
@@ -307,11 +313,7 @@ export class WorkerClient {
     // A Node worker cannot send heartbeats while it computes: one now restarts the coordinator's silence clock.
     this.send({ type: 'heartbeat' });
     const computeStart = performance.now();
-    if (this.loadedHash !== assign.weightsHash) {
-      trainer.setWeights(weights);
-      this.loadedHash = assign.weightsHash;
-    }
-    const { grads, losses } = await trainer.lossAndGrads(batch, trainer.drawNoise(batch.count, assign.seed));
+    const { grads, losses } = await this.computeResult(trainer, assign, weights, batch);
     let computeMs = performance.now() - computeStart;
     const factor = this.options.throttleFactor;
     const throttle = typeof factor === 'function' ? factor() : (factor ?? 1);
@@ -333,6 +335,22 @@ export class WorkerClient {
     this.unacknowledged = update;
     this.send(update);
     this.emit({ type: 'update', round: assign.round, samples: batch.count, computeMs, losses });
+  }
+
+  /** The round's result: the gradient at the given weights, or in local-update mode the weight delta after the inner steps. */
+  private async computeResult(trainer: Trainer, assign: Assign, weights: NamedArrays, batch: Batch): Promise<{ grads: NamedArrays; losses: Record<string, number> }> {
+    if ((assign.localSteps ?? 1) > 1 && assign.innerOptimizers) {
+      // The inner steps move the trainer's weights away from any published version.
+      this.loadedHash = '';
+      const spec = getModel(this.welcome!.model.id);
+      const { delta, losses } = await runLocalSteps(trainer, spec, weights, batch, assign.localSteps!, (count, step) => trainer.drawNoise(count, deriveSeed(assign.seed, step)), assign.innerOptimizers, this.innerState);
+      return { grads: delta, losses };
+    }
+    if (this.loadedHash !== assign.weightsHash) {
+      trainer.setWeights(weights);
+      this.loadedHash = assign.weightsHash;
+    }
+    return trainer.lossAndGrads(batch, trainer.drawNoise(batch.count, assign.seed));
   }
 
   private send(message: Parameters<typeof pack>[0]): void {
