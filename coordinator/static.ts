@@ -5,7 +5,13 @@ import { fileURLToPath } from 'node:url';
 import type { Hono } from 'hono';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
-const BROWSER_ENTRIES = { page: 'browser-worker/page.ts', 'training.worker': 'browser-worker/training.worker.ts' } as const;
+const BROWSER_ENTRIES = {
+  page: 'browser-worker/page.ts',
+  'training.worker': 'browser-worker/training.worker.ts',
+  // Its import of uPlot's stylesheet comes out as dashboard.css.
+  dashboard: 'browser-worker/dashboard.ts',
+} as const;
+const CONTENT_TYPES: Record<string, string> = { js: 'text/javascript; charset=utf-8', css: 'text/css; charset=utf-8', map: 'application/json' };
 const WASM_FILES = ['tfjs-backend-wasm.wasm', 'tfjs-backend-wasm-simd.wasm', 'tfjs-backend-wasm-threaded-simd.wasm'];
 
 let bundles: Promise<Map<string, Uint8Array>> | undefined;
@@ -39,16 +45,19 @@ export function browserBundles(): Promise<Map<string, Uint8Array>> {
 
 const wasmDir = dirname(createRequire(import.meta.url).resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm'));
 
-/** The join page, its bundles, and tfjs's wasm binaries. */
+/** The join page, the dashboard, their bundles, and tfjs's wasm binaries. */
 export function addStaticRoutes(app: Hono): void {
   const joinPage = async () => readFile(join(ROOT, 'browser-worker', 'join.html'), 'utf8');
+  const dashboardPage = async () => readFile(join(ROOT, 'browser-worker', 'dashboard.html'), 'utf8');
   app.get('/favicon.ico', (c) => c.body(null, 204));
   app.get('/join', async (c) => c.html(await joinPage()));
   app.get('/join/:jobId', async (c) => c.html(await joinPage()));
+  app.get('/dashboard', async (c) => c.html(await dashboardPage()));
+  app.get('/dashboard/:jobId', async (c) => c.html(await dashboardPage()));
   app.get('/static/browser/:file', async (c) => {
     const file = (await browserBundles()).get(c.req.param('file'));
     if (!file) return c.notFound();
-    const type = c.req.param('file').endsWith('.map') ? 'application/json' : 'text/javascript; charset=utf-8';
+    const type = CONTENT_TYPES[c.req.param('file').slice(c.req.param('file').lastIndexOf('.') + 1)] ?? CONTENT_TYPES.js;
     return c.body(file as Uint8Array<ArrayBuffer>, 200, { 'content-type': type, 'cache-control': 'no-cache' });
   });
   app.get('/static/wasm/:file', async (c) => {

@@ -1,0 +1,216 @@
+/// <reference lib="dom" />
+import 'uplot/dist/uPlot.min.css';
+import type { describeJob } from '../coordinator/api/jobs.ts';
+import type { RoundRow } from '../coordinator/runner.ts';
+import { RoundChart } from './dashboard/chart.ts';
+import { formatBytes, formatCount, formatDuration, formatRate } from './dashboard/format.ts';
+import { lossesOf, participationOf, throughputOf, TOTAL_KEY, trafficOf, WORKER_KEY } from './dashboard/series.ts';
+import { renderWorkers, type WorkerRow } from './dashboard/workers-table.ts';
+
+/**
+ * The job dashboard: one EventSource on the job's events, nothing polled. The
+ * `snapshot` event (sent again on every reconnect) replaces everything shown;
+ * `round`, `workers`, `status` and `samples` events then add to it.
+ */
+
+type JobView = ReturnType<typeof describeJob>;
+
+const params = new URLSearchParams(location.search);
+/** A read token in the page's own URL goes along on every API call (EventSource cannot send headers). */
+const token = params.get('token') ?? undefined;
+const requestedJob = params.get('job') ?? decodeURIComponent(location.pathname.match(/^\/dashboard\/([^/]+)/)?.[1] ?? '');
+const withToken = (path: string) => (token ? `${path}${path.includes('?') ? '&' : '?'}token=${encodeURIComponent(token)}` : path);
+const $ = (id: string) => document.getElementById(id)!;
+
+const WORKER_COLORS = ['#2f80ed', '#27ae60', '#e67e22', '#9b51e0', '#eb5757', '#00a3a3', '#c2a000', '#7f8c8d'];
+const LOSS_COLORS = ['#c0392b', '#2f80ed', '#27ae60', '#9b51e0', '#e67e22'];
+const TOTAL_COLOR = '#1d2430';
+
+const workerNames = new Map<string, string>();
+const workerLabel = (workerId: string) => workerNames.get(workerId) ?? workerId;
+let workerSeries = 0;
+
+const charts = {
+  throughput: new RoundChart($('chart-throughput'), {
+    axes: [{ scale: 'rate', label: 'samples/s' }],
+    style: (key) =>
+      key === TOTAL_KEY
+        ? { label: 'all workers', stroke: TOTAL_COLOR, width: 2.5, value: formatRate }
+        : { label: workerLabel(key.slice(WORKER_KEY.length)), stroke: WORKER_COLORS[workerSeries++ % WORKER_COLORS.length], value: formatRate },
+  }),
+  losses: new RoundChart($('chart-losses'), {
+    axes: [{ scale: 'loss', label: 'loss' }],
+    style: (key, index) => ({ label: key.toUpperCase(), stroke: LOSS_COLORS[index % LOSS_COLORS.length] }),
+  }),
+  participation: new RoundChart($('chart-participation'), {
+    axes: [
+      { scale: 'ms', label: 'duration', format: formatDuration },
+      { scale: 'count', label: 'workers' },
+    ],
+    style: (key) =>
+      key === 'durationMs'
+        ? { label: 'duration', stroke: TOTAL_COLOR, scale: 'ms', value: formatDuration }
+        : key === 'updates'
+          ? { label: 'updates', stroke: '#27ae60', scale: 'count', stepped: true, value: String }
+          : { label: 'failures', stroke: '#c0392b', scale: 'count', stepped: true, dash: [4, 3], value: String },
+  }),
+  traffic: new RoundChart($('chart-traffic'), {
+    axes: [{ scale: 'bytes', label: 'bytes', format: formatBytes }],
+    style: () => ({ label: 'update bytes', stroke: '#2f80ed', value: formatBytes }),
+  }),
+};
+
+let job: JobView | undefined;
+let workers: WorkerRow[] = [];
+let lastRound: RoundRow | undefined;
+
+function showStatus(status: string): void {
+  $('status').textContent = status;
+  $('status').dataset.status = status;
+  $('status-text').textContent = status;
+}
+
+function showConnection(connection: 'connecting' | 'live' | 'reconnecting' | 'closed'): void {
+  $('connection').textContent = connection;
+  $('connection').dataset.connection = connection;
+}
+
+function showState(): void {
+  if (!job) return;
+  $('round').textContent = formatCount(job.round);
+  $('version').textContent = formatCount(job.version);
+  $('samples-seen').textContent = formatCount(job.samplesSeen);
+  $('workers-connected').textContent = String(workers.filter((worker) => worker.connected).length);
+  $('last-round').textContent = lastRound ? `${lastRound.round} (${formatDuration(lastRound.durationMs)}, ${lastRound.updates.length} updates, ${lastRound.failures.length} failures)` : '–';
+  $('rate').textContent = lastRound ? formatRate(lastRound.samplesPerSecond) : '–';
+  $('losses').textContent = lastRound ? Object.entries(lastRound.losses).map(([name, value]) => `${name} ${value.toFixed(3)}`).join(', ') || '–' : '–';
+}
+
+function showWorkers(rows: WorkerRow[]): void {
+  workers = rows;
+  for (const worker of rows) {
+    workerNames.set(worker.id, worker.name);
+    charts.throughput.relabel(WORKER_KEY + worker.id, worker.name);
+  }
+  renderWorkers($('workers') as HTMLTableSectionElement, rows, Date.now());
+  showState();
+}
+
+function addRound(row: RoundRow): void {
+  charts.throughput.push(row.round, throughputOf(row));
+  charts.losses.push(row.round, lossesOf(row));
+  charts.participation.push(row.round, participationOf(row));
+  charts.traffic.push(row.round, trafficOf(row));
+  lastRound = row;
+}
+
+function showSamples(url: string, round?: number): void {
+  const image = $('samples') as HTMLImageElement;
+  image.onload = () => {
+    image.dataset.loaded = 'true';
+    $('samples-caption').textContent = round === undefined ? 'latest samples' : `samples after round ${round}`;
+  };
+  // Before the first grid is written latest.png is a 404: keep the placeholder.
+  image.onerror = () => (image.dataset.loaded = image.naturalWidth > 0 ? 'true' : 'false');
+  image.src = withToken(url);
+}
+
+function onSnapshot(snapshot: { job: JobView; rounds: RoundRow[] }): void {
+  job = snapshot.job;
+  lastRound = undefined;
+  for (const chart of Object.values(charts)) chart.reset();
+  workerSeries = 0;
+  document.title = `Tessera · ${job.id}`;
+  $('job').textContent = job.id;
+  $('model').textContent = `${job.config.model.id} on ${job.config.dataset.id}, batch ${job.config.training.batchSize} per worker`;
+  $('config').textContent = JSON.stringify(job.config, null, 2);
+  showStatus(job.status);
+  // Names first, so the throughput series get them as labels.
+  for (const worker of job.workers) workerNames.set(worker.id, worker.name);
+  for (const row of snapshot.rounds) addRound(row);
+  showWorkers(job.workers);
+  if (job.round > 0) showSamples(`/api/jobs/${encodeURIComponent(job.id)}/samples/latest.png?round=${job.round}`);
+}
+
+function onRound(row: RoundRow): void {
+  addRound(row);
+  if (job) {
+    job.round = Math.max(job.round, row.round + 1);
+    // The round trained on `version`; an applied round stepped the weights once.
+    job.version = Math.max(job.version, row.applied ? row.version + 1 : row.version);
+    if (row.applied) job.samplesSeen += row.samples;
+  }
+  showState();
+}
+
+function fail(message: string): void {
+  $('message').textContent = message;
+}
+
+function listen(jobId: string): void {
+  const events = new EventSource(withToken(`/api/jobs/${encodeURIComponent(jobId)}/events`));
+  const on = <T>(name: string, handle: (data: T) => void) => events.addEventListener(name, (event) => handle(JSON.parse((event as MessageEvent<string>).data) as T));
+  events.onopen = () => {
+    showConnection('live');
+    fail('');
+  };
+  events.onerror = () => {
+    if (events.readyState !== EventSource.CLOSED) return showConnection('reconnecting');
+    // The browser gave up (a refused token, an unknown job): ask the API why.
+    showConnection('closed');
+    void fetch(withToken(`/api/jobs/${encodeURIComponent(jobId)}`))
+      .then((response) => response.json())
+      .then((body) => fail(body.error?.message ?? 'the event stream closed'))
+      .catch(() => fail('the coordinator cannot be reached'));
+  };
+  on('snapshot', onSnapshot);
+  on('round', onRound);
+  on('workers', showWorkers);
+  on<{ status: string; round: number; version: number }>('status', (status) => {
+    showStatus(status.status);
+    if (job) Object.assign(job, { status: status.status, round: status.round, version: status.version });
+    showState();
+  });
+  on<{ round: number; url: string }>('samples', (samples) => showSamples(samples.url, samples.round));
+}
+
+async function start(): Promise<void> {
+  if (requestedJob) return listen(requestedJob);
+  const response = await fetch(withToken('/api/jobs'));
+  const body = await response.json();
+  const first = (body.jobs as JobView[] | undefined)?.[0];
+  if (!response.ok || !first) {
+    showConnection('closed');
+    $('job').textContent = 'no job';
+    return fail(body.error?.message ?? 'no job on this coordinator');
+  }
+  listen(first.id);
+}
+
+// "Last seen" ages move on between events; redrawing the table locally asks nothing of the coordinator.
+setInterval(() => {
+  if (!document.hidden && workers.length > 0) renderWorkers($('workers') as HTMLTableSectionElement, workers, Date.now());
+}, 1000);
+
+start().catch((error: Error) => fail(`cannot load the job: ${error.message}`));
+
+// A hook for tests: what the page shows right now, read back from the page itself.
+(globalThis as unknown as { tesseraDashboard: object }).tesseraDashboard = {
+  state: () => {
+    const image = $('samples') as HTMLImageElement;
+    const number = (id: string) => (/^[\d.,]+$/.test($(id).textContent ?? '') ? Number($(id).textContent!.replace(/,/g, '')) : null);
+    return {
+      jobId: job?.id ?? null,
+      status: $('status').textContent,
+      connection: $('connection').dataset.connection,
+      round: number('round'),
+      lastRound: lastRound?.round ?? null,
+      workersConnected: number('workers-connected'),
+      samplesPerSecond: number('rate'),
+      chartPoints: Object.fromEntries(Object.entries(charts).map(([name, chart]) => [name, chart.points()])),
+      chartSeries: Object.fromEntries(Object.entries(charts).map(([name, chart]) => [name, chart.seriesCount()])),
+      tableRows: ($('workers') as HTMLTableSectionElement).rows.length,
+      sampleImage: { round: image.src ? Number(new URL(image.src).searchParams.get('round')) : null, naturalWidth: image.naturalWidth },
+    };
+  },
+};
