@@ -52,6 +52,8 @@ export interface AcceptedUpdate {
   weight: number;
   /** Assignment to arrival, ms: the finish times the adaptive deadline learns from. */
   finishMs: number;
+  /** The data shards the batch was drawn from. */
+  shardIds: number[];
   grads: NamedArrays;
   losses: Record<string, number>;
   computeMs: number;
@@ -256,6 +258,7 @@ export class Job {
       samples: update.samples,
       weight,
       finishMs: now - assignment.assignedAt,
+      shardIds: assignment.message.shardIds,
       grads,
       losses: update.losses,
       computeMs: update.timing.computeMs,

@@ -27,7 +27,7 @@ export interface RoundRow {
   samples: number;
   samplesPerSecond: number;
   losses: Record<string, number>;
-  updates: { workerId: string; samples: number; computeMs: number; finishMs: number; bytes: number }[];
+  updates: { workerId: string; samples: number; computeMs: number; finishMs: number; bytes: number; shards: number }[];
   /** Late updates of earlier rounds applied here, with their discounted weight. */
   late: { workerId: string; round: number; samples: number; weight: number }[];
   /** How long this round would wait at most. */
@@ -45,7 +45,7 @@ export function roundRow(summary: RoundSummary, now: number): RoundRow {
     samples: summary.samples,
     samplesPerSecond: summary.samplesPerSecond,
     losses: summary.losses,
-    updates: summary.updates.map((update) => ({ workerId: update.workerId, samples: update.samples, computeMs: Math.round(update.computeMs), finishMs: Math.round(update.finishMs), bytes: update.bytes })),
+    updates: summary.updates.map((update) => ({ workerId: update.workerId, samples: update.samples, computeMs: Math.round(update.computeMs), finishMs: Math.round(update.finishMs), bytes: update.bytes, shards: update.shardIds.length })),
     late: summary.late.map((update) => ({ workerId: update.workerId, round: update.round, samples: update.samples, weight: update.weight })),
     deadlineMs: summary.deadlineMs,
     failures: summary.failures,
