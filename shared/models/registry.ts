@@ -1,6 +1,8 @@
 import { ErrorCode, TesseraError } from '../protocol/errors.ts';
+import { cdcgan } from './gan/cdcgan.ts';
 import { dcgan } from './gan/dcgan.ts';
 import type { ModelSpec } from './types.ts';
+import { vae } from './vae/vae.ts';
 
 const specs = new Map<string, ModelSpec<any>>();
 
@@ -22,3 +24,5 @@ export function listModels(): ModelSpec<any>[] {
 }
 
 registerModel(dcgan);
+registerModel(cdcgan);
+registerModel(vae);

@@ -3,6 +3,7 @@ import type { NamedArrays } from '../../codec/types.ts';
 import { fields, parseConfig, type Schema } from '../../protocol/schema.ts';
 import type { Batch, LossAndGrads, ModelSpec, Trainer } from '../types.ts';
 import { gaussian } from '../../training/random.ts';
+import { NamedVariables, readScalars } from '../named-variables.ts';
 
 export interface DcganConfig {
   latentDim: number;
@@ -61,41 +62,60 @@ function buildDiscriminator(config: DcganConfig, seed: number): tf.LayersModel {
   });
 }
 
-/** Canonical tensor names: the layer's own scoped name, stable across processes. */
-function namedVariables(model: tf.LayersModel): Map<string, tf.Variable> {
-  const named = new Map<string, tf.Variable>();
-  for (const weight of model.trainableWeights) named.set(weight.originalName, weight.read() as tf.Variable);
-  return named;
-}
-
 /** Images in [0, 1] from the data layer become [-1, 1], the range of G's tanh. */
 export function imagesToTensor(batch: Batch): tf.Tensor4D {
   return tf.tidy(() => tf.tensor4d(batch.images, [batch.count, ...IMAGE]).mul(2).sub(1) as tf.Tensor4D);
 }
 
-export class DcganTrainer implements Trainer {
+/** The two networks of a GAN. */
+export interface GanNetworks {
+  generator: tf.LayersModel;
+  discriminator: tf.LayersModel;
+}
+
+/** A network's input: the main tensor alone, or followed by the conditions. */
+function withConditions(main: tf.Tensor, conditions: tf.Tensor[]): tf.Tensor | tf.Tensor[] {
+  return conditions.length === 0 ? main : [main, ...conditions];
+}
+
+/**
+ * DCGAN's trainer. A conditional GAN (cdcgan.ts) reuses it whole and
+ * overrides the three protected hooks: its networks, the label inputs they
+ * take, and the labels sample() generates.
+ */
+export class DcganTrainer<Config extends DcganConfig = DcganConfig> implements Trainer {
   readonly generator: tf.LayersModel;
   readonly discriminator: tf.LayersModel;
-  readonly shapes: Record<string, number[]> = {};
-  private readonly variables = new Map<string, tf.Variable>();
-  private readonly generatorVariables: tf.Variable[];
-  private readonly discriminatorVariables: tf.Variable[];
+  readonly shapes: Record<string, number[]>;
+  private readonly variables: NamedVariables;
 
-  constructor(readonly config: DcganConfig, seed = 0) {
-    this.generator = buildGenerator(config, seed);
-    this.discriminator = buildDiscriminator(config, seed);
-    const g = namedVariables(this.generator);
-    const d = namedVariables(this.discriminator);
-    for (const [name, variable] of [...g, ...d]) {
-      this.variables.set(name, variable);
-      this.shapes[name] = variable.shape.slice();
-    }
-    this.generatorVariables = [...g.values()];
-    this.discriminatorVariables = [...d.values()];
+  constructor(
+    readonly config: Config,
+    seed = 0,
+  ) {
+    ({ generator: this.generator, discriminator: this.discriminator } = this.buildNetworks(config, seed));
+    this.variables = new NamedVariables([this.generator, this.discriminator]);
+    this.shapes = this.variables.shapes;
+  }
+
+  /** G and D, initialized from `seed`. Called by the constructor: must not read instance fields. */
+  protected buildNetworks(config: Config, seed: number): GanNetworks {
+    return { generator: buildGenerator(config, seed), discriminator: buildDiscriminator(config, seed) };
+  }
+
+  /** The inputs both networks take after latents or images, for these labels: none when unconditional. */
+  protected conditions(_labels: Int32Array): tf.Tensor[] {
+    return [];
+  }
+
+  /** The labels sample() generates and reports: -1 for each, as the images have none. */
+  protected sampleLabels(count: number, _labels?: Int32Array): Int32Array {
+    return new Int32Array(count).fill(-1);
   }
 
   initialWeights(seed: number): NamedArrays {
-    const fresh = new DcganTrainer(this.config, seed);
+    // The same class as this one, so a subclass gets its own networks.
+    const fresh = new (this.constructor as new (config: Config, seed: number) => DcganTrainer<Config>)(this.config, seed);
     try {
       return fresh.getWeights();
     } finally {
@@ -104,19 +124,11 @@ export class DcganTrainer implements Trainer {
   }
 
   getWeights(): NamedArrays {
-    const weights: NamedArrays = {};
-    // A copy: the cpu backend hands out its own storage.
-    for (const [name, variable] of this.variables) weights[name] = (variable.dataSync() as Float32Array).slice();
-    return weights;
+    return this.variables.get();
   }
 
   setWeights(weights: NamedArrays): void {
-    for (const [name, variable] of this.variables) {
-      const values = weights[name];
-      if (!values) throw new Error(`setWeights: missing tensor ${name}`);
-      // A copy: the cpu backend would otherwise keep the caller's array as its storage.
-      tf.tidy(() => variable.assign(tf.tensor(values.slice(), variable.shape)));
-    }
+    this.variables.set(weights);
   }
 
   drawNoise(count: number, seed: number): NamedArrays {
@@ -125,40 +137,39 @@ export class DcganTrainer implements Trainer {
 
   async lossAndGrads(batch: Batch, noise: NamedArrays): Promise<LossAndGrads> {
     const { generator: G, discriminator: D } = this;
+    // Conditions first: they check the labels, and nothing is allocated yet if one is refused.
+    const conditions = this.conditions(batch.labels);
     const real = imagesToTensor(batch);
     const latents = tf.tensor2d(noise.latents, [batch.count, this.config.latentDim]);
+    const generate = () => G.apply(withConditions(latents, conditions), { training: true }) as tf.Tensor;
+    const discriminate = (images: tf.Tensor) => D.apply(withConditions(images, conditions), { training: true }) as tf.Tensor;
     // Non-saturating GAN loss: D minimizes softplus(-D(x)) + softplus(D(G(z))), G minimizes softplus(-D(G(z))).
     const dResult = tf.variableGrads(() => {
-      const fake = G.apply(latents, { training: true }) as tf.Tensor;
-      const realLogits = D.apply(real, { training: true }) as tf.Tensor;
-      const fakeLogits = D.apply(fake, { training: true }) as tf.Tensor;
+      const fake = generate();
+      const realLogits = discriminate(real);
+      const fakeLogits = discriminate(fake);
       return tf.add(tf.mean(tf.softplus(tf.neg(realLogits))), tf.mean(tf.softplus(fakeLogits))) as tf.Scalar;
-    }, this.discriminatorVariables);
-    const gResult = tf.variableGrads(() => {
-      const fakeLogits = D.apply(G.apply(latents, { training: true }), { training: true }) as tf.Tensor;
-      return tf.mean(tf.softplus(tf.neg(fakeLogits))) as tf.Scalar;
-    }, this.generatorVariables);
-    const grads: NamedArrays = {};
+    }, this.variables.of(D));
+    const gResult = tf.variableGrads(() => tf.mean(tf.softplus(tf.neg(discriminate(generate())))) as tf.Scalar, this.variables.of(G));
     try {
-      const names = [...this.variables.keys()];
-      const tensors = [...this.variables.values()].map((variable) => dResult.grads[variable.name] ?? gResult.grads[variable.name]);
-      // A copy: the cpu backend hands out its own storage.
-      const values = await Promise.all(tensors.map(async (tensor) => ((await tensor.data()) as Float32Array).slice()));
-      names.forEach((name, i) => (grads[name] = values[i]));
-      const [d, g] = await Promise.all([dResult.value.data(), gResult.value.data()]);
-      return { grads, losses: { d: d[0], g: g[0] } };
+      const [grads, losses] = await Promise.all([
+        this.variables.read({ ...dResult.grads, ...gResult.grads }),
+        readScalars({ d: dResult.value, g: gResult.value }),
+      ]);
+      return { grads, losses };
     } finally {
-      tf.dispose([real, latents, dResult.value, gResult.value, ...Object.values(dResult.grads), ...Object.values(gResult.grads)]);
+      tf.dispose([real, latents, ...conditions, dResult.value, gResult.value, ...Object.values(dResult.grads), ...Object.values(gResult.grads)]);
     }
   }
 
-  async sample(count: number, seed: number): Promise<{ images: Float32Array; labels: Int32Array }> {
+  async sample(count: number, seed: number, labels?: Int32Array): Promise<{ images: Float32Array; labels: Int32Array }> {
+    const used = this.sampleLabels(count, labels);
     const images = tf.tidy(() => {
       const latents = tf.tensor2d(gaussian(count * this.config.latentDim, seed), [count, this.config.latentDim]);
-      return (this.generator.predict(latents) as tf.Tensor).add(1).div(2);
+      return (this.generator.predict(withConditions(latents, this.conditions(used))) as tf.Tensor).add(1).div(2);
     });
     try {
-      return { images: (await images.data()) as Float32Array, labels: new Int32Array(count).fill(-1) };
+      return { images: (await images.data()) as Float32Array, labels: used };
     } finally {
       images.dispose();
     }

@@ -1,0 +1,172 @@
+import * as tf from '@tensorflow/tfjs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { weightedMean } from '../aggregate/weighted-mean.ts';
+import type { NamedArrays } from '../codec/types.ts';
+import { loadMnist } from '../data/mnist.ts';
+import { adamStep, createAdamState } from '../training/adam.ts';
+import type { Batch, ModelSpec, Trainer } from './types.ts';
+
+/*
+ * The contract every model family's trainer keeps, as one suite each family's
+ * test file runs on its own spec (the caller picks the backend first). The
+ * central clause: N workers' sample-weighted mean gradient equals one process's
+ * gradient on the union batch, the premise of the whole coordinator.
+ */
+
+export interface ContractOptions<Config extends object> {
+  spec: ModelSpec<Config>;
+  /** A small config: the architecture is the default one, only narrower. */
+  config: Config;
+  /**
+   * Adam steps on MNIST before gradients are compared. At initialization some
+   * gradients are differences of near-equal halves (a GAN's D scores real and
+   * fake alike), where float32 rounding alone is 1e-4 of the result; the
+   * state training runs in has no such cancellation.
+   */
+  warmUpSteps: number;
+  warmUpLearningRate: number;
+}
+
+/** ||a - b|| / ||b||, in float64. */
+export function relativeError(a: Float32Array, b: Float32Array): number {
+  let difference = 0;
+  let norm = 0;
+  for (let i = 0; i < a.length; i++) {
+    difference += (a[i] - b[i]) ** 2;
+    norm += b[i] ** 2;
+  }
+  return Math.sqrt(difference) / Math.max(Math.sqrt(norm), 1e-30);
+}
+
+export function concatBatches(batches: Batch[]): Batch {
+  const count = batches.reduce((sum, batch) => sum + batch.count, 0);
+  const images = new Float32Array(batches.reduce((sum, batch) => sum + batch.images.length, 0));
+  const labels = new Int32Array(count);
+  let pixel = 0;
+  let row = 0;
+  for (const batch of batches) {
+    images.set(batch.images, pixel);
+    labels.set(batch.labels, row);
+    pixel += batch.images.length;
+    row += batch.count;
+  }
+  return { images, labels, count };
+}
+
+/** Each worker's noise, one row per example, joined along the first axis: the union batch's noise. */
+export function concatNoise(parts: NamedArrays[]): NamedArrays {
+  const result: NamedArrays = {};
+  for (const name of Object.keys(parts[0])) {
+    const joined = new Float32Array(parts.reduce((sum, part) => sum + part[name].length, 0));
+    let offset = 0;
+    for (const part of parts) {
+      joined.set(part[name], offset);
+      offset += part[name].length;
+    }
+    result[name] = joined;
+  }
+  return result;
+}
+
+/** Weights after `steps` per-network Adam steps from initialWeights(42), on batches of 16 spread over MNIST. */
+export async function warmedUpWeights(spec: ModelSpec<any>, trainer: Trainer, steps: number, learningRate: number): Promise<NamedArrays> {
+  const weights = trainer.initialWeights(42);
+  const names = Object.keys(trainer.shapes);
+  const optimizers = Object.keys(spec.networks).map((network) => ({
+    network,
+    state: createAdamState(weights, names.filter((name) => spec.networkOf(name) === network)),
+  }));
+  const dataset = loadMnist();
+  for (let step = 0; step < steps; step++) {
+    trainer.setWeights(weights);
+    const batch = dataset.batch(Array.from({ length: 16 }, (_, i) => (step * 613 + i * 389) % dataset.count));
+    const { grads } = await trainer.lossAndGrads(batch, trainer.drawNoise(16, step));
+    for (const { network, state } of optimizers) adamStep(weights, grads, state, { ...spec.networks[network], learningRate });
+  }
+  return weights;
+}
+
+/** Runs the contract suite against one model family. */
+export function describeTrainerContract<Config extends object>(options: ContractOptions<Config>): void {
+  const { spec, config } = options;
+
+  describe(`${spec.id}: the trainer contract`, () => {
+    let trainer: Trainer;
+
+    beforeAll(async () => {
+      trainer = spec.createTrainer(config);
+      trainer.setWeights(await warmedUpWeights(spec, trainer, options.warmUpSteps, options.warmUpLearningRate));
+    });
+    afterAll(() => trainer.dispose());
+
+    it('the sample-weighted mean of 3 workers on disjoint shards equals the union batch', async () => {
+      const dataset = loadMnist();
+      // Unequal shards (3, 5, 8 examples) so the weighting by samples matters; they span all ten digits.
+      const shards = [
+        [0, 1500, 3000],
+        [4000, 5000, 6000, 7000, 8000],
+        [10, 1010, 2010, 3010, 4010, 5010, 6010, 9010],
+      ];
+      const batches = shards.map((indices) => dataset.batch(indices));
+      const noises = shards.map((indices, worker) => trainer.drawNoise(indices.length, 1000 + worker));
+      const perWorker = await Promise.all(batches.map((batch, worker) => trainer.lossAndGrads(batch, noises[worker])));
+      const union = await trainer.lossAndGrads(concatBatches(batches), concatNoise(noises));
+
+      const averaged = weightedMean(perWorker.map((result, worker) => ({ weight: batches[worker].count, tensors: result.grads })));
+      const names = Object.keys(trainer.shapes);
+      expect(Object.keys(averaged).sort()).toEqual(names.slice().sort());
+      for (const name of names) expect(relativeError(averaged[name], union.grads[name]), name).toBeLessThan(1e-5);
+      // Losses average the same way.
+      const total = batches.reduce((sum, batch) => sum + batch.count, 0);
+      for (const [name, value] of Object.entries(union.losses)) {
+        const mean = perWorker.reduce((sum, result, worker) => sum + result.losses[name] * batches[worker].count, 0) / total;
+        expect(Math.abs(mean - value), name).toBeLessThan(1e-5 * Math.max(1, Math.abs(value)));
+      }
+    });
+
+    it('every tensor gets a finite, non-zero gradient of its shape, and no tensor leaks', async () => {
+      const batch = loadMnist().batch([1, 2000, 4000, 8000]);
+      const noise = trainer.drawNoise(4, 7);
+      const before = tf.memory().numTensors;
+      const { grads, losses } = await trainer.lossAndGrads(batch, noise);
+      await trainer.sample(3, 1);
+      expect(tf.memory().numTensors).toBe(before);
+      for (const [name, value] of Object.entries(losses)) expect(Number.isFinite(value), name).toBe(true);
+      expect(Object.keys(grads).sort()).toEqual(Object.keys(trainer.shapes).sort());
+      for (const [name, values] of Object.entries(grads)) {
+        expect(values.length, name).toBe(trainer.shapes[name].reduce((a, b) => a * b, 1));
+        expect(values.every(Number.isFinite), name).toBe(true);
+        expect(values.some((value) => value !== 0), name).toBe(true);
+      }
+    });
+
+    it('assigns every tensor to one of its networks, and every network owns a tensor', () => {
+      const owners = Object.keys(trainer.shapes).map((name) => spec.networkOf(name));
+      expect(new Set(owners)).toEqual(new Set(Object.keys(spec.networks)));
+    });
+
+    it('draws the same initial weights for the same seed, other ones for another', () => {
+      const first = trainer.initialWeights(5);
+      const again = trainer.initialWeights(5);
+      const other = trainer.initialWeights(6);
+      for (const name of Object.keys(trainer.shapes)) expect(again[name], name).toEqual(first[name]);
+      expect(Object.keys(trainer.shapes).some((name) => relativeError(other[name], first[name]) > 0.1)).toBe(true);
+    });
+
+    it('frees every tensor it made when disposed', () => {
+      const before = tf.memory().numTensors;
+      spec.createTrainer(config).dispose();
+      expect(tf.memory().numTensors).toBe(before);
+    });
+
+    it('samples images in [0, 1] of the spec shape, the same for the same seed', async () => {
+      const pixels = spec.imageShape.reduce((a, b) => a * b, 1);
+      const { images, labels } = await trainer.sample(5, 3);
+      expect(images.length).toBe(5 * pixels);
+      expect(images.every((value) => value >= 0 && value <= 1)).toBe(true);
+      const expectedLabels = Array.from({ length: 5 }, (_, i) => (spec.classes > 0 ? i % spec.classes : -1));
+      expect([...labels]).toEqual(expectedLabels);
+      expect((await trainer.sample(5, 3)).images).toEqual(images);
+    });
+  });
+}
