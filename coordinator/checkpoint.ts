@@ -38,6 +38,7 @@ export function encodeCheckpoint(checkpoint: Checkpoint, shapes: Record<string, 
     shardCursors: state.shardCursors,
     weights: encodeArrays(state.weights, shapes, Object.keys(shapes)),
     outerMomentum: state.outerMomentum ? encodeArrays(state.outerMomentum, shapes, Object.keys(shapes)) : null,
+    ema: state.ema ? encodeArrays(state.ema, shapes, Object.keys(shapes)) : null,
     optimizers: Object.fromEntries(
       Object.entries(state.optimizers).map(([network, adam]) => {
         const names = Object.keys(adam.firstMoment);
@@ -74,6 +75,7 @@ export function decodeCheckpoint(bytes: Uint8Array, shapesOf: (config: JobConfig
       }),
       weights: decode(raw.weights, 'weights', true),
       ...(raw.outerMomentum ? { outerMomentum: decode(raw.outerMomentum, 'outerMomentum', true) } : {}),
+      ...(raw.ema ? { ema: decode(raw.ema, 'ema', true) } : {}),
       optimizers: Object.fromEntries(
         Object.entries(optimizers).map(([network, value]) => {
           const adam = check.record(value, `optimizers.${network}`);

@@ -26,6 +26,8 @@ export interface JobState {
   samplesSeen: number;
   /** The outer optimizer's momentum in local-update mode (absent until the first local round). */
   outerMomentum?: NamedArrays;
+  /** Exponential moving average of the weights, for sampling and export (models with emaDecay > 0). */
+  ema?: NamedArrays;
 }
 
 /** Weights of one version, encoded once and shared by every worker that asks. */
@@ -54,6 +56,8 @@ export interface AcceptedUpdate {
   finishMs: number;
   /** The data shards the batch was drawn from. */
   shardIds: number[];
+  /** Live tensors the worker reported (leak watch). */
+  workerTensors?: number;
   grads: NamedArrays;
   losses: Record<string, number>;
   computeMs: number;
@@ -259,6 +263,7 @@ export class Job {
       weight,
       finishMs: now - assignment.assignedAt,
       shardIds: assignment.message.shardIds,
+      workerTensors: update.workerTensors,
       grads,
       losses: update.losses,
       computeMs: update.timing.computeMs,
@@ -357,8 +362,26 @@ export class Job {
     }
     this.state.version += 1;
     this.state.samplesSeen += samples;
+    if (this.spec.emaDecay > 0) updateEma(this.state, this.spec.emaDecay);
     return summary;
   }
+}
+
+/** Folds the new weights into their moving average (started from the weights themselves). */
+function updateEma(state: JobState, decay: number): void {
+  if (!state.ema) {
+    state.ema = structuredClone(state.weights);
+    return;
+  }
+  for (const [name, weights] of Object.entries(state.weights)) {
+    const average = state.ema[name];
+    for (let i = 0; i < weights.length; i++) average[i] = decay * average[i] + (1 - decay) * weights[i];
+  }
+}
+
+/** The weights to sample from and export: the moving average when the model keeps one. */
+export function samplingWeights(state: JobState): NamedArrays {
+  return state.ema ?? state.weights;
 }
 
 /** Rounds a late update may still name: a few more than any maxStaleness in use. */

@@ -7,10 +7,10 @@ import { PNG } from 'pngjs';
  * Lays out images (NHWC, pixels in [0, 1]) on a square grid with a one-pixel
  * gutter and encodes it as a PNG.
  */
-export function sampleGridPng(images: Float32Array, count: number, [height, width, channels]: [number, number, number]): Uint8Array {
-  const columns = Math.ceil(Math.sqrt(count));
+export function sampleGridPng(images: Float32Array, count: number, [height, width, channels]: [number, number, number], options: { columns?: number; gutter?: number } = {}): Uint8Array {
+  const columns = options.columns ?? Math.ceil(Math.sqrt(count));
   const rows = Math.ceil(count / columns);
-  const gutter = 1;
+  const gutter = options.gutter ?? 1;
   const png = new PNG({ width: columns * (width + gutter) + gutter, height: rows * (height + gutter) + gutter });
   png.data.fill(255);
   for (let n = 0; n < count; n++) {

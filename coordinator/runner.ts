@@ -1,3 +1,4 @@
+import * as tf from '@tensorflow/tfjs';
 import { EventEmitter } from 'node:events';
 import { appendFile, mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
@@ -7,7 +8,7 @@ import { LIMITS } from '../shared/protocol/messages.ts';
 import type { Update } from '../shared/protocol/messages.ts';
 import type { Trainer } from '../shared/models/types.ts';
 import { saveCheckpoint } from './checkpoint.ts';
-import type { Job, PublishedWeights, RoundSummary } from './job.ts';
+import { samplingWeights, type Job, type PublishedWeights, type RoundSummary } from './job.ts';
 import { exportLayersModel, sampleGridPng, writeFileAtomic } from './outputs.ts';
 import { recordSpeed, type WorkerSession } from './workers.ts';
 
@@ -27,7 +28,9 @@ export interface RoundRow {
   samples: number;
   samplesPerSecond: number;
   losses: Record<string, number>;
-  updates: { workerId: string; samples: number; computeMs: number; finishMs: number; bytes: number; shards: number }[];
+  updates: { workerId: string; samples: number; computeMs: number; finishMs: number; bytes: number; shards: number; workerTensors?: number }[];
+  /** Live tfjs tensors on the coordinator when the round closed (leak watch). */
+  coordinatorTensors: number;
   /** Late updates of earlier rounds applied here, with their discounted weight. */
   late: { workerId: string; round: number; samples: number; weight: number }[];
   /** How long this round would wait at most. */
@@ -45,7 +48,8 @@ export function roundRow(summary: RoundSummary, now: number): RoundRow {
     samples: summary.samples,
     samplesPerSecond: summary.samplesPerSecond,
     losses: summary.losses,
-    updates: summary.updates.map((update) => ({ workerId: update.workerId, samples: update.samples, computeMs: Math.round(update.computeMs), finishMs: Math.round(update.finishMs), bytes: update.bytes, shards: update.shardIds.length })),
+    updates: summary.updates.map((update) => ({ workerId: update.workerId, samples: update.samples, computeMs: Math.round(update.computeMs), finishMs: Math.round(update.finishMs), bytes: update.bytes, shards: update.shardIds.length, workerTensors: update.workerTensors })),
+    coordinatorTensors: tf.memory().numTensors,
     late: summary.late.map((update) => ({ workerId: update.workerId, round: update.round, samples: update.samples, weight: update.weight })),
     deadlineMs: summary.deadlineMs,
     failures: summary.failures,
@@ -328,7 +332,7 @@ export class JobRunner extends EventEmitter<RunnerEvents> {
         this.emit('checkpoint', path, round, performance.now() - started, bytes);
       }
       if (!wantSamples && !wantExport) return;
-      this.sampler.setWeights(state.weights);
+      this.sampler.setWeights(samplingWeights(state));
       if (wantSamples) {
         const { images } = await this.sampler.sample(output.sampleCount, training.seed);
         const png = sampleGridPng(images, output.sampleCount, this.job.spec.imageShape);

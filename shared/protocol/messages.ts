@@ -56,6 +56,8 @@ export interface Update {
   /** Losses by name (`d`, `g`, `mse`, ...), averaged over the samples. */
   losses: Record<string, number>;
   timing: { computeMs: number; fetchMs: number };
+  /** Live tfjs tensors on the worker after computing: flat over a run, or the worker leaks. */
+  workerTensors?: number;
 }
 
 export interface Heartbeat {
@@ -184,7 +186,7 @@ export function parseWorkerMessage(value: unknown): WorkerMessage {
       check.record(message, '', ['type', 'hash']);
       return { type, hash: check.string(message.hash, 'hash', 128) };
     case 'update': {
-      check.record(message, '', ['type', 'jobId', 'round', 'version', 'samples', 'codec', 'tensors', 'losses', 'timing']);
+      check.record(message, '', ['type', 'jobId', 'round', 'version', 'samples', 'codec', 'tensors', 'losses', 'timing', 'workerTensors']);
       const timing = check.record(message.timing, 'timing', ['computeMs', 'fetchMs']);
       return {
         type,
@@ -199,6 +201,7 @@ export function parseWorkerMessage(value: unknown): WorkerMessage {
           computeMs: check.finiteNumber(timing.computeMs, 'timing.computeMs', 0),
           fetchMs: check.finiteNumber(timing.fetchMs, 'timing.fetchMs', 0),
         },
+        ...(message.workerTensors === undefined ? {} : { workerTensors: check.integer(message.workerTensors, 'workerTensors', 0) }),
       };
     }
     case 'heartbeat':

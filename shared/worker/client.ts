@@ -1,3 +1,4 @@
+import * as tf from '@tensorflow/tfjs';
 import { getCodec } from '../codec/index.ts';
 import { arraysToTensors, tensorsToArrays } from '../codec/named.ts';
 import { pack, unpack } from '../codec/packr.ts';
@@ -331,6 +332,7 @@ export class WorkerClient {
       tensors: getCodec(assign.codec).encode(arraysToTensors(grads, trainer.shapes)),
       losses,
       timing: { computeMs, fetchMs },
+      workerTensors: tf.memory().numTensors,
     };
     this.unacknowledged = update;
     this.send(update);
