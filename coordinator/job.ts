@@ -111,6 +111,8 @@ export class Job {
   readonly shapes: Record<string, number[]>;
   readonly state: JobState;
   readonly sampler: ShardSampler;
+  /** Examples never trained on, for evaluation and reconstructions. */
+  readonly heldOut: number[];
   private published: PublishedWeights | undefined;
   private previous: PublishedWeights | undefined;
   current: OpenRound | undefined;
@@ -127,6 +129,7 @@ export class Job {
     this.shapes = shapes;
     this.state = state;
     const split = splitDataset(datasetCount, config.dataset.heldOutFraction, config.training.seed);
+    this.heldOut = Array.from(split.heldOut);
     this.sampler = new ShardSampler(makeShards(split.train, config.dataset.shards), config.training.seed, state.shardCursors);
     this.state.shardCursors = this.sampler.cursors;
   }

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { EventEmitter } from 'node:events';
+import { loadMnist } from '../shared/data/mnist.ts';
 import { appendFile, mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { adaptiveDeadline, splitBySpeed } from '../shared/aggregate/schedule.ts';
@@ -196,6 +197,21 @@ export class JobRunner extends EventEmitter<RunnerEvents> {
     await this.outputs;
   }
 
+  /** Held-out digits (top rows) above their reconstructions (bottom rows), for autoencoders. */
+  private async writeReconstructions(count: number): Promise<void> {
+    const columns = 8;
+    const shown = Math.max(columns, Math.floor(Math.min(count, 32) / columns) * columns);
+    const dataset = loadMnist();
+    // Spread over the held-out set, which is sorted by index and so by digit.
+    const step = Math.max(1, Math.floor(this.job.heldOut.length / shown));
+    const originals = dataset.batch(Array.from({ length: shown }, (_, i) => this.job.heldOut[(i * step) % this.job.heldOut.length]));
+    const reconstructions = await this.sampler.reconstruct!(originals.images);
+    const both = new Float32Array(originals.images.length * 2);
+    both.set(originals.images);
+    both.set(reconstructions, originals.images.length);
+    await writeFileAtomic(join(this.outputDir, 'samples', 'reconstructions-latest.png'), sampleGridPng(both, shown * 2, this.job.spec.imageShape, { columns }));
+  }
+
   /** Frees the tfjs model used for samples and export. */
   dispose(): void {
     this.sampler.dispose();
@@ -339,6 +355,7 @@ export class JobRunner extends EventEmitter<RunnerEvents> {
         const path = join(this.outputDir, 'samples', `round-${String(round).padStart(6, '0')}.png`);
         await writeFileAtomic(path, png);
         await writeFileAtomic(join(this.outputDir, 'samples', 'latest.png'), png);
+        if (this.sampler.reconstruct) await this.writeReconstructions(output.sampleCount);
         this.lastSamplesPath = path;
         this.emit('samples', path, round);
       }

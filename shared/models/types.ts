@@ -53,6 +53,8 @@ export interface Trainer {
    * classes when none are given); unconditional ones ignore them and report -1.
    */
   sample(count: number, seed: number, labels?: Int32Array): Promise<{ images: Float32Array; labels: Int32Array }>;
+  /** Autoencoders: the model's reconstructions of `images` (NHWC, [0, 1]), for a grid beside the originals. */
+  reconstruct?(images: Float32Array): Promise<Float32Array>;
   /** The generator (or decoder) as a tfjs LayersModel, for export. */
   exportModel(): import('@tensorflow/tfjs').LayersModel;
   dispose(): void;
