@@ -155,6 +155,9 @@ export class JobRunner extends EventEmitter<RunnerEvents> {
     } catch (error) {
       const failure = error instanceof TesseraError ? error : new TesseraError(ErrorCode.Internal, String(error), { cause: error });
       session.updatesRejected += 1;
+      // A late update still measured the worker's speed: without it a slow newcomer, cut off by a deadline learned
+      // from faster workers, would get the same too-large batch every round and never contribute.
+      if (failure.code === ErrorCode.WrongRound && update.round < this.job.state.round) recordSpeed(session, update.samples, update.timing.computeMs);
       session.channel?.send({ type: 'reject', round: update.round, ...failure.toWire() });
       this.emit('rejected', session.id, failure);
     }

@@ -54,6 +54,8 @@ beforeAll(async () => {
     '--set', `output.dir=${outputDir}`,
     '--set', 'training.batchSize=4',
     '--set', 'training.roundDeadlineMs=60000',
+    // SwiftShader's first WebGPU step compiles its shaders for seconds: a deadline learned from the wasm workers would cut it off.
+    '--set', 'training.deadline=fixed',
     '--set', `model.config.width=${modelConfig.width}`,
     '--set', `model.config.latentDim=${modelConfig.latentDim}`,
   ]);

@@ -151,4 +151,20 @@ describe('elastic training', () => {
     expect(first.failures.filter((failure) => failure.workerId === lateId)).toEqual([]);
     expect(coordinator.output()).not.toMatch(new RegExp(`update from ${lateId} rejected`));
   });
+
+  it('a much slower newcomer, cut off by the learned deadline at first, is resized and then contributes', async () => {
+    const { log, start } = setup(['model.config.width=32', 'training.batchSize=48', 'training.deadlineFloorMs=1500']);
+    const port = await freePort();
+    const coordinator = start(port);
+    await coordinator.waitFor(/tessera coordinator on/);
+    worker(port, 'fast');
+    await until(() => log().length >= 6, 90_000, 'six rounds to learn a deadline');
+    worker(port, 'crawler', ['--throttle', '12']);
+    const crawler = await idOf(coordinator, 'crawler');
+    await until(() => log().some((line) => line.updates.some((update) => update.workerId === crawler)), 90_000, 'the slow newcomer contributing');
+    const first = log().find((line) => line.updates.some((update) => update.workerId === crawler))!;
+    const own = first.updates.find((update) => update.workerId === crawler)!;
+    const other = first.updates.find((update) => update.workerId !== crawler)!;
+    expect(own.samples).toBeLessThan(other.samples);
+  });
 });
