@@ -87,4 +87,22 @@ describe('model families', () => {
     expect(mean(rounds.slice(-4).map((line) => line.losses.loss))).toBeLessThan(mean(rounds.slice(0, 4).map((line) => line.losses.loss)));
     expectNoLeak(rounds);
   });
+
+  it('ddpm trains on two workers: its denoising loss falls, with EMA samples on the coordinator', async () => {
+    const rounds = await train('ddpm', 20, ['model.id=ddpm', 'model.config.baseChannels=8', 'model.config.timeEmbeddingDim=16', 'model.config.samplingSteps=5', 'training.batchSize=16', 'optimizers.denoiser.learningRate=0.002', 'output.sampleEvery=10']);
+    expect(rounds.every((line) => line.applied && line.updates.length === 2)).toBe(true);
+    expect(mean(rounds.slice(-5).map((line) => line.losses.mse))).toBeLessThan(mean(rounds.slice(0, 3).map((line) => line.losses.mse)) * 0.8);
+    expectNoLeak(rounds);
+    expect(existsSync(join(outputDir, 'ddpm', 'samples', 'round-000020.png'))).toBe(true);
+  });
+
+  it('cddpm (class-conditional, classifier-free guidance) trains and exports a labelled dataset', async () => {
+    const rounds = await train('cddpm', 10, ['model.id=cddpm', 'model.config.baseChannels=8', 'model.config.timeEmbeddingDim=16', 'model.config.samplingSteps=3', 'training.batchSize=16', 'optimizers.denoiser.learningRate=0.002']);
+    expect(rounds.every((line) => line.applied)).toBe(true);
+    expectNoLeak(rounds);
+    const out = join(outputDir, 'synthetic-cddpm');
+    const exporter = startScript('coordinator/export-dataset.ts', ['--job-dir', join(outputDir, 'cddpm'), '--per-class', '2', '--out', out]);
+    expect(await exporter.exited).toBe(0);
+    expect(readFileSync(join(out, 'labels.csv'), 'utf8').trim().split('\n')).toHaveLength(21);
+  });
 });

@@ -1,4 +1,5 @@
 import { ErrorCode, TesseraError } from '../protocol/errors.ts';
+import { cddpm, ddpm } from './diffusion/ddpm.ts';
 import { cdcgan } from './gan/cdcgan.ts';
 import { dcgan } from './gan/dcgan.ts';
 import type { ModelSpec } from './types.ts';
@@ -26,3 +27,4 @@ export function listModels(): ModelSpec<any>[] {
 registerModel(dcgan);
 registerModel(cdcgan);
 registerModel(vae);
+for (const spec of [ddpm, cddpm]) registerModel(spec);

@@ -1,0 +1,242 @@
+import * as tf from '@tensorflow/tfjs';
+import type { NamedArrays } from '../../codec/types.ts';
+import { parseConfig } from '../../protocol/schema.ts';
+import { createRandom, deriveSeed, gaussian } from '../../training/random.ts';
+import type { Batch, LossAndGrads, ModelSpec, Trainer } from '../types.ts';
+import { cddpmSchema, ddpmSchema, type CddpmConfig, type DdpmConfig, type GuidanceConfig } from './config.ts';
+import { labelOneHot, noisedImages, timestepEmbedding } from './inputs.ts';
+import { ddimSample, ddpmSample, guide, type EpsilonModel } from './sampler.ts';
+import { makeSchedule, type NoiseSchedule } from './schedule.ts';
+import { buildUnet } from './unet.ts';
+
+const IMAGE: [number, number, number] = [28, 28, 1];
+const PIXELS = IMAGE[0] * IMAGE[1] * IMAGE[2];
+/** MNIST's ten digits: the classes `cddpm` is conditioned on. */
+const CLASSES = 10;
+const UINT32_RANGE = 4294967296;
+
+/** Class conditioning of a trainer: how many classes, and the guidance settings. */
+export interface Conditioning extends GuidanceConfig {
+  classes: number;
+}
+
+/** Canonical tensor names: the layer's own scoped name, stable across processes. */
+function namedVariables(model: tf.LayersModel): Map<string, tf.Variable> {
+  const named = new Map<string, tf.Variable>();
+  for (const weight of model.trainableWeights) named.set(weight.originalName, weight.read() as tf.Variable);
+  return named;
+}
+
+/**
+ * The label of each row of one network call under guidance scale w: w = 1
+ * needs ε_cond only, w = 0 ε_uncond only ("no label", -1); otherwise both,
+ * in one batch, labelled rows first.
+ */
+function guidanceRows(labels: Int32Array, guidance: number): Int32Array {
+  const unlabelled = labels.map(() => -1);
+  if (guidance === 1) return labels;
+  if (guidance === 0) return unlabelled;
+  return Int32Array.from([...labels, ...unlabelled]);
+}
+
+/**
+ * A denoising diffusion model: a U-Net trained to predict the noise ε added
+ * to an image at a random step t. Every example's loss depends on its own
+ * image, step and noise only, so the batch-mean loss of a union batch is the
+ * sample-weighted mean of the workers' losses, and so are the gradients.
+ */
+export class DdpmTrainer implements Trainer {
+  readonly unet: tf.LayersModel;
+  readonly schedule: NoiseSchedule;
+  readonly shapes: Record<string, number[]> = {};
+  private readonly variables: Map<string, tf.Variable>;
+
+  constructor(
+    readonly config: DdpmConfig,
+    readonly conditioning: Conditioning | undefined,
+    seed = 0,
+  ) {
+    this.unet = buildUnet({ ...config, classes: conditioning?.classes ?? 0 }, seed);
+    this.schedule = makeSchedule(config.schedule, config.timesteps);
+    this.variables = namedVariables(this.unet);
+    for (const [name, variable] of this.variables) this.shapes[name] = variable.shape.slice();
+  }
+
+  initialWeights(seed: number): NamedArrays {
+    const fresh = new DdpmTrainer(this.config, this.conditioning, seed);
+    try {
+      return fresh.getWeights();
+    } finally {
+      fresh.dispose();
+    }
+  }
+
+  getWeights(): NamedArrays {
+    const weights: NamedArrays = {};
+    // A copy: the cpu backend hands out its own storage.
+    for (const [name, variable] of this.variables) weights[name] = (variable.dataSync() as Float32Array).slice();
+    return weights;
+  }
+
+  setWeights(weights: NamedArrays): void {
+    for (const [name, variable] of this.variables) {
+      const values = weights[name];
+      if (!values) throw new Error(`setWeights: missing tensor ${name}`);
+      // A copy: the cpu backend would otherwise keep the caller's array as its storage.
+      tf.tidy(() => variable.assign(tf.tensor(values.slice(), variable.shape)));
+    }
+  }
+
+  /**
+   * Per example: a step index uniform in [0, T) (stored as float32), the
+   * noise ε (784 values), and for conditional models `dropLabel`, 1 where the
+   * label is replaced by "no label". Each from its own stream of the seed.
+   */
+  drawNoise(count: number, seed: number): NamedArrays {
+    const steps = this.config.timesteps;
+    const nextStep = createRandom(deriveSeed(seed, 1));
+    const timesteps = new Float32Array(count);
+    for (let i = 0; i < count; i++) timesteps[i] = Math.floor((nextStep() / UINT32_RANGE) * steps);
+    const drawn: NamedArrays = { timesteps, noise: gaussian(count * PIXELS, deriveSeed(seed, 2)) };
+    if (this.conditioning) {
+      const nextDrop = createRandom(deriveSeed(seed, 3));
+      const dropLabel = new Float32Array(count);
+      for (let i = 0; i < count; i++) dropLabel[i] = nextDrop() / UINT32_RANGE < this.conditioning.labelDropout ? 1 : 0;
+      drawn.dropLabel = dropLabel;
+    }
+    return drawn;
+  }
+
+  /** The network's inputs for noised images at the given steps (and labels, when conditional). */
+  private inputs(images: Float32Array, timesteps: ArrayLike<number>, labels?: Float32Array): tf.Tensor[] {
+    const count = timesteps.length;
+    const inputs = [tf.tensor4d(images, [count, ...IMAGE]), tf.tensor2d(timestepEmbedding(timesteps, this.config.timeEmbeddingDim), [count, this.config.timeEmbeddingDim])];
+    if (this.conditioning) inputs.push(tf.tensor2d(labels!, [count, this.conditioning.classes + 1]));
+    return inputs;
+  }
+
+  private checkNoise(noise: NamedArrays, count: number): void {
+    const expected: Record<string, number> = { timesteps: count, noise: count * PIXELS };
+    if (this.conditioning) expected.dropLabel = count;
+    for (const [name, length] of Object.entries(expected)) {
+      if (noise[name]?.length !== length) throw new Error(`lossAndGrads: noise.${name} should hold ${length} values, got ${noise[name]?.length ?? 'none'}`);
+    }
+    const steps = this.config.timesteps;
+    noise.timesteps.forEach((t, i) => {
+      if (!Number.isInteger(t) || t < 0 || t >= steps) throw new Error(`lossAndGrads: noise.timesteps[${i}] should be a step in [0, ${steps}), got ${t}`);
+    });
+  }
+
+  async lossAndGrads(batch: Batch, noise: NamedArrays): Promise<LossAndGrads> {
+    this.checkNoise(noise, batch.count);
+    const { timesteps, noise: epsilon } = noise;
+    const labels = this.conditioning ? labelOneHot(batch.labels, this.conditioning.classes, noise.dropLabel) : undefined;
+    const inputs = this.inputs(noisedImages(batch.images, timesteps, epsilon, this.schedule), timesteps, labels);
+    const target = tf.tensor4d(epsilon, [batch.count, ...IMAGE]);
+    // The mean over examples and pixels: a union batch's loss is the sample-weighted mean of its parts'.
+    const result = tf.variableGrads(
+      () => tf.mean(tf.squaredDifference(this.unet.apply(inputs, { training: true }) as tf.Tensor, target)) as tf.Scalar,
+      [...this.variables.values()],
+    );
+    try {
+      const names = [...this.variables.keys()];
+      const tensors = [...this.variables.values()].map((variable) => result.grads[variable.name]);
+      // A copy: the cpu backend hands out its own storage.
+      const values = await Promise.all(tensors.map(async (tensor) => ((await tensor.data()) as Float32Array).slice()));
+      const grads: NamedArrays = {};
+      names.forEach((name, i) => (grads[name] = values[i]));
+      const [mse] = await result.value.data();
+      return { grads, losses: { mse } };
+    } finally {
+      tf.dispose([...inputs, target, result.value, ...Object.values(result.grads)]);
+    }
+  }
+
+  /** The labels a sample is generated for: the given ones, or the classes in turn; -1 when unconditional. */
+  private sampleLabels(count: number, labels?: Int32Array): Int32Array {
+    if (!this.conditioning) return new Int32Array(count).fill(-1);
+    const classes = this.conditioning.classes;
+    if (!labels) return Int32Array.from({ length: count }, (_, i) => i % classes);
+    if (labels.length !== count) throw new Error(`sample: expected ${count} labels, got ${labels.length}`);
+    labels.forEach((label, i) => {
+      if (!Number.isInteger(label) || label < 0 || label >= classes) throw new Error(`sample: labels[${i}] should be a class in [0, ${classes}), got ${label}`);
+    });
+    return labels.slice();
+  }
+
+  /** The network's ε at step t for every example, with classifier-free guidance when conditional. */
+  private epsilonModel(labels: Int32Array): EpsilonModel {
+    const count = labels.length;
+    const guidance = this.conditioning?.guidanceScale ?? 1;
+    const rows = this.conditioning ? guidanceRows(labels, guidance) : labels;
+    const oneHot = this.conditioning ? labelOneHot(rows, this.conditioning.classes) : undefined;
+    return async (x, t) => {
+      const images = new Float32Array(rows.length * PIXELS);
+      images.set(x);
+      if (rows.length > count) images.set(x, count * PIXELS);
+      const predicted = tf.tidy(() => this.unet.apply(this.inputs(images, new Float32Array(rows.length).fill(t), oneHot)) as tf.Tensor);
+      try {
+        const epsilon = (await predicted.data()) as Float32Array;
+        if (rows.length === count) return epsilon.slice();
+        const size = count * PIXELS;
+        return guide(epsilon.subarray(0, size), epsilon.subarray(size), guidance);
+      } finally {
+        predicted.dispose();
+      }
+    };
+  }
+
+  async sample(count: number, seed: number, labels?: Int32Array): Promise<{ images: Float32Array; labels: Int32Array }> {
+    const used = this.sampleLabels(count, labels);
+    const epsilonModel = this.epsilonModel(used);
+    const start = gaussian(count * PIXELS, deriveSeed(seed, 1));
+    const options = { clipDenoised: true };
+    const x0 =
+      this.config.sampler === 'ddim'
+        ? await ddimSample(epsilonModel, start, this.schedule, this.config.samplingSteps, options)
+        : await ddpmSample(epsilonModel, start, this.schedule, (t) => gaussian(count * PIXELS, deriveSeed(seed, 2, t)), options);
+    const images = new Float32Array(x0.length);
+    for (let i = 0; i < x0.length; i++) images[i] = Math.min(1, Math.max(0, (x0[i] + 1) / 2));
+    return { images, labels: used };
+  }
+
+  /** The U-Net. Its inputs: the noised image, the sinusoidal embedding of t (see inputs.ts), and the label one-hot when conditional. */
+  exportModel(): tf.LayersModel {
+    return this.unet;
+  }
+
+  dispose(): void {
+    this.unet.dispose();
+  }
+}
+
+/** The denoiser's Adam: lr 2e-4 as in the DDPM paper, the usual betas (no GAN game to damp). */
+const DENOISER_ADAM = { learningRate: 2e-4, beta1: 0.9, beta2: 0.999, epsilon: 1e-8 };
+// 0.999 over steps: DDPM samples from an EMA of the weights (the paper uses 0.9999 over 800k steps; runs here are shorter).
+const EMA_DECAY = 0.999;
+
+export const ddpm: ModelSpec<DdpmConfig> = {
+  id: 'ddpm',
+  description: 'DDPM for 28x28 grey images: small U-Net ε-predictor, no normalization layers, DDIM or ancestral sampling',
+  defaults: parseConfig(ddpmSchema, {}),
+  parseConfig: (raw, field = 'model.config') => parseConfig(ddpmSchema, raw, field),
+  networkOf: () => 'denoiser',
+  networks: { denoiser: DENOISER_ADAM },
+  imageShape: IMAGE,
+  classes: 0,
+  emaDecay: EMA_DECAY,
+  createTrainer: (config) => new DdpmTrainer(config, undefined),
+};
+
+export const cddpm: ModelSpec<CddpmConfig> = {
+  id: 'cddpm',
+  description: 'Class-conditional DDPM for 28x28 grey images with classifier-free guidance (label dropout during training)',
+  defaults: parseConfig(cddpmSchema, {}),
+  parseConfig: (raw, field = 'model.config') => parseConfig(cddpmSchema, raw, field),
+  networkOf: () => 'denoiser',
+  networks: { denoiser: DENOISER_ADAM },
+  imageShape: IMAGE,
+  classes: CLASSES,
+  emaDecay: EMA_DECAY,
+  createTrainer: (config) => new DdpmTrainer(config, { classes: CLASSES, labelDropout: config.labelDropout, guidanceScale: config.guidanceScale }),
+};
