@@ -9,7 +9,7 @@ import { loadMnist } from '../shared/data/mnist.ts';
 import { dcgan } from '../shared/models/gan/dcgan.ts';
 import { launchChromium } from './helpers/browser.ts';
 import { freePort } from './helpers/nats-server.ts';
-import { ROOT, startScript, stopAll, type Started } from './helpers/processes.ts';
+import { ROOT, startScript, stopAll, type Started, until } from './helpers/processes.ts';
 
 /**
  * Volunteers' tabs in real Chromium (Debian's, headless, WebGPU on
@@ -34,17 +34,6 @@ const roundLog = (): RoundLine[] =>
   readFileSync(join(outputDir, 'default', 'rounds.jsonl'), 'utf8').trim().split('\n').map((line) => JSON.parse(line));
 
 const statusOf = (page: Page) => page.evaluate(() => (globalThis as unknown as { tessera: { status(): TabStatus | undefined } }).tessera.status());
-
-async function until<T>(probe: () => Promise<T>, accept: (value: T) => boolean, timeoutMs: number, what: string): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: T | undefined;
-  while (Date.now() < deadline) {
-    last = await probe();
-    if (accept(last)) return last;
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
-  throw new Error(`${what} not reached within ${timeoutMs} ms; last: ${JSON.stringify(last)}`);
-}
 
 beforeAll(async () => {
   mkdirSync(artifacts, { recursive: true });

@@ -5,7 +5,7 @@ import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium } from './helpers/browser.ts';
 import { freePort } from './helpers/nats-server.ts';
-import { ROOT, startScript, stopAll } from './helpers/processes.ts';
+import { ROOT, startScript, stopAll, until } from './helpers/processes.ts';
 
 /**
  * The dashboard in real Chromium, on a coordinator with a read token and two
@@ -45,17 +45,6 @@ async function getJob(): Promise<JobBody> {
   const response = await fetch(`http://127.0.0.1:${port}/api/jobs/default`, { headers: { authorization: `Bearer ${READ_TOKEN}` } });
   expect(response.status).toBe(200);
   return (await response.json()) as JobBody;
-}
-
-async function until<T>(probe: () => Promise<T>, accept: (value: T) => boolean, timeoutMs: number, what: string): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: T | undefined;
-  while (Date.now() < deadline) {
-    last = await probe();
-    if (accept(last)) return last;
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-  throw new Error(`${what} not reached within ${timeoutMs} ms; last: ${JSON.stringify(last)}`);
 }
 
 beforeAll(async () => {

@@ -82,3 +82,15 @@ export async function stop(handle: Started, graceMs = 5_000): Promise<void> {
 export async function stopAll(): Promise<void> {
   await Promise.all([...started].map((handle) => stop(handle, 2_000)));
 }
+
+/** Polls `probe` until `accept` holds, or fails naming what was awaited and the last value seen. */
+export async function until<T>(probe: () => Promise<T> | T, accept: (value: T) => boolean, timeoutMs: number, what: string, intervalMs = 200): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: T | undefined;
+  while (Date.now() < deadline) {
+    last = await probe();
+    if (accept(last)) return last;
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+  throw new Error(`${what} not reached within ${timeoutMs} ms; last: ${JSON.stringify(last)}`);
+}

@@ -1,53 +1,13 @@
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { concatBatches, concatNoise, relativeError } from '../trainer-contract.ts';
 import { weightedMean } from '../../aggregate/weighted-mean.ts';
 import type { NamedArrays } from '../../codec/types.ts';
 import { loadMnist } from '../../data/mnist.ts';
 import { adamStep, createAdamState } from '../../training/adam.ts';
 import { registerWasmConvKernels } from '../../tfjs/wasm-conv-kernels.ts';
-import type { Batch } from '../types.ts';
 import { dcgan, DcganTrainer } from './dcgan.ts';
-
-/** ||a - b|| / ||b||, in float64. */
-function relativeError(a: Float32Array, b: Float32Array): number {
-  let difference = 0;
-  let norm = 0;
-  for (let i = 0; i < a.length; i++) {
-    difference += (a[i] - b[i]) ** 2;
-    norm += b[i] ** 2;
-  }
-  return Math.sqrt(difference) / Math.max(Math.sqrt(norm), 1e-30);
-}
-
-function concatBatches(batches: Batch[]): Batch {
-  const count = batches.reduce((sum, batch) => sum + batch.count, 0);
-  const images = new Float32Array(batches.reduce((sum, batch) => sum + batch.images.length, 0));
-  const labels = new Int32Array(count);
-  let pixel = 0;
-  let row = 0;
-  for (const batch of batches) {
-    images.set(batch.images, pixel);
-    labels.set(batch.labels, row);
-    pixel += batch.images.length;
-    row += batch.count;
-  }
-  return { images, labels, count };
-}
-
-function concatNoise(parts: NamedArrays[]): NamedArrays {
-  const result: NamedArrays = {};
-  for (const name of Object.keys(parts[0])) {
-    const joined = new Float32Array(parts.reduce((sum, part) => sum + part[name].length, 0));
-    let offset = 0;
-    for (const part of parts) {
-      joined.set(part[name], offset);
-      offset += part[name].length;
-    }
-    result[name] = joined;
-  }
-  return result;
-}
 
 describe('dcgan: data-parallel gradients equal single-process gradients', () => {
   // A narrow model keeps the test quick; the architecture is the default one.
