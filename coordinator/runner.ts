@@ -90,6 +90,8 @@ export class JobRunner extends EventEmitter<RunnerEvents> {
   private opening = false;
   private lastPublished = -1;
   private deadlineTimer: NodeJS.Timeout | undefined;
+  /** The open round's deadline passed with no update: it closes at the first one. */
+  private pastDeadline = false;
   /** Output writes run one after another, off the round's critical path. */
   private outputs: Promise<void> = Promise.resolve();
   readonly outputDir: string;
@@ -254,7 +256,7 @@ export class JobRunner extends EventEmitter<RunnerEvents> {
       const round = await this.job.openRound(this.planBatches(workers), this.clock(), this.nextDeadlineMs());
       this.status = 'running';
       for (const assignment of round.assignments.values()) this.sessions.get(assignment.workerId)?.channel?.send(assignment.message);
-      this.deadlineTimer = setTimeout(() => this.closeRound(), Math.max(0, round.deadlineAt - this.clock()));
+      this.deadlineTimer = setTimeout(() => this.onDeadline(), Math.max(0, round.deadlineAt - this.clock()));
     } finally {
       this.opening = false;
     }
@@ -264,11 +266,30 @@ export class JobRunner extends EventEmitter<RunnerEvents> {
   }
 
   private closeIfComplete(): void {
-    if (this.job.current && !this.opening && this.job.roundComplete()) this.closeRound();
+    if (this.job.current && !this.opening && (this.job.roundComplete() || (this.pastDeadline && this.job.current.updates.size > 0))) this.closeRound();
+  }
+
+  /**
+   * The round's deadline: close with what has arrived. With nothing arrived
+   * yet, closing would only throw the workers' work away (and a worker slower
+   * than the learned deadline would never catch up): the round then closes at
+   * the first update, or at roundDeadlineMs, whichever comes first.
+   */
+  private onDeadline(): void {
+    const round = this.job.current;
+    if (!round) return;
+    const ceilingAt = round.startedAt + this.job.config.training.roundDeadlineMs;
+    if (round.updates.size > 0 || round.late.length > 0 || this.clock() >= ceilingAt) {
+      this.closeRound();
+      return;
+    }
+    this.pastDeadline = true;
+    this.deadlineTimer = setTimeout(() => this.closeRound(), Math.max(0, ceilingAt - this.clock()));
   }
 
   private closeRound(): void {
     clearTimeout(this.deadlineTimer);
+    this.pastDeadline = false;
     if (!this.job.current) return;
     const summary = this.job.closeRound(this.clock());
     this.lastRound = summary;

@@ -219,7 +219,8 @@ export class WorkerClient {
         if (this.unacknowledged) this.send(this.unacknowledged);
         return;
       case 'assign':
-        this.queue.push(message);
+        // Only the newest assignment can still count: older queued ones belong to rounds that have closed.
+        this.queue = [message];
         if (!this.working) this.working = this.work().finally(() => (this.working = undefined));
         return;
       case 'weights': {
