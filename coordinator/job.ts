@@ -365,12 +365,17 @@ export class Job {
     }
     this.state.version += 1;
     this.state.samplesSeen += samples;
-    if (this.spec.emaDecay > 0) updateEma(this.state, this.spec.emaDecay);
+    if (this.spec.emaDecay > 0) updateEma(this.state, Math.min(this.spec.emaDecay, (1 + this.state.version) / (10 + this.state.version)));
     return summary;
   }
 }
 
-/** Folds the new weights into their moving average (started from the weights themselves). */
+/**
+ * Folds the new weights into their moving average (started from the weights
+ * themselves). The caller warms the decay up, (1 + step) / (10 + step) capped
+ * at the model's: a fixed 0.999 would leave the average ~55% initial weights
+ * after 600 steps, and early samples would be noise.
+ */
 function updateEma(state: JobState, decay: number): void {
   if (!state.ema) {
     state.ema = structuredClone(state.weights);
