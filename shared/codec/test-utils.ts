@@ -1,17 +1,9 @@
+import { createUniform } from '../training/random.ts';
 import type { DType, HostTensor, NamedTensors, TensorData } from './types.ts';
 import { arrayClassOf, elementCount } from './tensor-wire.ts';
 
 /** Seeded uniform [0, 1) generator (mulberry32): tests must fail the same way twice. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export const mulberry32 = createUniform;
 
 /** Random finite float32 values spread over magnitudes 1e-6..1e3, as gradients are, with some zeros. */
 export function randomFloats(count: number, rand: () => number): Float32Array {

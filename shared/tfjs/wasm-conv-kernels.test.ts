@@ -1,22 +1,14 @@
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { createUniform } from '../training/random.ts';
 import { registerWasmConvKernels, unregisterWasmConvKernels } from './wasm-conv-kernels.ts';
 
 type Shape4 = [number, number, number, number];
 type Pad = 'same' | 'valid' | number;
 
-/** mulberry32: deterministic inputs, so a failure reproduces. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic inputs, so a failure reproduces. */
+const seeded = createUniform;
 
 function randomArray(size: number, rand: () => number): Float32Array {
   const out = new Float32Array(size);

@@ -10,6 +10,12 @@ export function createRandom(seed: number): () => number {
   };
 }
 
+/** Seeded uniform values in [0, 1) from the same stream. */
+export function createUniform(seed: number): () => number {
+  const next = createRandom(seed);
+  return () => next() / 4294967296;
+}
+
 /** Mixes several integers into one seed, so derived streams (per round, per shard) do not overlap. */
 export function deriveSeed(...parts: number[]): number {
   let hash = 0x811c9dc5;
