@@ -86,6 +86,26 @@ export async function warmedUpWeights(spec: ModelSpec<any>, trainer: Trainer, st
   return weights;
 }
 
+/**
+ * The gradient-equivalence experiment: 3 workers on unequal shards (3, 5, 8
+ * examples, spanning all ten digits, so the weighting by samples matters),
+ * and one process on their union with the same per-example noise.
+ */
+export async function shardedAndUnionGradients(trainer: Trainer) {
+  const dataset = loadMnist();
+  const shards = [
+    [0, 1500, 3000],
+    [4000, 5000, 6000, 7000, 8000],
+    [10, 1010, 2010, 3010, 4010, 5010, 6010, 9010],
+  ];
+  const batches = shards.map((indices) => dataset.batch(indices));
+  const noises = shards.map((indices, worker) => trainer.drawNoise(indices.length, 1000 + worker));
+  const perWorker = await Promise.all(batches.map((batch, worker) => trainer.lossAndGrads(batch, noises[worker])));
+  const union = await trainer.lossAndGrads(concatBatches(batches), concatNoise(noises));
+  const averaged = weightedMean(perWorker.map((result, worker) => ({ weight: batches[worker].count, tensors: result.grads })));
+  return { batches, noises, perWorker, union, averaged };
+}
+
 /** Runs the contract suite against one model family. */
 export function describeTrainerContract<Config extends object>(options: ContractOptions<Config>): void {
   const { spec, config } = options;
@@ -100,19 +120,7 @@ export function describeTrainerContract<Config extends object>(options: Contract
     afterAll(() => trainer.dispose());
 
     it('the sample-weighted mean of 3 workers on disjoint shards equals the union batch', async () => {
-      const dataset = loadMnist();
-      // Unequal shards (3, 5, 8 examples) so the weighting by samples matters; they span all ten digits.
-      const shards = [
-        [0, 1500, 3000],
-        [4000, 5000, 6000, 7000, 8000],
-        [10, 1010, 2010, 3010, 4010, 5010, 6010, 9010],
-      ];
-      const batches = shards.map((indices) => dataset.batch(indices));
-      const noises = shards.map((indices, worker) => trainer.drawNoise(indices.length, 1000 + worker));
-      const perWorker = await Promise.all(batches.map((batch, worker) => trainer.lossAndGrads(batch, noises[worker])));
-      const union = await trainer.lossAndGrads(concatBatches(batches), concatNoise(noises));
-
-      const averaged = weightedMean(perWorker.map((result, worker) => ({ weight: batches[worker].count, tensors: result.grads })));
+      const { batches, perWorker, union, averaged } = await shardedAndUnionGradients(trainer);
       const names = Object.keys(trainer.shapes);
       expect(Object.keys(averaged).sort()).toEqual(names.slice().sort());
       for (const name of names) expect(relativeError(averaged[name], union.grads[name]), name).toBeLessThan(1e-5);

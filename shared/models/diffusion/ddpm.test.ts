@@ -1,14 +1,13 @@
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { weightedMean } from '../../aggregate/weighted-mean.ts';
 import { loadMnist } from '../../data/mnist.ts';
 import { ErrorCode } from '../../protocol/errors.ts';
 import { registerWasmConvKernels } from '../../tfjs/wasm-conv-kernels.ts';
 import { adamStep, createAdamState } from '../../training/adam.ts';
 import type { ModelSpec } from '../types.ts';
 import { cddpm, ddpm, DdpmTrainer } from './ddpm.ts';
-import { concatBatches, concatNoise, relativeError } from '../trainer-contract.ts';
+import { concatNoise, relativeError, shardedAndUnionGradients } from '../trainer-contract.ts';
 
 /** A narrow net and few sampling steps keep the tests quick; the architecture is the default one. */
 const SMALL = { baseChannels: 8, timeEmbeddingDim: 16, samplingSteps: 3 };
@@ -33,20 +32,8 @@ describe.each([
   afterAll(() => trainer.dispose());
 
   it('the sample-weighted mean of 3 workers on disjoint shards equals the union batch', async () => {
-    const dataset = loadMnist();
-    // Unequal shards (3, 5, 8 examples) so the weighting by samples matters.
-    const shards = [
-      [0, 1500, 3000],
-      [4000, 5000, 6000, 7000, 8000],
-      [10, 1010, 2010, 3010, 4010, 5010, 6010, 9010],
-    ];
-    const batches = shards.map((indices) => dataset.batch(indices));
-    const noises = shards.map((indices, worker) => trainer.drawNoise(indices.length, 1000 + worker));
+    const { batches, noises, perWorker, union, averaged } = await shardedAndUnionGradients(trainer);
     if (conditional) expect(new Set(concatNoise(noises).dropLabel)).toEqual(new Set([0, 1]));
-    const perWorker = await Promise.all(batches.map((batch, worker) => trainer.lossAndGrads(batch, noises[worker])));
-    const union = await trainer.lossAndGrads(concatBatches(batches), concatNoise(noises));
-
-    const averaged = weightedMean(perWorker.map((result, worker) => ({ weight: batches[worker].count, tensors: result.grads })));
     const names = Object.keys(trainer.shapes);
     expect(Object.keys(averaged).sort()).toEqual(names.slice().sort());
     for (const name of names) {

@@ -1,9 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { concatBatches, concatNoise, relativeError } from '../trainer-contract.ts';
-import { weightedMean } from '../../aggregate/weighted-mean.ts';
-import type { NamedArrays } from '../../codec/types.ts';
+import { relativeError, shardedAndUnionGradients, warmedUpWeights } from '../trainer-contract.ts';
 import { loadMnist } from '../../data/mnist.ts';
 import { adamStep, createAdamState } from '../../training/adam.ts';
 import { registerWasmConvKernels } from '../../tfjs/wasm-conv-kernels.ts';
@@ -18,47 +16,15 @@ describe('dcgan: data-parallel gradients equal single-process gradients', () => 
     registerWasmConvKernels();
     await tf.setBackend('wasm');
     trainer = new DcganTrainer(config);
-    trainer.setWeights(await warmedUpWeights(trainer));
+    // A few steps first: at initialization D's output bias gradient is the difference of two equal halves,
+    // where float32 rounding alone is 1e-4 of the result (see trainer-contract.ts).
+    trainer.setWeights(await warmedUpWeights(dcgan, trainer, 10, 2e-3));
   });
 
-  /**
-   * Weights after a few training steps. At initialization D scores real and
-   * fake alike, so its output bias gradient is the difference of two equal
-   * halves (~0.5 - 0.5) and float32 rounding alone is 1e-4 of the result;
-   * a D that has begun to tell them apart is the state training runs in.
-   */
-  async function warmedUpWeights(model: DcganTrainer): Promise<NamedArrays> {
-    const weights = model.initialWeights(42);
-    const names = Object.keys(model.shapes);
-    const optimizers = Object.keys(dcgan.networks).map((network) => ({
-      network,
-      state: createAdamState(weights, names.filter((name) => dcgan.networkOf(name) === network)),
-    }));
-    const dataset = loadMnist();
-    for (let step = 0; step < 10; step++) {
-      model.setWeights(weights);
-      const batch = dataset.batch(Array.from({ length: 16 }, (_, i) => (step * 613 + i * 389) % dataset.count));
-      const { grads } = await model.lossAndGrads(batch, model.drawNoise(16, step));
-      for (const { network, state } of optimizers) adamStep(weights, grads, state, { ...dcgan.networks[network], learningRate: 2e-3 });
-    }
-    return weights;
-  }
   afterAll(() => trainer.dispose());
 
   it('the sample-weighted mean of 3 workers on disjoint shards equals the union batch, and so does the Adam step', async () => {
-    const dataset = loadMnist();
-    // Unequal shards (3, 5, 8 examples) so the weighting by samples matters.
-    const shards = [
-      [0, 1500, 3000],
-      [4000, 5000, 6000, 7000, 8000],
-      [10, 1010, 2010, 3010, 4010, 5010, 6010, 9010],
-    ];
-    const batches = shards.map((indices) => dataset.batch(indices));
-    const noises = shards.map((indices, worker) => trainer.drawNoise(indices.length, 1000 + worker));
-    const perWorker = await Promise.all(batches.map((batch, worker) => trainer.lossAndGrads(batch, noises[worker])));
-    const union = await trainer.lossAndGrads(concatBatches(batches), concatNoise(noises));
-
-    const averaged = weightedMean(perWorker.map((result, worker) => ({ weight: batches[worker].count, tensors: result.grads })));
+    const { batches, perWorker, union, averaged } = await shardedAndUnionGradients(trainer);
     const names = Object.keys(trainer.shapes);
     expect(Object.keys(averaged).sort()).toEqual(names.slice().sort());
     for (const name of names) {
