@@ -3,60 +3,17 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { getCodec } from '../shared/codec/index.ts';
-import { arraysToTensors, tensorsToArrays } from '../shared/codec/named.ts';
+import { tensorsToArrays } from '../shared/codec/named.ts';
 import { pack } from '../shared/codec/packr.ts';
 import type { NamedArrays } from '../shared/codec/types.ts';
 import { dcgan } from '../shared/models/gan/dcgan.ts';
-import type { Trainer } from '../shared/models/types.ts';
 import { ErrorCode } from '../shared/protocol/errors.ts';
-import { PROTOCOL_VERSION, type Assign, type CoordinatorMessage } from '../shared/protocol/messages.ts';
+import { PROTOCOL_VERSION, type Assign } from '../shared/protocol/messages.ts';
 import { parseJobConfig } from './config.ts';
 import { Hub } from './hub.ts';
 import { Job } from './job.ts';
 import { JobRunner } from './runner.ts';
-import type { WorkerChannel } from './transports/types.ts';
-
-// Two tiny tensors named like the model's (g_ for the generator, the rest for the discriminator).
-const shapes: Record<string, number[]> = { g_w: [2, 3], d_w: [4] };
-
-/** Records what the hub sends and whether it closed the connection. */
-class FakeChannel implements WorkerChannel {
-  static count = 0;
-  readonly id = `fake-${++FakeChannel.count}`;
-  readonly transport = 'fake';
-  readonly remote = 'test';
-  readonly sent: CoordinatorMessage[] = [];
-  readonly closed: string[] = [];
-  send(message: CoordinatorMessage): void {
-    this.sent.push(message);
-  }
-  close(reason: string): void {
-    this.closed.push(reason);
-  }
-  last(): CoordinatorMessage | undefined {
-    return this.sent.at(-1);
-  }
-  ofType<T extends CoordinatorMessage['type']>(type: T): Extract<CoordinatorMessage, { type: T }>[] {
-    return this.sent.filter((message): message is Extract<CoordinatorMessage, { type: T }> => message.type === type);
-  }
-}
-
-/** A trainer with only what the runner touches (shapes, setWeights, sample, exportModel); the rest is never called here. */
-function fakeTrainer(): Trainer {
-  const unused = (): never => {
-    throw new Error('not used by the runner');
-  };
-  return {
-    shapes,
-    initialWeights: unused,
-    setWeights: () => {},
-    drawNoise: unused,
-    lossAndGrads: unused,
-    sample: async (count) => ({ images: new Float32Array(count * 28 * 28), labels: new Int32Array(count).fill(-1) }),
-    exportModel: unused,
-    dispose: () => {},
-  };
-}
+import { FakeChannel, fakeTrainer, shapes, updateFor } from './test-fixtures.ts';
 
 const hello = { type: 'hello', protocol: PROTOCOL_VERSION, kind: 'node', backend: 'wasm', device: 'test' };
 
@@ -99,22 +56,6 @@ describe('Hub', () => {
     send(channel, { ...hello, ...extra });
     await vi.waitFor(() => expect(channel.ofType('assign').length).toBeGreaterThan(before));
     return channel.ofType('assign').at(-1)!;
-  }
-
-  function updateFor(assign: Assign, overrides: Record<string, unknown> = {}) {
-    const grads: NamedArrays = { g_w: new Float32Array([0.1, -0.1, 0.1, -0.1, 0.1, -0.1]), d_w: new Float32Array([0.2, 0.2, -0.2, -0.2]) };
-    return {
-      type: 'update',
-      jobId: assign.jobId,
-      round: assign.round,
-      version: assign.version,
-      samples: assign.sampleIndices.length,
-      codec: 'f32',
-      tensors: getCodec('f32').encode(arraysToTensors(grads, shapes)).slice(),
-      losses: { d: 1, g: 2 },
-      timing: { computeMs: 100, fetchMs: 1 },
-      ...overrides,
-    };
   }
 
   it('refuses undecodable bytes with DecodeFailed and keeps the connection', () => {

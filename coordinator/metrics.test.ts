@@ -2,51 +2,18 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { getCodec } from '../shared/codec/index.ts';
-import { arraysToTensors } from '../shared/codec/named.ts';
 import { pack } from '../shared/codec/packr.ts';
 import type { NamedArrays } from '../shared/codec/types.ts';
 import { dcgan } from '../shared/models/gan/dcgan.ts';
-import type { Trainer } from '../shared/models/types.ts';
-import { ErrorCode } from '../shared/protocol/errors.ts';
-import { PROTOCOL_VERSION, type Assign, type CoordinatorMessage } from '../shared/protocol/messages.ts';
+import { PROTOCOL_VERSION } from '../shared/protocol/messages.ts';
 import { parseJobConfig } from './config.ts';
 import { Hub } from './hub.ts';
 import { Job } from './job.ts';
 import { ContributionRates, createMetrics, type Metrics } from './metrics.ts';
 import { JobRunner } from './runner.ts';
-import type { WorkerChannel } from './transports/types.ts';
+import { FakeChannel, fakeTrainer, shapes, updateFor } from './test-fixtures.ts';
 
-const shapes: Record<string, number[]> = { g_w: [2, 3], d_w: [4] };
 const BATCH = 4;
-
-class FakeChannel implements WorkerChannel {
-  static count = 0;
-  readonly id = `fake-${++FakeChannel.count}`;
-  readonly transport = 'fake';
-  readonly remote = 'test';
-  readonly sent: CoordinatorMessage[] = [];
-  send(message: CoordinatorMessage): void {
-    this.sent.push(message);
-  }
-  close(): void {}
-  assigns(): Assign[] {
-    return this.sent.filter((message): message is Assign => message.type === 'assign');
-  }
-  workerId(): string {
-    const welcome = this.sent.find((message) => message.type === 'welcome');
-    if (welcome?.type !== 'welcome') throw new Error('not welcomed');
-    return welcome.workerId;
-  }
-}
-
-/** Only what the runner touches; checkpoints need none of it. */
-function fakeTrainer(): Trainer {
-  const unused = (): never => {
-    throw new Error('not used by the runner');
-  };
-  return { shapes, initialWeights: unused, setWeights: () => {}, drawNoise: unused, lossAndGrads: unused, sample: unused, exportModel: unused, dispose: () => {} };
-}
 
 /** Every series of the registry as `name{label="value",...}` → value (histograms as their _bucket, _sum and _count series). */
 async function snapshot(metrics: Metrics): Promise<Map<string, number>> {
@@ -139,22 +106,6 @@ describe('createMetrics', () => {
 
   const send = (channel: FakeChannel, message: unknown) => hub.onMessage(channel, pack(message).slice());
   const hello = (extra: Record<string, unknown> = {}) => ({ type: 'hello', protocol: PROTOCOL_VERSION, kind: 'node', backend: 'wasm', device: 'test', ...extra });
-
-  function updateFor(assign: Assign, overrides: Record<string, unknown> = {}) {
-    const grads: NamedArrays = { g_w: new Float32Array([0.1, -0.1, 0.1, -0.1, 0.1, -0.1]), d_w: new Float32Array([0.2, 0.2, -0.2, -0.2]) };
-    return {
-      type: 'update',
-      jobId: assign.jobId,
-      round: assign.round,
-      version: assign.version,
-      samples: assign.sampleIndices.length,
-      codec: 'f32',
-      tensors: getCodec('f32').encode(arraysToTensors(grads, shapes)).slice(),
-      losses: { d: 1, g: 2 },
-      timing: { computeMs: 100, fetchMs: 1 },
-      ...overrides,
-    };
-  }
 
   /** Two workers (a node and a browser) joined, with round 0 assigned to both. */
   async function joinTwo(): Promise<[FakeChannel, FakeChannel]> {

@@ -1,0 +1,78 @@
+/**
+ * Fakes for the coordinator's unit tests (hub, metrics): a channel that
+ * records what is sent, a trainer with only what the runner touches, and
+ * updates that fit the tiny model below. Not imported by any non-test code.
+ */
+import { getCodec } from '../shared/codec/index.ts';
+import { arraysToTensors } from '../shared/codec/named.ts';
+import type { NamedArrays } from '../shared/codec/types.ts';
+import type { Trainer } from '../shared/models/types.ts';
+import type { Assign, CoordinatorMessage } from '../shared/protocol/messages.ts';
+import type { WorkerChannel } from './transports/types.ts';
+
+/** Two tiny tensors named like the model's (g_ for the generator, the rest for the discriminator). */
+export const shapes: Record<string, number[]> = { g_w: [2, 3], d_w: [4] };
+
+/** Records what the hub sends and whether it closed the connection. */
+export class FakeChannel implements WorkerChannel {
+  static count = 0;
+  readonly id = `fake-${++FakeChannel.count}`;
+  readonly transport = 'fake';
+  readonly remote = 'test';
+  readonly sent: CoordinatorMessage[] = [];
+  readonly closed: string[] = [];
+  send(message: CoordinatorMessage): void {
+    this.sent.push(message);
+  }
+  close(reason: string): void {
+    this.closed.push(reason);
+  }
+  last(): CoordinatorMessage | undefined {
+    return this.sent.at(-1);
+  }
+  ofType<T extends CoordinatorMessage['type']>(type: T): Extract<CoordinatorMessage, { type: T }>[] {
+    return this.sent.filter((message): message is Extract<CoordinatorMessage, { type: T }> => message.type === type);
+  }
+  assigns(): Assign[] {
+    return this.ofType('assign');
+  }
+  workerId(): string {
+    const welcome = this.ofType('welcome')[0];
+    if (!welcome) throw new Error('not welcomed');
+    return welcome.workerId;
+  }
+}
+
+/** A trainer with only what the runner touches (shapes, setWeights, sample); the rest is never called in these tests. */
+export function fakeTrainer(): Trainer {
+  const unused = (): never => {
+    throw new Error('not used by the runner');
+  };
+  return {
+    shapes,
+    initialWeights: unused,
+    setWeights: () => {},
+    drawNoise: unused,
+    lossAndGrads: unused,
+    sample: async (count) => ({ images: new Float32Array(count * 28 * 28), labels: new Int32Array(count).fill(-1) }),
+    exportModel: unused,
+    dispose: () => {},
+  };
+}
+
+/** A valid update for an assignment, with fields to override for the bad cases. */
+export function updateFor(assign: Assign, overrides: Record<string, unknown> = {}) {
+  const grads: NamedArrays = { g_w: new Float32Array([0.1, -0.1, 0.1, -0.1, 0.1, -0.1]), d_w: new Float32Array([0.2, 0.2, -0.2, -0.2]) };
+  return {
+    type: 'update',
+    jobId: assign.jobId,
+    round: assign.round,
+    version: assign.version,
+    samples: assign.sampleIndices.length,
+    codec: 'f32',
+    tensors: getCodec('f32').encode(arraysToTensors(grads, shapes)).slice(),
+    losses: { d: 1, g: 2 },
+    timing: { computeMs: 100, fetchMs: 1 },
+    ...overrides,
+  };
+}
