@@ -5,22 +5,12 @@ import type { NamedArrays } from '../codec/types.ts';
 import type { OptimizerConfig } from '../models/types.ts';
 import { adamStep, createAdamState } from './adam.ts';
 import { createRandom } from './random.ts';
+import { relativeError } from '../models/trainer-contract.ts';
 
 /** Uniform floats in [-scale, scale) from a seeded stream. */
 function randomArray(length: number, seed: number, scale = 1): Float32Array {
   const next = createRandom(seed);
   return Float32Array.from({ length }, () => (next() / 2 ** 32 * 2 - 1) * scale);
-}
-
-/** ||a - b|| / ||b||, in float64. */
-function relativeError(a: Float32Array, b: Float32Array): number {
-  let difference = 0;
-  let norm = 0;
-  for (let i = 0; i < a.length; i++) {
-    difference += (a[i] - b[i]) ** 2;
-    norm += b[i] ** 2;
-  }
-  return Math.sqrt(difference) / Math.max(Math.sqrt(norm), 1e-30);
 }
 
 const shapes: Record<string, number[]> = { g_kernel: [4, 5], g_bias: [5], d_kernel: [3, 3, 2] };

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { NamedArrays } from '../../codec/types.ts';
 import { parseConfig } from '../../protocol/schema.ts';
 import { createRandom, deriveSeed, gaussian } from '../../training/random.ts';
+import { NamedVariables, readScalars } from '../named-variables.ts';
 import type { Batch, LossAndGrads, ModelSpec, Trainer } from '../types.ts';
 import { cddpmSchema, ddpmSchema, type CddpmConfig, type DdpmConfig, type GuidanceConfig } from './config.ts';
 import { labelOneHot, noisedImages, timestepEmbedding } from './inputs.ts';
@@ -18,13 +19,6 @@ const UINT32_RANGE = 4294967296;
 /** Class conditioning of a trainer: how many classes, and the guidance settings. */
 export interface Conditioning extends GuidanceConfig {
   classes: number;
-}
-
-/** Canonical tensor names: the layer's own scoped name, stable across processes. */
-function namedVariables(model: tf.LayersModel): Map<string, tf.Variable> {
-  const named = new Map<string, tf.Variable>();
-  for (const weight of model.trainableWeights) named.set(weight.originalName, weight.read() as tf.Variable);
-  return named;
 }
 
 /**
@@ -48,8 +42,8 @@ function guidanceRows(labels: Int32Array, guidance: number): Int32Array {
 export class DdpmTrainer implements Trainer {
   readonly unet: tf.LayersModel;
   readonly schedule: NoiseSchedule;
-  readonly shapes: Record<string, number[]> = {};
-  private readonly variables: Map<string, tf.Variable>;
+  readonly shapes: Record<string, number[]>;
+  private readonly variables: NamedVariables;
 
   constructor(
     readonly config: DdpmConfig,
@@ -58,8 +52,8 @@ export class DdpmTrainer implements Trainer {
   ) {
     this.unet = buildUnet({ ...config, classes: conditioning?.classes ?? 0 }, seed);
     this.schedule = makeSchedule(config.schedule, config.timesteps);
-    this.variables = namedVariables(this.unet);
-    for (const [name, variable] of this.variables) this.shapes[name] = variable.shape.slice();
+    this.variables = new NamedVariables([this.unet]);
+    this.shapes = this.variables.shapes;
   }
 
   initialWeights(seed: number): NamedArrays {
@@ -72,19 +66,11 @@ export class DdpmTrainer implements Trainer {
   }
 
   getWeights(): NamedArrays {
-    const weights: NamedArrays = {};
-    // A copy: the cpu backend hands out its own storage.
-    for (const [name, variable] of this.variables) weights[name] = (variable.dataSync() as Float32Array).slice();
-    return weights;
+    return this.variables.get();
   }
 
   setWeights(weights: NamedArrays): void {
-    for (const [name, variable] of this.variables) {
-      const values = weights[name];
-      if (!values) throw new Error(`setWeights: missing tensor ${name}`);
-      // A copy: the cpu backend would otherwise keep the caller's array as its storage.
-      tf.tidy(() => variable.assign(tf.tensor(values.slice(), variable.shape)));
-    }
+    this.variables.set(weights);
   }
 
   /**
@@ -136,17 +122,11 @@ export class DdpmTrainer implements Trainer {
     // The mean over examples and pixels: a union batch's loss is the sample-weighted mean of its parts'.
     const result = tf.variableGrads(
       () => tf.mean(tf.squaredDifference(this.unet.apply(inputs, { training: true }) as tf.Tensor, target)) as tf.Scalar,
-      [...this.variables.values()],
+      this.variables.of(this.unet),
     );
     try {
-      const names = [...this.variables.keys()];
-      const tensors = [...this.variables.values()].map((variable) => result.grads[variable.name]);
-      // A copy: the cpu backend hands out its own storage.
-      const values = await Promise.all(tensors.map(async (tensor) => ((await tensor.data()) as Float32Array).slice()));
-      const grads: NamedArrays = {};
-      names.forEach((name, i) => (grads[name] = values[i]));
-      const [mse] = await result.value.data();
-      return { grads, losses: { mse } };
+      const [grads, losses] = await Promise.all([this.variables.read(result.grads), readScalars({ mse: result.value })]);
+      return { grads, losses };
     } finally {
       tf.dispose([...inputs, target, result.value, ...Object.values(result.grads)]);
     }
