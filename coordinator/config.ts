@@ -66,7 +66,7 @@ const trainingSchema: Schema<TrainingConfig> = {
   // 'throughput' splits a round's samples in proportion to each worker's measured speed, so all finish together; 'equal' gives each batchSize.
   batching: fields.oneOf('throughput', ['throughput', 'equal'] as const),
   // No worker gets more than half of a round when 3 or more are in it: one worker's update never outweighs the others
-  // together, whatever it measures as. Raised to 1/n for fewer workers (with 2, each may have half; alone, all); 0 gives everyone the equal share.
+  // together, whatever it measures as. With 1 or 2 workers there is no cap (only the growth bound); 0 gives everyone the equal share.
   maxWorkerShare: fields.number(0.5, 0, 1),
   // A worker's batch grows at most x1.5 (or by one sample) per round, so a speed gained in one round buys influence slowly;
   // an honest fast worker still reaches its proportional share in a few rounds (x2 in 2, x3 in 3). Shrinking is not bounded.

@@ -58,8 +58,7 @@ const idOf = async (coordinator: Started, name: string) => (await coordinator.wa
 
 describe('elastic training', () => {
   it('gives a worker slowed 5x proportionally smaller batches, so rounds track the fast worker', async () => {
-    // No share cap: with two workers the default (half each) would split equally, and this test is about the proportional split.
-    const { log, start } = setup(['model.config.width=32', 'training.batchSize=48', 'training.minWorkers=2', 'training.rounds=14', 'training.maxWorkerShare=1']);
+    const { log, start } = setup(['model.config.width=32', 'training.batchSize=48', 'training.minWorkers=2', 'training.rounds=14']);
     const port = await freePort();
     const coordinator = start(port);
     await coordinator.waitFor(/tessera coordinator on/);
@@ -154,8 +153,7 @@ describe('elastic training', () => {
   });
 
   it('a much slower newcomer, cut off by the learned deadline at first, is resized and then contributes', async () => {
-    // No share cap: with two workers the default (half each) would keep the crawler at the equal share, never resized.
-    const { log, start } = setup(['model.config.width=32', 'training.batchSize=48', 'training.deadlineFloorMs=1500', 'training.maxWorkerShare=1']);
+    const { log, start } = setup(['model.config.width=32', 'training.batchSize=48', 'training.deadlineFloorMs=1500']);
     const port = await freePort();
     const coordinator = start(port);
     await coordinator.waitFor(/tessera coordinator on/);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createUniform } from '../training/random.ts';
-import { adaptiveDeadline, creditedComputeMs, fillInProportion, median, medianAbsoluteDeviation, splitBySpeed, stalenessWeight, type ShareInput, type SharePolicy } from './schedule.ts';
+import { CAPPED_FROM_WORKERS, adaptiveDeadline, creditedComputeMs, fillInProportion, median, medianAbsoluteDeviation, splitBySpeed, stalenessWeight, type ShareInput, type SharePolicy } from './schedule.ts';
 
 const sum = (values: readonly number[]) => values.reduce((a, b) => a + b, 0);
 /** No cap and no step: the proportional split alone. */
@@ -27,10 +27,10 @@ describe('splitBySpeed, proportional', () => {
 });
 
 describe('splitBySpeed, bounded', () => {
-  it('caps a worker at half of the round with 3 or more workers, half with 2, all alone', () => {
+  it('caps a worker at half of the round with 3 or more workers; with 2 or alone, only the speeds split it', () => {
     expect(splitBySpeed(measured([100, 1, 1, 1]), 128, defaults)).toEqual([64, 22, 21, 21]);
     expect(splitBySpeed(measured([100, 1, 1]), 33, defaults)).toEqual([16, 9, 8]);
-    expect(splitBySpeed(measured([100, 1]), 33, defaults)).toEqual([17, 16]);
+    expect(splitBySpeed(measured([100, 1]), 33, defaults)).toEqual([32, 1]);
     expect(splitBySpeed(measured([100]), 33, defaults)).toEqual([33]);
     // A smaller cap than 1/n is raised to 1/n: the round must be filled.
     expect(splitBySpeed(measured([100, 1, 1, 1]), 128, { ...defaults, maxShare: 0 })).toEqual([32, 32, 32, 32]);
@@ -78,7 +78,7 @@ describe('splitBySpeed, bounded', () => {
       const shares = splitBySpeed(workers, total, policy);
       const context = JSON.stringify({ workers, total, policy, shares });
       expect(sum(shares), context).toBe(total);
-      const cap = Math.max(Math.floor(policy.maxShare * total), Math.ceil(total / count));
+      const cap = count < CAPPED_FROM_WORKERS ? total : Math.max(Math.floor(policy.maxShare * total), Math.ceil(total / count));
       const step = workers.map((worker) => Math.min(cap, worker.previous === undefined ? Math.ceil(total / count) : Math.max(worker.previous + 1, Math.floor(worker.previous * policy.maxGrowth))));
       for (const [i, share] of shares.entries()) {
         expect(share, context).toBeGreaterThanOrEqual(Math.min(1, Math.floor(total / count)));

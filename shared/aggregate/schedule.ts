@@ -3,6 +3,13 @@
  * different speeds, and how long a round may wait. The runner applies it.
  */
 
+/**
+ * The share cap applies from this many workers on. With 2, any cap of at least
+ * half (the least that can fill a round) would force equal shares whatever the
+ * speeds, and no rule can outvote one of two anyway; the growth bound still holds.
+ */
+export const CAPPED_FROM_WORKERS = 3;
+
 /** One worker as the split sees it. */
 export interface ShareInput {
   /** Samples per second the coordinator measured; 0 while the worker has no measured round. */
@@ -15,7 +22,7 @@ export interface ShareInput {
 
 /** How far one worker's share may go. */
 export interface SharePolicy {
-  /** The most of a round one worker may get; raised to 1/n when fewer workers make a lower cap impossible. */
+  /** The most of a round one worker may get, once CAPPED_FROM_WORKERS or more share it; never below 1/n. */
   maxShare: number;
   /** The most a worker's batch may grow from one round to the next (a factor, or one sample when that is more). */
   maxGrowth: number;
@@ -45,7 +52,7 @@ export function splitBySpeed(workers: readonly ShareInput[], total: number, poli
   const weights = speeds.map((speed) => Math.max(speed / fastest, 1e-12));
   const equal = Math.ceil(total / count);
   // Whole samples: ceil(total / n) keeps n caps above the total when maxShare x n < 1.
-  const cap = Math.max(Math.floor(policy.maxShare * total), equal);
+  const cap = count < CAPPED_FROM_WORKERS ? total : Math.max(Math.floor(policy.maxShare * total), equal);
   const stepLimit = workers.map((worker) => Math.min(cap, worker.previous === undefined ? equal : Math.max(worker.previous + 1, Math.floor(worker.previous * policy.maxGrowth))));
   const bounded = fillInProportion(weights, total, stepLimit);
   // What the growth bound left unplaced goes to the workers below the cap, still in proportion to speed.
