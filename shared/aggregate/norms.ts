@@ -19,3 +19,16 @@ export function globalNorm(tensors: NamedArrays): number {
   }
   return Math.sqrt(sum);
 }
+
+/** The L2 distance between `scale` x `tensors` and `centre` (same names and lengths), summed in float64. */
+export function distanceTo(tensors: NamedArrays, centre: Readonly<Record<string, ArrayLike<number>>>, scale = 1): number {
+  let sum = 0;
+  for (const [name, values] of Object.entries(tensors)) {
+    const other = centre[name];
+    for (let i = 0; i < values.length; i++) {
+      const difference = scale * values[i] - other[i];
+      sum += difference * difference;
+    }
+  }
+  return Math.sqrt(sum);
+}
