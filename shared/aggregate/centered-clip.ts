@@ -3,6 +3,7 @@ import { reduceCoordinates, sortedWeightedMedian, toFloat32 } from './coordinate
 import { distanceTo } from './norms.ts';
 import type { AggregationRule, WeightedUpdate } from './types.ts';
 import { checkUpdates } from './updates.ts';
+import { addScaled } from './weighted-mean.ts';
 
 /** Iterations stop early once a step moves the centre by less than this many radii. */
 const CONVERGED = 1e-6;
@@ -56,17 +57,19 @@ function stepCentre(updates: readonly WeightedUpdate[], centre: Record<string, F
   let squared = 0;
   for (const [name, v] of Object.entries(centre)) {
     const next = new Float64Array(v.length);
-    for (let k = 0; k < updates.length; k++) {
-      const x = updates[k].tensors[name];
-      const c = coefficients[k];
-      if (c === 0) continue;
-      for (let i = 0; i < next.length; i++) next[i] += c * x[i];
-    }
-    for (let i = 0; i < v.length; i++) {
-      const moved = keep * v[i] + next[i];
-      squared += (moved - v[i]) * (moved - v[i]);
-      v[i] = moved;
-    }
+    for (let k = 0; k < updates.length; k++) if (coefficients[k] !== 0) addScaled(next, updates[k].tensors[name], coefficients[k]);
+    squared += moveCentre(v, next, keep);
   }
   return Math.sqrt(squared);
+}
+
+/** v <- keep x v + next, in place; returns the squared length of the move. */
+function moveCentre(v: Float64Array, next: Float64Array, keep: number): number {
+  let squared = 0;
+  for (let i = 0; i < v.length; i++) {
+    const moved = keep * v[i] + next[i];
+    squared += (moved - v[i]) * (moved - v[i]);
+    v[i] = moved;
+  }
+  return squared;
 }

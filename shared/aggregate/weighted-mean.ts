@@ -24,13 +24,16 @@ export function weightedSum(updates: readonly WeightedUpdate[], coefficients: Ar
   const result: NamedArrays = {};
   for (const name of Object.keys(updates[0].tensors)) {
     const sum = new Float64Array(updates[0].tensors[name].length);
-    for (let k = 0; k < updates.length; k++) {
-      const values = updates[k].tensors[name];
-      const scale = coefficients[k];
-      if (scale === 0) continue;
-      for (let i = 0; i < sum.length; i++) sum[i] += scale * values[i];
-    }
-    result[name] = Float32Array.from(sum);
+    for (let k = 0; k < updates.length; k++) if (coefficients[k] !== 0) addScaled(sum, updates[k].tensors[name], coefficients[k]);
+    result[name] = new Float32Array(sum);
   }
   return result;
+}
+
+/**
+ * sum += scale x values. A function of its own so V8 optimises the loop as a
+ * whole: left inside the caller's loops it ran ~5x slower (on-stack replacement).
+ */
+export function addScaled(sum: Float64Array, values: Float32Array, scale: number): void {
+  for (let i = 0; i < sum.length; i++) sum[i] += scale * values[i];
 }
