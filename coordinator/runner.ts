@@ -37,6 +37,8 @@ export interface RoundRow {
   /** How long this round would wait at most. */
   deadlineMs: number;
   failures: RoundSummary['failures'];
+  /** Updates the aggregation rules flagged, with their distance to the result in clip radii. */
+  outliers: RoundSummary['outliers'];
   closedAt: string;
 }
 
@@ -54,6 +56,7 @@ export function roundRow(summary: RoundSummary, now: number): RoundRow {
     late: summary.late.map((update) => ({ workerId: update.workerId, round: update.round, samples: update.samples, weight: update.weight })),
     deadlineMs: summary.deadlineMs,
     failures: summary.failures,
+    outliers: summary.outliers.map((outlier) => ({ ...outlier, deviation: Number(outlier.deviation.toPrecision(3)) })),
     closedAt: new Date(now).toISOString(),
   };
 }
