@@ -27,6 +27,7 @@ describe('parseJobConfig defaults', () => {
         batchSize: 32, batching: 'throughput', rounds: 0, minWorkers: 1, roundDeadlineMs: 60_000, deadline: 'adaptive', deadlineFloorMs: 2_000,
         lateUpdates: 'drop', stalenessDecay: 0.5, maxStaleness: 2,
         mode: 'sync', localSteps: 8, outerLearningRate: 0.7, outerMomentum: 0.9, seed: 1, codec: 'f32', maxGradNorm: 1e4,
+        lrScaling: 'none', referenceBatch: 64,
       },
       optimizers: { generator: dcgan.networks.generator, discriminator: dcgan.networks.discriminator },
       output: { dir: 'runs', checkpointEvery: 10, sampleEvery: 25, exportEvery: 100, sampleCount: 64 },

@@ -4,6 +4,7 @@ import { ErrorCode, TesseraError } from '../shared/protocol/errors.ts';
 import { fields, parseConfig, type Field, type Schema } from '../shared/protocol/schema.ts';
 import { getModel } from '../shared/models/registry.ts';
 import type { OptimizerConfig } from '../shared/models/types.ts';
+import { LR_SCALING_RULES, type LrScalingRule } from '../shared/training/lr-scaling.ts';
 
 /** Everything that defines a job; resolved once, validated, and saved in every checkpoint. */
 export interface JobConfig {
@@ -40,6 +41,8 @@ export interface TrainingConfig {
   seed: number;
   codec: string;
   maxGradNorm: number;
+  lrScaling: LrScalingRule;
+  referenceBatch: number;
 }
 
 export interface OutputConfig {
@@ -94,6 +97,14 @@ const trainingSchema: Schema<TrainingConfig> = {
   },
   // An update whose global gradient norm exceeds this is rejected as corrupt; 0 turns the check off.
   maxGradNorm: fields.number(1e4, 0, Number.MAX_VALUE),
+  // How the optimizers' learning rates follow a round's global batch (its samples: batchSize x workers), which an
+  // autoscaler changes (shared/training/lr-scaling.ts): 'sqrt' is the rule for Adam. 'none' by default, so a run
+  // repeats exactly whatever the fleet and each step equals one process's step on the union batch; the autoscaled
+  // deployment (k8s/base/job.json) sets 'sqrt'. Synchronous mode only: in local mode each worker's inner batch is its own.
+  lrScaling: fields.oneOf('none', LR_SCALING_RULES),
+  // The global batch the learning rates are set for: 64 is what `npm start` trains (2 local workers x 32), where the
+  // model defaults were tried.
+  referenceBatch: fields.integer(64, 1, 1_000_000),
 };
 
 const outputSchema: Schema<OutputConfig> = {
