@@ -22,10 +22,10 @@
  */
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { loadMnist } from '../shared/data/mnist.ts';
 import { dcgan, DcganTrainer } from '../shared/models/gan/dcgan.ts';
 import { NODE_BACKENDS, selectNodeBackend } from '../worker/backend.ts';
+import { benchOptions } from './lib/options.ts';
 
 interface Measurement {
   backend: string;
@@ -52,21 +52,13 @@ One DCGAN training step on each Node backend, against wasm measured in the same 
   --help               print this and exit
 `;
 
-const { values } = parseArgs({
-  options: {
-    backends: { type: 'string', default: NODE_BACKENDS.join(',') },
-    batch: { type: 'string' },
-    'cpu-batch': { type: 'string' },
-    repeats: { type: 'string' },
-    quick: { type: 'boolean', default: false },
-    child: { type: 'string' },
-    help: { type: 'boolean', default: false },
-  },
+const values = benchOptions(USAGE, {
+  backends: { type: 'string', default: NODE_BACKENDS.join(',') },
+  batch: { type: 'string' },
+  'cpu-batch': { type: 'string' },
+  repeats: { type: 'string' },
+  child: { type: 'string' },
 });
-if (values.help) {
-  process.stdout.write(USAGE);
-  process.exit(0);
-}
 const QUICK = values.quick;
 const BATCH = Number(values.batch ?? (QUICK ? 8 : 64));
 const CPU_BATCH = Number(values['cpu-batch'] ?? (QUICK ? 1 : 8));

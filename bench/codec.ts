@@ -4,9 +4,9 @@
  * MB/s counts float32 payload bytes (4 per parameter), so codecs compare on the same work.
  * --quick times each codec for a tenth of the budget (a smoke run: fewer repeats, noisier medians).
  */
-import { parseArgs } from 'node:util';
 import { listCodecs, type NamedTensors, type TensorCodec } from '../shared/codec/index.ts';
 import { mulberry32 } from '../shared/codec/test-utils.ts';
+import { benchOptions } from './lib/options.ts';
 
 // MNIST DCGAN: generator dense + 2 deconvs, discriminator 2 convs + dense (~700k parameters).
 const SHAPES: Record<string, number[]> = {
@@ -73,12 +73,7 @@ Encode and decode speed and size of every codec on a DCGAN-sized gradient set, a
   --quick              a smoke run: a tenth of the time per codec
   --help               print this and exit
 `;
-const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, help: { type: 'boolean', default: false } } });
-if (values.help) {
-  process.stdout.write(USAGE);
-  process.exit(0);
-}
-const QUICK = values.quick;
+const QUICK = benchOptions(USAGE, {}).quick;
 const tensors = gradients();
 const params = Object.values(tensors).reduce((n, t) => n + t.data.length, 0);
 const payloadMB = (params * 4) / 1e6;

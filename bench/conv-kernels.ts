@@ -15,8 +15,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { getThreadsCount, version_wasm } from '@tensorflow/tfjs-backend-wasm';
-import { parseArgs } from 'node:util';
 import { registerWasmConvKernels } from '../shared/tfjs/wasm-conv-kernels.ts';
+import { benchOptions } from './lib/options.ts';
 
 type Shape4 = [number, number, number, number];
 type Mode = 'ours' | 'builtin' | 'cpu';
@@ -33,20 +33,12 @@ Conv2D gradient kernels on wasm (the project's and the built-in) and on cpu, on 
   --help               print this and exit
 `;
 
-const { values } = parseArgs({
-  options: {
-    batch: { type: 'string' },
-    'cpu-batch': { type: 'string' },
-    repeats: { type: 'string' },
-    'cpu-repeats': { type: 'string' },
-    quick: { type: 'boolean', default: false },
-    help: { type: 'boolean', default: false },
-  },
+const values = benchOptions(USAGE, {
+  batch: { type: 'string' },
+  'cpu-batch': { type: 'string' },
+  repeats: { type: 'string' },
+  'cpu-repeats': { type: 'string' },
 });
-if (values.help) {
-  process.stdout.write(USAGE);
-  process.exit(0);
-}
 const QUICK = values.quick;
 const REPEATS = Number(values.repeats ?? (QUICK ? 1 : 5));
 const WARMUP = QUICK ? 1 : 2;

@@ -13,7 +13,6 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
-import { parseArgs } from 'node:util';
 import { parseJobConfig } from '../coordinator/config.ts';
 import { Job } from '../coordinator/job.ts';
 import { getCodec } from '../shared/codec/index.ts';
@@ -24,6 +23,7 @@ import { getModel } from '../shared/models/registry.ts';
 import { runLocalSteps, type InnerState } from '../shared/training/local-steps.ts';
 import { deriveSeed } from '../shared/training/random.ts';
 import { registerWasmConvKernels } from '../shared/tfjs/wasm-conv-kernels.ts';
+import { benchOptions } from './lib/options.ts';
 
 const USAGE = `Usage: npx tsx bench/local-update.ts [options]
 
@@ -36,20 +36,12 @@ Local-update (DiLoCo) mode against synchronous mode on the same samples: update 
   --quick              a smoke run on 512 samples
   --help               print this and exit
 `;
-const { values } = parseArgs({
-  options: {
-    model: { type: 'string', default: 'dcgan' },
-    samples: { type: 'string' },
-    steps: { type: 'string', default: '8' },
-    batch: { type: 'string', default: '32' },
-    quick: { type: 'boolean', default: false },
-    help: { type: 'boolean', default: false },
-  },
+const values = benchOptions(USAGE, {
+  model: { type: 'string', default: 'dcgan' },
+  samples: { type: 'string' },
+  steps: { type: 'string', default: '8' },
+  batch: { type: 'string', default: '32' },
 });
-if (values.help) {
-  process.stdout.write(USAGE);
-  process.exit(0);
-}
 registerWasmConvKernels();
 await tf.setBackend('wasm');
 

@@ -5,8 +5,8 @@
  *   npm run bench -- --quick            # each as a smoke run (about a minute in all)
  *   npm run bench -- --only codec,local-update
  *
- * A benchmark is any bench/*.ts but this file (shared helpers would go in a
- * subfolder); each takes `--quick` for its short mode. Each runs in its own
+ * A benchmark is any bench/*.ts but this file (what they share is in
+ * bench/lib/); each takes `--quick` for its short mode (bench/lib/options.ts). Each runs in its own
  * process, since tfjs backends are process-global, and prints its own table
  * with ratios against a baseline measured in the same run. A summary of
  * which ran, for how long and how each ended comes last; the exit code is 1
