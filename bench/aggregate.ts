@@ -1,13 +1,14 @@
 /**
  * Aggregation rule throughput: each registered rule over 8 updates of 3 M
  * floats, against a plain memcpy (Float32Array.set of the same bytes)
- * measured in the same run. Run: npx tsx bench/aggregate.ts [runs]
+ * measured in the same run. Run: npx tsx bench/aggregate.ts [--runs N] [--quick]
  * GB/s counts the float32 bytes read once (8 x 3 M x 4 = 96 MB); a rule that
  * passes over them several times (norms, sort, distances) shows below 1/passes of memcpy.
  */
 import { cpus, loadavg } from 'node:os';
 import { listRules, type AggregationOptions, type WeightedUpdate } from '../shared/aggregate/index.ts';
 import { createUniform } from '../shared/training/random.ts';
+import { benchOptions } from './lib/options.ts';
 
 const UPDATES = 8;
 const FLOATS = 3_000_000;
@@ -15,7 +16,17 @@ const FLOATS = 3_000_000;
 const TENSORS: Record<string, number> = { 'dense/kernel': 1_600_000, 'conv2/kernel': 1_000_000, 'conv1/kernel': 399_000, 'dense/bias': 1000 };
 // The job's defaults (coordinator/config.ts), with centered-clip at its default iterations.
 const OPTIONS: AggregationOptions = { maxShare: 0.5, clipNorm: 0, trimFraction: 0.25, iterations: 5 };
-const runs = Number(process.argv[2] ?? 5);
+const USAGE = `Usage: npx tsx bench/aggregate.ts [--runs N] [--quick]
+
+Each registered aggregation rule's GB/s over ${UPDATES} updates of ${FLOATS / 1e6} M floats, beside memcpy in the same run.
+  --runs N   timed runs per rule; the median is printed (default 5; --quick: 1)
+`;
+const options = benchOptions(USAGE, { runs: { type: 'string', default: '5' } });
+const runs = options.quick ? 1 : Number(options.runs);
+if (!(Number.isInteger(runs) && runs >= 1)) {
+  process.stderr.write(`--runs must be a whole number >= 1, got ${options.runs}\n`);
+  process.exit(2);
+}
 
 /** Gradient-like updates: a shared signal plus each worker's noise, one of them sign-flipped x10 so clipping works. */
 function updates(): WeightedUpdate[] {

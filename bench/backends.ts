@@ -2,7 +2,9 @@
  * One DCGAN training step (lossAndGrads at the default config) on each Node
  * backend, against wasm measured in the same run.
  *
- *   npx tsx bench/backends.ts [--batch 64] [--cpu-batch 8] [--repeats 5] [--backends tensorflow,webgpu,wasm,cpu]
+ *   npx tsx bench/backends.ts [--batch 64] [--cpu-batch 8] [--repeats 5] [--backends tensorflow,webgpu,wasm,cpu] [--quick]
+ *
+ * --quick is a smoke run: batch 8 (cpu 1), one timed step, children stopped after 2 minutes.
  *
  * webgpu needs an adapter. Without a GPU, Chromium's SwiftShader provides one:
  *
@@ -23,6 +25,7 @@ import { fileURLToPath } from 'node:url';
 import { loadMnist } from '../shared/data/mnist.ts';
 import { dcgan, DcganTrainer } from '../shared/models/gan/dcgan.ts';
 import { NODE_BACKENDS, selectNodeBackend } from '../worker/backend.ts';
+import { benchOptions } from './lib/options.ts';
 
 interface Measurement {
   backend: string;
@@ -36,19 +39,35 @@ interface Measurement {
 
 type Outcome = Measurement | { backend: string; error: string };
 
-function option(name: string, fallback: string): string {
-  const at = process.argv.indexOf(`--${name}`);
-  return at >= 0 ? process.argv[at + 1] : fallback;
-}
+const USAGE = `Usage: npx tsx bench/backends.ts [options]
 
-const BATCH = Number(option('batch', '64'));
-const CPU_BATCH = Number(option('cpu-batch', '8'));
-const REPEATS = Number(option('repeats', '5'));
+One DCGAN training step on each Node backend, against wasm measured in the same run.
+
+  --backends LIST      backends to measure, comma-separated (default ${NODE_BACKENDS.join(',')})
+  --batch N            batch per step (default 64; quick 8)
+  --cpu-batch N        batch on the far slower cpu backend (default 8; quick 1)
+  --repeats N          timed steps after the warm-up (default 5; quick 1)
+  --quick              a smoke run: small batches, one timed step
+  --child BACKEND      (internal) measure BACKEND in this process and print RESULT <json>
+  --help               print this and exit
+`;
+
+const values = benchOptions(USAGE, {
+  backends: { type: 'string', default: NODE_BACKENDS.join(',') },
+  batch: { type: 'string' },
+  'cpu-batch': { type: 'string' },
+  repeats: { type: 'string' },
+  child: { type: 'string' },
+});
+const QUICK = values.quick;
+const BATCH = Number(values.batch ?? (QUICK ? 8 : 64));
+const CPU_BATCH = Number(values['cpu-batch'] ?? (QUICK ? 1 : 8));
+const REPEATS = Number(values.repeats ?? (QUICK ? 1 : 5));
 const WARMUP = 2;
 // A first step slower than this is measured once, cold: shader compiling is a few seconds at most.
 const SLOW_STEP_MS = 5_000;
 // A child that takes longer than this is stuck (the slowest here, SwiftShader at batch 64, needs about 2.5 minutes).
-const CHILD_TIMEOUT_MS = 10 * 60_000;
+const CHILD_TIMEOUT_MS = (QUICK ? 2 : 10) * 60_000;
 
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
@@ -128,7 +147,7 @@ function printTable(outcomes: Outcome[]): void {
   for (const row of rows) console.log(line(row));
 }
 
-const childBackend = option('child', '');
+const childBackend = values.child;
 if (childBackend) {
   try {
     process.stdout.write(`RESULT ${JSON.stringify(await measure(childBackend, BATCH))}\n`);
@@ -138,7 +157,7 @@ if (childBackend) {
   // A Dawn device keeps the event loop alive.
   process.exit(0);
 } else {
-  const backends = option('backends', NODE_BACKENDS.join(',')).split(',');
+  const backends = values.backends.split(',');
   const outcomes: Outcome[] = [];
   for (const backend of backends) {
     process.stderr.write(`measuring ${backend}...\n`);

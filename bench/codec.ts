@@ -1,10 +1,12 @@
 /**
  * Codec throughput on a DCGAN-sized gradient set, against a JSON baseline
- * measured in the same run. Run: npx tsx bench/codec.ts
+ * measured in the same run. Run: npx tsx bench/codec.ts [--quick]
  * MB/s counts float32 payload bytes (4 per parameter), so codecs compare on the same work.
+ * --quick times each codec for a tenth of the budget (a smoke run: fewer repeats, noisier medians).
  */
 import { listCodecs, type NamedTensors, type TensorCodec } from '../shared/codec/index.ts';
 import { mulberry32 } from '../shared/codec/test-utils.ts';
+import { benchOptions } from './lib/options.ts';
 
 // MNIST DCGAN: generator dense + 2 deconvs, discriminator 2 convs + dense (~700k parameters).
 const SHAPES: Record<string, number[]> = {
@@ -64,6 +66,14 @@ function time(fn: () => void, budgetMs: number): number {
   return times[times.length >> 1];
 }
 
+const USAGE = `Usage: npx tsx bench/codec.ts [--quick]
+
+Encode and decode speed and size of every codec on a DCGAN-sized gradient set, against JSON.
+
+  --quick              a smoke run: a tenth of the time per codec
+  --help               print this and exit
+`;
+const QUICK = benchOptions(USAGE, {}).quick;
 const tensors = gradients();
 const params = Object.values(tensors).reduce((n, t) => n + t.data.length, 0);
 const payloadMB = (params * 4) / 1e6;
@@ -78,7 +88,7 @@ interface Row {
 const rows: Row[] = [];
 for (const codec of [jsonCodec, ...listCodecs()]) {
   const bytes = codec.encode(tensors);
-  const budget = codec === jsonCodec ? 3000 : 1500;
+  const budget = (codec === jsonCodec ? 3000 : 1500) / (QUICK ? 10 : 1);
   const encodeMs = time(() => void codec.encode(tensors), budget);
   const decodeMs = time(() => void codec.decode(bytes), budget);
   rows.push({ id: codec.id, bytes: bytes.length, encodeMs, decodeMs });

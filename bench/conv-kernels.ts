@@ -3,7 +3,9 @@
  * against wasm's built-in Conv2DBackpropInput and the cpu backend, on DCGAN-sized
  * layers at batch 64.
  *
- *   npx tsx bench/conv-kernels.ts [--repeats 5] [--batch 64] [--cpu-batch 8] [--cpu-repeats 1]
+ *   npx tsx bench/conv-kernels.ts [--repeats 5] [--batch 64] [--cpu-batch 8] [--cpu-repeats 1] [--quick]
+ *
+ * --quick is a smoke run: batch 16 (cpu 2), one warm-up and one timed run.
  *
  * Each wasm cell is the median of the repeats after warm-up, in milliseconds.
  * The cpu backend's Conv2DBackpropFilter needs about a minute for the second
@@ -14,20 +16,35 @@
 import * as tf from '@tensorflow/tfjs';
 import { getThreadsCount, version_wasm } from '@tensorflow/tfjs-backend-wasm';
 import { registerWasmConvKernels } from '../shared/tfjs/wasm-conv-kernels.ts';
+import { benchOptions } from './lib/options.ts';
 
 type Shape4 = [number, number, number, number];
 type Mode = 'ours' | 'builtin' | 'cpu';
 
-function option(name: string, fallback: number): number {
-  const at = process.argv.indexOf(`--${name}`);
-  return at >= 0 ? Number(process.argv[at + 1]) : fallback;
-}
+const USAGE = `Usage: npx tsx bench/conv-kernels.ts [options]
 
-const REPEATS = option('repeats', 5);
-const WARMUP = 2;
-const BATCH = option('batch', 64);
-const CPU_BATCH = option('cpu-batch', 8);
-const CPU_REPEATS = option('cpu-repeats', 1);
+Conv2D gradient kernels on wasm (the project's and the built-in) and on cpu, on DCGAN-sized layers.
+
+  --batch N            batch on wasm (default 64; quick 16)
+  --cpu-batch N        batch on cpu, scaled linearly to --batch (default 8; quick 2)
+  --repeats N          timed runs on wasm after the warm-up (default 5; quick 1)
+  --cpu-repeats N      runs on cpu where one takes over a second (default 1)
+  --quick              a smoke run: small batches, one warm-up and one timed run
+  --help               print this and exit
+`;
+
+const values = benchOptions(USAGE, {
+  batch: { type: 'string' },
+  'cpu-batch': { type: 'string' },
+  repeats: { type: 'string' },
+  'cpu-repeats': { type: 'string' },
+});
+const QUICK = values.quick;
+const REPEATS = Number(values.repeats ?? (QUICK ? 1 : 5));
+const WARMUP = QUICK ? 1 : 2;
+const BATCH = Number(values.batch ?? (QUICK ? 16 : 64));
+const CPU_BATCH = Number(values['cpu-batch'] ?? (QUICK ? 2 : 8));
+const CPU_REPEATS = Number(values['cpu-repeats'] ?? 1);
 
 const BPI = 'Conv2DBackpropInput';
 

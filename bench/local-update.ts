@@ -2,7 +2,9 @@
  * Local-update (DiLoCo-style) mode against synchronous mode on the same
  * number of samples: update bytes sent and the loss reached.
  *
- *   npx tsx bench/local-update.ts [--model dcgan|vae|ddpm] [--samples 10240] [--steps 8]
+ *   npx tsx bench/local-update.ts [--model dcgan|vae|ddpm] [--samples 10240] [--steps 8] [--quick]
+ *
+ * --quick is a smoke run on 512 samples (8 synchronous rounds, one local one): the bytes hold, the losses say little.
  *
  * Runs the real Job (validation, codec, aggregation, optimizers) with two
  * simulated workers in this process, no transport: the bytes are the encoded
@@ -11,7 +13,6 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
-import { parseArgs } from 'node:util';
 import { parseJobConfig } from '../coordinator/config.ts';
 import { Job } from '../coordinator/job.ts';
 import { getCodec } from '../shared/codec/index.ts';
@@ -22,8 +23,25 @@ import { getModel } from '../shared/models/registry.ts';
 import { runLocalSteps, type InnerState } from '../shared/training/local-steps.ts';
 import { deriveSeed } from '../shared/training/random.ts';
 import { registerWasmConvKernels } from '../shared/tfjs/wasm-conv-kernels.ts';
+import { benchOptions } from './lib/options.ts';
 
-const { values } = parseArgs({ options: { model: { type: 'string', default: 'dcgan' }, samples: { type: 'string', default: '10240' }, steps: { type: 'string', default: '8' }, batch: { type: 'string', default: '32' } } });
+const USAGE = `Usage: npx tsx bench/local-update.ts [options]
+
+Local-update (DiLoCo) mode against synchronous mode on the same samples: update bytes and held-out loss.
+
+  --model ID           model family (default dcgan)
+  --samples N          samples to train on in each mode (default 10240; quick 512)
+  --steps H            local steps per round (default 8)
+  --batch N            batch per step and worker (default 32)
+  --quick              a smoke run on 512 samples
+  --help               print this and exit
+`;
+const values = benchOptions(USAGE, {
+  model: { type: 'string', default: 'dcgan' },
+  samples: { type: 'string' },
+  steps: { type: 'string', default: '8' },
+  batch: { type: 'string', default: '32' },
+});
 registerWasmConvKernels();
 await tf.setBackend('wasm');
 
@@ -31,7 +49,7 @@ const spec = getModel(values.model);
 const localSteps = Number(values.steps);
 const batchSize = Number(values.batch);
 const workers = ['a', 'b'];
-const totalSamples = Number(values.samples);
+const totalSamples = Number(values.samples ?? (values.quick ? 512 : 10240));
 const dataset = loadMnist();
 const trainer = spec.createTrainer(spec.defaults);
 const initial = trainer.initialWeights(1);

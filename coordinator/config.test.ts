@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { dcgan } from '../shared/models/gan/dcgan.ts';
 import { ErrorCode, TesseraError } from '../shared/protocol/errors.ts';
-import { parseJobConfig } from './config.ts';
+import { jobConfigJsonSchema, parseJobConfig } from './config.ts';
 
 function refusal(raw: unknown): { code: ErrorCode; field: string | undefined } {
   try {
@@ -29,6 +29,7 @@ describe('parseJobConfig defaults', () => {
         mode: 'sync', localSteps: 8, outerLearningRate: 0.7, outerMomentum: 0.9, seed: 1, codec: 'f32', maxGradNorm: 1e4,
         aggregator: { generator: 'mean', discriminator: 'mean' },
         aggregation: { maxShare: 0.5, clipNorm: 0, trimFraction: 0.25, iterations: 5 },
+        lrScaling: 'none', referenceBatch: 64,
       },
       optimizers: { generator: dcgan.networks.generator, discriminator: dcgan.networks.discriminator },
       output: { dir: 'runs', checkpointEvery: 10, sampleEvery: 25, exportEvery: 100, sampleCount: 64 },
@@ -153,5 +154,48 @@ describe('parseJobConfig refuses, naming the dotted field', () => {
     }
     expect(refusal({ id: 42 })).toEqual(invalidConfig('id'));
     expect(parseJobConfig({ id: 'A9_-z' }).id).toBe('A9_-z');
+  });
+});
+
+describe('jobConfigJsonSchema', () => {
+  type Leaf = { type?: string; enum?: string[]; minimum?: number; maximum?: number; maxLength?: number; pattern?: string; default?: unknown };
+  /** The config value at a dotted path, nested as parseJobConfig reads it. */
+  const at = (path: string[], value: unknown): Record<string, unknown> => path.reduceRight<unknown>((inner, key) => ({ [key]: inner }), value) as Record<string, unknown>;
+  const leaves = (schema: any, path: string[] = []): [string[], Leaf][] =>
+    schema.type === 'object' && schema.properties ? Object.entries(schema.properties).flatMap(([key, inner]) => leaves(inner, [...path, key])) : [[path, schema]];
+  const resolved = jobConfigJsonSchema({ resolved: true });
+  // model.config and optimizers are per model family: their keys are checked by the family's own tests.
+  const described = leaves(jobConfigJsonSchema({ resolved: false })).filter(([path]) => path[0] !== 'model' && path[0] !== 'optimizers');
+
+  it('describes every key of a resolved config, with its default, and nothing else', () => {
+    const defaults = parseJobConfig({});
+    const keysOf = (schema: any): unknown => (schema.properties ? Object.fromEntries(Object.entries(schema.properties).map(([key, inner]) => [key, keysOf(inner)])) : true);
+    const keysOfValue = (value: unknown): unknown => (value && typeof value === 'object' && !Array.isArray(value) ? Object.fromEntries(Object.entries(value).map(([key, inner]) => [key, keysOfValue(inner)])) : true);
+    expect(keysOf(resolved)).toEqual({ ...(keysOfValue(defaults) as object), model: { id: true, config: true }, optimizers: true });
+    expect(resolved.required).toEqual(expect.arrayContaining(Object.keys(defaults)));
+    for (const [path, leaf] of described) expect(leaf.default, path.join('.')).toEqual(path.reduce<any>((value, key) => value[key], defaults));
+  });
+
+  it('gives every key a type, and the parser accepts exactly what the schema says at its bounds', () => {
+    expect(described.length).toBeGreaterThan(25);
+    for (const [path, leaf] of described) {
+      const field = path.join('.');
+      const refused = (value: unknown) => expect(refusal(at(path, value)), `${field} = ${JSON.stringify(value)}`).toEqual(invalidConfig(field));
+      expect(leaf.type, field).toMatch(/^(string|integer|number|boolean)$/);
+      for (const value of leaf.enum ?? []) expect(() => parseJobConfig(at(path, value)), `${field} = ${value}`).not.toThrow();
+      if (leaf.enum) refused('not-one-of-them');
+      if (leaf.minimum !== undefined) {
+        expect(() => parseJobConfig(at(path, leaf.minimum)), `${field} = min`).not.toThrow();
+        refused(leaf.minimum - 1);
+      }
+      if (leaf.maximum !== undefined) {
+        expect(() => parseJobConfig(at(path, leaf.maximum)), `${field} = max`).not.toThrow();
+        refused(leaf.maximum + Math.max(1, leaf.maximum));
+      }
+      if (leaf.type === 'integer') refused((leaf.minimum ?? 0) + 0.5);
+      if (leaf.maxLength !== undefined) refused('a'.repeat(leaf.maxLength + 1));
+      if (leaf.pattern !== undefined) refused('-not the pattern');
+      if (leaf.type !== 'string') refused('a string');
+    }
   });
 });

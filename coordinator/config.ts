@@ -2,9 +2,10 @@ import { MAX_TRIM_FRACTION, getRule, type AggregationOptions } from '../shared/a
 import { listCodecs } from '../shared/codec/index.ts';
 import * as check from '../shared/protocol/check.ts';
 import { ErrorCode, TesseraError } from '../shared/protocol/errors.ts';
-import { fields, parseConfig, type Field, type Schema } from '../shared/protocol/schema.ts';
-import { getModel } from '../shared/models/registry.ts';
+import { fields, jsonSchemaOf, parseConfig, type Field, type JsonSchema, type JsonSchemaOptions, type Schema } from '../shared/protocol/schema.ts';
+import { getModel, listModels } from '../shared/models/registry.ts';
 import type { OptimizerConfig } from '../shared/models/types.ts';
+import { LR_SCALING_RULES, type LrScalingRule } from '../shared/training/lr-scaling.ts';
 
 /** Everything that defines a job; resolved once, validated, and saved in every checkpoint. */
 export interface JobConfig {
@@ -46,6 +47,8 @@ export interface TrainingConfig {
   /** The aggregation rule for each network (the model's networks), by rule id. */
   aggregator: Record<string, string>;
   aggregation: AggregationOptions;
+  lrScaling: LrScalingRule;
+  referenceBatch: number;
 }
 
 export interface OutputConfig {
@@ -140,12 +143,21 @@ const trainingSchema: Schema<Omit<TrainingConfig, 'aggregator'>> = {
   codec: {
     default: 'f32',
     parse: (value, field) => check.oneOf(value, field, listCodecs().map((codec) => codec.id)),
+    jsonSchema: () => ({ type: 'string', enum: listCodecs().map((codec) => codec.id), default: 'f32' }),
   },
   // An update whose global gradient norm exceeds this is refused as corrupt (no honest gradient comes near it); 0 turns
   // the check off. It is the guard against garbage, not the defence against large updates: the aggregation rules
   // clip those (training.aggregation), which bounds their pull without throwing away a worker's round.
   maxGradNorm: fields.number(1e4, 0, Number.MAX_VALUE),
   aggregation: fields.nested(aggregationSchema),
+  // How the optimizers' learning rates follow a round's global batch (its samples: batchSize x workers), which an
+  // autoscaler changes (shared/training/lr-scaling.ts): 'sqrt' is the rule for Adam. 'none' by default, so a run
+  // repeats exactly whatever the fleet and each step equals one process's step on the union batch; the autoscaled
+  // deployment (k8s/base/job.json) sets 'sqrt'. Synchronous mode only: in local mode each worker's inner batch is its own.
+  lrScaling: fields.oneOf('none', LR_SCALING_RULES),
+  // The global batch the learning rates are set for: 64 is what `npm start` trains (2 local workers x 32), where the
+  // model defaults were tried.
+  referenceBatch: fields.integer(64, 1, 1_000_000),
 };
 
 const outputSchema: Schema<OutputConfig> = {
@@ -168,14 +180,43 @@ function optimizerSchemaWith(defaults: OptimizerConfig): Schema<OptimizerConfig>
   };
 }
 
+const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]*$/;
 const idField: Field<string> = {
   default: 'default',
   parse: (value, field) => {
     const id = check.string(value, field, 64);
-    if (!/^[A-Za-z0-9][A-Za-z0-9_-]*$/.test(id)) check.oneOf(id, field, ['letters, digits, _ and - only']);
+    if (!ID_PATTERN.test(id)) check.oneOf(id, field, ['letters, digits, _ and - only']);
     return id;
   },
+  jsonSchema: () => ({ type: 'string', maxLength: 64, pattern: ID_PATTERN.source, default: 'default' }),
 };
+
+/**
+ * The job config as JSON Schema, derived from the schemas above, so the API's
+ * description cannot drift from the parser: partial for what POST /api/jobs
+ * takes, resolved for what a job shows.
+ */
+export function jobConfigJsonSchema(options: JsonSchemaOptions): JsonSchema {
+  const common = jsonSchemaOf({ id: idField, dataset: fields.nested(datasetSchema), training: fields.nested(trainingSchema), output: fields.nested(outputSchema) }, options);
+  const required = (keys: string[]) => (options.resolved ? { required: keys } : {});
+  // The networks, their optimizers' defaults and the model's own keys depend on the model family (shared/models/).
+  const optimizer = jsonSchemaOf(optimizerSchemaWith({ learningRate: 0, beta1: 0, beta2: 0, epsilon: 0 }), { ...options, defaults: false });
+  const model = {
+    type: 'object',
+    additionalProperties: false,
+    properties: {
+      id: { type: 'string', enum: listModels().map((spec) => spec.id), default: 'dcgan' },
+      config: { type: 'object', description: "the model family's own keys (width, latentDim, ...); absent ones take the family's defaults" },
+    },
+    ...required(['id', 'config']),
+  };
+  const optimizers = { type: 'object', description: 'one optimizer per network of the model (generator and discriminator for GANs); absent keys take the family\'s defaults', additionalProperties: optimizer };
+  return {
+    ...common,
+    properties: { ...(common.properties as JsonSchema), model, optimizers },
+    ...(options.resolved ? { required: [...(common.required as string[]), 'model', 'optimizers'] } : {}),
+  };
+}
 
 /** Reads a job config: unknown keys are errors, absent keys take their defaults, the field at fault is named. */
 export function parseJobConfig(raw: unknown): JobConfig {

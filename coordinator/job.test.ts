@@ -201,3 +201,23 @@ describe('late updates', () => {
   });
 });
 
+
+describe('Job learning-rate scaling', () => {
+  it('steps Adam at the rate training.lrScaling gives for the round\'s global batch', async () => {
+    // referenceBatch 2 and a round of 8 samples: sqrt scales the rate by 2.
+    const config = parseJobConfig({ id: 'unit', training: { batchSize: 4, maxGradNorm: 100, lrScaling: 'sqrt', referenceBatch: 2 }, dataset: { shards: 4 } });
+    const weights: NamedArrays = { g_w: new Float32Array([1, 2, 3, 4, 5, 6]), d_w: new Float32Array([1, 1, 1, 1]) };
+    const job = new Job(config, shapes, Job.initialState(dcgan, structuredClone(weights), config.dataset.shards), 100);
+    await job.openRound(workers, 0);
+    job.acceptUpdate('a', update(job, {}, grads(1)), 5);
+    job.acceptUpdate('b', update(job, {}, grads(3)), 7);
+    job.closeRound(10);
+
+    const expected = structuredClone(weights);
+    const doubled = (network: 'generator' | 'discriminator') => ({ ...dcgan.networks[network], learningRate: dcgan.networks[network].learningRate * 2 });
+    adamStep(expected, grads(2), createAdamState(expected, ['g_w']), doubled('generator'));
+    adamStep(expected, grads(2), createAdamState(expected, ['d_w']), doubled('discriminator'));
+    expect(Array.from(job.state.weights.g_w)).toEqual(Array.from(expected.g_w));
+    expect(Array.from(job.state.weights.d_w)).toEqual(Array.from(expected.d_w));
+  });
+});

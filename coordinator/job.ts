@@ -10,6 +10,7 @@ import { getModel } from '../shared/models/registry.ts';
 import type { ModelSpec } from '../shared/models/types.ts';
 import { adamStep, createAdamState, type AdamState } from '../shared/training/adam.ts';
 import { deriveSeed } from '../shared/training/random.ts';
+import { scaledOptimizer } from '../shared/training/lr-scaling.ts';
 import { createMomentum, nesterovStep } from '../shared/training/nesterov.ts';
 import { aggregateRound, type RoundOutlier } from './aggregate-round.ts';
 import type { JobConfig } from './config.ts';
@@ -367,7 +368,7 @@ export class Job {
       nesterovStep(this.state.weights, grads, this.state.outerMomentum, { learningRate: training.outerLearningRate, momentum: training.outerMomentum });
     } else {
       for (const [network, optimizer] of Object.entries(this.state.optimizers)) {
-        adamStep(this.state.weights, grads, optimizer, this.config.optimizers[network]);
+        adamStep(this.state.weights, grads, optimizer, scaledOptimizer(this.config.optimizers[network], samples, training));
       }
     }
     this.state.version += 1;

@@ -23,7 +23,8 @@ Runs a coordinator: serves the worker protocol on ws://HOST:PORT/ws and the API 
   --worker-token T     require this token from workers (env TESSERA_WORKER_TOKEN)
   --admin-token T      token for the API's admin actions (env TESSERA_ADMIN_TOKEN; generated and printed when not set)
   --read-token T       also require a token to read the API and dashboard (env TESSERA_READ_TOKEN; reading is open without)
-\${NATS_CLI_USAGE}                       with --nats, Node workers can also join over NATS (workers always can over WebSockets)
+${NATS_CLI_USAGE}                       with --nats, Node workers can also join over NATS (workers always can over WebSockets)
+  --help               print this and exit
 `;
 
 const { values } = parseArgs({
@@ -71,6 +72,9 @@ for (const assignment of values.set) {
   setPath(jobConfig, assignment.slice(0, equals), assignment.slice(equals + 1));
 }
 if (values.rounds !== undefined) setPath(jobConfig, 'training.rounds', values.rounds);
+const localWorkers = Number(values['local-workers']);
+// `npm start` waits for its own workers: a first round with one of them would train on half the batch.
+if (localWorkers > 0 && jobConfig.training?.minWorkers === undefined) setPath(jobConfig, 'training.minWorkers', String(localWorkers));
 
 // The coordinator's own tensor work is small (initial weights, sample grids, export): wasm serves it on every machine.
 const backend = await selectNodeBackend('wasm');
@@ -106,12 +110,12 @@ runner.on('round', (summary) => print(formatRound(summary, (id) => coordinator.h
 runner.on('samples', (path) => print(`samples: ${path}`));
 runner.on('exported', (dir) => print(`generator exported: ${dir}/model.json`));
 runner.on('outputError', (error) => process.stderr.write(`output failed: ${error.message}\n`));
-runner.on('rejected', (workerId, error) => process.stderr.write(`update from ${workerId} rejected: ${error.code}${error.field ? ` (${error.field})` : ''}: ${error.message}\n`));
+// The one log line per rejected update (the local workers leave it to this one; error.message names the field).
+runner.on('rejected', (workerId, error) => process.stderr.write(`update from ${coordinator.hub.sessions.get(workerId)?.name ?? workerId} (${workerId}) rejected: ${error.code}: ${error.message}\n`));
 coordinator.hub.on('joined', (session) => print(`worker ${session.id} joined (${session.kind}, ${session.backend}, ${session.name})`));
 coordinator.hub.on('left', (session, reason) => print(`worker ${session.id} left: ${reason}`));
 
 const children: ChildProcess[] = [];
-const localWorkers = Number(values['local-workers']);
 const workerMain = fileURLToPath(new URL('../worker/main.ts', import.meta.url));
 for (let i = 0; i < localWorkers; i++) {
   const args = ['--import', 'tsx', workerMain, '--url', `ws://127.0.0.1:${coordinator.port}/ws`, '--name', `local-${i + 1}`, '--quiet'];

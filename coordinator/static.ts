@@ -50,6 +50,8 @@ export function addStaticRoutes(app: Hono): void {
   const joinPage = async () => readFile(join(ROOT, 'browser-worker', 'join.html'), 'utf8');
   const dashboardPage = async () => readFile(join(ROOT, 'browser-worker', 'dashboard.html'), 'utf8');
   app.get('/favicon.ico', (c) => c.body(null, 204));
+  // The address people type first; the query goes along (the dashboard reads ?token= from it).
+  app.get('/', (c) => c.redirect(`/dashboard${new URL(c.req.url).search}`));
   app.get('/join', async (c) => c.html(await joinPage()));
   app.get('/join/:jobId', async (c) => c.html(await joinPage()));
   app.get('/dashboard', async (c) => c.html(await dashboardPage()));

@@ -11,7 +11,14 @@
 # Any coordinator option goes after the image name (--set training.batchSize=64, --config FILE, ...);
 # change the port with PORT=..., not --port, so that the health check follows it.
 
-ARG NODE_IMAGE=node:20-bookworm-slim
+# Node 22 LTS (Node 20 reached its end of life in April 2026), an exact release: a rebuild
+# gets the same Node. To pin the image's bytes as well, add the digest of that
+# tag (look it up where the registry is reachable):
+#   docker buildx imagetools inspect node:22.23.3-bookworm-slim      # Digest: sha256:…
+#   docker build --build-arg NODE_DIGEST=@sha256:… -f deploy/coordinator.Dockerfile .
+ARG NODE_VERSION=22.23.3
+ARG NODE_DIGEST=
+ARG NODE_IMAGE=node:${NODE_VERSION}-bookworm-slim${NODE_DIGEST}
 
 FROM ${NODE_IMAGE} AS deps
 WORKDIR /app
@@ -47,7 +54,7 @@ RUN mkdir -p /app/runs && chown 1000:1000 /app/runs
 VOLUME ["/app/runs"]
 USER 1000:1000
 EXPOSE 8080
-# Node 20 has fetch; the slim image has neither curl nor wget.
+# Node has fetch; the slim image has neither curl nor wget.
 HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + process.env.PORT + '/health').then((response) => process.exit(response.ok ? 0 : 1), () => process.exit(1))"]
 # node itself is PID 1, not npm: SIGTERM reaches the coordinator, which writes

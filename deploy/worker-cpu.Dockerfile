@@ -9,7 +9,14 @@
 #   docker run -e TESSERA_URL=ws://coordinator:8080/ws -e TESSERA_WORKER_TOKEN=... tessera/worker-cpu:0.1.0
 # Options after the image name are the worker's own (--job ID, --name NAME, ...).
 
-ARG NODE_IMAGE=node:20-bookworm-slim
+# Node 22 LTS (Node 20 reached its end of life in April 2026), an exact release: a rebuild
+# gets the same Node. To pin the image's bytes as well, add the digest of that
+# tag (look it up where the registry is reachable):
+#   docker buildx imagetools inspect node:22.23.3-bookworm-slim      # Digest: sha256:…
+#   docker build --build-arg NODE_DIGEST=@sha256:… -f deploy/worker-cpu.Dockerfile .
+ARG NODE_VERSION=22.23.3
+ARG NODE_DIGEST=
+ARG NODE_IMAGE=node:${NODE_VERSION}-bookworm-slim${NODE_DIGEST}
 
 FROM ${NODE_IMAGE} AS deps
 WORKDIR /app

@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # A Tessera worker on an NVIDIA GPU: tfjs-node-gpu 4.22 (libtensorflow 2.9.1,
-# built for CUDA 11 and cuDNN 8) on the CUDA 11.8 + cuDNN 8 runtime, Node 20.
+# built for CUDA 11 and cuDNN 8) on the CUDA 11.8 + cuDNN 8 runtime, Node 22.
 # The host needs the NVIDIA driver and the NVIDIA container toolkit:
 #   docker run --gpus 1 -e TESSERA_URL=ws://coordinator:8080/ws tessera/worker-gpu:0.1.0
 # On Kubernetes, the NVIDIA device plugin (k8s/overlays/gpu asks for nvidia.com/gpu: 1).
@@ -9,10 +9,20 @@
 # in tfjs-node-gpu's install script):
 #   docker build -f deploy/worker-gpu.Dockerfile -t tessera/worker-gpu:0.1.0 .
 
-ARG CUDA_IMAGE=nvidia/cuda:11.8.0-cudnn8-runtime-ubuntu22.04
-ARG NODE_IMAGE=node:20-bookworm-slim
+# An exact tag; pin its bytes with --build-arg CUDA_DIGEST=@sha256:… as for Node below.
+ARG CUDA_DIGEST=
+ARG CUDA_IMAGE=nvidia/cuda:11.8.0-cudnn8-runtime-ubuntu22.04${CUDA_DIGEST}
 
-# Node 20 from the official image: its binary needs glibc 2.28, Ubuntu 22.04 has 2.35.
+# Node 22 LTS (Node 20 reached its end of life in April 2026), an exact release: a rebuild
+# gets the same Node. To pin the image's bytes as well, add the digest of that
+# tag (look it up where the registry is reachable):
+#   docker buildx imagetools inspect node:22.23.3-bookworm-slim      # Digest: sha256:…
+#   docker build --build-arg NODE_DIGEST=@sha256:… -f deploy/worker-gpu.Dockerfile .
+ARG NODE_VERSION=22.23.3
+ARG NODE_DIGEST=
+ARG NODE_IMAGE=node:${NODE_VERSION}-bookworm-slim${NODE_DIGEST}
+
+# Node from the official image: its binary needs glibc 2.28, Ubuntu 22.04 has 2.35.
 FROM ${NODE_IMAGE} AS node
 
 FROM ${CUDA_IMAGE} AS deps

@@ -48,6 +48,8 @@ describe('job API', () => {
     expect(job.config.model).toEqual({ id: 'dcgan', config: { width: 4, latentDim: 8, leak: 0.2 } });
     await expectError(await get('/api/jobs/nope'), 404, 'UNKNOWN_JOB', 'id');
     await expectError(await get('/api/nothing-here'), 404, 'INVALID_MESSAGE', 'path');
+    const root = await get('/?token=t', { redirect: 'manual' });
+    expect([root.status, root.headers.get('location')]).toEqual([302, '/dashboard?token=t']);
     const metrics = await get('/metrics');
     expect(metrics.headers.get('content-type')).toMatch(/text\/plain/);
     expect(await metrics.text()).toMatch(/tessera_job_status\{job_id="default",status="waiting"\} 1/);
@@ -76,10 +78,10 @@ describe('job API', () => {
     expect((await (await post('/api/jobs/steered/pause')).json()).status).toBe('paused');
     expect((await (await post('/api/jobs/steered/resume')).json()).status).toBe('waiting');
 
-    // Nothing written yet.
-    await expectError(await get('/api/jobs/steered/checkpoint'), 404, 'BAD_CHECKPOINT', 'checkpoint');
-    await expectError(await get('/api/jobs/steered/model/model.json'), 404, 'UNKNOWN_JOB', 'model');
-    await expectError(await get('/api/jobs/steered/samples/latest.png'), 404, 'UNKNOWN_JOB', 'file');
+    // Nothing written yet: the job exists, its outputs do not (yet).
+    await expectError(await get('/api/jobs/steered/checkpoint'), 404, 'NOT_READY', 'checkpoint');
+    await expectError(await get('/api/jobs/steered/model/model.json'), 404, 'NOT_READY', 'model');
+    await expectError(await get('/api/jobs/steered/samples/latest.png'), 404, 'NOT_READY', 'file');
     expect(await (await get('/api/jobs/steered/samples')).json()).toEqual({ samples: [] });
 
     expect((await (await post('/api/jobs/steered/stop')).json()).status).toBe('stopped');

@@ -109,6 +109,11 @@ function declaresPort(containers: any[], port: string | number): boolean {
   return containers.some((container) => (container.ports ?? []).some((declared: any) => (typeof port === 'string' ? declared.name === port : declared.containerPort === port)));
 }
 
+/** The number of a named container port of a workload. */
+function containerPort(workload: K8sObject, name: string): number | undefined {
+  return containersOf(workload).flatMap((container) => container.ports ?? []).find((port: any) => port.name === name)?.containerPort;
+}
+
 /** GET routes of the coordinator's app, without parameters: what a probe can hit. */
 function coordinatorRoutes(): Set<string> {
   const hub = new Hub({ defaultJobId: 'default', heartbeatMs: 10_000 });
@@ -278,6 +283,54 @@ describe.each(OVERLAYS)('k8s/overlays/%s', (overlay) => {
     expect(grace).toBeGreaterThanOrEqual(job.training.roundDeadlineMs / 1000 + 10);
   });
 
+  it('leaves the replica count of every Deployment an autoscaler targets to the autoscaler', () => {
+    const hpas = objects().ofKind('HorizontalPodAutoscaler');
+    expect(hpas.length).toBeGreaterThan(0);
+    for (const hpa of hpas) {
+      const { kind, name } = hpa.spec.scaleTargetRef;
+      const target = objects().get(kind, name);
+      expect(target, `target ${kind}/${name} of HorizontalPodAutoscaler/${hpa.metadata.name}`).toBeDefined();
+      // A `replicas` here would reset the fleet to it at every `kubectl apply -k`.
+      expect(target!.spec.replicas, `${kind}/${name} sets replicas`).toBeUndefined();
+    }
+  });
+
+  it('lets into each component only the peers its NetworkPolicy names, and every policy and peer selects pods that exist', () => {
+    const policies = objects().ofKind('NetworkPolicy');
+    for (const workload of objects().workloads) {
+      expect(policies.filter((policy) => isSubset(policy.spec.podSelector.matchLabels, workload.spec.template.metadata.labels)).length, `NetworkPolicy for ${workload.metadata.name}`).toBeGreaterThan(0);
+    }
+    for (const policy of policies) {
+      const targets = objects().selected(policy.spec.podSelector.matchLabels);
+      expect(targets.length, `pods of NetworkPolicy ${policy.metadata.name}`).toBeGreaterThan(0);
+      expect(policy.spec.policyTypes).toContain('Ingress');
+      for (const rule of policy.spec.ingress ?? []) {
+        // An empty peer list would let in everyone: each rule names its peers.
+        expect(rule.from?.length, `NetworkPolicy ${policy.metadata.name}: a rule without peers`).toBeGreaterThan(0);
+        for (const peer of rule.from) {
+          expect(peer.ipBlock, `NetworkPolicy ${policy.metadata.name} admits an IP block`).toBeUndefined();
+          if (!peer.namespaceSelector) expect(objects().selected(peer.podSelector.matchLabels).length, `peer ${JSON.stringify(peer.podSelector.matchLabels)} of ${policy.metadata.name}`).toBeGreaterThan(0);
+        }
+        for (const { port } of rule.ports) {
+          if (typeof port === 'string') for (const workload of targets) expect(declaresPort(containersOf(workload), port), `${policy.metadata.name}: ${workload.metadata.name} declares port ${port}`).toBe(true);
+        }
+      }
+    }
+
+    // NATS: clients from the coordinator and the workers only, monitoring (no authentication) from Prometheus's namespace only.
+    const nats = objects().byComponent('nats');
+    const natsPolicies = policies.filter((policy) => isSubset(policy.spec.podSelector.matchLabels, nats.spec.template.metadata.labels));
+    const peersFor = (portName: string) =>
+      natsPolicies.flatMap((policy) => (policy.spec.ingress ?? []).filter((rule: any) => rule.ports.some((port: any) => port.port === portName || port.port === containerPort(nats, portName))).flatMap((rule: any) => rule.from));
+    const components = (peers: any[]) => peers.map((peer) => (peer.namespaceSelector ? `namespace ${JSON.stringify(peer.namespaceSelector.matchLabels)}` : objects().selected(peer.podSelector.matchLabels).map((workload) => workload.spec.template.metadata.labels['app.kubernetes.io/component']).join())).sort();
+    expect(components(peersFor('client'))).toEqual(['coordinator', 'worker']);
+    expect(components(peersFor('monitor'))).toEqual(['namespace {"kubernetes.io/metadata.name":"monitoring"}']);
+    // The workers serve nothing.
+    const worker = objects().byComponent('worker');
+    const workerRules = policies.filter((policy) => isSubset(policy.spec.podSelector.matchLabels, worker.spec.template.metadata.labels)).flatMap((policy) => policy.spec.ingress ?? []);
+    expect(workerRules).toEqual([]);
+  });
+
   it('keeps most workers through voluntary disruptions', () => {
     const [pdb] = objects().ofKind('PodDisruptionBudget');
     expect(objects().selected(pdb.spec.selector.matchLabels).map((workload) => workload.metadata.name)).toEqual([objects().byComponent('worker').metadata.name]);
@@ -319,5 +372,16 @@ describe.each(OVERLAYS)('k8s/overlays/%s', (overlay) => {
       expect(gpus).toBeUndefined();
       expect(JSON.stringify(objects().objects)).not.toContain('nvidia.com/gpu');
     }
+  });
+});
+
+describe('deploy/*.Dockerfile', () => {
+  it.each(['coordinator', 'worker-cpu', 'worker-gpu'])('%s builds on an exact Node 22 release, with a digest ARG to pin the image', (name) => {
+    const dockerfile = readFileSync(join(ROOT, 'deploy', `${name}.Dockerfile`), 'utf8');
+    expect(dockerfile).toMatch(/^ARG NODE_VERSION=22\.\d+\.\d+$/m);
+    expect(dockerfile).toMatch(/^ARG NODE_DIGEST=$/m);
+    expect(dockerfile).toMatch(/^ARG NODE_IMAGE=node:\$\{NODE_VERSION\}-[a-z]+-slim\$\{NODE_DIGEST\}$/m);
+    // Every stage starts from an ARG, so the digest reaches all of them.
+    for (const [, image] of dockerfile.matchAll(/^FROM (\S+)/gm)) expect(image, `FROM ${image}`).toMatch(/^\$\{(NODE|CUDA)_IMAGE\}$/);
   });
 });

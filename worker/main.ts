@@ -13,14 +13,14 @@ const USAGE = `Usage: tessera-worker (--url ws://HOST:PORT/ws | --nats nats://HO
 
 Joins a Tessera coordinator and trains until stopped (Ctrl+C leaves cleanly).
 
-  --url URL         the coordinator's WebSocket URL (env TESSERA_URL)
-\${NATS_CLI_USAGE}
-  --job ID          the job to join (default: the coordinator's default job)
-  --token TOKEN     worker token, when the coordinator asks for one (env TESSERA_WORKER_TOKEN)
-  --backend NAME    force a tfjs backend: ${NODE_BACKENDS.join(', ')} (default: the fastest present)
-  --name NAME       how the worker table shows this worker (default: the host name)
-  --throttle F      stretch each compute F times (to try out slow workers)
-  --quiet           print only errors
+  --url URL            the coordinator's WebSocket URL (env TESSERA_URL)
+${NATS_CLI_USAGE}  --job ID             the job to join (default: the coordinator's default job)
+  --token TOKEN        worker token, when the coordinator asks for one (env TESSERA_WORKER_TOKEN)
+  --backend NAME       force a tfjs backend: ${NODE_BACKENDS.join(', ')} (default: the fastest present)
+  --name NAME          how the worker table shows this worker (default: the host name)
+  --throttle F         stretch each compute F times (to try out slow workers)
+  --quiet              print only errors, and of rejected updates none (the coordinator logs them)
+  --help               print this and exit
 `;
 
 const { values } = parseArgs({
@@ -56,6 +56,9 @@ const backend = await selectNodeBackend(values.backend);
 for (const skipped of backend.skipped) log(`backend ${skipped.name} skipped: ${skipped.reason}`);
 log(`backend ${backend.name} on ${backend.device}`);
 
+/** The rounds this worker recently sent an update for (a rejection of one is the coordinator's to log, under --quiet). */
+const updatedRounds = new Set<number>();
+
 function onEvent(event: WorkerEvent): void {
   switch (event.type) {
     case 'connected':
@@ -65,11 +68,15 @@ function onEvent(event: WorkerEvent): void {
       log(`connection lost (${event.reason}); retrying in ${(event.retryInMs / 1000).toFixed(1)} s`);
       break;
     case 'update': {
+      updatedRounds.add(event.round);
+      if (updatedRounds.size > 16) updatedRounds.delete(updatedRounds.values().next().value!);
       const losses = Object.entries(event.losses).map(([name, value]) => `${name} ${value.toFixed(3)}`).join(' ');
       log(`round ${event.round}: ${event.samples} samples in ${event.computeMs.toFixed(0)} ms (${((event.samples / event.computeMs) * 1000).toFixed(1)} samples/s) ${losses}`);
       break;
     }
     case 'reject':
+      // The coordinator logs every update it rejects; its local workers (--quiet) leave those to it, so each is logged once.
+      if (values.quiet && event.round !== undefined && updatedRounds.has(event.round)) break;
       process.stderr.write(`[worker ${values.name}] rejected${event.round === undefined ? '' : ` round ${event.round}`}: ${event.code}${event.field ? ` (${event.field})` : ''} ${event.message}\n`);
       break;
     case 'idle':

@@ -110,7 +110,7 @@ export function addJobRoutes(app: Hono, hub: Hub, options: JobRoutesOptions): vo
       const png = await readFile(join(runner.outputDir, 'samples', file));
       return c.body(png, 200, { 'content-type': 'image/png', 'cache-control': file === 'latest.png' ? 'no-store' : 'public, max-age=86400' });
     } catch {
-      return fail(c, 404, notFound('no such samples yet', 'file'));
+      return fail(c, 404, new TesseraError(ErrorCode.NotReady, 'no such samples yet', { field: 'file' }));
     }
   });
 
@@ -124,7 +124,7 @@ export function addJobRoutes(app: Hono, hub: Hub, options: JobRoutesOptions): vo
       const body = await readFile(join(runner.outputDir, 'model', file));
       return c.body(body, 200, { 'content-type': MODEL_FILES[file], 'cache-control': 'no-store' });
     } catch {
-      return fail(c, 404, notFound('no exported model yet', 'model'));
+      return fail(c, 404, new TesseraError(ErrorCode.NotReady, 'no exported model yet', { field: 'model' }));
     }
   });
 
@@ -135,7 +135,7 @@ export function addJobRoutes(app: Hono, hub: Hub, options: JobRoutesOptions): vo
       const body = await readFile(join(runner.outputDir, CHECKPOINT_FILE));
       return c.body(body, 200, { 'content-type': 'application/x-msgpack', 'content-disposition': `attachment; filename="${runner.job.config.id}-${CHECKPOINT_FILE}"` });
     } catch {
-      return fail(c, 404, new TesseraError(ErrorCode.BadCheckpoint, 'no checkpoint yet', { field: 'checkpoint' }));
+      return fail(c, 404, new TesseraError(ErrorCode.NotReady, 'no checkpoint yet', { field: 'checkpoint' }));
     }
   });
 

@@ -47,6 +47,8 @@ export enum ErrorCode {
   JobNotRunning = 'JOB_NOT_RUNNING',
   /** A checkpoint file is missing, unreadable or does not match the job. */
   BadCheckpoint = 'BAD_CHECKPOINT',
+  /** An output the job has not written yet (samples, exported model, checkpoint): ask again after a few rounds. */
+  NotReady = 'NOT_READY',
   /** Something failed on the coordinator that is not the worker's fault. */
   Internal = 'INTERNAL',
 }

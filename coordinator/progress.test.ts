@@ -1,0 +1,45 @@
+import { describe, expect, it } from 'vitest';
+import { ErrorCode } from '../shared/protocol/errors.ts';
+import type { RoundSummary } from './job.ts';
+import { formatRound, progressBar } from './progress.ts';
+
+function summary(round: number, version: number, applied = true): RoundSummary {
+  const update = { workerId: 'w1', round, samples: 32, weight: 32, finishMs: 400, shardIds: [0], grads: {}, losses: { d: 0.5, g: 2 }, computeMs: 400, fetchMs: 0, bytes: 10, receivedAt: 0 };
+  return {
+    round,
+    version,
+    durationMs: 500,
+    deadlineMs: 2000,
+    updates: applied ? [update] : [],
+    late: [],
+    failures: applied ? [] : [{ workerId: 'w1', code: ErrorCode.WrongRound, message: 'late' }],
+    samples: applied ? 32 : 0,
+    losses: applied ? { d: 0.5, g: 2 } : {},
+    samplesPerSecond: applied ? 64 : 0,
+    applied,
+    outliers: [],
+  };
+}
+
+describe('formatRound', () => {
+  it('names the round by its wire number, the one workers and error messages use', () => {
+    const line = formatRound(summary(54, 54), (id) => `name-${id}`, 0);
+    expect(line).toBe('round 54 | D 0.500 G 2.000 | 1 updates, 32 samples | name-w1 80/s | total 64.0 samples/s in 0.50 s');
+  });
+
+  it('shows the steps apart from the round once a round applied nothing', () => {
+    expect(formatRound(summary(55, 54), String, 0)).toMatch(/^round 55 \(step 55\) \|/);
+    expect(formatRound(summary(56, 55, false), String, 0)).toMatch(/^round 56 \(step 55\) \| no losses .*\| 1 missed \(WRONG_ROUND\) \| no update: weights unchanged$/);
+  });
+
+  it('counts a round budget in steps, with a bar', () => {
+    expect(formatRound(summary(9, 9), String, 20)).toMatch(/^\[#{10}-{10}\]  50% round 9, step 10 of 20 \|/);
+  });
+});
+
+describe('progressBar', () => {
+  it('clamps to [0, 1]', () => {
+    expect(progressBar(-1, 4)).toBe('[----]   0%');
+    expect(progressBar(2, 4)).toBe('[####] 100%');
+  });
+});
