@@ -61,9 +61,9 @@ function randomString(next: () => number, length: number): string {
   return text;
 }
 
-/** Plain JS for comparison: byte strings as arrays of numbers, -0 kept apart from 0. */
+/** Plain JS for comparison: byte strings as hex, -0 kept apart from 0. */
 function comparable(value: unknown): unknown {
-  if (value instanceof Uint8Array) return { bytes: [...value] };
+  if (value instanceof Uint8Array) return { bytes: Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('hex') };
   if (Object.is(value, -0)) return '-0';
   if (Array.isArray(value)) return value.map(comparable);
   if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, comparable(item)]));
