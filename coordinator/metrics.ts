@@ -331,7 +331,7 @@ export function createMetrics(hub: Hub, options: MetricsOptions = {}): Metrics {
   hub.on('jobAdded', attach);
   hub.on('bytesOut', (jobId, bytes, kind) => updateBytes.inc({ job_id: jobId, direction: 'out', kind }, bytes));
   hub.on('refused', (code, _field, channel) => {
-    const session = [...hub.sessions.values()].find((candidate) => candidate.channel === channel);
+    const session = hub.sessionOf(channel);
     rejected.inc({ job_id: session?.jobId ?? '', reason: code, stage: 'door' });
   });
   hub.on('left', (session) => {

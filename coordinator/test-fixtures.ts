@@ -19,8 +19,17 @@ export class FakeChannel implements WorkerChannel {
   readonly id = `fake-${++FakeChannel.count}`;
   readonly transport = 'fake';
   readonly remote = 'test';
+  readonly address: string;
   readonly sent: CoordinatorMessage[] = [];
   readonly closed: string[] = [];
+  /** The message limits the hub set, newest last. */
+  readonly limits: number[] = [];
+  constructor(address = 'test') {
+    this.address = address;
+  }
+  limitMessages(maxBytes: number): void {
+    this.limits.push(maxBytes);
+  }
   send(message: CoordinatorMessage): void {
     this.sent.push(message);
   }
