@@ -80,18 +80,21 @@ export class ConnectionGuard {
   }
 
   /** Hello accepted: the connection stops counting as waiting and may send messages up to `maxBytes` (its job's update size). */
-  welcome(channel: WorkerChannel, maxBytes: number): void {
+  welcome(channel: WorkerChannel, maxBytes: number, now: number): void {
     const connection = this.connections.get(channel);
     if (!connection) return;
+    // Two whole updates may always arrive back to back (a resend after a reconnect).
     if (!connection.welcomed) {
       connection.welcomed = true;
       clearTimeout(connection.helloTimer);
       connection.helloTimer = undefined;
       this.stopWaiting(connection.address);
+      connection.bytes = new TokenBucket(2 * maxBytes, this.limits.bytesPerSecond, now);
+    } else {
+      // Saying hello again refills nothing.
+      connection.bytes.resize(2 * maxBytes);
     }
     connection.messageLimit = maxBytes;
-    // Two whole updates may always arrive back to back (a resend after a reconnect).
-    connection.bytes.resize(2 * maxBytes);
     channel.limitMessages(maxBytes);
   }
 

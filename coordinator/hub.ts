@@ -271,7 +271,7 @@ export class Hub extends EventEmitter<HubEvents> implements ChannelHandler {
     Object.assign(session, { backend: hello.backend, device: hello.device, kind: hello.kind, channel, lastSeenAt: now });
     this.sessions.set(session.id, session);
     this.byChannel.set(channel, session);
-    this.guard.welcome(channel, this.updateLimitOf(runner));
+    this.guard.welcome(channel, this.updateLimitOf(runner), now);
     const { config } = runner.job;
     channel.send({
       type: 'welcome',
