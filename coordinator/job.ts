@@ -13,6 +13,7 @@ import { adamStep, createAdamState, type AdamState } from '../shared/training/ad
 import { deriveSeed } from '../shared/training/random.ts';
 import { createMomentum, nesterovStep } from '../shared/training/nesterov.ts';
 import type { JobConfig } from './config.ts';
+import { checkLosses } from './losses.ts';
 
 /** Everything a checkpoint holds: with the config, enough to continue the job exactly. */
 export interface JobState {
@@ -253,6 +254,7 @@ export class Job {
   private checkContent(workerId: string, update: Update, assignment: Assignment, now: number, weight: number): AcceptedUpdate {
     const assigned = assignment.message.sampleIndices.length;
     if (update.samples !== assigned) throw new TesseraError(ErrorCode.InvalidMessage, `expected ${assigned} samples, got ${update.samples}`, { field: 'samples' });
+    checkLosses(update.losses, this.spec.lossNames);
     const grads = tensorsToArrays(getCodec(update.codec).decode(update.tensors), this.shapes);
     const nonFinite = findNonFinite(grads);
     if (nonFinite) throw new TesseraError(ErrorCode.NonFinite, `non-finite value at index ${nonFinite.index}`, { field: `tensors.${nonFinite.name}` });
