@@ -1,6 +1,7 @@
 import { listCodecs } from '../shared/codec/index.ts';
 import type { DecodeBudget } from '../shared/codec/untrusted.ts';
 import { LIMITS } from '../shared/protocol/messages.ts';
+import { fields, parseConfig, type Schema } from '../shared/protocol/schema.ts';
 
 /**
  * How much an unknown peer may send before anyone trusts it, and how much a
@@ -55,6 +56,16 @@ export const DEFAULT_DOOR_LIMITS: Readonly<DoorLimits> = Object.freeze({
   // ~2 kB each: 10,000 is 20 MB at most.
   maxAwaySessions: 10_000,
 });
+
+const MAX_SETTING = Number.MAX_SAFE_INTEGER;
+const schema: Schema<DoorLimits> = Object.fromEntries(
+  Object.entries(DEFAULT_DOOR_LIMITS).map(([key, value]) => [key, fields.integer(value, key === 'preHelloFrameBytes' || key === 'controlMessageBytes' ? 256 : 1, MAX_SETTING)]),
+) as unknown as Schema<DoorLimits>;
+
+/** Reads limit overrides (e.g. the coordinator's --door-limits JSON): unknown keys and non-positive values are errors naming the key. */
+export function parseDoorLimits(raw: unknown): DoorLimits {
+  return parseConfig(schema, raw, 'doorLimits');
+}
 
 /**
  * The decoder budget of one protocol message of at most `maxBytes`. Every
