@@ -21,6 +21,8 @@ export interface WebSocketTransportOptions {
 const DEFAULT_MAX_BUFFERED_BYTES = 64 * 1024 * 1024;
 /** How long a worker closed for not reading gets to take its close frame before its socket is cut. */
 const SLOW_READER_CLOSE_MS = 1_000;
+/** How long a peer that sent an oversized frame may go on sending (ws discards it) before its socket is cut. */
+const OVERSIZE_CLOSE_MS = 1_000;
 
 /** Turns ws's message payload into one Uint8Array. */
 function toBytes(data: RawData): Uint8Array {
@@ -120,9 +122,14 @@ export function attachWebSocketTransport(server: Server, handler: ChannelHandler
       });
       ws.on('close', (code, reason) => handler.onClose(channel, `closed (${code}${reason.length ? `: ${reason}` : ''})`));
       ws.on('error', (error: Error & { code?: string }) => {
-        // ws has refused the frame from its header and sent close 1009 already; the hub counts it.
-        if (error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') handler.onRefused(channel, new TesseraError(ErrorCode.TooLarge, 'a message above this connection\'s limit', { field: 'message' }));
-        ws.terminate();
+        if (error.code !== 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') {
+          ws.terminate();
+          return;
+        }
+        // ws refused the frame from its header: it sent close 1009, ended its side and discards what still comes.
+        // Cut the socket a moment later, not at once: a reset now would destroy the 1009 before the peer reads it.
+        handler.onRefused(channel, new TesseraError(ErrorCode.TooLarge, 'a message above this connection\'s limit', { field: 'message' }));
+        setTimeout(() => ws.terminate(), OVERSIZE_CLOSE_MS).unref();
       });
       channels.add(channel);
       ws.on('close', () => channels.delete(channel));
