@@ -7,7 +7,7 @@ import { getCodec } from '../shared/codec/index.ts';
 import { pack } from '../shared/codec/packr.ts';
 import { ErrorCode } from '../shared/protocol/errors.ts';
 import { PROTOCOL_VERSION, type CoordinatorMessage } from '../shared/protocol/messages.ts';
-import { HealthWatcher, RawClient, rssBytes, startCoordinatorProcess, tinyJob, watchRss, type CoordinatorProcess } from './helpers/door.ts';
+import { HealthWatcher, joinAsWorker, RawClient, rssBytes, startCoordinatorProcess, tinyJob, watchRss, type CoordinatorProcess } from './helpers/door.ts';
 import { stopAll } from './helpers/processes.ts';
 
 /*
@@ -118,13 +118,8 @@ async function underWatch(attacks: (slackMs: number) => Promise<void>): Promise<
 beforeAll(async () => {
   coordinator = await startCoordinatorProcess(outputDir, tinyJob(outputDir));
   // A worker that joins and fetches the weights: the job's shapes give the limit a welcomed worker has.
-  const worker = await welcomed();
-  const assign = await worker.next((message) => message.type === 'assign', 10_000);
-  if (assign?.type !== 'assign') throw new Error('no assignment');
-  worker.send(pack({ type: 'fetchWeights', hash: assign.weightsHash }).slice());
-  const weights = await worker.next((message) => message.type === 'weights', 10_000);
-  if (weights?.type !== 'weights') throw new Error('no weights');
-  const shapes = Object.fromEntries(Object.entries(getCodec('f32').decode(weights.tensors)).map(([name, tensor]) => [name, tensor.shape]));
+  const { client: worker, weights } = await joinAsWorker(coordinator.wsUrl);
+  const shapes = Object.fromEntries(Object.entries(getCodec('f32').decode(weights)).map(([name, tensor]) => [name, tensor.shape]));
   workerLimit = updateFrameLimit(shapes, DEFAULT_DOOR_LIMITS.updateMarginBytes);
   worker.close();
   Object.assign(payloads, { maps: emptyMaps(64 * MB), bigint: bigint(4 * MB, false), bigintType: bigint(4 * MB, true) });

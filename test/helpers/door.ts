@@ -2,8 +2,9 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import WebSocket from 'ws';
-import { unpack } from '../../shared/codec/packr.ts';
-import type { CoordinatorMessage } from '../../shared/protocol/messages.ts';
+import { getCodec } from '../../shared/codec/index.ts';
+import { pack, unpack } from '../../shared/codec/packr.ts';
+import { PROTOCOL_VERSION, type Assign, type CoordinatorMessage } from '../../shared/protocol/messages.ts';
 import { startScript, type Started } from './processes.ts';
 
 /**
@@ -243,4 +244,72 @@ export class RawClient {
   close(): void {
     this.socket.terminate();
   }
+}
+
+/** The f32 codec's bytes of zero gradients for every tensor of these weights: a valid update's tensors. */
+export function zeroGradients(weights: Uint8Array): Uint8Array {
+  const decoded = getCodec('f32').decode(weights);
+  const zeros = Object.fromEntries(Object.entries(decoded).map(([name, tensor]) => [name, { dtype: 'float32' as const, shape: tensor.shape, data: new Float32Array(tensor.data.length) }]));
+  return getCodec('f32').encode(zeros).slice();
+}
+
+/** A welcomed raw worker, with its first assignment and the weights it names. */
+export async function joinAsWorker(wsUrl: string, name = 'raw'): Promise<{ client: RawClient; assign: Assign; weights: Uint8Array }> {
+  const client = await RawClient.connect(wsUrl);
+  client.send(pack({ type: 'hello', protocol: PROTOCOL_VERSION, kind: 'node', backend: 'wasm', device: 'test', name }).slice());
+  const assign = await client.next((message) => message.type === 'assign', 15_000);
+  if (assign?.type !== 'assign') throw new Error(`no assignment for ${name}`);
+  client.send(pack({ type: 'fetchWeights', hash: assign.weightsHash }).slice());
+  const weights = await client.next((message) => message.type === 'weights', 15_000);
+  if (weights?.type !== 'weights') throw new Error(`no weights for ${name}`);
+  return { client, assign, weights: weights.tensors };
+}
+
+/** A valid update for an assignment: zero gradients of the job's shapes, so the weights stay as they are. */
+export function zeroUpdate(assign: Assign, tensors: Uint8Array, overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    type: 'update',
+    jobId: assign.jobId,
+    round: assign.round,
+    version: assign.version,
+    samples: assign.sampleIndices.length,
+    codec: 'f32',
+    tensors,
+    losses: { d: 0.7, g: 0.7 },
+    timing: { computeMs: 1, fetchMs: 0 },
+    ...overrides,
+  };
+}
+
+/**
+ * A worker that answers every assignment at once with zero gradients, so
+ * rounds (and their events) come as fast as the coordinator closes them.
+ * `stop` ends it and gives the number of rounds it answered.
+ */
+export async function busyWorker(wsUrl: string): Promise<{ stop(): Promise<number> }> {
+  const { client, assign, weights } = await joinAsWorker(wsUrl, 'busy');
+  const tensors = zeroGradients(weights);
+  let running = true;
+  let answered = 0;
+  const loop = (async () => {
+    let current: Assign = assign;
+    while (running && client.isOpen) {
+      const from = client.messages.length;
+      client.send(pack(zeroUpdate(current, tensors)).slice());
+      answered += 1;
+      const next = await client.next((message) => message.type === 'assign' && message.round > current.round, 10_000, from);
+      if (next?.type !== 'assign') break;
+      current = next;
+      // Keep the message list short: a long run would hold every message otherwise.
+      client.messages.splice(0, client.messages.length);
+    }
+  })();
+  return {
+    async stop() {
+      running = false;
+      await loop;
+      client.close();
+      return answered;
+    },
+  };
 }
