@@ -154,11 +154,16 @@ export class RawClient {
    */
   readonly closeFrame: Promise<{ code: number; at: number }>;
   private readonly waiters = new Set<() => void>();
+  private readonly listeners = new Set<(message: CoordinatorMessage) => void>();
   private isClosed = false;
+  /** True once this side closed the connection. */
+  closedByUs = false;
 
   private constructor(readonly socket: WebSocket) {
     socket.on('message', (data: Buffer) => {
-      this.messages.push(unpack(new Uint8Array(data)) as CoordinatorMessage);
+      const message = unpack(new Uint8Array(data)) as CoordinatorMessage;
+      this.messages.push(message);
+      for (const listener of this.listeners) listener(message);
       for (const waiter of this.waiters) waiter();
     });
     // Writes into a socket the coordinator cut are expected here.
@@ -241,7 +246,14 @@ export class RawClient {
     }
   }
 
+  /** Calls `listener` with every message from now on. */
+  onMessage(listener: (message: CoordinatorMessage) => void): void {
+    this.listeners.add(listener);
+  }
+
+  /** Cuts the connection. */
   close(): void {
+    this.closedByUs = true;
     this.socket.terminate();
   }
 }
