@@ -2,6 +2,7 @@ import { Packr } from 'msgpackr';
 import { getCodec } from '../shared/codec/index.ts';
 import { pack } from '../shared/codec/packr.ts';
 import { PROTOCOL_VERSION, type Assign } from '../shared/protocol/messages.ts';
+import { zeroUpdate } from './helpers/door.ts';
 
 /**
  * Frames a hostile or broken worker might send, from a seeded stream: random
@@ -86,17 +87,7 @@ export class FrameGenerator {
   }
 
   private update({ assign, tensors }: FuzzContext): Record<string, unknown> {
-    return {
-      type: 'update',
-      jobId: assign.jobId,
-      round: assign.round,
-      version: assign.version,
-      samples: assign.sampleIndices.length,
-      codec: 'f32',
-      tensors,
-      losses: { d: 0.5, g: 0.5 },
-      timing: { computeMs: 1, fetchMs: 0 },
-    };
+    return zeroUpdate(assign, tensors);
   }
 
   /** A weird value of some other type than a field should have. */

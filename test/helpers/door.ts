@@ -5,6 +5,7 @@ import WebSocket from 'ws';
 import { getCodec } from '../../shared/codec/index.ts';
 import { pack, unpack } from '../../shared/codec/packr.ts';
 import { PROTOCOL_VERSION, type Assign, type CoordinatorMessage } from '../../shared/protocol/messages.ts';
+import { updateFor } from '../../coordinator/test-fixtures.ts';
 import { startScript, type Started } from './processes.ts';
 
 /**
@@ -277,20 +278,9 @@ export async function joinAsWorker(wsUrl: string, name = 'raw'): Promise<{ clien
   return { client, assign, weights: weights.tensors };
 }
 
-/** A valid update for an assignment: zero gradients of the job's shapes, so the weights stay as they are. */
+/** A valid update for an assignment with these tensors (zero gradients of the job's shapes leave the weights as they are). */
 export function zeroUpdate(assign: Assign, tensors: Uint8Array, overrides: Record<string, unknown> = {}): Record<string, unknown> {
-  return {
-    type: 'update',
-    jobId: assign.jobId,
-    round: assign.round,
-    version: assign.version,
-    samples: assign.sampleIndices.length,
-    codec: 'f32',
-    tensors,
-    losses: { d: 0.7, g: 0.7 },
-    timing: { computeMs: 1, fetchMs: 0 },
-    ...overrides,
-  };
+  return updateFor(assign, { tensors, ...overrides });
 }
 
 /**
