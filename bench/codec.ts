@@ -50,6 +50,8 @@ const jsonCodec: TensorCodec = {
     for (const t of tensors) out[t.name] = { dtype: t.dtype, shape: t.shape, data: Float32Array.from(t.data) };
     return out;
   },
+  // Not served by the door; a float32 as JSON takes at most ~16 characters.
+  maxEncodedBytes: (shapes) => Object.values(shapes).reduce((sum, shape) => sum + 64 + 16 * shape.reduce((a, b) => a * b, 1), 64),
 };
 
 /** Median milliseconds of `fn` over enough runs to last ~`budgetMs`, after a warm-up. */

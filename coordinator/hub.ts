@@ -1,7 +1,10 @@
 import { EventEmitter } from 'node:events';
-import { unpack } from '../shared/codec/packr.ts';
-import { ErrorCode, TesseraError } from '../shared/protocol/errors.ts';
-import { parseWorkerMessage, type Hello, type WorkerMessage } from '../shared/protocol/messages.ts';
+import { listCodecs } from '../shared/codec/index.ts';
+import { decodeUntrusted } from '../shared/codec/untrusted.ts';
+import { ErrorCode, TesseraError, describe, isTesseraError } from '../shared/protocol/errors.ts';
+import { parseWorkerMessage, type Hello, type Update, type WorkerMessage } from '../shared/protocol/messages.ts';
+import { ConnectionGuard } from './door.ts';
+import { DEFAULT_DOOR_LIMITS, messageBudget, updateFrameLimit, type DoorLimits } from './limits.ts';
 import type { JobRunner } from './runner.ts';
 import type { ChannelHandler, WorkerChannel } from './transports/types.ts';
 import type { WorkerSession } from './workers.ts';
@@ -12,7 +15,12 @@ export interface HubOptions {
   heartbeatMs: number;
   /** Required in every hello when set. */
   workerToken?: string;
+  /** Overrides of the door's limits (sizes, rates, deadlines); the defaults and their reasons are in limits.ts. */
+  limits?: Partial<DoorLimits>;
 }
+
+/** The longest message type worth reading: the longest one there is, with room. */
+const MAX_TYPE_LENGTH = 32;
 
 export interface HubEvents {
   /** A job was added to the coordinator (at start or through the API). */
@@ -36,10 +44,32 @@ export class Hub extends EventEmitter<HubEvents> implements ChannelHandler {
   private readonly byChannel = new Map<WorkerChannel, WorkerSession>();
   /** Every refusal of bad input, at the door or by the job, by code. */
   readonly refusals = new Map<ErrorCode, number>();
+  readonly limits: DoorLimits;
+  private readonly guard: ConnectionGuard;
+  /** Departed workers' sessions, oldest first, each with the timer that forgets it. */
+  private readonly away = new Map<string, ReturnType<typeof setTimeout>>();
+  /** Each job's largest update in bytes, computed once. */
+  private readonly updateLimits = new WeakMap<JobRunner, number>();
   private nextWorker = 0;
 
   constructor(private readonly options: HubOptions) {
     super();
+    this.limits = { ...DEFAULT_DOOR_LIMITS, ...options.limits };
+    this.guard = new ConnectionGuard(this.limits, (channel) => {
+      const error = new TesseraError(ErrorCode.NotRegistered, `no hello within ${this.limits.helloDeadlineMs} ms`, { field: 'hello' });
+      this.refuse(channel, error, undefined);
+      channel.close(`${error.code}: ${error.message}`);
+    });
+  }
+
+  /** The session a connection speaks for, if it said hello. */
+  sessionOf(channel: WorkerChannel): WorkerSession | undefined {
+    return this.byChannel.get(channel);
+  }
+
+  /** Connections open now that have not said hello yet. */
+  get waitingForHello(): number {
+    return this.guard.waitingForHello;
   }
 
   addRunner(runner: JobRunner): void {
@@ -53,10 +83,45 @@ export class Hub extends EventEmitter<HubEvents> implements ChannelHandler {
     this.refusals.set(code, (this.refusals.get(code) ?? 0) + 1);
   }
 
+  onOpen(channel: WorkerChannel): void {
+    const refusal = this.guard.open(channel, Date.now());
+    if (!refusal) return;
+    // Not an `error`: a worker turned away by a crowd should come back later, not give up.
+    this.refuse(channel, refusal, undefined);
+    channel.close(`${refusal.code}: ${refusal.message}`);
+  }
+
+  onRefused(channel: WorkerChannel, error: TesseraError): void {
+    this.count(error.code);
+    this.emit('refused', error.code, error.field, channel);
+  }
+
+  /**
+   * One message through the door: its size for the connection's stage and the
+   * connection's rates are checked first, then it is decoded within a budget
+   * and validated; only then does anyone act on it.
+   */
   onMessage(channel: WorkerChannel, bytes: Uint8Array): void {
+    // Transports open their connections first; one that did not (a test's channel) is opened now.
+    if (!this.guard.knows(channel)) {
+      this.onOpen(channel);
+      if (!this.guard.knows(channel)) return;
+    }
+    const refusal = this.guard.check(channel, bytes.byteLength, Date.now());
+    if (refusal) {
+      this.refuse(channel, refusal.error, undefined);
+      if (refusal.close) channel.close(`${refusal.error.code}: ${refusal.error.message}`);
+      return;
+    }
     let message: WorkerMessage;
     try {
-      message = parseWorkerMessage(unpack(bytes));
+      const value = decodeUntrusted(bytes, messageBudget(this.guard.messageLimit(channel)));
+      const type = typeOf(value);
+      // Only an update may be large; anything else is held to the small limit whatever the connection's.
+      if (bytes.byteLength > this.limits.controlMessageBytes && type !== 'update') {
+        throw new TesseraError(ErrorCode.TooLarge, `${bytes.byteLength} bytes, above ${this.limits.controlMessageBytes} for a message other than an update`, { field: 'message' });
+      }
+      message = parseWorkerMessage(value);
     } catch (error) {
       this.refuse(channel, error, undefined);
       return;
@@ -69,6 +134,7 @@ export class Hub extends EventEmitter<HubEvents> implements ChannelHandler {
   }
 
   onClose(channel: WorkerChannel, reason: string): void {
+    this.guard.closed(channel);
     const session = this.byChannel.get(channel);
     if (!session) return;
     this.byChannel.delete(channel);
@@ -76,6 +142,57 @@ export class Hub extends EventEmitter<HubEvents> implements ChannelHandler {
     session.channel = undefined;
     this.runners.get(session.jobId)?.removeWorker(session.id, reason);
     this.emit('left', session, reason);
+    this.forgetLater(session);
+  }
+
+  /** Stops the door's timers (hello deadlines, session grace): the coordinator is closing. */
+  dispose(): void {
+    this.guard.dispose();
+    for (const timer of this.away.values()) clearTimeout(timer);
+    this.away.clear();
+  }
+
+  /** The largest update a worker of this job can send, by its tensors' shapes and the codecs: its connection's message limit. */
+  private updateLimitOf(runner: JobRunner): number {
+    let limit = this.updateLimits.get(runner);
+    if (limit === undefined) this.updateLimits.set(runner, (limit = updateFrameLimit(runner.job.shapes, this.limits.updateMarginBytes)));
+    return limit;
+  }
+
+  /** Refuses an update whose tensors are larger than its codec can write for the job's shapes, before they are decoded. */
+  private checkUpdateSize(runner: JobRunner, update: Update): void {
+    const codec = listCodecs().find((candidate) => candidate.id === update.codec);
+    // An unknown codec is the job's to refuse, naming it.
+    if (!codec) return;
+    const bound = codec.maxEncodedBytes(runner.job.shapes);
+    if (update.tensors.byteLength > bound) {
+      throw new TesseraError(ErrorCode.TooLarge, `${update.tensors.byteLength} bytes of tensors, above the ${bound} the ${codec.id} codec writes for this job's model`, { field: 'tensors' });
+    }
+  }
+
+  /**
+   * A departed worker's session is kept for the grace period, so a worker
+   * back after a lost link keeps its id and counters; then it is forgotten.
+   * At most maxAwaySessions are kept: past that the oldest go first.
+   */
+  private forgetLater(session: WorkerSession): void {
+    clearTimeout(this.away.get(session.id));
+    this.away.delete(session.id);
+    const timer = setTimeout(() => this.forget(session.id), this.limits.sessionGraceMs);
+    timer.unref?.();
+    this.away.set(session.id, timer);
+    for (const [id, oldest] of this.away) {
+      if (this.away.size <= this.limits.maxAwaySessions) break;
+      clearTimeout(oldest);
+      this.forget(id);
+    }
+  }
+
+  private forget(workerId: string): void {
+    this.away.delete(workerId);
+    const session = this.sessions.get(workerId);
+    // A worker that came back is connected again and stays.
+    if (session && !session.channel) this.sessions.delete(workerId);
   }
 
   private dispatch(channel: WorkerChannel, message: WorkerMessage): void {
@@ -97,6 +214,7 @@ export class Hub extends EventEmitter<HubEvents> implements ChannelHandler {
         return;
       }
       case 'update':
+        this.checkUpdateSize(runner, message);
         runner.receiveUpdate(session, message);
         return;
       case 'heartbeat':
@@ -153,6 +271,7 @@ export class Hub extends EventEmitter<HubEvents> implements ChannelHandler {
     Object.assign(session, { backend: hello.backend, device: hello.device, kind: hello.kind, channel, lastSeenAt: now });
     this.sessions.set(session.id, session);
     this.byChannel.set(channel, session);
+    this.guard.welcome(channel, this.updateLimitOf(runner), now);
     const { config } = runner.job;
     channel.send({
       type: 'welcome',
@@ -168,7 +287,7 @@ export class Hub extends EventEmitter<HubEvents> implements ChannelHandler {
 
   /** Refuses one message; the worker stays connected and the job is untouched. */
   private refuse(channel: WorkerChannel, error: unknown, round: number | undefined): void {
-    const failure = error instanceof TesseraError ? error : new TesseraError(ErrorCode.Internal, String(error), { cause: error });
+    const failure = isTesseraError(error) ? error : new TesseraError(ErrorCode.Internal, `could not handle the message (${errorText(error)})`, { cause: error });
     this.count(failure.code);
     this.emit('refused', failure.code, failure.field, channel);
     channel.send(round === undefined ? { type: 'reject', ...failure.toWire() } : { type: 'reject', round, ...failure.toWire() });
@@ -181,4 +300,24 @@ export class Hub extends EventEmitter<HubEvents> implements ChannelHandler {
     channel.send({ type: 'error', ...error.toWire() });
     channel.close(error.code);
   }
+}
+
+/**
+ * A decoded message's type, checked before the parser builds any text from
+ * it: a type that is not a short string is refused here, described by kind
+ * and size only. Undefined when the message is not a map (the parser names that).
+ */
+function typeOf(value: unknown): string | undefined {
+  if (typeof value !== 'object' || value === null || Array.isArray(value) || ArrayBuffer.isView(value)) return undefined;
+  const type = (value as { type?: unknown }).type;
+  if (typeof type !== 'string' || type.length > MAX_TYPE_LENGTH) {
+    throw new TesseraError(ErrorCode.UnknownMessageType, `expected a message type, got ${describe(type)}`, { field: 'type' });
+  }
+  return type;
+}
+
+/** Short text for an error the hub did not expect (its own bug): the class and the start of the message, never the whole value. */
+function errorText(error: unknown): string {
+  if (error instanceof Error) return `${error.name}: ${error.message.slice(0, 120)}`;
+  return describe(error);
 }

@@ -14,6 +14,7 @@ import { scaledOptimizer } from '../shared/training/lr-scaling.ts';
 import { createMomentum, nesterovStep } from '../shared/training/nesterov.ts';
 import { aggregateRound, type RoundOutlier } from './aggregate-round.ts';
 import type { JobConfig } from './config.ts';
+import { checkLosses } from './losses.ts';
 
 /** Everything a checkpoint holds: with the config, enough to continue the job exactly. */
 export interface JobState {
@@ -256,6 +257,7 @@ export class Job {
   private checkContent(workerId: string, update: Update, assignment: Assignment, now: number, weight: number): AcceptedUpdate {
     const assigned = assignment.message.sampleIndices.length;
     if (update.samples !== assigned) throw new TesseraError(ErrorCode.InvalidMessage, `expected ${assigned} samples, got ${update.samples}`, { field: 'samples' });
+    checkLosses(update.losses, this.spec.lossNames);
     const grads = tensorsToArrays(getCodec(update.codec).decode(update.tensors), this.shapes);
     const nonFinite = findNonFinite(grads);
     if (nonFinite) throw new TesseraError(ErrorCode.NonFinite, `non-finite value at index ${nonFinite.index}`, { field: `tensors.${nonFinite.name}` });

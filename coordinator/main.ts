@@ -6,6 +6,7 @@ import { parseArgs } from 'node:util';
 import { selectNodeBackend } from '../worker/backend.ts';
 import { NATS_CLI_OPTIONS, NATS_CLI_USAGE, natsSettingsFrom, natsValues } from '../worker/nats.ts';
 import { TesseraError } from '../shared/protocol/errors.ts';
+import { parseDoorLimits } from './limits.ts';
 import { formatRound } from './progress.ts';
 import { startCoordinator } from './server.ts';
 
@@ -23,6 +24,8 @@ Runs a coordinator: serves the worker protocol on ws://HOST:PORT/ws and the API 
   --worker-token T     require this token from workers (env TESSERA_WORKER_TOKEN)
   --admin-token T      token for the API's admin actions (env TESSERA_ADMIN_TOKEN; generated and printed when not set)
   --read-token T       also require a token to read the API and dashboard (env TESSERA_READ_TOKEN; reading is open without)
+  --door-limits JSON   override limits on what workers may send, e.g. '{"maxPreHelloPerAddress":256}' behind a proxy
+                       (env TESSERA_DOOR_LIMITS; keys and defaults in coordinator/limits.ts)
 ${NATS_CLI_USAGE}                       with --nats, Node workers can also join over NATS (workers always can over WebSockets)
   --help               print this and exit
 `;
@@ -39,6 +42,7 @@ const { values } = parseArgs({
     'worker-token': { type: 'string', default: process.env.TESSERA_WORKER_TOKEN },
     'admin-token': { type: 'string', default: process.env.TESSERA_ADMIN_TOKEN },
     'read-token': { type: 'string', default: process.env.TESSERA_READ_TOKEN },
+    'door-limits': { type: 'string', default: process.env.TESSERA_DOOR_LIMITS },
     help: { type: 'boolean', default: false },
     ...NATS_CLI_OPTIONS,
   },
@@ -76,10 +80,18 @@ const localWorkers = Number(values['local-workers']);
 // `npm start` waits for its own workers: a first round with one of them would train on half the batch.
 if (localWorkers > 0 && jobConfig.training?.minWorkers === undefined) setPath(jobConfig, 'training.minWorkers', String(localWorkers));
 
+let limits;
+try {
+  limits = parseDoorLimits(values['door-limits'] === undefined ? {} : JSON.parse(values['door-limits']));
+} catch (error) {
+  process.stderr.write(`invalid --door-limits: ${(error as Error).message}\n`);
+  process.exit(2);
+}
+
 // The coordinator's own tensor work is small (initial weights, sample grids, export): wasm serves it on every machine.
 const backend = await selectNodeBackend('wasm');
 const nats = natsSettingsFrom(natsValues(values));
-const coordinator = await startCoordinator({ port: Number(values.port), host: values.host, job: jobConfig, workerToken: values['worker-token'], adminToken: values['admin-token'], readToken: values['read-token'], nats, onNatsStatus: (status) => process.stdout.write(`${status}\n`) }).catch((error: unknown) => {
+const coordinator = await startCoordinator({ port: Number(values.port), host: values.host, job: jobConfig, workerToken: values['worker-token'], adminToken: values['admin-token'], readToken: values['read-token'], limits, nats, onNatsStatus: (status) => process.stdout.write(`${status}\n`) }).catch((error: unknown) => {
   if (error instanceof TesseraError && error.field === 'nats') {
     process.stderr.write(`${error.message}\n`);
     process.exit(error.code === 'UNAUTHORIZED' ? 3 : 1);

@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { pack } from '../shared/codec/packr.ts';
 import type { NamedArrays } from '../shared/codec/types.ts';
 import { dcgan } from '../shared/models/gan/dcgan.ts';
+import type { ErrorCode } from '../shared/protocol/errors.ts';
 import { PROTOCOL_VERSION } from '../shared/protocol/messages.ts';
 import { parseJobConfig } from './config.ts';
 import { Hub } from './hub.ts';
@@ -244,6 +245,32 @@ describe('createMetrics', () => {
     const series = await snapshot(metrics);
     expect(series.get('tessera_samples_processed_total{backend="other",job_id="unit",worker_kind="node"}')).toBe(BATCH);
     expect([...series.keys()].some((key) => key.includes('my-very-own-backend'))).toBe(false);
+  });
+
+  it('bounds the per-worker series: past maxWorkerSeries workers share worker="_other", and the sum still matches', async () => {
+    metrics = createMetrics(hub, { now: () => clock, maxWorkerSeries: 1 });
+    const channels = await joinTwo();
+    for (let round = 0; round < 4; round += 1) await playRound(channels, 0.5);
+    const series = await snapshot(metrics);
+    const throughput = [...series.keys()].filter((key) => key.startsWith('tessera_worker_throughput_samples_per_second{'));
+    expect(throughput).toHaveLength(2);
+    expect(throughput.filter((key) => key.includes('worker="_other"'))).toHaveLength(1);
+    // Rounds of 0.5 s, BATCH samples from each worker.
+    expect(total(series, 'tessera_worker_throughput_samples_per_second')).toBeCloseTo(4 * BATCH, 6);
+    // The one in _other leaves: its share goes at once, its place is not taken by a label of its own.
+    const other = channels.find((channel) => !throughput.some((key) => key.includes(channel.workerId())))!;
+    hub.onClose(other, 'gone');
+    const left = await snapshot(metrics);
+    expect(total(left, 'tessera_worker_throughput_samples_per_second', { worker: '_other' })).toBe(0);
+  });
+
+  it('labels only the loss names the model declares and only known reasons, whatever a summary holds', async () => {
+    const channels = await joinTwo();
+    await playRound(channels, 1);
+    runner.emit('round', { ...runner.lastRound!, losses: { d: 1, evil: 2 }, failures: [{ workerId: 'x', code: 'MADE_UP' as ErrorCode, message: '' }] }, []);
+    const series = await snapshot(metrics);
+    expect([...series.keys()].some((key) => key.includes('evil') || key.includes('MADE_UP'))).toBe(false);
+    expect(series.get('tessera_round_failures_total{job_id="unit",reason="OTHER"}')).toBe(1);
   });
 
   it('follows a job added later, with its checkpoints: duration, size and age', async () => {

@@ -1,5 +1,5 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { ErrorCode } from '../shared/protocol/errors.ts';
+import { ErrorCode } from '../shared/protocol/errors.ts';
 import type { Hub } from './hub.ts';
 import type { RoundSummary } from './job.ts';
 import type { JobRunner, JobStatus } from './runner.ts';
@@ -12,11 +12,14 @@ import type { WorkerSession } from './workers.ts';
  * - `worker_kind` is the worker's kind everywhere ('node' | 'browser');
  *   `kind` on the byte counter is the kind of traffic.
  * - Every label takes values from a small fixed set (error codes, statuses,
- *   backends, loss names of the model) or from the job ids, which the operator
- *   creates. The one per-worker label is `worker` on the throughput gauge: a
- *   series lives only while its worker is connected, so the series count
- *   follows the connected workers (fine for hundreds, not for tens of
- *   thousands of browser tabs).
+ *   backends, loss names the model declares) or from the job ids, which the
+ *   operator creates; a value from a worker outside its set is never a label
+ *   (an unknown backend is 'other', a code that is not an ErrorCode 'OTHER').
+ *   The one per-worker label is `worker` on the throughput gauge: a series
+ *   lives only while its worker is connected, and only the first
+ *   MAX_WORKER_SERIES workers of a job get one; the others share
+ *   worker="_other" (per worker_kind), so the sum over `worker` still matches
+ *   the job's rate and the series count stays bounded whatever joins.
  */
 
 /** Backends the Node and browser workers know (worker/backend.ts, browser-worker/backends.ts; not imported: both load tfjs). */
@@ -24,6 +27,14 @@ const KNOWN_BACKENDS = new Set(['tensorflow', 'webgpu', 'webgl', 'wasm', 'cpu'])
 /** Every status, as an object so the type checker flags a status added to JobStatus and missing here. */
 const JOB_STATUSES = Object.keys({ waiting: true, running: true, paused: true, finished: true, stopped: true } satisfies Record<JobStatus, true>) as JobStatus[];
 const WORKER_KINDS: readonly WorkerSession['kind'][] = ['node', 'browser'];
+/** Workers of one job with a throughput series of their own: enough to tell a cluster's machines apart, few enough for any Prometheus. */
+const MAX_WORKER_SERIES = 100;
+/** The `worker` label of the series shared by the workers beyond MAX_WORKER_SERIES. */
+export const OTHER_WORKERS = '_other';
+/** Reasons a round failure or refusal may be labelled with: the error codes and the runner's own two. */
+const REASONS = new Set<string>([...Object.values(ErrorCode), 'LEFT', 'DEADLINE']);
+/** A reason label from a known set only. */
+const reasonLabel = (code: string) => (REASONS.has(code) ? code : 'OTHER');
 /**
  * Time constant of the per-worker throughput: an exponential window's mean
  * age equals this, as a 1-minute rate() window's mean age is 30 s, so the
@@ -40,6 +51,8 @@ export interface MetricsOptions {
   now?: () => number;
   /** Time constant of `tessera_worker_throughput_samples_per_second`. */
   throughputTimeConstantSeconds?: number;
+  /** Workers of one job with a throughput series of their own (default MAX_WORKER_SERIES); the rest share worker="_other". */
+  maxWorkerSeries?: number;
 }
 
 export interface Metrics {
@@ -96,6 +109,10 @@ interface JobTracking {
   previousCloseAt: number | undefined;
   /** Each tracked worker's kind, as its throughput series is labelled. */
   kinds: Map<string, string>;
+  /** Tracked workers with a series of their own (at most MAX_WORKER_SERIES); the rest are in `_other`. */
+  named: Set<string>;
+  /** Kinds that have an `_other` series. */
+  otherKinds: Set<string>;
 }
 
 /**
@@ -106,6 +123,7 @@ interface JobTracking {
 export function createMetrics(hub: Hub, options: MetricsOptions = {}): Metrics {
   const now = options.now ?? Date.now;
   const timeConstant = options.throughputTimeConstantSeconds ?? THROUGHPUT_TIME_CONSTANT_SECONDS;
+  const maxWorkerSeries = options.maxWorkerSeries ?? MAX_WORKER_SERIES;
   const registry = new Registry();
   // Unprefixed on purpose: process_* and nodejs_* are the names every Node.js dashboard and alert expects; the scrape's job and instance labels already say which process they describe.
   collectDefaultMetrics({ register: registry });
@@ -113,7 +131,7 @@ export function createMetrics(hub: Hub, options: MetricsOptions = {}): Metrics {
   const tracking = new Map<string, JobTracking>();
   const trackingOf = (jobId: string): JobTracking => {
     let entry = tracking.get(jobId);
-    if (!entry) tracking.set(jobId, (entry = { rates: new ContributionRates(timeConstant), previousCloseAt: undefined, kinds: new Map() }));
+    if (!entry) tracking.set(jobId, (entry = { rates: new ContributionRates(timeConstant), previousCloseAt: undefined, kinds: new Map(), named: new Set(), otherKinds: new Set() }));
     return entry;
   };
   const sessionOf = (workerId: string) => hub.sessions.get(workerId);
@@ -263,9 +281,21 @@ export function createMetrics(hub: Hub, options: MetricsOptions = {}): Metrics {
   });
 
   function setThroughput(jobId: string, entry: JobTracking): void {
+    const others = new Map<string, number>();
     for (const workerId of entry.rates.workers()) {
-      workerThroughput.set({ job_id: jobId, worker: workerId, worker_kind: entry.kinds.get(workerId) ?? 'unknown' }, entry.rates.rate(workerId));
+      const kind = entry.kinds.get(workerId) ?? 'unknown';
+      if (entry.named.has(workerId)) workerThroughput.set({ job_id: jobId, worker: workerId, worker_kind: kind }, entry.rates.rate(workerId));
+      else others.set(kind, (others.get(kind) ?? 0) + entry.rates.rate(workerId));
     }
+    for (const kind of others.keys()) entry.otherKinds.add(kind);
+    for (const kind of entry.otherKinds) workerThroughput.set({ job_id: jobId, worker: OTHER_WORKERS, worker_kind: kind }, others.get(kind) ?? 0);
+  }
+
+  /** Starts tracking a worker's throughput: a series of its own while there is room, else a share of `_other`. */
+  function track(entry: JobTracking, workerId: string): void {
+    if (entry.kinds.has(workerId)) return;
+    entry.kinds.set(workerId, kindOf(workerId));
+    if (entry.named.size < maxWorkerSeries && workerId !== OTHER_WORKERS) entry.named.add(workerId);
   }
 
   function onRound(runner: JobRunner, summary: RoundSummary): void {
@@ -277,11 +307,13 @@ export function createMetrics(hub: Hub, options: MetricsOptions = {}): Metrics {
       updates.inc({ job_id: jobId, worker_kind: kind, outcome: 'accepted' });
       updateBytes.inc({ job_id: jobId, direction: 'in', kind: 'update' }, update.bytes);
     }
-    for (const failure of summary.failures) roundFailures.inc({ job_id: jobId, reason: failure.code });
+    for (const failure of summary.failures) roundFailures.inc({ job_id: jobId, reason: reasonLabel(failure.code) });
     roundDuration.observe({ job_id: jobId }, summary.durationMs / 1000);
     rounds.inc({ job_id: jobId, applied: String(summary.applied) });
     participants.set({ job_id: jobId }, summary.updates.length);
-    if (summary.applied) for (const [name, value] of Object.entries(summary.losses)) loss.set({ job_id: jobId, name }, value);
+    // The job refuses other names; checked again here because a label is forever.
+    const lossNames = runner.job.spec.lossNames;
+    if (summary.applied) for (const [name, value] of Object.entries(summary.losses)) if (lossNames.includes(name)) loss.set({ job_id: jobId, name }, value);
 
     // The last round of a pause or a stop closes after the status changed: the job no longer runs, its throughput stays 0.
     if (runner.status !== 'running') return;
@@ -291,10 +323,10 @@ export function createMetrics(hub: Hub, options: MetricsOptions = {}): Metrics {
     entry.previousCloseAt = closedAt;
     // A worker that left before its round closed has no series any more; its samples stay in the counter only.
     const contributions = summary.updates.filter((update) => sessionOf(update.workerId)?.channel).map((update) => [update.workerId, update.samples] as const);
-    for (const [workerId] of contributions) if (!entry.kinds.has(workerId)) entry.kinds.set(workerId, kindOf(workerId));
+    for (const [workerId] of contributions) track(entry, workerId);
     // Assigned workers that contributed nothing still get a series, at 0.
     const idle = summary.failures.filter((failure) => sessionOf(failure.workerId)?.channel && !entry.kinds.has(failure.workerId));
-    for (const failure of idle) entry.kinds.set(failure.workerId, kindOf(failure.workerId));
+    for (const failure of idle) track(entry, failure.workerId);
     entry.rates.addRound(seconds, [...contributions, ...idle.map((failure) => [failure.workerId, 0] as const)]);
     setThroughput(jobId, entry);
   }
@@ -309,7 +341,7 @@ export function createMetrics(hub: Hub, options: MetricsOptions = {}): Metrics {
   }
 
   function onRejected(jobId: string, workerId: string, code: ErrorCode): void {
-    rejected.inc({ job_id: jobId, reason: code, stage: 'job' });
+    rejected.inc({ job_id: jobId, reason: reasonLabel(code), stage: 'job' });
     updates.inc({ job_id: jobId, worker_kind: kindOf(workerId), outcome: 'rejected' });
   }
 
@@ -331,15 +363,17 @@ export function createMetrics(hub: Hub, options: MetricsOptions = {}): Metrics {
   hub.on('jobAdded', attach);
   hub.on('bytesOut', (jobId, bytes, kind) => updateBytes.inc({ job_id: jobId, direction: 'out', kind }, bytes));
   hub.on('refused', (code, _field, channel) => {
-    const session = [...hub.sessions.values()].find((candidate) => candidate.channel === channel);
-    rejected.inc({ job_id: session?.jobId ?? '', reason: code, stage: 'door' });
+    const session = hub.sessionOf(channel);
+    rejected.inc({ job_id: session?.jobId ?? '', reason: reasonLabel(code), stage: 'door' });
   });
   hub.on('left', (session) => {
     const entry = tracking.get(session.jobId);
     if (!entry?.kinds.has(session.id)) return;
-    workerThroughput.remove({ job_id: session.jobId, worker: session.id, worker_kind: entry.kinds.get(session.id)! });
+    if (entry.named.delete(session.id)) workerThroughput.remove({ job_id: session.jobId, worker: session.id, worker_kind: entry.kinds.get(session.id)! });
     entry.kinds.delete(session.id);
     entry.rates.remove(session.id);
+    // Its share leaves `_other` now, not at the next round.
+    if (entry.otherKinds.size > 0) setThroughput(session.jobId, entry);
   });
 
   return { registry, contentType: registry.contentType, render: () => registry.metrics() };

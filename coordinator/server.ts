@@ -6,6 +6,7 @@ import { ErrorCode, TesseraError } from '../shared/protocol/errors.ts';
 import { connectNats, type NatsSettings } from '../worker/nats.ts';
 import { createApp } from './app.ts';
 import { Hub } from './hub.ts';
+import type { DoorLimits } from './limits.ts';
 import { openJob } from './jobs.ts';
 import type { JobRunner } from './runner.ts';
 import { attachNatsTransport, type NatsTransport } from './transports/nats.ts';
@@ -29,6 +30,8 @@ export interface CoordinatorOptions {
   nats?: NatsSettings;
   /** Told of NATS disconnects and reconnects. */
   onNatsStatus?(status: string): void;
+  /** Overrides of the limits on what workers may send (coordinator/limits.ts has the defaults and why). */
+  limits?: Partial<DoorLimits>;
 }
 
 export interface Coordinator {
@@ -80,7 +83,7 @@ async function startNats(settings: NatsSettings, hub: Hub, timing: { heartbeatMs
 export async function startCoordinator(options: CoordinatorOptions): Promise<Coordinator> {
   const first = await openJob(options.job);
   const heartbeatMs = options.heartbeatMs ?? 10_000;
-  const hub = new Hub({ defaultJobId: first.runner.job.config.id, heartbeatMs, workerToken: options.workerToken });
+  const hub = new Hub({ defaultJobId: first.runner.job.config.id, heartbeatMs, workerToken: options.workerToken, limits: options.limits });
   hub.addRunner(first.runner);
   const adminToken = options.adminToken ?? randomBytes(16).toString('hex');
 
@@ -112,6 +115,7 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Coo
       await Promise.all([...hub.runners.values()].map((runner) => runner.shutdown()));
       transport.close();
       await nats?.close();
+      hub.dispose();
       server.closeAllConnections?.();
       await new Promise<void>((done) => server.close(() => done()));
       for (const runner of hub.runners.values()) runner.dispose();

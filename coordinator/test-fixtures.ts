@@ -6,8 +6,13 @@
 import { getCodec } from '../shared/codec/index.ts';
 import { arraysToTensors } from '../shared/codec/named.ts';
 import type { NamedArrays } from '../shared/codec/types.ts';
+import { dcgan } from '../shared/models/gan/dcgan.ts';
 import type { Trainer } from '../shared/models/types.ts';
 import type { Assign, CoordinatorMessage } from '../shared/protocol/messages.ts';
+import { parseJobConfig } from './config.ts';
+import { Hub, type HubOptions } from './hub.ts';
+import { Job } from './job.ts';
+import { JobRunner } from './runner.ts';
 import type { WorkerChannel } from './transports/types.ts';
 
 /** Two tiny tensors named like the model's (g_ for the generator, the rest for the discriminator). */
@@ -19,8 +24,17 @@ export class FakeChannel implements WorkerChannel {
   readonly id = `fake-${++FakeChannel.count}`;
   readonly transport = 'fake';
   readonly remote = 'test';
+  readonly address: string;
   readonly sent: CoordinatorMessage[] = [];
   readonly closed: string[] = [];
+  /** The message limits the hub set, newest last. */
+  readonly limits: number[] = [];
+  constructor(address = 'test') {
+    this.address = address;
+  }
+  limitMessages(maxBytes: number): void {
+    this.limits.push(maxBytes);
+  }
   send(message: CoordinatorMessage): void {
     this.sent.push(message);
   }
@@ -75,4 +89,20 @@ export function updateFor(assign: Assign, overrides: Record<string, unknown> = {
     timing: { computeMs: 100, fetchMs: 1 },
     ...overrides,
   };
+}
+
+/** A hub with one tiny job ('unit', 4 samples a round, one worker needed) whose outputs go to `dir` far in the future. */
+export function testHub(dir: string, options: Partial<HubOptions> = {}): { hub: Hub; runner: JobRunner } {
+  const config = parseJobConfig({
+    id: 'unit',
+    training: { batchSize: 4, minWorkers: 1 },
+    dataset: { shards: 4 },
+    output: { dir, checkpointEvery: 1_000_000, sampleEvery: 1_000_000, exportEvery: 1_000_000 },
+  });
+  const weights: NamedArrays = { g_w: new Float32Array([1, 2, 3, 4, 5, 6]), d_w: new Float32Array([-1, -2, -3, -4]) };
+  const job = new Job(config, shapes, Job.initialState(dcgan, weights, config.dataset.shards), 100);
+  const runner = new JobRunner(job, fakeTrainer());
+  const hub = new Hub({ defaultJobId: 'unit', heartbeatMs: 5000, ...options });
+  hub.addRunner(runner);
+  return { hub, runner };
 }

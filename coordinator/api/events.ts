@@ -7,24 +7,54 @@ import type { RoundSummary } from '../job.ts';
 import { describeWorker, type WorkerSession } from '../workers.ts';
 import { errorBody } from './auth.ts';
 import { describeJob } from './jobs.ts';
+import { EventQueue } from './event-queue.ts';
 
 /** Comment lines keep proxies from closing an idle stream. */
 const KEEPALIVE_MS = 15_000;
 
+/** Bounds of one reader's queue; its socket's own buffers come on top. */
+export interface EventStreamLimits {
+  /** Events waiting for one reader: at a round a second, two minutes of rounds. */
+  maxQueuedEvents: number;
+  /** Bytes waiting for one reader: a hundred rounds of a job with a few hundred workers. */
+  maxQueuedBytes: number;
+}
+
+export const DEFAULT_EVENT_STREAM_LIMITS: EventStreamLimits = { maxQueuedEvents: 256, maxQueuedBytes: 1024 * 1024 };
+
+/** The node-server bindings Hono's context carries on Node: the response, to cut a reader off. */
+interface NodeBindings {
+  outgoing?: { destroy(error?: Error): void };
+}
+
 /**
  * Live job events as Server-Sent Events: a `snapshot` first (the job and its
  * recent rounds), then `round`, `workers`, `status` and `samples` as they
- * happen. One push per event, no polling.
+ * happen. One push per event, no polling. A reader that falls behind by more
+ * than the limits is dropped (its connection closed; EventSource reconnects
+ * and starts from a fresh snapshot), never buffered without end.
  */
-export function addEventRoutes(app: Hono, hub: Hub): void {
+export function addEventRoutes(app: Hono, hub: Hub, limits: EventStreamLimits = DEFAULT_EVENT_STREAM_LIMITS): void {
   app.get('/api/jobs/:id/events', (c) => {
     const runner = hub.runners.get(c.req.param('id'));
     if (!runner) return c.json(errorBody(new TesseraError(ErrorCode.UnknownJob, `no job ${JSON.stringify(c.req.param('id'))}`, { field: 'id' })), 404);
     return streamSSE(c, async (stream) => {
-      const queue: { event: string; data: unknown }[] = [];
+      const queue = new EventQueue(limits.maxQueuedEvents, limits.maxQueuedBytes);
       let wake: (() => void) | undefined;
+      let open = true;
+      const drop = () => {
+        open = false;
+        wake?.();
+        // The write in progress may wait for a reader that never reads: end the stream and its socket now.
+        stream.abort();
+        (c.env as NodeBindings | undefined)?.outgoing?.destroy();
+      };
       const push = (event: string, data: unknown) => {
-        queue.push({ event, data });
+        if (!open) return;
+        if (!queue.push(event, JSON.stringify(data))) {
+          drop();
+          return;
+        }
         wake?.();
       };
       const workers = () => runner.workers.map(describeWorker);
@@ -45,7 +75,6 @@ export function addEventRoutes(app: Hono, hub: Hub): void {
       hub.on('joined', onMembership);
       hub.on('left', onMembership);
       const keepalive = setInterval(() => push('keepalive', {}), KEEPALIVE_MS);
-      let open = true;
       stream.onAbort(() => {
         open = false;
         wake?.();
@@ -53,9 +82,10 @@ export function addEventRoutes(app: Hono, hub: Hub): void {
       push('snapshot', { job: describeJob(runner), rounds: runner.history.slice(-300) });
       try {
         while (open) {
-          while (queue.length > 0 && open) {
-            const { event, data } = queue.shift()!;
-            await stream.writeSSE({ event, data: JSON.stringify(data) });
+          let next = queue.shift();
+          while (next && open) {
+            await stream.writeSSE({ event: next.event, data: next.data });
+            next = queue.shift();
           }
           if (open) await new Promise<void>((resolve) => (wake = resolve));
           wake = undefined;

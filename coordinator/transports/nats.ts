@@ -1,7 +1,7 @@
 import type { NatsConnection, Subscription } from 'nats';
 import { isChunk, Reassembler, splitMessage } from '../../shared/codec/chunking.ts';
 import { pack } from '../../shared/codec/packr.ts';
-import { ErrorCode, TesseraError } from '../../shared/protocol/errors.ts';
+import { ErrorCode, TesseraError, isTesseraError } from '../../shared/protocol/errors.ts';
 import { LIMITS, type CoordinatorMessage } from '../../shared/protocol/messages.ts';
 import { subjects } from '../../shared/protocol/subjects.ts';
 import type { ChannelHandler, WorkerChannel } from './types.ts';
@@ -16,7 +16,15 @@ export interface NatsTransportOptions {
   silenceTimeoutMs?: number;
   /** Chunks of a message that stop coming for this long are dropped and the sender is asked again. */
   chunkTimeoutMs?: number;
+  /**
+   * Declared bytes of all chunked messages being put together at once, over
+   * every worker (default 512 MiB: a hundred updates of the default models).
+   */
+  maxReassemblyBytes?: number;
 }
+
+/** Chunked messages one worker may have incomplete at once: its update, and its resend after a reject. */
+const MAX_PENDING_PER_WORKER = 2;
 
 export interface NatsTransport {
   /** Starts serving a job's workers (jobs can be added while the coordinator runs). */
@@ -34,7 +42,11 @@ export interface NatsTransport {
  * subject. Messages above the server's max_payload are chunked.
  */
 export function attachNatsTransport(nc: NatsConnection, handler: ChannelHandler, options: NatsTransportOptions): NatsTransport {
-  const reassembler = new Reassembler(LIMITS.maxTensorBytes + 1024 * 1024);
+  // Each channel's own limit is passed per chunk; this is only the ceiling.
+  const reassembler = new Reassembler(LIMITS.maxTensorBytes + 1024 * 1024, {
+    maxTotalBytes: options.maxReassemblyBytes ?? 512 * 1024 * 1024,
+    maxPendingPerSender: MAX_PENDING_PER_WORKER,
+  });
   const silenceTimeoutMs = options.silenceTimeoutMs ?? Math.max(options.heartbeatMs * 3, 30_000);
   const channels = new Map<string, NatsChannel>();
   // One queue for every publish, so frames leave in the order messages were sent (a broadcast before the assigns that use it).
@@ -56,8 +68,12 @@ export function attachNatsTransport(nc: NatsConnection, handler: ChannelHandler,
   class NatsChannel implements WorkerChannel {
     readonly transport = 'nats';
     lastHeardAt = Date.now();
+    /** The largest message the hub lets this connection send now; nothing until it is opened. */
+    messageLimit = 0;
     /** Incoming frames of this connection are handled strictly in order (reassembly is async). */
     inbox: Promise<void> = Promise.resolve();
+    /** Bytes of frames waiting in the inbox: bounded, so a flood of frames is dropped rather than queued. */
+    inboxBytes = 0;
 
     constructor(
       readonly id: string,
@@ -67,6 +83,16 @@ export function attachNatsTransport(nc: NatsConnection, handler: ChannelHandler,
 
     get remote(): string {
       return subjects.toWorker(this.jobId, this.connectionId);
+    }
+
+    /** NATS shows no peer address: each connection subject counts as its own. */
+    get address(): string {
+      return this.remote;
+    }
+
+    /** Frames are at most the server's max_payload already; this bounds what chunks may add up to. */
+    limitMessages(maxBytes: number): void {
+      this.messageLimit = maxBytes;
     }
 
     send(message: CoordinatorMessage): void {
@@ -96,18 +122,31 @@ export function attachNatsTransport(nc: NatsConnection, handler: ChannelHandler,
         if (!channel) {
           channel = new NatsChannel(id, jobId, connectionId);
           channels.set(id, channel);
+          // The hub sets its limits, or turns it away (it is then gone from channels).
+          handler.onOpen(channel);
+          if (channels.get(id) !== channel) return;
         }
         channel.lastHeardAt = Date.now();
         const frame = message.data;
         const target = channel;
+        // Two whole messages may wait; beyond that the sender is far ahead of what it may send.
+        if (target.inboxBytes + frame.byteLength > 2 * Math.max(target.messageLimit, maxFrameBytes())) {
+          handler.onRefused(target, new TesseraError(ErrorCode.RateLimited, 'frames arrive faster than they are handled', { field: 'message' }));
+          return;
+        }
+        target.inboxBytes += frame.byteLength;
         target.inbox = target.inbox.then(async () => {
+          target.inboxBytes -= frame.byteLength;
           let bytes: Uint8Array | undefined = frame;
           if (isChunk(frame)) {
             try {
-              bytes = await reassembler.add(target.id, frame, Date.now());
+              // A connection whose messages all fit in one frame (one that has not said hello) has no reason to chunk.
+              if (target.messageLimit <= maxFrameBytes()) throw new TesseraError(ErrorCode.TooLarge, `chunked messages are for messages above one frame; this connection may send at most ${target.messageLimit} bytes`, { field: 'message' });
+              bytes = await reassembler.add(target.id, frame, Date.now(), target.messageLimit);
             } catch (failure) {
-              const wire = failure instanceof TesseraError ? failure.toWire() : { code: ErrorCode.DecodeFailed, message: String(failure) };
-              target.send({ type: 'reject', ...wire });
+              const error = isTesseraError(failure) ? failure : new TesseraError(ErrorCode.DecodeFailed, 'a chunk that could not be read', { cause: failure });
+              handler.onRefused(target, error);
+              target.send({ type: 'reject', ...error.toWire() });
               return;
             }
           }

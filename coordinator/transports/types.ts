@@ -1,3 +1,4 @@
+import type { TesseraError } from '../../shared/protocol/errors.ts';
 import type { CoordinatorMessage } from '../../shared/protocol/messages.ts';
 
 /** One worker's connection, whatever carries it (a WebSocket, a NATS subject pair). */
@@ -8,13 +9,25 @@ export interface WorkerChannel {
   readonly transport: string;
   /** Where the connection comes from (address, subject). */
   readonly remote: string;
+  /** Whom connections are counted by while they wait for hello: the peer's IP address, or the NATS connection. */
+  readonly address: string;
   send(message: CoordinatorMessage): void;
   /** Closes the connection; the transport reports it through onClose. */
   close(reason: string): void;
+  /**
+   * The largest message this connection may send from now on. The transport
+   * refuses a larger one before buffering it where it can (a WebSocket
+   * frame's header declares its length) and reports it through onRefused.
+   */
+  limitMessages(maxBytes: number): void;
 }
 
 /** What a transport calls on the coordinator: the hub implements it. */
 export interface ChannelHandler {
+  /** A new connection, before any message: the handler sets its limits, or closes it. */
+  onOpen(channel: WorkerChannel): void;
   onMessage(channel: WorkerChannel, bytes: Uint8Array): void;
+  /** The transport refused input itself (a message over the connection's limit); the connection may close after. */
+  onRefused(channel: WorkerChannel, error: TesseraError): void;
   onClose(channel: WorkerChannel, reason: string): void;
 }

@@ -1,6 +1,7 @@
 import type { IncomingMessage, Server } from 'node:http';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { pack } from '../../shared/codec/packr.ts';
+import { ErrorCode, TesseraError } from '../../shared/protocol/errors.ts';
 import { LIMITS, type CoordinatorMessage } from '../../shared/protocol/messages.ts';
 import type { ChannelHandler, WorkerChannel } from './types.ts';
 
@@ -8,13 +9,38 @@ export interface WebSocketTransportOptions {
   path: string;
   /** Ping period; a connection that misses two pongs in a row is dropped (a crashed worker, a dead link). */
   pingIntervalMs: number;
+  /**
+   * Bytes queued toward one worker beyond which it is closed instead of sent
+   * more: a worker that does not read (asking for weights again and again)
+   * must not make the coordinator hold its messages.
+   */
+  maxBufferedBytes?: number;
 }
+
+/** One weights message of a large model, with room for the small messages around it. */
+const DEFAULT_MAX_BUFFERED_BYTES = 64 * 1024 * 1024;
+/** How long a worker closed for not reading gets to take its close frame before its socket is cut. */
+const SLOW_READER_CLOSE_MS = 1_000;
+/** How long a peer that sent an oversized frame may go on sending (ws discards it) before its socket is cut. */
+const OVERSIZE_CLOSE_MS = 1_000;
 
 /** Turns ws's message payload into one Uint8Array. */
 function toBytes(data: RawData): Uint8Array {
   if (Array.isArray(data)) return Buffer.concat(data);
   if (data instanceof ArrayBuffer) return new Uint8Array(data);
   return data;
+}
+
+/** A WebSocket close reason holds at most 123 bytes of UTF-8 (ws throws on more): cut at a character. */
+function closeReason(text: string): string {
+  let reason = text.slice(0, 123);
+  while (Buffer.byteLength(reason) > 123) reason = reason.slice(0, -1);
+  return reason;
+}
+
+/** ws's receiver of a socket, reached through a private field (see limitMessages). */
+interface ReceiverInternals {
+  _receiver?: { _maxPayload?: unknown };
 }
 
 class WebSocketChannel implements WorkerChannel {
@@ -24,21 +50,61 @@ class WebSocketChannel implements WorkerChannel {
   constructor(
     readonly id: string,
     readonly remote: string,
+    readonly address: string,
     readonly socket: WebSocket,
+    private readonly maxBufferedBytes: number,
   ) {}
 
   send(message: CoordinatorMessage): void {
-    if (this.socket.readyState === this.socket.OPEN) this.socket.send(pack(message));
+    if (this.socket.readyState !== this.socket.OPEN) return;
+    if (this.socket.bufferedAmount > this.maxBufferedBytes) {
+      this.closeSlowReader();
+      return;
+    }
+    this.socket.send(pack(message));
   }
 
   close(reason: string): void {
-    this.socket.close(1000, reason.slice(0, 120));
+    this.socket.close(1000, closeReason(reason));
+  }
+
+  /**
+   * Lowers or raises the largest message ws accepts on this socket. ws 8 has
+   * one maxPayload per server and checks it against each frame's declared
+   * length before buffering the frame (receiver.js, haveLength), so setting
+   * the receiver's `_maxPayload` refuses an oversized frame from its header.
+   * It is a ws internal: websocket.test.ts fails if it stops working, and
+   * this throws rather than run without a limit.
+   */
+  limitMessages(maxBytes: number): void {
+    const receiver = (this.socket as unknown as ReceiverInternals)._receiver;
+    if (!receiver || typeof receiver._maxPayload !== 'number') throw new Error('ws internals changed: the receiver has no _maxPayload to limit messages with');
+    // 0 would mean no limit at all to ws.
+    receiver._maxPayload = Math.max(1, Math.floor(maxBytes));
+  }
+
+  private closeSlowReader(): void {
+    if (this.socket.readyState !== this.socket.OPEN) return;
+    this.close(`${ErrorCode.RateLimited}: not reading its messages`);
+    // The close frame waits behind what the worker has not read; it may never take it.
+    setTimeout(() => this.socket.terminate(), SLOW_READER_CLOSE_MS).unref();
   }
 }
 
-/** Serves the worker protocol on `path` of an HTTP server: one binary msgpack message per frame. */
+/**
+ * Serves the worker protocol on `path` of an HTTP server: one binary msgpack
+ * message per frame. Every socket starts at the pre-hello message limit; the
+ * hub raises it once the worker is welcomed.
+ */
 export function attachWebSocketTransport(server: Server, handler: ChannelHandler, options: WebSocketTransportOptions): { close(): void } {
-  const wss = new WebSocketServer({ noServer: true, maxPayload: LIMITS.maxTensorBytes + 1024 * 1024 });
+  const wss = new WebSocketServer({
+    noServer: true,
+    // The limit until the hub says otherwise (onOpen sets it again): nothing larger than a hello is read from a stranger.
+    maxPayload: LIMITS.maxHelloBytes,
+    // Compression would let a small frame inflate to the limit: off, as it is by default on a server.
+    perMessageDeflate: false,
+  });
+  const maxBufferedBytes = options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES;
   let nextId = 0;
   server.on('upgrade', (request: IncomingMessage, socket, head) => {
     const path = new URL(request.url ?? '/', 'http://localhost').pathname;
@@ -47,17 +113,28 @@ export function attachWebSocketTransport(server: Server, handler: ChannelHandler
       return;
     }
     wss.handleUpgrade(request, socket, head, (ws) => {
-      const remote = `${request.socket.remoteAddress}:${request.socket.remotePort}`;
-      const channel = new WebSocketChannel(`ws-${++nextId}`, remote, ws);
+      const address = request.socket.remoteAddress ?? 'unknown';
+      const channel = new WebSocketChannel(`ws-${++nextId}`, `${address}:${request.socket.remotePort}`, address, ws, maxBufferedBytes);
       ws.on('pong', () => (channel.alive = true));
       ws.on('message', (data, isBinary) => {
         channel.alive = true;
         handler.onMessage(channel, isBinary ? toBytes(data) : new TextEncoder().encode(data.toString()));
       });
       ws.on('close', (code, reason) => handler.onClose(channel, `closed (${code}${reason.length ? `: ${reason}` : ''})`));
-      ws.on('error', () => ws.terminate());
+      ws.on('error', (error: Error & { code?: string }) => {
+        if (error.code !== 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') {
+          ws.terminate();
+          return;
+        }
+        // ws refused the frame from its header: it sent close 1009, ended its side and discards what still comes.
+        // Cut the socket a moment later, not at once: a reset now would destroy the 1009 before the peer reads it.
+        handler.onRefused(channel, new TesseraError(ErrorCode.TooLarge, 'a message above this connection\'s limit', { field: 'message' }));
+        setTimeout(() => ws.terminate(), OVERSIZE_CLOSE_MS).unref();
+      });
       channels.add(channel);
       ws.on('close', () => channels.delete(channel));
+      // Before any message is read: ws reads the socket from the next tick on.
+      handler.onOpen(channel);
     });
   });
   const channels = new Set<WebSocketChannel>();

@@ -239,4 +239,43 @@ describe('Reassembler', () => {
     expect(reassembler.pending).toBe(0);
     expect(await feed(new Reassembler(10_000), 'w', frames)).toHaveLength(1);
   });
+
+  it('holds no more than a message declared: chunks that add up to more are refused at the first excess', async () => {
+    const frames = await splitMessage(randomMessage(10_000, 31), 2048, 3);
+    // The same header (size 10,000) on chunks of another, larger message: what a liar would send.
+    const big = await splitMessage(randomMessage(40_000, 32), 2048, 3);
+    const lying = big.map((frame, index) => {
+      const copy = frame.slice();
+      copy.set(frames[0].subarray(0, HEADER_BYTES));
+      new DataView(copy.buffer).setUint32(6, index % frames.length);
+      return copy;
+    });
+    const reassembler = new Reassembler(MiB);
+    const results: string[] = [];
+    for (const frame of lying.slice(0, 6)) results.push(await failureOf(reassembler.add('w', frame, 0)));
+    expect(results).toEqual([...new Array(5).fill('ok'), `${ErrorCode.DecodeFailed} chunk.size`]);
+    expect(reassembler.reserved).toBe(0);
+  });
+
+  it('keeps within its budget: partial messages per sender, declared bytes in all, and a per-sender limit', async () => {
+    const messages = await Promise.all([1, 2, 3].map(async (seed) => splitMessage(randomMessage(10_000, 40 + seed), 2048, seed)));
+    const perSender = new Reassembler(MiB, { maxPendingPerSender: 2 });
+    await perSender.add('w', messages[0][0], 0);
+    await perSender.add('w', messages[1][0], 0);
+    expect(await failureOf(perSender.add('w', messages[2][0], 0))).toBe(`${ErrorCode.RateLimited} message`);
+    // Another sender has its own allowance; a finished message gives its place back.
+    expect(await failureOf(perSender.add('v', messages[2][0], 0))).toBe('ok');
+    expect(await feed(perSender, 'w', messages[0].slice(1))).toHaveLength(1);
+    expect(await failureOf(perSender.add('w', messages[2][0], 0))).toBe('ok');
+
+    const total = new Reassembler(MiB, { maxTotalBytes: 25_000 });
+    await total.add('a', messages[0][0], 0);
+    await total.add('b', messages[1][0], 0);
+    expect(total.reserved).toBe(20_000);
+    expect(await failureOf(total.add('c', messages[2][0], 0))).toBe(`${ErrorCode.RateLimited} message`);
+    total.forget('a');
+    expect(await failureOf(total.add('c', messages[2][0], 0))).toBe('ok');
+
+    expect(await failureOf(new Reassembler(MiB).add('w', messages[0][0], 0, 9_999))).toBe(`${ErrorCode.TooLarge} chunk.size`);
+  });
 });

@@ -50,10 +50,20 @@ export async function splitMessage(message: Uint8Array, maxFrameBytes: number, m
 interface Partial {
   count: number;
   size: number;
+  /** Bytes of the parts held so far: never more than `size`. */
+  bytes: number;
   hash: Uint8Array;
   parts: (Uint8Array | undefined)[];
   received: number;
   startedAt: number;
+}
+
+/** What a Reassembler holds at most while messages come in pieces; unbounded unless set (a worker trusts its coordinator). */
+export interface ReassemblyBudget {
+  /** Declared bytes of all partial messages together, over every sender. */
+  maxTotalBytes?: number;
+  /** Partial messages one sender may have at once. */
+  maxPendingPerSender?: number;
 }
 
 /**
@@ -62,15 +72,25 @@ interface Partial {
  * bytes is ignored (at-least-once delivery); one that differs, a header that
  * contradicts the first, or a hash mismatch is an error. `expire` reports
  * messages whose chunks stopped coming (a lost chunk), so the sender can be
- * asked again.
+ * asked again. A message's declared size is reserved against the budget at
+ * its first chunk, and no sender's chunks add up to more than it declared.
  */
 export class Reassembler {
   private readonly partials = new Map<string, Partial>();
+  private readonly pendingBySender = new Map<string, number>();
+  private reservedBytes = 0;
 
-  constructor(private readonly maxMessageBytes: number) {}
+  constructor(
+    private readonly maxMessageBytes: number,
+    private readonly budget: ReassemblyBudget = {},
+  ) {}
 
-  /** Adds one chunk frame; resolves to the whole message when this chunk completes it, else undefined. */
-  async add(sender: string, frame: Uint8Array, now: number): Promise<Uint8Array | undefined> {
+  /**
+   * Adds one chunk frame; resolves to the whole message when this chunk
+   * completes it, else undefined. `maxMessageBytes` is this sender's limit
+   * now (the constructor's by default).
+   */
+  async add(sender: string, frame: Uint8Array, now: number, maxMessageBytes = this.maxMessageBytes): Promise<Uint8Array | undefined> {
     if (frame.byteLength < HEADER_BYTES || frame[0] !== CHUNK_MARKER) throw chunkError('a chunk frame shorter than its header', 'chunk');
     if (frame[1] !== FORMAT) throw chunkError(`chunk format ${frame[1]}, expected ${FORMAT}`, 'chunk.format');
     const view = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
@@ -80,33 +100,40 @@ export class Reassembler {
     const size = view.getUint32(14);
     const hash = frame.subarray(18, HEADER_BYTES);
     if (count < 1 || count > MAX_CHUNKS || index >= count) throw chunkError(`chunk ${index} of ${count}`, 'chunk.index');
-    if (size > this.maxMessageBytes) throw new TesseraError(ErrorCode.TooLarge, `a chunked message of ${size} bytes, above ${this.maxMessageBytes}`, { field: 'chunk.size' });
+    if (size > maxMessageBytes) throw new TesseraError(ErrorCode.TooLarge, `a chunked message of ${size} bytes, above ${maxMessageBytes}`, { field: 'chunk.size' });
+    // Every chunk carries at least one byte.
+    if (count > Math.max(1, size)) throw chunkError(`${count} chunks for ${size} bytes`, 'chunk.index');
     const key = `${sender}/${id}`;
     let partial = this.partials.get(key);
     if (!partial) {
-      partial = { count, size, hash: hash.slice(), parts: new Array(count), received: 0, startedAt: now };
+      this.reserve(sender, size);
+      partial = { count, size, bytes: 0, hash: hash.slice(), parts: new Array(count), received: 0, startedAt: now };
       this.partials.set(key, partial);
     } else if (partial.count !== count || partial.size !== size || !sameBytes(partial.hash, hash)) {
-      this.partials.delete(key);
+      this.drop(key);
       throw chunkError(`chunk ${index} of message ${id} disagrees with its first chunk`, 'chunk');
     }
     const part = frame.subarray(HEADER_BYTES);
     const existing = partial.parts[index];
     if (existing) {
       if (!sameBytes(existing, part)) {
-        this.partials.delete(key);
+        this.drop(key);
         throw chunkError(`chunk ${index} of message ${id} arrived twice with different bytes`, 'chunk.index');
       }
       return undefined;
     }
+    if (partial.bytes + part.byteLength > partial.size) {
+      this.drop(key);
+      throw chunkError(`message ${id}: chunks add up to more than ${partial.size} bytes`, 'chunk.size');
+    }
     partial.parts[index] = part.slice();
+    partial.bytes += part.byteLength;
     partial.received += 1;
     if (partial.received < partial.count) return undefined;
-    this.partials.delete(key);
+    this.drop(key);
     const message = new Uint8Array(partial.size);
     let offset = 0;
     for (const piece of partial.parts) {
-      if (offset + piece!.byteLength > partial.size) throw chunkError(`message ${id}: chunks add up to more than ${partial.size} bytes`, 'chunk.size');
       message.set(piece!, offset);
       offset += piece!.byteLength;
     }
@@ -120,7 +147,7 @@ export class Reassembler {
     const expired: { sender: string; received: number; count: number }[] = [];
     for (const [key, partial] of this.partials) {
       if (now - partial.startedAt < maxAgeMs) continue;
-      this.partials.delete(key);
+      this.drop(key);
       expired.push({ sender: key.slice(0, key.lastIndexOf('/')), received: partial.received, count: partial.count });
     }
     return expired;
@@ -128,11 +155,43 @@ export class Reassembler {
 
   /** Forgets a sender's partial messages (it left). */
   forget(sender: string): void {
-    for (const key of this.partials.keys()) if (key.startsWith(`${sender}/`)) this.partials.delete(key);
+    for (const key of this.partials.keys()) if (key.startsWith(`${sender}/`)) this.drop(key);
   }
 
   get pending(): number {
     return this.partials.size;
+  }
+
+  /** Declared bytes of the partial messages held now. */
+  get reserved(): number {
+    return this.reservedBytes;
+  }
+
+  /** Takes a new partial message's declared size from the budget, or refuses it. */
+  private reserve(sender: string, size: number): void {
+    const pending = this.pendingBySender.get(sender) ?? 0;
+    const { maxPendingPerSender = Infinity, maxTotalBytes = Infinity } = this.budget;
+    // Field `message`, not `chunk`: a sender told of a bad chunk sends the whole message again at once, which would only add to the load.
+    if (pending >= maxPendingPerSender) {
+      throw new TesseraError(ErrorCode.RateLimited, `${pending} chunked messages of this sender are incomplete already; at most ${maxPendingPerSender}`, { field: 'message' });
+    }
+    if (this.reservedBytes + size > maxTotalBytes) {
+      throw new TesseraError(ErrorCode.RateLimited, `${this.reservedBytes} bytes of chunked messages are being put together already; at most ${maxTotalBytes}`, { field: 'message' });
+    }
+    this.pendingBySender.set(sender, pending + 1);
+    this.reservedBytes += size;
+  }
+
+  /** Forgets a partial message and gives its reservation back. */
+  private drop(key: string): void {
+    const partial = this.partials.get(key);
+    if (!partial) return;
+    this.partials.delete(key);
+    this.reservedBytes -= partial.size;
+    const sender = key.slice(0, key.lastIndexOf('/'));
+    const pending = (this.pendingBySender.get(sender) ?? 1) - 1;
+    if (pending > 0) this.pendingBySender.set(sender, pending);
+    else this.pendingBySender.delete(sender);
   }
 }
 

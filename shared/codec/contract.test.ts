@@ -4,7 +4,7 @@ import { DTYPES, arrayClassOf, listCodecs, pack, type DType, type NamedTensors, 
 import { cloneTensors, firstByteDifference, mulberry32, randomBytes, randomTensor } from './test-utils.ts';
 
 /** Codes a decoder may answer bad bytes with; anything else (or a non-TesseraError) is a bug. */
-const DOOR_CODES = new Set<string>([ErrorCode.DecodeFailed, ErrorCode.InvalidMessage, ErrorCode.TensorMismatch]);
+const DOOR_CODES = new Set<string>([ErrorCode.DecodeFailed, ErrorCode.InvalidMessage, ErrorCode.TensorMismatch, ErrorCode.TooLarge]);
 
 const SHAPES: number[][] = [
   [], [0], [1], [3], [0, 5], [5, 0, 2], [7, 13], [255], [256], [257], [3, 129], [2, 3, 4, 5], [1, 1, 1, 1], [1000, 1001],
@@ -101,6 +101,19 @@ describe.each(codecs.map((codec) => [codec.id, codec] as const))('codec %s', (_i
     const decoded = codec.decode(codec.encode(original));
     expect(Object.keys(decoded)).toEqual(names);
     expectRoundTrip(codec, original, decoded);
+  });
+
+  it('writes no more bytes than maxEncodedBytes promises for float32 tensors of those shapes', () => {
+    const rand = mulberry32(5);
+    const shapes: Record<string, number[]> = { s: [], ['x'.repeat(300)]: [3], 'ü/λ/∑😀': [2, 2 ** 20 + 1, 0], big: [1000, 1001], g_w: [3, 129], d_b: [257] };
+    const tensors: NamedTensors = {};
+    for (const [name, shape] of Object.entries(shapes)) tensors[name] = randomTensor('float32', shape, rand);
+    const bound = codec.maxEncodedBytes(shapes);
+    const written = codec.encode(tensors).byteLength;
+    expect(written).toBeLessThanOrEqual(bound);
+    // A bound, not a guess: within 1% + 1 kB of what is written.
+    expect(bound).toBeLessThan(written * 1.01 + 1024);
+    expect(codec.maxEncodedBytes({})).toBeGreaterThanOrEqual(codec.encode({}).byteLength);
   });
 
   it('round-trips an empty set of tensors', () => {

@@ -74,6 +74,7 @@ const f16Data: DataCodec = {
     for (let i = 0; i < bits.length; i++) out[i] = halfFromFloatBits(bits[i]);
     return bytesOf(out);
   },
+  maxBytes: (dtype, count) => (dtype === 'float32' ? 2 * count : losslessData.maxBytes(dtype, count)),
   decode(bytes, dtype, count, field) {
     if (dtype !== 'float32') return losslessData.decode(bytes, dtype, count, field);
     checkByteLength(bytes.byteLength, count * 2, field);

@@ -65,6 +65,7 @@ const int8Data: DataCodec = {
     }
     return out;
   },
+  maxBytes: (dtype, count) => (dtype === 'float32' ? Math.ceil(count / INT8_BLOCK) * 4 + count : losslessData.maxBytes(dtype, count)),
   decode(bytes, dtype, count, field) {
     if (dtype !== 'float32') return losslessData.decode(bytes, dtype, count, field);
     const blocks = Math.ceil(count / INT8_BLOCK);

@@ -4,7 +4,7 @@ import { f32Codec } from './f32.ts';
 import { getCodec, listCodecs, registerCodec } from './registry.ts';
 import type { TensorCodec } from './types.ts';
 
-const fake = (id: string): TensorCodec => ({ id, lossless: true, encode: f32Codec.encode, decode: f32Codec.decode });
+const fake = (id: string): TensorCodec => ({ id, lossless: true, encode: f32Codec.encode, decode: f32Codec.decode, maxEncodedBytes: f32Codec.maxEncodedBytes });
 
 describe('codec registry', () => {
   it('finds a registered codec by its wire id and lists it in order', () => {

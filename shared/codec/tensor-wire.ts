@@ -1,6 +1,7 @@
 import { ErrorCode, TesseraError, describe, invalid } from '../protocol/errors.ts';
 import type { DType, HostTensor, NamedTensors, TensorCodec, TensorData } from './types.ts';
-import { alignedCopy, bytesOf, pack, unpack, type TypedArrayClass } from './packr.ts';
+import { alignedCopy, bytesOf, pack, type TypedArrayClass } from './packr.ts';
+import { decodeUntrusted, type DecodeBudget } from './untrusted.ts';
 
 /**
  * The wire form of named tensors: a list, because msgpack maps lose nothing
@@ -25,6 +26,8 @@ export interface DataCodec {
   encode(tensor: HostTensor): Uint8Array;
   /** `count` is the element count the shape promises; `field` names `data` in errors. */
   decode(bytes: Uint8Array, dtype: DType, count: number, field: string): TensorData;
+  /** The most bytes encode() writes for `count` elements of `dtype`: what the door lets through. */
+  maxBytes(dtype: DType, count: number): number;
 }
 
 // Lossless data is the host's typed-array bytes as they are, so the wire's
@@ -128,6 +131,7 @@ export function checkByteLength(actual: number, expected: number, field: string)
 /** The f32 layout: elements as the host typed array holds them, copied into aligned memory on decode. */
 export const losslessData: DataCodec = {
   encode: (tensor) => bytesOf(tensor.data),
+  maxBytes: (dtype, count) => count * BYTES_PER_ELEMENT[dtype],
   decode(bytes, dtype, count, field) {
     checkByteLength(bytes.byteLength, count * BYTES_PER_ELEMENT[dtype], field);
     const data = alignedCopy(bytes, ARRAY_CLASS[dtype]);
@@ -199,6 +203,38 @@ export function fromWire(value: unknown, codec: string, dataCodec: DataCodec = l
   return out;
 }
 
+/**
+ * What the wire form of many tensors may make the decoder build: the bytes
+ * themselves are bounded by whoever hands them over (the door's frame limit,
+ * a checkpoint's file size), so this bounds only what bytes cannot: objects.
+ * A tensor entry is ~10 values plus its rank, so 65,536 elements allow some
+ * 2,000 tensors (the largest model here has a few hundred).
+ */
+export const TENSOR_DECODE_BUDGET: DecodeBudget = {
+  maxBytes: Number.MAX_SAFE_INTEGER,
+  maxElements: 65_536,
+  // Envelope, tensor list, tensor, shape.
+  maxDepth: 4,
+  maxStringBytes: 1024,
+  maxTotalStringBytes: 1024 * 1024,
+  maxBinBytes: Number.MAX_SAFE_INTEGER,
+};
+
+/** msgpack bytes of the envelope beside its tensors: the map, `codec` and its id, `tensors` and the list header. */
+const ENVELOPE_BYTES = 64;
+/** msgpack bytes of one tensor beside its name, shape dims and data: map, keys, dtype, headers. */
+const TENSOR_OVERHEAD_BYTES = 48;
+
+/** The most bytes a wire codec writes for float32 tensors of these shapes (names up to 3 UTF-8 bytes per UTF-16 unit). */
+function maxWireBytes(id: string, shapes: Readonly<Record<string, readonly number[]>>, dataCodec: DataCodec): number {
+  let total = ENVELOPE_BYTES + 3 * id.length;
+  for (const [name, shape] of Object.entries(shapes)) {
+    // A dim takes at most 9 bytes (a float64 or uint64) in msgpack.
+    total += TENSOR_OVERHEAD_BYTES + 3 * name.length + 9 * shape.length + dataCodec.maxBytes('float32', elementCount(shape));
+  }
+  return total;
+}
+
 /** A TensorCodec whose messages are the packed wire form with `dataCodec`'s element layout. */
 export function wireCodec(
   id: string,
@@ -210,7 +246,8 @@ export function wireCodec(
     id,
     lossless,
     encode: (tensors) => pack(toWire(id, tensors, dataCodec)),
-    decode: (bytes) => fromWire(unpack(bytes), id, dataCodec),
+    decode: (bytes) => fromWire(decodeUntrusted(bytes, TENSOR_DECODE_BUDGET), id, dataCodec),
+    maxEncodedBytes: (shapes) => maxWireBytes(id, shapes, dataCodec),
   };
   if (errorBound) codec.errorBound = errorBound;
   return Object.freeze(codec);

@@ -37,6 +37,11 @@ export interface TensorCodec {
   encode(tensors: NamedTensors): Uint8Array;
   decode(bytes: Uint8Array): NamedTensors;
   /**
+   * The most bytes encode() writes for float32 tensors of these shapes: the
+   * coordinator refuses a larger update before decoding it.
+   */
+  maxEncodedBytes(shapes: Readonly<Record<string, readonly number[]>>): number;
+  /**
    * Lossy codecs only: the documented bound on |decoded - original| for each
    * element of a float32 tensor with finite values, so tests can hold the codec to it.
    */

@@ -140,6 +140,8 @@ export function describeTrainerContract<Config extends object>(options: Contract
       await trainer.sample(3, 1);
       expect(tf.memory().numTensors).toBe(before);
       for (const [name, value] of Object.entries(losses)) expect(Number.isFinite(value), name).toBe(true);
+      // What the coordinator accepts from workers: exactly the names the spec declares.
+      expect(Object.keys(losses).sort()).toEqual([...spec.lossNames].sort());
       expect(Object.keys(grads).sort()).toEqual(Object.keys(trainer.shapes).sort());
       for (const [name, values] of Object.entries(grads)) {
         expect(values.length, name).toBe(trainer.shapes[name].reduce((a, b) => a * b, 1));

@@ -82,5 +82,10 @@ export interface ModelSpec<Config extends object = Record<string, unknown>> {
    * trained weights themselves). Diffusion models sample far better from EMA weights.
    */
   readonly emaDecay: number;
+  /**
+   * Every loss name the trainer reports. The coordinator refuses an update
+   * naming any other, since loss names become metric labels and round-log keys.
+   */
+  readonly lossNames: readonly string[];
   createTrainer(config: Config): Trainer;
 }

@@ -37,6 +37,8 @@ export enum ErrorCode {
   IncompleteMessage = 'INCOMPLETE_MESSAGE',
   /** A message is larger than the limit for its kind. */
   TooLarge = 'TOO_LARGE',
+  /** Too many messages or bytes per second from one connection, or too many connections waiting to say hello. */
+  RateLimited = 'RATE_LIMITED',
   /** Weights requested by a hash the coordinator does not hold. */
   UnknownWeights = 'UNKNOWN_WEIGHTS',
   /** A worker sent work before saying hello. */

@@ -11,6 +11,10 @@ export const LIMITS = {
   /** Sample indices of one assignment. */
   maxBatch: 65_536,
   maxIdLength: 128,
+  /** A hello, the only message a connection may send before it is welcomed: a token of 4,096 characters fits. */
+  maxHelloBytes: 8 * 1024,
+  /** Any message but an update (heartbeat, fetchWeights, leave). */
+  maxControlMessageBytes: 16 * 1024,
 } as const;
 
 export type WorkerKind = 'node' | 'browser';

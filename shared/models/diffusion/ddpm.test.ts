@@ -53,6 +53,7 @@ describe.each([
     await trainer.sample(2, 3);
     expect(tf.memory().numTensors).toBe(before);
     expect(Number.isFinite(losses.mse)).toBe(true);
+    expect(Object.keys(losses)).toEqual([...spec.lossNames]);
     for (const [name, values] of Object.entries(grads)) {
       expect(values.length, name).toBe(trainer.shapes[name].reduce((a, b) => a * b, 1));
       expect(values.every(Number.isFinite), name).toBe(true);

@@ -205,6 +205,8 @@ export const ddpm: ModelSpec<DdpmConfig> = {
   imageShape: IMAGE,
   classes: 0,
   emaDecay: EMA_DECAY,
+  // The noise prediction's mean squared error.
+  lossNames: ['mse'],
   createTrainer: (config) => new DdpmTrainer(config, undefined),
 };
 
@@ -218,5 +220,6 @@ export const cddpm: ModelSpec<CddpmConfig> = {
   imageShape: IMAGE,
   classes: CLASSES,
   emaDecay: EMA_DECAY,
+  lossNames: ddpm.lossNames,
   createTrainer: (config) => new DdpmTrainer(config, { classes: CLASSES, labelDropout: config.labelDropout, guidanceScale: config.guidanceScale }),
 };

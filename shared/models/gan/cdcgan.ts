@@ -107,5 +107,7 @@ export const cdcgan: ModelSpec<CdcganConfig> = {
   classes: CLASSES,
   // GAN samples come from the trained generator itself, as for dcgan.
   emaDecay: 0,
+  // DCGAN's trainer, so DCGAN's losses.
+  lossNames: dcgan.lossNames,
   createTrainer: (config) => new CdcganTrainer(config),
 };

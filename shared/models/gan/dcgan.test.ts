@@ -57,6 +57,7 @@ describe('dcgan: data-parallel gradients equal single-process gradients', () => 
     const { grads, losses } = await trainer.lossAndGrads(batch, trainer.drawNoise(4, 7));
     expect(tf.memory().numTensors).toBe(before);
     expect(Number.isFinite(losses.d) && Number.isFinite(losses.g)).toBe(true);
+    expect(Object.keys(losses).sort()).toEqual([...dcgan.lossNames].sort());
     for (const [name, values] of Object.entries(grads)) {
       expect(values.length, name).toBe(trainer.shapes[name].reduce((a, b) => a * b, 1));
       expect(values.every(Number.isFinite), name).toBe(true);

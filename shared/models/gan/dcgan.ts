@@ -200,5 +200,7 @@ export const dcgan: ModelSpec<DcganConfig> = {
   classes: 0,
   // GAN samples come from the trained generator itself, as in the DCGAN paper.
   emaDecay: 0,
+  // The discriminator's and the generator's losses.
+  lossNames: ['d', 'g'],
   createTrainer: (config) => new DcganTrainer(config),
 };

@@ -202,5 +202,7 @@ export const vae: ModelSpec<VaeConfig> = {
   classes: 0,
   // Samples come from the trained decoder itself; an EMA pays off for diffusion models, not needed here.
   emaDecay: 0,
+  // The loss it trains on, and its two terms.
+  lossNames: ['reconstruction', 'kl', 'loss'],
   createTrainer: (config) => new VaeTrainer(config),
 };

@@ -1,0 +1,116 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import WebSocket from 'ws';
+import type { TesseraError } from '../../shared/protocol/errors.ts';
+import { LIMITS } from '../../shared/protocol/messages.ts';
+import type { ChannelHandler, WorkerChannel } from './types.ts';
+import { attachWebSocketTransport } from './websocket.ts';
+
+/**
+ * The WebSocket transport against a real ws client on loopback: the
+ * per-connection message limit (set through ws's receiver internals, so this
+ * fails if a ws upgrade moves them) and the bound on what waits for a worker
+ * that does not read.
+ */
+
+/** A handler that records what the transport tells it and sets each new connection's limit. */
+class RecordingHandler implements ChannelHandler {
+  readonly channels: WorkerChannel[] = [];
+  readonly messages: number[] = [];
+  readonly refused: TesseraError[] = [];
+  readonly closed: string[] = [];
+  constructor(private readonly limit: number) {}
+  onOpen(channel: WorkerChannel): void {
+    this.channels.push(channel);
+    channel.limitMessages(this.limit);
+  }
+  onMessage(_channel: WorkerChannel, bytes: Uint8Array): void {
+    this.messages.push(bytes.byteLength);
+  }
+  onRefused(_channel: WorkerChannel, error: TesseraError): void {
+    this.refused.push(error);
+  }
+  onClose(_channel: WorkerChannel, reason: string): void {
+    this.closed.push(reason);
+  }
+}
+
+describe('WebSocket transport', () => {
+  let server: Server | undefined;
+  let transport: { close(): void } | undefined;
+
+  afterEach(async () => {
+    transport?.close();
+    await new Promise<void>((done) => (server ? server.close(() => done()) : done()));
+  });
+
+  async function serve(handler: ChannelHandler, maxBufferedBytes?: number): Promise<string> {
+    server = createServer();
+    transport = attachWebSocketTransport(server, handler, { path: '/ws', pingIntervalMs: 60_000, maxBufferedBytes });
+    await new Promise<void>((done) => server!.listen(0, '127.0.0.1', done));
+    return `ws://127.0.0.1:${(server.address() as AddressInfo).port}/ws`;
+  }
+
+  async function connect(url: string): Promise<WebSocket> {
+    const socket = new WebSocket(url);
+    await new Promise((resolve, reject) => {
+      socket.once('open', resolve);
+      socket.once('error', reject);
+    });
+    return socket;
+  }
+
+  const closeOf = (socket: WebSocket) => new Promise<number>((resolve) => socket.once('close', (code) => resolve(code)));
+
+  it('refuses a message above the connection’s limit from its header, and takes one at the limit', async () => {
+    const handler = new RecordingHandler(1000);
+    const url = await serve(handler);
+    const socket = await connect(url);
+    socket.send(new Uint8Array(1000));
+    await vi.waitFor(() => expect(handler.messages).toEqual([1000]));
+    // One byte more: below the server's default, so only the connection's own limit refuses it.
+    const closed = closeOf(socket);
+    socket.send(new Uint8Array(1001));
+    expect(await closed).toBe(1009);
+    // The header says 64 MB; the transport must refuse before the payload, which is never sent here.
+    const liar = await connect(url);
+    const liarClosed = closeOf(liar);
+    const header = Buffer.from([0x82, 0xff, 0, 0, 0, 0, 0x04, 0, 0, 0, 1, 2, 3, 4]);
+    (liar as unknown as { _socket: import('node:net').Socket })._socket.write(header);
+    expect(await liarClosed).toBe(1009);
+    await vi.waitFor(() => expect(handler.refused.map((error) => error.code)).toEqual(['TOO_LARGE', 'TOO_LARGE']));
+    expect(handler.messages).toEqual([1000]);
+  });
+
+  it('raises a connection’s limit above the server’s default when told to (the ws internal still works)', async () => {
+    const handler = new RecordingHandler(LIMITS.maxHelloBytes);
+    const url = await serve(handler);
+    const socket = await connect(url);
+    await vi.waitFor(() => expect(handler.channels).toHaveLength(1));
+    handler.channels[0].limitMessages(1024 * 1024);
+    socket.send(new Uint8Array(1024 * 1024));
+    await vi.waitFor(() => expect(handler.messages).toEqual([1024 * 1024]));
+    // Lowered again: the same size is now refused.
+    handler.channels[0].limitMessages(LIMITS.maxHelloBytes);
+    const closed = closeOf(socket);
+    socket.send(new Uint8Array(LIMITS.maxHelloBytes + 1));
+    expect(await closed).toBe(1009);
+  });
+
+  it('closes a worker that does not read once more than maxBufferedBytes wait for it', async () => {
+    const handler = new RecordingHandler(LIMITS.maxHelloBytes);
+    const url = await serve(handler, 256 * 1024);
+    const socket = await connect(url);
+    await vi.waitFor(() => expect(handler.channels).toHaveLength(1));
+    // The client stops reading: the kernel's buffers fill, then ws's.
+    (socket as unknown as { _socket: import('node:net').Socket })._socket.pause();
+    const weights = { type: 'weights', hash: 'h', version: 0, codec: 'f32', tensors: new Uint8Array(64 * 1024) } as const;
+    for (let i = 0; i < 2_000 && handler.closed.length === 0; i++) {
+      handler.channels[0].send(weights);
+      if (i % 50 === 0) await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+    await vi.waitFor(() => expect(handler.closed).toHaveLength(1), { timeout: 5_000 });
+    socket.terminate();
+  });
+});
