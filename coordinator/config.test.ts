@@ -165,13 +165,17 @@ describe('jobConfigJsonSchema', () => {
     schema.type === 'object' && schema.properties ? Object.entries(schema.properties).flatMap(([key, inner]) => leaves(inner, [...path, key])) : [[path, schema]];
   const resolved = jobConfigJsonSchema({ resolved: true });
   // model.config and optimizers are per model family: their keys are checked by the family's own tests.
-  const described = leaves(jobConfigJsonSchema({ resolved: false })).filter(([path]) => path[0] !== 'model' && path[0] !== 'optimizers');
+  const perModel = (path: string[]) => path[0] === 'model' || path[0] === 'optimizers' || (path[0] === 'training' && path[1] === 'aggregator');
+  const described = leaves(jobConfigJsonSchema({ resolved: false })).filter(([path]) => !perModel(path));
 
   it('describes every key of a resolved config, with its default, and nothing else', () => {
     const defaults = parseJobConfig({});
     const keysOf = (schema: any): unknown => (schema.properties ? Object.fromEntries(Object.entries(schema.properties).map(([key, inner]) => [key, keysOf(inner)])) : true);
     const keysOfValue = (value: unknown): unknown => (value && typeof value === 'object' && !Array.isArray(value) ? Object.fromEntries(Object.entries(value).map(([key, inner]) => [key, keysOfValue(inner)])) : true);
-    expect(keysOf(resolved)).toEqual({ ...(keysOfValue(defaults) as object), model: { id: true, config: true }, optimizers: true });
+    const expected = keysOfValue(defaults) as { training: Record<string, unknown> };
+    // Per network, so per model family: the schema says "a rule per network", not which networks.
+    expected.training.aggregator = true;
+    expect(keysOf(resolved)).toEqual({ ...expected, model: { id: true, config: true }, optimizers: true });
     expect(resolved.required).toEqual(expect.arrayContaining(Object.keys(defaults)));
     for (const [path, leaf] of described) expect(leaf.default, path.join('.')).toEqual(path.reduce<any>((value, key) => value[key], defaults));
   });

@@ -1,4 +1,4 @@
-import { MAX_TRIM_FRACTION, getRule, type AggregationOptions } from '../shared/aggregate/index.ts';
+import { MAX_TRIM_FRACTION, getRule, listRules, type AggregationOptions } from '../shared/aggregate/index.ts';
 import { listCodecs } from '../shared/codec/index.ts';
 import * as check from '../shared/protocol/check.ts';
 import { ErrorCode, TesseraError } from '../shared/protocol/errors.ts';
@@ -211,9 +211,18 @@ export function jobConfigJsonSchema(options: JsonSchemaOptions): JsonSchema {
     ...required(['id', 'config']),
   };
   const optimizers = { type: 'object', description: 'one optimizer per network of the model (generator and discriminator for GANs); absent keys take the family\'s defaults', additionalProperties: optimizer };
+  const rule = { type: 'string', enum: listRules().map((entry) => entry.id) };
+  const perNetwork = { type: 'object', description: 'a rule per network of the model; networks left out use mean', additionalProperties: rule };
+  const aggregator = options.resolved ? perNetwork : { oneOf: [{ ...rule, description: 'one rule for every network' }, perNetwork] };
+  const training = (common.properties as Record<string, JsonSchema>).training;
+  const trainingWithAggregator = {
+    ...training,
+    properties: { ...(training.properties as JsonSchema), aggregator },
+    ...(options.resolved ? { required: [...(training.required as string[]), 'aggregator'] } : {}),
+  };
   return {
     ...common,
-    properties: { ...(common.properties as JsonSchema), model, optimizers },
+    properties: { ...(common.properties as JsonSchema), training: trainingWithAggregator, model, optimizers },
     ...(options.resolved ? { required: [...(common.required as string[]), 'model', 'optimizers'] } : {}),
   };
 }
