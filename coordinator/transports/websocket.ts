@@ -21,7 +21,7 @@ export interface WebSocketTransportOptions {
 const DEFAULT_MAX_BUFFERED_BYTES = 64 * 1024 * 1024;
 /** How long a worker closed for not reading gets to take its close frame before its socket is cut. */
 const SLOW_READER_CLOSE_MS = 1_000;
-/** How long a peer that sent an oversized frame may go on sending (ws discards it) before its socket is cut. */
+/** How long a peer that sent an oversized frame has to read the 1009 before its socket is cut. */
 const OVERSIZE_CLOSE_MS = 1_000;
 
 /** Turns ws's message payload into one Uint8Array. */
@@ -116,9 +116,10 @@ export function attachWebSocketTransport(server: Server, handler: ChannelHandler
       const address = request.socket.remoteAddress ?? 'unknown';
       const channel = new WebSocketChannel(`ws-${++nextId}`, `${address}:${request.socket.remotePort}`, address, ws, maxBufferedBytes);
       ws.on('pong', () => (channel.alive = true));
-      ws.on('message', (data, isBinary) => {
+      ws.on('message', (data) => {
         channel.alive = true;
-        handler.onMessage(channel, isBinary ? toBytes(data) : new TextEncoder().encode(data.toString()));
+        // A text frame's bytes go to the decoder as they are (UTF-8 is not msgpack, so it is refused there), not through a string.
+        handler.onMessage(channel, toBytes(data));
       });
       ws.on('close', (code, reason) => handler.onClose(channel, `closed (${code}${reason.length ? `: ${reason}` : ''})`));
       ws.on('error', (error: Error & { code?: string }) => {
@@ -126,9 +127,11 @@ export function attachWebSocketTransport(server: Server, handler: ChannelHandler
           ws.terminate();
           return;
         }
-        // ws refused the frame from its header: it sent close 1009, ended its side and discards what still comes.
+        // ws refused the frame from its header and sent close 1009. It would read and discard whatever still comes;
+        // stop reading instead (after ws's own resume, on the next tick), so a sender streaming 64 MB costs nothing.
         // Cut the socket a moment later, not at once: a reset now would destroy the 1009 before the peer reads it.
         handler.onRefused(channel, new TesseraError(ErrorCode.TooLarge, 'a message above this connection\'s limit', { field: 'message' }));
+        setImmediate(() => ws.pause());
         setTimeout(() => ws.terminate(), OVERSIZE_CLOSE_MS).unref();
       });
       channels.add(channel);

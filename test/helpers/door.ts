@@ -73,8 +73,8 @@ function sampler(probe: () => Promise<number> | number, gapMs: number): { stop()
 /**
  * Asks /health again and again from a thread of its own, so what this process
  * does meanwhile (building a 64 MB frame) does not count as the coordinator's
- * latency. `measure()` starts a window; `read()` gives the slowest answer in
- * ms since then and how many there were (a failed request counts as Infinity).
+ * latency. `measure()` starts a window; `read()` gives the answer times in ms
+ * since then, slowest first (a failed request counts as Infinity).
  */
 export class HealthWatcher {
   private constructor(private readonly worker: Worker) {}
@@ -83,10 +83,10 @@ export class HealthWatcher {
   static async start(url: string, gapMs = 10): Promise<HealthWatcher> {
     const worker = new Worker(
       `const { parentPort, workerData } = require('node:worker_threads');
-      let running = true, max = 0, count = 0, ready = false;
+      let running = true, times = [], ready = false;
       parentPort.on('message', (command) => {
-        if (command === 'read') parentPort.postMessage({ max, count });
-        if (command === 'measure') { max = 0; count = 0; parentPort.postMessage('measuring'); }
+        if (command === 'read') parentPort.postMessage(times.slice().sort((a, b) => b - a));
+        if (command === 'measure') { times = []; parentPort.postMessage('measuring'); }
         if (command === 'stop') running = false;
       });
       (async () => {
@@ -99,8 +99,7 @@ export class HealthWatcher {
             elapsed = response.ok ? performance.now() - started : Infinity;
           } catch { elapsed = Infinity; }
           if (!ready) { ready = true; parentPort.postMessage('ready'); }
-          max = Math.max(max, elapsed);
-          count += 1;
+          times.push(elapsed);
           await new Promise((resolve) => setTimeout(resolve, workerData.gapMs));
         }
       })();`,
@@ -116,9 +115,9 @@ export class HealthWatcher {
     await this.reply('measuring', 'measure');
   }
 
-  /** The slowest answer since measure(), and the number of answers. */
-  read(): Promise<{ max: number; count: number }> {
-    return this.reply((message) => typeof message === 'object', 'read');
+  /** The answer times since measure(), slowest first. */
+  read(): Promise<number[]> {
+    return this.reply((message) => Array.isArray(message), 'read');
   }
 
   async close(): Promise<void> {
@@ -224,6 +223,10 @@ export class RawClient {
           raw.once('drain', resolve);
           raw.once('close', resolve);
         });
+      } else {
+        // Loopback takes all of it at once; without a turn of the event loop between chunks this process would
+        // not read the coordinator's answer until it had written every byte.
+        await new Promise((resolve) => setImmediate(resolve));
       }
     }
   }
