@@ -1,9 +1,9 @@
 import { Hono } from 'hono';
-import { encodeExamples, parseIndices } from '../shared/data/examples-wire.ts';
-import { loadMnist } from '../shared/data/mnist.ts';
 import { ErrorCode, TesseraError } from '../shared/protocol/errors.ts';
 import { errorBody } from './api/auth.ts';
 import { addEventRoutes } from './api/events.ts';
+import { addExampleRoutes } from './api/examples.ts';
+import { addJoinTokenRoutes } from './api/join-tokens.ts';
 import { addJobRoutes, type JobRoutesOptions } from './api/jobs.ts';
 import { openApiDocument } from './api/openapi.ts';
 import type { Hub } from './hub.ts';
@@ -23,19 +23,8 @@ export function createApp(hub: Hub, options: JobRoutesOptions): Hono {
   addStaticRoutes(app);
   addJobRoutes(app, hub, options);
   addEventRoutes(app, hub);
-
-  // Training examples by index, for workers without a local copy of the dataset (browser tabs).
-  app.get('/api/datasets/:id/examples', (c) => {
-    if (c.req.param('id') !== 'mnist') return c.json(errorBody(new TesseraError(ErrorCode.InvalidConfig, `no dataset ${JSON.stringify(c.req.param('id'))}`, { field: 'id' })), 404);
-    const dataset = loadMnist();
-    try {
-      const indices = parseIndices(c.req.query('indices') ?? '', dataset.count);
-      return c.body(encodeExamples(dataset.batch(indices)) as Uint8Array<ArrayBuffer>, 200, { 'content-type': 'application/x-msgpack', 'cache-control': 'public, max-age=86400, immutable' });
-    } catch (error) {
-      if (error instanceof TesseraError) return c.json(errorBody(error), 400);
-      throw error;
-    }
-  });
+  addJoinTokenRoutes(app, hub, options);
+  addExampleRoutes(app, hub);
   app.notFound((c) => c.json(errorBody(new TesseraError(ErrorCode.InvalidMessage, `no route ${c.req.method} ${new URL(c.req.url).pathname}`, { field: 'path' })), 404));
   return app;
 }

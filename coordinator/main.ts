@@ -7,6 +7,7 @@ import { selectNodeBackend } from '../worker/backend.ts';
 import { NATS_CLI_OPTIONS, NATS_CLI_USAGE, natsSettingsFrom, natsValues } from '../worker/nats.ts';
 import { TesseraError } from '../shared/protocol/errors.ts';
 import { formatRound } from './progress.ts';
+import { MAKE_SECRET, requireRealSecret } from '../worker/placeholder-secrets.ts';
 import { startCoordinator } from './server.ts';
 
 const USAGE = `Usage: tessera-coordinator [options]
@@ -20,10 +21,13 @@ Runs a coordinator: serves the worker protocol on ws://HOST:PORT/ws and the API 
   --rounds N           stop after N rounds (same as --set training.rounds=N; 0 runs until stopped)
   --local-workers N    also start N Node workers on this machine
   --worker-backend B   backend for the local workers (default: the fastest present)
-  --worker-token T     require this token from workers (env TESSERA_WORKER_TOKEN)
-  --admin-token T      token for the API's admin actions (env TESSERA_ADMIN_TOKEN; generated and printed when not set)
+  --worker-token T     require this token (or a join token) from workers (env TESSERA_WORKER_TOKEN; without it anyone may join)
+  --admin-token T      token for the API's admin actions (env TESSERA_ADMIN_TOKEN; when not set, one is generated
+                       and saved in the job's folder, mode 0600, and its path printed)
   --read-token T       also require a token to read the API and dashboard (env TESSERA_READ_TOKEN; reading is open without)
-\${NATS_CLI_USAGE}                       with --nats, Node workers can also join over NATS (workers always can over WebSockets)
+                       Tokens on the command line show in \`ps\`: prefer the environment. Make them with \`${MAKE_SECRET}\`.
+                       Join tokens are signed with TESSERA_JOIN_KEY (or a key generated and saved beside the admin token).
+${NATS_CLI_USAGE}                       with --nats, Node workers can also join over NATS (workers always can over WebSockets)
 `;
 
 const { values } = parseArgs({
@@ -72,10 +76,22 @@ for (const assignment of values.set) {
 }
 if (values.rounds !== undefined) setPath(jobConfig, 'training.rounds', values.rounds);
 
+// Secrets copied from the examples (REPLACE-ME…) would start a cluster anyone could join or steer.
+try {
+  requireRealSecret('TESSERA_WORKER_TOKEN', values['worker-token']);
+  requireRealSecret('TESSERA_ADMIN_TOKEN', values['admin-token']);
+  requireRealSecret('TESSERA_READ_TOKEN', values['read-token']);
+  requireRealSecret('TESSERA_JOIN_KEY', process.env.TESSERA_JOIN_KEY);
+  requireRealSecret('TESSERA_NATS_PASS', natsValues(values).natsPass ?? process.env.TESSERA_NATS_PASS);
+} catch (error) {
+  process.stderr.write(`refusing to start: ${(error as Error).message}\n`);
+  process.exit(2);
+}
+
 // The coordinator's own tensor work is small (initial weights, sample grids, export): wasm serves it on every machine.
 const backend = await selectNodeBackend('wasm');
 const nats = natsSettingsFrom(natsValues(values));
-const coordinator = await startCoordinator({ port: Number(values.port), host: values.host, job: jobConfig, workerToken: values['worker-token'], adminToken: values['admin-token'], readToken: values['read-token'], nats, onNatsStatus: (status) => process.stdout.write(`${status}\n`) }).catch((error: unknown) => {
+const coordinator = await startCoordinator({ port: Number(values.port), host: values.host, job: jobConfig, workerToken: values['worker-token'], adminToken: values['admin-token'], readToken: values['read-token'], joinKey: process.env.TESSERA_JOIN_KEY, nats, onNatsStatus: (status) => process.stdout.write(`${status}\n`) }).catch((error: unknown) => {
   if (error instanceof TesseraError && error.field === 'nats') {
     process.stderr.write(`${error.message}\n`);
     process.exit(error.code === 'UNAUTHORIZED' ? 3 : 1);
@@ -94,7 +110,8 @@ print(`job ${config.id}: ${config.model.id} on ${config.dataset.id}, batch ${con
 print(`outputs in ${runner.outputDir}${coordinator.resumed ? ` (resumed at round ${runner.job.state.round})` : ''}`);
 print(`dashboard: ${coordinator.url}/dashboard   join page for browsers: ${coordinator.url}/join`);
 print(`workers join with: npm run worker -- --url ws://<this host>:${coordinator.port}/ws`);
-if (!values['admin-token']) print(`admin token (generated; set TESSERA_ADMIN_TOKEN to choose one): ${coordinator.adminToken}`);
+if (coordinator.adminTokenPath) print(`admin token: in ${coordinator.adminTokenPath} (generated, mode 0600; set TESSERA_ADMIN_TOKEN to choose one)`);
+if (!values['worker-token']) print('no worker token: anyone who can reach this port may join as a worker (set TESSERA_WORKER_TOKEN, then hand out join links: POST /api/jobs/<id>/join-tokens)');
 if (nats) print(`           or over NATS: npm run worker -- --nats ${nats.servers.join(',')} --job ${config.id}`);
 
 let lastWaiting = '';
@@ -116,8 +133,14 @@ const workerMain = fileURLToPath(new URL('../worker/main.ts', import.meta.url));
 for (let i = 0; i < localWorkers; i++) {
   const args = ['--import', 'tsx', workerMain, '--url', `ws://127.0.0.1:${coordinator.port}/ws`, '--name', `local-${i + 1}`, '--quiet'];
   if (values['worker-backend']) args.push('--backend', values['worker-backend']);
-  if (values['worker-token']) args.push('--token', values['worker-token']);
-  children.push(spawn(process.execPath, args, { stdio: ['ignore', 'inherit', 'inherit'] }));
+  // The token goes in the environment, never on argv: any user of the machine can read a process's arguments (`ps`).
+  const env: NodeJS.ProcessEnv = { ...process.env, TESSERA_WORKER_TOKEN: values['worker-token'] };
+  if (!values['worker-token']) delete env.TESSERA_WORKER_TOKEN;
+  // The children need neither the admin nor the read token.
+  delete env.TESSERA_ADMIN_TOKEN;
+  delete env.TESSERA_READ_TOKEN;
+  delete env.TESSERA_JOIN_KEY;
+  children.push(spawn(process.execPath, args, { stdio: ['ignore', 'inherit', 'inherit'], env }));
 }
 
 let shuttingDown = false;

@@ -8,6 +8,9 @@ const unauthorized = { $ref: '#/components/responses/Unauthorized' };
 const jobId = { name: 'id', in: 'path', required: true, schema: { type: 'string' } };
 const job = { content: { 'application/json': { schema: { $ref: '#/components/schemas/Job' } } } };
 const admin = [{ bearer: [] }];
+const session = [{ workerSession: [] }];
+const tokenId = { name: 'tokenId', in: 'path', required: true, schema: { type: 'string' } };
+const joinToken = { content: { 'application/json': { schema: { $ref: '#/components/schemas/JoinToken' } } } };
 
 export const openApiDocument = {
   openapi: '3.1.0',
@@ -15,10 +18,13 @@ export const openApiDocument = {
     title: 'Tessera coordinator API',
     version: '1',
     description:
-      'Create and steer training jobs, watch them, and download their outputs. Admin actions need the admin token (Authorization: Bearer …); reading is open unless the coordinator was started with a read token. Every error has the body {"error": {"code", "message", "field"}}.',
+      'Create and steer training jobs, watch them, and download their outputs. Admin actions need the admin token in the Authorization header (Bearer …), never in the URL; reading is open unless the coordinator was started with a read token, which may also come as ?token= (for EventSource, which cannot set headers). Every error has the body {"error": {"code", "message", "field"}}.',
   },
   components: {
-    securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
+    securitySchemes: {
+      bearer: { type: 'http', scheme: 'bearer' },
+      workerSession: { type: 'http', scheme: 'bearer', bearerFormat: '<workerId>.<dataToken>', description: 'a connected worker session: the worker id and data token of its welcome' },
+    },
     schemas: {
       Error: {
         type: 'object',
@@ -45,6 +51,18 @@ export const openApiDocument = {
           id: { type: 'string' }, kind: { enum: ['node', 'browser'] }, backend: { type: 'string' }, device: { type: 'string' }, name: { type: 'string' },
           connected: { type: 'boolean' }, transport: { type: ['string', 'null'] }, samplesPerSecond: { type: 'number' }, samplesContributed: { type: 'integer' },
           updatesAccepted: { type: 'integer' }, updatesRejected: { type: 'integer' }, lastSeenAt: { type: 'string', format: 'date-time' },
+        },
+      },
+      JoinToken: {
+        type: 'object',
+        required: ['id', 'jobId', 'label', 'createdAt', 'expiresAt', 'revokedAt', 'expired', 'workers'],
+        properties: {
+          id: { type: 'string', description: 'the token id (its jti): what revoking names' },
+          jobId: { type: 'string' }, label: { type: 'string' }, createdAt: { type: 'string', format: 'date-time' }, expiresAt: { type: 'string', format: 'date-time' },
+          revokedAt: { type: ['string', 'null'], format: 'date-time' }, expired: { type: 'boolean' }, workers: { type: 'integer', description: 'workers connected now that joined with it' },
+          token: { type: 'string', description: 'the signed token itself: in the answer to its creation only' },
+          url: { type: 'string', description: 'the join link for browsers (creation only)' },
+          disconnected: { type: 'integer', description: 'workers disconnected by the revocation (DELETE only)' },
         },
       },
       Round: {
@@ -100,13 +118,32 @@ export const openApiDocument = {
         responses: { 200: { description: 'the file' }, 404: error },
       },
     },
+    '/api/jobs/{id}/join-tokens': {
+      post: {
+        summary: 'issue a join token for the job: a signed link workers and browsers join with, until it expires or is revoked (the token is shown once)',
+        security: admin,
+        parameters: [jobId],
+        requestBody: { content: { 'application/json': { schema: { type: 'object', additionalProperties: false, properties: { ttlSeconds: { type: 'integer', minimum: 60, maximum: 2_592_000, default: 86_400 }, label: { type: 'string', maxLength: 200 } } } } } },
+        responses: { 201: { description: 'the token, its join link and its record', ...joinToken }, 400: error, 401: unauthorized, 404: error },
+      },
+      get: { summary: "the job's join tokens, newest first (never the tokens themselves)", security: admin, parameters: [jobId], responses: { 200: { description: '{ tokens: JoinToken[] }' }, 401: unauthorized, 404: error } },
+    },
+    '/api/jobs/{id}/join-tokens/{tokenId}': {
+      delete: {
+        summary: 'revoke a join token: it lets no one in any more, and the workers that joined with it are disconnected',
+        security: admin,
+        parameters: [jobId, tokenId],
+        responses: { 200: { description: 'the revoked record, with how many workers were disconnected', ...joinToken }, 401: unauthorized, 404: error },
+      },
+    },
     '/api/jobs/{id}/checkpoint': { get: { summary: 'the last checkpoint (msgpack)', parameters: [jobId], responses: { 200: { description: 'application/x-msgpack' }, 404: error } } },
     '/api/jobs/{id}/weights': { get: { summary: 'the current master weights (f32 codec bytes; version and hash in x-tessera-* headers)', parameters: [jobId], responses: { 200: { description: 'application/x-msgpack' }, 404: error } } },
     '/api/datasets/{id}/examples': {
       get: {
-        summary: 'training examples by index, as exact float32 (for browser workers)',
+        summary: "training examples by index, as exact float32, for a connected worker session (browser workers): only indices of the worker's open assignment (or of a closed one a late update may still fill)",
+        security: session,
         parameters: [{ name: 'id', in: 'path', required: true, schema: { enum: ['mnist'] } }, { name: 'indices', in: 'query', required: true, schema: { type: 'string', description: 'comma-separated' } }],
-        responses: { 200: { description: 'application/x-msgpack' }, 400: error, 404: error },
+        responses: { 200: { description: 'application/x-msgpack' }, 400: error, 401: unauthorized, 403: { description: "an index outside the worker's assignments (code NOT_ASSIGNED, field indices[i])", content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } }, 404: error },
       },
     },
   },
