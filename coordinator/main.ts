@@ -8,6 +8,7 @@ import { NATS_CLI_OPTIONS, NATS_CLI_USAGE, natsSettingsFrom, natsValues } from '
 import { TesseraError } from '../shared/protocol/errors.ts';
 import { formatRound } from './progress.ts';
 import { MAKE_SECRET, requireRealSecret } from '../worker/placeholder-secrets.ts';
+import { parseSeeds } from './nats-identities.ts';
 import { startCoordinator } from './server.ts';
 
 const USAGE = `Usage: tessera-coordinator [options]
@@ -27,6 +28,7 @@ Runs a coordinator: serves the worker protocol on ws://HOST:PORT/ws and the API 
   --read-token T       also require a token to read the API and dashboard (env TESSERA_READ_TOKEN; reading is open without)
                        Tokens on the command line show in \`ps\`: prefer the environment. Make them with \`${MAKE_SECRET}\`.
                        Join tokens are signed with TESSERA_JOIN_KEY (or a key generated and saved beside the admin token).
+                       TESSERA_NATS_WORKER_SEEDS_FILE: NATS worker identities to lend, one per worker (deploy/nats-users.ts).
 ${NATS_CLI_USAGE}                       with --nats, Node workers can also join over NATS (workers always can over WebSockets)
 `;
 
@@ -91,7 +93,9 @@ try {
 // The coordinator's own tensor work is small (initial weights, sample grids, export): wasm serves it on every machine.
 const backend = await selectNodeBackend('wasm');
 const nats = natsSettingsFrom(natsValues(values));
-const coordinator = await startCoordinator({ port: Number(values.port), host: values.host, job: jobConfig, workerToken: values['worker-token'], adminToken: values['admin-token'], readToken: values['read-token'], joinKey: process.env.TESSERA_JOIN_KEY, nats, onNatsStatus: (status) => process.stdout.write(`${status}\n`) }).catch((error: unknown) => {
+const seedsFile = process.env.TESSERA_NATS_WORKER_SEEDS_FILE;
+const natsWorkerSeeds = seedsFile ? parseSeeds(readFileSync(seedsFile, 'utf8')) : undefined;
+const coordinator = await startCoordinator({ port: Number(values.port), host: values.host, job: jobConfig, workerToken: values['worker-token'], adminToken: values['admin-token'], readToken: values['read-token'], joinKey: process.env.TESSERA_JOIN_KEY, natsWorkerSeeds, nats, onNatsStatus: (status) => process.stdout.write(`${status}\n`) }).catch((error: unknown) => {
   if (error instanceof TesseraError && error.field === 'nats') {
     process.stderr.write(`${error.message}\n`);
     process.exit(error.code === 'UNAUTHORIZED' ? 3 : 1);
@@ -112,7 +116,7 @@ print(`dashboard: ${coordinator.url}/dashboard   join page for browsers: ${coord
 print(`workers join with: npm run worker -- --url ws://<this host>:${coordinator.port}/ws`);
 if (coordinator.adminTokenPath) print(`admin token: in ${coordinator.adminTokenPath} (generated, mode 0600; set TESSERA_ADMIN_TOKEN to choose one)`);
 if (!values['worker-token']) print('no worker token: anyone who can reach this port may join as a worker (set TESSERA_WORKER_TOKEN, then hand out join links: POST /api/jobs/<id>/join-tokens)');
-if (nats) print(`           or over NATS: npm run worker -- --nats ${nats.servers.join(',')} --job ${config.id}`);
+if (nats) print(`           or over NATS: npm run worker -- --nats ${nats.servers.join(',')} --job ${config.id}${natsWorkerSeeds ? ` --coordinator ${coordinator.url} (${natsWorkerSeeds.length} NATS identities to lend)` : ''}`);
 
 let lastWaiting = '';
 runner.on('waiting', (reason) => {
@@ -140,6 +144,7 @@ for (let i = 0; i < localWorkers; i++) {
   delete env.TESSERA_ADMIN_TOKEN;
   delete env.TESSERA_READ_TOKEN;
   delete env.TESSERA_JOIN_KEY;
+  delete env.TESSERA_NATS_WORKER_SEEDS_FILE;
   children.push(spawn(process.execPath, args, { stdio: ['ignore', 'inherit', 'inherit'], env }));
 }
 

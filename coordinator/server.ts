@@ -4,10 +4,12 @@ import { join } from 'node:path';
 import { serve } from '@hono/node-server';
 import { ErrorCode, TesseraError } from '../shared/protocol/errors.ts';
 import { connectNats, type NatsSettings } from '../worker/nats.ts';
+import { liveNatsIds } from './api/nats-identities.ts';
 import { createApp } from './app.ts';
 import { Hub } from './hub.ts';
 import { attachIdentity, WorkerIdentity } from './identity.ts';
 import { JoinTokens } from './join-tokens.ts';
+import { NatsIdentityPool, OBSERVE_MS } from './nats-identities.ts';
 import { openJob } from './jobs.ts';
 import type { JobRunner } from './runner.ts';
 import { loadOrCreateSecret } from './secrets.ts';
@@ -34,6 +36,8 @@ export interface CoordinatorOptions {
   adminToken?: string;
   /** Signs join tokens (at least 32 bytes); when not given, generated and saved beside the admin token (JOIN_KEY_FILE). */
   joinKey?: string;
+  /** Seeds of the NATS worker identities to lend, one per worker process (deploy/nats-users.ts). */
+  natsWorkerSeeds?: string[];
   /** When set, reading the API needs this token too (or the admin token); otherwise reading is open. */
   readToken?: string;
   heartbeatMs?: number;
@@ -117,7 +121,10 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Coo
     return runner;
   };
 
-  const app = createApp(hub, { adminToken, readToken: options.readToken, createJob });
+  const natsIdentities = options.natsWorkerSeeds?.length ? new NatsIdentityPool(options.natsWorkerSeeds) : undefined;
+  const observer = natsIdentities ? setInterval(() => natsIdentities.observe(liveNatsIds(hub)), OBSERVE_MS) : undefined;
+  observer?.unref();
+  const app = createApp(hub, { adminToken, readToken: options.readToken, createJob, workerToken: options.workerToken, natsIdentities });
   const server = await new Promise<Server>((resolveServer) => {
     const created = serve({ fetch: app.fetch, port: options.port, hostname: options.host }, () => resolveServer(created as Server)) as Server;
   });
@@ -134,6 +141,7 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Coo
     adminTokenPath,
     createJob,
     async close() {
+      clearInterval(observer);
       await Promise.all([...hub.runners.values()].map((runner) => runner.shutdown()));
       transport.close();
       await nats?.close();
