@@ -8,6 +8,8 @@ const unauthorized = { $ref: '#/components/responses/Unauthorized' };
 const jobId = { name: 'id', in: 'path', required: true, schema: { type: 'string' } };
 const job = { content: { 'application/json': { schema: { $ref: '#/components/schemas/Job' } } } };
 const admin = [{ bearer: [] }];
+/** A typed error with its own description. */
+const typedError = (description: string) => ({ description, content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } });
 const session = [{ workerSession: [] }];
 const tokenId = { name: 'tokenId', in: 'path', required: true, schema: { type: 'string' } };
 const joinToken = { content: { 'application/json': { schema: { $ref: '#/components/schemas/JoinToken' } } } };
@@ -75,8 +77,8 @@ export const openApiDocument = {
       },
     },
     responses: {
-      Error: { description: 'a typed error', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } },
-      Unauthorized: { description: 'missing or wrong token (code UNAUTHORIZED, field authorization)', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } },
+      Error: typedError('a typed error'),
+      Unauthorized: typedError('missing or wrong token (code UNAUTHORIZED, field authorization)'),
     },
   },
   paths: {
@@ -138,12 +140,24 @@ export const openApiDocument = {
     },
     '/api/jobs/{id}/checkpoint': { get: { summary: 'the last checkpoint (msgpack)', parameters: [jobId], responses: { 200: { description: 'application/x-msgpack' }, 404: error } } },
     '/api/jobs/{id}/weights': { get: { summary: 'the current master weights (f32 codec bytes; version and hash in x-tessera-* headers)', parameters: [jobId], responses: { 200: { description: 'application/x-msgpack' }, 404: error } } },
+    '/api/nats/worker-identity': {
+      post: {
+        summary: "lend this worker process its own NATS identity (an nkey seed from the pool deploy/nats-users.ts made, allowed to publish only on its own subjects), for the shared worker token",
+        security: [{ bearer: [] }],
+        responses: {
+          200: { description: '{ seed, connectionId }: the seed to authenticate with, and the connection id its subjects carry (its public key)' },
+          401: unauthorized,
+          404: typedError('this coordinator lends no identities (no TESSERA_NATS_WORKER_SEEDS_FILE)'),
+          503: typedError('every identity of the pool is in use'),
+        },
+      },
+    },
     '/api/datasets/{id}/examples': {
       get: {
         summary: "training examples by index, as exact float32, for a connected worker session (browser workers): only indices of the worker's open assignment (or of a closed one a late update may still fill)",
         security: session,
         parameters: [{ name: 'id', in: 'path', required: true, schema: { enum: ['mnist'] } }, { name: 'indices', in: 'query', required: true, schema: { type: 'string', description: 'comma-separated' } }],
-        responses: { 200: { description: 'application/x-msgpack' }, 400: error, 401: unauthorized, 403: { description: "an index outside the worker's assignments (code NOT_ASSIGNED, field indices[i])", content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } }, 404: error },
+        responses: { 200: { description: 'application/x-msgpack' }, 400: error, 401: unauthorized, 403: typedError("an index outside the worker's assignments (code NOT_ASSIGNED, field indices[i])"), 404: error },
       },
     },
   },
