@@ -94,7 +94,18 @@ try {
 const backend = await selectNodeBackend('wasm');
 const nats = natsSettingsFrom(natsValues(values));
 const seedsFile = process.env.TESSERA_NATS_WORKER_SEEDS_FILE;
-const natsWorkerSeeds = seedsFile ? parseSeeds(readFileSync(seedsFile, 'utf8')) : undefined;
+let natsWorkerSeeds: string[] | undefined;
+try {
+  natsWorkerSeeds = seedsFile ? parseSeeds(readFileSync(seedsFile, 'utf8')) : undefined;
+} catch (error) {
+  process.stderr.write(`refusing to start: cannot read TESSERA_NATS_WORKER_SEEDS_FILE: ${(error as Error).message}\n`);
+  process.exit(2);
+}
+if (natsWorkerSeeds?.length === 0) {
+  // The placeholder in k8s/base/secrets/ holds none: a cluster whose workers could not get on NATS.
+  process.stderr.write(`refusing to start: TESSERA_NATS_WORKER_SEEDS_FILE (${seedsFile}) holds no seeds; make a pool with \`npx tsx deploy/nats-users.ts --workers 64 --out DIR\` (deploy/README.md)\n`);
+  process.exit(2);
+}
 const coordinator = await startCoordinator({ port: Number(values.port), host: values.host, job: jobConfig, workerToken: values['worker-token'], adminToken: values['admin-token'], readToken: values['read-token'], joinKey: process.env.TESSERA_JOIN_KEY, natsWorkerSeeds, nats, onNatsStatus: (status) => process.stdout.write(`${status}\n`) }).catch((error: unknown) => {
   if (error instanceof TesseraError && error.field === 'nats') {
     process.stderr.write(`${error.message}\n`);

@@ -59,7 +59,7 @@ try {
 // In a cluster every worker process has its own NATS identity, and may publish only as itself.
 if (nats && values.coordinator && !nats.user && !nats.token && !nats.nkeySeedFile) {
   try {
-    Object.assign(nats, await borrowNatsIdentity(values.coordinator, values.token));
+    Object.assign(nats, await borrowNatsIdentity(values.coordinator, values.token, { onRetry: (error, delayMs) => log(`${error.message}; asking again in ${(delayMs / 1000).toFixed(0)} s`) }));
   } catch (error) {
     process.stderr.write(`[worker ${values.name}] ${(error as Error).message}\n`);
     process.exit((error as TesseraError).code === ErrorCode.Unauthorized ? 3 : 1);
