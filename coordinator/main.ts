@@ -28,7 +28,8 @@ Runs a coordinator: serves the worker protocol on ws://HOST:PORT/ws and the API 
   --read-token T       also require a token to read the API and dashboard (env TESSERA_READ_TOKEN; reading is open without)
                        Tokens on the command line show in \`ps\`: prefer the environment. Make them with \`${MAKE_SECRET}\`.
                        Join tokens are signed with TESSERA_JOIN_KEY (or a key generated and saved beside the admin token).
-                       TESSERA_NATS_WORKER_SEEDS_FILE: NATS worker identities to lend, one per worker (deploy/nats-users.ts).
+                       TESSERA_NATS_WORKER_SEEDS_FILE (or TESSERA_NATS_WORKER_SEEDS, comma-separated): NATS worker
+                       identities to lend, one per worker process (deploy/nats-users.ts).
 ${NATS_CLI_USAGE}                       with --nats, Node workers can also join over NATS (workers always can over WebSockets)
 `;
 
@@ -93,17 +94,16 @@ try {
 // The coordinator's own tensor work is small (initial weights, sample grids, export): wasm serves it on every machine.
 const backend = await selectNodeBackend('wasm');
 const nats = natsSettingsFrom(natsValues(values));
+// The workers' NATS identities to lend: a file (one seed per line), or the variable itself (a Kubernetes Secret).
 const seedsFile = process.env.TESSERA_NATS_WORKER_SEEDS_FILE;
 let natsWorkerSeeds: string[] | undefined;
 try {
-  natsWorkerSeeds = seedsFile ? parseSeeds(readFileSync(seedsFile, 'utf8')) : undefined;
+  requireRealSecret('TESSERA_NATS_WORKER_SEEDS', process.env.TESSERA_NATS_WORKER_SEEDS);
+  const text = seedsFile ? readFileSync(seedsFile, 'utf8') : process.env.TESSERA_NATS_WORKER_SEEDS;
+  natsWorkerSeeds = text === undefined ? undefined : parseSeeds(text);
+  if (natsWorkerSeeds?.length === 0) throw new Error(`${seedsFile ? `TESSERA_NATS_WORKER_SEEDS_FILE (${seedsFile})` : 'TESSERA_NATS_WORKER_SEEDS'} holds no seeds`);
 } catch (error) {
-  process.stderr.write(`refusing to start: cannot read TESSERA_NATS_WORKER_SEEDS_FILE: ${(error as Error).message}\n`);
-  process.exit(2);
-}
-if (natsWorkerSeeds?.length === 0) {
-  // The placeholder in k8s/base/secrets/ holds none: a cluster whose workers could not get on NATS.
-  process.stderr.write(`refusing to start: TESSERA_NATS_WORKER_SEEDS_FILE (${seedsFile}) holds no seeds; make a pool with \`npx tsx deploy/nats-users.ts --workers 64 --out DIR\` (deploy/README.md)\n`);
+  process.stderr.write(`refusing to start: ${(error as Error).message}; make a pool with \`npx tsx deploy/nats-users.ts --workers 64 --out DIR\` (deploy/README.md)\n`);
   process.exit(2);
 }
 const coordinator = await startCoordinator({ port: Number(values.port), host: values.host, job: jobConfig, workerToken: values['worker-token'], adminToken: values['admin-token'], readToken: values['read-token'], joinKey: process.env.TESSERA_JOIN_KEY, natsWorkerSeeds, nats, onNatsStatus: (status) => process.stdout.write(`${status}\n`) }).catch((error: unknown) => {
@@ -156,6 +156,7 @@ for (let i = 0; i < localWorkers; i++) {
   delete env.TESSERA_READ_TOKEN;
   delete env.TESSERA_JOIN_KEY;
   delete env.TESSERA_NATS_WORKER_SEEDS_FILE;
+  delete env.TESSERA_NATS_WORKER_SEEDS;
   children.push(spawn(process.execPath, args, { stdio: ['ignore', 'inherit', 'inherit'], env }));
 }
 

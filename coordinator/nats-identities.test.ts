@@ -25,7 +25,8 @@ describe('NatsIdentityPool', () => {
     expect(pool.lend([first.connectionId], 2 * IDLE_MS)).toEqual(second);
   });
 
-  it('reads a seeds file: one per line, blanks and comments skipped', () => {
+  it('reads seeds one per line (a file) or comma-separated (an environment variable), comments skipped', () => {
     expect(parseSeeds(`# pool\n${seeds[0]}\n\n  ${seeds[1]}  \n`)).toEqual([seeds[0], seeds[1]]);
+    expect(parseSeeds(`${seeds[0]},${seeds[1]}, ${seeds[2]}`)).toEqual(seeds);
   });
 });

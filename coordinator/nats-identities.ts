@@ -61,10 +61,11 @@ export class NatsIdentityPool {
   }
 }
 
-/** Reads a seeds file: one nkey seed (SU…) per line; blank lines and # comments skipped. */
+/** Reads nkey seeds (SU…): one per line (a file) or separated by commas (an environment variable); # comment lines skipped. */
 export function parseSeeds(text: string): string[] {
   return text
     .split('\n')
-    .map((line) => line.trim())
-    .filter((line) => line !== '' && !line.startsWith('#'));
+    .filter((line) => !line.trim().startsWith('#'))
+    .flatMap((line) => line.split(/[\s,]+/))
+    .filter((seed) => seed !== '');
 }

@@ -20,8 +20,9 @@
  *   npx tsx deploy/nats-users.ts --workers 64 --out deploy/nats-users
  *
  * writes OUT/tessera-users.conf (for nats-server: public keys only, included
- * by deploy/nats.conf) and OUT/worker-seeds (the private seeds, mode 0600, for
- * the coordinator: TESSERA_NATS_WORKER_SEEDS_FILE). Size the pool above the
+ * by deploy/nats.conf) and the private seeds for the coordinator, mode 0600:
+ * OUT/worker-seeds (TESSERA_NATS_WORKER_SEEDS_FILE) and the same as an env
+ * file, OUT/nats-worker-seeds.env (TESSERA_NATS_WORKER_SEEDS, for a Secret). Size the pool above the
  * most workers that run at once over NATS: an identity is reused only after
  * its worker has been gone for a while (coordinator/nats-identities.ts).
  */
@@ -34,8 +35,10 @@ import { SUBJECT_ROOT } from '../shared/protocol/subjects.ts';
 
 /** The users file deploy/nats.conf includes. */
 export const USERS_FILE = 'tessera-users.conf';
-/** The seeds file the coordinator reads. */
+/** The seeds file the coordinator reads (TESSERA_NATS_WORKER_SEEDS_FILE). */
 export const SEEDS_FILE = 'worker-seeds';
+/** The same seeds as one environment variable, for a Kubernetes Secret (k8s/base/secrets/nats-worker-seeds.env). */
+export const SEEDS_ENV_FILE = 'nats-worker-seeds.env';
 
 /** What the coordinator may do: read every worker's messages, write to any worker and to the broadcasts. */
 export const coordinatorPermissions = {
@@ -80,15 +83,20 @@ export function usersConf(publicKeys: string[]): string {
 }
 
 /** Writes a pool of `workers` identities into `dir`. */
-export function writeNatsUsers(dir: string, workers: number): { usersPath: string; seedsPath: string } {
+export function writeNatsUsers(dir: string, workers: number): { usersPath: string; seedsPath: string; seedsEnvPath: string } {
   const identities = Array.from({ length: workers }, newWorkerIdentity);
   mkdirSync(dir, { recursive: true });
   const usersPath = join(dir, USERS_FILE);
   const seedsPath = join(dir, SEEDS_FILE);
+  const seedsEnvPath = join(dir, SEEDS_ENV_FILE);
   writeFileSync(usersPath, usersConf(identities.map((identity) => identity.publicKey)));
-  writeFileSync(seedsPath, identities.map((identity) => `${identity.seed}\n`).join(''), { mode: 0o600 });
-  chmodSync(seedsPath, 0o600);
-  return { usersPath, seedsPath };
+  const secret = (path: string, text: string) => {
+    writeFileSync(path, text, { mode: 0o600 });
+    chmodSync(path, 0o600);
+  };
+  secret(seedsPath, identities.map((identity) => `${identity.seed}\n`).join(''));
+  secret(seedsEnvPath, `TESSERA_NATS_WORKER_SEEDS=${identities.map((identity) => identity.seed).join(',')}\n`);
+  return { usersPath, seedsPath, seedsEnvPath };
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
@@ -98,6 +106,10 @@ if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1]
     process.stderr.write(`--workers must be an integer from 1 to 100000, got ${values.workers}\n`);
     process.exit(2);
   }
-  const { usersPath, seedsPath } = writeNatsUsers(values.out, workers);
-  process.stdout.write(`${usersPath}: the coordinator and ${workers} worker identities (for nats-server, beside nats.conf's folder)\n${seedsPath}: their seeds (mode 0600; for the coordinator: TESSERA_NATS_WORKER_SEEDS_FILE)\n`);
+  const { usersPath, seedsPath, seedsEnvPath } = writeNatsUsers(values.out, workers);
+  process.stdout.write(
+    `${usersPath}: the coordinator and ${workers} worker identities, for nats-server (nats-users/ in nats.conf's folder)\n` +
+      `${seedsPath}: their seeds, mode 0600, for the coordinator (TESSERA_NATS_WORKER_SEEDS_FILE)\n` +
+      `${seedsEnvPath}: the same as TESSERA_NATS_WORKER_SEEDS, for a Kubernetes Secret (k8s/README.md)\n`,
+  );
 }

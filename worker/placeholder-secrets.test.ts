@@ -15,9 +15,9 @@ function envValues(path: string): [string, string][] {
 
 describe('placeholder secrets', () => {
   it('refuses every secret the example files ship', () => {
-    const examples = [...envValues('deploy/env.example'), ...envValues('k8s/base/secrets/admin.env'), ...envValues('k8s/base/secrets/worker.env'), ...envValues('k8s/base/secrets/nats.env')]
-      .filter(([name]) => /TOKEN|PASS|KEY/.test(name));
-    expect(examples.length).toBeGreaterThanOrEqual(6);
+    const files = ['deploy/env.example', 'k8s/base/secrets/admin.env', 'k8s/base/secrets/worker.env', 'k8s/base/secrets/nats.env', 'k8s/base/secrets/nats-worker-seeds.env'];
+    const examples = files.flatMap(envValues).filter(([name]) => /TOKEN|PASS|KEY|SEEDS/.test(name));
+    expect(examples.length).toBeGreaterThanOrEqual(7);
     for (const [name, value] of examples) expect(secretProblem(value), `${name}=${value}`).toBeDefined();
   });
 
