@@ -142,11 +142,13 @@ export class Hub extends EventEmitter<HubEvents> implements ChannelHandler {
       this.fail(channel, new TesseraError(ErrorCode.Unauthorized, hello.resumeSecret === undefined ? `worker ${claimed.id} is resumed with the secret its welcome carried` : 'wrong resume secret', { field: 'resumeSecret' }));
       return;
     }
-    // A reconnecting worker keeps its id and counters; a new one (or one the coordinator forgot on restart) gets them fresh, under an id of ours.
+    // A reconnecting worker keeps its id and counters. One the coordinator forgot (a restart) keeps its id if its secret is one
+    // we signed for that id, with counters fresh; any other hello gets a new id of ours.
+    const vouched = !claimed && hello.workerId !== undefined && identity.secrets.vouchesFor(jobId, hello.workerId, hello.resumeSecret);
     const session: WorkerSession = claimed && claimed.jobId === jobId
       ? claimed
       : {
-          id: `w${++this.nextWorker}-${randomBytes(4).toString('hex')}`,
+          id: vouched ? hello.workerId! : `w${++this.nextWorker}-${randomBytes(4).toString('hex')}`,
           jobId,
           kind: hello.kind,
           backend: hello.backend,

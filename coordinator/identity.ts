@@ -41,16 +41,44 @@ function dataTokenOf(resumeSecret: string): string {
   return createHmac('sha256', resumeSecret).update(DATA_TOKEN_CONTEXT).digest('base64url');
 }
 
-/** Per-session secrets, kept as SHA-256 digests beside the session (a session object forgotten takes them along). */
+/** Domain separation: the resume key is derived from the coordinator's key and signs nothing else. */
+const RESUME_KEY_CONTEXT = 'tessera/resume/v1';
+
+/**
+ * Per-session secrets, kept as SHA-256 digests beside the session (a session
+ * object forgotten takes them along). With the coordinator's key, a secret is
+ * also signed for its job and worker id: 32 random bytes, a dot, and their
+ * HMAC. A coordinator that restarted (or forgot the session) has no digest,
+ * but can still tell a secret it issued for that id from a forged one, so the
+ * worker keeps its id; nobody else can take it.
+ */
 export class SessionSecrets {
   private readonly kept = new WeakMap<WorkerSession, { resume: Buffer; data: Buffer }>();
+  private readonly resumeKey: Buffer | undefined;
+
+  constructor(coordinatorKey?: Uint8Array) {
+    this.resumeKey = coordinatorKey ? createHmac('sha256', coordinatorKey).update(RESUME_KEY_CONTEXT).digest() : undefined;
+  }
+
+  private signature(jobId: string, workerId: string, nonce: string): string {
+    return createHmac('sha256', this.resumeKey!).update(`${jobId}\n${workerId}\n${nonce}`).digest('base64url');
+  }
 
   /** New secrets for a session (every welcome rotates them: one that leaked stops working at the next). */
   issue(session: WorkerSession): SessionCredentials {
-    const resumeSecret = randomBytes(SECRET_BYTES).toString('base64url');
+    const nonce = randomBytes(SECRET_BYTES).toString('base64url');
+    const resumeSecret = this.resumeKey ? `${nonce}.${this.signature(session.jobId, session.id, nonce)}` : nonce;
     const dataToken = dataTokenOf(resumeSecret);
     this.kept.set(session, { resume: digest(resumeSecret), data: digest(dataToken) });
     return { resumeSecret, dataToken };
+  }
+
+  /** True when `given` is a secret this coordinator's key signed for that worker id in that job (whatever sessions it remembers). */
+  vouchesFor(jobId: string, workerId: string, given: string | undefined): boolean {
+    if (!this.resumeKey || given === undefined) return false;
+    const [nonce, signature, ...rest] = given.split('.');
+    if (rest.length > 0 || !nonce || signature === undefined) return false;
+    return sameToken(signature, this.signature(jobId, workerId, nonce));
   }
 
   /** True when `given` is the session's resume secret. */
@@ -71,11 +99,16 @@ export class SessionSecrets {
 
 /** The hub's door policy and its sessions' secrets. */
 export class WorkerIdentity {
-  readonly secrets = new SessionSecrets();
+  readonly secrets: SessionSecrets;
+  readonly joinTokens: JoinTokens | undefined;
   /** The join token each session last got in with, so revoking it can disconnect them. */
   private readonly joinedWith = new WeakMap<WorkerSession, string>();
 
-  constructor(readonly joinTokens?: JoinTokens) {}
+  /** `coordinatorKey` signs resume secrets (so ids survive a restart); join tokens have their own. */
+  constructor(options: { joinTokens?: JoinTokens; coordinatorKey?: Uint8Array } = {}) {
+    this.joinTokens = options.joinTokens;
+    this.secrets = new SessionSecrets(options.coordinatorKey);
+  }
 
   /**
    * Lets a hello in: the shared worker token (when the coordinator has one),

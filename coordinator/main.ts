@@ -85,6 +85,7 @@ try {
   requireRealSecret('TESSERA_ADMIN_TOKEN', values['admin-token']);
   requireRealSecret('TESSERA_READ_TOKEN', values['read-token']);
   requireRealSecret('TESSERA_JOIN_KEY', process.env.TESSERA_JOIN_KEY);
+  if ((process.env.TESSERA_JOIN_KEY?.length ?? 32) < 32) throw new Error(`TESSERA_JOIN_KEY has ${process.env.TESSERA_JOIN_KEY!.length} characters; it signs join links and needs at least 32: \`${MAKE_SECRET}\``);
   requireRealSecret('TESSERA_NATS_PASS', natsValues(values).natsPass ?? process.env.TESSERA_NATS_PASS);
 } catch (error) {
   process.stderr.write(`refusing to start: ${(error as Error).message}\n`);

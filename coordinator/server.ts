@@ -18,7 +18,7 @@ import { attachWebSocketTransport } from './transports/websocket.ts';
 
 /** The generated admin token, in the first job's folder. */
 export const ADMIN_TOKEN_FILE = 'admin-token';
-/** The generated join-token signing key, beside it. */
+/** The generated key that signs join tokens and resume secrets, beside it. */
 export const JOIN_KEY_FILE = 'join-key';
 
 export interface CoordinatorOptions {
@@ -34,7 +34,7 @@ export interface CoordinatorOptions {
    * folder (ADMIN_TOKEN_FILE, mode 0600), so a restart keeps it.
    */
   adminToken?: string;
-  /** Signs join tokens (at least 32 bytes); when not given, generated and saved beside the admin token (JOIN_KEY_FILE). */
+  /** Signs join tokens and resume secrets (at least 32 bytes); when not given, generated and saved beside the admin token (JOIN_KEY_FILE). */
   joinKey?: string;
   /** Seeds of the NATS worker identities to lend, one per worker process (deploy/nats-users.ts). */
   natsWorkerSeeds?: string[];
@@ -102,12 +102,10 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Coo
   const heartbeatMs = options.heartbeatMs ?? 10_000;
   const hub = new Hub({ defaultJobId: first.runner.job.config.id, heartbeatMs, workerToken: options.workerToken });
   const secretsDir = first.runner.outputDir;
-  const joinKey = options.joinKey;
-  const joinTokens = new JoinTokens({
-    key: async () => new TextEncoder().encode(joinKey ?? (await loadOrCreateSecret(join(secretsDir, JOIN_KEY_FILE)))),
-    dirOf: (jobId) => hub.runners.get(jobId)?.outputDir,
-  });
-  attachIdentity(hub, new WorkerIdentity(joinTokens));
+  // One key signs join tokens and resume secrets, so both outlive a restart.
+  const coordinatorKey = new TextEncoder().encode(options.joinKey ?? (await loadOrCreateSecret(join(secretsDir, JOIN_KEY_FILE))));
+  const joinTokens = new JoinTokens({ key: async () => coordinatorKey, dirOf: (jobId) => hub.runners.get(jobId)?.outputDir });
+  attachIdentity(hub, new WorkerIdentity({ joinTokens, coordinatorKey }));
   hub.addRunner(first.runner);
   const adminTokenPath = options.adminToken === undefined ? join(secretsDir, ADMIN_TOKEN_FILE) : undefined;
   const adminToken = options.adminToken ?? (await loadOrCreateSecret(adminTokenPath!));

@@ -121,6 +121,35 @@ describe('impersonating a live worker', () => {
     stranger.close();
   });
 
+  it('after a coordinator restart a worker keeps its id with its secret; a secret signed for another id gets a fresh one', async () => {
+    const [worker, attacker] = [new RawWorker(wsUrl), new RawWorker(wsUrl)];
+    await worker.hello({ name: 'worker' });
+    await attacker.hello({ name: 'attacker' });
+    const [mine, theirs] = [await worker.next('welcome'), await attacker.next('welcome')];
+    worker.close();
+    attacker.close();
+    await Promise.all([worker.closed, attacker.closed]);
+    // The same job folder (and so the same coordinator key), no session remembered.
+    await coordinator.close();
+    coordinator = await startCoordinator({ port: 0, host: '127.0.0.1', adminToken: 'impersonation-admin', job: small });
+    wsUrl = `${coordinator.url.replace('http', 'ws')}/ws`;
+    expect(coordinator.hub.sessions.size).toBe(0);
+
+    const hello = async (fields: Record<string, unknown>) => {
+      const connection = new RawWorker(wsUrl);
+      await connection.hello(fields);
+      const welcome = await connection.next('welcome');
+      connection.close();
+      return welcome.workerId;
+    };
+    // Someone else's secret, a tampered one, or none: the id is not handed over.
+    const [nonce, signature] = mine.resumeSecret.split('.');
+    for (const resumeSecret of [theirs.resumeSecret, `${nonce}.${signature.slice(0, -2)}AA`, `${theirs.resumeSecret.split('.')[0]}.${signature}`, undefined]) {
+      expect(await hello({ workerId: mine.workerId, ...(resumeSecret ? { resumeSecret } : {}) })).not.toBe(mine.workerId);
+    }
+    expect(await hello({ workerId: mine.workerId, resumeSecret: mine.resumeSecret })).toBe(mine.workerId);
+  });
+
   it('the worker client resumes its own session after its connection drops', async () => {
     const connected: string[] = [];
     const client = new WorkerClient({
