@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openApiDocument } from '../coordinator/api/openapi.ts';
 import { startCoordinator, type Coordinator } from '../coordinator/server.ts';
 import { decodeExamples } from '../shared/data/examples-wire.ts';
+import { ErrorCode } from '../shared/protocol/errors.ts';
 import { loadMnist } from '../shared/data/mnist.ts';
 import { sessionAuthorization } from '../shared/protocol/session-auth.ts';
 import { selectNodeBackend } from '../worker/backend.ts';
@@ -143,8 +144,10 @@ describe('job API', () => {
     expect(batch.count).toBe(assign.sampleIndices.length);
     expect(Array.from(batch.labels)).toEqual(assign.sampleIndices.map((index) => loadMnist().labels[index]));
 
-    // Without the session's credential: refused before the indices are even read.
+    // Without the session's credential: refused before the indices are even read, and counted with the other refusals.
+    const unauthorizedBefore = coordinator.hub.refusals.get(ErrorCode.Unauthorized) ?? 0;
     await expectError(await examples(assign.sampleIndices), 401, 'UNAUTHORIZED', 'authorization');
+    expect(coordinator.hub.refusals.get(ErrorCode.Unauthorized)).toBe(unauthorizedBefore + 1);
     await expectError(await examples(assign.sampleIndices, `Bearer ${ADMIN}`), 401, 'UNAUTHORIZED', 'authorization');
     await expectError(await examples(assign.sampleIndices, sessionAuthorization(welcome.workerId, welcome.resumeSecret)), 401, 'UNAUTHORIZED', 'authorization');
     await expectError(await examples(assign.sampleIndices, sessionAuthorization('w1-00000000', welcome.dataToken)), 401, 'UNAUTHORIZED', 'authorization');

@@ -13,6 +13,16 @@ export function errorBody(error: TesseraError) {
   return { error: error.toWire() };
 }
 
+/**
+ * Answers a worker-facing request with a refusal and counts it with the hub's
+ * other refusals of bad input, by code (an HTTP request has no channel to
+ * report it on).
+ */
+export function refuseRequest(c: Context, refusals: Map<ErrorCode, number>, status: 400 | 401 | 403 | 404 | 503, error: TesseraError) {
+  refusals.set(error.code, (refusals.get(error.code) ?? 0) + 1);
+  return c.json(errorBody(error), status);
+}
+
 const unauthorized = (message: string) => new TesseraError(ErrorCode.Unauthorized, message, { field: 'authorization' });
 
 /**

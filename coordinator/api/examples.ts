@@ -6,7 +6,7 @@ import { parseSessionAuthorization } from '../../shared/protocol/session-auth.ts
 import type { Hub } from '../hub.ts';
 import { identityOf } from '../identity.ts';
 import type { Job } from '../job.ts';
-import { errorBody } from './auth.ts';
+import { refuseRequest } from './auth.ts';
 
 /**
  * Dataset indices the coordinator would still take a gradient on from this
@@ -22,10 +22,6 @@ export function liveIndices(job: Job, workerId: string): Set<number> {
   return indices;
 }
 
-function fail(c: Context, status: 400 | 401 | 403 | 404, error: TesseraError) {
-  return c.json(errorBody(error), status);
-}
-
 /**
  * Training examples by index, for workers without a local copy of the
  * dataset (browser tabs). Only for a worker's live session (its credential
@@ -33,6 +29,7 @@ function fail(c: Context, status: 400 | 401 | 403 | 404, error: TesseraError) {
  * request at most, so a client that never reads its responses holds little.
  */
 export function addExampleRoutes(app: Hono, hub: Hub): void {
+  const fail = (c: Context, status: 400 | 401 | 403 | 404, error: TesseraError) => refuseRequest(c, hub.refusals, status, error);
   app.get('/api/datasets/:id/examples', (c) => {
     // Who asks comes first: an anonymous request costs a few bytes, whatever it asks for.
     const credential = parseSessionAuthorization(c.req.header('authorization'));

@@ -4,7 +4,7 @@ import { subjects } from '../../shared/protocol/subjects.ts';
 import type { Hub } from '../hub.ts';
 import type { NatsIdentityPool } from '../nats-identities.ts';
 import { sameToken } from '../secrets.ts';
-import { errorBody, headerToken } from './auth.ts';
+import { errorBody, headerToken, refuseRequest } from './auth.ts';
 
 /** Connection ids of the workers connected over NATS now. */
 export function liveNatsIds(hub: Hub): string[] {
@@ -27,7 +27,7 @@ export function addNatsIdentityRoutes(app: Hono, hub: Hub, options: { workerToke
     if (!natsIdentities) return c.json(errorBody(new TesseraError(ErrorCode.InvalidConfig, 'this coordinator lends no NATS identities (it has no TESSERA_NATS_WORKER_SEEDS_FILE)', { field: 'TESSERA_NATS_WORKER_SEEDS_FILE' })), 404);
     const given = headerToken(c);
     if (workerToken === undefined || given === undefined || !sameToken(given, workerToken)) {
-      return c.json(errorBody(new TesseraError(ErrorCode.Unauthorized, 'NATS identities are lent for the worker token (Authorization: Bearer …)', { field: 'authorization' })), 401);
+      return refuseRequest(c, hub.refusals, 401, new TesseraError(ErrorCode.Unauthorized, 'NATS identities are lent for the worker token (Authorization: Bearer …)', { field: 'authorization' }));
     }
     const identity = natsIdentities.lend(liveNatsIds(hub));
     if (!identity) {
