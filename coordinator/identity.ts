@@ -104,7 +104,7 @@ export class WorkerIdentity {
   /** The join token each session last got in with, so revoking it can disconnect them. */
   private readonly joinedWith = new WeakMap<WorkerSession, string>();
 
-  /** `coordinatorKey` signs resume secrets (so ids survive a restart); join tokens have their own. */
+  /** `coordinatorKey` (the one join tokens are signed with) also signs resume secrets, so a worker keeps its id across a restart. */
   constructor(options: { joinTokens?: JoinTokens; coordinatorKey?: Uint8Array } = {}) {
     this.joinTokens = options.joinTokens;
     this.secrets = new SessionSecrets(options.coordinatorKey);
