@@ -3,7 +3,8 @@ import type { Batch } from '../shared/models/types.ts';
 
 /** What the page tells its training Web Worker. */
 export type PageToWorker =
-  | { type: 'start'; url: string; origin: string; jobId?: string; backend?: string; name: string; dutyCycle: number }
+  /** `token`: a join token from the page's link (or the shared worker token). */
+  | { type: 'start'; url: string; origin: string; jobId?: string; token?: string; backend?: string; name: string; dutyCycle: number }
   | { type: 'pause' }
   | { type: 'resume' }
   | { type: 'dutyCycle'; value: number }

@@ -13,6 +13,8 @@ const HIDDEN_LEAVE_MS = 60_000;
 const params = new URLSearchParams(location.search);
 const jobId = params.get('job') ?? (location.pathname.match(/^\/join\/([^/]+)/)?.[1] ?? undefined);
 const forcedBackend = params.get('backend') ?? undefined;
+// A join link (/join?job=ID&token=T) carries the token this tab joins with; join.html keeps it out of Referer headers.
+const token = params.get('token') ?? undefined;
 const $ = (id: string) => document.getElementById(id)!;
 
 const worker = new Worker('/static/browser/training.worker.js', { type: 'module' });
@@ -90,6 +92,7 @@ send({
   url: `${scheme}://${location.host}/ws`,
   origin: location.origin,
   jobId,
+  token,
   backend: forcedBackend,
   name: `${browser.replace('/', ' ').replace(/\.0(\.0)*$/, '')} tab${forcedBackend ? ` (${forcedBackend})` : ''}`,
   dutyCycle: Number(($('duty') as HTMLSelectElement).value),

@@ -2,6 +2,7 @@
 import { decodeExamples } from '../shared/data/examples-wire.ts';
 import { getModel } from '../shared/models/registry.ts';
 import { selectBackend } from '../shared/tfjs/backends.ts';
+import { sessionAuthorization } from '../shared/protocol/session-auth.ts';
 import { WorkerClient, type SocketLike, type WorkerEvent } from '../shared/worker/client.ts';
 import { BROWSER_BACKENDS, browserCandidates, describeDevice, type BrowserBackend } from './backends.ts';
 import type { PageToWorker, TabStatus, WorkerToPage } from './messages.ts';
@@ -22,6 +23,8 @@ const SAMPLE_COUNT = 16;
 const SPEED_WINDOW = 5;
 
 let client: WorkerClient | undefined;
+/** The session's secret, kept across a pause so the tab resumes under its id (not shown to the page). */
+let resumeSecret: string | undefined;
 let started: Extract<PageToWorker, { type: 'start' }> | undefined;
 let dutyCycle = 1;
 let backendReady: Promise<void> | undefined;
@@ -101,24 +104,30 @@ async function sendSamples(): Promise<void> {
 
 function connect(): void {
   const start = started!;
-  client = new WorkerClient({
+  const session: WorkerClient = new WorkerClient({
     url: start.url,
     jobId: start.jobId,
     kind: 'browser',
     backend: status.backend,
     device: status.device,
     name: start.name,
+    token: start.token,
     workerId: status.workerId || undefined,
+    resumeSecret,
     createSocket: (url) => new WebSocket(url) as unknown as SocketLike,
     loadBatch: async (datasetId, indices) => {
-      const response = await fetch(`${start.origin}/api/datasets/${datasetId}/examples?indices=${indices.join(',')}`);
-      if (!response.ok) throw new Error(`examples: HTTP ${response.status}`);
+      // The coordinator serves a session only the indices it was assigned, to the credential its welcome carried.
+      const response = await fetch(`${start.origin}/api/datasets/${datasetId}/examples?indices=${indices.join(',')}`, {
+        headers: { authorization: sessionAuthorization(session.workerId!, session.dataToken!) },
+      });
+      if (!response.ok) throw new Error(`examples: HTTP ${response.status} ${(await response.text()).slice(0, 200)}`);
       return decodeExamples(new Uint8Array(await response.arrayBuffer()), 28 * 28);
     },
     onEvent,
     // The load limit: at 50% the tab rests as long as it computed.
     throttleFactor: () => 1 / dutyCycle,
   });
+  client = session;
   publish({ state: 'connecting' });
   client.start();
 }
@@ -153,7 +162,8 @@ scope.onmessage = async (event: MessageEvent<PageToWorker>) => {
       connect();
       return;
     case 'pause':
-      // A paused tab leaves the job (the rounds stop counting on it) and comes back under the same id.
+      // A paused tab leaves the job (the rounds stop counting on it) and comes back under the same id, with its secret.
+      resumeSecret = client?.resumeSecret;
       await client?.stop('paused');
       client = undefined;
       publish({ state: 'paused', message: 'paused' });

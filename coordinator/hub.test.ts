@@ -134,6 +134,8 @@ describe('Hub', () => {
       model: { id: 'dcgan', config: runner.job.config.model.config },
       dataset: { id: 'mnist' },
       heartbeatMs: 5000,
+      resumeSecret: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/),
+      dataToken: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/),
     });
     expect(rest).toEqual([assign]);
     expect(assign).toMatchObject({ type: 'assign', jobId: 'unit', round: 0, version: 0, codec: 'f32' });
@@ -219,7 +221,8 @@ describe('Hub', () => {
     expect(runner.workers).toEqual([]);
 
     const second = new FakeChannel();
-    const reassigned = await join(second, { workerId });
+    const { resumeSecret } = first.ofType('welcome')[0];
+    const reassigned = await join(second, { workerId, resumeSecret });
     expect(second.sent[0]).toMatchObject({ type: 'welcome', workerId });
     expect(hub.sessions.get(workerId)).toBe(session);
     expect(session).toMatchObject({ channel: second, updatesAccepted: 1, samplesContributed: 4 });
@@ -230,12 +233,26 @@ describe('Hub', () => {
     expect(first.last()).toMatchObject({ type: 'reject', code: ErrorCode.NotRegistered });
   });
 
-  it('a second connection with the same worker id replaces the first', async () => {
+  it('a second connection naming a live worker id without its secret is refused; the victim keeps its connection', async () => {
     const first = new FakeChannel();
     await join(first);
-    const workerId = (first.sent[0] as { workerId: string }).workerId;
+    const workerId = first.workerId();
+    for (const resumeSecret of [undefined, 'x'.repeat(43)]) {
+      const intruder = new FakeChannel();
+      send(intruder, { ...hello, workerId, ...(resumeSecret ? { resumeSecret } : {}) });
+      expect(intruder.sent).toEqual([expect.objectContaining({ type: 'error', code: ErrorCode.Unauthorized, field: 'resumeSecret' })]);
+      expect(intruder.closed).toEqual([ErrorCode.Unauthorized]);
+    }
+    expect(first.closed).toEqual([]);
+    expect(hub.sessions.get(workerId)!.channel).toBe(first);
+  });
+
+  it('a second connection with the same worker id and its secret replaces the first', async () => {
+    const first = new FakeChannel();
+    await join(first);
+    const workerId = first.workerId();
     const second = new FakeChannel();
-    send(second, { ...hello, workerId });
+    send(second, { ...hello, workerId, resumeSecret: first.ofType('welcome')[0].resumeSecret });
     expect(first.closed).toEqual(['replaced by a newer connection']);
     expect(second.sent[0]).toMatchObject({ type: 'welcome', workerId });
     expect(hub.sessions.size).toBe(1);

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { listCodecs } from '../shared/codec/index.ts';
 import { decodeUntrusted } from '../shared/codec/untrusted.ts';
@@ -5,6 +6,7 @@ import { ErrorCode, TesseraError, describe, isTesseraError } from '../shared/pro
 import { parseWorkerMessage, type Hello, type Update, type WorkerMessage } from '../shared/protocol/messages.ts';
 import { ConnectionGuard } from './door.ts';
 import { DEFAULT_DOOR_LIMITS, messageBudget, updateFrameLimit, type DoorLimits } from './limits.ts';
+import { identityOf } from './identity.ts';
 import type { JobRunner } from './runner.ts';
 import type { ChannelHandler, WorkerChannel } from './transports/types.ts';
 import type { WorkerSession } from './workers.ts';
@@ -230,23 +232,41 @@ export class Hub extends EventEmitter<HubEvents> implements ChannelHandler {
     // A second hello on one connection re-registers (a NATS worker after its client reconnected): welcome again, resend its work.
     const current = this.byChannel.get(channel);
     if (current && current.id !== hello.workerId) throw new TesseraError(ErrorCode.InvalidMessage, 'a second hello on one connection must keep the worker id', { field: 'workerId' });
-    if (this.options.workerToken !== undefined && hello.token !== this.options.workerToken) {
-      this.fail(channel, new TesseraError(ErrorCode.Unauthorized, hello.token === undefined ? 'this coordinator needs a worker token' : 'wrong worker token', { field: 'token' }));
+    const identity = identityOf(this);
+    const admitted = identity.admit(hello.token, this.options.workerToken, hello.jobId);
+    if (admitted instanceof Promise) {
+      // A join token seen for the first time is verified asynchronously. Nothing is registered meanwhile (the connection
+      // may be gone by then): once the token is known good the worker is asked to say hello again, and is let in from memory.
+      void admitted.then((verdict) =>
+        verdict instanceof TesseraError ? this.fail(channel, verdict) : channel.send({ type: 'reject', code: ErrorCode.NotRegistered, message: 'join token accepted: say hello again', field: 'token' }),
+      );
       return;
     }
-    const jobId = hello.jobId ?? this.options.defaultJobId;
+    if (admitted instanceof TesseraError) {
+      this.fail(channel, admitted);
+      return;
+    }
+    const jobId = hello.jobId ?? (admitted.via === 'join-token' ? admitted.jobId : this.options.defaultJobId);
     const runner = this.runners.get(jobId);
     if (!runner) {
       this.fail(channel, new TesseraError(ErrorCode.UnknownJob, `no job ${JSON.stringify(jobId)}; jobs: ${[...this.runners.keys()].join(', ')}`, { field: 'jobId' }));
       return;
     }
     const now = Date.now();
-    // A reconnecting worker keeps its id and counters; a new one (or one the coordinator forgot on restart) gets them fresh.
-    const known = hello.workerId ? this.sessions.get(hello.workerId) : undefined;
-    const session: WorkerSession = known && known.jobId === jobId
-      ? known
+    const claimed = hello.workerId ? this.sessions.get(hello.workerId) : undefined;
+    // A worker id is public: speaking as one takes the secret its last welcome carried (its own connection already has it).
+    // A wrong claim is refused and the worker keeps its connection, its session and its work.
+    if (claimed && claimed.channel !== channel && !identity.secrets.resumes(claimed, hello.resumeSecret)) {
+      this.fail(channel, new TesseraError(ErrorCode.Unauthorized, hello.resumeSecret === undefined ? `worker ${claimed.id} is resumed with the secret its welcome carried` : 'wrong resume secret', { field: 'resumeSecret' }));
+      return;
+    }
+    // A reconnecting worker keeps its id and counters. One the coordinator forgot (a restart) keeps its id if its secret is one
+    // we signed for that id, with counters fresh; any other hello gets a new id of ours.
+    const vouched = !claimed && hello.workerId !== undefined && identity.secrets.vouchesFor(jobId, hello.workerId, hello.resumeSecret);
+    const session: WorkerSession = claimed && claimed.jobId === jobId
+      ? claimed
       : {
-          id: hello.workerId ?? `w${++this.nextWorker}-${Math.random().toString(36).slice(2, 8)}`,
+          id: vouched ? hello.workerId! : `w${++this.nextWorker}-${randomBytes(4).toString('hex')}`,
           jobId,
           kind: hello.kind,
           backend: hello.backend,
@@ -264,13 +284,14 @@ export class Hub extends EventEmitter<HubEvents> implements ChannelHandler {
         };
     const rejoining = session.channel === channel;
     if (session.channel && session.channel !== channel) {
-      // The same worker id on a second connection: the newer one wins.
+      // The same worker, with its secret, on a second connection: the newer one wins.
       this.byChannel.delete(session.channel);
       session.channel.close('replaced by a newer connection');
     }
     Object.assign(session, { backend: hello.backend, device: hello.device, kind: hello.kind, channel, lastSeenAt: now });
     this.sessions.set(session.id, session);
     this.byChannel.set(channel, session);
+    identity.bind(session, admitted);
     this.guard.welcome(channel, this.updateLimitOf(runner), now);
     const { config } = runner.job;
     channel.send({
@@ -280,6 +301,7 @@ export class Hub extends EventEmitter<HubEvents> implements ChannelHandler {
       model: { id: config.model.id, config: config.model.config },
       dataset: { id: config.dataset.id },
       heartbeatMs: this.options.heartbeatMs,
+      ...identity.secrets.issue(session),
     });
     if (!rejoining) this.emit('joined', session);
     runner.addWorker(session);

@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, rename } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { loadMnist } from '../shared/data/mnist.ts';
 import { getModel } from '../shared/models/registry.ts';
@@ -39,7 +39,26 @@ export async function openJob(raw: unknown): Promise<{ runner: JobRunner; resume
   const job = new Job(config, sampler.shapes, state, dataset.count);
   const runner = new JobRunner(job, sampler);
   if (checkpoint) await trimRoundLog(runner.outputDir, state.round);
+  else await setAsideRoundLog(runner.outputDir, new Date());
   return { runner, resumed: checkpoint !== undefined };
+}
+
+/**
+ * With no checkpoint the job starts again at round 0, so a round log left by
+ * an earlier start (killed before its first checkpoint, or a job of the same
+ * id) would list those rounds twice. It is moved aside, not deleted: it is
+ * the only record of that run. Returns the new name, if there was a log.
+ */
+export async function setAsideRoundLog(dir: string, now: Date): Promise<string | undefined> {
+  const path = join(dir, ROUND_LOG);
+  const aside = join(dir, `${ROUND_LOG.replace(/\.jsonl$/, '')}-before-${now.toISOString().replace(/[:.]/g, '-')}.jsonl`);
+  try {
+    await rename(path, aside);
+    return aside;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
 }
 
 /**

@@ -8,6 +8,8 @@ import { NATS_CLI_OPTIONS, NATS_CLI_USAGE, natsSettingsFrom, natsValues } from '
 import { TesseraError } from '../shared/protocol/errors.ts';
 import { parseDoorLimits } from './limits.ts';
 import { formatRound } from './progress.ts';
+import { MAKE_SECRET, requireRealSecret } from '../worker/placeholder-secrets.ts';
+import { parseSeeds } from './nats-identities.ts';
 import { startCoordinator } from './server.ts';
 
 const USAGE = `Usage: tessera-coordinator [options]
@@ -21,9 +23,14 @@ Runs a coordinator: serves the worker protocol on ws://HOST:PORT/ws and the API 
   --rounds N           stop after N rounds (same as --set training.rounds=N; 0 runs until stopped)
   --local-workers N    also start N Node workers on this machine
   --worker-backend B   backend for the local workers (default: the fastest present)
-  --worker-token T     require this token from workers (env TESSERA_WORKER_TOKEN)
-  --admin-token T      token for the API's admin actions (env TESSERA_ADMIN_TOKEN; generated and printed when not set)
+  --worker-token T     require this token (or a join token) from workers (env TESSERA_WORKER_TOKEN; without it anyone may join)
+  --admin-token T      token for the API's admin actions (env TESSERA_ADMIN_TOKEN; when not set, one is generated
+                       and saved in the job's folder, mode 0600, and its path printed)
   --read-token T       also require a token to read the API and dashboard (env TESSERA_READ_TOKEN; reading is open without)
+                       Tokens on the command line show in \`ps\`: prefer the environment. Make them with \`${MAKE_SECRET}\`.
+                       Join tokens are signed with TESSERA_JOIN_KEY (or a key generated and saved beside the admin token).
+                       TESSERA_NATS_WORKER_SEEDS_FILE (or TESSERA_NATS_WORKER_SEEDS, comma-separated): NATS worker
+                       identities to lend, one per worker process (deploy/nats-users.ts).
   --door-limits JSON   override limits on what workers may send, e.g. '{"maxPreHelloPerAddress":256}' behind a proxy
                        (env TESSERA_DOOR_LIMITS; keys and defaults in coordinator/limits.ts)
 ${NATS_CLI_USAGE}                       with --nats, Node workers can also join over NATS (workers always can over WebSockets)
@@ -88,10 +95,35 @@ try {
   process.exit(2);
 }
 
+// Secrets copied from the examples (REPLACE-ME…) would start a cluster anyone could join or steer.
+try {
+  requireRealSecret('TESSERA_WORKER_TOKEN', values['worker-token']);
+  requireRealSecret('TESSERA_ADMIN_TOKEN', values['admin-token']);
+  requireRealSecret('TESSERA_READ_TOKEN', values['read-token']);
+  requireRealSecret('TESSERA_JOIN_KEY', process.env.TESSERA_JOIN_KEY);
+  if ((process.env.TESSERA_JOIN_KEY?.length ?? 32) < 32) throw new Error(`TESSERA_JOIN_KEY has ${process.env.TESSERA_JOIN_KEY!.length} characters; it signs join links and needs at least 32: \`${MAKE_SECRET}\``);
+  requireRealSecret('TESSERA_NATS_PASS', natsValues(values).natsPass ?? process.env.TESSERA_NATS_PASS);
+} catch (error) {
+  process.stderr.write(`refusing to start: ${(error as Error).message}\n`);
+  process.exit(2);
+}
+
 // The coordinator's own tensor work is small (initial weights, sample grids, export): wasm serves it on every machine.
 const backend = await selectNodeBackend('wasm');
 const nats = natsSettingsFrom(natsValues(values));
-const coordinator = await startCoordinator({ port: Number(values.port), host: values.host, job: jobConfig, workerToken: values['worker-token'], adminToken: values['admin-token'], readToken: values['read-token'], limits, nats, onNatsStatus: (status) => process.stdout.write(`${status}\n`) }).catch((error: unknown) => {
+// The workers' NATS identities to lend: a file (one seed per line), or the variable itself (a Kubernetes Secret).
+const seedsFile = process.env.TESSERA_NATS_WORKER_SEEDS_FILE;
+let natsWorkerSeeds: string[] | undefined;
+try {
+  requireRealSecret('TESSERA_NATS_WORKER_SEEDS', process.env.TESSERA_NATS_WORKER_SEEDS);
+  const text = seedsFile ? readFileSync(seedsFile, 'utf8') : process.env.TESSERA_NATS_WORKER_SEEDS;
+  natsWorkerSeeds = text === undefined ? undefined : parseSeeds(text);
+  if (natsWorkerSeeds?.length === 0) throw new Error(`${seedsFile ? `TESSERA_NATS_WORKER_SEEDS_FILE (${seedsFile})` : 'TESSERA_NATS_WORKER_SEEDS'} holds no seeds`);
+} catch (error) {
+  process.stderr.write(`refusing to start: ${(error as Error).message}; make a pool with \`npx tsx deploy/nats-users.ts --workers 64 --out DIR\` (deploy/README.md)\n`);
+  process.exit(2);
+}
+const coordinator = await startCoordinator({ port: Number(values.port), host: values.host, job: jobConfig, workerToken: values['worker-token'], adminToken: values['admin-token'], readToken: values['read-token'], joinKey: process.env.TESSERA_JOIN_KEY, natsWorkerSeeds, limits, nats, onNatsStatus: (status) => process.stdout.write(`${status}\n`) }).catch((error: unknown) => {
   if (error instanceof TesseraError && error.field === 'nats') {
     process.stderr.write(`${error.message}\n`);
     process.exit(error.code === 'UNAUTHORIZED' ? 3 : 1);
@@ -110,8 +142,9 @@ print(`job ${config.id}: ${config.model.id} on ${config.dataset.id}, batch ${con
 print(`outputs in ${runner.outputDir}${coordinator.resumed ? ` (resumed at round ${runner.job.state.round})` : ''}`);
 print(`dashboard: ${coordinator.url}/dashboard   join page for browsers: ${coordinator.url}/join`);
 print(`workers join with: npm run worker -- --url ws://<this host>:${coordinator.port}/ws`);
-if (!values['admin-token']) print(`admin token (generated; set TESSERA_ADMIN_TOKEN to choose one): ${coordinator.adminToken}`);
-if (nats) print(`           or over NATS: npm run worker -- --nats ${nats.servers.join(',')} --job ${config.id}`);
+if (coordinator.adminTokenPath) print(`admin token: in ${coordinator.adminTokenPath} (generated, mode 0600; set TESSERA_ADMIN_TOKEN to choose one)`);
+if (!values['worker-token']) print('no worker token: anyone who can reach this port may join as a worker (set TESSERA_WORKER_TOKEN, then hand out join links: POST /api/jobs/<id>/join-tokens)');
+if (nats) print(`           or over NATS: npm run worker -- --nats ${nats.servers.join(',')} --job ${config.id}${natsWorkerSeeds ? ` --coordinator ${coordinator.url} (${natsWorkerSeeds.length} NATS identities to lend)` : ''}`);
 
 let lastWaiting = '';
 runner.on('waiting', (reason) => {
@@ -132,8 +165,16 @@ const workerMain = fileURLToPath(new URL('../worker/main.ts', import.meta.url));
 for (let i = 0; i < localWorkers; i++) {
   const args = ['--import', 'tsx', workerMain, '--url', `ws://127.0.0.1:${coordinator.port}/ws`, '--name', `local-${i + 1}`, '--quiet'];
   if (values['worker-backend']) args.push('--backend', values['worker-backend']);
-  if (values['worker-token']) args.push('--token', values['worker-token']);
-  children.push(spawn(process.execPath, args, { stdio: ['ignore', 'inherit', 'inherit'] }));
+  // The token goes in the environment, never on argv: any user of the machine can read a process's arguments (`ps`).
+  const env: NodeJS.ProcessEnv = { ...process.env, TESSERA_WORKER_TOKEN: values['worker-token'] };
+  if (!values['worker-token']) delete env.TESSERA_WORKER_TOKEN;
+  // The children need neither the admin nor the read token.
+  delete env.TESSERA_ADMIN_TOKEN;
+  delete env.TESSERA_READ_TOKEN;
+  delete env.TESSERA_JOIN_KEY;
+  delete env.TESSERA_NATS_WORKER_SEEDS_FILE;
+  delete env.TESSERA_NATS_WORKER_SEEDS;
+  children.push(spawn(process.execPath, args, { stdio: ['ignore', 'inherit', 'inherit'], env }));
 }
 
 let shuttingDown = false;

@@ -1,16 +1,26 @@
-import { randomBytes } from 'node:crypto';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import { serve } from '@hono/node-server';
 import { ErrorCode, TesseraError } from '../shared/protocol/errors.ts';
 import { connectNats, type NatsSettings } from '../worker/nats.ts';
+import { liveNatsIds } from './api/nats-identities.ts';
 import { createApp } from './app.ts';
 import { Hub } from './hub.ts';
 import type { DoorLimits } from './limits.ts';
+import { attachIdentity, WorkerIdentity } from './identity.ts';
+import { JoinTokens } from './join-tokens.ts';
+import { NatsIdentityPool, OBSERVE_MS } from './nats-identities.ts';
 import { openJob } from './jobs.ts';
 import type { JobRunner } from './runner.ts';
+import { loadOrCreateSecret } from './secrets.ts';
 import { attachNatsTransport, type NatsTransport } from './transports/nats.ts';
 import { attachWebSocketTransport } from './transports/websocket.ts';
+
+/** The generated admin token, in the first job's folder. */
+export const ADMIN_TOKEN_FILE = 'admin-token';
+/** The generated key that signs join tokens and resume secrets, beside it. */
+export const JOIN_KEY_FILE = 'join-key';
 
 export interface CoordinatorOptions {
   /** 0 picks a free port. */
@@ -19,8 +29,16 @@ export interface CoordinatorOptions {
   /** The first job, as a partial config (defaults fill the rest); workers that name no job join it. */
   job: unknown;
   workerToken?: string;
-  /** Required by the API's admin actions (create, pause, resume, stop); generated when not given. */
+  /**
+   * Required by the API's admin actions (create, pause, resume, stop, join
+   * tokens); when not given, generated once and saved in the first job's
+   * folder (ADMIN_TOKEN_FILE, mode 0600), so a restart keeps it.
+   */
   adminToken?: string;
+  /** Signs join tokens and resume secrets (at least 32 bytes); when not given, generated and saved beside the admin token (JOIN_KEY_FILE). */
+  joinKey?: string;
+  /** Seeds of the NATS worker identities to lend, one per worker process (deploy/nats-users.ts). */
+  natsWorkerSeeds?: string[];
   /** When set, reading the API needs this token too (or the admin token); otherwise reading is open. */
   readToken?: string;
   heartbeatMs?: number;
@@ -43,6 +61,8 @@ export interface Coordinator {
   /** True when the first job continued from a checkpoint. */
   resumed: boolean;
   adminToken: string;
+  /** Where the generated admin token is saved; undefined when it was given. */
+  adminTokenPath: string | undefined;
   /** Adds a job while the coordinator runs (the API's POST /api/jobs). */
   createJob(raw: unknown): Promise<JobRunner>;
   close(): Promise<void>;
@@ -84,8 +104,14 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Coo
   const first = await openJob(options.job);
   const heartbeatMs = options.heartbeatMs ?? 10_000;
   const hub = new Hub({ defaultJobId: first.runner.job.config.id, heartbeatMs, workerToken: options.workerToken, limits: options.limits });
+  const secretsDir = first.runner.outputDir;
+  // One key signs join tokens and resume secrets, so both outlive a restart.
+  const coordinatorKey = new TextEncoder().encode(options.joinKey ?? (await loadOrCreateSecret(join(secretsDir, JOIN_KEY_FILE))));
+  const joinTokens = new JoinTokens({ key: async () => coordinatorKey, dirOf: (jobId) => hub.runners.get(jobId)?.outputDir });
+  attachIdentity(hub, new WorkerIdentity({ joinTokens, coordinatorKey }));
   hub.addRunner(first.runner);
-  const adminToken = options.adminToken ?? randomBytes(16).toString('hex');
+  const adminTokenPath = options.adminToken === undefined ? join(secretsDir, ADMIN_TOKEN_FILE) : undefined;
+  const adminToken = options.adminToken ?? (await loadOrCreateSecret(adminTokenPath!));
 
   const createJob = async (raw: unknown): Promise<JobRunner> => {
     const id = (raw as { id?: unknown } | undefined)?.id;
@@ -96,7 +122,10 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Coo
     return runner;
   };
 
-  const app = createApp(hub, { adminToken, readToken: options.readToken, createJob });
+  const natsIdentities = options.natsWorkerSeeds?.length ? new NatsIdentityPool(options.natsWorkerSeeds) : undefined;
+  const observer = natsIdentities ? setInterval(() => natsIdentities.observe(liveNatsIds(hub)), OBSERVE_MS) : undefined;
+  observer?.unref();
+  const app = createApp(hub, { adminToken, readToken: options.readToken, createJob, workerToken: options.workerToken, natsIdentities });
   const server = await new Promise<Server>((resolveServer) => {
     const created = serve({ fetch: app.fetch, port: options.port, hostname: options.host }, () => resolveServer(created as Server)) as Server;
   });
@@ -110,8 +139,10 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Coo
     runner: first.runner,
     resumed: first.resumed,
     adminToken,
+    adminTokenPath,
     createJob,
     async close() {
+      clearInterval(observer);
       await Promise.all([...hub.runners.values()].map((runner) => runner.shutdown()));
       transport.close();
       await nats?.close();

@@ -4,7 +4,13 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openApiDocument } from '../coordinator/api/openapi.ts';
 import { startCoordinator, type Coordinator } from '../coordinator/server.ts';
+import { decodeExamples } from '../shared/data/examples-wire.ts';
+import { ErrorCode } from '../shared/protocol/errors.ts';
+import { loadMnist } from '../shared/data/mnist.ts';
+import { sessionAuthorization } from '../shared/protocol/session-auth.ts';
 import { selectNodeBackend } from '../worker/backend.ts';
+import { until } from './helpers/processes.ts';
+import { RawWorker } from './helpers/raw-worker.ts';
 
 /** The job API against a real coordinator on loopback: every route, good and bad cases. */
 
@@ -123,24 +129,134 @@ describe('job API', () => {
     await expectError(await get('/api/jobs/ghost/events'), 404, 'UNKNOWN_JOB', 'id');
   });
 
-  it('serves examples by index and refuses bad indices with the field named', async () => {
-    expect((await get('/api/datasets/mnist/examples?indices=0,1,9999')).status).toBe(200);
-    await expectError(await get('/api/datasets/mnist/examples?indices=0,x'), 400, 'INVALID_MESSAGE', 'indices[1]');
-    await expectError(await get('/api/datasets/mnist/examples?indices=10000'), 400, 'INVALID_MESSAGE', 'indices[0]');
-    await expectError(await get('/api/datasets/cifar/examples?indices=1'), 404, 'INVALID_CONFIG', 'id');
+  it('serves examples only to a connected worker session, and only the indices it was assigned', async () => {
+    await post('/api/jobs', { id: 'fed', ...small, training: { batchSize: 8 } });
+    const worker = new RawWorker(`${base.replace('http', 'ws')}/ws`);
+    await worker.hello({ jobId: 'fed' });
+    const welcome = await worker.next('welcome');
+    const assign = await worker.next('assign');
+    const examples = (indices: number[] | string, authorization?: string, dataset = 'mnist') =>
+      get(`/api/datasets/${dataset}/examples?indices=${Array.isArray(indices) ? indices.join(',') : indices}`, authorization ? { headers: { authorization } } : {});
+    const mine = sessionAuthorization(welcome.workerId, welcome.dataToken);
+
+    const served = await examples(assign.sampleIndices, mine);
+    expect(served.status).toBe(200);
+    expect(served.headers.get('cache-control')).toBe('private, no-store');
+    const batch = decodeExamples(new Uint8Array(await served.arrayBuffer()), 28 * 28);
+    expect(batch.count).toBe(assign.sampleIndices.length);
+    expect(Array.from(batch.labels)).toEqual(assign.sampleIndices.map((index) => loadMnist().labels[index]));
+
+    // Without the session's credential: refused before the indices are even read, and counted with the other refusals.
+    const unauthorizedBefore = coordinator.hub.refusals.get(ErrorCode.Unauthorized) ?? 0;
+    await expectError(await examples(assign.sampleIndices), 401, 'UNAUTHORIZED', 'authorization');
+    expect(coordinator.hub.refusals.get(ErrorCode.Unauthorized)).toBe(unauthorizedBefore + 1);
+    await expectError(await examples(assign.sampleIndices, `Bearer ${ADMIN}`), 401, 'UNAUTHORIZED', 'authorization');
+    await expectError(await examples(assign.sampleIndices, sessionAuthorization(welcome.workerId, welcome.resumeSecret)), 401, 'UNAUTHORIZED', 'authorization');
+    await expectError(await examples(assign.sampleIndices, sessionAuthorization('w1-00000000', welcome.dataToken)), 401, 'UNAUTHORIZED', 'authorization');
+    await expectError(await examples('0,x', undefined), 401, 'UNAUTHORIZED', 'authorization');
+    // With it: only what was assigned, one batch at most.
+    const unassigned = Array.from({ length: 10_000 }, (_, index) => index).find((index) => !assign.sampleIndices.includes(index))!;
+    await expectError(await examples([...assign.sampleIndices, unassigned], mine), 403, 'NOT_ASSIGNED', `indices[${assign.sampleIndices.length}]`);
+    await expectError(await examples(Array.from({ length: 2000 }, (_, index) => index), mine), 403, 'NOT_ASSIGNED');
+    await expectError(await examples([assign.sampleIndices[0], 'x'].join(','), mine), 400, 'INVALID_MESSAGE', 'indices[1]');
+    await expectError(await examples('10000', mine), 400, 'INVALID_MESSAGE', 'indices[0]');
+    await expectError(await examples('1', mine, 'cifar'), 404, 'INVALID_CONFIG', 'id');
+
+    // A session that has left fetches nothing more.
+    worker.close();
+    await worker.closed;
+    await until(async () => (await examples(assign.sampleIndices, mine)).status, (status) => status === 401, 5_000, 'the departed session refused');
   });
 
-  it('describes itself in OpenAPI, and every documented GET route exists', async () => {
+  it('describes itself in OpenAPI, and every documented route exists', async () => {
     const document = await (await get('/api/openapi.json')).json();
     expect(document.openapi).toBe('3.1.0');
-    const samplePaths: Record<string, string> = { '{id}': 'default', '{file}': 'latest.png' };
+    const samplePaths: Record<string, string> = { '{id}': 'default', '{file}': 'latest.png', '{tokenId}': 'none' };
+    let checked = 0;
     for (const [path, methods] of Object.entries(openApiDocument.paths)) {
-      // /events streams; it is checked above.
-      if (!('get' in methods) || path.includes('/events')) continue;
       const concrete = path.replace(/\{(\w+)\}/g, (token) => samplePaths[token] ?? 'mnist') + (path.includes('examples') ? '?indices=1' : '');
-      const body = await (await get(concrete)).text();
-      // Whatever the answer (200, or 404 for an output not written yet), it comes from the route, not from "no route".
-      expect(body, concrete).not.toMatch(/no route/);
+      for (const method of Object.keys(methods)) {
+        // /events streams; it is checked above. Admin actions go without a token: the route answers 401, and nothing changes.
+        if (path.includes('/events')) continue;
+        const body = await (await fetch(`${base}${concrete}`, { method: method.toUpperCase() })).text();
+        // Whatever the answer (200, 401, or 404 for an output not written yet), it comes from the route, not from "no route".
+        expect(body, `${method} ${concrete}`).not.toMatch(/no route/);
+        checked += 1;
+      }
+    }
+    expect(checked).toBeGreaterThanOrEqual(18);
+  });
+});
+
+describe('join tokens', () => {
+  const wsUrl = () => `${base.replace('http', 'ws')}/ws`;
+  const del = (path: string, token: string | null = ADMIN) => fetch(`${base}${path}`, { method: 'DELETE', headers: token ? { authorization: `Bearer ${token}` } : {} });
+
+  /** Says hello with a join token as the worker client does: a token seen first is checked, then the worker is asked again. */
+  async function joinWith(token: string, fields: Record<string, unknown> = {}): Promise<RawWorker> {
+    const worker = new RawWorker(wsUrl());
+    await worker.hello({ token, ...fields });
+    const first = await Promise.race([worker.next('reject'), worker.next('welcome'), worker.next('error')]);
+    if (first.type === 'reject') {
+      expect(first).toMatchObject({ code: 'NOT_REGISTERED', field: 'token' });
+      await worker.hello({ token, ...fields });
+    }
+    return worker;
+  }
+
+  it('issues, lists and revokes join tokens; admin only, the admin token in the header only', async () => {
+    await post('/api/jobs', { id: 'public', ...small });
+    await expectError(await post('/api/jobs/public/join-tokens', { ttlSeconds: 3600 }, null), 401, 'UNAUTHORIZED', 'authorization');
+    await expectError(await fetch(`${base}/api/jobs/public/join-tokens?token=${ADMIN}`, { method: 'POST' }), 401, 'UNAUTHORIZED', 'authorization');
+    await expectError(await get(`/api/jobs/public/join-tokens?token=${ADMIN}`), 401, 'UNAUTHORIZED', 'authorization');
+    await expectError(await post('/api/jobs/public/join-tokens', { ttlSeconds: 10 }), 400, 'INVALID_MESSAGE', 'ttlSeconds');
+    await expectError(await post('/api/jobs/public/join-tokens', { ttl: 3600 }), 400, 'INVALID_MESSAGE', 'ttl');
+    await expectError(await post('/api/jobs/public/join-tokens', '{nope'), 400, 'INVALID_MESSAGE', 'body');
+    await expectError(await post('/api/jobs/ghost/join-tokens', {}), 404, 'UNKNOWN_JOB', 'id');
+
+    const created = await post('/api/jobs/public/join-tokens', { ttlSeconds: 3600, label: 'lab' });
+    expect(created.status).toBe(201);
+    const issued = await created.json();
+    expect(issued).toMatchObject({ id: expect.any(String), jobId: 'public', label: 'lab', revokedAt: null, expired: false, workers: 0 });
+    expect(issued.url).toBe(`${base}/join?job=public&token=${issued.token}`);
+    expect(Date.parse(issued.expiresAt) - Date.now()).toBeGreaterThan(3590_000);
+
+    const listed = await (await get('/api/jobs/public/join-tokens', { headers: { authorization: `Bearer ${ADMIN}` } })).json();
+    expect(listed.tokens).toEqual([expect.objectContaining({ id: issued.id, label: 'lab' })]);
+    expect(JSON.stringify(listed)).not.toContain(issued.token);
+
+    await expectError(await del(`/api/jobs/public/join-tokens/${issued.id}`, null), 401, 'UNAUTHORIZED', 'authorization');
+    await expectError(await del('/api/jobs/public/join-tokens/no-such-token'), 404, 'INVALID_MESSAGE', 'tokenId');
+    const revoked = await (await del(`/api/jobs/public/join-tokens/${issued.id}`)).json();
+    expect(revoked).toMatchObject({ id: issued.id, revokedAt: expect.any(String), disconnected: 0 });
+  });
+
+  it('lets a worker in with a join token for its job; revoking it disconnects the worker and keeps it out', async () => {
+    const issued = await (await post('/api/jobs/public/join-tokens', { label: 'revoke me' })).json();
+    // The token names its job: a hello that names none joins it.
+    const worker = await joinWith(issued.token);
+    const welcome = await worker.next('welcome');
+    expect(welcome.jobId).toBe('public');
+    // Another job, or a token that was tampered with, is refused.
+    const elsewhere = await joinWith(issued.token, { jobId: 'default' });
+    expect(await elsewhere.next('error')).toMatchObject({ code: 'UNAUTHORIZED', field: 'token' });
+    const forged = new RawWorker(wsUrl());
+    await forged.hello({ token: `${issued.token.slice(0, -4)}AAAA` });
+    expect(await forged.next('error')).toMatchObject({ code: 'UNAUTHORIZED', field: 'token' });
+    await forged.closed;
+
+    const listed = await (await get('/api/jobs/public/join-tokens', { headers: { authorization: `Bearer ${ADMIN}` } })).json();
+    expect(listed.tokens.find((token: { id: string }) => token.id === issued.id).workers).toBe(1);
+    const revoked = await (await del(`/api/jobs/public/join-tokens/${issued.id}`)).json();
+    expect(revoked.disconnected).toBe(1);
+    expect(await worker.next('error')).toMatchObject({ code: 'UNAUTHORIZED', field: 'token' });
+    await worker.closed;
+    // Neither a new hello nor a resume with the session's secret gets back in.
+    for (const fields of [{}, { workerId: welcome.workerId, resumeSecret: welcome.resumeSecret }]) {
+      const again = new RawWorker(wsUrl());
+      await again.hello({ token: issued.token, ...fields });
+      expect(await again.next('error')).toMatchObject({ code: 'UNAUTHORIZED', field: 'token' });
+      await again.closed;
     }
   });
 });
@@ -152,12 +268,16 @@ describe('job API with a read token', () => {
   });
   afterAll(async () => guarded?.close());
 
-  it('refuses reading without a token, and accepts the read token (header or query) and the admin token', async () => {
+  it('refuses reading without a token, and accepts the read token (header or query) and the admin token (header only)', async () => {
     await expectError(await fetch(`${guarded.url}/api/jobs`), 401, 'UNAUTHORIZED', 'authorization');
     await expectError(await fetch(`${guarded.url}/api/jobs/private`, { headers: { authorization: 'Bearer nope' } }), 401, 'UNAUTHORIZED', 'authorization');
     expect((await fetch(`${guarded.url}/api/jobs`, { headers: { authorization: 'Bearer reader' } })).status).toBe(200);
     expect((await fetch(`${guarded.url}/api/jobs/private?token=reader`)).status).toBe(200);
     expect((await fetch(`${guarded.url}/api/jobs/private`, { headers: { authorization: `Bearer ${ADMIN}` } })).status).toBe(200);
+    // A URL lands in logs and Referer headers: the admin token is refused there, for reading and for actions.
+    await expectError(await fetch(`${guarded.url}/api/jobs/private?token=${ADMIN}`), 401, 'UNAUTHORIZED', 'authorization');
+    const inUrl = await fetch(`${guarded.url}/api/jobs/private/pause?token=${ADMIN}`, { method: 'POST' });
+    expect((await inUrl.json()).error.message).toMatch(/Authorization header only/);
     // The read token does not grant admin actions.
     await expectError(await fetch(`${guarded.url}/api/jobs/private/pause`, { method: 'POST', headers: { authorization: 'Bearer reader' } }), 401, 'UNAUTHORIZED', 'authorization');
   });

@@ -1,47 +1,52 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
-import { join } from 'node:path';
-import { connect, type NatsConnection, type NatsError } from 'nats';
+import { connect, nkeyAuthenticator, nkeys, type NatsConnection, type NatsError } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isChunk, Reassembler, splitMessage } from '../shared/codec/chunking.ts';
 import { mulberry32, randomBytes } from '../shared/codec/test-utils.ts';
 import { ErrorCode } from '../shared/protocol/errors.ts';
 import { subjects } from '../shared/protocol/subjects.ts';
 import { natsError } from '../worker/nats.ts';
-import { ROOT } from './helpers/processes.ts';
+import { NATS_PASS as PASS, NATS_USER as USER, startConfiguredNats, type ConfiguredNats } from './helpers/nats-conf.ts';
 
 /**
  * Runs the real nats-server on deploy/nats.conf (on free ports, which -p and
- * -m override) and checks the settings the config promises: credentials from
- * the environment, the 1 MB payload limit Tessera chunks under, subject
- * permissions.
+ * -m override), with the users deploy/nats-users.ts generates beside it, and
+ * checks the settings the config promises: the coordinator's credentials from
+ * the environment, one identity per worker, the 1 MB payload limit Tessera
+ * chunks under, and subject permissions: a worker publishes and reads only on
+ * its own subjects.
  */
-const NATS_SERVER = '/usr/sbin/nats-server';
-const USER = 'tessera';
-const PASS = 'tessera-test-3f9a1c';
 const MiB = 1024 * 1024;
 
-/** A port that was free a moment ago. */
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-let server: ChildProcess | undefined;
-let exited: Promise<unknown> = Promise.resolve();
-let output = '';
+let nats: ConfiguredNats;
 let clientPort = 0;
 let monitorPort = 0;
 const connections: NatsConnection[] = [];
+/** Two worker identities of the generated pool: their seeds and public keys. */
+let workers: { seed: string; id: string }[] = [];
 
 async function connectAs(user: string | undefined, pass: string | undefined): Promise<NatsConnection> {
   const connection = await connect({ servers: `127.0.0.1:${clientPort}`, user, pass, timeout: 3_000, reconnect: false });
   connections.push(connection);
   return connection;
+}
+
+/** Connects with a worker's nkey seed. */
+async function connectWorker(seed: string): Promise<NatsConnection> {
+  const connection = await connect({ servers: `127.0.0.1:${clientPort}`, authenticator: nkeyAuthenticator(new TextEncoder().encode(seed)), timeout: 3_000, reconnect: false });
+  connections.push(connection);
+  return connection;
+}
+
+/** The permission violations a connection is told of, as `operation subject`. */
+function violations(connection: NatsConnection): string[] {
+  const seen: string[] = [];
+  void (async () => {
+    for await (const status of connection.status()) {
+      const context = (status as { permissionContext?: { operation: string; subject: string } }).permissionContext;
+      if (status.data === 'PERMISSIONS_VIOLATION' && context) seen.push(`${context.operation} ${context.subject}`);
+    }
+  })();
+  return seen;
 }
 
 /** The error `connect` rejects with (fails the test if it connects). */
@@ -55,31 +60,13 @@ async function connectFailure(user: string | undefined, pass: string | undefined
 }
 
 beforeAll(async () => {
-  [clientPort, monitorPort] = [await freePort(), await freePort()];
-  const child = spawn(NATS_SERVER, ['-c', join(ROOT, 'deploy/nats.conf'), '-a', '127.0.0.1', '-p', String(clientPort), '-m', String(monitorPort)], {
-    env: { ...process.env, TESSERA_NATS_USER: USER, TESSERA_NATS_PASS: PASS },
-    stdio: ['ignore', 'pipe', 'pipe'],
-    detached: false,
-  });
-  server = child;
-  exited = new Promise((resolve) => child.once('exit', resolve));
-  const ready = new Promise<void>((resolve, reject) => {
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString();
-      if (output.includes('Server is ready')) resolve();
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
-    void exited.then(() => reject(new Error(`nats-server exited before it was ready:\n${output}`)));
-    setTimeout(() => reject(new Error(`nats-server not ready after 5 s:\n${output}`)), 5_000).unref();
-  });
-  await ready;
+  nats = await startConfiguredNats(2);
+  ({ clientPort, monitorPort, workers } = nats);
 }, 10_000);
 
 afterAll(async () => {
   await Promise.all(connections.map((connection) => connection.close().catch(() => undefined)));
-  server?.kill('SIGKILL');
-  await exited;
+  await nats?.stop();
 }, 5_000);
 
 describe('deploy/nats.conf on the real nats-server', () => {
@@ -98,13 +85,13 @@ describe('deploy/nats.conf on the real nats-server', () => {
     });
   });
 
-  it('carries a 3 MB message in chunks of the announced max_payload to the right credentials', async () => {
+  it('carries a 3 MB message in chunks of the announced max_payload from the coordinator to a worker', async () => {
     const coordinator = await connectAs(USER, PASS);
-    const worker = await connectAs(USER, PASS);
+    const worker = await connectWorker(workers[0].seed);
     const maxFrameBytes = coordinator.info!.max_payload;
     expect(maxFrameBytes).toBe(MiB);
 
-    const subject = subjects.toWorker('job-1', 'c1');
+    const subject = subjects.toWorker('job-1', workers[0].id);
     const reassembler = new Reassembler(8 * MiB);
     const received = new Promise<Uint8Array>((resolve, reject) => {
       worker.subscribe(subject, {
@@ -128,20 +115,62 @@ describe('deploy/nats.conf on the real nats-server', () => {
     expect(whole.every((byte, i) => byte === message[i])).toBe(true);
   }, 15_000);
 
-  it('refuses a wrong password, an unknown user and no credentials as an authorization error', async () => {
+  it('refuses a wrong password, an unknown user, an nkey not in the pool and no credentials as an authorization error', async () => {
     for (const [user, pass] of [[USER, 'wrong'], ['intruder', PASS], [undefined, undefined]] as const) {
       const failure = await connectFailure(user, pass);
       expect(failure.code).toBe('AUTHORIZATION_VIOLATION');
       expect(natsError(failure).code).toBe(ErrorCode.Unauthorized);
     }
+    const stranger = new TextDecoder().decode(nkeys.createUser().getSeed());
+    const failure = await connectWorker(stranger).then(() => undefined, (error: NatsError) => error);
+    expect(failure?.code).toBe('AUTHORIZATION_VIOLATION');
   }, 15_000);
 
-  it('lets the shared user subscribe only under tessera.>', async () => {
+  it('lets the coordinator subscribe only to the workers\' messages', async () => {
     const connection = await connectAs(USER, PASS);
-    const refused = new Promise<NatsError | null>((resolve) => {
-      connection.subscribe('elsewhere.secrets', { callback: (error) => resolve(error) });
-    });
-    await connection.flush();
-    expect((await refused)?.code).toBe('PERMISSIONS_VIOLATION');
+    for (const subject of ['elsewhere.secrets', subjects.toWorker('job-1', workers[0].id)]) {
+      const refused = new Promise<NatsError | null>((resolve) => {
+        connection.subscribe(subject, { callback: (error) => resolve(error) });
+      });
+      await connection.flush();
+      expect((await refused)?.code, subject).toBe('PERMISSIONS_VIOLATION');
+    }
+  }, 10_000);
+
+  it('refuses a worker publishing on another worker\'s subject, or as the coordinator; its own reaches the coordinator', async () => {
+    const [mine, theirs] = workers;
+    const coordinator = await connectAs(USER, PASS);
+    const received: string[] = [];
+    coordinator.subscribe(subjects.coordinatorInbox('job-1'), { callback: (_error, message) => received.push(`${message.subject} ${new TextDecoder().decode(message.data)}`) });
+    await coordinator.flush();
+    const worker = await connectWorker(mine.seed);
+    const refusals = violations(worker);
+    const forged = [subjects.toCoordinator('job-1', theirs.id), subjects.toWorker('job-1', theirs.id), subjects.toWorker('job-1', mine.id), subjects.broadcast('job-1')];
+    for (const subject of forged) worker.publish(subject, new TextEncoder().encode('forged'));
+    worker.publish(subjects.toCoordinator('job-1', mine.id), new TextEncoder().encode('mine'));
+    await worker.flush();
+    await coordinator.flush();
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(received).toEqual([`${subjects.toCoordinator('job-1', mine.id)} mine`]);
+    expect(refusals.sort()).toEqual(forged.map((subject) => `publish ${subject}`).sort());
+  }, 10_000);
+
+  it('refuses a worker reading what is sent to another worker, also through a wildcard', async () => {
+    const [mine, theirs] = workers;
+    const worker = await connectWorker(mine.seed);
+    for (const subject of [subjects.toWorker('job-1', theirs.id), 'tessera.job-1.out.*', 'tessera.*.out.*', 'tessera.>', subjects.coordinatorInbox('job-1')]) {
+      const refused = new Promise<NatsError | null>((resolve) => {
+        worker.subscribe(subject, { callback: (error) => resolve(error) });
+      });
+      await worker.flush();
+      expect((await refused)?.code, subject).toBe('PERMISSIONS_VIOLATION');
+    }
+    // Its own subjects and the broadcast are allowed: nothing is refused for them.
+    const refusals = violations(worker);
+    const allowed = [subjects.toWorker('job-1', mine.id), subjects.broadcast('job-1')];
+    for (const subject of allowed) worker.subscribe(subject);
+    await worker.flush();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(refusals.filter((refusal) => allowed.some((subject) => refusal.endsWith(` ${subject}`)))).toEqual([]);
   }, 10_000);
 });

@@ -7,15 +7,21 @@ import { ErrorCode, TesseraError } from '../shared/protocol/errors.ts';
 import { WorkerClient, type SocketLike, type WorkerEvent } from '../shared/worker/client.ts';
 import { NODE_BACKENDS, selectNodeBackend } from './backend.ts';
 import { NATS_CLI_OPTIONS, NATS_CLI_USAGE, natsSettingsFrom, natsValues } from './nats.ts';
+import { borrowNatsIdentity } from './nats-identity.ts';
 import { NatsSocket } from './nats-socket.ts';
+import { requireRealSecret } from './placeholder-secrets.ts';
 
 const USAGE = `Usage: tessera-worker (--url ws://HOST:PORT/ws | --nats nats://HOST:4222) [options]
 
 Joins a Tessera coordinator and trains until stopped (Ctrl+C leaves cleanly).
 
   --url URL            the coordinator's WebSocket URL (env TESSERA_URL)
-${NATS_CLI_USAGE}  --job ID             the job to join (default: the coordinator's default job)
-  --token TOKEN        worker token, when the coordinator asks for one (env TESSERA_WORKER_TOKEN)
+${NATS_CLI_USAGE}
+  --coordinator URL    with --nats and no NATS credentials: borrow this worker's own NATS identity from the
+                       coordinator's API at URL (env TESSERA_COORDINATOR_URL; needs the worker token)
+  --job ID             the job to join (default: the coordinator's default job)
+  --token TOKEN        worker token or join token, when the coordinator asks for one (env TESSERA_WORKER_TOKEN;
+                       prefer the environment: arguments show in \`ps\`)
   --backend NAME       force a tfjs backend: ${NODE_BACKENDS.join(', ')} (default: the fastest present)
   --name NAME          how the worker table shows this worker (default: the host name)
   --throttle F         stretch each compute F times (to try out slow workers)
@@ -26,6 +32,7 @@ ${NATS_CLI_USAGE}  --job ID             the job to join (default: the coordinato
 const { values } = parseArgs({
   options: {
     url: { type: 'string', default: process.env.TESSERA_URL },
+    coordinator: { type: 'string', default: process.env.TESSERA_COORDINATOR_URL },
     job: { type: 'string' },
     token: { type: 'string', default: process.env.TESSERA_WORKER_TOKEN },
     backend: { type: 'string' },
@@ -41,6 +48,23 @@ const nats = natsSettingsFrom(natsValues(values));
 if (values.help || (!values.url && !nats)) {
   process.stdout.write(USAGE);
   process.exit(values.help ? 0 : 2);
+}
+// A token copied from an example file would be refused by a coordinator that is set up right, or admitted by one that is not.
+try {
+  requireRealSecret('TESSERA_WORKER_TOKEN', values.token);
+  requireRealSecret('TESSERA_NATS_PASS', nats?.pass);
+} catch (error) {
+  process.stderr.write(`refusing to start: ${(error as Error).message}\n`);
+  process.exit(2);
+}
+// In a cluster every worker process has its own NATS identity, and may publish only as itself.
+if (nats && values.coordinator && !nats.user && !nats.token && !nats.nkeySeedFile) {
+  try {
+    Object.assign(nats, await borrowNatsIdentity(values.coordinator, values.token, { onRetry: (error, delayMs) => log(`${error.message}; asking again in ${(delayMs / 1000).toFixed(0)} s`) }));
+  } catch (error) {
+    process.stderr.write(`[worker ${values.name}] ${(error as Error).message}\n`);
+    process.exit((error as TesseraError).code === ErrorCode.Unauthorized ? 3 : 1);
+  }
 }
 const throttleFactor = Number(values.throttle);
 if (!(throttleFactor >= 1)) {

@@ -3,7 +3,7 @@ import { isChunk, Reassembler, splitMessage } from '../shared/codec/chunking.ts'
 import { LIMITS } from '../shared/protocol/messages.ts';
 import { subjects } from '../shared/protocol/subjects.ts';
 import { FATAL_CLOSE_CODE, type SocketLike } from '../shared/worker/client.ts';
-import { connectNats, natsError, type NatsSettings } from './nats.ts';
+import { connectNats, natsError, workerConnectionId, type NatsSettings } from './nats.ts';
 
 type Listener = (event: any) => void;
 
@@ -20,7 +20,8 @@ export class NatsSocket implements SocketLike {
   private readonly listeners = new Map<string, Listener[]>();
   private connection: NatsConnection | undefined;
   private subscriptions: Subscription[] = [];
-  private readonly connectionId = `c${Date.now().toString(36)}${Math.random().toString(36).slice(2, 10)}`;
+  /** Its subjects' connection id: the public key of its nkey when it has one, since the server lets it publish only as that. */
+  private readonly connectionId: string;
   private readonly reassembler = new Reassembler(LIMITS.maxTensorBytes + 1024 * 1024);
   private inbox: Promise<void> = Promise.resolve();
   private outbox: Promise<void> = Promise.resolve();
@@ -32,6 +33,7 @@ export class NatsSocket implements SocketLike {
     private readonly jobId: string,
     private readonly onStatus?: (status: string) => void,
   ) {
+    this.connectionId = workerConnectionId(settings);
     void this.open();
   }
 

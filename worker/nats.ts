@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { connect, nkeyAuthenticator, type ConnectionOptions, type NatsConnection } from 'nats';
+import { connect, nkeyAuthenticator, nkeys, type ConnectionOptions, type NatsConnection } from 'nats';
 import { ErrorCode, TesseraError } from '../shared/protocol/errors.ts';
 
 /**
@@ -14,6 +14,8 @@ export interface NatsSettings {
   token?: string;
   /** A file holding the nkey seed (SU...). */
   nkeySeedFile?: string;
+  /** The nkey seed itself, held in memory (one leased from the coordinator: worker/nats-identity.ts). */
+  nkeySeed?: string;
   tls?: { caFile?: string; certFile?: string; keyFile?: string };
   /** The connection's name in the server's monitoring. */
   name?: string;
@@ -100,13 +102,31 @@ export async function connectNats(settings: NatsSettings): Promise<NatsConnectio
     options.pass = settings.pass;
   }
   if (settings.token !== undefined) options.token = settings.token;
-  if (settings.nkeySeedFile) options.authenticator = nkeyAuthenticator(new TextEncoder().encode(readFileSync(settings.nkeySeedFile, 'utf8').trim()));
+  const seed = nkeySeedOf(settings);
+  if (seed) options.authenticator = nkeyAuthenticator(new TextEncoder().encode(seed));
   if (settings.tls) options.tls = { caFile: settings.tls.caFile, certFile: settings.tls.certFile, keyFile: settings.tls.keyFile };
   try {
     return await connect(options);
   } catch (error) {
     throw natsError(error);
   }
+}
+
+/** The nkey seed the settings authenticate with, if any. */
+export function nkeySeedOf(settings: NatsSettings): string | undefined {
+  if (settings.nkeySeed) return settings.nkeySeed.trim();
+  return settings.nkeySeedFile ? readFileSync(settings.nkeySeedFile, 'utf8').trim() : undefined;
+}
+
+/**
+ * The connection id a worker's subjects carry: the public key of its nkey,
+ * which is what the per-worker permissions of deploy/nats.conf allow it to
+ * publish as; a random one without an nkey (a server without per-worker users).
+ */
+export function workerConnectionId(settings: NatsSettings): string {
+  const seed = nkeySeedOf(settings);
+  if (seed) return nkeys.fromSeed(new TextEncoder().encode(seed)).getPublicKey();
+  return `c${Date.now().toString(36)}${Math.random().toString(36).slice(2, 10)}`;
 }
 
 /** NATS's connect errors as TesseraErrors: bad credentials are Unauthorized, the rest Internal. */

@@ -41,7 +41,8 @@ const notFound = (what: string, field: string) => new TesseraError(ErrorCode.Unk
 
 /** The job API: list, get, create, pause, resume, stop; samples, model, checkpoint and weights downloads. */
 export function addJobRoutes(app: Hono, hub: Hub, options: JobRoutesOptions): void {
-  const read = requireToken(() => (options.readToken ? [options.readToken, options.adminToken] : []));
+  // The read token may also come as ?token= (the dashboard's EventSource cannot set headers); the admin token never does.
+  const read = requireToken(() => (options.readToken ? [options.readToken, options.adminToken] : []), () => [options.readToken]);
   const admin = requireToken(() => [options.adminToken]);
   const runnerOf = (c: Context): JobRunner | TesseraError =>
     hub.runners.get(c.req.param('id')!) ?? new TesseraError(ErrorCode.UnknownJob, `no job ${JSON.stringify(c.req.param('id'))}`, { field: 'id' });

@@ -12,14 +12,19 @@
 import { jobConfigJsonSchema } from '../config.ts';
 
 /** Who may call a route: anyone, a reader (read or admin token, when the coordinator has a read token), or the admin. */
-export type Access = 'open' | 'read' | 'admin';
+export type Access = 'open' | 'read' | 'admin' | 'worker' | 'session';
 
 const SECURITY: Record<Access, Record<string, string[]>[]> = {
   // Probes, Prometheus and browser workers: never a token.
   open: [],
   // Reading takes the read or the admin token once the coordinator has a read token ({} is the open case without one).
   read: [{ bearer: [] }, { tokenQuery: [] }, {}],
-  admin: [{ bearer: [] }, { tokenQuery: [] }],
+  // Admin actions take the admin token in the Authorization header only: a URL ends up in logs and histories.
+  admin: [{ bearer: [] }],
+  // Lending a NATS identity takes the shared worker token.
+  worker: [{ bearer: [] }],
+  // Dataset examples take a connected worker's session credential.
+  session: [{ workerSession: [] }],
 };
 
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
@@ -50,6 +55,8 @@ export function operation({ access, responses, ...rest }: OperationSpec) {
 
 /** The sample-file and model-file routes answer 404 with NOT_READY until the job has written them. */
 const outputNotFound = { description: 'UNKNOWN_JOB (no such job), or NOT_READY (not written yet: ask again later)', ...json(ref('Error')) };
+const tokenId = { name: 'tokenId', in: 'path', required: true, description: 'the join token id', schema: { type: 'string' } };
+const joinToken = (description: string) => ({ description, ...json(ref('JoinToken')) });
 
 export const openApiDocument = {
   openapi: '3.1.0',
@@ -57,14 +64,15 @@ export const openApiDocument = {
     title: 'Tessera coordinator API',
     version: '1',
     description:
-      'Create and steer training jobs, watch them, and download their outputs. Admin actions need the admin token (Authorization: Bearer …, or ?token=); reading is open unless the coordinator was started with a read token (--read-token), then it takes the read or the admin token. Every error has the body {"error": {"code", "message", "field"}}.',
+      'Create and steer training jobs, watch them, and download their outputs. Admin actions need the admin token in the Authorization header (Bearer …), never in the URL; reading is open unless the coordinator was started with a read token, which may also come as ?token= (for EventSource, which cannot set headers). Every error has the body {"error": {"code", "message", "field"}}.',
   },
   // Relative: the coordinator that serves this document, wherever it is reached (loopback, ingress, port-forward).
   servers: [{ url: '/', description: 'this coordinator' }],
   components: {
     securitySchemes: {
-      bearer: { type: 'http', scheme: 'bearer', description: 'the admin token, or for reading the read token' },
-      tokenQuery: { type: 'apiKey', in: 'query', name: 'token', description: 'the same token as ?token=, for EventSource and links, which cannot set headers' },
+      bearer: { type: 'http', scheme: 'bearer', description: 'the admin token; for reading, the read token; for lending a NATS identity, the worker token' },
+      tokenQuery: { type: 'apiKey', in: 'query', name: 'token', description: 'the read token as ?token=, for EventSource and links, which cannot set headers (never the admin token)' },
+      workerSession: { type: 'http', scheme: 'bearer', bearerFormat: '<workerId>.<dataToken>', description: 'a connected worker session: the worker id and data token of its welcome' },
     },
     schemas: {
       Error: {
@@ -100,6 +108,18 @@ export const openApiDocument = {
           id: { type: 'string' }, jobId: { type: 'string' }, kind: { enum: ['node', 'browser'] }, backend: { type: 'string' }, device: { type: 'string' }, name: { type: 'string' },
           connected: { type: 'boolean' }, transport: { type: ['string', 'null'] }, samplesPerSecond: { type: 'number' }, samplesContributed: { type: 'integer' },
           updatesAccepted: { type: 'integer' }, updatesRejected: { type: 'integer' }, weightFetches: { type: 'integer' }, lastSeenAt: { type: 'string', format: 'date-time' },
+        },
+      },
+      JoinToken: {
+        type: 'object',
+        required: ['id', 'jobId', 'label', 'createdAt', 'expiresAt', 'revokedAt', 'expired', 'workers'],
+        properties: {
+          id: { type: 'string', description: 'the token id (its jti): what revoking names' },
+          jobId: { type: 'string' }, label: { type: 'string' }, createdAt: { type: 'string', format: 'date-time' }, expiresAt: { type: 'string', format: 'date-time' },
+          revokedAt: { type: ['string', 'null'], format: 'date-time' }, expired: { type: 'boolean' }, workers: { type: 'integer', description: 'workers connected now that joined with it' },
+          token: { type: 'string', description: 'the signed token itself: in the answer to its creation only' },
+          url: { type: 'string', description: 'the join link for browsers (creation only)' },
+          disconnected: { type: 'integer', description: 'workers disconnected by the revocation (DELETE only)' },
         },
       },
       Round: {
@@ -181,13 +201,51 @@ export const openApiDocument = {
     '/api/jobs/{id}/weights': {
       get: operation({ operationId: 'getWeights', summary: 'the current master weights (f32 codec bytes; version and hash in x-tessera-* headers)', access: 'read', parameters: [jobId], responses: { 200: { description: 'the weights', ...bytes('application/x-msgpack') }, 404: notFound } }),
     },
+    '/api/jobs/{id}/join-tokens': {
+      post: operation({
+        operationId: 'createJoinToken',
+        summary: 'issue a join token for the job: a signed link workers and browsers join with, until it expires or is revoked (the token is shown once)',
+        access: 'admin',
+        parameters: [jobId],
+        requestBody: json({ type: 'object', additionalProperties: false, properties: { ttlSeconds: { type: 'integer', minimum: 60, maximum: 2_592_000, default: 86_400 }, label: { type: 'string', maxLength: 200 } } }),
+        responses: { 201: joinToken('the token, its join link and its record'), 400: error, 404: notFound },
+      }),
+      get: operation({
+        operationId: 'listJoinTokens',
+        summary: "the job's join tokens, newest first (never the tokens themselves)",
+        access: 'admin',
+        parameters: [jobId],
+        responses: { 200: { description: 'the records', ...json({ type: 'object', properties: { tokens: { type: 'array', items: ref('JoinToken') } } }) }, 404: notFound },
+      }),
+    },
+    '/api/jobs/{id}/join-tokens/{tokenId}': {
+      delete: operation({
+        operationId: 'revokeJoinToken',
+        summary: 'revoke a join token: it lets no one in any more, and the workers that joined with it are disconnected',
+        access: 'admin',
+        parameters: [jobId, tokenId],
+        responses: { 200: joinToken('the revoked record, with how many workers were disconnected'), 404: notFound },
+      }),
+    },
+    '/api/nats/worker-identity': {
+      post: operation({
+        operationId: 'lendNatsWorkerIdentity',
+        summary: 'lend this worker process its own NATS identity (an nkey seed from the pool deploy/nats-users.ts made, allowed to publish only on its own subjects), for the shared worker token',
+        access: 'worker',
+        responses: {
+          200: { description: 'the seed to authenticate with, and the connection id its subjects carry (its public key)', ...json({ type: 'object', properties: { seed: { type: 'string' }, connectionId: { type: 'string' } } }) },
+          404: { description: 'this coordinator lends no identities (no TESSERA_NATS_WORKER_SEEDS_FILE)', ...json(ref('Error')) },
+          503: { description: 'every identity of the pool is in use', ...json(ref('Error')) },
+        },
+      }),
+    },
     '/api/datasets/{id}/examples': {
       get: operation({
         operationId: 'getDatasetExamples',
-        summary: 'training examples by index, as exact float32 (for browser workers)',
-        access: 'open',
+        summary: "training examples by index, as exact float32, for a connected worker session (browser workers): only indices of the worker's open assignment (or of a closed one a late update may still fill)",
+        access: 'session',
         parameters: [{ name: 'id', in: 'path', required: true, schema: { enum: ['mnist'] } }, { name: 'indices', in: 'query', required: true, schema: { type: 'string', description: 'comma-separated' } }],
-        responses: { 200: { description: 'the examples', ...bytes('application/x-msgpack') }, 400: error, 404: error },
+        responses: { 200: { description: 'the examples', ...bytes('application/x-msgpack') }, 400: error, 403: { description: "an index outside the worker's assignments (NOT_ASSIGNED, field indices[i])", ...json(ref('Error')) }, 404: error },
       }),
     },
   },

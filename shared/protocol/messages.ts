@@ -36,7 +36,10 @@ export interface Hello {
   name?: string;
   /** A first speed estimate, before any round has been timed. */
   samplesPerSecond?: number;
+  /** The shared worker token, or a join token the admin API issued for this job. */
   token?: string;
+  /** The secret the welcome for `workerId` carried: resuming a session needs it. */
+  resumeSecret?: string;
 }
 
 /** Asks for the weights with this content hash (sent once per version: workers cache by hash). */
@@ -85,6 +88,13 @@ export interface Welcome {
   model: { id: string; config: Record<string, unknown> };
   dataset: { id: string };
   heartbeatMs: number;
+  /**
+   * This session's secret (32 random bytes, base64url): a later hello naming
+   * `workerId` must carry it. A new one comes with every welcome.
+   */
+  resumeSecret: string;
+  /** Authorises this session's dataset fetches over HTTP (see shared/protocol/session-auth.ts). */
+  dataToken: string;
 }
 
 /** Work for one round. */
@@ -163,7 +173,7 @@ export function parseWorkerMessage(value: unknown): WorkerMessage {
   }
   switch (type) {
     case 'hello': {
-      check.record(message, '', ['type', 'protocol', 'kind', 'backend', 'device', 'jobId', 'workerId', 'name', 'samplesPerSecond', 'token']);
+      check.record(message, '', ['type', 'protocol', 'kind', 'backend', 'device', 'jobId', 'workerId', 'name', 'samplesPerSecond', 'token', 'resumeSecret']);
       const protocol = check.integer(message.protocol, 'protocol', 0, 1_000_000);
       if (protocol !== PROTOCOL_VERSION) {
         throw new TesseraError(ErrorCode.ProtocolMismatch, `coordinator speaks protocol ${PROTOCOL_VERSION}, worker ${protocol}`, { field: 'protocol' });
@@ -179,10 +189,12 @@ export function parseWorkerMessage(value: unknown): WorkerMessage {
       const workerId = check.optionalString(message.workerId, 'workerId', LIMITS.maxIdLength);
       const name = check.optionalString(message.name, 'name', 256);
       const token = check.optionalString(message.token, 'token', 4096);
+      const resumeSecret = check.optionalString(message.resumeSecret, 'resumeSecret', 128);
       if (jobId !== undefined) hello.jobId = jobId;
       if (workerId !== undefined) hello.workerId = workerId;
       if (name !== undefined) hello.name = name;
       if (token !== undefined) hello.token = token;
+      if (resumeSecret !== undefined) hello.resumeSecret = resumeSecret;
       if (message.samplesPerSecond !== undefined) hello.samplesPerSecond = check.finiteNumber(message.samplesPerSecond, 'samplesPerSecond', 0);
       return hello;
     }
@@ -245,6 +257,8 @@ export function parseCoordinatorMessage(value: unknown): CoordinatorMessage {
     case 'welcome':
       check.string(message.workerId, 'workerId', LIMITS.maxIdLength);
       check.record(message.model, 'model');
+      check.string(message.resumeSecret, 'resumeSecret', 128);
+      check.string(message.dataToken, 'dataToken', 128);
       break;
   }
   return message as unknown as CoordinatorMessage;

@@ -58,8 +58,9 @@ export interface WorkerClientOptions {
    * and a browser tab's load limit (50% duty cycle = factor 2). Read per step.
    */
   throttleFactor?: number | (() => number);
-  /** Rejoin under this id (a tab resuming after a pause keeps its counters). */
+  /** Rejoin under this id (a tab resuming after a pause keeps its counters), with the secret its last welcome carried. */
   workerId?: string;
+  resumeSecret?: string;
 }
 
 /**
@@ -78,6 +79,10 @@ const WEIGHT_CACHE_SIZE = 2;
  */
 export class WorkerClient {
   workerId: string | undefined;
+  /** The session's secret from the last welcome: resuming `workerId` needs it. */
+  resumeSecret: string | undefined;
+  /** The session's credential for dataset fetches over HTTP, from the last welcome. */
+  dataToken: string | undefined;
   private socket: SocketLike | undefined;
   private welcome: Welcome | undefined;
   private trainer: Trainer | undefined;
@@ -104,6 +109,7 @@ export class WorkerClient {
   constructor(private readonly options: WorkerClientOptions) {
     this.done = new Promise((resolve) => (this.finished = resolve));
     this.workerId = options.workerId;
+    this.resumeSecret = options.resumeSecret;
   }
 
   /** The trainer, once the coordinator has said which model (for sampling, tests). */
@@ -195,6 +201,7 @@ export class WorkerClient {
     const hello: Hello = { type: 'hello', protocol: PROTOCOL_VERSION, kind: this.options.kind, backend: this.options.backend, device: this.options.device };
     if (this.options.jobId) hello.jobId = this.options.jobId;
     if (this.workerId) hello.workerId = this.workerId;
+    if (this.workerId && this.resumeSecret) hello.resumeSecret = this.resumeSecret;
     if (this.options.name) hello.name = this.options.name;
     if (this.options.token) hello.token = this.options.token;
     this.send(hello);
@@ -213,6 +220,8 @@ export class WorkerClient {
         clearTimeout(this.helloTimer);
         this.welcome = message;
         this.workerId = message.workerId;
+        this.resumeSecret = message.resumeSecret;
+        this.dataToken = message.dataToken;
         clearInterval(this.heartbeatTimer);
         this.heartbeatTimer = setInterval(() => this.send({ type: 'heartbeat' }), message.heartbeatMs);
         this.emit({ type: 'connected', workerId: message.workerId, jobId: message.jobId, modelId: message.model.id });
@@ -257,6 +266,14 @@ export class WorkerClient {
         this.emit({ type: 'reject', round: message.round, code: message.code, message: message.message, field: message.field });
         return;
       case 'error': {
+        if (message.code === ErrorCode.Unauthorized && message.field === 'resumeSecret') {
+          // The coordinator holds a newer secret than ours (a welcome lost on the way): join afresh under a new id when the
+          // connection closes, rather than stop.
+          this.workerId = undefined;
+          this.resumeSecret = undefined;
+          this.emit({ type: 'reject', code: message.code, message: message.message, field: message.field });
+          return;
+        }
         // Fatal (wrong token, unknown job): retrying would be refused again.
         const error = new TesseraError(message.code, message.message, { field: message.field });
         this.emit({ type: 'fatal', error });

@@ -1,0 +1,58 @@
+import type { Context, Hono } from 'hono';
+import { encodeExamples, parseIndices } from '../../shared/data/examples-wire.ts';
+import { loadMnist } from '../../shared/data/mnist.ts';
+import { ErrorCode, TesseraError } from '../../shared/protocol/errors.ts';
+import { parseSessionAuthorization } from '../../shared/protocol/session-auth.ts';
+import type { Hub } from '../hub.ts';
+import { identityOf } from '../identity.ts';
+import type { Job } from '../job.ts';
+import { refuseRequest } from './auth.ts';
+
+/**
+ * Dataset indices the coordinator would still take a gradient on from this
+ * worker: its assignment in the open round, and those of closed rounds it
+ * missed that a late update may still fill.
+ */
+export function liveIndices(job: Job, workerId: string): Set<number> {
+  const indices = new Set<number>(job.current?.assignments.get(workerId)?.message.sampleIndices);
+  // The Job keeps missed assignments to itself (it alone places late updates); they are only read here.
+  for (const [key, { assignment }] of job['missed']) {
+    if (key.startsWith(`${workerId}/`)) for (const index of assignment.message.sampleIndices) indices.add(index);
+  }
+  return indices;
+}
+
+/**
+ * Training examples by index, for workers without a local copy of the
+ * dataset (browser tabs). Only for a worker's live session (its credential
+ * from the welcome) and only the indices it was assigned: one batch per
+ * request at most, so a client that never reads its responses holds little.
+ */
+export function addExampleRoutes(app: Hono, hub: Hub): void {
+  const fail = (c: Context, status: 400 | 401 | 403 | 404, error: TesseraError) => refuseRequest(c, hub.refusals, status, error);
+  app.get('/api/datasets/:id/examples', (c) => {
+    // Who asks comes first: an anonymous request costs a few bytes, whatever it asks for.
+    const credential = parseSessionAuthorization(c.req.header('authorization'));
+    if (!credential) return fail(c, 401, new TesseraError(ErrorCode.Unauthorized, 'examples are served to a worker session: Authorization: Bearer <workerId>.<dataToken> from its welcome', { field: 'authorization' }));
+    const session = hub.sessions.get(credential.workerId);
+    if (!session || !session.channel || !identityOf(hub).secrets.authorisesData(session, credential.dataToken)) {
+      return fail(c, 401, new TesseraError(ErrorCode.Unauthorized, 'not the credential of a connected worker', { field: 'authorization' }));
+    }
+    const runner = hub.runners.get(session.jobId);
+    const datasetId = c.req.param('id');
+    if (!runner || datasetId !== runner.job.config.dataset.id) return fail(c, 404, new TesseraError(ErrorCode.InvalidConfig, `no dataset ${JSON.stringify(datasetId)} in this worker's job`, { field: 'id' }));
+    const dataset = loadMnist();
+    let indices: number[];
+    try {
+      indices = parseIndices(c.req.query('indices') ?? '', dataset.count);
+    } catch (error) {
+      if (error instanceof TesseraError) return fail(c, 400, error);
+      throw error;
+    }
+    const allowed = liveIndices(runner.job, session.id);
+    const outside = indices.findIndex((index) => !allowed.has(index));
+    if (outside >= 0) return fail(c, 403, new TesseraError(ErrorCode.NotAssigned, `index ${indices[outside]} is not in an assignment of worker ${session.id} that is still open`, { field: `indices[${outside}]` }));
+    // Per session and short-lived: no shared cache may keep it.
+    return c.body(encodeExamples(dataset.batch(indices)) as Uint8Array<ArrayBuffer>, 200, { 'content-type': 'application/x-msgpack', 'cache-control': 'private, no-store' });
+  });
+}

@@ -1,0 +1,48 @@
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { selectNodeBackend } from '../worker/backend.ts';
+import { openJob } from './jobs.ts';
+import { ROUND_LOG } from './runner.ts';
+
+/** Opening a job on a folder an earlier start left behind. */
+describe('openJob on an earlier run’s folder', () => {
+  let root: string;
+  const small = (dir: string) => ({ id: 'again', model: { config: { width: 4, latentDim: 8 } }, output: { dir } });
+
+  beforeAll(async () => {
+    await selectNodeBackend('wasm');
+    root = mkdtempSync(join(tmpdir(), 'tessera-jobs-'));
+  });
+  afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+  it('sets aside the round log of a run killed before its first checkpoint: rounds restart at 0 and are logged once', async () => {
+    const dir = join(root, 'killed');
+    mkdirSync(join(dir, 'again'), { recursive: true });
+    const earlier = [0, 1, 2].map((round) => JSON.stringify({ round, version: round })).join('\n') + '\n';
+    writeFileSync(join(dir, 'again', ROUND_LOG), earlier);
+    const { runner, resumed } = await openJob(small(dir));
+    expect(resumed).toBe(false);
+    expect(runner.job.state.round).toBe(0);
+    const files = readdirSync(join(dir, 'again'));
+    expect(files).not.toContain(ROUND_LOG);
+    const aside = files.filter((file) => /^rounds-before-.*\.jsonl$/.test(file));
+    expect(aside).toHaveLength(1);
+    expect(readFileSync(join(dir, 'again', aside[0]), 'utf8')).toBe(earlier);
+    runner.dispose();
+  });
+
+  it('keeps the rounds a checkpoint covers and drops the rest', async () => {
+    const dir = join(root, 'checkpointed');
+    const first = await openJob({ ...small(dir), training: { rounds: 0 } });
+    // A checkpoint at round 0 (as a stop writes), then a log that ran ahead of it.
+    await first.runner.flush();
+    first.runner.dispose();
+    writeFileSync(join(dir, 'again', ROUND_LOG), [0, 1].map((round) => JSON.stringify({ round })).join('\n') + '\n');
+    const { runner, resumed } = await openJob(small(dir));
+    expect(resumed).toBe(true);
+    expect(readFileSync(join(dir, 'again', ROUND_LOG), 'utf8')).toBe('');
+    runner.dispose();
+  });
+});
