@@ -161,7 +161,7 @@ describe('the door', () => {
     // Three away, two kept: the oldest went at once.
     expect([...hub.sessions.keys()]).toEqual(ids.slice(1));
     const back = new FakeChannel();
-    send(back, { ...hello, workerId: ids[1] });
+    send(back, { ...hello, workerId: ids[1], resumeSecret: channels[1].ofType('welcome')[0].resumeSecret });
     await sleep(150);
     expect([...hub.sessions.keys()].sort()).toEqual([ids[1], ids[3]].sort());
     expect(runner.workers.map((session) => session.id).sort()).toEqual([ids[1], ids[3]].sort());
