@@ -101,7 +101,7 @@ function onEvent(event: WorkerEvent): void {
       recent.push({ samples: event.samples, ms: event.computeMs });
       if (recent.length > SPEED_WINDOW) recent.shift();
       publish({
-        activity: 'sent', message: JSON.stringify((globalThis as any).__timing),
+        activity: 'sent',
         lastRound: event.round,
         losses: event.losses,
         samplesPerSecond: (recent.reduce((sum, entry) => sum + entry.samples, 0) / recent.reduce((sum, entry) => sum + entry.ms, 0)) * 1000,
