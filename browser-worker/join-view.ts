@@ -36,7 +36,7 @@ function renderFigures(status: TabStatus): void {
     row([figure.name === status.backend ? `${figure.name} (chosen)` : figure.name, `${figure.msPerStep.toFixed(1)} ms`, figure.samplesPerSecond.toFixed(0)], figure.name === status.backend ? 'chosen' : '');
   }
   for (const skip of status.skipped) row([skip.name, `passed over: ${skip.reason}`]);
-  if (body.children.length === 0) row(['…', 'measuring']);
+  if (body.children.length === 0) row(status.backend ? [status.backend, 'chosen by hand in the address (?backend=): not timed'] : ['…', 'measuring']);
 }
 
 /** Shows everything the status says, in words. */

@@ -56,7 +56,7 @@ const log = (line: string) => {
 
 const backend = await selectNodeBackend(values.backend);
 for (const skipped of backend.skipped) log(`backend ${skipped.name} skipped: ${skipped.reason}`);
-log(`backend ${backend.name} on ${backend.device} (measured: ${describeFigures(backend.figures)})`);
+log(`backend ${backend.name} on ${backend.device}${backend.figures.length > 0 ? ` (measured: ${describeFigures(backend.figures)})` : ' (forced)'}`);
 
 function onEvent(event: WorkerEvent): void {
   switch (event.type) {

@@ -68,11 +68,18 @@ describe('selectBackend', () => {
 
   it('a probe that fails counts as a skip, and with nothing measured it says why', async () => {
     const failing = { createProbe: (): Probe => ({ samples: 1, step: async () => { throw new Error('kernel missing'); }, dispose() {} }) };
-    await expect(selectBackend([available('cpu')], failing)).rejects.toThrow('no tfjs backend could start: cpu (kernel missing)');
+    await expect(selectBackend([available('cpu'), { name: 'tensorflow', load: async () => false }], failing)).rejects.toThrow('no tfjs backend could start: cpu (kernel missing), tensorflow (not available)');
+  });
+
+  it('sets a single (forced) candidate without timing it, or says why it cannot', async () => {
+    const timing = fakeTiming({ cpu: 10 });
+    expect(await selectBackend([available('cpu')], timing)).toEqual({ name: 'cpu', skipped: [], figures: [] });
+    expect(timing.steps).toEqual([]);
+    await expect(selectBackend([{ name: 'webgpu', load: async () => false }])).rejects.toThrow('no tfjs backend could start: webgpu (not available)');
   });
 
   it('times the real conv probe without leaving tensors behind', async () => {
-    const choice = await selectBackend([available('cpu')], { budgetMs: 1, createProbe: () => createConvProbe(1) });
+    const choice = await selectBackend([available('cpu'), { name: 'tensorflow', load: async () => false }], { budgetMs: 1, createProbe: () => createConvProbe(1) });
     await tf.setBackend('cpu');
     const before = tf.memory().numTensors;
     const probe = createConvProbe(2);

@@ -54,9 +54,12 @@ const HOPELESS_RATIO = 10;
  * on each (after one warm-up step, which compiles shaders and allocates), and
  * keeps the fastest. Each runtime (Node worker, browser worker) supplies its
  * own candidates and decides which to pass over; this function knows none of
- * them. Throws when no candidate could be measured.
+ * them. A single candidate (a backend forced by hand) is loaded but not
+ * timed: there is nothing to choose, and a forced software GPU would spend
+ * seconds compiling the probe's shaders. Throws when no candidate could start.
  */
 export async function selectBackend(candidates: readonly BackendCandidate[], options: CalibrationOptions = {}): Promise<BackendChoice> {
+  if (candidates.length === 1) return loadOnly(candidates[0]);
   const skipped: BackendChoice['skipped'] = [];
   const figures: BackendFigure[] = [];
   for (const candidate of candidates) {
@@ -83,6 +86,21 @@ export async function selectBackend(candidates: readonly BackendCandidate[], opt
   await tf.setBackend(figures[0].name);
   await tf.ready();
   return { name: figures[0].name, skipped, figures };
+}
+
+/** Sets the one backend there is, untimed. */
+async function loadOnly(candidate: BackendCandidate): Promise<BackendChoice> {
+  let reason = 'failed to initialize';
+  try {
+    if ((await candidate.load()) === false) reason = 'not available';
+    else if (await tf.setBackend(candidate.name)) {
+      await tf.ready();
+      return { name: candidate.name, skipped: [], figures: [] };
+    }
+  } catch (error) {
+    reason = (error as Error).message.split('\n')[0];
+  }
+  throw new Error(`no tfjs backend could start: ${candidate.name} (${reason})`);
 }
 
 /** Times the probe on the current backend; stops early when it is far slower than `bestMs`. */
