@@ -36,7 +36,7 @@ worker.onmessage = (event: MessageEvent<WorkerToPage>) => {
     const canvas = $('local-samples') as HTMLCanvasElement;
     if (($('samples') as HTMLImageElement).hidden) {
       canvas.hidden = false;
-      $('samples-caption').textContent = 'samples drawn in this tab from the weights it last trained on';
+      $('samples-caption').textContent = 'samples drawn in this tab from the job\'s weights (the coordinator has drawn none yet)';
     }
     canvas.width = message.width;
     canvas.height = message.height;

@@ -21,6 +21,7 @@ import { ROOT, startScript, stopAll, type Started, until } from './helpers/proce
  */
 
 const outputDir = mkdtempSync(join(tmpdir(), 'tessera-tab-calibration-'));
+const ADMIN = 'tab-calibration-admin';
 const artifacts = join(ROOT, 'test-artifacts');
 /** Rounds of the Node worker alone that are compared with the rounds after the tab joined (the first few warm up). */
 const WARM_UP_ROUNDS = 2;
@@ -49,7 +50,7 @@ beforeAll(async () => {
   mkdirSync(artifacts, { recursive: true });
   port = await freePort();
   const coordinator = startScript('coordinator/main.ts', [
-    '--port', String(port), '--host', '127.0.0.1',
+    '--port', String(port), '--host', '127.0.0.1', '--admin-token', ADMIN,
     '--set', `output.dir=${outputDir}`,
     '--set', 'training.batchSize=32',
     '--set', 'model.config.width=16',
@@ -133,6 +134,31 @@ describe('a tab without a GPU', () => {
     expect(new URL(page.url()).searchParams.get('x')).toBe('time');
     await expect.poll(async () => (await state()).chartPoints.throughput).toBeGreaterThanOrEqual(shown.chartPoints.throughput);
     await page.screenshot({ path: join(artifacts, 'dashboard-wall-time.png'), fullPage: true });
+    await page.close();
+  });
+
+  it('a tab too slow for a job watches, says why in words, shows samples from the start, and holds no round', async () => {
+    // A job whose newcomers get 2048 samples with 2 s to deliver them: no tab here can.
+    const created = await fetch(`http://127.0.0.1:${port}/api/jobs`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ id: 'slow', model: { id: 'dcgan', config: { width: 16 } }, training: { batchSize: 2048, roundDeadlineMs: 2000, deadlineFloorMs: 1000 }, output: { dir: outputDir } }),
+    });
+    expect(created.status).toBe(201);
+    const page = await browser.context.newPage();
+    await page.goto(`http://127.0.0.1:${port}/join/slow`);
+    const watching = (await until(() => statusOf(page), (s) => s?.state === 'spectating' || s?.state === 'training' || s?.state === 'refused', 60_000, 'the speed check'))!;
+    expect(watching.state).toBe('spectating');
+    expect(watching.speedCheck).toMatchObject({ join: false, firstShare: 2048, deadlineMs: 2000 });
+    expect(watching.message).toMatch(/for the 2048 samples a new worker gets, and a round waits only 2\.0 s: it watches instead of holding every round back \(checking again in 1 min\)$/);
+    expect(await page.textContent('#state')).toBe('watching: too slow to help this job right now');
+    expect(await page.isVisible('#join-anyway')).toBe(true);
+    // Samples from the job's current weights, drawn in the tab by its rehearsal: the job has no grid of its own yet.
+    await expect.poll(() => page.isVisible('#local-samples')).toBe(true);
+    // It never said hello: the job has no worker.
+    const job = (await (await fetch(`http://127.0.0.1:${port}/api/jobs/slow`)).json()) as { workers: unknown[] };
+    expect(job.workers).toEqual([]);
+    await page.screenshot({ path: join(artifacts, 'join-page-spectator.png'), fullPage: true });
     await page.close();
   });
 });
