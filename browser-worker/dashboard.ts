@@ -4,7 +4,8 @@ import type { describeJob } from '../coordinator/api/jobs.ts';
 import type { RoundRow } from '../coordinator/runner.ts';
 import { RoundChart } from './dashboard/chart.ts';
 import { formatBytes, formatCount, formatDuration, formatRate } from './dashboard/format.ts';
-import { lossesOf, participationOf, throughputOf, TOTAL_KEY, trafficOf, WORKER_KEY } from './dashboard/series.ts';
+import { ClockOffset, describeMix, recentPace, workerMix } from './dashboard/headline.ts';
+import { lossesOf, participationOf, throughputOf, TOTAL_KEY, trafficOf, WORKER_KEY, type XAxis } from './dashboard/series.ts';
 import { renderWorkers, type WorkerRow } from './dashboard/workers-table.ts';
 
 /**
@@ -63,6 +64,10 @@ const charts = {
 let job: JobView | undefined;
 let workers: WorkerRow[] = [];
 let lastRound: RoundRow | undefined;
+/** Rounds of the last few minutes, for the headline (the charts keep their own). */
+let recentRounds: RoundRow[] = [];
+const RECENT_KEPT_MS = 5 * 60_000;
+const coordinatorClock = new ClockOffset();
 
 function showStatus(status: string): void {
   $('status').textContent = status;
@@ -86,6 +91,19 @@ function showState(): void {
   $('losses').textContent = lastRound ? Object.entries(lastRound.losses).map(([name, value]) => `${name} ${value.toFixed(3)}`).join(', ') || '–' : '–';
 }
 
+/** The headline row: the job's throughput and round rate over the last minute, and the fleet by kind and backend. */
+function showHeadline(): void {
+  const pace = recentPace(recentRounds, coordinatorClock.coordinatorNow(Date.now()));
+  $('headline-rate').textContent = formatRate(pace.samplesPerSecond);
+  $('headline-rounds').textContent = pace.roundsPerMinute.toFixed(1);
+  const span = pace.spanMs < 59_500 ? `last ${Math.round(pace.spanMs / 1000)} s` : 'last minute';
+  $('headline-rate-span').textContent = span;
+  $('headline-rounds-span').textContent = span;
+  const groups = workerMix(workers);
+  $('headline-workers').textContent = String(groups.reduce((sum, group) => sum + group.count, 0));
+  $('headline-mix').textContent = describeMix(groups);
+}
+
 function showWorkers(rows: WorkerRow[]): void {
   workers = rows;
   for (const worker of rows) {
@@ -94,14 +112,28 @@ function showWorkers(rows: WorkerRow[]): void {
   }
   renderWorkers($('workers') as HTMLTableSectionElement, rows, Date.now());
   showState();
+  showHeadline();
 }
 
 function addRound(row: RoundRow): void {
-  charts.throughput.push(row.round, throughputOf(row));
-  charts.losses.push(row.round, lossesOf(row));
-  charts.participation.push(row.round, participationOf(row));
-  charts.traffic.push(row.round, trafficOf(row));
+  const closedAt = Date.parse(row.closedAt);
+  charts.throughput.push(row.round, throughputOf(row), closedAt);
+  charts.losses.push(row.round, lossesOf(row), closedAt);
+  charts.participation.push(row.round, participationOf(row), closedAt);
+  charts.traffic.push(row.round, trafficOf(row), closedAt);
   lastRound = row;
+  recentRounds.push(row);
+  const keepAfter = closedAt - RECENT_KEPT_MS;
+  while (recentRounds.length > 0 && Date.parse(recentRounds[0].closedAt) < keepAfter) recentRounds.shift();
+}
+
+/** Every chart against rounds or against wall time; the choice stays in the address, so a reload keeps it. */
+function setAxis(axis: XAxis): void {
+  for (const chart of Object.values(charts)) chart.setAxis(axis);
+  document.querySelectorAll<HTMLButtonElement>('[data-axis]').forEach((button) => button.setAttribute('aria-pressed', String(button.dataset.axis === axis)));
+  const url = new URL(location.href);
+  url.searchParams.set('x', axis);
+  history.replaceState(null, '', url);
 }
 
 function showSamples(url: string, round?: number): void {
@@ -118,6 +150,7 @@ function showSamples(url: string, round?: number): void {
 function onSnapshot(snapshot: { job: JobView; rounds: RoundRow[] }): void {
   job = snapshot.job;
   lastRound = undefined;
+  recentRounds = [];
   for (const chart of Object.values(charts)) chart.reset();
   workerSeries = 0;
   document.title = `Tessera · ${job.id}`;
@@ -129,10 +162,12 @@ function onSnapshot(snapshot: { job: JobView; rounds: RoundRow[] }): void {
   for (const worker of job.workers) workerNames.set(worker.id, worker.name);
   for (const row of snapshot.rounds) addRound(row);
   showWorkers(job.workers);
+  showHeadline();
   if (job.round > 0) showSamples(`/api/jobs/${encodeURIComponent(job.id)}/samples/latest.png?round=${job.round}`);
 }
 
 function onRound(row: RoundRow): void {
+  coordinatorClock.observe(row.closedAt, Date.now());
   addRound(row);
   if (job) {
     job.round = Math.max(job.round, row.round + 1);
@@ -141,6 +176,7 @@ function onRound(row: RoundRow): void {
     if (row.applied) job.samplesSeen += row.samples;
   }
   showState();
+  showHeadline();
 }
 
 function fail(message: string): void {
@@ -187,10 +223,15 @@ async function start(): Promise<void> {
   listen(first.id);
 }
 
-// "Last seen" ages move on between events; redrawing the table locally asks nothing of the coordinator.
+// "Last seen" ages and the last minute move on between events; redrawing locally asks nothing of the coordinator.
 setInterval(() => {
-  if (!document.hidden && workers.length > 0) renderWorkers($('workers') as HTMLTableSectionElement, workers, Date.now());
+  if (document.hidden) return;
+  if (workers.length > 0) renderWorkers($('workers') as HTMLTableSectionElement, workers, Date.now());
+  showHeadline();
 }, 1000);
+
+document.querySelectorAll<HTMLButtonElement>('[data-axis]').forEach((button) => button.addEventListener('click', () => setAxis(button.dataset.axis as XAxis)));
+if (params.get('x') === 'time') setAxis('time');
 
 start().catch((error: Error) => fail(`cannot load the job: ${error.message}`));
 
@@ -207,6 +248,8 @@ start().catch((error: Error) => fail(`cannot load the job: ${error.message}`));
       lastRound: lastRound?.round ?? null,
       workersConnected: number('workers-connected'),
       samplesPerSecond: number('rate'),
+      headline: { samplesPerSecond: number('headline-rate'), roundsPerMinute: number('headline-rounds'), workers: number('headline-workers'), mix: $('headline-mix').textContent },
+      xAxis: document.querySelector<HTMLButtonElement>('[data-axis][aria-pressed="true"]')?.dataset.axis ?? 'round',
       chartPoints: Object.fromEntries(Object.entries(charts).map(([name, chart]) => [name, chart.points()])),
       chartSeries: Object.fromEntries(Object.entries(charts).map(([name, chart]) => [name, chart.seriesCount()])),
       tableRows: ($('workers') as HTMLTableSectionElement).rows.length,

@@ -1,10 +1,13 @@
 /// <reference lib="dom" />
 import type { PageToWorker, TabStatus, WorkerToPage } from './messages.ts';
+import { followJob } from './job-feed.ts';
+import { renderStatus } from './join-view.ts';
 
 /**
- * The join page: starts the training Web Worker, shows what it does, and
- * passes on pause, resume and the load limit. A tab hidden for long leaves
- * the job and comes back when shown again.
+ * The join page: starts the training Web Worker, shows what it does (in
+ * join-view.ts) and the job's own samples and rounds (job-feed.ts), and
+ * passes on pause, resume, "join anyway" and the load limit. A tab hidden for
+ * long leaves the job and comes back when shown again.
  */
 
 /** A tab hidden this long is likely forgotten, and browsers throttle it anyway: leave until it is shown. */
@@ -25,25 +28,18 @@ let pausedByVisibility = false;
 
 function render(status: TabStatus): void {
   latest = status;
-  $('state').textContent = status.state;
-  $('state').dataset.state = status.state;
-  $('backend').textContent = status.backend || '…';
-  $('device').textContent = status.device || '…';
-  $('speed').textContent = status.samplesPerSecond.toFixed(1);
-  $('accepted').textContent = String(status.updatesAccepted);
-  $('rejected').textContent = String(status.updatesRejected);
-  $('contributed').textContent = String(status.samplesContributed);
-  $('round').textContent = status.lastRound >= 0 ? String(status.lastRound) : '–';
-  $('losses').textContent = Object.entries(status.losses).map(([name, value]) => `${name} ${value.toFixed(3)}`).join(', ') || '–';
-  $('message').textContent = status.message;
-  $('toggle').textContent = status.state === 'paused' ? 'Resume' : 'Pause';
+  renderStatus(status);
 }
 
 worker.onmessage = (event: MessageEvent<WorkerToPage>) => {
   const message = event.data;
   if (message.type === 'status') render(message.status);
   if (message.type === 'samples') {
-    const canvas = $('samples') as HTMLCanvasElement;
+    const canvas = $('local-samples') as HTMLCanvasElement;
+    if (($('samples') as HTMLImageElement).hidden) {
+      canvas.hidden = false;
+      $('samples-caption').textContent = 'samples drawn in this tab from the job\'s weights (the coordinator has drawn none yet)';
+    }
     canvas.width = message.width;
     canvas.height = message.height;
     canvas.getContext('2d')!.putImageData(new ImageData(message.pixels as Uint8ClampedArray<ArrayBuffer>, message.width, message.height), 0, 0);
@@ -52,6 +48,7 @@ worker.onmessage = (event: MessageEvent<WorkerToPage>) => {
 };
 
 $('toggle').addEventListener('click', () => send({ type: latest?.state === 'paused' ? 'resume' : 'pause' }));
+$('join-anyway').addEventListener('click', () => send({ type: 'joinAnyway' }));
 $('duty').addEventListener('change', (event) => send({ type: 'dutyCycle', value: Number((event.target as HTMLSelectElement).value) }));
 
 document.addEventListener('visibilitychange', () => {
@@ -82,6 +79,7 @@ async function describeJob(): Promise<void> {
   }
   $('job').textContent = job.id;
   $('model').textContent = `${job.config.model.id} on ${job.config.dataset.id}`;
+  followJob({ jobId: job.id, workerId: () => latest?.workerId ?? '', onGrid: (available) => send({ type: 'localSamples', enabled: !available }) });
 }
 
 void describeJob();

@@ -5,18 +5,23 @@ import { selectBackend } from '../shared/tfjs/backends.ts';
 import { sessionAuthorization } from '../shared/protocol/session-auth.ts';
 import { WorkerClient, type SocketLike, type WorkerEvent } from '../shared/worker/client.ts';
 import { BROWSER_BACKENDS, browserCandidates, describeDevice, type BrowserBackend } from './backends.ts';
+import { explainRefusal, isLate } from './explain.ts';
 import type { PageToWorker, TabStatus, WorkerToPage } from './messages.ts';
+import { recheckDelayMs } from './participation.ts';
+import { checkSpeed, fetchJob } from './speed-check.ts';
 
 /**
- * The tab's trainer, in a Web Worker so the page stays responsive: the same
- * WorkerClient the Node worker runs, over the browser's own WebSocket, with
- * examples fetched from the coordinator.
+ * The tab's trainer, in a Web Worker so the page stays responsive: times each
+ * backend and keeps the fastest, checks that the job's model runs fast enough
+ * here to finish a share before the deadline, then runs the same WorkerClient
+ * the Node worker runs, over the browser's own WebSocket, with examples
+ * fetched from the coordinator. Too slow, it watches instead.
  */
 
 const scope = self as unknown as DedicatedWorkerGlobalScope;
 const post = (message: WorkerToPage, transfer: Transferable[] = []) => scope.postMessage(message, transfer);
 
-/** Grid of samples shown on the page, refreshed every few accepted updates. */
+/** Grid of samples drawn locally (until the coordinator has written one), refreshed every few accepted updates. */
 const SAMPLE_EVERY = 3;
 const SAMPLE_COUNT = 16;
 /** Speed over the last few updates: recent enough to show a throttled tab slowing down. */
@@ -27,11 +32,18 @@ let client: WorkerClient | undefined;
 let resumeSecret: string | undefined;
 let started: Extract<PageToWorker, { type: 'start' }> | undefined;
 let dutyCycle = 1;
+let localSamples = true;
 let backendReady: Promise<void> | undefined;
+/** Speed checks (and late updates) that have kept this tab watching, and the timer of the next check. */
+let watchingAttempts = 0;
+let recheckTimer: ReturnType<typeof setTimeout> | undefined;
+/** The person chose the backend, or to join anyway: the tab takes work whatever its speed. */
+let insisted = false;
 const recent: { samples: number; ms: number }[] = [];
 const status: TabStatus = {
-  state: 'starting', backend: '', device: '', jobId: '', workerId: '', samplesPerSecond: 0,
-  updatesAccepted: 0, updatesRejected: 0, samplesContributed: 0, lastRound: -1, losses: {}, message: '',
+  state: 'starting', activity: 'none', backend: '', device: '', figures: [], skipped: [], speedCheck: undefined, jobId: '', workerId: '',
+  samplesPerSecond: 0, share: 0, updatesAccepted: 0, updatesRejected: 0, updatesLate: 0, samplesContributed: 0, computeMsContributed: 0,
+  lastRound: -1, losses: {}, message: '',
 };
 
 function publish(changes: Partial<TabStatus>): void {
@@ -39,51 +51,100 @@ function publish(changes: Partial<TabStatus>): void {
   post({ type: 'status', status: { ...status } });
 }
 
+/** Times every backend this browser offers (or only the forced one) and keeps the fastest. */
 async function prepareBackend(forced: string | undefined, origin: string): Promise<void> {
-  const candidates = browserCandidates(`${origin}/static/wasm/`);
   if (forced && !(BROWSER_BACKENDS as readonly string[]).includes(forced)) throw new Error(`unknown backend ${forced}; known: ${BROWSER_BACKENDS.join(', ')}`);
+  const candidates = browserCandidates(`${origin}/static/wasm/`, Boolean(forced));
   const order = forced ? [candidates[forced as BrowserBackend]] : BROWSER_BACKENDS.map((name) => candidates[name]);
+  publish({ state: 'calibrating', message: 'timing a few steps on each backend' });
   const choice = await selectBackend(order);
-  publish({ backend: choice.name, device: await describeDevice(choice.name), message: choice.skipped.map((skip) => `${skip.name}: ${skip.reason}`).join('; ') });
+  publish({ backend: choice.name, device: await describeDevice(choice.name), figures: choice.figures, skipped: choice.skipped, message: '' });
+}
+
+/**
+ * Joins when a newcomer's share fits before the job's deadline on this
+ * device; otherwise stays a spectator. A forced backend skips the check: the
+ * person (or a test) asked for that backend on purpose.
+ */
+async function joinIfFastEnough(): Promise<void> {
+  const start = started!;
+  if (!insisted) {
+    publish({ message: 'timing a round of the job on this device' });
+    const { check, trainer } = await checkSpeed(start.origin, await fetchJob(start.origin, start.jobId));
+    // The rehearsal's trainer holds the current weights: samples now, before this tab has trained.
+    await sendSamples(trainer).finally(() => trainer.dispose());
+    publish({ speedCheck: check });
+    if (!check.join) return spectate(check.reason);
+  }
+  connect();
+}
+
+/** Leaves the job (if in it) and watches; checks its speed again later, and the page offers to join anyway. */
+async function spectate(reason: string): Promise<void> {
+  const leaving = client;
+  client = undefined;
+  await leaving?.stop('too slow for this job: watching');
+  const waitMs = recheckDelayMs(watchingAttempts++);
+  clearTimeout(recheckTimer);
+  recheckTimer = setTimeout(() => {
+    if (status.state === 'spectating') joinIfFastEnough().catch((error: Error) => publish({ message: error.message }));
+  }, waitMs);
+  publish({ state: 'spectating', activity: 'none', message: `${reason} (checking again in ${Math.round(waitMs / 60_000)} min)` });
 }
 
 function onEvent(event: WorkerEvent): void {
   switch (event.type) {
     case 'connected':
-      publish({ state: 'training', jobId: event.jobId, workerId: event.workerId, message: '' });
+      publish({ state: 'training', activity: 'waiting', jobId: event.jobId, workerId: event.workerId, message: '' });
       break;
     case 'disconnected':
-      publish({ state: 'connecting', message: `connection lost (${event.reason}); retrying in ${(event.retryInMs / 1000).toFixed(1)} s` });
+      publish({ state: 'connecting', activity: 'none', message: `connection lost (${event.reason}); retrying in ${(event.retryInMs / 1000).toFixed(1)} s` });
       break;
     case 'update':
       recent.push({ samples: event.samples, ms: event.computeMs });
       if (recent.length > SPEED_WINDOW) recent.shift();
       publish({
+        activity: 'sent',
         lastRound: event.round,
         losses: event.losses,
         samplesPerSecond: (recent.reduce((sum, entry) => sum + entry.samples, 0) / recent.reduce((sum, entry) => sum + entry.ms, 0)) * 1000,
       });
       break;
     case 'ack':
-      publish({ updatesAccepted: status.updatesAccepted + 1, samplesContributed: status.samplesContributed + (recent.at(-1)?.samples ?? 0) });
+      publish({
+        activity: 'waiting',
+        updatesAccepted: status.updatesAccepted + 1,
+        samplesContributed: status.samplesContributed + (recent.at(-1)?.samples ?? 0),
+        computeMsContributed: status.computeMsContributed + (recent.at(-1)?.ms ?? 0),
+        message: '',
+      });
       if (status.updatesAccepted % SAMPLE_EVERY === 1) void sendSamples();
       break;
-    case 'reject':
-      if (event.round !== undefined) publish({ updatesRejected: status.updatesRejected + 1, message: `rejected: ${event.code} ${event.message}` });
+    case 'reject': {
+      if (event.round === undefined) break;
+      const wasLate = isLate(event.code);
+      publish({
+        activity: wasLate ? 'late' : 'refused',
+        updatesRejected: status.updatesRejected + 1,
+        updatesLate: status.updatesLate + (wasLate ? 1 : 0),
+        message: explainRefusal(event.code, event.message),
+      });
+      // A late update held its round to the deadline for nothing: the device is busier or slower than measured.
+      if (wasLate && !insisted) void spectate('your last update arrived after its round had closed: this device is busier or slower than measured, so it watches instead of holding rounds back');
       break;
+    }
     case 'idle':
-      publish({ message: event.reason });
+      publish({ activity: 'idle', message: event.reason });
       break;
     case 'fatal':
-      publish({ state: 'refused', message: `${event.error.code}: ${event.error.message}` });
+      publish({ state: 'refused', activity: 'none', message: explainRefusal(event.error.code, event.error.message) });
       break;
   }
 }
 
-/** Draws a grid of samples from the current generator for the page. */
-async function sendSamples(): Promise<void> {
-  const trainer = client?.currentTrainer;
-  if (!trainer) return;
+/** Draws a grid of samples from the given (or the client's current) generator for the page. */
+async function sendSamples(trainer = client?.currentTrainer): Promise<void> {
+  if (!trainer || !localSamples) return;
   const { images } = await trainer.sample(SAMPLE_COUNT, 1);
   const columns = 4;
   const size = 28;
@@ -104,6 +165,7 @@ async function sendSamples(): Promise<void> {
 
 function connect(): void {
   const start = started!;
+  clearTimeout(recheckTimer);
   const session: WorkerClient = new WorkerClient({
     url: start.url,
     jobId: start.jobId,
@@ -116,6 +178,7 @@ function connect(): void {
     resumeSecret,
     createSocket: (url) => new WebSocket(url) as unknown as SocketLike,
     loadBatch: async (datasetId, indices) => {
+      publish({ activity: 'computing', share: indices.length });
       // The coordinator serves a session only the indices it was assigned, to the credential its welcome carried.
       const response = await fetch(`${start.origin}/api/datasets/${datasetId}/examples?indices=${indices.join(',')}`, {
         headers: { authorization: sessionAuthorization(session.workerId!, session.dataToken!) },
@@ -128,7 +191,7 @@ function connect(): void {
     throttleFactor: () => 1 / dutyCycle,
   });
   client = session;
-  publish({ state: 'connecting' });
+  publish({ state: 'connecting', activity: 'none' });
   client.start();
 }
 
@@ -151,37 +214,43 @@ scope.onmessage = async (event: MessageEvent<PageToWorker>) => {
   switch (message.type) {
     case 'start':
       started = message;
+      insisted = Boolean(message.backend);
       dutyCycle = message.dutyCycle;
       backendReady = prepareBackend(message.backend, message.origin);
       try {
         await backendReady;
+        await joinIfFastEnough();
       } catch (error) {
-        publish({ state: 'refused', message: (error as Error).message });
-        return;
+        publish({ state: 'refused', activity: 'none', message: (error as Error).message });
       }
-      connect();
       return;
     case 'pause':
       // A paused tab leaves the job (the rounds stop counting on it) and comes back under the same id, with its secret.
       resumeSecret = client?.resumeSecret;
       await client?.stop('paused');
       client = undefined;
-      publish({ state: 'paused', message: 'paused' });
+      publish({ state: 'paused', activity: 'none', message: 'paused' });
       return;
     case 'resume':
       if (!client && started && status.state === 'paused') connect();
       return;
+    case 'joinAnyway':
+      insisted = true;
+      if (!client && started && status.state === 'spectating') connect();
+      return;
     case 'dutyCycle':
       dutyCycle = Math.min(1, Math.max(0.05, message.value));
+      return;
+    case 'localSamples':
+      localSamples = message.enabled;
       return;
     case 'stop':
       await client?.stop('tab closed');
       client = undefined;
-      publish({ state: 'stopped' });
+      publish({ state: 'stopped', activity: 'none' });
       return;
     case 'gradients':
       await gradients(message);
       return;
   }
 };
-

@@ -62,6 +62,7 @@ afterAll(async () => {
 describe('browser worker', () => {
   const tabs = new Map<string, Page>();
 
+  // A timeout beyond the 150 s wait for the tabs inside: SwiftShader's first WebGPU steps take most of it on a busy machine.
   it('two tabs, on webgpu and on wasm, join the job and get their updates accepted', async () => {
     for (const backend of ['webgpu', 'wasm']) {
       const page = await browser.context.newPage();
@@ -84,7 +85,7 @@ describe('browser worker', () => {
     for (const page of tabs.values()) expect(contributors).toContain((await statusOf(page))!.workerId);
     expect(coordinator.output()).toMatch(/joined \(browser, webgpu, .*tab \(webgpu\)\)/);
     expect(coordinator.output()).toMatch(/joined \(browser, wasm, .*tab \(wasm\)\)/);
-  });
+  }, 180_000);
 
   it('computes the same gradients on webgpu and wasm as Node on the cpu backend (relative error < 1e-3)', async () => {
     const config = dcgan.parseConfig(modelConfig);

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { cpus } from 'node:os';
 import { selectBackend, type BackendCandidate, type BackendChoice } from '../shared/tfjs/backends.ts';
-import { installNodeWebGpu } from './webgpu.ts';
+import { installNodeWebGpu, vulkanLoaderMissing } from './webgpu.ts';
 
 export const NODE_BACKENDS = ['tensorflow', 'webgpu', 'wasm', 'cpu'] as const;
 
@@ -18,8 +18,8 @@ async function importOptional(name: string): Promise<boolean> {
 /**
  * Node's candidates: libtensorflow through tfjs-node-gpu or tfjs-node when one
  * is installed (they are optional: their install downloads libtensorflow),
- * then WebGPU through Dawn (the optional `webgpu` package), then wasm with the
- * project's conv kernels, then plain JS. A software WebGPU adapter is passed
+ * WebGPU through Dawn (the optional `webgpu` package), wasm with the
+ * project's conv kernels, and plain JS. A software WebGPU adapter is passed
  * over unless forced: it runs shaders on the CPU, far slower than wasm.
  */
 function nodeCandidates(forced: boolean): Record<(typeof NODE_BACKENDS)[number], BackendCandidate> {
@@ -28,6 +28,7 @@ function nodeCandidates(forced: boolean): Record<(typeof NODE_BACKENDS)[number],
     webgpu: {
       name: 'webgpu',
       load: async () => {
+        if (!forced && vulkanLoaderMissing()) throw new Error('no Vulkan loader (libvulkan.so.1) for Dawn to reach a GPU through');
         const webgpu = await installNodeWebGpu();
         if (!webgpu) throw new Error('no WebGPU adapter, or the optional package webgpu is not installed');
         if (webgpu.software && !forced) throw new Error(`software adapter ${webgpu.adapterName} is slower than wasm (use --backend webgpu to force it)`);
@@ -43,11 +44,23 @@ function nodeCandidates(forced: boolean): Record<(typeof NODE_BACKENDS)[number],
         registerWasmConvKernels();
       },
     },
-    cpu: { name: 'cpu', load: async () => true },
+    cpu: {
+      name: 'cpu',
+      load: async () => {
+        // tfjs-backend-cpu prints "install tfjs-node" advice at its first tensor in Node. Timing it is not choosing
+        // it, and the worker logs what it chose and why: mark the backend used so calibration stays quiet.
+        await tf.setBackend('cpu');
+        const backend = tf.findBackend('cpu') as { firstUse?: boolean } | null;
+        if (backend) backend.firstUse = false;
+      },
+    },
   };
 }
 
-/** Picks the fastest backend present, or the one asked for (and only it). */
+/**
+ * Measures every backend present and keeps the fastest (shared/tfjs/backends.ts),
+ * or takes the one asked for (and only it, measured for the log).
+ */
 export async function selectNodeBackend(forced?: string): Promise<BackendChoice & { device: string }> {
   const candidates = nodeCandidates(Boolean(forced));
   let order: BackendCandidate[];

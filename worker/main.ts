@@ -5,6 +5,7 @@ import WebSocket from 'ws';
 import { loadMnist } from '../shared/data/mnist.ts';
 import { ErrorCode, TesseraError } from '../shared/protocol/errors.ts';
 import { WorkerClient, type SocketLike, type WorkerEvent } from '../shared/worker/client.ts';
+import { describeFigures } from '../shared/tfjs/backends.ts';
 import { NODE_BACKENDS, selectNodeBackend } from './backend.ts';
 import { NATS_CLI_OPTIONS, NATS_CLI_USAGE, natsSettingsFrom, natsValues } from './nats.ts';
 import { borrowNatsIdentity } from './nats-identity.ts';
@@ -22,7 +23,8 @@ ${NATS_CLI_USAGE}
   --job ID             the job to join (default: the coordinator's default job)
   --token TOKEN        worker token or join token, when the coordinator asks for one (env TESSERA_WORKER_TOKEN;
                        prefer the environment: arguments show in \`ps\`)
-  --backend NAME       force a tfjs backend: ${NODE_BACKENDS.join(', ')} (default: the fastest present)
+  --backend NAME       force a tfjs backend: ${NODE_BACKENDS.join(', ')} (default: each present one is timed
+                       on a small conv step and the fastest kept; software GPUs are passed over)
   --name NAME          how the worker table shows this worker (default: the host name)
   --throttle F         stretch each compute F times (to try out slow workers)
   --quiet              print only errors, and of rejected updates none (the coordinator logs them)
@@ -78,7 +80,7 @@ const log = (line: string) => {
 
 const backend = await selectNodeBackend(values.backend);
 for (const skipped of backend.skipped) log(`backend ${skipped.name} skipped: ${skipped.reason}`);
-log(`backend ${backend.name} on ${backend.device}`);
+log(`backend ${backend.name} on ${backend.device}${backend.figures.length > 0 ? ` (measured: ${describeFigures(backend.figures)})` : ' (forced)'}`);
 
 /** The rounds this worker recently sent an update for (a rejection of one is the coordinator's to log, under --quiet). */
 const updatedRounds = new Set<number>();

@@ -1,3 +1,5 @@
+import { isSoftwareDevice } from '../shared/tfjs/software.ts';
+
 /**
  * WebGPU for the Node worker through Dawn (the optional `webgpu` package).
  * The tfjs webgpu backend looks for `navigator.gpu` when it is imported, so
@@ -32,10 +34,6 @@ interface DawnModule {
   globals: Record<string, unknown>;
 }
 
-// Names of software adapters across drivers: Chromium's SwiftShader (Vulkan),
-// Mesa's llvmpipe/lavapipe/softpipe, Windows' WARP ("Microsoft Basic Render Driver").
-const SOFTWARE_ADAPTER = /swiftshader|llvmpipe|lavapipe|softpipe|microsoft basic render|\bwarp\b/i;
-
 let installed: Promise<NodeWebGpu | undefined> | undefined;
 
 /**
@@ -46,6 +44,23 @@ let installed: Promise<NodeWebGpu | undefined> | undefined;
 export function installNodeWebGpu(): Promise<NodeWebGpu | undefined> {
   installed ??= install();
   return installed;
+}
+
+/**
+ * On Linux Dawn reaches GPUs only through Vulkan. Without the Vulkan loader
+ * it finds no adapter and prints a two-line "Couldn't load Vulkan" warning
+ * from native code on every start; asking the dynamic loader first (a
+ * library that is not a Node addon loads, then fails to register) lets the
+ * worker pass WebGPU over quietly.
+ */
+export function vulkanLoaderMissing(): boolean {
+  if (process.platform !== 'linux') return false;
+  try {
+    process.dlopen({ exports: {} } as NodeJS.Module, 'libvulkan.so.1');
+  } catch (error) {
+    return /cannot open shared object file/i.test((error as Error).message);
+  }
+  return false;
 }
 
 async function install(): Promise<NodeWebGpu | undefined> {
@@ -67,7 +82,7 @@ async function install(): Promise<NodeWebGpu | undefined> {
   if (!adapter) return undefined;
   const info = adapter.info ?? (adapter.requestAdapterInfo ? await adapter.requestAdapterInfo() : {});
   const adapterName = describeAdapter(info);
-  const software = Boolean(info.isFallbackAdapter ?? adapter.isFallbackAdapter) || SOFTWARE_ADAPTER.test(adapterName);
+  const software = Boolean(info.isFallbackAdapter ?? adapter.isFallbackAdapter) || isSoftwareDevice(adapterName);
   return { adapterName, software };
 }
 

@@ -1,6 +1,6 @@
 /// <reference lib="dom" />
 import uPlot from 'uplot';
-import { RoundTable } from './series.ts';
+import { RoundTable, type XAxis } from './series.ts';
 
 /** How a series looks; asked for once, when its key first appears. */
 export interface SeriesStyle {
@@ -26,28 +26,38 @@ const AXIS_FONT = '12px system-ui, sans-serif';
 const GRID_STROKE = 'rgba(29, 36, 48, 0.07)';
 
 /**
- * One uPlot chart over rounds whose series appear as their keys do (a worker
- * joins, a model reports a new loss). Pushes only update the data; the draw
- * happens once per animation frame, however many rounds came in meanwhile.
+ * One uPlot chart over rounds (or over wall time) whose series appear as
+ * their keys do (a worker joins, a model reports a new loss). Pushes only
+ * update the data; the draw happens once per animation frame, however many
+ * rounds came in meanwhile.
  */
 export class RoundChart {
   private readonly table = new RoundTable();
   private readonly keys: string[] = [];
+  private readonly styles: SeriesStyle[] = [];
   /** Keys in the table that the plot has no series for yet. */
   private pending: string[] = [];
-  private readonly plot: uPlot;
+  private plot: uPlot;
+  private axis: XAxis = 'round';
   private frame: number | undefined;
 
-  constructor(host: HTMLElement, private readonly options: RoundChartOptions) {
-    const height = options.height ?? 220;
-    this.plot = new uPlot(
+  constructor(private readonly host: HTMLElement, private readonly options: RoundChartOptions) {
+    this.plot = this.build();
+    new ResizeObserver(() => this.plot.setSize({ width: Math.max(200, host.clientWidth), height: options.height ?? 220 })).observe(host);
+  }
+
+  /** A uPlot for the current x axis with the series known so far (uPlot cannot switch a scale to time in place). */
+  private build(): uPlot {
+    const { options, host } = this;
+    const time = this.axis === 'time';
+    const plot = new uPlot(
       {
         width: Math.max(200, host.clientWidth),
-        height,
-        scales: { x: { time: false }, ...Object.fromEntries(options.axes.map((axis) => [axis.scale, { auto: true }])) },
-        series: [{ label: 'round', value: (_u, value) => (value == null ? '–' : String(value)) }],
+        height: options.height ?? 220,
+        scales: { x: { time }, ...Object.fromEntries(options.axes.map((axis) => [axis.scale, { auto: true }])) },
+        series: [time ? { label: 'time' } : { label: 'round', value: (_u, value) => (value == null ? '–' : String(value)) }],
         axes: [
-          { label: 'round', stroke: AXIS_STROKE, font: AXIS_FONT, grid: { stroke: GRID_STROKE }, ticks: { stroke: GRID_STROKE } },
+          { label: time ? 'time' : 'round', stroke: AXIS_STROKE, font: AXIS_FONT, grid: { stroke: GRID_STROKE }, ticks: { stroke: GRID_STROKE } },
           ...options.axes.map((axis, index) => ({
             scale: axis.scale,
             label: axis.label,
@@ -67,12 +77,22 @@ export class RoundChart {
       [[]],
       host,
     );
-    new ResizeObserver(() => this.plot.setSize({ width: Math.max(200, host.clientWidth), height })).observe(host);
+    for (const style of this.styles) plot.addSeries(seriesOf(style, options));
+    return plot;
   }
 
-  /** Adds one round's values (rounds already shown are ignored). */
-  push(round: number, values: Record<string, number>): void {
-    this.pending.push(...this.table.push(round, values));
+  /** Draws against round numbers or against the time each round closed. */
+  setAxis(axis: XAxis): void {
+    if (axis === this.axis) return;
+    this.axis = axis;
+    this.plot.destroy();
+    this.plot = this.build();
+    this.draw();
+  }
+
+  /** Adds one round's values and when it closed (rounds already shown are ignored). */
+  push(round: number, values: Record<string, number>, closedAtMs: number): void {
+    this.pending.push(...this.table.push(round, values, closedAtMs));
     this.schedule();
   }
 
@@ -80,6 +100,7 @@ export class RoundChart {
   reset(): void {
     this.table.clear();
     this.keys.length = 0;
+    this.styles.length = 0;
     this.pending = [];
     this.plot.batch(() => {
       while (this.plot.series.length > 1) this.plot.delSeries(this.plot.series.length - 1);
@@ -92,6 +113,7 @@ export class RoundChart {
     const index = this.keys.indexOf(key) + 1;
     if (index === 0 || this.plot.series[index].label === label) return;
     this.plot.series[index].label = label;
+    this.styles[index - 1].label = label;
     const cell = this.plot.root.querySelectorAll('.u-legend .u-series')[index]?.querySelector('.u-label');
     if (cell) cell.textContent = label;
   }
@@ -120,20 +142,11 @@ export class RoundChart {
       for (const key of added) {
         const style = this.options.style(key, this.keys.length);
         this.keys.push(key);
-        this.plot.addSeries({
-          label: style.label,
-          stroke: style.stroke,
-          scale: style.scale ?? this.options.axes[0].scale,
-          width: style.width ?? 1.5,
-          dash: style.dash,
-          spanGaps: false,
-          points: { show: false },
-          paths: style.stepped ? uPlot.paths.stepped!({ align: 1 }) : undefined,
-          value: (_u, value) => (value == null ? '–' : style.value ? style.value(value) : value.toFixed(3)),
-        });
+        this.styles.push(style);
+        this.plot.addSeries(seriesOf(style, this.options));
       }
       // Copies: uPlot keeps the arrays it is given, and the table keeps changing until the next frame.
-      this.plot.setData(this.table.data(this.keys).map((column) => column.slice()) as uPlot.AlignedData);
+      this.plot.setData(this.table.data(this.keys, this.axis).map((column) => column.slice()) as uPlot.AlignedData);
     });
     this.showLatestInLegend();
   }
@@ -143,6 +156,21 @@ export class RoundChart {
     const hovering = (this.plot.cursor.left ?? -1) >= 0;
     if (!hovering && this.points() > 0) this.plot.setLegend({ idx: this.points() - 1 });
   }
+}
+
+/** A uPlot series for a style. */
+function seriesOf(style: SeriesStyle, options: RoundChartOptions): uPlot.Series {
+  return {
+    label: style.label,
+    stroke: style.stroke,
+    scale: style.scale ?? options.axes[0].scale,
+    width: style.width ?? 1.5,
+    dash: style.dash,
+    spanGaps: false,
+    points: { show: false },
+    paths: style.stepped ? uPlot.paths.stepped!({ align: 1 }) : undefined,
+    value: (_u, value) => (value == null ? '–' : style.value ? style.value(value) : value.toFixed(3)),
+  };
 }
 
 /** A y axis as wide as its longest tick label, so labels like "150.0 kB" never run into the axis title. */

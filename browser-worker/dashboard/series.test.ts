@@ -30,6 +30,18 @@ describe('RoundTable', () => {
     expect(table.data(['total'])).toEqual([[2, 3, 4], [20, 30, 40]]);
   });
 
+  it('keeps when each round closed beside it, for charts against wall time', () => {
+    const table = new RoundTable(2);
+    table.push(1, { total: 5 }, 1_700_000_000_000);
+    table.push(2, { total: 6 }, 1_700_000_001_500);
+    table.push(3, { total: 7 }, 1_700_000_002_250);
+    // Seconds since the epoch (uPlot's time unit), trimmed with the rounds.
+    expect(table.data(['total'], 'time')).toEqual([[1_700_000_001.5, 1_700_000_002.25], [6, 7]]);
+    expect(table.data(['total'], 'round')).toEqual([[2, 3], [6, 7]]);
+    table.clear();
+    expect(table.data(['total'], 'time')).toEqual([[], new Array(0)]);
+  });
+
   it('draws a non-finite value as a gap', () => {
     const table = new RoundTable();
     table.push(0, { d: Number.NaN });

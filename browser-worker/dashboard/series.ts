@@ -9,13 +9,19 @@ export const MAX_POINTS = 2000;
 /** A column of values over rounds; null where the series has no value in that round (a worker absent). */
 export type Column = (number | null)[];
 
+/** What the charts' x axis counts: rounds, or wall-clock time (when each round closed). */
+export type XAxis = 'round' | 'time';
+
 /**
- * Named columns over a shared x (the round number), capped at `maxPoints`.
- * A key first seen late gets nulls for the rounds before it, so every column
- * stays as long as x — the aligned layout uPlot draws.
+ * Named columns over a shared x (the round number, with the time each round
+ * closed beside it), capped at `maxPoints`. A key first seen late gets nulls
+ * for the rounds before it, so every column stays as long as x — the aligned
+ * layout uPlot draws.
  */
 export class RoundTable {
   readonly x: number[] = [];
+  /** Seconds since the epoch at which each round closed (uPlot's time unit), aligned with x. */
+  readonly times: number[] = [];
   private readonly columns = new Map<string, Column>();
 
   constructor(private readonly maxPoints = MAX_POINTS) {}
@@ -25,8 +31,12 @@ export class RoundTable {
     return [...this.columns.keys()];
   }
 
-  /** Adds one round's values; returns the keys seen for the first time. Rounds at or before the last one are ignored. */
-  push(round: number, values: Record<string, number>): string[] {
+  /**
+   * Adds one round's values and the time it closed (ms since the epoch);
+   * returns the keys seen for the first time. Rounds at or before the last
+   * one are ignored.
+   */
+  push(round: number, values: Record<string, number>, closedAtMs = Number.NaN): string[] {
     if (this.x.length > 0 && round <= this.x[this.x.length - 1]) return [];
     const added: string[] = [];
     for (const key of Object.keys(values)) {
@@ -36,22 +46,25 @@ export class RoundTable {
       }
     }
     this.x.push(round);
+    this.times.push(closedAtMs / 1000);
     for (const [key, column] of this.columns) column.push(Number.isFinite(values[key]) ? values[key] : null);
     const excess = this.x.length - this.maxPoints;
     if (excess > 0) {
       this.x.splice(0, excess);
+      this.times.splice(0, excess);
       for (const column of this.columns.values()) column.splice(0, excess);
     }
     return added;
   }
 
-  /** The aligned data for `keys` (in that order), x first. */
-  data(keys: readonly string[]): [number[], ...Column[]] {
-    return [this.x, ...keys.map((key) => this.columns.get(key) ?? new Array<number | null>(this.x.length).fill(null))];
+  /** The aligned data for `keys` (in that order), x first: round numbers, or the times the rounds closed. */
+  data(keys: readonly string[], axis: XAxis = 'round'): [number[], ...Column[]] {
+    return [axis === 'round' ? this.x : this.times, ...keys.map((key) => this.columns.get(key) ?? new Array<number | null>(this.x.length).fill(null))];
   }
 
   clear(): void {
     this.x.length = 0;
+    this.times.length = 0;
     this.columns.clear();
   }
 }

@@ -1,0 +1,164 @@
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { TabStatus } from '../browser-worker/messages.ts';
+import { median } from '../shared/aggregate/schedule.ts';
+import { launchChromium } from './helpers/browser.ts';
+import { freePort } from './helpers/nats-server.ts';
+import { ROOT, startScript, stopAll, type Started, until } from './helpers/processes.ts';
+
+/**
+ * A tab on a machine with no GPU, in Chromium with the WebGPU flag on (so
+ * WebGPU and WebGL are offered, both on SwiftShader): it must pick wasm by
+ * measurement, contribute accepted updates, and leave the rounds of the Node
+ * worker beside it their length. Then the dashboard's headline row shows the
+ * fleet. The Node worker is throttled ×4 (it rests three times as long as it
+ * computes): it stands for a worker on a machine of its own, where here it
+ * shares two cores with the tab. Unthrottled, the tab could only take CPU
+ * from it, and every round would lengthen whatever the tab did.
+ */
+
+const outputDir = mkdtempSync(join(tmpdir(), 'tessera-tab-calibration-'));
+const ADMIN = 'tab-calibration-admin';
+const artifacts = join(ROOT, 'test-artifacts');
+/** Rounds of the Node worker alone that are compared with the rounds after the tab joined (the first few warm up). */
+const WARM_UP_ROUNDS = 2;
+const COMPARED_ROUNDS = 6;
+let port = 0;
+let worker: Started;
+let browser: Awaited<ReturnType<typeof launchChromium>>;
+
+interface RoundLine {
+  round: number;
+  applied: boolean;
+  durationMs: number;
+  updates: { workerId: string; samples: number }[];
+  failures: { workerId: string; code: string }[];
+}
+const roundLog = (): RoundLine[] => {
+  try {
+    return readFileSync(join(outputDir, 'default', 'rounds.jsonl'), 'utf8').trim().split('\n').map((line) => JSON.parse(line));
+  } catch {
+    return [];
+  }
+};
+const statusOf = (page: Page) => page.evaluate(() => (globalThis as unknown as { tessera: { status(): TabStatus | undefined } }).tessera.status());
+
+beforeAll(async () => {
+  mkdirSync(artifacts, { recursive: true });
+  port = await freePort();
+  const coordinator = startScript('coordinator/main.ts', [
+    '--port', String(port), '--host', '127.0.0.1', '--admin-token', ADMIN,
+    '--set', `output.dir=${outputDir}`,
+    '--set', 'training.batchSize=32',
+    '--set', 'model.config.width=16',
+    '--set', 'output.sampleEvery=5',
+  ]);
+  await coordinator.waitFor(/tessera coordinator on/);
+  // The page's bundle is built on its first request: start that while the Node worker starts.
+  void fetch(`http://127.0.0.1:${port}/static/browser/page.js`).then((response) => response.arrayBuffer());
+  // No --backend: the Node worker chooses by the same measurement as the tab.
+  worker = startScript('worker/main.ts', ['--url', `ws://127.0.0.1:${port}/ws`, '--name', 'node-1', '--throttle', '4']);
+  browser = await launchChromium();
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await stopAll();
+  rmSync(outputDir, { recursive: true, force: true });
+});
+
+describe('a tab without a GPU', () => {
+  let tab: TabStatus;
+
+  it('picks wasm by measurement, contributes accepted updates, and the Node worker keeps its round length', async () => {
+    const before = await until(roundLog, (rows) => rows.length >= WARM_UP_ROUNDS + COMPARED_ROUNDS, 60_000, 'rounds of the Node worker alone');
+    const beforeMs = median(before.slice(WARM_UP_ROUNDS).map((row) => row.durationMs));
+    // The Node worker measured its backends too, and Dawn found no Vulkan loader without printing a native warning.
+    expect(worker.output()).toMatch(/backend wasm on .* \(measured: wasm [\d.]+ ms, cpu [\d.]+ ms per probe step\)/);
+    expect(worker.output()).not.toMatch(/Couldn't load Vulkan/);
+
+    const page = await browser.context.newPage();
+    await page.setViewportSize({ width: 1000, height: 1100 });
+    await page.goto(`http://127.0.0.1:${port}/join`);
+    tab = (await until(() => statusOf(page), (s) => (s?.updatesAccepted ?? 0) >= 3 || s?.state === 'spectating' || s?.state === 'refused', 75_000, 'a tab with 3 accepted updates'))!;
+    expect(tab.state, tab.message).toBe('training');
+
+    // WebGPU and WebGL were offered on SwiftShader and passed over as software; wasm beat the plain-JS cpu backend on the clock.
+    expect(tab.backend).toBe('wasm');
+    expect(tab.skipped.map((skip) => skip.name).sort()).toEqual(['webgl', 'webgpu']);
+    for (const skip of tab.skipped) expect(skip.reason).toMatch(/^software (adapter|renderer) .*swiftshader/i);
+    expect(tab.figures.map((figure) => figure.name)).toEqual(['wasm', 'cpu']);
+    expect(tab.figures[0].msPerStep).toBeLessThan(tab.figures[1].msPerStep);
+    expect(tab.speedCheck).toMatchObject({ join: true, firstShare: 32 });
+
+    // The page says it in words and shows the figures.
+    await expect.poll(() => page.textContent('#backend')).toBe('wasm');
+    expect(await page.locator('#figures tr').allTextContents()).toEqual(expect.arrayContaining([expect.stringMatching(/^wasm \(chosen\)[\d.]+ ms/), expect.stringMatching(/^webgpupassed over: software adapter/)]));
+    expect(await page.textContent('#state')).toMatch(/^(waiting for the next round|computing an update of \d+ samples|update sent, waiting for the coordinator to take it)$/);
+    expect(Number(await page.textContent('#contributed'))).toBeGreaterThan(0);
+
+    // The rounds from the tab's first one on: each has its update, none waits for it, and they keep their length.
+    const firstWithTab = roundLog().findIndex((row) => [...row.updates, ...row.failures].some((entry) => entry.workerId === tab.workerId));
+    const after = (await until(roundLog, (rows) => firstWithTab >= 0 && rows.length >= firstWithTab + COMPARED_ROUNDS, 60_000, 'rounds with the tab'))
+      .slice(firstWithTab, firstWithTab + COMPARED_ROUNDS);
+    const afterMs = median(after.map((row) => row.durationMs));
+    console.log(`rounds before the tab: median ${beforeMs} ms (${before.slice(WARM_UP_ROUNDS).map((row) => row.durationMs).join(', ')}); with it: median ${afterMs} ms (${after.map((row) => row.durationMs).join(', ')}); tab shares ${after.map((row) => row.updates.find((update) => update.workerId === tab.workerId)?.samples ?? 0).join(', ')}`);
+    expect(after.filter((row) => row.failures.some((failure) => failure.workerId === tab.workerId))).toEqual([]);
+    expect(after.every((row) => row.applied && row.updates.some((update) => update.workerId === tab.workerId))).toBe(true);
+    expect(afterMs).toBeLessThanOrEqual(beforeMs * 1.2);
+
+    tab = (await statusOf(page))!;
+    expect(tab.updatesRejected).toBe(0);
+    console.log(`tab: ${tab.samplesPerSecond.toFixed(1)} samples/s, ${tab.samplesContributed} samples in ${tab.updatesAccepted} accepted updates; calibration ${tab.figures.map((figure) => `${figure.name} ${figure.msPerStep.toFixed(1)} ms`).join(', ')}; speed check ${JSON.stringify(tab.speedCheck)}`);
+    await page.screenshot({ path: join(artifacts, 'join-page-no-gpu.png'), fullPage: true });
+  });
+
+  it('shows on the dashboard headline: throughput, rounds per minute, workers by kind and backend', async () => {
+    const page = await browser.context.newPage();
+    await page.setViewportSize({ width: 1280, height: 900 });
+    await page.goto(`http://127.0.0.1:${port}/dashboard`);
+    type Headline = { samplesPerSecond: number | null; roundsPerMinute: number | null; workers: number | null; mix: string };
+    const state = () => page.evaluate(() => (globalThis as unknown as { tesseraDashboard: { state(): { headline: Headline; xAxis: string; chartPoints: Record<string, number> } } }).tesseraDashboard.state());
+    const shown = await until(state, (s) => s.headline.workers === 2 && (s.headline.samplesPerSecond ?? 0) > 0, 20_000, 'the headline with both workers');
+    expect(shown.headline.mix).toBe('1 browser (wasm), 1 node (wasm)');
+    expect(shown.headline.roundsPerMinute).toBeGreaterThan(0);
+    await page.locator('#headline').screenshot({ path: join(artifacts, 'dashboard-headline.png') });
+
+    // The charts switch to wall time and keep every round.
+    await page.click('[data-axis="time"]');
+    const switched = await state();
+    expect(switched.xAxis).toBe('time');
+    expect(new URL(page.url()).searchParams.get('x')).toBe('time');
+    await expect.poll(async () => (await state()).chartPoints.throughput).toBeGreaterThanOrEqual(shown.chartPoints.throughput);
+    await page.screenshot({ path: join(artifacts, 'dashboard-wall-time.png'), fullPage: true });
+    await page.close();
+  });
+
+  it('a tab too slow for a job watches, says why in words, shows samples from the start, and holds no round', async () => {
+    // A job whose newcomers get 2048 samples with 2 s to deliver them: no tab here can.
+    const created = await fetch(`http://127.0.0.1:${port}/api/jobs`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ id: 'slow', model: { id: 'dcgan', config: { width: 16 } }, training: { batchSize: 2048, roundDeadlineMs: 2000, deadlineFloorMs: 1000 }, output: { dir: outputDir } }),
+    });
+    expect(created.status).toBe(201);
+    const page = await browser.context.newPage();
+    await page.goto(`http://127.0.0.1:${port}/join/slow`);
+    const watching = (await until(() => statusOf(page), (s) => s?.state === 'spectating' || s?.state === 'training' || s?.state === 'refused', 60_000, 'the speed check'))!;
+    expect(watching.state).toBe('spectating');
+    expect(watching.speedCheck).toMatchObject({ join: false, firstShare: 2048, deadlineMs: 2000 });
+    expect(watching.message).toMatch(/for the 2048 samples a new worker gets, and a round waits only 2\.0 s: it watches instead of holding every round back \(checking again in 1 min\)$/);
+    expect(await page.textContent('#state')).toBe('watching: too slow to help this job right now');
+    expect(await page.isVisible('#join-anyway')).toBe(true);
+    // Samples from the job's current weights, drawn in the tab by its rehearsal: the job has no grid of its own yet.
+    await expect.poll(() => page.isVisible('#local-samples')).toBe(true);
+    // It never said hello: the job has no worker.
+    const job = (await (await fetch(`http://127.0.0.1:${port}/api/jobs/slow`)).json()) as { workers: unknown[] };
+    expect(job.workers).toEqual([]);
+    await page.screenshot({ path: join(artifacts, 'join-page-spectator.png'), fullPage: true });
+    await page.close();
+  });
+});
