@@ -27,6 +27,7 @@ describe('parseJobConfig defaults', () => {
         batchSize: 32, batching: 'throughput', rounds: 0, minWorkers: 1, roundDeadlineMs: 60_000, deadline: 'adaptive', deadlineFloorMs: 2_000,
         lateUpdates: 'drop', stalenessDecay: 0.5, maxStaleness: 2,
         mode: 'sync', localSteps: 8, outerLearningRate: 0.7, outerMomentum: 0.9, seed: 1, codec: 'f32', maxGradNorm: 1e4,
+        verification: { duplicateShare: 0.05, tolerance: 1e-3, quarantineBelow: 0.3, releaseAbove: 0.6 },
       },
       optimizers: { generator: dcgan.networks.generator, discriminator: dcgan.networks.discriminator },
       output: { dir: 'runs', checkpointEvery: 10, sampleEvery: 25, exportEvery: 100, sampleCount: 64 },
@@ -93,6 +94,8 @@ describe('parseJobConfig refuses, naming the dotted field', () => {
     expect(refusal({ training: { codec: 'zip' } })).toEqual(invalidConfig('training.codec'));
     expect(refusal({ training: { seed: -1 } })).toEqual(invalidConfig('training.seed'));
     expect(refusal({ training: { roundDeadlineMs: 99 } })).toEqual(invalidConfig('training.roundDeadlineMs'));
+    expect(refusal({ training: { verification: { duplicateShare: 1.5 } } })).toEqual(invalidConfig('training.verification.duplicateShare'));
+    expect(refusal({ training: { verification: { share: 0.1 } } })).toEqual(invalidConfig('training.verification.share'));
     expect(refusal({ dataset: { heldOutFraction: 2 } })).toEqual(invalidConfig('dataset.heldOutFraction'));
     expect(refusal({ dataset: { id: 'cifar' } })).toEqual(invalidConfig('dataset.id'));
     expect(refusal({ dataset: { shards: 0 } })).toEqual(invalidConfig('dataset.shards'));

@@ -122,6 +122,10 @@ export class Hub extends EventEmitter<HubEvents> implements ChannelHandler {
       this.fail(channel, new TesseraError(ErrorCode.UnknownJob, `no job ${JSON.stringify(jobId)}; jobs: ${[...this.runners.keys()].join(', ')}`, { field: 'jobId' }));
       return;
     }
+    if (hello.workerId !== undefined && runner.verifier.isBanned(hello.workerId)) {
+      this.fail(channel, new TesseraError(ErrorCode.Unauthorized, `worker ${hello.workerId} is banned from job ${jobId}`, { field: 'workerId' }));
+      return;
+    }
     const now = Date.now();
     // A reconnecting worker keeps its id and counters; a new one (or one the coordinator forgot on restart) gets them fresh.
     const known = hello.workerId ? this.sessions.get(hello.workerId) : undefined;

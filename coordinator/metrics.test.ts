@@ -80,7 +80,8 @@ describe('createMetrics', () => {
   function makeRunner(id: string, overrides: { minWorkers?: number; checkpointEvery?: number } = {}): JobRunner {
     const config = parseJobConfig({
       id,
-      training: { batchSize: BATCH, minWorkers: overrides.minWorkers ?? 2 },
+      // No verification copies: these tests count every worker's samples in every round.
+      training: { batchSize: BATCH, minWorkers: overrides.minWorkers ?? 2, verification: { duplicateShare: 0 } },
       dataset: { shards: 4 },
       output: { dir, checkpointEvery: overrides.checkpointEvery ?? 1_000_000, sampleEvery: 1_000_000, exportEvery: 1_000_000 },
     });
