@@ -6,6 +6,7 @@ import { errorBody } from './api/auth.ts';
 import { addEventRoutes } from './api/events.ts';
 import { addJobRoutes, type JobRoutesOptions } from './api/jobs.ts';
 import { openApiDocument } from './api/openapi.ts';
+import { addWorkerRoutes } from './api/workers.ts';
 import type { Hub } from './hub.ts';
 import { createMetrics } from './metrics.ts';
 import { addStaticRoutes } from './static.ts';
@@ -22,6 +23,7 @@ export function createApp(hub: Hub, options: JobRoutesOptions): Hono {
   app.get('/metrics', async (c) => c.body(await metrics.render(), 200, { 'content-type': metrics.contentType }));
   addStaticRoutes(app);
   addJobRoutes(app, hub, options);
+  addWorkerRoutes(app, hub, options);
   addEventRoutes(app, hub);
 
   // Training examples by index, for workers without a local copy of the dataset (browser tabs).

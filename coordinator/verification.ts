@@ -49,6 +49,8 @@ export interface VerifierEvents {
   ruling: [ruling: Ruling];
   /** A worker's trust changed. */
   trust: [workerId: string, state: TrustState];
+  /** A worker went into quarantine or came out of it (state.quarantined says which). */
+  quarantine: [workerId: string, state: TrustState];
 }
 
 /** Refusals that say nothing about honesty: late, resent after a reconnect, or the coordinator's own failure. */
@@ -89,6 +91,22 @@ export class Verifier extends EventEmitter<VerifierEvents> {
 
   trustOf(workerId: string): TrustState {
     return this.records.get(workerId) ?? initialTrust(this.policy);
+  }
+
+  /** How many workers are quarantined by their score, and banned, connected or not. */
+  flagged(): { quarantined: number; banned: number } {
+    let quarantined = 0;
+    let banned = 0;
+    for (const record of this.records.values()) {
+      if (record.banned) banned += 1;
+      else if (record.quarantined) quarantined += 1;
+    }
+    return { quarantined, banned };
+  }
+
+  /** True when the verifier holds a trust record for the worker (it was judged, quarantined or banned). */
+  known(workerId: string): boolean {
+    return this.records.has(workerId);
   }
 
   isBanned(workerId: string): boolean {
@@ -225,6 +243,7 @@ export class Verifier extends EventEmitter<VerifierEvents> {
   }
 
   private set(workerId: string, state: TrustState): TrustState {
+    const wasQuarantined = this.trustOf(workerId).quarantined;
     this.records.delete(workerId);
     this.records.set(workerId, state);
     if (this.records.size > MAX_RECORDS) {
@@ -236,6 +255,7 @@ export class Verifier extends EventEmitter<VerifierEvents> {
       }
     }
     this.emit('trust', workerId, state);
+    if (state.quarantined !== wasQuarantined) this.emit('quarantine', workerId, state);
     return state;
   }
 }

@@ -8,6 +8,8 @@ const unauthorized = { $ref: '#/components/responses/Unauthorized' };
 const jobId = { name: 'id', in: 'path', required: true, schema: { type: 'string' } };
 const job = { content: { 'application/json': { schema: { $ref: '#/components/schemas/Job' } } } };
 const admin = [{ bearer: [] }];
+const workerId = { name: 'workerId', in: 'path', required: true, schema: { type: 'string' } };
+const trustAnswer = { description: '{ id, trust, quarantined, banned, worker: Worker | null }' };
 
 export const openApiDocument = {
   openapi: '3.1.0',
@@ -45,6 +47,7 @@ export const openApiDocument = {
           id: { type: 'string' }, kind: { enum: ['node', 'browser'] }, backend: { type: 'string' }, device: { type: 'string' }, name: { type: 'string' },
           connected: { type: 'boolean' }, transport: { type: ['string', 'null'] }, samplesPerSecond: { type: 'number' }, samplesContributed: { type: 'integer' },
           updatesAccepted: { type: 'integer' }, updatesRejected: { type: 'integer' }, lastSeenAt: { type: 'string', format: 'date-time' },
+          trust: { type: 'number', minimum: 0, maximum: 1 }, quarantined: { type: 'boolean', description: 'its updates are acknowledged, never aggregated' }, banned: { type: 'boolean' },
         },
       },
       Round: {
@@ -85,6 +88,8 @@ export const openApiDocument = {
     '/api/jobs/{id}/pause': { post: { summary: 'finish the open round, start no new one', security: admin, parameters: [jobId], responses: { 200: { description: 'the job', ...job }, 401: unauthorized, 404: error, 409: error } } },
     '/api/jobs/{id}/resume': { post: { summary: 'start rounds again', security: admin, parameters: [jobId], responses: { 200: { description: 'the job', ...job }, 401: unauthorized, 404: error, 409: error } } },
     '/api/jobs/{id}/stop': { post: { summary: 'end training: close the open round, write the final outputs', security: admin, parameters: [jobId], responses: { 200: { description: 'the job', ...job }, 401: unauthorized, 404: error } } },
+    '/api/jobs/{id}/workers/{workerId}/release': { post: { summary: 'release a worker from quarantine (or a ban): its trust starts over', security: admin, parameters: [jobId, workerId], responses: { 200: trustAnswer, 401: unauthorized, 404: error } } },
+    '/api/jobs/{id}/workers/{workerId}/ban': { post: { summary: 'ban a worker: disconnected, its id refused at hello, never aggregated', security: admin, parameters: [jobId, workerId], responses: { 200: trustAnswer, 401: unauthorized, 404: error } } },
     '/api/jobs/{id}/samples': { get: { summary: 'the sample grids written so far', parameters: [jobId], responses: { 200: { description: '{ samples: { round, url }[] }' }, 404: error } } },
     '/api/jobs/{id}/samples/{file}': {
       get: {

@@ -39,6 +39,8 @@ export enum ErrorCode {
   TooLarge = 'TOO_LARGE',
   /** Weights requested by a hash the coordinator does not hold. */
   UnknownWeights = 'UNKNOWN_WEIGHTS',
+  /** No worker with that id in the job (admin routes on one worker). */
+  UnknownWorker = 'UNKNOWN_WORKER',
   /** A worker sent work before saying hello. */
   NotRegistered = 'NOT_REGISTERED',
   /** Missing or wrong credentials. */
