@@ -22,7 +22,12 @@ function randomArray(length: number, seed: number): Float32Array {
 
 /** A checkpoint mid-job: every counter, cursor, weight and moment is non-trivial. */
 function makeCheckpoint(seed = 1): Checkpoint {
-  const config = parseJobConfig({ id: 'ckpt', dataset: { shards: 3 }, training: { seed: 9, codec: 'f16' }, optimizers: { generator: { learningRate: 1e-3 } } });
+  const config = parseJobConfig({
+    id: 'ckpt',
+    dataset: { shards: 3 },
+    training: { seed: 9, codec: 'f16', aggregator: { discriminator: 'centered-clip' }, aggregation: { trimFraction: 0.1 } },
+    optimizers: { generator: { learningRate: 1e-3 } },
+  });
   const weights: NamedArrays = Object.fromEntries(Object.entries(shapes).map(([name, shape], i) => [name, randomArray(shape.reduce((a, b) => a * b, 1), seed * 10 + i)]));
   const state = Job.initialState(dcgan, weights, config.dataset.shards);
   let salt = 100;
@@ -94,8 +99,20 @@ describe('checkpoint', () => {
     }
     expect(loaded!.config).toEqual(checkpoint.config);
     expect(loaded!.config.optimizers.generator.learningRate).toBe(1e-3);
+    expect(loaded!.config.training.aggregator).toEqual({ generator: 'mean', discriminator: 'centered-clip' });
+    expect(loaded!.config.training.aggregation.trimFraction).toBe(0.1);
     expect(loaded!.state.optimizers.generator.step).toBe(7);
     expect(loaded!.state.shardCursors).toEqual(original.state.shardCursors);
+  });
+
+  it('a checkpoint written before training.aggregator existed loads with the defaults', () => {
+    const map = decodeMap(encodeCheckpoint(makeCheckpoint(), shapes)) as { config: { training: Record<string, unknown> } };
+    delete map.config.training.aggregator;
+    delete map.config.training.aggregation;
+    const loaded = decodeCheckpoint(pack(map), shapesOf);
+    expect(loaded.config.training.aggregator).toEqual({ generator: 'mean', discriminator: 'mean' });
+    expect(loaded.config.training.aggregation).toEqual(parseJobConfig({}).training.aggregation);
+    expect(loaded.config.training.seed).toBe(9);
   });
 
   it('a loaded state resumes a Job with the saved cursors', async () => {
@@ -174,6 +191,7 @@ describe('checkpoint', () => {
     expect(badCheckpoint(() => decodeCheckpoint(withField((map) => (map.shardCursors = {})), shapesOf)).field).toBe('shardCursors');
     expect(badCheckpoint(() => decodeCheckpoint(withField((map) => (map.shardCursors[1].epoch = 'x')), shapesOf)).field).toBe('shardCursors[1].epoch');
     expect(badCheckpoint(() => decodeCheckpoint(withField((map) => (map.config.training.batchsize = 3)), shapesOf)).field).toBe('training.batchsize');
+    expect(badCheckpoint(() => decodeCheckpoint(withField((map) => (map.config.training.aggregator.generator = 'gone')), shapesOf)).field).toBe('training.aggregator.generator');
     expect(badCheckpoint(() => decodeCheckpoint(withField((map) => (map.weights = new Uint8Array([1, 2]))), shapesOf)).code).toBe(ErrorCode.BadCheckpoint);
     // The model's shapes changed since the checkpoint was written.
     const otherShapes = () => ({ ...shapes, g_a: [3, 2] });

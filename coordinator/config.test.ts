@@ -27,6 +27,8 @@ describe('parseJobConfig defaults', () => {
         batchSize: 32, batching: 'throughput', rounds: 0, minWorkers: 1, roundDeadlineMs: 60_000, deadline: 'adaptive', deadlineFloorMs: 2_000,
         lateUpdates: 'drop', stalenessDecay: 0.5, maxStaleness: 2,
         mode: 'sync', localSteps: 8, outerLearningRate: 0.7, outerMomentum: 0.9, seed: 1, codec: 'f32', maxGradNorm: 1e4,
+        aggregator: { generator: 'mean', discriminator: 'mean' },
+        aggregation: { maxShare: 0.5, clipNorm: 0, trimFraction: 0.25, iterations: 5 },
         verification: { duplicateShare: 0.05, tolerance: 1e-3, quarantineBelow: 0.3, releaseAbove: 0.6 },
       },
       optimizers: { generator: dcgan.networks.generator, discriminator: dcgan.networks.discriminator },
@@ -68,8 +70,17 @@ describe('parseJobConfig defaults', () => {
     expect(config.optimizers.discriminator).toEqual(dcgan.networks.discriminator);
   });
 
+  it('training.aggregator: one rule for every network, or one per network with mean for those left out', () => {
+    expect(parseJobConfig({ training: { aggregator: 'centered-clip' } }).training.aggregator).toEqual({ generator: 'centered-clip', discriminator: 'centered-clip' });
+    expect(parseJobConfig({ training: { aggregator: { discriminator: 'trimmed-mean' } } }).training.aggregator).toEqual({ generator: 'mean', discriminator: 'trimmed-mean' });
+    expect(parseJobConfig({ training: { aggregator: { generator: 'median', discriminator: 'mean' } } }).training.aggregator).toEqual({ generator: 'median', discriminator: 'mean' });
+    // The networks are the model's: a diffusion model has one.
+    expect(parseJobConfig({ model: { id: 'ddpm' }, training: { aggregator: 'median' } }).training.aggregator).toEqual({ denoiser: 'median' });
+    expect(parseJobConfig({ training: { aggregation: { trimFraction: 0.1 } } }).training.aggregation).toEqual({ maxShare: 0.5, clipNorm: 0, trimFraction: 0.1, iterations: 5 });
+  });
+
   it('round-trips: a resolved config parses to itself (as a checkpoint stores it)', () => {
-    const config = parseJobConfig({ training: { rounds: 5 }, optimizers: { discriminator: { beta1: 0.9 } } });
+    const config = parseJobConfig({ training: { rounds: 5, aggregator: { generator: 'centered-clip' }, aggregation: { iterations: 3 } }, optimizers: { discriminator: { beta1: 0.9 } } });
     expect(parseJobConfig(structuredClone(config))).toEqual(config);
     expect(parseJobConfig(JSON.parse(JSON.stringify(config)))).toEqual(config);
   });
@@ -103,6 +114,22 @@ describe('parseJobConfig refuses, naming the dotted field', () => {
     expect(refusal({ optimizers: { generator: { learningRate: Number.NaN } } })).toEqual(invalidConfig('optimizers.generator.learningRate'));
     expect(refusal({ model: { config: { width: 0 } } })).toEqual(invalidConfig('model.config.width'));
     expect(refusal({ output: { sampleCount: 0 } })).toEqual(invalidConfig('output.sampleCount'));
+  });
+
+  it('an unknown aggregation rule, network or option, naming the field (and the known rules)', () => {
+    expect(refusal({ training: { aggregator: 'krum' } })).toEqual(invalidConfig('training.aggregator'));
+    expect(refusal({ training: { aggregator: { generator: 'krum' } } })).toEqual(invalidConfig('training.aggregator.generator'));
+    expect(refusal({ training: { aggregator: { critic: 'mean' } } })).toEqual(invalidConfig('training.aggregator.critic'));
+    expect(refusal({ training: { aggregator: { generator: 3 } } })).toEqual(invalidConfig('training.aggregator.generator'));
+    expect(refusal({ training: { aggregator: 3 } })).toEqual(invalidConfig('training.aggregator'));
+    expect(refusal({ training: { aggregator: ['mean'] } })).toEqual(invalidConfig('training.aggregator'));
+    expect(refusal({ training: { aggregation: { maxShare: 0 } } })).toEqual(invalidConfig('training.aggregation.maxShare'));
+    expect(refusal({ training: { aggregation: { maxShare: 1.5 } } })).toEqual(invalidConfig('training.aggregation.maxShare'));
+    expect(refusal({ training: { aggregation: { clipNorm: -1 } } })).toEqual(invalidConfig('training.aggregation.clipNorm'));
+    expect(refusal({ training: { aggregation: { trimFraction: 0.5 } } })).toEqual(invalidConfig('training.aggregation.trimFraction'));
+    expect(refusal({ training: { aggregation: { iterations: 1.5 } } })).toEqual(invalidConfig('training.aggregation.iterations'));
+    expect(refusal({ training: { aggregation: { tau: 1 } } })).toEqual(invalidConfig('training.aggregation.tau'));
+    expect(() => parseJobConfig({ training: { aggregator: 'krum' } })).toThrow(/known: mean, trimmed-mean, median, centered-clip/);
   });
 
   it('an unknown model id is UnknownModel on model.id', () => {

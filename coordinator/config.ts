@@ -1,3 +1,5 @@
+import { getRule, type AggregationOptions } from '../shared/aggregate/index.ts';
+import { MAX_TRIM_FRACTION } from '../shared/aggregate/trimmed-mean.ts';
 import { listCodecs } from '../shared/codec/index.ts';
 import * as check from '../shared/protocol/check.ts';
 import { ErrorCode, TesseraError } from '../shared/protocol/errors.ts';
@@ -40,6 +42,9 @@ export interface TrainingConfig {
   seed: number;
   codec: string;
   maxGradNorm: number;
+  /** The aggregation rule for each network (the model's networks), by rule id. */
+  aggregator: Record<string, string>;
+  aggregation: AggregationOptions;
   verification: VerificationConfig;
 }
 
@@ -80,7 +85,44 @@ const verificationSchema: Schema<VerificationConfig> = {
   releaseAbove: fields.number(0.6, 0, 1),
 };
 
-const trainingSchema: Schema<TrainingConfig> = {
+const aggregationSchema: Schema<AggregationOptions> = {
+  // No update carries more than half a round's weight once 3 or more are in it (with fewer the cap is lifted: two
+  // cannot outvote each other): a weight the scheduler got wrong, or was lied to about, still cannot outvote the rest.
+  maxShare: fields.number(0.5, 0.01, 1),
+  // 0 derives the radius from the round: 4x the typical norm (or distance from the centre), scaled to each update's
+  // batch. A fixed value would need retuning per model and as gradients shrink during training.
+  clipNorm: fields.number(0, 0, Number.MAX_VALUE),
+  // A quarter of the weight at each end: among four equal workers, one hostile one is trimmed at every coordinate.
+  trimFraction: fields.number(0.25, 0, MAX_TRIM_FRACTION),
+  // Karimireddy et al. use 1 to 5 from a robust start; the iterations stop early once the centre stops moving.
+  iterations: fields.integer(5, 0, 100),
+};
+
+/**
+ * training.aggregator: one rule id for every network, or `{ <network>: <ruleId> }`
+ * (networks left out keep the default). Resolved, it names a rule per network.
+ * The default, mean, is the sample-weighted mean the coordinator has always
+ * applied, now with norms clipped and shares capped (training.aggregation);
+ * trimmed-mean or centered-clip hold against hostile workers (docs/architecture.md).
+ */
+function aggregatorField(networks: readonly string[]): Field<Record<string, string>> {
+  const everywhere = (id: string) => Object.fromEntries(networks.map((network) => [network, id]));
+  return {
+    default: everywhere('mean'),
+    parse: (value, field) => {
+      if (typeof value === 'string') return everywhere(getRule(value, field).id);
+      const perNetwork = check.record(value, field, networks);
+      return Object.fromEntries(
+        networks.map((network) => {
+          const id = perNetwork[network];
+          return [network, id === undefined ? 'mean' : getRule(check.string(id, `${field}.${network}`, 64), `${field}.${network}`).id];
+        }),
+      );
+    },
+  };
+}
+
+const trainingSchema: Schema<Omit<TrainingConfig, 'aggregator'>> = {
   // Per worker and round on average (a round trains batchSize x workers samples); 32 keeps a wasm round near a second on one core.
   batchSize: fields.integer(32, 1, 4096),
   // 'throughput' splits a round's samples in proportion to each worker's measured speed, so all finish together; 'equal' gives each batchSize.
@@ -114,8 +156,11 @@ const trainingSchema: Schema<TrainingConfig> = {
     default: 'f32',
     parse: (value, field) => check.oneOf(value, field, listCodecs().map((codec) => codec.id)),
   },
-  // An update whose global gradient norm exceeds this is rejected as corrupt; 0 turns the check off.
+  // An update whose global gradient norm exceeds this is refused as corrupt (no honest gradient comes near it); 0 turns
+  // the check off. It is the guard against garbage, not the defence against large updates: the aggregation rules
+  // clip those (training.aggregation), which bounds their pull without throwing away a worker's round.
   maxGradNorm: fields.number(1e4, 0, Number.MAX_VALUE),
+  aggregation: fields.nested(aggregationSchema),
   verification: fields.nested(verificationSchema),
 };
 
@@ -166,7 +211,7 @@ export function parseJobConfig(raw: unknown): JobConfig {
   const schema: Schema<Omit<JobConfig, 'model'>> = {
     id: idField,
     dataset: fields.nested(datasetSchema),
-    training: fields.nested(trainingSchema),
+    training: fields.nested<TrainingConfig>({ ...trainingSchema, aggregator: aggregatorField(Object.keys(spec.networks)) }),
     optimizers: fields.nested(optimizersSchema),
     output: fields.nested(outputSchema),
   };

@@ -2,7 +2,6 @@ import { getCodec } from '../shared/codec/index.ts';
 import { arraysToTensors, contentHash, tensorsToArrays } from '../shared/codec/named.ts';
 import type { NamedArrays } from '../shared/codec/types.ts';
 import { findNonFinite, globalNorm } from '../shared/aggregate/norms.ts';
-import { weightedMean } from '../shared/aggregate/weighted-mean.ts';
 import { stalenessWeight } from '../shared/aggregate/schedule.ts';
 import { dealShards, makeShards, ShardSampler, splitDataset, type ShardCursor } from '../shared/data/shards.ts';
 import { ErrorCode, TesseraError } from '../shared/protocol/errors.ts';
@@ -12,6 +11,7 @@ import type { ModelSpec } from '../shared/models/types.ts';
 import { adamStep, createAdamState, type AdamState } from '../shared/training/adam.ts';
 import { deriveSeed } from '../shared/training/random.ts';
 import { createMomentum, nesterovStep } from '../shared/training/nesterov.ts';
+import { aggregateRound, type RoundOutlier } from './aggregate-round.ts';
 import type { JobConfig } from './config.ts';
 
 /** Everything a checkpoint holds: with the config, enough to continue the job exactly. */
@@ -103,6 +103,8 @@ export interface RoundSummary {
   /** Samples of the round over its wall time. */
   samplesPerSecond: number;
   applied: boolean;
+  /** Updates (on-time or late) that some network's aggregation rule clipped, trimmed or found beyond its radius. */
+  outliers: RoundOutlier[];
 }
 
 /**
@@ -276,6 +278,8 @@ export class Job {
     const nonFinite = findNonFinite(grads);
     if (nonFinite) throw new TesseraError(ErrorCode.NonFinite, `non-finite value at index ${nonFinite.index}`, { field: `tensors.${nonFinite.name}` });
     const norm = globalNorm(grads);
+    // The corruption guard (a norm no honest gradient reaches), not the defence against large updates: the
+    // aggregation rules clip those in closeRound, bounding their pull without throwing away the worker's round.
     const limit = this.config.training.maxGradNorm;
     if (limit > 0 && norm > limit) throw new TesseraError(ErrorCode.NormTooLarge, `gradient norm ${norm.toPrecision(4)} above the job's limit ${limit}`, { field: 'tensors' });
     return {
@@ -347,11 +351,11 @@ export class Job {
   }
 
   /**
-   * Closes the open round: workers that have not answered are failures; the
-   * accepted gradients are averaged by samples and each network's optimizer
-   * steps. A round with no accepted update leaves the weights as they were.
-   * Updates of the workers in `excluded` (worker id -> reason) were accepted
-   * but are left out of the aggregate.
+   * Closes the open round: workers that have not answered are failures; each
+   * network's gradients are combined by its aggregation rule (weighted by
+   * samples) and each network's optimizer steps. A round with no accepted
+   * update leaves the weights as they were. Updates of the workers in
+   * `excluded` (worker id -> reason) were accepted but are left out of the aggregate.
    */
   closeRound(now: number, excluded: ReadonlyMap<string, string> = new Map()): RoundSummary {
     const round = this.current;
@@ -379,9 +383,11 @@ export class Job {
       losses: meanLosses(updates),
       samplesPerSecond: samples / Math.max(1e-3, (now - round.startedAt) / 1000),
       applied: contributions.length > 0,
+      outliers: [],
     };
     if (!summary.applied) return summary;
-    const grads = weightedMean(contributions.map((update) => ({ weight: update.weight, tensors: update.grads })));
+    const { tensors: grads, outliers } = aggregateRound(contributions, this.spec, this.config.training);
+    summary.outliers = outliers;
     const { training } = this.config;
     if (training.mode === 'local') {
       // The updates are weight deltas: one outer Nesterov step on all tensors (each network's tensors move by their own delta).

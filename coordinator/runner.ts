@@ -40,6 +40,8 @@ export interface RoundRow {
   failures: RoundSummary['failures'];
   /** Accepted updates the aggregate left out: verification copies, disputed pairs, quarantined workers. */
   excluded: RoundSummary['excluded'];
+  /** Updates the aggregation rules flagged, with their distance to the result in clip radii. */
+  outliers: RoundSummary['outliers'];
   closedAt: string;
 }
 
@@ -58,6 +60,7 @@ export function roundRow(summary: RoundSummary, now: number): RoundRow {
     deadlineMs: summary.deadlineMs,
     failures: summary.failures,
     excluded: summary.excluded,
+    outliers: summary.outliers.map((outlier) => ({ ...outlier, deviation: Number(outlier.deviation.toPrecision(3)) })),
     closedAt: new Date(now).toISOString(),
   };
 }

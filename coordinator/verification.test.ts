@@ -41,8 +41,8 @@ function setup(options: VerifierOptions, training: Record<string, unknown> = {})
     for (const [id, grads] of Object.entries(sent)) job.acceptUpdate(id, updateFor(open.assignments.get(id)!.message, { tensors: encode(grads) }) as Update, 1);
     const excluded = verifier.exclusions(open);
     const summary = job.closeRound(2, excluded);
-    // The shape Job.closeRound gives the robust rule's flags.
-    verifier.observe({ ...summary, outliers: outliers.map((workerId) => ({ workerId, round: summary.round, networks: ['generator'], deviation: 9 })) } as RoundSummary);
+    // As the robust rule would have flagged them.
+    verifier.observe({ ...summary, outliers: outliers.map((workerId) => ({ workerId, round: summary.round, networks: ['generator'], deviation: 9 })) });
     return { excluded, summary };
   };
   return { job, verifier, verdicts, rulings, round };

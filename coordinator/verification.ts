@@ -199,7 +199,7 @@ export class Verifier extends EventEmitter<VerifierEvents> {
 
   /** The round's evidence: each aggregated update, flagged by the robust rule as an outlier or not. */
   observe(summary: RoundSummary): void {
-    const flagged = new Set(outliersOf(summary).map((outlier) => outlier.workerId));
+    const flagged = new Set(summary.outliers.map((outlier) => outlier.workerId));
     for (const update of [...summary.updates, ...summary.late]) this.apply(update.workerId, { kind: 'round', outlier: flagged.has(update.workerId) });
   }
 
@@ -258,9 +258,4 @@ export class Verifier extends EventEmitter<VerifierEvents> {
     if (state.quarantined !== wasQuarantined) this.emit('quarantine', workerId, state);
     return state;
   }
-}
-
-/** The robust rule's outlier flags on a round summary (none under rules that flag nothing). */
-function outliersOf(summary: RoundSummary): { workerId: string }[] {
-  return (summary as RoundSummary & { outliers?: { workerId: string }[] }).outliers ?? [];
 }
