@@ -11,7 +11,7 @@ import type { Trainer } from '../shared/models/types.ts';
 import { saveCheckpoint } from './checkpoint.ts';
 import { samplingWeights, type Job, type PublishedWeights, type RoundSummary } from './job.ts';
 import { exportLayersModel, sampleGridPng, writeFileAtomic } from './outputs.ts';
-import { Verifier, type VerifierOptions } from './verification.ts';
+import { Verifier, type Verdict, type VerifierOptions } from './verification.ts';
 import { recordSpeed, type WorkerSession } from './workers.ts';
 
 /** The round log: one JSON object per line, per closed round. */
@@ -40,12 +40,14 @@ export interface RoundRow {
   failures: RoundSummary['failures'];
   /** Accepted updates the aggregate left out: verification copies, disputed pairs, quarantined workers. */
   excluded: RoundSummary['excluded'];
+  /** The round's duplicate pairs as compared (the referee's rulings come later, in the coordinator's log and metrics). */
+  verification: Omit<Verdict, 'round'>[];
   /** Updates the aggregation rules flagged, with their distance to the result in clip radii. */
   outliers: RoundSummary['outliers'];
   closedAt: string;
 }
 
-export function roundRow(summary: RoundSummary, now: number): RoundRow {
+export function roundRow(summary: RoundSummary, now: number, verdicts: readonly Verdict[] = []): RoundRow {
   return {
     round: summary.round,
     version: summary.version,
@@ -60,6 +62,7 @@ export function roundRow(summary: RoundSummary, now: number): RoundRow {
     deadlineMs: summary.deadlineMs,
     failures: summary.failures,
     excluded: summary.excluded,
+    verification: verdicts.map(({ round: _round, ...verdict }) => ({ ...verdict, distance: Number(verdict.distance.toPrecision(3)) })),
     outliers: summary.outliers.map((outlier) => ({ ...outlier, deviation: Number(outlier.deviation.toPrecision(3)) })),
     closedAt: new Date(now).toISOString(),
   };
@@ -318,12 +321,13 @@ export class JobRunner extends EventEmitter<RunnerEvents> {
     clearTimeout(this.deadlineTimer);
     this.pastDeadline = false;
     if (!this.job.current) return;
-    const summary = this.job.closeRound(this.clock(), this.verifier.exclusions(this.job.current));
+    const { excluded, verdicts } = this.verifier.exclusions(this.job.current);
+    const summary = this.job.closeRound(this.clock(), excluded);
     this.verifier.observe(summary);
     this.lastRound = summary;
     for (const update of summary.updates) this.finishTimes.push(update.finishMs);
     if (this.finishTimes.length > FINISH_TIMES_KEPT) this.finishTimes.splice(0, this.finishTimes.length - FINISH_TIMES_KEPT);
-    this.appendRoundLog(summary);
+    this.appendRoundLog(summary, verdicts);
     this.emit('round', summary, this.workers);
     if (this.status === 'stopped') return;
     if (summary.applied) this.queueOutputs(false);
@@ -356,8 +360,8 @@ export class JobRunner extends EventEmitter<RunnerEvents> {
   }
 
   /** One JSON line per closed round in rounds.jsonl: who contributed what, who missed it and why. */
-  private appendRoundLog(summary: RoundSummary): void {
-    const row = roundRow(summary, this.clock());
+  private appendRoundLog(summary: RoundSummary, verdicts: readonly Verdict[]): void {
+    const row = roundRow(summary, this.clock(), verdicts);
     this.history.push(row);
     if (this.history.length > HISTORY_ROUNDS) this.history.splice(0, this.history.length - HISTORY_ROUNDS);
     const line = JSON.stringify(row);

@@ -39,7 +39,7 @@ function setup(options: VerifierOptions, training: Record<string, unknown> = {})
   const round = async (sent: Record<string, NamedArrays>, copies: Map<string, string>, outliers: string[] = []): Promise<{ excluded: Map<string, string>; summary: RoundSummary }> => {
     const open = await job.openRound(Object.keys(sent).map((id) => ({ id, batchSize: 4 })), 0, 1000, copies);
     for (const [id, grads] of Object.entries(sent)) job.acceptUpdate(id, updateFor(open.assignments.get(id)!.message, { tensors: encode(grads) }) as Update, 1);
-    const excluded = verifier.exclusions(open);
+    const { excluded } = verifier.exclusions(open);
     const summary = job.closeRound(2, excluded);
     // As the robust rule would have flagged them.
     verifier.observe({ ...summary, outliers: outliers.map((workerId) => ({ workerId, round: summary.round, networks: ['generator'], deviation: 9 })) });

@@ -126,14 +126,19 @@ export class Verifier extends EventEmitter<VerifierEvents> {
   }
 
   /**
-   * Compares the open round's pairs and says which updates the aggregate
-   * leaves out: quarantined workers' always; an agreeing copy (the samples
+   * Compares the open round's pairs (the verdicts) and says which updates
+   * the aggregate leaves out: quarantined workers' always; an agreeing copy (the samples
    * count once); both sides of a disagreeing pair of trusted workers (the
    * referee decides later who was wrong). A probe's original counts whatever
    * the quarantined copy sent, so a quarantined worker cannot veto anyone's work.
    */
-  exclusions(round: OpenRound): Map<string, Exclusion> {
+  exclusions(round: OpenRound): { excluded: Map<string, Exclusion>; verdicts: Verdict[] } {
     const excluded = new Map<string, Exclusion>();
+    const verdicts: Verdict[] = [];
+    const tell = (verdict: Verdict) => {
+      verdicts.push(verdict);
+      this.emit('verdict', verdict);
+    };
     for (const workerId of round.assignments.keys()) if (this.trustOf(workerId).quarantined) excluded.set(workerId, 'quarantined');
     const { tolerance } = this.job.config.training.verification;
     const slack = codecSlack(this.job.config.training.codec);
@@ -143,7 +148,7 @@ export class Verifier extends EventEmitter<VerifierEvents> {
       const comparison = compareGradients(first.grads, second.grads, tolerance, slack, slack);
       if (comparison.agree) {
         if (!excluded.has(original)) excluded.set(copy, excluded.get(copy) ?? 'duplicate');
-        this.emit('verdict', { round: round.round, original, copy, outcome: 'agree', distance: comparison.distance, tensor: comparison.tensor });
+        tell({ round: round.round, original, copy, outcome: 'agree', distance: comparison.distance, tensor: comparison.tensor });
         this.apply(original, { kind: 'agreement' });
         this.apply(copy, { kind: 'agreement' });
         continue;
@@ -153,9 +158,9 @@ export class Verifier extends EventEmitter<VerifierEvents> {
         excluded.set(copy, 'disputed');
       }
       const outcome = this.dispute(round, original, copy, first.grads, second.grads);
-      this.emit('verdict', { round: round.round, original, copy, outcome, distance: comparison.distance, tensor: comparison.tensor });
+      tell({ round: round.round, original, copy, outcome, distance: comparison.distance, tensor: comparison.tensor });
     }
-    return excluded;
+    return { excluded, verdicts };
   }
 
   /** Sends a disagreeing pair to the referee, or, when none can take it, gives soft mismatches now. */

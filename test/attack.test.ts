@@ -1,0 +1,58 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { selectNodeBackend } from '../worker/backend.ts';
+import { attackById } from './attack/attacks.ts';
+import { runScenario, type ScenarioResult } from './attack/scenario.ts';
+import { formatTable, judgeRuns, MAX_LOSS_RATIO, MAX_QUARANTINE_ROUND } from './attack/table.ts';
+
+/**
+ * The attack test, short: each attack once, under trimmed-mean or
+ * centered-clip, 50 training steps of four in-process workers with one
+ * hostile, beside a clean run of each rule. The full table (300 rounds,
+ * every attack under mean, trimmed-mean and centered-clip) is
+ * `npx tsx test/attack/run.ts`; docs/security.md has its results.
+ */
+
+const ROUNDS = MAX_QUARANTINE_ROUND;
+/** Each attack under one robust rule, the two rules taking turns. */
+const RUNS: [attack: string, rule: string][] = [
+  ['sign-flip-x10', 'centered-clip'],
+  ['flip-at-cap', 'trimmed-mean'],
+  ['constant', 'centered-clip'],
+  ['fake-speed', 'trimmed-mean'],
+  ['stale-replay', 'centered-clip'],
+  ['stale-relabelled', 'trimmed-mean'],
+];
+const results: ScenarioResult[] = [];
+const clean = new Map<string, ScenarioResult>();
+
+beforeAll(async () => {
+  await selectNodeBackend('wasm');
+});
+
+describe(`attacks on a ${ROUNDS}-round DCGAN job, one hostile worker of four`, () => {
+  it.each(['trimmed-mean', 'centered-clip'])('clean run under %s: nobody is quarantined, every duplicate agrees', async (rule) => {
+    const result = await runScenario({ rule, rounds: ROUNDS });
+    results.push(result);
+    clean.set(rule, result);
+    expect(result.rounds).toBe(ROUNDS);
+    expect(result.honestQuarantined).toEqual([]);
+    expect(result.verdicts.agree).toBeGreaterThan(0);
+    expect(result.verdicts.disputed ?? 0).toBe(0);
+    expect(Number.isFinite(result.heldOutLoss)).toBe(true);
+  });
+
+  it.each(RUNS)(`%s under %s: held-out loss within ${MAX_LOSS_RATIO}x of clean, attacker quarantined by round ${ROUNDS}, no honest worker`, async (attack, rule) => {
+    const result = await runScenario({ attack: attackById(attack), rule, rounds: ROUNDS });
+    results.push(result);
+    expect(result.honestQuarantined).toEqual([]);
+    expect(result.quarantinedAt).not.toBeNull();
+    expect(result.quarantinedAt!).toBeLessThanOrEqual(ROUNDS);
+    expect(result.heldOutLoss / clean.get(rule)!.heldOutLoss).toBeLessThanOrEqual(MAX_LOSS_RATIO);
+  });
+
+  it('the table judges every run as meeting its targets', () => {
+    const rows = judgeRuns(results);
+    process.stdout.write(`${formatTable(rows)}\n`);
+    expect(rows.flatMap((row) => row.misses)).toEqual([]);
+  });
+});
