@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import { selectNodeBackend } from '../../worker/backend.ts';
 import { ATTACKS, attackById } from './attacks.ts';
 import { runScenario, type ScenarioResult } from './scenario.ts';
-import { formatTable, judgeRuns } from './table.ts';
+import { baselines, formatTable, judgeRuns } from './table.ts';
 
 const USAGE = `Usage: npx tsx test/attack/run.ts [options]
 
@@ -40,12 +40,12 @@ const seed = Number(values.seed);
 const duplicateShare = Number(values.share);
 const attacks = values.attacks.split(',').map(attackById);
 const results: ScenarioResult[] = [];
-for (const rule of values.rules.split(',')) {
-  for (const attack of [undefined, ...attacks]) {
-    const result = await runScenario({ attack, rule, rounds, seed, duplicateShare });
-    results.push(result);
-    process.stderr.write(`${result.attack} / ${rule}: loss ${result.heldOutLoss.toFixed(3)}, quarantined at ${result.quarantinedAt ?? 'never'} (${result.seconds.toFixed(1)} s)\n`);
-  }
+const rules = values.rules.split(',');
+const runs = [...baselines(rules, attacks), ...rules.flatMap((rule) => attacks.map((attack) => ({ rule, attack })))];
+for (const run of runs) {
+  const result = await runScenario({ ...run, rounds, seed, duplicateShare });
+  results.push(result);
+  process.stderr.write(`${result.attack} / ${result.rule} ${result.setting}: loss ${result.heldOutLoss.toFixed(3)}, quarantined at ${result.quarantinedAt ?? 'never'} (${result.seconds.toFixed(1)} s)\n`);
 }
 const rows = judgeRuns(results);
 process.stdout.write(`${rounds} rounds, seed ${seed}, duplicateShare ${duplicateShare}\n\n${formatTable(rows)}\n`);

@@ -24,11 +24,15 @@ export interface ScenarioOptions {
   duplicateShare?: number;
   /** Held-out examples the loss is measured on. */
   evalExamples?: number;
+  /** Training settings on top of the scenario's (a clean baseline for an attack that needs some, e.g. throughput batching). */
+  training?: Record<string, unknown>;
 }
 
 export interface ScenarioResult {
   attack: string;
   rule: string;
+  /** The training settings beyond the scenario's own, as `key=value` (empty for none): runs compare with a clean run of the same. */
+  setting: string;
   rounds: number;
   /** The model's losses on held-out examples after the last round. */
   heldOut: Record<string, number>;
@@ -60,6 +64,7 @@ const MODEL = { id: 'dcgan', config: { width: 8, latentDim: 16 } };
 export async function runScenario(options: ScenarioOptions): Promise<ScenarioResult> {
   const started = performance.now();
   const seed = options.seed ?? 1;
+  const extra = { ...options.training, ...options.attack?.training };
   const outputDir = mkdtempSync(join(tmpdir(), 'tessera-attack-'));
   const config = parseJobConfig({
     id: 'attack',
@@ -74,7 +79,7 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
       roundDeadlineMs: 60_000,
       aggregator: options.rule,
       verification: { duplicateShare: options.duplicateShare ?? 0.05 },
-      ...options.attack?.training,
+      ...extra,
     },
     // 1e-3 rather than DCGAN's 2e-4: the small model visibly learns within a few hundred rounds.
     optimizers: { generator: { learningRate: 1e-3 }, discriminator: { learningRate: 1e-3 } },
@@ -129,6 +134,7 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
   return {
     attack: options.attack?.id ?? 'clean',
     rule: options.rule,
+    setting: Object.entries(extra).map(([key, value]) => `${key}=${value}`).join(', '),
     rounds: job.state.version,
     heldOut,
     heldOutLoss: Object.values(heldOut).reduce((sum, value) => sum + value, 0),

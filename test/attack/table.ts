@@ -15,11 +15,21 @@ export interface Row {
   misses: string[];
 }
 
-/** Compares each attacked run with the clean run of its rule and checks the targets. */
+/** Which clean run an attacked run is compared with: the same rule and setting. */
+export const baselineKey = (result: ScenarioResult) => `${result.rule}|${result.setting}`;
+
+/** The clean runs an attack table needs: one per rule and per distinct setting the attacks bring. */
+export function baselines(rules: readonly string[], attacks: readonly { training?: Record<string, unknown> }[]): { rule: string; training?: Record<string, unknown> }[] {
+  const settings = new Map<string, Record<string, unknown> | undefined>([['{}', undefined]]);
+  for (const attack of attacks) if (attack.training) settings.set(JSON.stringify(attack.training), attack.training);
+  return rules.flatMap((rule) => [...settings.values()].map((training) => ({ rule, training })));
+}
+
+/** Compares each attacked run with the clean run of its rule and setting, and checks the targets. */
 export function judgeRuns(results: readonly ScenarioResult[]): Row[] {
-  const clean = new Map(results.filter((result) => result.attack === 'clean').map((result) => [result.rule, result]));
+  const clean = new Map(results.filter((result) => result.attack === 'clean').map((result) => [baselineKey(result), result]));
   return results.map((result) => {
-    const baseline = clean.get(result.rule);
+    const baseline = clean.get(baselineKey(result));
     const ratio = baseline ? result.heldOutLoss / baseline.heldOutLoss : Number.NaN;
     const misses: string[] = [];
     if (result.honestQuarantined.length > 0) misses.push(`honest worker(s) quarantined: ${result.honestQuarantined.join(', ')}`);
@@ -36,15 +46,15 @@ const number = (value: number) => (Math.abs(value) >= 1000 || (value !== 0 && Ma
 /** The table as Markdown: attack x rule -> held-out losses, ratio to clean, round of quarantine. */
 export function formatTable(rows: readonly Row[]): string {
   const lines = [
-    '| attack | rule | held-out d / g | loss (d+g) | x clean | quarantined at round | verdicts (agree/disputed/unresolved) | targets |',
-    '| --- | --- | --- | --- | --- | --- | --- | --- |',
+    '| attack | rule | setting | held-out d / g | loss (d+g) | x clean | quarantined at round | verdicts (agree/disputed/unresolved) | targets |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
   ];
   for (const { result, ratio, misses } of rows) {
     const losses = Object.values(result.heldOut).map(number).join(' / ');
     const verdicts = ['agree', 'disputed', 'unresolved'].map((outcome) => result.verdicts[outcome] ?? 0).join('/');
     const quarantined = result.attack === 'clean' ? (result.honestQuarantined.length ? result.honestQuarantined.join(', ') : 'nobody') : String(result.quarantinedAt ?? 'never');
     const targets = misses.length > 0 ? `MISSED: ${misses.join('; ')}` : result.attack !== 'clean' && !ROBUST_RULES.includes(result.rule) ? '(baseline)' : 'met';
-    lines.push(`| ${result.attack} | ${result.rule} | ${losses} | ${number(result.heldOutLoss)} | ${result.attack === 'clean' ? '1.00' : number(ratio)} | ${quarantined} | ${verdicts} | ${targets} |`);
+    lines.push(`| ${result.attack} | ${result.rule} | ${result.setting || '-'} | ${losses} | ${number(result.heldOutLoss)} | ${result.attack === 'clean' ? '1.00' : number(ratio)} | ${quarantined} | ${verdicts} | ${targets} |`);
   }
   return lines.join('\n');
 }
