@@ -127,10 +127,11 @@ export class Verifier extends EventEmitter<VerifierEvents> {
 
   /**
    * Compares the open round's pairs (the verdicts) and says which updates
-   * the aggregate leaves out: quarantined workers' always; an agreeing copy (the samples
-   * count once); both sides of a disagreeing pair of trusted workers (the
-   * referee decides later who was wrong). A probe's original counts whatever
-   * the quarantined copy sent, so a quarantined worker cannot veto anyone's work.
+   * the aggregate leaves out: quarantined workers' always; an agreeing copy
+   * (the samples count once); both sides of a disagreeing pair of trusted
+   * workers (the referee decides later who was wrong). A probe's original
+   * counts whatever the quarantined copy sent: a quarantined worker cannot
+   * veto anyone's work.
    */
   exclusions(round: OpenRound): { excluded: Map<string, Exclusion>; verdicts: Verdict[] } {
     const excluded = new Map<string, Exclusion>();
