@@ -13,14 +13,14 @@ import { baselineKey, formatTable, judgeRuns, MAX_LOSS_RATIO, MAX_QUARANTINE_ROU
  */
 
 const ROUNDS = MAX_QUARANTINE_ROUND;
-/** Each attack under one robust rule, the two rules taking turns. */
-const RUNS: [attack: string, rule: string][] = [
-  ['sign-flip-x10', 'centered-clip'],
-  ['flip-at-cap', 'trimmed-mean'],
-  ['constant', 'centered-clip'],
-  ['fake-speed', 'trimmed-mean'],
-  ['stale-replay', 'centered-clip'],
-  ['stale-relabelled', 'trimmed-mean'],
+/** Each attack under one robust rule, the two rules taking turns; one run over real WebSockets on loopback. */
+const RUNS: [attack: string, rule: string, transport: 'memory' | 'websocket'][] = [
+  ['sign-flip-x10', 'centered-clip', 'websocket'],
+  ['flip-at-cap', 'trimmed-mean', 'memory'],
+  ['constant', 'centered-clip', 'memory'],
+  ['fake-speed', 'trimmed-mean', 'memory'],
+  ['stale-replay', 'centered-clip', 'memory'],
+  ['stale-relabelled', 'trimmed-mean', 'memory'],
 ];
 const results: ScenarioResult[] = [];
 /** Clean runs by rule and setting: each attacked run is compared with the clean run of its rule and setting. */
@@ -48,8 +48,8 @@ describe(`attacks on a ${ROUNDS}-round DCGAN job, one hostile worker of four`, (
     expect(Number.isFinite(result.heldOutLoss)).toBe(true);
   });
 
-  it.each(RUNS)(`%s under %s: held-out loss within ${MAX_LOSS_RATIO}x of clean, attacker quarantined by round ${ROUNDS}, no honest worker`, async (attack, rule) => {
-    const result = await runScenario({ attack: attackById(attack), rule, rounds: ROUNDS });
+  it.each(RUNS)(`%s under %s (%s sockets): held-out loss within ${MAX_LOSS_RATIO}x of clean, attacker quarantined by round ${ROUNDS}, no honest worker`, async (attack, rule, transport) => {
+    const result = await runScenario({ attack: attackById(attack), rule, rounds: ROUNDS, transport });
     results.push(result);
     expect(result.honestQuarantined).toEqual([]);
     expect(result.quarantinedAt).not.toBeNull();

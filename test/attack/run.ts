@@ -17,6 +17,7 @@ which verification quarantined the attacker. Exits 1 when a target is missed.
   --attacks LIST    comma-separated attack ids (default all: ${ATTACKS.map((attack) => attack.id).join(', ')})
   --seed N          data, noise and duplicate plan (default 1)
   --share X         training.verification.duplicateShare (default 0.05)
+  --transport T     memory (in-process sockets, default) or websocket (real sockets on loopback)
 `;
 
 const { values } = parseArgs({
@@ -26,6 +27,7 @@ const { values } = parseArgs({
     attacks: { type: 'string', default: ATTACKS.map((attack) => attack.id).join(',') },
     seed: { type: 'string', default: '1' },
     share: { type: 'string', default: '0.05' },
+    transport: { type: 'string', default: 'memory' },
     help: { type: 'boolean', default: false },
   },
 });
@@ -38,12 +40,14 @@ await selectNodeBackend('wasm');
 const rounds = Number(values.rounds);
 const seed = Number(values.seed);
 const duplicateShare = Number(values.share);
+if (values.transport !== 'memory' && values.transport !== 'websocket') throw new Error(`--transport is memory or websocket, not ${values.transport}`);
+const transport = values.transport;
 const attacks = values.attacks.split(',').map(attackById);
 const results: ScenarioResult[] = [];
 const rules = values.rules.split(',');
 const runs = [...baselines(rules, attacks), ...rules.flatMap((rule) => attacks.map((attack) => ({ rule, attack })))];
 for (const run of runs) {
-  const result = await runScenario({ ...run, rounds, seed, duplicateShare });
+  const result = await runScenario({ ...run, rounds, seed, duplicateShare, transport });
   results.push(result);
   process.stderr.write(`${result.attack} / ${result.rule} ${result.setting}: loss ${result.heldOutLoss.toFixed(3)}, quarantined at ${result.quarantinedAt ?? 'never'} (${result.seconds.toFixed(1)} s)\n`);
 }

@@ -1,12 +1,16 @@
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import WebSocket from 'ws';
 import { pack, unpack } from '../../shared/codec/packr.ts';
 import type { NamedArrays } from '../../shared/codec/types.ts';
 import { loadMnist } from '../../shared/data/mnist.ts';
 import { getModel } from '../../shared/models/registry.ts';
 import { createUniform } from '../../shared/training/random.ts';
-import { WorkerClient } from '../../shared/worker/client.ts';
+import { WorkerClient, type SocketLike } from '../../shared/worker/client.ts';
+import { attachWebSocketTransport } from '../../coordinator/transports/websocket.ts';
 import { parseJobConfig } from '../../coordinator/config.ts';
 import { Hub } from '../../coordinator/hub.ts';
 import { Job } from '../../coordinator/job.ts';
@@ -27,6 +31,8 @@ export interface ScenarioOptions {
   evalExamples?: number;
   /** Training settings on top of the scenario's (a clean baseline for an attack that needs some, e.g. throughput batching). */
   training?: Record<string, unknown>;
+  /** How workers reach the hub: in-process sockets (default), or real WebSockets on loopback through the coordinator's transport. */
+  transport?: 'memory' | 'websocket';
 }
 
 export interface ScenarioResult {
@@ -119,16 +125,17 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
   });
 
   const tamper = options.attack?.start({ shapes: sampler.shapes, maxGradNorm: config.training.maxGradNorm });
+  const connect = options.transport === 'websocket' ? await webSocketsTo(hub) : { url: 'memory://coordinator', socket: (outgoing?: Outgoing) => new MemorySocket(hub, outgoing), close: () => {} };
   const clients = [...HONEST, ...(tamper ? [HOSTILE] : ['honest-4'])].map((workerId) => {
     const outgoing = workerId === HOSTILE && tamper ? (bytes: Uint8Array) => pack(tamper(unpack(bytes) as Record<string, unknown>)).slice() : undefined;
     const client = new WorkerClient({
-      url: 'memory://coordinator',
+      url: connect.url,
       workerId,
       kind: 'node',
       backend: 'wasm',
       device: 'in-process',
       name: workerId,
-      createSocket: () => new MemorySocket(hub, outgoing),
+      createSocket: () => connect.socket(outgoing),
       loadBatch: (_dataset, indices) => dataset.batch(indices),
     });
     client.start();
@@ -140,6 +147,7 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
   } finally {
     await Promise.all(clients.map((client) => client.stop()));
     await runner.shutdown();
+    await connect.close();
   }
 
   const weights = snapshots.map((arrays) => Object.fromEntries(names.map((name, i) => [name, arrays[i]])));
@@ -157,6 +165,32 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
     honestQuarantined: [...honestQuarantined],
     verdicts,
     seconds: (performance.now() - started) / 1000,
+  };
+}
+
+type Outgoing = (bytes: Uint8Array) => Uint8Array;
+
+/** The coordinator's WebSocket transport on a loopback port, and real `ws` sockets to it (the hostile one rewriting what it sends). */
+async function webSocketsTo(hub: Hub): Promise<{ url: string; socket(outgoing?: Outgoing): SocketLike; close(): Promise<void> }> {
+  const server = createServer();
+  const transport = attachWebSocketTransport(server, hub, { path: '/ws', pingIntervalMs: 600_000 });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const url = `ws://127.0.0.1:${(server.address() as AddressInfo).port}/ws`;
+  return {
+    url,
+    socket(outgoing) {
+      const socket = new WebSocket(url);
+      if (outgoing) {
+        const send = socket.send.bind(socket);
+        socket.send = ((data: Uint8Array) => send(outgoing(data))) as typeof socket.send;
+      }
+      return socket as unknown as SocketLike;
+    },
+    async close() {
+      transport.close();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
   };
 }
 
