@@ -62,13 +62,14 @@ const HONEST = ['honest-1', 'honest-2', 'honest-3'];
  */
 const EVAL_POINTS = 5;
 const HOSTILE = 'hostile';
-/** DCGAN narrowed to 8 base channels (18 k weights): 300 rounds of 4 workers in ~30 s on one core. */
+/** DCGAN narrowed to 8 base channels (18 k weights): a round of 4 workers costs ~45 ms of CPU on wasm. */
 const MODEL = { id: 'dcgan', config: { width: 8, latentDim: 16 } };
 
 /**
  * One run: the real Job, JobRunner and Hub in this process, four real
  * WorkerClients (each with its own trainer) over in-process sockets that pack
- * every message to bytes, one of them hostile when an attack is given. Waits
+ * every message to bytes (or real WebSockets on loopback), one of them
+ * hostile when an attack is given. Waits
  * for `rounds` training steps, then measures the model's loss on held-out
  * examples. Seeded: the data, the noise and the duplicate plan replay; the
  * rounds' contents replay too except under throughput batching, which
