@@ -28,6 +28,8 @@ export interface JobState {
   outerMomentum?: NamedArrays;
   /** Exponential moving average of the weights, for sampling and export (models with emaDecay > 0). */
   ema?: NamedArrays;
+  /** Worker ids an admin banned: refused at hello, and still after a restart. */
+  banned?: string[];
 }
 
 /** Weights of one version, encoded once and shared by every worker that asks. */

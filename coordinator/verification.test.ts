@@ -169,6 +169,18 @@ describe('Verifier', () => {
     expect(verifier.trustOf('b').counts.refusals).toBe(1);
   });
 
+  it('keeps bans in the job state (so in checkpoints), and a new verifier over that state refuses the same ids', () => {
+    const { job, verifier } = setup({ referee: null });
+    verifier.ban('a');
+    verifier.ban('b');
+    verifier.release('b');
+    expect(job.state.banned).toEqual(['a']);
+    const restarted = new Verifier(job, { referee: null });
+    expect(restarted.isBanned('a')).toBe(true);
+    expect(restarted.trustOf('a')).toMatchObject({ quarantined: true, score: 0 });
+    expect(restarted.isBanned('b')).toBe(false);
+  });
+
   it('copies nothing in local-update mode, where honest deltas of one assignment differ', () => {
     const { verifier } = setup({ referee: null }, { mode: 'local', verification: { duplicateShare: 1 } });
     expect(verifier.plan(['a', 'b', 'c', 'd']).copies.size).toBe(0);

@@ -87,6 +87,7 @@ export class Verifier extends EventEmitter<VerifierEvents> {
     this.policy = { ...DEFAULT_TRUST_POLICY, quarantineBelow: verification.quarantineBelow, releaseAbove: verification.releaseAbove };
     this.random = options.random ?? secureUniform;
     this.referee = options.referee;
+    for (const workerId of job.state.banned ?? []) this.records.set(workerId, banTrust(initialTrust(this.policy)));
   }
 
   trustOf(workerId: string): TrustState {
@@ -216,11 +217,13 @@ export class Verifier extends EventEmitter<VerifierEvents> {
 
   /** An admin's release: a new worker's score, no quarantine, no ban. */
   release(workerId: string): TrustState {
+    this.job.state.banned = this.job.state.banned?.filter((id) => id !== workerId);
     return this.set(workerId, releaseTrust(this.trustOf(workerId), this.policy));
   }
 
-  /** An admin's ban: quarantined for good; the runner disconnects it and the hub refuses its id. */
+  /** An admin's ban: quarantined for good; the hub refuses its id, also after a restart (the ban goes into the job state and its checkpoints). */
   ban(workerId: string): TrustState {
+    this.job.state.banned = [...new Set([...(this.job.state.banned ?? []), workerId])];
     return this.set(workerId, banTrust(this.trustOf(workerId)));
   }
 
