@@ -1,5 +1,4 @@
-import { getRule, type AggregationOptions } from '../shared/aggregate/index.ts';
-import { MAX_TRIM_FRACTION } from '../shared/aggregate/trimmed-mean.ts';
+import { MAX_TRIM_FRACTION, getRule, type AggregationOptions } from '../shared/aggregate/index.ts';
 import { listCodecs } from '../shared/codec/index.ts';
 import * as check from '../shared/protocol/check.ts';
 import { ErrorCode, TesseraError } from '../shared/protocol/errors.ts';

@@ -56,6 +56,7 @@ export const openApiDocument = {
           round: { type: 'integer' }, version: { type: 'integer' }, applied: { type: 'boolean' }, durationMs: { type: 'integer' }, samples: { type: 'integer' },
           samplesPerSecond: { type: 'number' }, losses: { type: 'object', additionalProperties: { type: 'number' } },
           updates: { type: 'array', items: { type: 'object' } }, failures: { type: 'array', items: { type: 'object' } }, closedAt: { type: 'string', format: 'date-time' },
+          outliers: { type: 'array', items: { type: 'object', properties: { workerId: { type: 'string' }, round: { type: 'integer' }, networks: { type: 'array', items: { type: 'string' } }, deviation: { type: 'number' } } } },
         },
       },
     },

@@ -1,7 +1,8 @@
 import type { NamedArrays } from '../codec/types.ts';
 import { distanceTo, globalNorm } from './norms.ts';
 import { cappedShares } from './shares.ts';
-import type { Aggregate, AggregationOptions, WeightedUpdate } from './types.ts';
+import type { Aggregate, AggregationOptions, AggregationRule, WeightedUpdate } from './types.ts';
+import { checkUpdates } from './updates.ts';
 
 /**
  * A derived clip radius is this many times the round's typical length (the
@@ -102,4 +103,24 @@ export function clipByNorm(updates: readonly WeightedUpdate[], options: Aggregat
   const radii = clipRadii(norms, shares, options.clipNorm, byShare);
   const scales = Float64Array.from(norms, (norm, k) => (norm > radii[k] ? radii[k] / norm : 1));
   return { shares, radii, scales, clipped: Array.from(scales, (scale) => scale < 1) };
+}
+
+/**
+ * A rule of the common shape: check the updates, cap shares and clip norms,
+ * `combine` the clipped updates, then judge each against the result.
+ */
+export function normClippedRule(
+  id: string,
+  description: string,
+  combine: (updates: readonly WeightedUpdate[], clip: NormClip, options: AggregationOptions) => NamedArrays,
+): AggregationRule {
+  return {
+    id,
+    description,
+    aggregate(updates, options) {
+      checkUpdates(updates, id);
+      const clip = clipByNorm(updates, options);
+      return judge(updates, combine(updates, clip, options), clip.radii, clip.clipped);
+    },
+  };
 }

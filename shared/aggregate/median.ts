@@ -1,7 +1,5 @@
-import { clipByNorm, judge } from './clip.ts';
+import { normClippedRule } from './clip.ts';
 import { reduceCoordinates, sortedWeightedMedian, toFloat32 } from './coordinate-wise.ts';
-import type { AggregationRule } from './types.ts';
-import { checkUpdates } from './updates.ts';
 
 /**
  * The coordinate-wise weighted median of the norm-clipped updates: while
@@ -10,13 +8,6 @@ import { checkUpdates } from './updates.ts';
  * the spread for Gaussian noise), and it ignores how far apart the honest
  * updates are.
  */
-export const median: AggregationRule = {
-  id: 'median',
-  description: 'coordinate-wise weighted median of norm-clipped updates',
-  aggregate(updates, options) {
-    checkUpdates(updates, 'median');
-    const { shares, radii, scales, clipped } = clipByNorm(updates, options);
-    const tensors = toFloat32(reduceCoordinates(updates, scales, shares, sortedWeightedMedian));
-    return judge(updates, tensors, radii, clipped);
-  },
-};
+export const median = normClippedRule('median', 'coordinate-wise weighted median of norm-clipped updates', (updates, { shares, scales }) =>
+  toFloat32(reduceCoordinates(updates, scales, shares, sortedWeightedMedian)),
+);

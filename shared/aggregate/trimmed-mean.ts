@@ -1,7 +1,5 @@
-import { clipByNorm, judge } from './clip.ts';
+import { normClippedRule } from './clip.ts';
 import { reduceCoordinates, toFloat32, type CoordinateReducer } from './coordinate-wise.ts';
-import type { AggregationRule } from './types.ts';
-import { checkUpdates } from './updates.ts';
 
 /** Just below one half: trimming half at each end would leave nothing (the median is its own rule). */
 export const MAX_TRIM_FRACTION = 0.49;
@@ -38,16 +36,11 @@ export function trimmedMeanOf(fraction: number): CoordinateReducer {
  * somewhere; an update is reported as an outlier when it was clipped or ends
  * beyond the clip radius from the result.
  */
-export const trimmedMean: AggregationRule = {
-  id: 'trimmed-mean',
-  description: 'coordinate-wise mean after trimming trimFraction of the weight at each end, of norm-clipped updates',
-  aggregate(updates, options) {
-    checkUpdates(updates, 'trimmed-mean');
-    if (!(options.trimFraction >= 0 && options.trimFraction <= MAX_TRIM_FRACTION)) {
-      throw new Error(`trimmed-mean: trimFraction ${options.trimFraction} is outside [0, ${MAX_TRIM_FRACTION}]`);
-    }
-    const { shares, radii, scales, clipped } = clipByNorm(updates, options);
-    const tensors = toFloat32(reduceCoordinates(updates, scales, shares, trimmedMeanOf(options.trimFraction)));
-    return judge(updates, tensors, radii, clipped);
+export const trimmedMean = normClippedRule(
+  'trimmed-mean',
+  'coordinate-wise mean after trimming trimFraction of the weight at each end, of norm-clipped updates',
+  (updates, { shares, scales }, { trimFraction }) => {
+    if (!(trimFraction >= 0 && trimFraction <= MAX_TRIM_FRACTION)) throw new Error(`trimmed-mean: trimFraction ${trimFraction} is outside [0, ${MAX_TRIM_FRACTION}]`);
+    return toFloat32(reduceCoordinates(updates, scales, shares, trimmedMeanOf(trimFraction)));
   },
-};
+);
