@@ -6,7 +6,8 @@ import { codecSlack, compareGradients } from './verification-compare.ts';
 
 const uniform = createUniform(3);
 const random = (count: number) => Float32Array.from({ length: count }, () => uniform() - 0.5);
-const gradient = (): NamedArrays => ({ 'd_conv/kernel': random(512), 'd_conv/bias': random(8).map((v) => v * 1e-3), 'g_dense/kernel': random(256) });
+const gradient = (): NamedArrays => ({ 'd_conv/kernel': random(512), 'd_conv/bias': random(8).map((v) => v * 2e-3), 'g_dense/kernel': random(256) });
+const networkOf = (name: string) => (name.startsWith('g_') ? 'generator' : 'discriminator');
 const scaled = (values: Float32Array, factor: number) => values.map((v) => v * factor);
 
 describe('compareGradients', () => {
@@ -29,6 +30,7 @@ describe('compareGradients', () => {
   it('catches a flipped small tensor that a norm over the whole update would hide', () => {
     const a = gradient();
     const b: NamedArrays = { ...structuredClone(a), 'd_conv/bias': scaled(a['d_conv/bias'], -1) };
+    const bias = Math.hypot(...a['d_conv/bias']);
     let difference = 0;
     let norm = 0;
     for (const name of Object.keys(a)) {
@@ -38,7 +40,27 @@ describe('compareGradients', () => {
       }
     }
     expect(Math.sqrt(difference / norm)).toBeLessThan(1e-3);
-    expect(compareGradients(a, b, 1e-3)).toMatchObject({ agree: false, distance: 2, tensor: 'd_conv/bias' });
+    // Judged against its even share of the discriminator's norm, which is larger than its own norm.
+    const evenShare = Math.hypot(...a['d_conv/kernel'], ...a['d_conv/bias']) * Math.sqrt(8 / 520);
+    expect(evenShare).toBeGreaterThan(bias);
+    const comparison = compareGradients(a, b, 1e-3, { networkOf });
+    expect(comparison).toMatchObject({ agree: false, tensor: 'd_conv/bias' });
+    expect(comparison.distance).toBeCloseTo((2 * bias) / evenShare, 6);
+  });
+
+  it('does not mistake the float noise of a nearly cancelled tensor for a disagreement', () => {
+    // A 1-element bias whose terms of both signs nearly cancel: 1e-6, computed in another order as 1.01e-6.
+    const a: NamedArrays = { 'd_conv/kernel': random(512), 'd_logit/bias': new Float32Array([1e-6]) };
+    const b: NamedArrays = { 'd_conv/kernel': a['d_conv/kernel'].slice(), 'd_logit/bias': new Float32Array([1.01e-6]) };
+    expect(compareGradients(a, b, 1e-3, { networkOf })).toMatchObject({ agree: true });
+    // Against its own norm alone (its even share of a network of itself), it would be a 1% disagreement.
+    expect(compareGradients({ b: a['d_logit/bias'] }, { b: b['d_logit/bias'] }, 1e-3)).toMatchObject({ agree: false });
+  });
+
+  it('judges each network by its own norm: a small generator gradient flipped beside a large discriminator one is caught', () => {
+    const a: NamedArrays = { 'd_conv/kernel': random(512), 'g_dense/kernel': scaled(random(256), 1e-3) };
+    const b: NamedArrays = { 'd_conv/kernel': a['d_conv/kernel'].slice(), 'g_dense/kernel': scaled(a['g_dense/kernel'], -1) };
+    expect(compareGradients(a, b, 1e-3, { networkOf })).toMatchObject({ agree: false, distance: 2, tensor: 'g_dense/kernel' });
   });
 
   it('a zero tensor agrees only with zero; a missing tensor never agrees', () => {
@@ -57,8 +79,8 @@ describe('compareGradients', () => {
     const noise = random(1024);
     const [a, b] = [roundTrip(values), roundTrip(values.map((v, i) => v + 1e-4 * noise[i]))];
     expect(compareGradients({ w: a }, { w: b }, 1e-3)).toMatchObject({ agree: false });
-    expect(compareGradients({ w: a }, { w: b }, 1e-3, codecSlack('int8'), codecSlack('int8')).agree).toBe(true);
+    expect(compareGradients({ w: a }, { w: b }, 1e-3, { slackA: codecSlack('int8'), slackB: codecSlack('int8') }).agree).toBe(true);
     // A flipped gradient stays far outside even the widened bound.
-    expect(compareGradients({ w: a }, { w: roundTrip(scaled(values, -1)) }, 1e-3, codecSlack('int8'), codecSlack('int8')).agree).toBe(false);
+    expect(compareGradients({ w: a }, { w: roundTrip(scaled(values, -1)) }, 1e-3, { slackA: codecSlack('int8'), slackB: codecSlack('int8') }).agree).toBe(false);
   });
 });

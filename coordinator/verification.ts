@@ -142,12 +142,10 @@ export class Verifier extends EventEmitter<VerifierEvents> {
       this.emit('verdict', verdict);
     };
     for (const workerId of round.assignments.keys()) if (this.trustOf(workerId).quarantined) excluded.set(workerId, 'quarantined');
-    const { tolerance } = this.job.config.training.verification;
-    const slack = codecSlack(this.job.config.training.codec);
     for (const [copy, original] of round.copies) {
       const [first, second] = [round.updates.get(original), round.updates.get(copy)];
       if (!first || !second) continue;
-      const comparison = compareGradients(first.grads, second.grads, tolerance, slack, slack);
+      const comparison = this.compare(first.grads, second.grads, true);
       if (comparison.agree) {
         if (!excluded.has(original)) excluded.set(copy, excluded.get(copy) ?? 'duplicate');
         tell({ round: round.round, original, copy, outcome: 'agree', distance: comparison.distance, tensor: comparison.tensor });
@@ -180,13 +178,11 @@ export class Verifier extends EventEmitter<VerifierEvents> {
       [original, structuredClone(first)],
       [copy, structuredClone(second)],
     ] as const;
-    const { tolerance } = this.job.config.training.verification;
-    const slack = codecSlack(this.job.config.training.codec);
     this.disputes = this.disputes
       .then(async () => {
         const reference = await referee.recompute(assign, weights.bytes);
         for (const [workerId, grads] of sides) {
-          const comparison = compareGradients(reference, grads, tolerance, undefined, slack);
+          const comparison = this.compare(reference, grads, false);
           this.emit('ruling', { round: round.round, workerId, agrees: comparison.agree, distance: comparison.distance });
           this.apply(workerId, { kind: comparison.agree ? 'agreement' : 'mismatch' });
         }
@@ -196,6 +192,13 @@ export class Verifier extends EventEmitter<VerifierEvents> {
         this.pending -= 1;
       });
     return 'disputed';
+  }
+
+  /** Two gradients of one assignment by the job's tolerance; the first went through the job's codec too, or is the referee's own (exact). */
+  private compare(first: NamedArrays, second: NamedArrays, firstEncoded: boolean) {
+    const { training } = this.job.config;
+    const slack = codecSlack(training.codec);
+    return compareGradients(first, second, training.verification.tolerance, { slackA: firstEncoded ? slack : undefined, slackB: slack, networkOf: this.job.spec.networkOf });
   }
 
   /** No referee could say who was wrong: both pay a little, or only the quarantined side when one is (it must not drag the other down). */
