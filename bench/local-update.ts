@@ -79,7 +79,7 @@ async function run(mode: 'sync' | 'local') {
       }
       const tensors = getCodec('f32').encode(arraysToTensors(result.grads, trainer.shapes)).slice();
       bytes += tensors.byteLength;
-      job.acceptUpdate(workerId, { type: 'update', jobId: config.id, round: message.round, version: message.version, samples: batch.count, codec: 'f32', tensors, losses: result.losses, timing: { computeMs: 1, fetchMs: 0 } }, r);
+      job.acceptUpdate(workerId, { type: 'update', jobId: config.id, round: message.round, version: message.version, weightsHash: message.weightsHash, samples: batch.count, codec: 'f32', tensors, losses: result.losses, timing: { computeMs: 1, fetchMs: 0 } }, r);
     }
     job.closeRound(r + 1);
   }

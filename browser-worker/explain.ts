@@ -30,6 +30,7 @@ const WORDS: Record<ErrorCode, string> = {
   [ErrorCode.BadCheckpoint]: 'the coordinator could not load the job from its checkpoint',
   [ErrorCode.RateLimited]: 'this tab sent faster than the coordinator allows; it slows down',
   [ErrorCode.NotReady]: 'what this tab asked for is not written yet; it will ask again later',
+  [ErrorCode.UnknownWorker]: 'the coordinator knows no worker by that id',
   [ErrorCode.Internal]: 'something failed on the coordinator, not in this tab',
 };
 

@@ -43,8 +43,8 @@ describe('Job.closeRound with a robust rule', () => {
   }
 
   function update(job: Job, tensors: NamedArrays): Update {
-    const { round, version } = job.current!;
-    return { type: 'update', jobId: 'unit', round, version, samples: 4, codec: 'f32', tensors: getCodec('f32').encode(arraysToTensors(tensors, shapes)), losses: { d: 1, g: 2 }, timing: { computeMs: 10, fetchMs: 1 } };
+    const { round, version, assignments } = job.current!;
+    return { type: 'update', jobId: 'unit', round, version, weightsHash: [...assignments.values()][0].message.weightsHash, samples: 4, codec: 'f32', tensors: getCodec('f32').encode(arraysToTensors(tensors, shapes)), losses: { d: 1, g: 2 }, timing: { computeMs: 10, fetchMs: 1 } };
   }
 
   /** One round of three honest workers and one sending -30x their gradient (under maxGradNorm: accepted, then clipped). */

@@ -7,6 +7,7 @@ import { addJoinTokenRoutes } from './api/join-tokens.ts';
 import { addJobRoutes, type JobRoutesOptions } from './api/jobs.ts';
 import { addNatsIdentityRoutes } from './api/nats-identities.ts';
 import { openApiDocument } from './api/openapi.ts';
+import { addWorkerRoutes } from './api/workers.ts';
 import type { Hub } from './hub.ts';
 import type { NatsIdentityPool } from './nats-identities.ts';
 import { createMetrics } from './metrics.ts';
@@ -31,6 +32,7 @@ export function createApp(hub: Hub, options: AppOptions): Hono {
   app.get('/metrics', async (c) => c.body(await metrics.render(), 200, { 'content-type': metrics.contentType }));
   addStaticRoutes(app);
   addJobRoutes(app, hub, options);
+  addWorkerRoutes(app, hub, options);
   addEventRoutes(app, hub);
   addJoinTokenRoutes(app, hub, options);
   addExampleRoutes(app, hub);

@@ -115,6 +115,16 @@ describe('checkpoint', () => {
     expect(loaded.config.training.seed).toBe(9);
   });
 
+  it('keeps the workers an admin banned; a checkpoint from before bans loads with none', () => {
+    const checkpoint = makeCheckpoint();
+    checkpoint.state.banned = ['w7-evil'];
+    expect(decodeCheckpoint(encodeCheckpoint(checkpoint, shapes), shapesOf).state.banned).toEqual(['w7-evil']);
+    const map = decodeMap(encodeCheckpoint(checkpoint, shapes)) as Record<string, unknown>;
+    delete map.banned;
+    expect(decodeCheckpoint(pack(map), shapesOf).state.banned).toBeUndefined();
+    expect(() => decodeCheckpoint(pack({ ...map, banned: [7] }), shapesOf)).toThrow(expect.objectContaining({ code: ErrorCode.BadCheckpoint, field: 'banned[0]' }));
+  });
+
   it('a loaded state resumes a Job with the saved cursors', async () => {
     const checkpoint = makeCheckpoint();
     await saveCheckpoint(dir, checkpoint, shapes);

@@ -6,6 +6,7 @@ import { pack, unpack } from '../shared/codec/packr.ts';
 import type { NamedArrays } from '../shared/codec/types.ts';
 import * as check from '../shared/protocol/check.ts';
 import { ErrorCode, TesseraError, invalid } from '../shared/protocol/errors.ts';
+import { LIMITS } from '../shared/protocol/messages.ts';
 import { parseJobConfig, type JobConfig } from './config.ts';
 import type { JobState } from './job.ts';
 
@@ -39,6 +40,7 @@ export function encodeCheckpoint(checkpoint: Checkpoint, shapes: Record<string, 
     weights: encodeArrays(state.weights, shapes, Object.keys(shapes)),
     outerMomentum: state.outerMomentum ? encodeArrays(state.outerMomentum, shapes, Object.keys(shapes)) : null,
     ema: state.ema ? encodeArrays(state.ema, shapes, Object.keys(shapes)) : null,
+    banned: state.banned ?? [],
     optimizers: Object.fromEntries(
       Object.entries(state.optimizers).map(([network, adam]) => {
         const names = Object.keys(adam.firstMoment);
@@ -76,6 +78,7 @@ export function decodeCheckpoint(bytes: Uint8Array, shapesOf: (config: JobConfig
       weights: decode(raw.weights, 'weights', true),
       ...(raw.outerMomentum ? { outerMomentum: decode(raw.outerMomentum, 'outerMomentum', true) } : {}),
       ...(raw.ema ? { ema: decode(raw.ema, 'ema', true) } : {}),
+      ...(Array.isArray(raw.banned) && raw.banned.length > 0 ? { banned: raw.banned.map((id: unknown, i: number) => check.string(id, `banned[${i}]`, LIMITS.maxIdLength)) } : {}),
       optimizers: Object.fromEntries(
         Object.entries(optimizers).map(([network, value]) => {
           const adam = check.record(value, `optimizers.${network}`);

@@ -30,6 +30,7 @@ describe('parseJobConfig defaults', () => {
         aggregator: { generator: 'mean', discriminator: 'mean' },
         aggregation: { maxShare: 0.5, clipNorm: 0, trimFraction: 0.25, iterations: 5 },
         lrScaling: 'none', referenceBatch: 64,
+        verification: { duplicateShare: 0.05, tolerance: 1e-3, quarantineBelow: 0.3, releaseAbove: 0.6 },
       },
       optimizers: { generator: dcgan.networks.generator, discriminator: dcgan.networks.discriminator },
       output: { dir: 'runs', checkpointEvery: 10, sampleEvery: 25, exportEvery: 100, sampleCount: 64 },
@@ -108,6 +109,8 @@ describe('parseJobConfig refuses, naming the dotted field', () => {
     expect(refusal({ training: { codec: 'zip' } })).toEqual(invalidConfig('training.codec'));
     expect(refusal({ training: { seed: -1 } })).toEqual(invalidConfig('training.seed'));
     expect(refusal({ training: { roundDeadlineMs: 99 } })).toEqual(invalidConfig('training.roundDeadlineMs'));
+    expect(refusal({ training: { verification: { duplicateShare: 1.5 } } })).toEqual(invalidConfig('training.verification.duplicateShare'));
+    expect(refusal({ training: { verification: { share: 0.1 } } })).toEqual(invalidConfig('training.verification.share'));
     expect(refusal({ dataset: { heldOutFraction: 2 } })).toEqual(invalidConfig('dataset.heldOutFraction'));
     expect(refusal({ dataset: { id: 'cifar' } })).toEqual(invalidConfig('dataset.id'));
     expect(refusal({ dataset: { shards: 0 } })).toEqual(invalidConfig('dataset.shards'));

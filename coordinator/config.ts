@@ -49,6 +49,15 @@ export interface TrainingConfig {
   aggregation: AggregationOptions;
   lrScaling: LrScalingRule;
   referenceBatch: number;
+  verification: VerificationConfig;
+}
+
+/** Duplicate assignments and the trust score that follows from them (coordinator/verification.ts, coordinator/trust.ts). */
+export interface VerificationConfig {
+  duplicateShare: number;
+  tolerance: number;
+  quarantineBelow: number;
+  releaseAbove: number;
 }
 
 export interface OutputConfig {
@@ -65,6 +74,19 @@ const datasetSchema: Schema<DatasetConfig> = {
   heldOutFraction: fields.number(0.1, 0, 0.9),
   // 16 shards deal evenly over 1, 2, 4, 8 or 16 workers and are small enough to move when one leaves.
   shards: fields.integer(16, 1, 4096),
+};
+
+const verificationSchema: Schema<VerificationConfig> = {
+  // One assignment in 20 is computed twice: a hostile worker in a fleet of 4 is checked about every 10th round, at 5% of the compute.
+  // 0 turns duplicates off (trust then follows outlier flags and refusals only).
+  duplicateShare: fields.number(0.05, 0, 1),
+  // Largest relative L2 distance of any tensor for two gradients of one assignment to agree (coordinator/verification-compare.ts):
+  // browser webgpu and wasm agree with Node's cpu within 1e-3 (test/browser.test.ts), Node's wasm and cpu within 4e-5. Lossy codecs add their error bound.
+  tolerance: fields.number(1e-3, 0, 1),
+  // Trust starts at 1; a confirmed mismatch costs 0.4, so two quarantine a worker (see coordinator/trust.ts for every step).
+  quarantineBelow: fields.number(0.3, 0, 1),
+  // A quarantined worker only gets copies of others' work; agreeing ones bring it back above this.
+  releaseAbove: fields.number(0.6, 0, 1),
 };
 
 const aggregationSchema: Schema<AggregationOptions> = {
@@ -158,6 +180,7 @@ const trainingSchema: Schema<Omit<TrainingConfig, 'aggregator'>> = {
   // The global batch the learning rates are set for: 64 is what `npm start` trains (2 local workers x 32), where the
   // model defaults were tried.
   referenceBatch: fields.integer(64, 1, 1_000_000),
+  verification: fields.nested(verificationSchema),
 };
 
 const outputSchema: Schema<OutputConfig> = {

@@ -252,6 +252,10 @@ export class Hub extends EventEmitter<HubEvents> implements ChannelHandler {
       this.fail(channel, new TesseraError(ErrorCode.UnknownJob, `no job ${JSON.stringify(jobId)}; jobs: ${[...this.runners.keys()].join(', ')}`, { field: 'jobId' }));
       return;
     }
+    if (hello.workerId !== undefined && runner.verifier.isBanned(hello.workerId)) {
+      this.fail(channel, new TesseraError(ErrorCode.Unauthorized, `worker ${hello.workerId} is banned from job ${jobId}`, { field: 'workerId' }));
+      return;
+    }
     const now = Date.now();
     const claimed = hello.workerId ? this.sessions.get(hello.workerId) : undefined;
     // A worker id is public: speaking as one takes the secret its last welcome carried (its own connection already has it).

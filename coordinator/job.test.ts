@@ -28,6 +28,7 @@ function update(job: Job, overrides: Partial<Update> = {}, tensors: NamedArrays 
     jobId: 'unit',
     round: job.current!.round,
     version: job.current!.version,
+    weightsHash: [...job.current!.assignments.values()][0].message.weightsHash,
     samples: 4,
     codec: 'f32',
     tensors: getCodec('f32').encode(arraysToTensors(tensors, shapes)),
@@ -101,6 +102,8 @@ describe('Job rounds', () => {
     expect(asB({ round: 7 })).toEqual({ code: ErrorCode.WrongRound, field: 'round' });
     expect(asB({ jobId: 'other' })).toEqual({ code: ErrorCode.UnknownJob, field: 'jobId' });
     expect(asB({ version: 3 })).toEqual({ code: ErrorCode.StaleVersion, field: 'version' });
+    // The right version number but other weights: a gradient replayed from elsewhere is refused by its hash.
+    expect(asB({ weightsHash: 'f'.repeat(64) })).toEqual({ code: ErrorCode.StaleVersion, field: 'weightsHash' });
     expect(asB({ samples: 5 })).toEqual({ code: ErrorCode.InvalidMessage, field: 'samples' });
     expect(asB({ codec: 'zip' })).toEqual({ code: ErrorCode.UnknownCodec, field: 'codec' });
     expect(asB({ tensors: new Uint8Array([1, 2, 3]) }).code).toBe(ErrorCode.DecodeFailed);
@@ -147,6 +150,33 @@ describe('Job rounds', () => {
     // A late update for a closed round is refused, never applied twice.
     await job.openRound(workers, 2000);
     expect(rejection(() => job.acceptUpdate('a', update(job, { round: 1, version: 0 }), 2100)).code).toBe(ErrorCode.WrongRound);
+  });
+});
+
+describe('verification copies', () => {
+  it('gives a copy the original\'s assignment, same indices and seed, and counts only what is not excluded', async () => {
+    const job = makeJob();
+    const round = await job.openRound([...workers, { id: 'c', batchSize: 4 }], 0, 1000, new Map([['c', 'a']]));
+    const [a, c] = [round.assignments.get('a')!.message, round.assignments.get('c')!.message];
+    expect(c).toEqual(a);
+    expect(c).not.toBe(a);
+    expect(round.assignments.get('b')!.message.seed).not.toBe(a.seed);
+    for (const id of ['a', 'b', 'c']) job.acceptUpdate(id, update(job, {}, grads(id === 'b' ? 3 : 1)), 1);
+    const summary = job.closeRound(2, new Map([['c', 'duplicate']]));
+    expect(summary.updates.map((u) => u.workerId)).toEqual(['a', 'b']);
+    expect(summary.excluded).toEqual([{ workerId: 'c', reason: 'duplicate' }]);
+    expect(summary.samples).toBe(8);
+  });
+
+  it('never places a copy late: its samples would count twice', async () => {
+    const config = parseJobConfig({ id: 'unit', training: { batchSize: 4, lateUpdates: 'stale' }, dataset: { shards: 4 } });
+    const job = new Job(config, shapes, Job.initialState(dcgan, { g_w: new Float32Array(6), d_w: new Float32Array(4) }, 4), 100);
+    await job.openRound(workers, 0, 1000, new Map([['b', 'a']]));
+    const lateCopy = update(job);
+    job.acceptUpdate('a', update(job), 1);
+    job.closeRound(2);
+    await job.openRound(workers, 3);
+    expect(rejection(() => job.acceptUpdate('b', lateCopy, 4))).toEqual({ code: ErrorCode.WrongRound, field: 'round' });
   });
 });
 

@@ -30,6 +30,8 @@ export interface JobState {
   outerMomentum?: NamedArrays;
   /** Exponential moving average of the weights, for sampling and export (models with emaDecay > 0). */
   ema?: NamedArrays;
+  /** Worker ids an admin banned: refused at hello, and still after a restart. */
+  banned?: string[];
 }
 
 /** Weights of one version, encoded once and shared by every worker that asks. */
@@ -85,6 +87,8 @@ export interface OpenRound {
   failures: Map<string, RoundFailure>;
   /** Updates of earlier rounds applied here with a staleness weight (training.lateUpdates = 'stale'). */
   late: AcceptedUpdate[];
+  /** Verification copies: worker id -> the worker whose assignment it was given again (same indices and seed). */
+  copies: Map<string, string>;
 }
 
 export interface RoundSummary {
@@ -96,6 +100,8 @@ export interface RoundSummary {
   /** Late updates of earlier rounds applied in this one. */
   late: AcceptedUpdate[];
   failures: RoundFailure[];
+  /** Accepted updates left out of the aggregate, and why (a verification copy, a disputed pair, a quarantined worker). */
+  excluded: { workerId: string; reason: string }[];
   samples: number;
   losses: Record<string, number>;
   /** Samples of the round over its wall time. */
@@ -177,9 +183,16 @@ export class Job {
   /**
    * Opens the next round with one assignment per worker; each gets its shards
    * and a batch of its own size drawn from them. The round closes by
-   * `deadlineMs` at the latest.
+   * `deadlineMs` at the latest. A worker in `copies` (copy -> original) gets
+   * the original's assignment again instead, same indices and seed, so the
+   * two gradients can be compared.
    */
-  async openRound(workers: readonly { id: string; batchSize: number }[], now: number, deadlineMs = this.config.training.roundDeadlineMs): Promise<OpenRound> {
+  async openRound(
+    workers: readonly { id: string; batchSize: number }[],
+    now: number,
+    deadlineMs = this.config.training.roundDeadlineMs,
+    copies: ReadonlyMap<string, string> = new Map(),
+  ): Promise<OpenRound> {
     if (this.current) throw new Error(`round ${this.current.round} is still open`);
     const weights = await this.publishedWeights();
     const { training } = this.config;
@@ -187,6 +200,7 @@ export class Job {
     const shards = dealShards(this.sampler.shardCount, workers.map((worker) => worker.id));
     const assignments = new Map<string, Assignment>();
     for (const worker of workers) {
+      if (copies.has(worker.id)) continue;
       const shardIds = shards.get(worker.id)!;
       // More workers than shards: the extra ones share every shard rather than idle.
       const source = shardIds.length > 0 ? shardIds : Array.from({ length: this.sampler.shardCount }, (_, i) => i);
@@ -208,6 +222,11 @@ export class Job {
       }
       assignments.set(worker.id, { workerId: worker.id, message, assignedAt: now });
     }
+    for (const [copy, original] of copies) {
+      const source = assignments.get(original);
+      if (!source || !workers.some((worker) => worker.id === copy)) throw new Error(`copy ${copy} of ${original}: both must be in the round, the original with its own assignment`);
+      assignments.set(copy, { workerId: copy, message: { ...source.message }, assignedAt: now });
+    }
     this.current = {
       round,
       version: this.state.version,
@@ -217,6 +236,7 @@ export class Job {
       updates: new Map(),
       failures: new Map(),
       late: [],
+      copies: new Map(copies),
     };
     return this.current;
   }
@@ -241,6 +261,7 @@ export class Job {
       if (update.version !== round.version) {
         throw new TesseraError(ErrorCode.StaleVersion, `computed on version ${update.version}, round ${round.round} trains version ${round.version}`, { field: 'version' });
       }
+      checkWeightsHash(update, assignment);
       const accepted = this.checkContent(workerId, update, assignment, now, update.samples);
       round.updates.set(workerId, accepted);
       return accepted;
@@ -293,6 +314,7 @@ export class Job {
     const missed = this.missed.get(key);
     if (!missed) throw new TesseraError(ErrorCode.WrongRound, `round ${update.round} closed and has no missing update from worker ${workerId}`, { field: 'round' });
     if (update.version !== missed.version) throw new TesseraError(ErrorCode.StaleVersion, `round ${update.round} trained version ${missed.version}, not ${update.version}`, { field: 'version' });
+    checkWeightsHash(update, missed.assignment);
     const { training } = this.config;
     const behind = round.version - missed.version;
     if (behind > training.maxStaleness) {
@@ -308,7 +330,10 @@ export class Job {
   /** Keeps the assignments a closed round never got an update for, so a late one can still be placed (and only once). */
   private rememberMissed(round: OpenRound): void {
     if (this.config.training.lateUpdates !== 'stale') return;
+    // A copy's samples count once: a late copy is never placed, nor a late original whose copy arrived.
+    const coveredByCopy = new Set([...round.copies].filter(([copy]) => round.updates.has(copy)).map(([, original]) => original));
     for (const [workerId, assignment] of round.assignments) {
+      if (round.copies.has(workerId) || coveredByCopy.has(workerId)) continue;
       if (!round.updates.has(workerId)) this.missed.set(`${workerId}/${round.round}`, { assignment, version: round.version });
     }
     for (const key of this.missed.keys()) {
@@ -334,17 +359,21 @@ export class Job {
    * Closes the open round: workers that have not answered are failures; each
    * network's gradients are combined by its aggregation rule (weighted by
    * samples) and each network's optimizer steps. A round with no accepted
-   * update leaves the weights as they were.
+   * update leaves the weights as they were. Updates of the workers in
+   * `excluded` (worker id -> reason) were accepted but are left out of the aggregate.
    */
-  closeRound(now: number): RoundSummary {
+  closeRound(now: number, excluded: ReadonlyMap<string, string> = new Map()): RoundSummary {
     const round = this.current;
     if (!round) throw new Error('no open round');
     for (const workerId of round.assignments.keys()) this.markFailed(workerId, 'DEADLINE', 'no update before the round closed');
     this.current = undefined;
     this.state.round += 1;
     this.rememberMissed(round);
-    const updates = [...round.updates.values()];
-    const contributions = [...updates, ...round.late];
+    const included = (update: AcceptedUpdate) => !excluded.has(update.workerId);
+    // In worker id order, not arrival order: the float sums, and so the weights, replay the same whatever the timing.
+    const updates = [...round.updates.values()].filter(included).sort(byWorkerId);
+    const late = round.late.filter(included).sort(byWorkerId);
+    const contributions = [...updates, ...late];
     const samples = contributions.reduce((sum, update) => sum + update.samples, 0);
     const summary: RoundSummary = {
       round: round.round,
@@ -352,8 +381,9 @@ export class Job {
       durationMs: now - round.startedAt,
       deadlineMs: round.deadlineAt - round.startedAt,
       updates,
-      late: round.late,
+      late,
       failures: [...round.failures.values()],
+      excluded: [...round.updates.values(), ...round.late].filter((update) => !included(update)).map((update) => ({ workerId: update.workerId, reason: excluded.get(update.workerId)! })),
       samples,
       losses: meanLosses(updates),
       samplesPerSecond: samples / Math.max(1e-3, (now - round.startedAt) / 1000),
@@ -401,6 +431,16 @@ function updateEma(state: JobState, decay: number): void {
 export function samplingWeights(state: JobState): NamedArrays {
   return state.ema ?? state.weights;
 }
+
+/** Refuses an update that names other weights than its assignment did (a gradient replayed from another version). */
+function checkWeightsHash(update: Update, assignment: Assignment): void {
+  const expected = assignment.message.weightsHash;
+  if (update.weightsHash !== expected) {
+    throw new TesseraError(ErrorCode.StaleVersion, `computed from weights ${update.weightsHash.slice(0, 12)}…, the assignment named ${expected.slice(0, 12)}…`, { field: 'weightsHash' });
+  }
+}
+
+const byWorkerId = (a: AcceptedUpdate, b: AcceptedUpdate) => (a.workerId < b.workerId ? -1 : a.workerId > b.workerId ? 1 : 0);
 
 /** Rounds a late update may still name: a few more than any maxStaleness in use. */
 const MISSED_ROUNDS_KEPT = 8;

@@ -157,6 +157,10 @@ runner.on('exported', (dir) => print(`generator exported: ${dir}/model.json`));
 runner.on('outputError', (error) => process.stderr.write(`output failed: ${error.message}\n`));
 // The one log line per rejected update (the local workers leave it to this one; error.message names the field).
 runner.on('rejected', (workerId, error) => process.stderr.write(`update from ${coordinator.hub.sessions.get(workerId)?.name ?? workerId} (${workerId}) rejected: ${error.code}: ${error.message}\n`));
+runner.verifier.on('quarantine', (workerId, trust) => print(`worker ${workerId} ${trust.banned ? 'banned' : trust.quarantined ? 'quarantined' : 'released from quarantine'} (trust ${trust.score.toFixed(2)})`));
+runner.verifier.on('ruling', (ruling) => {
+  if (!ruling.agrees) print(`referee: worker ${ruling.workerId}'s gradient for round ${ruling.round} is not the recomputed one (relative distance ${ruling.distance.toPrecision(3)})`);
+});
 coordinator.hub.on('joined', (session) => print(`worker ${session.id} joined (${session.kind}, ${session.backend}, ${session.name})`));
 coordinator.hub.on('left', (session, reason) => print(`worker ${session.id} left: ${reason}`));
 

@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { pack } from '../shared/codec/packr.ts';
 import type { NamedArrays } from '../shared/codec/types.ts';
 import { dcgan } from '../shared/models/gan/dcgan.ts';
-import type { ErrorCode } from '../shared/protocol/errors.ts';
+import { ErrorCode } from '../shared/protocol/errors.ts';
 import { PROTOCOL_VERSION } from '../shared/protocol/messages.ts';
 import { parseJobConfig } from './config.ts';
 import { Hub } from './hub.ts';
@@ -81,7 +81,8 @@ describe('createMetrics', () => {
   function makeRunner(id: string, overrides: { minWorkers?: number; checkpointEvery?: number } = {}): JobRunner {
     const config = parseJobConfig({
       id,
-      training: { batchSize: BATCH, minWorkers: overrides.minWorkers ?? 2 },
+      // No verification copies: these tests count every worker's samples in every round.
+      training: { batchSize: BATCH, minWorkers: overrides.minWorkers ?? 2, verification: { duplicateShare: 0 } },
       dataset: { shards: 4 },
       output: { dir, checkpointEvery: overrides.checkpointEvery ?? 1_000_000, sampleEvery: 1_000_000, exportEvery: 1_000_000 },
     });
@@ -233,6 +234,21 @@ describe('createMetrics', () => {
     const fetched = await snapshot(metrics);
     expect(fetched.get('tessera_update_bytes_total{direction="out",job_id="unit",kind="weights-fetch"}')).toBe((await runner.job.publishedWeights()).bytes.byteLength);
     expectMonotonic(series, fetched);
+  });
+
+  it('shows trust per connected worker, quarantined and banned workers per job, and verification outcomes', async () => {
+    const [node, browser] = await joinTwo();
+    const [nodeId, browserId] = [node.workerId(), browser.workerId()];
+    expect((await snapshot(metrics)).get(`tessera_worker_trust{job_id="unit",worker="${nodeId}",worker_kind="node"}`)).toBe(1);
+    runner.verifier.ban(browserId);
+    runner.verifier.refused(nodeId, ErrorCode.NonFinite);
+    const after = await snapshot(metrics);
+    expect(after.get(`tessera_worker_trust{job_id="unit",worker="${nodeId}",worker_kind="node"}`)).toBeCloseTo(0.9);
+    expect(after.get(`tessera_worker_trust{job_id="unit",worker="${browserId}",worker_kind="browser"}`)).toBe(0);
+    expect(after.get('tessera_quarantined_workers{job_id="unit",state="banned"}')).toBe(1);
+    expect(after.get('tessera_quarantined_workers{job_id="unit",state="quarantined"}')).toBe(0);
+    runner.verifier.emit('verdict', { round: 0, original: nodeId, copy: browserId, outcome: 'agree', distance: 0, tensor: '' });
+    expect((await snapshot(metrics)).get('tessera_verifications_total{job_id="unit",outcome="agree"}')).toBe(1);
   });
 
   it('keeps a label value the worker invents out of the series: an unknown backend is "other"', async () => {

@@ -191,6 +191,18 @@ export function createMetrics(hub: Hub, options: MetricsOptions = {}): Metrics {
     labelNames: ['job_id', 'direction', 'kind'],
     registers,
   });
+  const verifications = new Counter({
+    name: 'tessera_verifications_total',
+    help: 'Duplicate assignments compared, by outcome: agree (within training.verification.tolerance), disputed (sent to the referee), unresolved (no referee could take it: soft mismatches).',
+    labelNames: ['job_id', 'outcome'],
+    registers,
+  });
+  const rulings = new Counter({
+    name: 'tessera_referee_rulings_total',
+    help: 'Sides of disputed pairs the coordinator recomputed, by whether the worker agreed with the recomputation.',
+    labelNames: ['job_id', 'agrees'],
+    registers,
+  });
   const loss = new Gauge({
     name: 'tessera_loss',
     help: 'Losses of the last round that applied updates, averaged over its samples.',
@@ -226,6 +238,31 @@ export function createMetrics(hub: Hub, options: MetricsOptions = {}): Metrics {
       this.reset();
       for (const jobId of hub.runners.keys()) for (const kind of WORKER_KINDS) this.set({ job_id: jobId, worker_kind: kind }, 0);
       for (const session of hub.sessions.values()) if (session.channel) this.inc({ job_id: session.jobId, worker_kind: session.kind });
+    },
+  });
+  new Gauge({
+    name: 'tessera_quarantined_workers',
+    help: 'Workers whose updates the job does not aggregate, connected or not: state="quarantined" by their trust score, state="banned" by an admin.',
+    labelNames: ['job_id', 'state'],
+    registers,
+    collect() {
+      for (const [jobId, runner] of hub.runners) {
+        const { quarantined, banned } = runner.verifier.flagged();
+        this.set({ job_id: jobId, state: 'quarantined' }, quarantined);
+        this.set({ job_id: jobId, state: 'banned' }, banned);
+      }
+    },
+  });
+  new Gauge({
+    name: 'tessera_worker_trust',
+    help: 'Trust score (0 to 1) of each connected worker; below training.verification.quarantineBelow it is quarantined. Same series bound as the throughput gauge: one per connected worker.',
+    labelNames: ['job_id', 'worker', 'worker_kind'],
+    registers,
+    collect() {
+      this.reset();
+      for (const session of hub.sessions.values()) {
+        if (session.channel && hub.runners.has(session.jobId)) this.set({ job_id: session.jobId, worker: session.id, worker_kind: session.kind }, session.trust?.score ?? 1);
+      }
     },
   });
   new Gauge({
@@ -354,6 +391,8 @@ export function createMetrics(hub: Hub, options: MetricsOptions = {}): Metrics {
     runner.on('status', (status) => onStatus(jobId, status));
     // The hub counts these in its refusals but does not emit them as 'refused': counted here, once.
     runner.on('rejected', (workerId, error) => onRejected(jobId, workerId, error.code));
+    runner.verifier.on('verdict', (verdict) => verifications.inc({ job_id: jobId, outcome: verdict.outcome }));
+    runner.verifier.on('ruling', (ruling) => rulings.inc({ job_id: jobId, agrees: String(ruling.agrees) }));
     runner.on('checkpoint', (_path, _round, durationMs, bytes) => {
       checkpointDuration.observe({ job_id: jobId }, durationMs / 1000);
       checkpointBytes.set({ job_id: jobId }, bytes);

@@ -18,6 +18,7 @@ function summary(round: number, version: number, applied = true): RoundSummary {
     samplesPerSecond: applied ? 64 : 0,
     applied,
     outliers: [],
+    excluded: [],
   };
 }
 

@@ -11,6 +11,7 @@ import type { Trainer } from '../shared/models/types.ts';
 import { saveCheckpoint } from './checkpoint.ts';
 import { samplingWeights, type Job, type PublishedWeights, type RoundSummary } from './job.ts';
 import { exportLayersModel, sampleGridPng, writeFileAtomic } from './outputs.ts';
+import { Verifier, type Verdict, type VerifierOptions } from './verification.ts';
 import { lateMeasurement, noteAssignment, recordSpeed, shareInput, type WorkerSession } from './workers.ts';
 
 /** The round log: one JSON object per line, per closed round. */
@@ -37,12 +38,16 @@ export interface RoundRow {
   /** How long this round would wait at most. */
   deadlineMs: number;
   failures: RoundSummary['failures'];
+  /** Accepted updates the aggregate left out: verification copies, disputed pairs, quarantined workers. */
+  excluded: RoundSummary['excluded'];
+  /** The round's duplicate pairs as compared (the referee's rulings come later, in the coordinator's log and metrics). */
+  verification: Omit<Verdict, 'round'>[];
   /** Updates the aggregation rules flagged, with their distance to the result in clip radii. */
   outliers: RoundSummary['outliers'];
   closedAt: string;
 }
 
-export function roundRow(summary: RoundSummary, now: number): RoundRow {
+export function roundRow(summary: RoundSummary, now: number, verdicts: readonly Verdict[] = []): RoundRow {
   return {
     round: summary.round,
     version: summary.version,
@@ -56,6 +61,8 @@ export function roundRow(summary: RoundSummary, now: number): RoundRow {
     late: summary.late.map((update) => ({ workerId: update.workerId, round: update.round, samples: update.samples, weight: update.weight })),
     deadlineMs: summary.deadlineMs,
     failures: summary.failures,
+    excluded: summary.excluded,
+    verification: verdicts.map(({ round: _round, ...verdict }) => ({ ...verdict, distance: Number(verdict.distance.toPrecision(3)) })),
     outliers: summary.outliers.map((outlier) => ({ ...outlier, deviation: Number(outlier.deviation.toPrecision(3)) })),
     closedAt: new Date(now).toISOString(),
   };
@@ -106,14 +113,22 @@ export class JobRunner extends EventEmitter<RunnerEvents> {
   readonly history: RoundRow[] = [];
   /** Recent updates' finish times (assignment to arrival), for the adaptive deadline. */
   private readonly finishTimes: number[] = [];
+  /** Duplicate assignments, their comparison and each worker's trust. */
+  readonly verifier: Verifier;
 
   constructor(
     readonly job: Job,
     private readonly sampler: Trainer,
     private readonly clock: () => number = Date.now,
+    verification: VerifierOptions = {},
   ) {
     super();
     this.outputDir = resolve(job.config.output.dir, job.config.id);
+    this.verifier = new Verifier(job, verification);
+    this.verifier.on('trust', (workerId, trust) => {
+      const session = this.sessions.get(workerId);
+      if (session) session.trust = trust;
+    });
   }
 
   get status(): JobStatus {
@@ -133,6 +148,7 @@ export class JobRunner extends EventEmitter<RunnerEvents> {
   /** A worker is (again) connected and ready for the next round. */
   addWorker(session: WorkerSession): void {
     this.sessions.set(session.id, session);
+    session.trust = this.verifier.trustOf(session.id);
     // A worker back mid-round finds its assignment again, if the round still waits for it.
     const assignment = this.job.current?.assignments.get(session.id);
     if (assignment && !this.job.current!.updates.has(session.id) && !this.job.current!.failures.has(session.id)) {
@@ -144,6 +160,7 @@ export class JobRunner extends EventEmitter<RunnerEvents> {
   /** A worker left or lost its connection: the round stops waiting for it. */
   removeWorker(workerId: string, reason: string): void {
     if (!this.sessions.delete(workerId)) return;
+    this.verifier.forget(workerId);
     this.job.markFailed(workerId, 'LEFT', reason);
     this.closeIfComplete();
   }
@@ -160,6 +177,7 @@ export class JobRunner extends EventEmitter<RunnerEvents> {
     } catch (error) {
       const failure = error instanceof TesseraError ? error : new TesseraError(ErrorCode.Internal, String(error), { cause: error });
       session.updatesRejected += 1;
+      this.verifier.refused(session.id, failure.code);
       // A late update still measured the worker's speed: without it a slow newcomer, cut off by a deadline learned
       // from faster workers, would get the same too-large batch every round and never contribute.
       const late = failure.code === ErrorCode.WrongRound ? lateMeasurement(session, update.round, this.clock()) : undefined;
@@ -224,6 +242,7 @@ export class JobRunner extends EventEmitter<RunnerEvents> {
   /** Frees the tfjs model used for samples and export. */
   dispose(): void {
     this.sampler.dispose();
+    this.verifier.dispose();
   }
 
   /** Writes outputs now (e.g. on shutdown): checkpoint always, samples and export as asked. */
@@ -250,6 +269,14 @@ export class JobRunner extends EventEmitter<RunnerEvents> {
       this.emit('waiting', `waiting for workers: ${workers.length} connected, the job needs ${training.minWorkers}`);
       return;
     }
+    // Quarantined workers only copy others' assignments: with no one else here they rest.
+    const plan = this.verifier.plan(workers.map((session) => session.id));
+    const working = workers.filter((session) => !plan.resting.includes(session.id));
+    if (working.length === 0) {
+      this.status = 'waiting';
+      this.emit('waiting', `waiting for workers: all ${workers.length} connected are quarantined`);
+      return;
+    }
     this.opening = true;
     try {
       const weights = await this.job.publishedWeights();
@@ -257,7 +284,7 @@ export class JobRunner extends EventEmitter<RunnerEvents> {
         this.lastPublished = weights.version;
         this.emit('published', weights);
       }
-      const round = await this.job.openRound(this.planBatches(workers), this.clock(), this.nextDeadlineMs());
+      const round = await this.job.openRound(this.planBatches(working), this.clock(), this.nextDeadlineMs(), plan.copies);
       this.status = 'running';
       for (const assignment of round.assignments.values()) this.sessions.get(assignment.workerId)?.channel?.send(assignment.message);
       this.deadlineTimer = setTimeout(() => this.onDeadline(), Math.max(0, round.deadlineAt - this.clock()));
@@ -295,11 +322,13 @@ export class JobRunner extends EventEmitter<RunnerEvents> {
     clearTimeout(this.deadlineTimer);
     this.pastDeadline = false;
     if (!this.job.current) return;
-    const summary = this.job.closeRound(this.clock());
+    const { excluded, verdicts } = this.verifier.exclusions(this.job.current);
+    const summary = this.job.closeRound(this.clock(), excluded);
+    this.verifier.observe(summary);
     this.lastRound = summary;
     for (const update of summary.updates) this.finishTimes.push(update.finishMs);
     if (this.finishTimes.length > FINISH_TIMES_KEPT) this.finishTimes.splice(0, this.finishTimes.length - FINISH_TIMES_KEPT);
-    this.appendRoundLog(summary);
+    this.appendRoundLog(summary, verdicts);
     this.emit('round', summary, this.workers);
     if (this.status === 'stopped') return;
     if (summary.applied) this.queueOutputs(false);
@@ -341,8 +370,8 @@ export class JobRunner extends EventEmitter<RunnerEvents> {
   }
 
   /** One JSON line per closed round in rounds.jsonl: who contributed what, who missed it and why. */
-  private appendRoundLog(summary: RoundSummary): void {
-    const row = roundRow(summary, this.clock());
+  private appendRoundLog(summary: RoundSummary, verdicts: readonly Verdict[]): void {
+    const row = roundRow(summary, this.clock(), verdicts);
     this.history.push(row);
     if (this.history.length > HISTORY_ROUNDS) this.history.splice(0, this.history.length - HISTORY_ROUNDS);
     const line = JSON.stringify(row);

@@ -82,6 +82,7 @@ export function updateFor(assign: Assign, overrides: Record<string, unknown> = {
     jobId: assign.jobId,
     round: assign.round,
     version: assign.version,
+    weightsHash: assign.weightsHash,
     samples: assign.sampleIndices.length,
     codec: 'f32',
     tensors: getCodec('f32').encode(arraysToTensors(grads, shapes)).slice(),

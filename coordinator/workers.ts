@@ -1,6 +1,7 @@
 import { creditedComputeMs, type ShareInput } from '../shared/aggregate/schedule.ts';
 import type { WorkerKind } from '../shared/protocol/messages.ts';
 import type { WorkerChannel } from './transports/types.ts';
+import type { TrustState } from './trust.ts';
 
 /** What the coordinator knows of one worker; kept across reconnects by worker id. */
 export interface WorkerSession {
@@ -27,6 +28,8 @@ export interface WorkerSession {
   bytesReceived: number;
   /** Weights sent to this worker on request; NATS workers get each version by broadcast instead. */
   weightFetches: number;
+  /** Its trust, as the job's verifier last set it (absent until it joins a job's runner). */
+  trust?: TrustState;
 }
 
 /** What the coordinator measured of a worker's speed and planned for it. */
@@ -126,6 +129,11 @@ export function describeWorker(session: WorkerSession) {
     updatesAccepted: session.updatesAccepted,
     updatesRejected: session.updatesRejected,
     weightFetches: session.weightFetches,
+    /** 0 to 1; below training.verification.quarantineBelow the worker is quarantined (coordinator/trust.ts). */
+    trust: session.trust?.score ?? 1,
+    /** Its updates are acknowledged but never aggregated; it only gets copies of others' assignments. */
+    quarantined: session.trust?.quarantined ?? false,
+    banned: session.trust?.banned ?? false,
     lastSeenAt: new Date(session.lastSeenAt).toISOString(),
   };
 }

@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
 import { openApiDocument } from '../coordinator/api/openapi.ts';
 import { startCoordinator, type Coordinator } from '../coordinator/server.ts';
 import { decodeExamples } from '../shared/data/examples-wire.ts';
@@ -11,6 +12,8 @@ import { sessionAuthorization } from '../shared/protocol/session-auth.ts';
 import { selectNodeBackend } from '../worker/backend.ts';
 import { until } from './helpers/processes.ts';
 import { RawWorker } from './helpers/raw-worker.ts';
+import { pack, unpack } from '../shared/codec/packr.ts';
+import { PROTOCOL_VERSION } from '../shared/protocol/messages.ts';
 
 /** The job API against a real coordinator on loopback: every route, good and bad cases. */
 
@@ -166,6 +169,40 @@ describe('job API', () => {
     worker.close();
     await worker.closed;
     await until(async () => (await examples(assign.sampleIndices, mine)).status, (status) => status === 401, 5_000, 'the departed session refused');
+  });
+
+  it('releases and bans a worker (admin only): a banned worker is disconnected and its id refused at hello', async () => {
+    const join = async (workerId?: string, resumeSecret?: string) => {
+      const socket = new WebSocket(`${base.replace('http', 'ws')}/ws`);
+      const received: Record<string, unknown>[] = [];
+      socket.binaryType = 'arraybuffer';
+      socket.on('message', (data) => received.push(unpack(new Uint8Array(data as ArrayBuffer)) as Record<string, unknown>));
+      const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+      await new Promise((resolve) => socket.on('open', resolve));
+      socket.send(pack({ type: 'hello', protocol: PROTOCOL_VERSION, kind: 'node', backend: 'wasm', device: 'test', ...(workerId ? { workerId, resumeSecret } : {}) }));
+      await until(() => received.find((message) => message.type === 'welcome' || message.type === 'error'), Boolean, 10_000, 'welcome or error');
+      return { socket, received, closed };
+    };
+    const worker = await join();
+    const welcome = worker.received.find((message) => message.type === 'welcome')!;
+    const id = welcome.workerId as string;
+    const secret = welcome.resumeSecret as string;
+    const path = (action: string, workerId = id) => `/api/jobs/default/workers/${workerId}/${action}`;
+    await expectError(await post(path('ban'), undefined, null), 401, 'UNAUTHORIZED', 'authorization');
+    await expectError(await post(path('ban', 'nobody')), 404, 'UNKNOWN_WORKER', 'workerId');
+    await expectError(await post('/api/jobs/nope/workers/x/release'), 404, 'UNKNOWN_JOB', 'id');
+    expect(await (await post(path('ban'))).json()).toMatchObject({ id, banned: true, quarantined: true, trust: 0 });
+    await worker.closed;
+    expect(worker.received.at(-1)).toMatchObject({ type: 'error', code: 'UNAUTHORIZED', field: 'workerId' });
+    const again = await join(id, secret);
+    expect(again.received[0]).toMatchObject({ type: 'error', code: 'UNAUTHORIZED', field: 'workerId' });
+    expect(await (await post(path('release'))).json()).toMatchObject({ id, banned: false, quarantined: false, trust: 1 });
+    const back = await join(id, secret);
+    expect(back.received[0]).toMatchObject({ type: 'welcome', workerId: id });
+    const job = await (await get('/api/jobs/default')).json();
+    expect(job.workers.find((row: { id: string }) => row.id === id)).toMatchObject({ trust: 1, quarantined: false, banned: false });
+    back.socket.close();
+    await back.closed;
   });
 
   it('describes itself in OpenAPI, and every documented route exists', async () => {

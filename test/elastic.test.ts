@@ -38,6 +38,8 @@ function setup(settings: string[]) {
       '--port', String(port), '--host', '127.0.0.1',
       '--set', `output.dir=${outputDir}`,
       '--set', 'model.config.latentDim=16',
+      // These tests count every worker's samples in every round: no verification copies (a copy's samples count once).
+      '--set', 'training.verification.duplicateShare=0',
       ...settings.flatMap((setting) => ['--set', setting]),
     ]);
   return { log, start };

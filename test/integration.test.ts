@@ -28,6 +28,8 @@ function startCoordinator(port: number, rounds: number): Started {
     '--set', 'training.batchSize=4',
     '--set', 'training.minWorkers=2',
     '--set', 'output.checkpointEvery=5',
+    // These tests count every worker's samples in every round: no verification copies (a copy's samples count once).
+    '--set', 'training.verification.duplicateShare=0',
     '--set', 'model.config.width=8',
     '--set', 'model.config.latentDim=16',
   ]);

@@ -29,6 +29,8 @@ async function train(jobId: string, rounds: number, settings: string[]): Promise
   const coordinator = startScript('coordinator/main.ts', [
     '--port', String(port), '--host', '127.0.0.1', '--rounds', String(rounds),
     '--set', `id=${jobId}`, '--set', `output.dir=${outputDir}`, '--set', 'training.minWorkers=2',
+    // Every round must hold both workers' updates: no verification copies (a copy's samples count once).
+    '--set', 'training.verification.duplicateShare=0',
     ...settings.flatMap((setting) => ['--set', setting]),
   ]);
   await coordinator.waitFor(/tessera coordinator on/);

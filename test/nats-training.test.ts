@@ -22,6 +22,8 @@ function startCoordinator(jobId: string, port: number, settings: string[]): Star
     '--set', 'training.batchSize=4',
     '--set', 'model.config.width=8',
     '--set', 'model.config.latentDim=16',
+    // These tests count every worker's update in every round: no verification copies (a copy's samples count once).
+    '--set', 'training.verification.duplicateShare=0',
     ...settings.flatMap((setting) => ['--set', setting]),
   ]);
 }

@@ -66,6 +66,8 @@ describe('a worker stopped with SIGTERM', () => {
       '--set', `training.roundDeadlineMs=${ROUND_DEADLINE_MS}`,
       '--set', 'model.config.width=8',
       '--set', 'model.config.latentDim=16',
+      // The test looks for rounds holding both workers' updates: no verification copies (a copy's samples count once).
+      '--set', 'training.verification.duplicateShare=0',
     ]);
     const port = Number((await coordinator.waitFor(/tessera coordinator on http:\/\/127\.0\.0\.1:(\d+)/))[1]);
     const staying = startWorker(port, 'staying');

@@ -12,6 +12,15 @@ function cell(text: string, title?: string): HTMLTableCellElement {
   return td;
 }
 
+/** The trust score, and whether the job ignores the worker's updates (quarantined) or refuses it (banned). */
+function trustCell(worker: WorkerRow): HTMLTableCellElement {
+  const score = worker.trust.toFixed(2);
+  const text = worker.banned ? `banned (${score})` : worker.quarantined ? `quarantined (${score})` : score;
+  const td = cell(text, worker.quarantined ? 'its updates are acknowledged but not aggregated; an admin can release or ban it' : undefined);
+  if (worker.quarantined) td.className = 'quarantined';
+  return td;
+}
+
 /**
  * The worker table: connected workers first. Built from text nodes only,
  * since names and devices come from the workers themselves.
@@ -28,6 +37,8 @@ export function renderWorkers(body: HTMLTableSectionElement, workers: readonly W
       name.className = 'sub';
       name.textContent = worker.name;
       id.append(name);
+      row.dataset.quarantined = String(worker.quarantined);
+      if (worker.quarantined) row.className = 'quarantined';
       const connected = cell(worker.connected ? `yes${worker.transport ? ` (${worker.transport})` : ''}` : 'no');
       connected.className = worker.connected ? 'ok' : 'gone';
       row.append(
@@ -38,6 +49,7 @@ export function renderWorkers(body: HTMLTableSectionElement, workers: readonly W
         cell(formatRate(worker.samplesPerSecond)),
         cell(formatCount(worker.samplesContributed)),
         cell(`${formatCount(worker.updatesAccepted)} / ${formatCount(worker.updatesRejected)}`),
+        trustCell(worker),
         cell(formatAge(worker.lastSeenAt, now), worker.lastSeenAt),
         connected,
       );

@@ -57,6 +57,11 @@ export function operation({ access, responses, ...rest }: OperationSpec) {
 const outputNotFound = { description: 'UNKNOWN_JOB (no such job), or NOT_READY (not written yet: ask again later)', ...json(ref('Error')) };
 const tokenId = { name: 'tokenId', in: 'path', required: true, description: 'the join token id', schema: { type: 'string' } };
 const joinToken = (description: string) => ({ description, ...json(ref('JoinToken')) });
+const workerId = { name: 'workerId', in: 'path', required: true, description: 'the worker id', schema: { type: 'string' } };
+const trustAnswer = {
+  description: "the worker's trust after the action",
+  ...json({ type: 'object', properties: { id: { type: 'string' }, trust: { type: 'number' }, quarantined: { type: 'boolean' }, banned: { type: 'boolean' }, worker: { oneOf: [ref('Worker'), { type: 'null' }] } } }),
+};
 
 export const openApiDocument = {
   openapi: '3.1.0',
@@ -108,6 +113,7 @@ export const openApiDocument = {
           id: { type: 'string' }, jobId: { type: 'string' }, kind: { enum: ['node', 'browser'] }, backend: { type: 'string' }, device: { type: 'string' }, name: { type: 'string' },
           connected: { type: 'boolean' }, transport: { type: ['string', 'null'] }, samplesPerSecond: { type: 'number' }, samplesContributed: { type: 'integer' },
           updatesAccepted: { type: 'integer' }, updatesRejected: { type: 'integer' }, weightFetches: { type: 'integer' }, lastSeenAt: { type: 'string', format: 'date-time' },
+          trust: { type: 'number', minimum: 0, maximum: 1 }, quarantined: { type: 'boolean', description: 'its updates are acknowledged, never aggregated' }, banned: { type: 'boolean' },
         },
       },
       JoinToken: {
@@ -176,6 +182,12 @@ export const openApiDocument = {
         parameters: [jobId],
         responses: { 200: { description: 'the grids by training step', ...json({ type: 'object', properties: { samples: { type: 'array', items: { type: 'object', properties: { round: { type: 'integer' }, url: { type: 'string' } } } } } }) }, 404: notFound },
       }),
+    },
+    '/api/jobs/{id}/workers/{workerId}/release': {
+      post: operation({ operationId: 'releaseWorker', summary: 'release a worker from quarantine (or a ban): its trust starts over', access: 'admin', parameters: [jobId, workerId], responses: { 200: trustAnswer, 404: notFound } }),
+    },
+    '/api/jobs/{id}/workers/{workerId}/ban': {
+      post: operation({ operationId: 'banWorker', summary: 'ban a worker: disconnected, its id refused at hello, never aggregated', access: 'admin', parameters: [jobId, workerId], responses: { 200: trustAnswer, 404: notFound } }),
     },
     '/api/jobs/{id}/samples/{file}': {
       get: operation({

@@ -41,6 +41,8 @@ export enum ErrorCode {
   RateLimited = 'RATE_LIMITED',
   /** Weights requested by a hash the coordinator does not hold. */
   UnknownWeights = 'UNKNOWN_WEIGHTS',
+  /** No worker with that id in the job (admin routes on one worker). */
+  UnknownWorker = 'UNKNOWN_WORKER',
   /** A worker sent work before saying hello. */
   NotRegistered = 'NOT_REGISTERED',
   /** Missing or wrong credentials. */

@@ -9,6 +9,7 @@ const update = {
   jobId: 'job-1',
   round: 3,
   version: 3,
+  weightsHash: 'ab'.repeat(32),
   samples: 32,
   codec: 'f32',
   tensors: new Uint8Array([1, 2, 3, 4]),
@@ -99,6 +100,9 @@ describe('parseWorkerMessage refuses bad messages, naming the code and field', (
     expect(refusal({ ...update, timing: { computeMs: 1 } })).toEqual({ code: ErrorCode.InvalidMessage, field: 'timing.fetchMs' });
     expect(refusal({ ...update, timing: { computeMs: 1, fetchMs: 1, gpuMs: 1 } })).toEqual({ code: ErrorCode.InvalidMessage, field: 'timing.gpuMs' });
     expect(refusal({ ...update, codec: undefined })).toEqual({ code: ErrorCode.InvalidMessage, field: 'codec' });
+    // An update must name the weights it was computed from.
+    expect(refusal({ ...update, weightsHash: undefined })).toEqual({ code: ErrorCode.InvalidMessage, field: 'weightsHash' });
+    expect(refusal({ ...update, weightsHash: 'x'.repeat(129) })).toEqual({ code: ErrorCode.InvalidMessage, field: 'weightsHash' });
     expect(refusal({ ...update, extra: true })).toEqual({ code: ErrorCode.InvalidMessage, field: 'extra' });
   });
 

@@ -55,6 +55,12 @@ export interface Update {
   round: number;
   /** The weights version the gradients were computed against. */
   version: number;
+  /**
+   * Content hash of those weights, as the assignment named them: ties the
+   * gradient to the weights it was computed from (a gradient replayed from
+   * another version names another hash and is refused).
+   */
+  weightsHash: string;
   /** How many samples the update covers: its weight in the average. */
   samples: number;
   codec: string;
@@ -202,13 +208,14 @@ export function parseWorkerMessage(value: unknown): WorkerMessage {
       check.record(message, '', ['type', 'hash']);
       return { type, hash: check.string(message.hash, 'hash', 128) };
     case 'update': {
-      check.record(message, '', ['type', 'jobId', 'round', 'version', 'samples', 'codec', 'tensors', 'losses', 'timing', 'workerTensors']);
+      check.record(message, '', ['type', 'jobId', 'round', 'version', 'weightsHash', 'samples', 'codec', 'tensors', 'losses', 'timing', 'workerTensors']);
       const timing = check.record(message.timing, 'timing', ['computeMs', 'fetchMs']);
       return {
         type,
         jobId: check.string(message.jobId, 'jobId', LIMITS.maxIdLength),
         round: check.integer(message.round, 'round'),
         version: check.integer(message.version, 'version'),
+        weightsHash: check.string(message.weightsHash, 'weightsHash', 128),
         samples: check.integer(message.samples, 'samples', 1, LIMITS.maxBatch * 1024),
         codec: check.string(message.codec, 'codec', 32),
         tensors: check.bytes(message.tensors, 'tensors', LIMITS.maxTensorBytes),

@@ -345,6 +345,7 @@ export class WorkerClient {
       jobId: assign.jobId,
       round: assign.round,
       version: assign.version,
+      weightsHash: assign.weightsHash,
       samples: batch.count,
       codec: assign.codec,
       tensors: getCodec(assign.codec).encode(arraysToTensors(grads, trainer.shapes)),

@@ -210,6 +210,7 @@ class SimulatedWorker {
         jobId: assign.jobId,
         round: assign.round,
         version: assign.version,
+        weightsHash: assign.weightsHash,
         samples: assign.sampleIndices.length,
         codec: assign.codec,
         tensors: this.counters.payloads!.take(assign.codec),

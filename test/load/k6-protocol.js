@@ -259,6 +259,7 @@ export function update(assign, shapes, computeMs) {
     jobId: assign.jobId,
     round: assign.round,
     version: assign.version,
+    weightsHash: assign.weightsHash,
     samples: assign.sampleIndices.length,
     codec: 'f32',
     tensors: encode({ codec: 'f32', tensors }),

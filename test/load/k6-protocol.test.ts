@@ -44,9 +44,9 @@ describe('the k6 scripts\' msgpack and worker messages', () => {
     const learned = k6.tensorShapes(received);
     expect(Object.fromEntries(learned.map(({ name, shape }) => [name, shape]))).toEqual(shapes);
 
-    const assign = { jobId: 'default', round: 7, version: 3, sampleIndices: [4, 8], codec: 'f32' };
+    const assign = { jobId: 'default', round: 7, version: 3, weightsHash: 'h', sampleIndices: [4, 8], codec: 'f32' };
     const update = parseWorkerMessage(unpack(k6.update(assign, learned, 12))) as Update;
-    expect(update).toMatchObject({ type: 'update', jobId: 'default', round: 7, version: 3, samples: 2, codec: 'f32' });
+    expect(update).toMatchObject({ type: 'update', jobId: 'default', round: 7, version: 3, weightsHash: 'h', samples: 2, codec: 'f32' });
     const grads = tensorsToArrays(getCodec('f32').decode(update.tensors), shapes);
     for (const values of Object.values(grads)) for (const value of values) expect(Math.abs(value)).toBeLessThan(1e-3);
     expect(() => k6.update({ ...assign, codec: 'int8' }, learned, 12)).toThrow(/f32 only/);
