@@ -100,7 +100,17 @@ export function writeNatsUsers(dir: string, workers: number): { usersPath: strin
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
-  const { values } = parseArgs({ options: { workers: { type: 'string', default: '64' }, out: { type: 'string', default: 'deploy/nats-users' } } });
+  const { values } = parseArgs({ options: { workers: { type: 'string', default: '64' }, out: { type: 'string', default: 'deploy/nats-users' }, help: { type: 'boolean', default: false } } });
+  if (values.help) {
+    process.stdout.write(`Usage: npx tsx deploy/nats-users.ts [--workers N] [--out DIR]
+
+Makes the NATS users of a deployment: the coordinator and N worker identities (nkeys), each allowed only its own subjects.
+  --workers N   worker identities in the pool (default 64; size it above the most workers at once over NATS)
+  --out DIR     where to write tessera-users.conf and the seeds (default deploy/nats-users)
+  --help        print this and exit
+`);
+    process.exit(0);
+  }
   const workers = Number(values.workers);
   if (!Number.isInteger(workers) || workers < 1 || workers > 100_000) {
     process.stderr.write(`--workers must be an integer from 1 to 100000, got ${values.workers}\n`);
