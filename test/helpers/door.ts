@@ -37,7 +37,7 @@ export function tinyJob(outputDir: string, extra: Record<string, unknown> = {}):
 export async function startCoordinatorProcess(outputDir: string, job: Record<string, unknown>, limits: Record<string, number> = {}): Promise<CoordinatorProcess> {
   const configPath = join(outputDir, 'job.json');
   writeFileSync(configPath, JSON.stringify(job));
-  const started = startScript('coordinator/main.ts', ['--port', '0', '--host', '127.0.0.1', '--config', configPath, '--admin-token', 'door-admin', '--door-limits', JSON.stringify(limits)]);
+  const started = startScript('coordinator/main.ts', ['--port', '0', '--host', '127.0.0.1', '--config', configPath, '--admin-token', 'door-admin-token-for-tests', '--door-limits', JSON.stringify(limits)]);
   const [, url] = await started.waitFor(/tessera coordinator on (http:\/\/[\d.]+:\d+)/, 60_000);
   return { started, pid: started.pid, url, wsUrl: `${url.replace('http', 'ws')}/ws` };
 }
