@@ -59,9 +59,10 @@ async function prepareBackend(forced: string | undefined, origin: string): Promi
 }
 
 /**
- * Joins when a newcomer's share fits before the job's deadline on this
- * device; otherwise stays a spectator. A forced backend skips the check: the
- * person (or a test) asked for that backend on purpose.
+ * Joins when this device delivers a newcomer's share within the rounds' pace
+ * and well before their deadline (participation.ts); otherwise watches. A
+ * forced backend, or "join anyway", skips the check: the person (or a test)
+ * asked for it on purpose.
  */
 async function joinIfFastEnough(): Promise<void> {
   const start = started!;
@@ -84,7 +85,7 @@ async function spectate(reason: string): Promise<void> {
   const waitMs = recheckDelayMs(watchingAttempts++);
   clearTimeout(recheckTimer);
   recheckTimer = setTimeout(() => {
-    if (status.state === 'spectating') joinIfFastEnough().catch((error: Error) => publish({ message: error.message }));
+    if (status.state === 'spectating') joinIfFastEnough().catch((error: Error) => spectate(`could not check this device's speed: ${error.message}`));
   }, waitMs);
   publish({ state: 'spectating', activity: 'none', message: `${reason} (checking again in ${Math.round(waitMs / 60_000)} min)` });
 }
