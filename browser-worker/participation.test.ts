@@ -36,7 +36,7 @@ describe('judgeSpeed', () => {
     expect(verdict.join).toBe(true);
     expect(verdict.predictedMs).toBeCloseTo(5 + (32 * 1000) / 43, 6);
     expect(verdict.samplesPerSecond).toBeCloseTo(32_000 / verdict.predictedMs, 6);
-    expect(verdict.reason).toBe('fast enough: 32 samples in about 0.7 s; rounds take 0.7 s now and a round waits up to 2.0 s');
+    expect(verdict.reason).toBe('fast enough: 32 samples in about 0.75 s; rounds take 0.70 s now and a round waits up to 2.0 s');
   });
 
   it('watches, and says why in words, when it would hold every round to its deadline', () => {
@@ -48,7 +48,7 @@ describe('judgeSpeed', () => {
   it('watches when it would make every round wait for it, though within the deadline', () => {
     const verdict = judgeSpeed(wasm, { firstShare: 32, deadlineMs: 20_000, roundMs: 300 });
     expect(verdict.join).toBe(false);
-    expect(verdict.reason).toMatch(/and rounds take 0\.3 s now: it watches instead of making every round wait for it$/);
+    expect(verdict.reason).toMatch(/and rounds take 0\.30 s now: it watches instead of making every round wait for it$/);
     // 20% over the pace is still keeping it.
     expect(judgeSpeed({ fixedMs: 0, perSampleMs: 10 }, { firstShare: 30, deadlineMs: 20_000, roundMs: 250 }).join).toBe(true);
     expect(judgeSpeed({ fixedMs: 1, perSampleMs: 10 }, { firstShare: 30, deadlineMs: 20_000, roundMs: 250 }).join).toBe(false);
@@ -67,7 +67,7 @@ describe('judgeSpeed', () => {
     expect(verdict.predictedMs).toBeCloseTo(905 + (32 * 1000) / 43, 6);
     // The speed shown is the compute speed; the transfers are named apart.
     expect(verdict.samplesPerSecond).toBeCloseTo(judgeSpeed(wasm, pace).samplesPerSecond, 9);
-    expect(verdict.reason).toMatch(/about 1\.6 s \(0\.9 s of it fetching weights and sending the update\)/);
+    expect(verdict.reason).toMatch(/about 1\.6 s \(0\.90 s of it fetching weights and sending the update\)/);
   });
 });
 

@@ -52,7 +52,8 @@ export function paceOf(job: JobDescription, rounds: readonly { durationMs: numbe
   return { firstShare, deadlineMs: job.lastRound?.deadlineMs ?? training.roundDeadlineMs, roundMs: recent.length > 0 ? median(recent) : undefined };
 }
 
-const seconds = (ms: number) => `${(ms / 1000).toFixed(ms < 10_000 ? 1 : 0)} s`;
+/** `0.24 s`, `1.6 s`, `32 s`: two significant digits or so, for the reasons shown on the page. */
+const seconds = (ms: number) => `${(ms / 1000).toFixed(ms < 1000 ? 2 : ms < 10_000 ? 1 : 0)} s`;
 
 /**
  * Joins when the first share, with `overheadMs` of transfers per round

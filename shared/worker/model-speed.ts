@@ -38,12 +38,14 @@ export function fitStepTime(points: readonly { samples: number; ms: number }[]):
 
 /** Batch sizes timed: one example shows the fixed cost, a few show the cost per example. */
 export const SPEED_CHECK_SIZES = [1, 8] as const;
+const TIMED_REPEATS = 3;
 
 /**
  * Times real training steps on the current tfjs backend with the trainer's
- * current weights, on synthetic examples of the model's shape: one warm-up
- * step (shader compiles, allocations), then each size twice, keeping the
- * faster (the slower one has caught a pause that is not the device's speed).
+ * current weights, on synthetic examples of the model's shape: a warm-up step
+ * at each size (shader compiles, allocations), then each size three times,
+ * keeping the fastest (a slower one has caught a pause, a collection or
+ * another process's burst, which are not the device's speed).
  * Returns the fitted step time and the last step's gradients (for timing
  * their encoding).
  */
@@ -55,9 +57,13 @@ export async function measureStepTime(trainer: Trainer, spec: Pick<ModelSpec<any
     grads = (await trainer.lossAndGrads(batch, trainer.drawNoise(samples, samples))).grads;
     return now() - started;
   };
-  await step(Math.max(...sizes));
+  for (const samples of sizes) await step(samples);
   const points: { samples: number; ms: number }[] = [];
-  for (const samples of sizes) points.push({ samples, ms: Math.min(await step(samples), await step(samples)) });
+  for (const samples of sizes) {
+    let fastest = Infinity;
+    for (let repeat = 0; repeat < TIMED_REPEATS; repeat++) fastest = Math.min(fastest, await step(samples));
+    points.push({ samples, ms: fastest });
+  }
   return { time: fitStepTime(points), grads };
 }
 
