@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { judgeSpeed, paceOf, recheckDelayMs, RECHECK_MAX_MS, type JobDescription } from './participation.ts';
+import { budgetMs, judgeSpeed, paceOf, recheckDelayMs, RECHECK_MAX_MS, type JobDescription } from './participation.ts';
 
 const job = (overrides: { batchSize?: number; mode?: string; localSteps?: number; lastDeadlineMs?: number } = {}): JobDescription => ({
   config: { training: { batchSize: overrides.batchSize ?? 32, mode: overrides.mode, localSteps: overrides.localSteps, roundDeadlineMs: 60_000 } },
@@ -52,6 +52,12 @@ describe('judgeSpeed', () => {
     // 20% over the pace is still keeping it.
     expect(judgeSpeed({ fixedMs: 0, perSampleMs: 10 }, { firstShare: 30, deadlineMs: 20_000, roundMs: 250 }).join).toBe(true);
     expect(judgeSpeed({ fixedMs: 1, perSampleMs: 10 }, { firstShare: 30, deadlineMs: 20_000, roundMs: 250 }).join).toBe(false);
+  });
+
+  it('budgets the smaller of the paced round (with slack) and four fifths of the deadline', () => {
+    expect(budgetMs({ firstShare: 32, deadlineMs: 2000, roundMs: 700 })).toBeCloseTo(840, 9);
+    expect(budgetMs({ firstShare: 32, deadlineMs: 2000, roundMs: 1500 })).toBe(1600);
+    expect(budgetMs({ firstShare: 32, deadlineMs: 2000, roundMs: undefined })).toBe(1600);
   });
 
   it('with no rounds yet, judges by the deadline alone, keeping a fifth as margin', () => {

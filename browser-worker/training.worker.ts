@@ -27,6 +27,8 @@ const SAMPLE_COUNT = 16;
 const SPEED_WINDOW = 5;
 
 let client: WorkerClient | undefined;
+/** The client's current WebSocket: closed at once when the tab steps back after a late update. */
+let socket: WebSocket | undefined;
 let started: Extract<PageToWorker, { type: 'start' }> | undefined;
 let dutyCycle = 1;
 let localSamples = true;
@@ -68,7 +70,7 @@ async function joinIfFastEnough(): Promise<void> {
   const start = started!;
   if (!insisted) {
     publish({ message: 'timing a round of the job on this device' });
-    const { check, trainer } = await checkSpeed(start.origin, await fetchJob(start.origin, start.jobId));
+    const { check, trainer } = await checkSpeed(start.origin, await fetchJob(start.origin, start.jobId), 1 / dutyCycle);
     // The rehearsal's trainer holds the current weights: samples now, before this tab has trained.
     await sendSamples(trainer).finally(() => trainer.dispose());
     publish({ speedCheck: check });
@@ -77,11 +79,20 @@ async function joinIfFastEnough(): Promise<void> {
   connect();
 }
 
-/** Leaves the job (if in it) and watches; checks its speed again later, and the page offers to join anyway. */
-async function spectate(reason: string): Promise<void> {
+/**
+ * Leaves the job (if in it) and watches; checks its speed again later, and
+ * the page offers to join anyway. After a late update the share in hand is
+ * late too: `leaveNow` closes the connection at once instead of delivering
+ * it, so its round stops waiting for this tab now rather than at its deadline.
+ */
+async function spectate(reason: string, leaveNow = false): Promise<void> {
   const leaving = client;
   client = undefined;
-  await leaving?.stop('too slow for this job: watching');
+  if (leaving) {
+    const stopped = leaving.stop('too slow for this job: watching');
+    if (leaveNow) socket?.close(1000, 'too slow for this job: watching');
+    await stopped;
+  }
   const waitMs = recheckDelayMs(watchingAttempts++);
   clearTimeout(recheckTimer);
   recheckTimer = setTimeout(() => {
@@ -128,7 +139,7 @@ function onEvent(event: WorkerEvent): void {
         message: explainRefusal(event.code, event.message),
       });
       // A late update held its round to the deadline for nothing: the device is busier or slower than measured.
-      if (wasLate && !insisted) void spectate('your last update arrived after its round had closed: this device is busier or slower than measured, so it watches instead of holding rounds back');
+      if (wasLate && !insisted) void spectate('your last update arrived after its round had closed: this device is busier or slower than measured, so it watches instead of holding rounds back', true);
       break;
     }
     case 'idle':
@@ -172,7 +183,7 @@ function connect(): void {
     device: status.device,
     name: start.name,
     workerId: status.workerId || undefined,
-    createSocket: (url) => new WebSocket(url) as unknown as SocketLike,
+    createSocket: (url) => (socket = new WebSocket(url)) as unknown as SocketLike,
     loadBatch: async (datasetId, indices) => {
       publish({ activity: 'computing', share: indices.length });
       const response = await fetch(`${start.origin}/api/datasets/${datasetId}/examples?indices=${indices.join(',')}`);

@@ -38,18 +38,22 @@ export function fitStepTime(points: readonly { samples: number; ms: number }[]):
 
 /** Batch sizes timed: one example shows the fixed cost, a few show the cost per example. */
 export const SPEED_CHECK_SIZES = [1, 8] as const;
-const TIMED_REPEATS = 3;
 
 /**
  * Times real training steps on the current tfjs backend with the trainer's
  * current weights, on synthetic examples of the model's shape: a warm-up step
- * at each size (shader compiles, allocations), then each size three times,
- * keeping the fastest (a slower one has caught a pause, a collection or
+ * at each size (shader compiles, allocations), then each size `repeats`
+ * times, keeping the fastest (a slower one has caught a pause, a collection or
  * another process's burst, which are not the device's speed).
  * Returns the fitted step time and the last step's gradients (for timing
  * their encoding).
  */
-export async function measureStepTime(trainer: Trainer, spec: Pick<ModelSpec<any>, 'imageShape' | 'classes'>, sizes: readonly number[] = SPEED_CHECK_SIZES, now: () => number = () => performance.now()): Promise<{ time: StepTime; grads: NamedArrays }> {
+export async function measureStepTime(
+  trainer: Trainer,
+  spec: Pick<ModelSpec<any>, 'imageShape' | 'classes'>,
+  sizes: readonly number[] = SPEED_CHECK_SIZES,
+  { repeats = 3, now = () => performance.now() }: { repeats?: number; now?: () => number } = {},
+): Promise<{ time: StepTime; grads: NamedArrays }> {
   let grads: NamedArrays = {};
   const step = async (samples: number) => {
     const batch = syntheticBatch(spec, samples);
@@ -61,7 +65,7 @@ export async function measureStepTime(trainer: Trainer, spec: Pick<ModelSpec<any
   const points: { samples: number; ms: number }[] = [];
   for (const samples of sizes) {
     let fastest = Infinity;
-    for (let repeat = 0; repeat < TIMED_REPEATS; repeat++) fastest = Math.min(fastest, await step(samples));
+    for (let repeat = 0; repeat < repeats; repeat++) fastest = Math.min(fastest, await step(samples));
     points.push({ samples, ms: fastest });
   }
   return { time: fitStepTime(points), grads };
