@@ -79,3 +79,25 @@ export function describeState(status: Pick<TabStatus, 'state' | 'activity' | 'sh
       }
   }
 }
+
+/** `12.3 s`, `4 min 05 s`, `1 h 02 min`: time given, read at a glance. */
+export function formatGivenTime(ms: number): string {
+  const seconds = Math.round(ms / 1000);
+  if (seconds < 60) return `${(ms / 1000).toFixed(ms < 10_000 ? 1 : 0)} s`;
+  if (seconds < 3600) return `${Math.floor(seconds / 60)} min ${String(seconds % 60).padStart(2, '0')} s`;
+  return `${Math.floor(seconds / 3600)} h ${String(Math.floor((seconds % 3600) / 60)).padStart(2, '0')} min`;
+}
+
+/** A closed round as the job's event stream tells it (a subset of the coordinator's RoundRow). */
+export interface RoundEvent {
+  round: number;
+  durationMs: number;
+  updates: { workerId: string; samples: number }[];
+}
+
+/** One closed round in words, from this tab's side. */
+export function describeRound(row: RoundEvent, workerId: string): string {
+  const mine = workerId ? row.updates.find((update) => update.workerId === workerId) : undefined;
+  const who = mine ? `yours among them (${mine.samples} samples)` : workerId ? 'none from this tab' : '';
+  return `round ${row.round}: ${(row.durationMs / 1000).toFixed(2)} s, ${row.updates.length} update${row.updates.length === 1 ? '' : 's'}${who ? `, ${who}` : ''}`;
+}

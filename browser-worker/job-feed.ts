@@ -1,4 +1,5 @@
 /// <reference lib="dom" />
+import { describeRound, type RoundEvent } from './explain.ts';
 
 /**
  * The join page's view of the job itself, from the job's event stream (the
@@ -6,13 +7,6 @@
  * first moment (the current weights, whether or not this tab takes part), and
  * each closed round with whether this tab's update was in it.
  */
-
-interface RoundEvent {
-  round: number;
-  durationMs: number;
-  deadlineMs: number;
-  updates: { workerId: string; samples: number }[];
-}
 
 export interface JobFeedOptions {
   jobId: string;
@@ -23,13 +17,6 @@ export interface JobFeedOptions {
 }
 
 const $ = (id: string) => document.getElementById(id)!;
-
-/** One closed round in words, from this tab's side. */
-export function describeRound(row: RoundEvent, workerId: string): string {
-  const mine = workerId ? row.updates.find((update) => update.workerId === workerId) : undefined;
-  const who = mine ? `yours among them (${mine.samples} samples)` : workerId ? 'none from this tab' : '';
-  return `round ${row.round}: ${(row.durationMs / 1000).toFixed(2)} s, ${row.updates.length} update${row.updates.length === 1 ? '' : 's'}${who ? `, ${who}` : ''}`;
-}
 
 /** Follows the job's events until the page closes. */
 export function followJob(options: JobFeedOptions): void {

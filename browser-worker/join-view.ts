@@ -1,18 +1,10 @@
 /// <reference lib="dom" />
-import { describeState } from './explain.ts';
+import { describeState, formatGivenTime } from './explain.ts';
 import type { TabStatus } from './messages.ts';
 
 /** Draws a tab's status on the join page; no state of its own. */
 
 const $ = (id: string) => document.getElementById(id)!;
-
-/** `12.3 s`, `4 min 05 s`, `1 h 02 min`: time given, read at a glance. */
-export function formatGivenTime(ms: number): string {
-  const seconds = Math.round(ms / 1000);
-  if (seconds < 60) return `${(ms / 1000).toFixed(ms < 10_000 ? 1 : 0)} s`;
-  if (seconds < 3600) return `${Math.floor(seconds / 60)} min ${String(seconds % 60).padStart(2, '0')} s`;
-  return `${Math.floor(seconds / 3600)} h ${String(Math.floor((seconds % 3600) / 60)).padStart(2, '0')} min`;
-}
 
 /** The calibration table: each backend timed (the chosen one first and bold), then those passed over and why. */
 function renderFigures(status: TabStatus): void {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { judgeSpeed, paceOf, recheckDelayMs, RECHECK_MAX_MS, type JobDescription } from './participation.ts';
+import { budgetMs, judgeSpeed, paceOf, recheckDelayMs, RECHECK_MAX_MS, type JobDescription } from './participation.ts';
 
 const job = (overrides: { batchSize?: number; mode?: string; localSteps?: number; lastDeadlineMs?: number } = {}): JobDescription => ({
   config: { training: { batchSize: overrides.batchSize ?? 32, mode: overrides.mode, localSteps: overrides.localSteps, roundDeadlineMs: 60_000 } },
@@ -36,7 +36,7 @@ describe('judgeSpeed', () => {
     expect(verdict.join).toBe(true);
     expect(verdict.predictedMs).toBeCloseTo(5 + (32 * 1000) / 43, 6);
     expect(verdict.samplesPerSecond).toBeCloseTo(32_000 / verdict.predictedMs, 6);
-    expect(verdict.reason).toBe('fast enough: 32 samples in about 0.7 s; rounds take 0.7 s now and a round waits up to 2.0 s');
+    expect(verdict.reason).toBe('fast enough: 32 samples in about 0.75 s; rounds take 0.70 s now and a round waits up to 2.0 s');
   });
 
   it('watches, and says why in words, when it would hold every round to its deadline', () => {
@@ -48,10 +48,16 @@ describe('judgeSpeed', () => {
   it('watches when it would make every round wait for it, though within the deadline', () => {
     const verdict = judgeSpeed(wasm, { firstShare: 32, deadlineMs: 20_000, roundMs: 300 });
     expect(verdict.join).toBe(false);
-    expect(verdict.reason).toMatch(/and rounds take 0\.3 s now: it watches instead of making every round wait for it$/);
+    expect(verdict.reason).toMatch(/and rounds take 0\.30 s now: it watches instead of making every round wait for it$/);
     // 20% over the pace is still keeping it.
     expect(judgeSpeed({ fixedMs: 0, perSampleMs: 10 }, { firstShare: 30, deadlineMs: 20_000, roundMs: 250 }).join).toBe(true);
     expect(judgeSpeed({ fixedMs: 1, perSampleMs: 10 }, { firstShare: 30, deadlineMs: 20_000, roundMs: 250 }).join).toBe(false);
+  });
+
+  it('budgets the smaller of the paced round (with slack) and four fifths of the deadline', () => {
+    expect(budgetMs({ firstShare: 32, deadlineMs: 2000, roundMs: 700 })).toBeCloseTo(840, 9);
+    expect(budgetMs({ firstShare: 32, deadlineMs: 2000, roundMs: 1500 })).toBe(1600);
+    expect(budgetMs({ firstShare: 32, deadlineMs: 2000, roundMs: undefined })).toBe(1600);
   });
 
   it('with no rounds yet, judges by the deadline alone, keeping a fifth as margin', () => {
@@ -67,7 +73,7 @@ describe('judgeSpeed', () => {
     expect(verdict.predictedMs).toBeCloseTo(905 + (32 * 1000) / 43, 6);
     // The speed shown is the compute speed; the transfers are named apart.
     expect(verdict.samplesPerSecond).toBeCloseTo(judgeSpeed(wasm, pace).samplesPerSecond, 9);
-    expect(verdict.reason).toMatch(/about 1\.6 s \(0\.9 s of it fetching weights and sending the update\)/);
+    expect(verdict.reason).toMatch(/about 1\.6 s \(0\.90 s of it fetching weights and sending the update\)/);
   });
 });
 

@@ -52,7 +52,8 @@ export function paceOf(job: JobDescription, rounds: readonly { durationMs: numbe
   return { firstShare, deadlineMs: job.lastRound?.deadlineMs ?? training.roundDeadlineMs, roundMs: recent.length > 0 ? median(recent) : undefined };
 }
 
-const seconds = (ms: number) => `${(ms / 1000).toFixed(ms < 10_000 ? 1 : 0)} s`;
+/** `0.24 s`, `1.6 s`, `32 s`: two significant digits or so, for the reasons shown on the page. */
+const seconds = (ms: number) => `${(ms / 1000).toFixed(ms < 1000 ? 2 : ms < 10_000 ? 1 : 0)} s`;
 
 /**
  * Joins when the first share, with `overheadMs` of transfers per round
@@ -63,19 +64,23 @@ const seconds = (ms: number) => `${(ms / 1000).toFixed(ms < 10_000 ? 1 : 0)} s`;
 export function judgeSpeed(time: StepTime, pace: JobPace, overheadMs = 0): Verdict {
   const predictedMs = overheadMs + stepMs(time, pace.firstShare);
   const samplesPerSecond = samplesPerSecondAt(time, pace.firstShare);
-  const byDeadline = pace.deadlineMs * DEADLINE_SHARE;
-  const byPace = pace.roundMs === undefined ? Infinity : pace.roundMs * ROUND_SLACK;
-  const transfers = overheadMs > 0 ? ` (${seconds(overheadMs)} of it fetching weights and sending the update)` : '';
-  const need = `this device would need about ${seconds(predictedMs)}${transfers} for the ${pace.firstShare} samples a new worker gets`;
-  if (predictedMs > byDeadline) {
+  if (predictedMs <= budgetMs(pace)) {
+    const paceWords = pace.roundMs === undefined ? '' : `rounds take ${seconds(pace.roundMs)} now and `;
+    return { join: true, predictedMs, samplesPerSecond, reason: `fast enough: ${pace.firstShare} samples in about ${seconds(predictedMs)}${transfersOf(overheadMs)}; ${paceWords}a round waits up to ${seconds(pace.deadlineMs)}` };
+  }
+  const need = `this device would need about ${seconds(predictedMs)}${transfersOf(overheadMs)} for the ${pace.firstShare} samples a new worker gets`;
+  if (predictedMs > pace.deadlineMs * DEADLINE_SHARE) {
     return { join: false, predictedMs, samplesPerSecond, reason: `${need}, and a round waits only ${seconds(pace.deadlineMs)}: it watches instead of holding every round back` };
   }
-  if (predictedMs > byPace) {
-    return { join: false, predictedMs, samplesPerSecond, reason: `${need}, and rounds take ${seconds(pace.roundMs!)} now: it watches instead of making every round wait for it` };
-  }
-  const paceWords = pace.roundMs === undefined ? '' : `rounds take ${seconds(pace.roundMs)} now and `;
-  return { join: true, predictedMs, samplesPerSecond, reason: `fast enough: ${pace.firstShare} samples in about ${seconds(predictedMs)}${transfers}; ${paceWords}a round waits up to ${seconds(pace.deadlineMs)}` };
+  return { join: false, predictedMs, samplesPerSecond, reason: `${need}, and rounds take ${seconds(pace.roundMs!)} now: it watches instead of making every round wait for it` };
 }
+
+/** The time a newcomer's first share may take: within the rounds' pace (with slack) and well before the deadline. */
+export function budgetMs(pace: JobPace): number {
+  return Math.min(pace.deadlineMs * DEADLINE_SHARE, pace.roundMs === undefined ? Infinity : pace.roundMs * ROUND_SLACK);
+}
+
+const transfersOf = (overheadMs: number) => (overheadMs > 0 ? ` (${seconds(overheadMs)} of it fetching weights and sending the update)` : '');
 
 /**
  * A spectator checks its speed again after a while (the device may be less

@@ -3,9 +3,9 @@ import { arraysToTensors, tensorsToArrays } from '../shared/codec/named.ts';
 import { pack } from '../shared/codec/packr.ts';
 import { getModel } from '../shared/models/registry.ts';
 import type { Trainer } from '../shared/models/types.ts';
-import { measureStepTime } from '../shared/worker/model-speed.ts';
+import { measureStepTime, SPEED_CHECK_SIZES, stepMs, type StepTime } from '../shared/worker/model-speed.ts';
 import type { SpeedCheck } from './messages.ts';
-import { judgeSpeed, PACE_ROUNDS, paceOf, type JobDescription } from './participation.ts';
+import { budgetMs, judgeSpeed, PACE_ROUNDS, paceOf, type JobDescription } from './participation.ts';
 
 export type JobView = JobDescription & {
   id: string;
@@ -27,14 +27,24 @@ async function fetchRounds(origin: string, jobId: string): Promise<{ durationMs:
   return response.ok ? ((await response.json()).rounds ?? []) : [];
 }
 
+/** The largest share timed whole; beyond it the fit extrapolates. */
+const LARGEST_TIMED_SHARE = 64;
+/** A device this many times over its budget on the quick sizes is not worth timing on a whole share. */
+const HOPELESS_FACTOR = 4;
+
 /**
  * A dress rehearsal of one round on this tab: fetches the job's current
- * weights (as every round does), times a few real steps of its model on them,
- * and encodes an update of the job's size; then judges whether a newcomer's
- * share fits before the deadline. Returns the trainer, on the current
- * weights, so the page can show samples before the tab has trained at all.
+ * weights (as every round does), times real steps of its model on them — at
+ * one and eight samples, then at the newcomer's share itself (which also
+ * grows the backend's memory to that size, so the first real round is not
+ * slower than its rehearsal) unless the quick sizes already show the device
+ * far too slow — and encodes an update of the job's size. Then it judges
+ * whether a newcomer's share fits, its compute stretched by `slowdown` (the
+ * page's load limit: at 50% the tab rests as long as it computes). Returns
+ * the trainer, on the current weights, so the page can show samples before
+ * the tab has trained at all.
  */
-export async function checkSpeed(origin: string, job: JobView): Promise<{ check: SpeedCheck; trainer: Trainer }> {
+export async function checkSpeed(origin: string, job: JobView, slowdown = 1): Promise<{ check: SpeedCheck; trainer: Trainer }> {
   const spec = getModel(job.config.model.id);
   const trainer = spec.createTrainer(spec.parseConfig(job.config.model.config));
   try {
@@ -45,12 +55,18 @@ export async function checkSpeed(origin: string, job: JobView): Promise<{ check:
     trainer.setWeights(tensorsToArrays(codec.decode(new Uint8Array(await response.arrayBuffer())), trainer.shapes, 'weights'));
     const fetchMs = performance.now() - fetchStarted;
 
-    const { time, grads } = await measureStepTime(trainer, spec);
+    const pace = paceOf(job, await fetchRounds(origin, job.id));
+    const stretched = ({ fixedMs, perSampleMs }: StepTime) => ({ fixedMs: fixedMs * slowdown, perSampleMs: perSampleMs * slowdown });
+    let measured = await measureStepTime(trainer, spec, SPEED_CHECK_SIZES);
+    const share = Math.min(pace.firstShare, LARGEST_TIMED_SHARE);
+    if (share > Math.max(...SPEED_CHECK_SIZES) && stepMs(stretched(measured.time), share) <= budgetMs(pace) * HOPELESS_FACTOR) {
+      measured = await measureStepTime(trainer, spec, [...SPEED_CHECK_SIZES, share], { repeats: 2 });
+    }
+    const time = stretched(measured.time);
     const encodeStarted = performance.now();
-    pack({ tensors: getCodec(job.config.training.codec).encode(arraysToTensors(grads, trainer.shapes)) });
+    pack({ tensors: getCodec(job.config.training.codec).encode(arraysToTensors(measured.grads, trainer.shapes)) });
     const overheadMs = fetchMs + performance.now() - encodeStarted;
 
-    const pace = paceOf(job, await fetchRounds(origin, job.id));
     return { check: { ...judgeSpeed(time, pace, overheadMs), overheadMs, firstShare: pace.firstShare, deadlineMs: pace.deadlineMs }, trainer };
   } catch (error) {
     trainer.dispose();

@@ -30,6 +30,8 @@ const SPEED_WINDOW = 5;
 let client: WorkerClient | undefined;
 /** The session's secret, kept across a pause so the tab resumes under its id (not shown to the page). */
 let resumeSecret: string | undefined;
+/** The client's current WebSocket: closed at once when the tab steps back after a late update. */
+let socket: WebSocket | undefined;
 let started: Extract<PageToWorker, { type: 'start' }> | undefined;
 let dutyCycle = 1;
 let localSamples = true;
@@ -62,15 +64,16 @@ async function prepareBackend(forced: string | undefined, origin: string): Promi
 }
 
 /**
- * Joins when a newcomer's share fits before the job's deadline on this
- * device; otherwise stays a spectator. A forced backend skips the check: the
- * person (or a test) asked for that backend on purpose.
+ * Joins when this device delivers a newcomer's share within the rounds' pace
+ * and well before their deadline (participation.ts); otherwise watches. A
+ * forced backend, or "join anyway", skips the check: the person (or a test)
+ * asked for it on purpose.
  */
 async function joinIfFastEnough(): Promise<void> {
   const start = started!;
   if (!insisted) {
     publish({ message: 'timing a round of the job on this device' });
-    const { check, trainer } = await checkSpeed(start.origin, await fetchJob(start.origin, start.jobId));
+    const { check, trainer } = await checkSpeed(start.origin, await fetchJob(start.origin, start.jobId), 1 / dutyCycle);
     // The rehearsal's trainer holds the current weights: samples now, before this tab has trained.
     await sendSamples(trainer).finally(() => trainer.dispose());
     publish({ speedCheck: check });
@@ -79,15 +82,24 @@ async function joinIfFastEnough(): Promise<void> {
   connect();
 }
 
-/** Leaves the job (if in it) and watches; checks its speed again later, and the page offers to join anyway. */
-async function spectate(reason: string): Promise<void> {
+/**
+ * Leaves the job (if in it) and watches; checks its speed again later, and
+ * the page offers to join anyway. After a late update the share in hand is
+ * late too: `leaveNow` closes the connection at once instead of delivering
+ * it, so its round stops waiting for this tab now rather than at its deadline.
+ */
+async function spectate(reason: string, leaveNow = false): Promise<void> {
   const leaving = client;
   client = undefined;
-  await leaving?.stop('too slow for this job: watching');
+  if (leaving) {
+    const stopped = leaving.stop('too slow for this job: watching');
+    if (leaveNow) socket?.close(1000, 'too slow for this job: watching');
+    await stopped;
+  }
   const waitMs = recheckDelayMs(watchingAttempts++);
   clearTimeout(recheckTimer);
   recheckTimer = setTimeout(() => {
-    if (status.state === 'spectating') joinIfFastEnough().catch((error: Error) => publish({ message: error.message }));
+    if (status.state === 'spectating') joinIfFastEnough().catch((error: Error) => spectate(`could not check this device's speed: ${error.message}`));
   }, waitMs);
   publish({ state: 'spectating', activity: 'none', message: `${reason} (checking again in ${Math.round(waitMs / 60_000)} min)` });
 }
@@ -130,7 +142,7 @@ function onEvent(event: WorkerEvent): void {
         message: explainRefusal(event.code, event.message),
       });
       // A late update held its round to the deadline for nothing: the device is busier or slower than measured.
-      if (wasLate && !insisted) void spectate('your last update arrived after its round had closed: this device is busier or slower than measured, so it watches instead of holding rounds back');
+      if (wasLate && !insisted) void spectate('your last update arrived after its round had closed: this device is busier or slower than measured, so it watches instead of holding rounds back', true);
       break;
     }
     case 'idle':
@@ -176,7 +188,7 @@ function connect(): void {
     token: start.token,
     workerId: status.workerId || undefined,
     resumeSecret,
-    createSocket: (url) => new WebSocket(url) as unknown as SocketLike,
+    createSocket: (url) => (socket = new WebSocket(url)) as unknown as SocketLike,
     loadBatch: async (datasetId, indices) => {
       publish({ activity: 'computing', share: indices.length });
       // The coordinator serves a session only the indices it was assigned, to the credential its welcome carried.

@@ -14,7 +14,7 @@ import { ROOT, startScript, stopAll, type Started, until } from './helpers/proce
  * WebGPU and WebGL are offered, both on SwiftShader): it must pick wasm by
  * measurement, contribute accepted updates, and leave the rounds of the Node
  * worker beside it their length. Then the dashboard's headline row shows the
- * fleet. The Node worker is throttled ×4 (it rests three times as long as it
+ * fleet. The Node worker is throttled ×5 (it rests four times as long as it
  * computes): it stands for a worker on a machine of its own, where here it
  * shares two cores with the tab. Unthrottled, the tab could only take CPU
  * from it, and every round would lengthen whatever the tab did.
@@ -25,7 +25,7 @@ const ADMIN = 'tab-calibration-admin';
 const artifacts = join(ROOT, 'test-artifacts');
 /** Rounds of the Node worker alone that are compared with the rounds after the tab joined (the first few warm up). */
 const WARM_UP_ROUNDS = 2;
-const COMPARED_ROUNDS = 6;
+const COMPARED_ROUNDS = 7;
 let port = 0;
 let worker: Started;
 let browser: Awaited<ReturnType<typeof launchChromium>>;
@@ -60,7 +60,7 @@ beforeAll(async () => {
   // The page's bundle is built on its first request: start that while the Node worker starts.
   void fetch(`http://127.0.0.1:${port}/static/browser/page.js`).then((response) => response.arrayBuffer());
   // No --backend: the Node worker chooses by the same measurement as the tab.
-  worker = startScript('worker/main.ts', ['--url', `ws://127.0.0.1:${port}/ws`, '--name', 'node-1', '--throttle', '4']);
+  worker = startScript('worker/main.ts', ['--url', `ws://127.0.0.1:${port}/ws`, '--name', 'node-1', '--throttle', '5']);
   browser = await launchChromium();
 });
 
@@ -72,18 +72,21 @@ afterAll(async () => {
 
 describe('a tab without a GPU', () => {
   let tab: TabStatus;
+  let tabPage: Page;
+  /** Round lengths of the Node worker alone, before the tab joined, and with the tab beside it. */
+  let aloneBefore: RoundLine[] = [];
+  let withTab: RoundLine[] = [];
 
-  it('picks wasm by measurement, contributes accepted updates, and the Node worker keeps its round length', async () => {
-    const before = await until(roundLog, (rows) => rows.length >= WARM_UP_ROUNDS + COMPARED_ROUNDS, 60_000, 'rounds of the Node worker alone');
-    const beforeMs = median(before.slice(WARM_UP_ROUNDS).map((row) => row.durationMs));
+  it('picks wasm by measurement and contributes accepted updates, every round, none waiting for it', async () => {
+    aloneBefore = (await until(roundLog, (rows) => rows.length >= WARM_UP_ROUNDS + COMPARED_ROUNDS, 60_000, 'rounds of the Node worker alone')).slice(WARM_UP_ROUNDS);
     // The Node worker measured its backends too, and Dawn found no Vulkan loader without printing a native warning.
     expect(worker.output()).toMatch(/backend wasm on .* \(measured: wasm [\d.]+ ms, cpu [\d.]+ ms per probe step\)/);
     expect(worker.output()).not.toMatch(/Couldn't load Vulkan/);
 
-    const page = await browser.context.newPage();
-    await page.setViewportSize({ width: 1000, height: 1100 });
-    await page.goto(`http://127.0.0.1:${port}/join`);
-    tab = (await until(() => statusOf(page), (s) => (s?.updatesAccepted ?? 0) >= 3 || s?.state === 'spectating' || s?.state === 'refused', 75_000, 'a tab with 3 accepted updates'))!;
+    tabPage = await browser.context.newPage();
+    await tabPage.setViewportSize({ width: 1000, height: 1100 });
+    await tabPage.goto(`http://127.0.0.1:${port}/join`);
+    tab = (await until(() => statusOf(tabPage), (s) => (s?.updatesAccepted ?? 0) >= 3 || s?.state === 'spectating' || s?.state === 'refused', 75_000, 'a tab with 3 accepted updates'))!;
     expect(tab.state, tab.message).toBe('training');
 
     // WebGPU and WebGL were offered on SwiftShader and passed over as software; wasm beat the plain-JS cpu backend on the clock.
@@ -95,25 +98,42 @@ describe('a tab without a GPU', () => {
     expect(tab.speedCheck).toMatchObject({ join: true, firstShare: 32 });
 
     // The page says it in words and shows the figures.
-    await expect.poll(() => page.textContent('#backend')).toBe('wasm');
-    expect(await page.locator('#figures tr').allTextContents()).toEqual(expect.arrayContaining([expect.stringMatching(/^wasm \(chosen\)[\d.]+ ms/), expect.stringMatching(/^webgpupassed over: software adapter/)]));
-    expect(await page.textContent('#state')).toMatch(/^(waiting for the next round|computing an update of \d+ samples|update sent, waiting for the coordinator to take it)$/);
-    expect(Number(await page.textContent('#contributed'))).toBeGreaterThan(0);
+    await expect.poll(() => tabPage.textContent('#backend')).toBe('wasm');
+    expect(await tabPage.locator('#figures tr').allTextContents()).toEqual(expect.arrayContaining([expect.stringMatching(/^wasm \(chosen\)[\d.]+ ms/), expect.stringMatching(/^webgpupassed over: software adapter/)]));
+    expect(await tabPage.textContent('#state')).toMatch(/^(waiting for the next round|computing an update of \d+ samples|update sent, waiting for the coordinator to take it)$/);
+    expect(Number(await tabPage.textContent('#contributed'))).toBeGreaterThan(0);
 
-    // The rounds from the tab's first one on: each has its update, none waits for it, and they keep their length.
+    // The rounds from the tab's first one on: each has its update, and none stopped waiting for it.
     const firstWithTab = roundLog().findIndex((row) => [...row.updates, ...row.failures].some((entry) => entry.workerId === tab.workerId));
-    const after = (await until(roundLog, (rows) => firstWithTab >= 0 && rows.length >= firstWithTab + COMPARED_ROUNDS, 60_000, 'rounds with the tab'))
+    withTab = (await until(roundLog, (rows) => firstWithTab >= 0 && rows.length >= firstWithTab + COMPARED_ROUNDS, 60_000, 'rounds with the tab'))
       .slice(firstWithTab, firstWithTab + COMPARED_ROUNDS);
-    const afterMs = median(after.map((row) => row.durationMs));
-    console.log(`rounds before the tab: median ${beforeMs} ms (${before.slice(WARM_UP_ROUNDS).map((row) => row.durationMs).join(', ')}); with it: median ${afterMs} ms (${after.map((row) => row.durationMs).join(', ')}); tab shares ${after.map((row) => row.updates.find((update) => update.workerId === tab.workerId)?.samples ?? 0).join(', ')}`);
-    expect(after.filter((row) => row.failures.some((failure) => failure.workerId === tab.workerId))).toEqual([]);
-    expect(after.every((row) => row.applied && row.updates.some((update) => update.workerId === tab.workerId))).toBe(true);
-    expect(afterMs).toBeLessThanOrEqual(beforeMs * 1.2);
-
-    tab = (await statusOf(page))!;
+    expect(withTab.filter((row) => row.failures.some((failure) => failure.workerId === tab.workerId))).toEqual([]);
+    expect(withTab.every((row) => row.applied && row.updates.some((update) => update.workerId === tab.workerId))).toBe(true);
+    tab = (await statusOf(tabPage))!;
     expect(tab.updatesRejected).toBe(0);
-    console.log(`tab: ${tab.samplesPerSecond.toFixed(1)} samples/s, ${tab.samplesContributed} samples in ${tab.updatesAccepted} accepted updates; calibration ${tab.figures.map((figure) => `${figure.name} ${figure.msPerStep.toFixed(1)} ms`).join(', ')}; speed check ${JSON.stringify(tab.speedCheck)}`);
-    await page.screenshot({ path: join(artifacts, 'join-page-no-gpu.png'), fullPage: true });
+    await tabPage.screenshot({ path: join(artifacts, 'join-page-no-gpu.png'), fullPage: true });
+  });
+
+  it("leaves the Node worker's rounds their length (within 20% of its rounds alone)", async () => {
+    expect(withTab).toHaveLength(COMPARED_ROUNDS);
+    // Rounds alone again once the tab pauses (it leaves the job): with the rounds before it joined, they bracket the
+    // rounds with the tab, so a machine getting busier or quieter meanwhile moves both sides alike.
+    await tabPage.click('#toggle');
+    await until(() => statusOf(tabPage), (s) => s?.state === 'paused', 30_000, 'the paused tab');
+    const pausedAt = roundLog().length;
+    const aloneAfter = (await until(roundLog, (rows) => rows.length >= pausedAt + 1 + COMPARED_ROUNDS, 60_000, 'rounds of the Node worker alone again')).slice(pausedAt + 1);
+    expect(aloneAfter.every((row) => row.updates.every((update) => update.workerId !== tab.workerId))).toBe(true);
+    const lengths = (rows: RoundLine[]) => rows.map((row) => row.durationMs);
+    const aloneMs = (median(lengths(aloneBefore)) + median(lengths(aloneAfter))) / 2;
+    const withTabMs = median(lengths(withTab));
+    console.log(
+      `Node worker alone: median ${median(lengths(aloneBefore))} ms before (${lengths(aloneBefore).join(', ')}), ${median(lengths(aloneAfter))} ms after (${lengths(aloneAfter).join(', ')}); ` +
+        `with the tab: median ${withTabMs} ms (${lengths(withTab).join(', ')}), ratio ${(withTabMs / aloneMs).toFixed(2)}; tab shares ${withTab.map((row) => row.updates.find((update) => update.workerId === tab.workerId)?.samples ?? 0).join(', ')}; ` +
+        `tab ${tab.samplesPerSecond.toFixed(1)} samples/s; calibration ${tab.figures.map((figure) => `${figure.name} ${figure.msPerStep.toFixed(1)} ms`).join(', ')}; speed check ${tab.speedCheck?.reason}`,
+    );
+    expect(withTabMs).toBeLessThanOrEqual(aloneMs * 1.2);
+    await tabPage.click('#toggle');
+    await until(() => statusOf(tabPage), (s) => s?.state === 'training', 30_000, 'the tab back');
   });
 
   it('shows on the dashboard headline: throughput, rounds per minute, workers by kind and backend', async () => {

@@ -41,13 +41,19 @@ export const SPEED_CHECK_SIZES = [1, 8] as const;
 
 /**
  * Times real training steps on the current tfjs backend with the trainer's
- * current weights, on synthetic examples of the model's shape: one warm-up
- * step (shader compiles, allocations), then each size twice, keeping the
- * faster (the slower one has caught a pause that is not the device's speed).
+ * current weights, on synthetic examples of the model's shape: a warm-up step
+ * at each size (shader compiles, allocations), then each size `repeats`
+ * times, keeping the fastest (a slower one has caught a pause, a collection or
+ * another process's burst, which are not the device's speed).
  * Returns the fitted step time and the last step's gradients (for timing
  * their encoding).
  */
-export async function measureStepTime(trainer: Trainer, spec: Pick<ModelSpec<any>, 'imageShape' | 'classes'>, sizes: readonly number[] = SPEED_CHECK_SIZES, now: () => number = () => performance.now()): Promise<{ time: StepTime; grads: NamedArrays }> {
+export async function measureStepTime(
+  trainer: Trainer,
+  spec: Pick<ModelSpec<any>, 'imageShape' | 'classes'>,
+  sizes: readonly number[] = SPEED_CHECK_SIZES,
+  { repeats = 3, now = () => performance.now() }: { repeats?: number; now?: () => number } = {},
+): Promise<{ time: StepTime; grads: NamedArrays }> {
   let grads: NamedArrays = {};
   const step = async (samples: number) => {
     const batch = syntheticBatch(spec, samples);
@@ -55,9 +61,13 @@ export async function measureStepTime(trainer: Trainer, spec: Pick<ModelSpec<any
     grads = (await trainer.lossAndGrads(batch, trainer.drawNoise(samples, samples))).grads;
     return now() - started;
   };
-  await step(Math.max(...sizes));
+  for (const samples of sizes) await step(samples);
   const points: { samples: number; ms: number }[] = [];
-  for (const samples of sizes) points.push({ samples, ms: Math.min(await step(samples), await step(samples)) });
+  for (const samples of sizes) {
+    let fastest = Infinity;
+    for (let repeat = 0; repeat < repeats; repeat++) fastest = Math.min(fastest, await step(samples));
+    points.push({ samples, ms: fastest });
+  }
   return { time: fitStepTime(points), grads };
 }
 
