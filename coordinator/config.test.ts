@@ -24,7 +24,7 @@ describe('parseJobConfig defaults', () => {
       model: { id: 'dcgan', config: { ...dcgan.defaults } },
       dataset: { id: 'mnist', heldOutFraction: 0.1, shards: 16 },
       training: {
-        batchSize: 32, batching: 'throughput', rounds: 0, minWorkers: 1, roundDeadlineMs: 60_000, deadline: 'adaptive', deadlineFloorMs: 2_000,
+        batchSize: 32, batching: 'throughput', maxWorkerShare: 0.5, maxBatchGrowth: 1.5, rounds: 0, minWorkers: 1, roundDeadlineMs: 60_000, deadline: 'adaptive', deadlineFloorMs: 2_000,
         lateUpdates: 'drop', stalenessDecay: 0.5, maxStaleness: 2,
         mode: 'sync', localSteps: 8, outerLearningRate: 0.7, outerMomentum: 0.9, seed: 1, codec: 'f32', maxGradNorm: 1e4,
         aggregator: { generator: 'mean', discriminator: 'mean' },
@@ -102,6 +102,9 @@ describe('parseJobConfig refuses, naming the dotted field', () => {
     expect(refusal({ training: { batchSize: 0 } })).toEqual(invalidConfig('training.batchSize'));
     expect(refusal({ training: { batchSize: 2.5 } })).toEqual(invalidConfig('training.batchSize'));
     expect(refusal({ training: { batchSize: '32' } })).toEqual(invalidConfig('training.batchSize'));
+    expect(refusal({ training: { maxWorkerShare: 1.5 } })).toEqual(invalidConfig('training.maxWorkerShare'));
+    expect(refusal({ training: { maxWorkerShare: -0.1 } })).toEqual(invalidConfig('training.maxWorkerShare'));
+    expect(refusal({ training: { maxBatchGrowth: 0.5 } })).toEqual(invalidConfig('training.maxBatchGrowth'));
     expect(refusal({ training: { codec: 'zip' } })).toEqual(invalidConfig('training.codec'));
     expect(refusal({ training: { seed: -1 } })).toEqual(invalidConfig('training.seed'));
     expect(refusal({ training: { roundDeadlineMs: 99 } })).toEqual(invalidConfig('training.roundDeadlineMs'));

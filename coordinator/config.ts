@@ -26,6 +26,8 @@ export interface DatasetConfig {
 export interface TrainingConfig {
   batchSize: number;
   batching: 'throughput' | 'equal';
+  maxWorkerShare: number;
+  maxBatchGrowth: number;
   rounds: number;
   minWorkers: number;
   roundDeadlineMs: number;
@@ -126,6 +128,12 @@ const trainingSchema: Schema<Omit<TrainingConfig, 'aggregator'>> = {
   batchSize: fields.integer(32, 1, 4096),
   // 'throughput' splits a round's samples in proportion to each worker's measured speed, so all finish together; 'equal' gives each batchSize.
   batching: fields.oneOf('throughput', ['throughput', 'equal'] as const),
+  // No worker gets more than half of a round when 3 or more are in it: one worker's update never outweighs the others
+  // together, whatever it measures as. Raised to 1/n for fewer workers (with 2, each may have half; alone, all); 0 gives everyone the equal share.
+  maxWorkerShare: fields.number(0.5, 0, 1),
+  // A worker's batch grows at most x1.5 (or by one sample) per round, so a speed gained in one round buys influence slowly;
+  // an honest fast worker still reaches its proportional share in a few rounds (x2 in 2, x3 in 3). Shrinking is not bounded.
+  maxBatchGrowth: fields.number(1.5, 1, 100),
   // 0 trains until stopped.
   rounds: fields.integer(0, 0, 10_000_000),
   // A round starts only when this many workers are connected; below it the job says it is waiting.

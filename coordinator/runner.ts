@@ -12,7 +12,7 @@ import { saveCheckpoint } from './checkpoint.ts';
 import { samplingWeights, type Job, type PublishedWeights, type RoundSummary } from './job.ts';
 import { exportLayersModel, sampleGridPng, writeFileAtomic } from './outputs.ts';
 import { Verifier, type Verdict, type VerifierOptions } from './verification.ts';
-import { recordSpeed, type WorkerSession } from './workers.ts';
+import { lateMeasurement, noteAssignment, recordSpeed, shareInput, type WorkerSession } from './workers.ts';
 
 /** The round log: one JSON object per line, per closed round. */
 export const ROUND_LOG = 'rounds.jsonl';
@@ -172,7 +172,7 @@ export class JobRunner extends EventEmitter<RunnerEvents> {
       session.updatesAccepted += 1;
       session.samplesContributed += accepted.samples;
       session.bytesReceived += accepted.bytes;
-      recordSpeed(session, accepted.samples, accepted.computeMs);
+      recordSpeed(session, accepted.samples, accepted.finishMs, accepted);
       session.channel?.send({ type: 'ack', round: update.round });
     } catch (error) {
       const failure = error instanceof TesseraError ? error : new TesseraError(ErrorCode.Internal, String(error), { cause: error });
@@ -180,7 +180,8 @@ export class JobRunner extends EventEmitter<RunnerEvents> {
       this.verifier.refused(session.id, failure.code);
       // A late update still measured the worker's speed: without it a slow newcomer, cut off by a deadline learned
       // from faster workers, would get the same too-large batch every round and never contribute.
-      if (failure.code === ErrorCode.WrongRound && update.round < this.job.state.round) recordSpeed(session, update.samples, update.timing.computeMs);
+      const late = failure.code === ErrorCode.WrongRound ? lateMeasurement(session, update.round, this.clock()) : undefined;
+      if (late) recordSpeed(session, late.samples, late.finishMs, update.timing);
       session.channel?.send({ type: 'reject', round: update.round, ...failure.toWire() });
       this.emit('rejected', session.id, failure);
     }
@@ -341,15 +342,24 @@ export class JobRunner extends EventEmitter<RunnerEvents> {
 
   /**
    * Each worker's batch for the next round: a round trains batchSize samples
-   * per worker, split in proportion to measured speed so all finish together
+   * per worker, split in proportion to the speed the coordinator measured so
+   * all finish together, with no worker above training.maxWorkerShare of the
+   * round and no batch growing faster than training.maxBatchGrowth per round
    * (or equally, when the config says so).
    */
   private planBatches(workers: readonly WorkerSession[]): { id: string; batchSize: number }[] {
-    const { batchSize: stepBatch, batching, mode, localSteps } = this.job.config.training;
+    const { batchSize: stepBatch, batching, mode, localSteps, maxWorkerShare, maxBatchGrowth } = this.job.config.training;
     // In local-update mode a worker takes localSteps steps of a batch each.
     const batchSize = mode === 'local' ? stepBatch * localSteps : stepBatch;
-    const shares = batching === 'equal' ? workers.map(() => batchSize) : splitBySpeed(workers.map((session) => session.samplesPerSecond), batchSize * workers.length, 1);
-    return workers.map((session, i) => ({ id: session.id, batchSize: Math.min(shares[i], LIMITS.maxBatch) }));
+    const policy = { maxShare: maxWorkerShare, maxGrowth: maxBatchGrowth, minimum: 1 };
+    const shares = batching === 'equal' ? workers.map(() => batchSize) : splitBySpeed(workers.map(shareInput), batchSize * workers.length, policy);
+    const now = this.clock();
+    return workers.map((session, i) => {
+      const batch = Math.min(shares[i], LIMITS.maxBatch);
+      // The round about to open is job.state.round; it is assigned in this same turn of the event loop.
+      noteAssignment(session, this.job.state.round, batch, now);
+      return { id: session.id, batchSize: batch };
+    });
   }
 
   /** The next round's deadline: fixed, or learned from recent finish times. */

@@ -60,7 +60,8 @@ const idOf = async (coordinator: Started, name: string) => (await coordinator.wa
 
 describe('elastic training', () => {
   it('gives a worker slowed 5x proportionally smaller batches, so rounds track the fast worker', async () => {
-    const { log, start } = setup(['model.config.width=32', 'training.batchSize=48', 'training.minWorkers=2', 'training.rounds=14']);
+    // No share cap: with two workers the default (half each) would split equally, and this test is about the proportional split.
+    const { log, start } = setup(['model.config.width=32', 'training.batchSize=48', 'training.minWorkers=2', 'training.rounds=14', 'training.maxWorkerShare=1']);
     const port = await freePort();
     const coordinator = start(port);
     await coordinator.waitFor(/tessera coordinator on/);
@@ -155,7 +156,8 @@ describe('elastic training', () => {
   });
 
   it('a much slower newcomer, cut off by the learned deadline at first, is resized and then contributes', async () => {
-    const { log, start } = setup(['model.config.width=32', 'training.batchSize=48', 'training.deadlineFloorMs=1500']);
+    // No share cap: with two workers the default (half each) would keep the crawler at the equal share, never resized.
+    const { log, start } = setup(['model.config.width=32', 'training.batchSize=48', 'training.deadlineFloorMs=1500', 'training.maxWorkerShare=1']);
     const port = await freePort();
     const coordinator = start(port);
     await coordinator.waitFor(/tessera coordinator on/);
