@@ -78,7 +78,7 @@ const datasetSchema: Schema<DatasetConfig> = {
 
 const verificationSchema: Schema<VerificationConfig> = {
   // One assignment in 20 is computed twice: a hostile worker in a fleet of 4 is checked about every 10th round, at 5% of the compute.
-  // 0 turns duplicates off (trust then follows outlier flags and refusals only).
+  // 0 turns duplicates off (trust then follows outlier flags and refusals only, and a quarantined worker waits for an admin).
   duplicateShare: fields.number(0.05, 0, 1),
   // Largest relative L2 distance of any tensor for two gradients of one assignment to agree (coordinator/verification-compare.ts):
   // browser webgpu and wasm agree with Node's cpu within 1e-3 (test/browser.test.ts), Node's wasm and cpu within 4e-5. Lossy codecs add their error bound.

@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { createUniform } from '../shared/training/random.ts';
 import { PROBE_SHARE, planCopies } from './verification-plan.ts';
 
-const fleet = (count: number, quarantined: string[] = []) => Array.from({ length: count }, (_, i) => ({ id: `w${i}`, quarantined: quarantined.includes(`w${i}`) }));
+const fleet = (count: number, quarantined: string[] = [], suspicion: Record<string, number> = {}) =>
+  Array.from({ length: count }, (_, i) => ({ id: `w${i}`, quarantined: quarantined.includes(`w${i}`), suspicion: suspicion[`w${i}`] ?? 0 }));
 
 describe('planCopies', () => {
   it('copies nothing at share 0, and pairs every trusted worker at share 1 (each in one pair at most)', () => {
@@ -31,6 +32,23 @@ describe('planCopies', () => {
     for (const count of asCopy.values()) expect(count / pairs).toBeCloseTo(0.25, 1);
   });
 
+  it('checks a suspected worker at its suspicion, with the least suspected worker as its copy', () => {
+    const random = createUniform(4);
+    let checked = 0;
+    let byUnsuspected = 0;
+    const rounds = 4000;
+    for (let round = 0; round < rounds; round++) {
+      const { copies } = planCopies(fleet(4, [], { w3: 0.8, w2: 0.2 }), 0.05, random);
+      const pair = [...copies].find((entry) => entry.includes('w3'));
+      if (!pair) continue;
+      checked += 1;
+      if (/^w[01]$/.test(pair.find((id) => id !== 'w3')!)) byUnsuspected += 1;
+    }
+    // Drawn first, so checked at its suspicion, by one of the two nothing speaks against.
+    expect(checked / rounds).toBeCloseTo(0.8, 1);
+    expect(byUnsuspected).toBe(checked);
+  });
+
   it('gives a quarantined worker, in a quarter of the rounds, a copy of a trusted original, and otherwise nothing', () => {
     let probes = 0;
     for (let seed = 0; seed < 400; seed++) {
@@ -50,8 +68,9 @@ describe('planCopies', () => {
     expect(probes / 800).toBeCloseTo(PROBE_SHARE, 1);
   });
 
-  it('with no trusted worker, the quarantined ones rest', () => {
+  it('with no trusted worker, or duplicates off, the quarantined ones rest and nobody is checked', () => {
     expect(planCopies(fleet(2, ['w0', 'w1']), 0.05, createUniform(1))).toEqual({ copies: new Map(), resting: ['w0', 'w1'] });
+    expect(planCopies(fleet(4, ['w0'], { w1: 1 }), 0, createUniform(1))).toEqual({ copies: new Map(), resting: ['w0'] });
   });
 
   it('is a function of the random stream: the same seed plans the same rounds', () => {

@@ -120,7 +120,8 @@ export class Verifier extends EventEmitter<VerifierEvents> {
    * honest deltas of one assignment differ.
    */
   plan(workerIds: readonly string[]): CopyPlan {
-    const workers = workerIds.map((id) => ({ id, quarantined: this.trustOf(id).quarantined }));
+    // Suspicion: twice the trust lost, so one confirmed mismatch (0.4) gets a worker checked again in 4 of its next 5 rounds.
+    const workers = workerIds.map((id) => ({ id, quarantined: this.trustOf(id).quarantined, suspicion: Math.min(1, 2 * (1 - this.trustOf(id).score)) }));
     const { training } = this.job.config;
     if (training.mode === 'local') return { copies: new Map(), resting: workers.filter((worker) => worker.quarantined).map((worker) => worker.id) };
     return planCopies(workers, training.verification.duplicateShare, this.random);
