@@ -112,8 +112,10 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
   const verdicts: Record<string, number> = {};
   runner.verifier.on('quarantine', (workerId, trust) => {
     if (!trust.quarantined) return;
-    if (workerId === HOSTILE) quarantinedAt ??= job.state.round;
-    else honestQuarantined.add(workerId);
+    // Worker ids are the coordinator's to give: each client is known by the name it joined with.
+    const name = hub.sessions.get(workerId)?.name ?? workerId;
+    if (name === HOSTILE) quarantinedAt ??= job.state.round;
+    else honestQuarantined.add(name);
   });
   runner.verifier.on('verdict', (verdict) => (verdicts[verdict.outcome] = (verdicts[verdict.outcome] ?? 0) + 1));
   const finished = new Promise<void>((resolve) => runner.once('finished', () => resolve()));
