@@ -32,13 +32,16 @@ describe('trust score', () => {
     expect(twice.counts.mismatches).toBe(2);
   });
 
-  it('a worker flagged as an outlier every round is quarantined after 21 rounds; one flagged now and then never is', () => {
-    expect(roundsToQuarantine(times(60, { kind: 'round', outlier: true }))).toBe(21);
-    // Flagged one round in four at random (an honest worker beside three others): 1,000 rounds, never quarantined.
+  it('a worker flagged as an outlier every round is quarantined after 30 rounds; one flagged now and then, even in bursts, never is', () => {
+    expect(roundsToQuarantine(times(60, { kind: 'round', outlier: true }))).toBe(30);
+    // Flagged one round in four at random: 1,000 rounds, never quarantined.
     const uniform = createUniform(7);
     const honest = Array.from({ length: 1000 }, (): TrustEvent => ({ kind: 'round', outlier: uniform() < 0.25 }));
     expect(roundsToQuarantine(honest)).toBe(-1);
     expect(run(honest).score).toBeGreaterThan(0.9);
+    // Bursts of 8 flags in a row, every 20 rounds (worse than the 5 in a row centered-clip gave an honest worker).
+    const bursts = Array.from({ length: 1000 }, (_, i): TrustEvent => ({ kind: 'round', outlier: i % 20 < 8 }));
+    expect(roundsToQuarantine(bursts)).toBe(-1);
   });
 
   it('eight refusals in a row quarantine; a refusal now and then among clean rounds does not', () => {

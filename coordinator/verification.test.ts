@@ -149,11 +149,11 @@ describe('Verifier', () => {
   it('takes repeated outlier flags from the round summary', async () => {
     const { verifier, round } = setup({ referee: null });
     let rounds = 0;
-    while (!verifier.trustOf('a').quarantined && rounds < 30) {
+    while (!verifier.trustOf('a').quarantined && rounds < 40) {
       await round({ a: honest, b: honest }, new Map(), ['a']);
       rounds += 1;
     }
-    expect(rounds).toBe(21);
+    expect(rounds).toBe(30);
     expect(verifier.trustOf('b')).toMatchObject({ quarantined: false, score: 1 });
   });
 
