@@ -50,7 +50,7 @@ async function computeUpdate(worker: RawWorker, welcome: Welcome, assign: Assign
   const { grads, losses } = await trainer.lossAndGrads(batch, trainer.drawNoise(batch.count, assign.seed));
   const tensors = getCodec(assign.codec).encode(arraysToTensors(grads, trainer.shapes)).slice();
   trainer.dispose();
-  return { type: 'update', jobId: assign.jobId, round: assign.round, version: assign.version, samples: batch.count, codec: assign.codec, tensors, losses, timing: { computeMs: 1, fetchMs: 1 } };
+  return { type: 'update', jobId: assign.jobId, round: assign.round, version: assign.version, weightsHash: assign.weightsHash, samples: batch.count, codec: assign.codec, tensors, losses, timing: { computeMs: 1, fetchMs: 1 } };
 }
 
 describe('impersonating a live worker', () => {
