@@ -48,7 +48,7 @@ describe('browser tab identity', () => {
     const bare = await browser.context.newPage();
     await bare.goto(`${coordinator.url}/join?backend=wasm`);
     const refused = await until(() => statusOf(bare), (status) => status?.state === 'refused', 60_000, 'the bare page refused');
-    expect(refused!.message).toMatch(/UNAUTHORIZED/);
+    expect(refused!.message).toMatch(/needs an invitation/);
     await bare.close();
 
     const issued = await (await admin('POST', '/api/jobs/default/join-tokens', { label: 'browser' })).json();
