@@ -133,7 +133,8 @@ function onEvent(event: WorkerEvent): void {
       if (status.updatesAccepted % SAMPLE_EVERY === 1) void sendSamples();
       break;
     case 'reject': {
-      if (event.round === undefined) break;
+      // After a fatal refusal the tab is out: an update failing as its session is torn down must not replace the reason.
+      if (event.round === undefined || status.state === 'refused') break;
       const wasLate = isLate(event.code);
       publish({
         activity: wasLate ? 'late' : 'refused',
