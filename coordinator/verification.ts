@@ -120,8 +120,7 @@ export class Verifier extends EventEmitter<VerifierEvents> {
    * honest deltas of one assignment differ.
    */
   plan(workerIds: readonly string[]): CopyPlan {
-    // Suspicion: twice the trust lost, so one confirmed mismatch (0.4) gets a worker checked again in 4 of its next 5 rounds.
-    const workers = workerIds.map((id) => ({ id, quarantined: this.trustOf(id).quarantined, suspicion: Math.min(1, 2 * (1 - this.trustOf(id).score)) }));
+    const workers = workerIds.map((id) => ({ id, quarantined: this.trustOf(id).quarantined, suspicion: suspicionOf(this.trustOf(id)) }));
     const { training } = this.job.config;
     if (training.mode === 'local') return { copies: new Map(), resting: workers.filter((worker) => worker.quarantined).map((worker) => worker.id) };
     return planCopies(workers, training.verification.duplicateShare, this.random);
@@ -271,4 +270,17 @@ export class Verifier extends EventEmitter<VerifierEvents> {
     if (state.quarantined !== wasQuarantined) this.emit('quarantine', workerId, state);
     return state;
   }
+}
+
+/**
+ * How much speaks against a worker, 0 to 1: its assignment is duplicated at
+ * least this often. Twice the trust it lost (one confirmed mismatch, 0.4, gets
+ * it checked in 4 of its next 5 rounds), or its recent outlier rate when
+ * higher: a worker the robust rule flags every round is checked within a few
+ * rounds, long before the flags themselves cost it trust (they do only above
+ * an 80% rate), while an honest one flagged in a burst is merely checked more
+ * for a while, and agrees.
+ */
+export function suspicionOf(trust: TrustState): number {
+  return Math.min(1, Math.max(2 * (1 - trust.score), trust.outlierRate));
 }
