@@ -186,8 +186,9 @@ describe('Verifier', () => {
     expect(suspicionOf(verifier.trustOf('a'))).toBe(0);
     verifier.refused('a', ErrorCode.NonFinite);
     expect(suspicionOf(verifier.trustOf('a'))).toBeCloseTo(0.2);
-    const flagged = { ...verifier.trustOf('b'), outlierRate: 0.41 };
-    expect(suspicionOf(flagged)).toBeCloseTo(0.41);
+    // An ordinary outlier rate raises nothing; one flagged every round for 8 rounds (rate 0.57) is checked 4 rounds in 10.
+    expect(suspicionOf({ ...verifier.trustOf('b'), outlierRate: 0.2 })).toBe(0);
+    expect(suspicionOf({ ...verifier.trustOf('b'), outlierRate: 1 - 0.9 ** 8 })).toBeCloseTo(0.43, 2);
   });
 
   it('copies nothing in local-update mode, where honest deltas of one assignment differ', () => {
