@@ -9,7 +9,7 @@ import { createUniform } from '../shared/training/random.ts';
 import { parseJobConfig } from './config.ts';
 import { Job, type RoundSummary } from './job.ts';
 import { shapes, updateFor } from './test-fixtures.ts';
-import { Verifier, type Referee, type Ruling, type Verdict, type VerifierOptions } from './verification.ts';
+import { suspicionOf, Verifier, type Referee, type Ruling, type Verdict, type VerifierOptions } from './verification.ts';
 
 const honest: NamedArrays = { g_w: new Float32Array([0.1, -0.1, 0.1, -0.1, 0.1, -0.1]), d_w: new Float32Array([0.2, 0.2, -0.2, -0.2]) };
 const flipped: NamedArrays = { g_w: honest.g_w.map((v) => -v), d_w: honest.d_w.map((v) => -v) };
@@ -179,6 +179,16 @@ describe('Verifier', () => {
     expect(restarted.isBanned('a')).toBe(true);
     expect(restarted.trustOf('a')).toMatchObject({ quarantined: true, score: 0 });
     expect(restarted.isBanned('b')).toBe(false);
+  });
+
+  it('checks a worker more when it lost trust or the robust rule keeps flagging it', () => {
+    const { verifier } = setup({ referee: null });
+    expect(suspicionOf(verifier.trustOf('a'))).toBe(0);
+    verifier.refused('a', ErrorCode.NonFinite);
+    expect(suspicionOf(verifier.trustOf('a'))).toBeCloseTo(0.2);
+    // An ordinary outlier rate raises nothing; one flagged every round for 8 rounds (rate 0.57) is checked 4 rounds in 10.
+    expect(suspicionOf({ ...verifier.trustOf('b'), outlierRate: 0.2 })).toBe(0);
+    expect(suspicionOf({ ...verifier.trustOf('b'), outlierRate: 1 - 0.9 ** 8 })).toBeCloseTo(0.43, 2);
   });
 
   it('copies nothing in local-update mode, where honest deltas of one assignment differ', () => {

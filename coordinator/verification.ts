@@ -120,8 +120,7 @@ export class Verifier extends EventEmitter<VerifierEvents> {
    * honest deltas of one assignment differ.
    */
   plan(workerIds: readonly string[]): CopyPlan {
-    // Suspicion: twice the trust lost, so one confirmed mismatch (0.4) gets a worker checked again in 4 of its next 5 rounds.
-    const workers = workerIds.map((id) => ({ id, quarantined: this.trustOf(id).quarantined, suspicion: Math.min(1, 2 * (1 - this.trustOf(id).score)) }));
+    const workers = workerIds.map((id) => ({ id, quarantined: this.trustOf(id).quarantined, suspicion: suspicionOf(this.trustOf(id)) }));
     const { training } = this.job.config;
     if (training.mode === 'local') return { copies: new Map(), resting: workers.filter((worker) => worker.quarantined).map((worker) => worker.id) };
     return planCopies(workers, training.verification.duplicateShare, this.random);
@@ -271,4 +270,21 @@ export class Verifier extends EventEmitter<VerifierEvents> {
     if (state.quarantined !== wasQuarantined) this.emit('quarantine', workerId, state);
     return state;
   }
+}
+
+/** Outlier rates up to this raise no suspicion: an honest worker runs at 0.1 to 0.3 under centered-clip (the smallest batch of a clean run). */
+const ORDINARY_OUTLIER_RATE = 0.25;
+
+/**
+ * How much speaks against a worker, 0 to 1: its assignment is duplicated at
+ * least this often. Twice the trust it lost (one confirmed mismatch, 0.4, gets
+ * it checked in 4 of its next 5 rounds), or its recent outlier rate above the
+ * ordinary, rescaled to [0, 1], when higher: a worker the robust rule flags
+ * every round is checked within a few rounds (0.2 after 5 flags, 0.4 after 8),
+ * long before the flags themselves cost it trust (only above an 80% rate),
+ * while honest workers, flagged now and then, cost few extra duplicates.
+ */
+export function suspicionOf(trust: TrustState): number {
+  const outliers = Math.max(0, (trust.outlierRate - ORDINARY_OUTLIER_RATE) / (1 - ORDINARY_OUTLIER_RATE));
+  return Math.min(1, Math.max(2 * (1 - trust.score), outliers));
 }
