@@ -1,7 +1,7 @@
 /// <reference lib="dom" />
 import 'uplot/dist/uPlot.min.css';
 import type { describeJob } from '../coordinator/api/jobs.ts';
-import type { RoundRow } from '../coordinator/runner.ts';
+import type { RoundRow } from '../coordinator/round-log.ts';
 import { RoundChart } from './dashboard/chart.ts';
 import { formatBytes, formatCount, formatDuration, formatRate } from './dashboard/format.ts';
 import { ClockOffset, describeMix, recentPace, workerMix } from './dashboard/headline.ts';

@@ -2,7 +2,7 @@ import type { Hono } from 'hono';
 import { streamSSE } from 'hono/streaming';
 import { ErrorCode, TesseraError } from '../../shared/protocol/errors.ts';
 import type { Hub } from '../hub.ts';
-import { roundRow, type RoundRow } from '../runner.ts';
+import { roundRow, type RoundRow } from '../round-log.ts';
 import type { RoundSummary } from '../job.ts';
 import { describeWorker, type WorkerSession } from '../workers.ts';
 import { errorBody } from './auth.ts';
