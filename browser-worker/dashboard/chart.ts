@@ -16,8 +16,8 @@ export interface SeriesStyle {
 
 export interface RoundChartOptions {
   style(key: string, index: number): SeriesStyle;
-  /** The y axes, left first; each names its scale and formats its ticks. */
-  axes: { scale: string; label: string; format?: (value: number) => string }[];
+  /** The y axes, left first; each names its scale and formats its ticks, and may fix its range (a share: 0 to 1). */
+  axes: { scale: string; label: string; format?: (value: number) => string; range?: [number, number] }[];
   height?: number;
 }
 
@@ -54,7 +54,7 @@ export class RoundChart {
       {
         width: Math.max(200, host.clientWidth),
         height: options.height ?? 220,
-        scales: { x: { time }, ...Object.fromEntries(options.axes.map((axis) => [axis.scale, { auto: true }])) },
+        scales: { x: { time }, ...Object.fromEntries(options.axes.map((axis) => [axis.scale, axis.range ? { auto: false, range: axis.range } : { auto: true }])) },
         series: [time ? { label: 'time' } : { label: 'round', value: (_u, value) => (value == null ? '–' : String(value)) }],
         axes: [
           { label: time ? 'time' : 'round', stroke: AXIS_STROKE, font: AXIS_FONT, grid: { stroke: GRID_STROKE }, ticks: { stroke: GRID_STROKE } },
