@@ -1,0 +1,3 @@
+export async function scorePath(_path: string, _options: Record<string, unknown>): Promise<void> {
+  throw new Error('not yet');
+}
