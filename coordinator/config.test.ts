@@ -33,7 +33,7 @@ describe('parseJobConfig defaults', () => {
         verification: { duplicateShare: 0.05, tolerance: 1e-3, quarantineBelow: 0.3, releaseAbove: 0.6 },
       },
       optimizers: { generator: dcgan.networks.generator, discriminator: dcgan.networks.discriminator },
-      output: { dir: 'runs', checkpointEvery: 10, sampleEvery: 25, exportEvery: 100, sampleCount: 64, evalEvery: 250, evalSamples: 500 },
+      output: { dir: 'runs', checkpointEvery: 10, sampleEvery: 25, exportEvery: 100, sampleCount: 64, evalEvery: 200, evalSamples: 500 },
     });
     expect(config.model.config).toEqual({ latentDim: 64, width: 64, leak: 0.2 });
   });

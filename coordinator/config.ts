@@ -194,9 +194,10 @@ const outputSchema: Schema<OutputConfig> = {
   // 64 samples make an 8 x 8 grid.
   sampleCount: fields.integer(64, 1, 1024),
   // Sample quality scored in a thread of its own (coordinator/quality/) every this many training steps; 0 turns it off.
-  // `npm start` closes a round about every second, so 250 is a point every ~4 minutes, ~8 over the 30 minutes a recipe
-  // gets, for a scoring that costs one core ~10 s: a few percent of the machine its workers train on.
-  evalEvery: fields.integer(250, 0, 1_000_000),
+  // `npm start` closes about a round a second: 200 is a point every ~3 minutes, 10 over the 30 minutes a recipe gets,
+  // each ~2 s of one core for its DCGAN (bench/quality-thread.ts), ~1% of the machine its workers train on. A DDPM
+  // samples far slower (~5 minutes for 500 at 50 DDIM steps): give it fewer samples or a longer interval.
+  evalEvery: fields.integer(200, 0, 1_000_000),
   // 500 samples: the Fréchet distance's small-count bias is a few times smaller than at the grids' 64 (its floor is
   // reported beside it), and the k-NN precision and recall have enough neighbours to mean something.
   evalSamples: fields.integer(500, 10, 5_000),

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { RoundSummary } from './job.ts';
-import type { QualityReport } from './quality/pending-eval-api.ts';
+import type { QualityReport } from '../shared/eval/report.ts';
 import type { Verdict } from './verification.ts';
 
 /*

@@ -22,7 +22,8 @@ export class QualityPanel {
   constructor(private readonly elements: { chart: HTMLElement; latest: HTMLElement; every: HTMLElement; samples: HTMLElement }) {
     this.chart = new RoundChart(elements.chart, {
       axes: [
-        { scale: 'distance', label: 'Fréchet distance' },
+        // Log: a distance that falls from hundreds towards a floor of tens shows the whole way, and the floor with it.
+        { scale: 'distance', label: 'Fréchet distance (log)', log: true, format: (value) => String(Number(value.toPrecision(3))) },
         { scale: 'share', label: 'recognisable', format: percent, range: [0, 1] },
       ],
       style: (key) =>

@@ -6,7 +6,7 @@ import { Job } from '../job.ts';
 import type { QualityRow } from '../round-log.ts';
 import { shapes } from '../test-fixtures.ts';
 import { QualityMonitor } from './monitor.ts';
-import type { QualityReport } from './pending-eval-api.ts';
+import type { QualityReport } from '../../shared/eval/report.ts';
 import type { Scorer, ScoreJob } from './scoring-thread.ts';
 
 /** A scorer whose answers the test releases by hand, recording what it was asked (a fake: the real thread is in test/quality.test.ts). */

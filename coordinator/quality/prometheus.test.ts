@@ -10,7 +10,7 @@ import { Job } from '../job.ts';
 import { createMetrics } from '../metrics.ts';
 import { JobRunner } from '../runner.ts';
 import { fakeTrainer, shapes } from '../test-fixtures.ts';
-import type { QualityReport } from './pending-eval-api.ts';
+import type { QualityReport } from '../../shared/eval/report.ts';
 import type { Scorer } from './scoring-thread.ts';
 
 /** A scorer that answers at once with a fixed report, except for the rounds it is told to fail (a fake: the real thread is in test/quality.test.ts). */

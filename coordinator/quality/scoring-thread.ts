@@ -1,5 +1,5 @@
 import { Worker } from 'node:worker_threads';
-import type { QualityReport } from './pending-eval-api.ts';
+import type { QualityReport } from '../../shared/eval/report.ts';
 import type { ScoreReply, ScoreRequest } from './thread-protocol.ts';
 
 /** What the coordinator asks of a scorer: the request without its id. */

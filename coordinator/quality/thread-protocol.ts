@@ -1,4 +1,4 @@
-import type { QualityReport } from './pending-eval-api.ts';
+import type { QualityReport } from '../../shared/eval/report.ts';
 
 /**
  * The messages between the coordinator and its scoring thread
