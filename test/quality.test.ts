@@ -67,6 +67,8 @@ describe('quality during training', () => {
   it('writes quality lines beside the rounds, off their path, and shows them in /metrics, the job API and the dashboard', async () => {
     const page = await browser.context.newPage();
     await page.setViewportSize({ width: 1280, height: 900 });
+    const pageErrors: string[] = [];
+    page.on('pageerror', (error) => pageErrors.push(error.message));
     // The page's first load bundles the dashboard (esbuild): it goes on while the first scorings run.
     const loading = page.goto(`http://127.0.0.1:${port}/dashboard`);
 
@@ -129,6 +131,7 @@ describe('quality during training', () => {
     await page.click('[data-axis="round"]');
     await page.locator('#quality-card').scrollIntoViewIfNeeded();
     await page.locator('#quality-card').screenshot({ path: join(artifacts, 'dashboard-quality.png') });
+    expect(pageErrors).toEqual([]);
     await page.close();
   });
 });

@@ -67,7 +67,8 @@ export class RoundChart {
             size: fitTickLabels,
             grid: { show: index === 0, stroke: GRID_STROKE },
             ticks: { stroke: GRID_STROKE },
-            values: axis.format ? (_u: uPlot, splits: number[]) => splits.map((value) => axis.format!(value)) : undefined,
+            // A log axis with nothing to show yet gives null splits.
+            values: axis.format ? (_u: uPlot, splits: (number | null)[]) => splits.map((value) => (value == null ? '' : axis.format!(value))) : undefined,
           })),
         ],
         legend: { live: true },
