@@ -3,26 +3,14 @@
  * (the round log's quality lines, coordinator/round-log.ts): the chart's
  * series and the sentence under it, tested without a browser.
  */
+import type { QualityRow } from '../../coordinator/round-log.ts';
 import { formatCount, formatDuration } from './format.ts';
 
-/** What the dashboard reads of a quality row (a subset of the coordinator's QualityRow). */
-export interface QualityFacts {
-  round: number;
-  version: number;
-  samplesSeen: number;
-  wallMs: number;
-  count: number;
-  frechet: number;
-  frechetFloor: number;
-  precision: number;
-  recall: number;
-  recognisable: number;
-  coverageEntropy: number;
-  labelAgreement?: number;
-  cas?: number;
-  reconstructionRecognisable?: number;
-  ms: number;
-}
+/** What the dashboard reads of a quality row. */
+export type QualityFacts = Pick<
+  QualityRow,
+  'round' | 'version' | 'samplesSeen' | 'wallMs' | 'count' | 'frechet' | 'frechetFloor' | 'precision' | 'recall' | 'recognisable' | 'coverageEntropy' | 'labelAgreement' | 'cas' | 'reconstructionRecognisable' | 'ms'
+>;
 
 /** The chart's series: the distance, its floor, and the recognisable share. */
 export function qualitySeriesOf(row: QualityFacts): Record<string, number> {
