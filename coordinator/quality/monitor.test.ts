@@ -146,6 +146,13 @@ describe('QualityMonitor', () => {
     expect(scorer.asked).toHaveLength(2);
   });
 
+  it('does not score at the end a job shorter than evalEvery steps', async () => {
+    const { scorer, monitor, close } = setup({ evalEvery: 5 });
+    for (let round = 0; round < 4; round++) close(round, round * 1000);
+    await monitor.settle(3, 4_000);
+    expect(scorer.asked).toHaveLength(0);
+  });
+
   it('drops a scoring in flight when closed', async () => {
     const { scorer, monitor, rows, failed, close } = setup({ evalEvery: 1 });
     close(0, 1_000);

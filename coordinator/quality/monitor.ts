@@ -77,12 +77,16 @@ export class QualityMonitor extends EventEmitter<QualityEvents> {
 
   /**
    * The job ended (its budget spent, or stopped): waits for the scoring in
-   * flight, then scores the final weights unless that version was scored.
+   * flight, then scores the final weights unless that version was scored. A
+   * job shorter than evalEvery steps is not scored at its end either: it had
+   * no scoring in its life, and a short run (a test, a smoke run) should not
+   * wait seconds for one at exit.
    */
   async settle(round: number, now: number): Promise<void> {
     await this.running;
     const { version } = this.job.state;
-    if (this.job.config.output.evalEvery === 0 || version === 0 || this.lastVersion === version) return;
+    const every = this.job.config.output.evalEvery;
+    if (every === 0 || version < every || this.lastVersion === version) return;
     this.begin(round, now);
     await this.running;
   }
