@@ -27,11 +27,13 @@ export function shapesOf(config: JobConfig): Record<string, number[]> {
 export async function openJob(raw: unknown): Promise<{ runner: JobRunner; resumed: boolean }> {
   const requested = parseJobConfig(raw);
   const checkpoint = await loadCheckpoint(resolve(requested.output.dir, requested.id), shapesOf);
-  // A checkpoint's config is the job's: training resumes as it was set up. Only the round budget, the output folder and
-  // minWorkers (a property of the fleet at hand: `npm start` sets it to its local workers) may change.
+  // A checkpoint's config is the job's: training resumes as it was set up. Only the round budget, the output folder,
+  // minWorkers (a property of the fleet at hand: `npm start` sets it to its local workers) and how quality is watched
+  // (evalEvery, evalSamples: each quality line names its sample count and floor) may change.
   const { rounds, minWorkers } = requested.training;
+  const { dir, evalEvery, evalSamples } = requested.output;
   const config: JobConfig = checkpoint
-    ? { ...checkpoint.config, training: { ...checkpoint.config.training, rounds, minWorkers }, output: { ...checkpoint.config.output, dir: requested.output.dir } }
+    ? { ...checkpoint.config, training: { ...checkpoint.config.training, rounds, minWorkers }, output: { ...checkpoint.config.output, dir, evalEvery, evalSamples } }
     : requested;
   const spec = getModel(config.model.id);
   const sampler = spec.createTrainer(spec.parseConfig(config.model.config));
