@@ -195,7 +195,7 @@ const outputSchema: Schema<OutputConfig> = {
   sampleCount: fields.integer(64, 1, 1024),
   // Sample quality scored in a thread of its own (coordinator/quality/) every this many training steps; 0 turns it off.
   // `npm start` closes about a round a second: 200 is a point every ~3 minutes, 10 over the 30 minutes a recipe gets,
-  // each ~2 s of one core for its DCGAN (bench/quality-thread.ts), ~1% of the machine its workers train on. A DDPM
+  // each 2-3 s of one core for its DCGAN (bench/quality-thread.ts), ~1% of the machine its workers train on. A DDPM
   // samples far slower (~5 minutes for 500 at 50 DDIM steps): give it fewer samples or a longer interval.
   evalEvery: fields.integer(200, 0, 1_000_000),
   // 500 samples: the Fréchet distance's small-count bias is a few times smaller than at the grids' 64 (its floor is
