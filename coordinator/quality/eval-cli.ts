@@ -18,11 +18,14 @@ PATH is one of:
   an exported model folder   model.json + weights.bin (a job's outputs/model): a generator or decoder
   a checkpoint               checkpoint.msgpack, or the job folder holding it (EMA weights when kept)
   a folder of PNGs           grey 28x28 digits; a name starting with a digit and a dash
-                             (3-0012.png) gives the label asked for
+                             (3-0012.png) or a class-K/ subfolder gives the label asked for
+  a grid PNG (with --grid)   a job's sample grid (samples.png): cut into its cells
 
   --count N          samples to score (default 1000; a PNG folder: all its images)
   --seed S           sampling seed (default 1)
   --dataset ID       dataset to score against (default: the checkpoint's, else mnist)
+  --grid             the PNGs are sample grids (1-pixel gutters, as jobs write them): score their cells
+  --cycle-labels     unlabelled PNGs were asked for the classes in turn (a conditional job's grid)
   --cas              also train a classifier on the labelled samples (conditional models; minutes)
   --json             print the report as JSON instead of a table
   --train DATASET    (re)train the evaluator classifier of DATASET into the cache
@@ -39,6 +42,8 @@ const { values, positionals } = parseArgs({
     dataset: { type: 'string' },
     cas: { type: 'boolean', default: false },
     json: { type: 'boolean', default: false },
+    grid: { type: 'boolean', default: false },
+    'cycle-labels': { type: 'boolean', default: false },
     train: { type: 'string' },
     commit: { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
@@ -55,7 +60,7 @@ try {
   if (values.train) await train(values.train, values.commit);
   else {
     const { scorePath } = await import('./score-path.ts');
-    await scorePath(positionals[0], { count: values.count, seed: values.seed, dataset: values.dataset, cas: values.cas, json: values.json });
+    await scorePath(positionals[0], { count: values.count, seed: values.seed, dataset: values.dataset, cas: values.cas, json: values.json, grid: values.grid, cycleLabels: values['cycle-labels'] });
   }
 } catch (error) {
   process.stderr.write(`eval: ${isTesseraError(error) ? `${error.code}: ` : ''}${(error as Error).message}\n`);
