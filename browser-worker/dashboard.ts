@@ -1,17 +1,18 @@
 /// <reference lib="dom" />
 import 'uplot/dist/uPlot.min.css';
 import type { describeJob } from '../coordinator/api/jobs.ts';
-import type { RoundRow } from '../coordinator/runner.ts';
+import type { RoundRow } from '../coordinator/round-log.ts';
 import { RoundChart } from './dashboard/chart.ts';
 import { formatBytes, formatCount, formatDuration, formatRate } from './dashboard/format.ts';
 import { ClockOffset, describeMix, recentPace, workerMix } from './dashboard/headline.ts';
+import { QualityPanel, type QualityEvent } from './dashboard/quality-panel.ts';
 import { lossesOf, participationOf, throughputOf, TOTAL_KEY, trafficOf, WORKER_KEY, type XAxis } from './dashboard/series.ts';
 import { renderWorkers, type WorkerRow } from './dashboard/workers-table.ts';
 
 /**
  * The job dashboard: one EventSource on the job's events, nothing polled. The
  * `snapshot` event (sent again on every reconnect) replaces everything shown;
- * `round`, `workers`, `status` and `samples` events then add to it.
+ * `round`, `workers`, `status`, `samples` and `quality` events then add to it.
  */
 
 type JobView = ReturnType<typeof describeJob>;
@@ -60,6 +61,9 @@ const charts = {
     style: () => ({ label: 'update bytes', stroke: '#2f80ed', value: formatBytes }),
   }),
 };
+
+// Not among `charts`: it has points only every output.evalEvery rounds.
+const quality = new QualityPanel({ chart: $('chart-quality'), latest: $('quality-latest'), every: $('quality-every'), samples: $('quality-samples') });
 
 let job: JobView | undefined;
 let workers: WorkerRow[] = [];
@@ -130,6 +134,7 @@ function addRound(row: RoundRow): void {
 /** Every chart against rounds or against wall time; the choice stays in the address, so a reload keeps it. */
 function setAxis(axis: XAxis): void {
   for (const chart of Object.values(charts)) chart.setAxis(axis);
+  quality.setAxis(axis);
   document.querySelectorAll<HTMLButtonElement>('[data-axis]').forEach((button) => button.setAttribute('aria-pressed', String(button.dataset.axis === axis)));
   const url = new URL(location.href);
   url.searchParams.set('x', axis);
@@ -147,7 +152,7 @@ function showSamples(url: string, round?: number): void {
   image.src = withToken(url);
 }
 
-function onSnapshot(snapshot: { job: JobView; rounds: RoundRow[] }): void {
+function onSnapshot(snapshot: { job: JobView; rounds: RoundRow[]; quality: QualityEvent[] }): void {
   job = snapshot.job;
   lastRound = undefined;
   recentRounds = [];
@@ -161,6 +166,7 @@ function onSnapshot(snapshot: { job: JobView; rounds: RoundRow[] }): void {
   // Names first, so the throughput series get them as labels.
   for (const worker of job.workers) workerNames.set(worker.id, worker.name);
   for (const row of snapshot.rounds) addRound(row);
+  quality.reset(job.config.output, snapshot.quality);
   showWorkers(job.workers);
   showHeadline();
   if (job.round > 0) showSamples(`/api/jobs/${encodeURIComponent(job.id)}/samples/latest.png?round=${job.round}`);
@@ -208,6 +214,7 @@ function listen(jobId: string): void {
     showState();
   });
   on<{ round: number; url: string }>('samples', (samples) => showSamples(samples.url, samples.round));
+  on('quality', (row: QualityEvent) => quality.add(row));
 }
 
 async function start(): Promise<void> {
@@ -252,6 +259,7 @@ start().catch((error: Error) => fail(`cannot load the job: ${error.message}`));
       xAxis: document.querySelector<HTMLButtonElement>('[data-axis][aria-pressed="true"]')?.dataset.axis ?? 'round',
       chartPoints: Object.fromEntries(Object.entries(charts).map(([name, chart]) => [name, chart.points()])),
       chartSeries: Object.fromEntries(Object.entries(charts).map(([name, chart]) => [name, chart.seriesCount()])),
+      quality: quality.state(),
       tableRows: ($('workers') as HTMLTableSectionElement).rows.length,
       sampleImage: { round: image.src ? Number(new URL(image.src).searchParams.get('round')) : null, naturalWidth: image.naturalWidth },
     };

@@ -8,7 +8,7 @@ import { adamStep, createAdamState } from '../shared/training/adam.ts';
 import { aggregateRound } from './aggregate-round.ts';
 import { parseJobConfig } from './config.ts';
 import { Job } from './job.ts';
-import { roundRow } from './runner.ts';
+import { roundRow } from './round-log.ts';
 
 // One tensor per network, named as dcgan's networkOf splits them (g_ for the generator).
 const shapes = { g_w: [2, 3], d_w: [4] };

@@ -33,7 +33,7 @@ describe('parseJobConfig defaults', () => {
         verification: { duplicateShare: 0.05, tolerance: 1e-3, quarantineBelow: 0.3, releaseAbove: 0.6 },
       },
       optimizers: { generator: dcgan.networks.generator, discriminator: dcgan.networks.discriminator },
-      output: { dir: 'runs', checkpointEvery: 10, sampleEvery: 25, exportEvery: 100, sampleCount: 64 },
+      output: { dir: 'runs', checkpointEvery: 10, sampleEvery: 25, exportEvery: 100, sampleCount: 64, evalEvery: 200, evalSamples: 500 },
     });
     expect(config.model.config).toEqual({ latentDim: 64, width: 64, leak: 0.2 });
   });
@@ -118,6 +118,8 @@ describe('parseJobConfig refuses, naming the dotted field', () => {
     expect(refusal({ optimizers: { generator: { learningRate: Number.NaN } } })).toEqual(invalidConfig('optimizers.generator.learningRate'));
     expect(refusal({ model: { config: { width: 0 } } })).toEqual(invalidConfig('model.config.width'));
     expect(refusal({ output: { sampleCount: 0 } })).toEqual(invalidConfig('output.sampleCount'));
+    expect(refusal({ output: { evalEvery: -1 } })).toEqual(invalidConfig('output.evalEvery'));
+    expect(refusal({ output: { evalSamples: 5 } })).toEqual(invalidConfig('output.evalSamples'));
   });
 
   it('an unknown aggregation rule, network or option, naming the field (and the known rules)', () => {

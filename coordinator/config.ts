@@ -66,6 +66,8 @@ export interface OutputConfig {
   sampleEvery: number;
   exportEvery: number;
   sampleCount: number;
+  evalEvery: number;
+  evalSamples: number;
 }
 
 const datasetSchema: Schema<DatasetConfig> = {
@@ -191,6 +193,14 @@ const outputSchema: Schema<OutputConfig> = {
   exportEvery: fields.integer(100, 1, 1_000_000),
   // 64 samples make an 8 x 8 grid.
   sampleCount: fields.integer(64, 1, 1024),
+  // Sample quality scored in a thread of its own (coordinator/quality/) every this many training steps; 0 turns it off.
+  // `npm start` closes about a round a second: 200 is a point every ~3 minutes, 10 over the 30 minutes a recipe gets,
+  // each 2-3 s of one core for its DCGAN (bench/quality-thread.ts), ~1% of the machine its workers train on. A DDPM
+  // samples far slower (~5 minutes for 500 at 50 DDIM steps): give it fewer samples or a longer interval.
+  evalEvery: fields.integer(200, 0, 1_000_000),
+  // 500 samples: the Fréchet distance's small-count bias is a few times smaller than at the grids' 64 (its floor is
+  // reported beside it), and the k-NN precision and recall have enough neighbours to mean something.
+  evalSamples: fields.integer(500, 10, 5_000),
 };
 
 /** The optimizer schema with a network's own defaults (the model spec gives them, with reasons). */

@@ -6,7 +6,8 @@ import { loadCheckpoint } from './checkpoint.ts';
 import { parseJobConfig, type JobConfig } from './config.ts';
 import { Job } from './job.ts';
 import { writeFileAtomic } from './outputs.ts';
-import { JobRunner, ROUND_LOG } from './runner.ts';
+import { parseRoundLog, ROUND_LOG } from './round-log.ts';
+import { JobRunner } from './runner.ts';
 
 /** Tensor shapes of a config's model, from a throwaway trainer. */
 export function shapesOf(config: JobConfig): Record<string, number[]> {
@@ -26,11 +27,13 @@ export function shapesOf(config: JobConfig): Record<string, number[]> {
 export async function openJob(raw: unknown): Promise<{ runner: JobRunner; resumed: boolean }> {
   const requested = parseJobConfig(raw);
   const checkpoint = await loadCheckpoint(resolve(requested.output.dir, requested.id), shapesOf);
-  // A checkpoint's config is the job's: training resumes as it was set up. Only the round budget, the output folder and
-  // minWorkers (a property of the fleet at hand: `npm start` sets it to its local workers) may change.
+  // A checkpoint's config is the job's: training resumes as it was set up. Only the round budget, the output folder,
+  // minWorkers (a property of the fleet at hand: `npm start` sets it to its local workers) and how quality is watched
+  // (evalEvery, evalSamples: each quality line names its sample count and floor) may change.
   const { rounds, minWorkers } = requested.training;
+  const { dir, evalEvery, evalSamples } = requested.output;
   const config: JobConfig = checkpoint
-    ? { ...checkpoint.config, training: { ...checkpoint.config.training, rounds, minWorkers }, output: { ...checkpoint.config.output, dir: requested.output.dir } }
+    ? { ...checkpoint.config, training: { ...checkpoint.config.training, rounds, minWorkers }, output: { ...checkpoint.config.output, dir, evalEvery, evalSamples } }
     : requested;
   const spec = getModel(config.model.id);
   const sampler = spec.createTrainer(spec.parseConfig(config.model.config));
@@ -38,8 +41,14 @@ export async function openJob(raw: unknown): Promise<{ runner: JobRunner; resume
   const state = checkpoint?.state ?? Job.initialState(spec, sampler.initialWeights(config.training.seed), config.dataset.shards);
   const job = new Job(config, sampler.shapes, state, dataset.count);
   const runner = new JobRunner(job, sampler);
-  if (checkpoint) await trimRoundLog(runner.outputDir, state.round);
-  else await setAsideRoundLog(runner.outputDir, new Date());
+  if (checkpoint) {
+    const { rounds, quality } = parseRoundLog(await trimRoundLog(runner.outputDir, state.round));
+    // The first round's opening is where a quality line's wall time counts from, across restarts.
+    const first = rounds[0];
+    runner.quality.restore(quality, first ? Date.parse(first.closedAt) - first.durationMs : undefined);
+  } else {
+    await setAsideRoundLog(runner.outputDir, new Date());
+  }
   return { runner, resumed: checkpoint !== undefined };
 }
 
@@ -64,14 +73,15 @@ export async function setAsideRoundLog(dir: string, now: Date): Promise<string |
 /**
  * Drops the round log's lines past the checkpoint: those rounds are redone
  * after a restart, and the log must count each round once, as the state does.
+ * Quality lines name a round too, and go with it. Returns the lines kept.
  */
-async function trimRoundLog(dir: string, nextRound: number): Promise<void> {
+async function trimRoundLog(dir: string, nextRound: number): Promise<string> {
   const path = join(dir, ROUND_LOG);
   let text: string;
   try {
     text = await readFile(path, 'utf8');
   } catch {
-    return;
+    return '';
   }
   const lines = text.split('\n').filter((line) => line.trim() !== '');
   const kept = lines.filter((line) => {
@@ -81,5 +91,7 @@ async function trimRoundLog(dir: string, nextRound: number): Promise<void> {
       return false;
     }
   });
-  if (kept.length !== lines.length) await writeFileAtomic(path, kept.map((line) => `${line}\n`).join(''));
+  const keptText = kept.map((line) => `${line}\n`).join('');
+  if (kept.length !== lines.length) await writeFileAtomic(path, keptText);
+  return keptText;
 }

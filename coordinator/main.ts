@@ -7,7 +7,7 @@ import { selectNodeBackend } from '../worker/backend.ts';
 import { NATS_CLI_OPTIONS, NATS_CLI_USAGE, natsSettingsFrom, natsValues } from '../worker/nats.ts';
 import { TesseraError } from '../shared/protocol/errors.ts';
 import { parseDoorLimits } from './limits.ts';
-import { formatRound } from './progress.ts';
+import { formatQuality, formatRound } from './progress.ts';
 import { MAKE_SECRET, requireRealSecret } from '../worker/placeholder-secrets.ts';
 import { parseSeeds } from './nats-identities.ts';
 import { startCoordinator } from './server.ts';
@@ -153,6 +153,8 @@ runner.on('waiting', (reason) => {
 });
 runner.on('round', (summary) => print(formatRound(summary, (id) => coordinator.hub.sessions.get(id)?.name ?? id, config.training.rounds)));
 runner.on('samples', (path) => print(`samples: ${path}`));
+runner.quality.on('quality', (row) => print(formatQuality(row)));
+runner.quality.on('skipped', (round) => print(`quality scoring due after round ${round} skipped: the previous one still runs (raise output.evalEvery or lower output.evalSamples)`));
 runner.on('exported', (dir) => print(`generator exported: ${dir}/model.json`));
 runner.on('outputError', (error) => process.stderr.write(`output failed: ${error.message}\n`));
 // The one log line per rejected update (the local workers leave it to this one; error.message names the field).

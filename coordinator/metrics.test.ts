@@ -351,7 +351,7 @@ describe('createMetrics', () => {
     }
     exprs.push(dashboard.templating.list[0].query.query);
     const titles = dashboard.panels.map((panel: { title: string }) => panel.title);
-    for (const wanted of ['Aggregate samples/s', 'Per-worker throughput', 'Losses', 'Round duration', 'Participants and failures', 'Active workers by kind', 'Update bytes in/out', 'Rejected updates by reason', 'Checkpoint age']) {
+    for (const wanted of ['Aggregate samples/s', 'Per-worker throughput', 'Losses', 'Round duration', 'Participants and failures', 'Active workers by kind', 'Update bytes in/out', 'Rejected updates by reason', 'Checkpoint age', 'Fréchet distance and floor']) {
       expect(titles).toContain(wanted);
     }
     for (const expr of exprs) {

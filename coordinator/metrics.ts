@@ -1,6 +1,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { ErrorCode } from '../shared/protocol/errors.ts';
 import type { Hub } from './hub.ts';
+import { addQualityMetrics } from './quality/prometheus.ts';
 import type { RoundSummary } from './job.ts';
 import type { JobRunner, JobStatus } from './runner.ts';
 import type { WorkerSession } from './workers.ts';
@@ -142,6 +143,7 @@ export function createMetrics(hub: Hub, options: MetricsOptions = {}): Metrics {
     return backend === undefined ? 'unknown' : KNOWN_BACKENDS.has(backend) ? backend : 'other';
   };
 
+  addQualityMetrics(registers, hub);
   const samplesProcessed = new Counter({
     name: 'tessera_samples_processed_total',
     help: 'Training samples in accepted updates, counted when their round closes.',

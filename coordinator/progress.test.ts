@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ErrorCode } from '../shared/protocol/errors.ts';
 import type { RoundSummary } from './job.ts';
-import { formatRound, progressBar } from './progress.ts';
+import { formatQuality, formatRound, progressBar } from './progress.ts';
 
 function summary(round: number, version: number, applied = true): RoundSummary {
   const update = { workerId: 'w1', round, samples: 32, weight: 32, finishMs: 400, shardIds: [0], grads: {}, losses: { d: 0.5, g: 2 }, computeMs: 400, fetchMs: 0, bytes: 10, receivedAt: 0 };
@@ -42,5 +42,14 @@ describe('progressBar', () => {
   it('clamps to [0, 1]', () => {
     expect(progressBar(-1, 4)).toBe('[----]   0%');
     expect(progressBar(2, 4)).toBe('[####] 100%');
+  });
+});
+
+describe('formatQuality', () => {
+  const row = { kind: 'quality', round: 199, version: 200, samplesSeen: 12_800, wallMs: 180_000, closedAt: '', dataset: 'mnist', count: 500, frechet: 61.23, frechetFloor: 20.4, precision: 0.712, recall: 0.55, recognisable: 0.834, coverageEntropy: 0.98, ms: 2_140 } as const;
+
+  it('names the step scored and the headline figures, and what the family adds', () => {
+    expect(formatQuality(row)).toBe('quality at step 200 (after round 199) | Fréchet 61.2, floor 20.4 | 83% recognisable, precision 0.71, recall 0.55 | 500 samples in 2.1 s');
+    expect(formatQuality({ ...row, labelAgreement: 0.914 })).toContain('recall 0.55, label agreement 91% |');
   });
 });

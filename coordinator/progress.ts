@@ -1,4 +1,5 @@
 import type { RoundSummary } from './job.ts';
+import type { QualityRow } from './round-log.ts';
 
 /** One compact line per round: round, losses, who contributed at what speed, and the total. */
 export function formatRound(summary: RoundSummary, nameOf: (workerId: string) => string, totalRounds: number): string {
@@ -19,4 +20,13 @@ export function progressBar(fraction: number, cells = 20): string {
   const clamped = Math.min(1, Math.max(0, fraction));
   const filled = Math.round(clamped * cells);
   return `[${'#'.repeat(filled)}${'-'.repeat(cells - filled)}] ${(clamped * 100).toFixed(0).padStart(3)}%`;
+}
+
+/** One line per quality scoring, beside the round lines: the step scored and the headline figures. */
+export function formatQuality(row: QualityRow): string {
+  const extra = [
+    row.labelAgreement === undefined ? '' : `, label agreement ${(row.labelAgreement * 100).toFixed(0)}%`,
+    row.reconstructionRecognisable === undefined ? '' : `, reconstructions ${(row.reconstructionRecognisable * 100).toFixed(0)}% recognisable`,
+  ].join('');
+  return `quality at step ${row.version} (after round ${row.round}) | Fréchet ${row.frechet.toFixed(1)}, floor ${row.frechetFloor.toFixed(1)} | ${(row.recognisable * 100).toFixed(0)}% recognisable, precision ${row.precision.toFixed(2)}, recall ${row.recall.toFixed(2)}${extra} | ${row.count} samples in ${(row.ms / 1000).toFixed(1)} s`;
 }

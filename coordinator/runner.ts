@@ -1,4 +1,3 @@
-import * as tf from '@tensorflow/tfjs';
 import { EventEmitter } from 'node:events';
 import { loadMnist } from '../shared/data/mnist.ts';
 import { appendFile, mkdir } from 'node:fs/promises';
@@ -11,62 +10,16 @@ import type { Trainer } from '../shared/models/types.ts';
 import { saveCheckpoint } from './checkpoint.ts';
 import { samplingWeights, type Job, type PublishedWeights, type RoundSummary } from './job.ts';
 import { exportLayersModel, sampleGridPng, writeFileAtomic } from './outputs.ts';
+import { QualityMonitor } from './quality/monitor.ts';
+import type { Scorer } from './quality/scoring-thread.ts';
+import { ROUND_LOG, roundRow, type RoundRow } from './round-log.ts';
 import { Verifier, type Verdict, type VerifierOptions } from './verification.ts';
 import { lateMeasurement, noteAssignment, recordSpeed, shareInput, type WorkerSession } from './workers.ts';
 
-/** The round log: one JSON object per line, per closed round. */
-export const ROUND_LOG = 'rounds.jsonl';
 /** Finish times the adaptive deadline learns from: enough for a stable median, recent enough to follow a fleet that changes. */
 const FINISH_TIMES_KEPT = 64;
 /** Rounds kept in memory for the dashboard's charts (the full log is on disk). */
 const HISTORY_ROUNDS = 2000;
-
-/** A closed round as the round log, the API and the dashboard show it. */
-export interface RoundRow {
-  round: number;
-  version: number;
-  applied: boolean;
-  durationMs: number;
-  samples: number;
-  samplesPerSecond: number;
-  losses: Record<string, number>;
-  updates: { workerId: string; samples: number; computeMs: number; finishMs: number; bytes: number; shards: number; workerTensors?: number }[];
-  /** Live tfjs tensors on the coordinator when the round closed (leak watch). */
-  coordinatorTensors: number;
-  /** Late updates of earlier rounds applied here, with their discounted weight. */
-  late: { workerId: string; round: number; samples: number; weight: number }[];
-  /** How long this round would wait at most. */
-  deadlineMs: number;
-  failures: RoundSummary['failures'];
-  /** Accepted updates the aggregate left out: verification copies, disputed pairs, quarantined workers. */
-  excluded: RoundSummary['excluded'];
-  /** The round's duplicate pairs as compared (the referee's rulings come later, in the coordinator's log and metrics). */
-  verification: Omit<Verdict, 'round'>[];
-  /** Updates the aggregation rules flagged, with their distance to the result in clip radii. */
-  outliers: RoundSummary['outliers'];
-  closedAt: string;
-}
-
-export function roundRow(summary: RoundSummary, now: number, verdicts: readonly Verdict[] = []): RoundRow {
-  return {
-    round: summary.round,
-    version: summary.version,
-    applied: summary.applied,
-    durationMs: Math.round(summary.durationMs),
-    samples: summary.samples,
-    samplesPerSecond: summary.samplesPerSecond,
-    losses: summary.losses,
-    updates: summary.updates.map((update) => ({ workerId: update.workerId, samples: update.samples, computeMs: Math.round(update.computeMs), finishMs: Math.round(update.finishMs), bytes: update.bytes, shards: update.shardIds.length, workerTensors: update.workerTensors })),
-    coordinatorTensors: tf.memory().numTensors,
-    late: summary.late.map((update) => ({ workerId: update.workerId, round: update.round, samples: update.samples, weight: update.weight })),
-    deadlineMs: summary.deadlineMs,
-    failures: summary.failures,
-    excluded: summary.excluded,
-    verification: verdicts.map(({ round: _round, ...verdict }) => ({ ...verdict, distance: Number(verdict.distance.toPrecision(3)) })),
-    outliers: summary.outliers.map((outlier) => ({ ...outlier, deviation: Number(outlier.deviation.toPrecision(3)) })),
-    closedAt: new Date(now).toISOString(),
-  };
-}
 
 /**
  * waiting: too few workers for a round; running: rounds go on; paused: the
@@ -115,12 +68,15 @@ export class JobRunner extends EventEmitter<RunnerEvents> {
   private readonly finishTimes: number[] = [];
   /** Duplicate assignments, their comparison and each worker's trust. */
   readonly verifier: Verifier;
+  /** Sample quality scored in the background every output.evalEvery training steps. */
+  readonly quality: QualityMonitor;
 
   constructor(
     readonly job: Job,
     private readonly sampler: Trainer,
     private readonly clock: () => number = Date.now,
     verification: VerifierOptions = {},
+    createScorer?: () => Scorer,
   ) {
     super();
     this.outputDir = resolve(job.config.output.dir, job.config.id);
@@ -129,6 +85,9 @@ export class JobRunner extends EventEmitter<RunnerEvents> {
       const session = this.sessions.get(workerId);
       if (session) session.trust = trust;
     });
+    this.quality = new QualityMonitor(job, createScorer);
+    this.quality.on('quality', (row) => this.appendLogLine(JSON.stringify(row)));
+    this.quality.on('failed', (round, error) => this.emit('outputError', new Error(`quality scoring after round ${round} failed: ${error.message}`)));
   }
 
   get status(): JobStatus {
@@ -214,13 +173,15 @@ export class JobRunner extends EventEmitter<RunnerEvents> {
     if (this.job.current) this.closeRound();
     this.queueOutputs(true);
     for (const session of this.workers) session.channel?.send({ type: 'idle', reason: `job ${this.job.config.id} was stopped` });
+    await this.quality.settle(this.lastRound?.round ?? 0, this.clock());
     await this.outputs;
   }
 
-  /** For shutting the coordinator down: stops timers and waits for the output writes already started. */
+  /** For shutting the coordinator down: stops timers and the quality scoring, and waits for the output writes already started. */
   async shutdown(): Promise<void> {
     clearTimeout(this.deadlineTimer);
     if (!this.ended) this.status = 'paused';
+    await this.quality.close();
     await this.outputs;
   }
 
@@ -239,10 +200,11 @@ export class JobRunner extends EventEmitter<RunnerEvents> {
     await writeFileAtomic(join(this.outputDir, 'samples', 'reconstructions-latest.png'), sampleGridPng(both, shown * 2, this.job.spec.imageShape, { columns }));
   }
 
-  /** Frees the tfjs model used for samples and export. */
+  /** Frees the tfjs model used for samples and export, and ends the scoring thread. */
   dispose(): void {
     this.sampler.dispose();
     this.verifier.dispose();
+    void this.quality.close();
   }
 
   /** Writes outputs now (e.g. on shutdown): checkpoint always, samples and export as asked. */
@@ -330,6 +292,7 @@ export class JobRunner extends EventEmitter<RunnerEvents> {
     if (this.finishTimes.length > FINISH_TIMES_KEPT) this.finishTimes.splice(0, this.finishTimes.length - FINISH_TIMES_KEPT);
     this.appendRoundLog(summary, verdicts);
     this.emit('round', summary, this.workers);
+    this.quality.roundClosed(summary, this.clock());
     if (this.status === 'stopped') return;
     if (summary.applied) this.queueOutputs(false);
     const { rounds } = this.job.config.training;
@@ -374,7 +337,11 @@ export class JobRunner extends EventEmitter<RunnerEvents> {
     const row = roundRow(summary, this.clock(), verdicts);
     this.history.push(row);
     if (this.history.length > HISTORY_ROUNDS) this.history.splice(0, this.history.length - HISTORY_ROUNDS);
-    const line = JSON.stringify(row);
+    this.appendLogLine(JSON.stringify(row));
+  }
+
+  /** Appends a line to the round log, after the writes already queued. */
+  private appendLogLine(line: string): void {
     this.outputs = this.outputs
       .then(async () => {
         await mkdir(this.outputDir, { recursive: true });
@@ -389,7 +356,11 @@ export class JobRunner extends EventEmitter<RunnerEvents> {
     if (this.ended) return;
     this.status = 'finished';
     this.queueOutputs(true);
-    void this.outputs.then(() => this.emit('finished', this.job.state.version));
+    // The final weights' quality is part of the final outputs: 'finished' (on which `npm start` exits) waits for its line.
+    void this.quality
+      .settle(this.lastRound?.round ?? 0, this.clock())
+      .then(() => this.outputs)
+      .then(() => this.emit('finished', this.job.state.version));
   }
 
   /**

@@ -1,13 +1,14 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TabStatus } from '../browser-worker/messages.ts';
-import type { RoundRow } from '../coordinator/runner.ts';
+import type { RoundRow } from '../coordinator/round-log.ts';
 import { launchChromium } from './helpers/browser.ts';
 import { freePort } from './helpers/nats-server.ts';
 import { startScript, stopAll, type Started, until } from './helpers/processes.ts';
+import { readRounds } from './helpers/round-log.ts';
 
 /**
  * Honest workers on different backends are never quarantined: a Node worker
@@ -26,13 +27,7 @@ let port = 0;
 let browser: Awaited<ReturnType<typeof launchChromium>>;
 let page: Page;
 
-const roundLog = (): RoundRow[] => {
-  try {
-    return readFileSync(join(outputDir, 'default', 'rounds.jsonl'), 'utf8').trim().split('\n').filter(Boolean).map((line) => JSON.parse(line));
-  } catch {
-    return [];
-  }
-};
+const roundLog = (): RoundRow[] => readRounds(join(outputDir, 'default', 'rounds.jsonl'));
 const statusOf = () => page.evaluate(() => (globalThis as unknown as { tessera: { status(): TabStatus | undefined } }).tessera.status());
 
 beforeAll(async () => {

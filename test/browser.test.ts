@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
@@ -10,6 +10,7 @@ import { dcgan } from '../shared/models/gan/dcgan.ts';
 import { launchChromium } from './helpers/browser.ts';
 import { freePort } from './helpers/nats-server.ts';
 import { ROOT, startScript, stopAll, type Started, until } from './helpers/processes.ts';
+import { readRounds } from './helpers/round-log.ts';
 
 /**
  * Volunteers' tabs in real Chromium (Debian's, headless, WebGPU on
@@ -30,8 +31,7 @@ interface RoundLine {
   updates: { workerId: string }[];
   failures: { workerId: string; code: string }[];
 }
-const roundLog = (): RoundLine[] =>
-  readFileSync(join(outputDir, 'default', 'rounds.jsonl'), 'utf8').trim().split('\n').map((line) => JSON.parse(line));
+const roundLog = (): RoundLine[] => readRounds(join(outputDir, 'default', 'rounds.jsonl'));
 
 const statusOf = (page: Page) => page.evaluate(() => (globalThis as unknown as { tessera: { status(): TabStatus | undefined } }).tessera.status());
 

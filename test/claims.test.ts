@@ -1,9 +1,10 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { freePort } from './helpers/nats-server.ts';
 import { startScript, stopAll, until } from './helpers/processes.ts';
+import { readRounds } from './helpers/round-log.ts';
 
 /**
  * Claims measured, not believed: three honest workers and a liar that really
@@ -52,7 +53,7 @@ describe('speed claims', () => {
 
     const path = join(outputDir, 'default', 'rounds.jsonl');
     const rounds = await until(
-      () => (existsSync(path) ? readFileSync(path, 'utf8').trim().split('\n').filter(Boolean).map((line) => JSON.parse(line) as RoundLine) : []),
+      () => readRounds<RoundLine>(path),
       (lines) => lines.length >= ROUNDS,
       10_000,
       'the round log',

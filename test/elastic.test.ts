@@ -1,9 +1,10 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { freePort } from './helpers/nats-server.ts';
 import { signal, startScript, stopAll, type Started } from './helpers/processes.ts';
+import { readRounds } from './helpers/round-log.ts';
 
 /**
  * Heterogeneous and elastic fleets, against real processes: a throttled
@@ -29,10 +30,7 @@ afterEach(async () => {
 
 function setup(settings: string[]) {
   outputDir = mkdtempSync(join(tmpdir(), 'tessera-elastic-'));
-  const log = (): RoundLine[] => {
-    const path = join(outputDir, 'default', 'rounds.jsonl');
-    return existsSync(path) ? readFileSync(path, 'utf8').trim().split('\n').filter(Boolean).map((line) => JSON.parse(line)) : [];
-  };
+  const log = (): RoundLine[] => readRounds(join(outputDir, 'default', 'rounds.jsonl'));
   const start = (port: number) =>
     startScript('coordinator/main.ts', [
       '--port', String(port), '--host', '127.0.0.1',

@@ -7,6 +7,7 @@ import { getCodec } from '../shared/codec/index.ts';
 import { tensorsToArrays } from '../shared/codec/named.ts';
 import { decodeCheckpoint, CHECKPOINT_FILE } from '../coordinator/checkpoint.ts';
 import { startScript, stop, stopAll, type Started } from './helpers/processes.ts';
+import { readRounds } from './helpers/round-log.ts';
 
 const outputDir = mkdtempSync(join(tmpdir(), 'tessera-integration-'));
 const jobDir = join(outputDir, 'default');
@@ -49,7 +50,7 @@ interface RoundLine {
 }
 
 function roundLog(): RoundLine[] {
-  return readFileSync(join(jobDir, 'rounds.jsonl'), 'utf8').trim().split('\n').map((line) => JSON.parse(line));
+  return readRounds(join(jobDir, 'rounds.jsonl'));
 }
 
 afterAll(async () => {

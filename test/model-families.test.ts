@@ -5,6 +5,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { unpack } from '../shared/codec/packr.ts';
 import { freePort } from './helpers/nats-server.ts';
 import { startScript, stopAll } from './helpers/processes.ts';
+import { readRounds } from './helpers/round-log.ts';
 
 /**
  * Every model family through the same distributed pipeline: a coordinator and
@@ -37,7 +38,7 @@ async function train(jobId: string, rounds: number, settings: string[]): Promise
   for (const name of ['one', 'two']) startScript('worker/main.ts', ['--url', `ws://127.0.0.1:${port}/ws`, '--backend', 'wasm', '--name', name, '--quiet']);
   await coordinator.waitFor(new RegExp(`finished after ${rounds} rounds`), 240_000);
   expect(await coordinator.exited).toBe(0);
-  return readFileSync(join(outputDir, jobId, 'rounds.jsonl'), 'utf8').trim().split('\n').map((line) => JSON.parse(line));
+  return readRounds(join(outputDir, jobId, 'rounds.jsonl'));
 }
 
 const mean = (values: number[]) => values.reduce((a, b) => a + b, 0) / values.length;

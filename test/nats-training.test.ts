@@ -1,9 +1,10 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { freePort, NatsServer } from './helpers/nats-server.ts';
 import { startScript, stop, stopAll, type Started } from './helpers/processes.ts';
+import { readRounds } from './helpers/round-log.ts';
 
 const outputDir = mkdtempSync(join(tmpdir(), 'tessera-nats-'));
 let nats: NatsServer | undefined;
@@ -39,8 +40,7 @@ interface RoundLine {
   failures: { workerId: string; code: string }[];
 }
 
-const roundLog = (jobId: string): RoundLine[] =>
-  readFileSync(join(outputDir, jobId, 'rounds.jsonl'), 'utf8').trim().split('\n').map((line) => JSON.parse(line));
+const roundLog = (jobId: string): RoundLine[] => readRounds(join(outputDir, jobId, 'rounds.jsonl'));
 
 describe('training over NATS', () => {
   it('two NATS workers and one WebSocket worker train one job: every round counts an update from each', async () => {

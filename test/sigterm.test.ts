@@ -1,9 +1,10 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ROOT, signal, startScript, stopAll, type Started } from './helpers/processes.ts';
+import { readRounds } from './helpers/round-log.ts';
 
 /*
  * What Kubernetes does to a worker pod on a scale-down, a drain or a rollout:
@@ -27,11 +28,7 @@ interface RoundLine {
 }
 
 function roundLog(): RoundLine[] {
-  try {
-    return readFileSync(join(outputDir, 'default', 'rounds.jsonl'), 'utf8').trim().split('\n').map((line) => JSON.parse(line));
-  } catch {
-    return [];
-  }
+  return readRounds(join(outputDir, 'default', 'rounds.jsonl'));
 }
 
 function startWorker(port: number, name: string, extra: string[] = []): Started {

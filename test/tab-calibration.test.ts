@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
@@ -8,6 +8,7 @@ import { median } from '../shared/aggregate/schedule.ts';
 import { launchChromium } from './helpers/browser.ts';
 import { freePort } from './helpers/nats-server.ts';
 import { ROOT, startScript, stopAll, type Started, until } from './helpers/processes.ts';
+import { readRounds } from './helpers/round-log.ts';
 
 /**
  * A tab on a machine with no GPU, in Chromium with the WebGPU flag on (so
@@ -37,13 +38,7 @@ interface RoundLine {
   updates: { workerId: string; samples: number }[];
   failures: { workerId: string; code: string }[];
 }
-const roundLog = (): RoundLine[] => {
-  try {
-    return readFileSync(join(outputDir, 'default', 'rounds.jsonl'), 'utf8').trim().split('\n').map((line) => JSON.parse(line));
-  } catch {
-    return [];
-  }
-};
+const roundLog = (): RoundLine[] => readRounds(join(outputDir, 'default', 'rounds.jsonl'));
 const statusOf = (page: Page) => page.evaluate(() => (globalThis as unknown as { tessera: { status(): TabStatus | undefined } }).tessera.status());
 
 beforeAll(async () => {

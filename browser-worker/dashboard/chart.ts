@@ -16,8 +16,8 @@ export interface SeriesStyle {
 
 export interface RoundChartOptions {
   style(key: string, index: number): SeriesStyle;
-  /** The y axes, left first; each names its scale and formats its ticks. */
-  axes: { scale: string; label: string; format?: (value: number) => string }[];
+  /** The y axes, left first; each names its scale and formats its ticks, and may fix its range (a share: 0 to 1) or be logarithmic. */
+  axes: { scale: string; label: string; format?: (value: number) => string; range?: [number, number]; log?: boolean }[];
   height?: number;
 }
 
@@ -54,7 +54,7 @@ export class RoundChart {
       {
         width: Math.max(200, host.clientWidth),
         height: options.height ?? 220,
-        scales: { x: { time }, ...Object.fromEntries(options.axes.map((axis) => [axis.scale, { auto: true }])) },
+        scales: { x: { time }, ...Object.fromEntries(options.axes.map((axis) => [axis.scale, scaleOf(axis)])) },
         series: [time ? { label: 'time' } : { label: 'round', value: (_u, value) => (value == null ? '–' : String(value)) }],
         axes: [
           { label: time ? 'time' : 'round', stroke: AXIS_STROKE, font: AXIS_FONT, grid: { stroke: GRID_STROKE }, ticks: { stroke: GRID_STROKE } },
@@ -67,7 +67,8 @@ export class RoundChart {
             size: fitTickLabels,
             grid: { show: index === 0, stroke: GRID_STROKE },
             ticks: { stroke: GRID_STROKE },
-            values: axis.format ? (_u: uPlot, splits: number[]) => splits.map((value) => axis.format!(value)) : undefined,
+            // A log axis with nothing to show yet gives null splits.
+            values: axis.format ? (_u: uPlot, splits: (number | null)[]) => splits.map((value) => (value == null ? '' : axis.format!(value))) : undefined,
           })),
         ],
         legend: { live: true },
@@ -156,6 +157,11 @@ export class RoundChart {
     const hovering = (this.plot.cursor.left ?? -1) >= 0;
     if (!hovering && this.points() > 0) this.plot.setLegend({ idx: this.points() - 1 });
   }
+}
+
+/** A y scale: fitted to the data, or a fixed range, on a linear or a log10 axis. */
+function scaleOf(axis: RoundChartOptions['axes'][number]): uPlot.Scale {
+  return { ...(axis.range ? { auto: false, range: axis.range } : { auto: true }), ...(axis.log ? { distr: 3, log: 10 } : {}) };
 }
 
 /** A uPlot series for a style. */

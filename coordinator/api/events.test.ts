@@ -45,14 +45,19 @@ describe('event streams', () => {
   });
 
   /** Opens the job's event stream; `read` false leaves everything the server sends unread. */
-  function open(read: boolean): Promise<{ socket: Socket; received: () => number }> {
+  function open(read: boolean): Promise<{ socket: Socket; received: () => number; text: () => string }> {
     let received = 0;
+    let text = '';
     return new Promise((resolve) => {
       const socket = connect({ host: '127.0.0.1', port }, () => {
         socket.write('GET /api/jobs/unit/events HTTP/1.1\r\nHost: localhost\r\n\r\n');
-        if (read) socket.on('data', (chunk: Buffer) => (received += chunk.byteLength));
-        else socket.pause();
-        resolve({ socket, received: () => received });
+        if (read) {
+          socket.on('data', (chunk: Buffer) => {
+            received += chunk.byteLength;
+            if (text.length < 100_000) text += chunk.toString();
+          });
+        } else socket.pause();
+        resolve({ socket, received: () => received, text: () => text });
       });
       socket.on('error', () => {});
     });
@@ -76,5 +81,19 @@ describe('event streams', () => {
     reader.socket.destroy();
     stalled.socket.destroy();
     await vi.waitFor(() => expect(runner.listenerCount('status')).toBe(listeners));
+  });
+
+  it('sends the quality history in the snapshot and each new scoring as a quality event', async () => {
+    const row = { kind: 'quality', round: 4, version: 5, samplesSeen: 320, wallMs: 9_000, closedAt: new Date(0).toISOString(), dataset: 'mnist', count: 64, frechet: 70, frechetFloor: 35, precision: 0.6, recall: 0.5, recognisable: 0.4, coverageEntropy: 0.95, ms: 800 } as const;
+    runner.quality.restore([{ ...row, round: 1, frechet: 90 }], undefined);
+    const listeners = runner.quality.listenerCount('quality');
+    const reader = await open(true);
+    await vi.waitFor(() => expect(reader.text()).toContain('event: snapshot'));
+    expect(reader.text()).toMatch(/"quality":\[\{"kind":"quality","round":1,.*"frechet":90/);
+    runner.quality.emit('quality', row);
+    await vi.waitFor(() => expect(reader.text()).toContain('event: quality'));
+    expect(reader.text()).toContain(`data: ${JSON.stringify(row)}`);
+    reader.socket.destroy();
+    await vi.waitFor(() => expect(runner.quality.listenerCount('quality')).toBe(listeners));
   });
 });

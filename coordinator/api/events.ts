@@ -2,7 +2,7 @@ import type { Hono } from 'hono';
 import { streamSSE } from 'hono/streaming';
 import { ErrorCode, TesseraError } from '../../shared/protocol/errors.ts';
 import type { Hub } from '../hub.ts';
-import { roundRow, type RoundRow } from '../runner.ts';
+import { roundRow, type QualityRow, type RoundRow } from '../round-log.ts';
 import type { RoundSummary } from '../job.ts';
 import { describeWorker, type WorkerSession } from '../workers.ts';
 import { errorBody } from './auth.ts';
@@ -28,9 +28,9 @@ interface NodeBindings {
 }
 
 /**
- * Live job events as Server-Sent Events: a `snapshot` first (the job and its
- * recent rounds), then `round`, `workers`, `status` and `samples` as they
- * happen. One push per event, no polling. A reader that falls behind by more
+ * Live job events as Server-Sent Events: a `snapshot` first (the job, its
+ * recent rounds and quality scorings), then `round`, `workers`, `status`,
+ * `samples` and `quality` as they happen. One push per event, no polling. A reader that falls behind by more
  * than the limits is dropped (its connection closed; EventSource reconnects
  * and starts from a fresh snapshot), never buffered without end.
  */
@@ -69,9 +69,11 @@ export function addEventRoutes(app: Hono, hub: Hub, limits: EventStreamLimits = 
       };
       const onStatus = (status: string) => push('status', { status, round: runner.job.state.round, version: runner.job.state.version });
       const onSamples = (_path: string, round: number) => push('samples', { round, url: `/api/jobs/${runner.job.config.id}/samples/latest.png?round=${round}` });
+      const onQuality = (row: QualityRow) => push('quality', row);
       runner.on('round', onRound);
       runner.on('status', onStatus);
       runner.on('samples', onSamples);
+      runner.quality.on('quality', onQuality);
       hub.on('joined', onMembership);
       hub.on('left', onMembership);
       const keepalive = setInterval(() => push('keepalive', {}), KEEPALIVE_MS);
@@ -79,7 +81,7 @@ export function addEventRoutes(app: Hono, hub: Hub, limits: EventStreamLimits = 
         open = false;
         wake?.();
       });
-      push('snapshot', { job: describeJob(runner), rounds: runner.history.slice(-300) });
+      push('snapshot', { job: describeJob(runner), rounds: runner.history.slice(-300), quality: runner.quality.history.slice(-300) });
       try {
         while (open) {
           let next = queue.shift();
@@ -95,6 +97,7 @@ export function addEventRoutes(app: Hono, hub: Hub, limits: EventStreamLimits = 
         runner.off('round', onRound);
         runner.off('status', onStatus);
         runner.off('samples', onSamples);
+        runner.quality.off('quality', onQuality);
         hub.off('joined', onMembership);
         hub.off('left', onMembership);
       }

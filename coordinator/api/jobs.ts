@@ -27,6 +27,7 @@ export function describeJob(runner: JobRunner) {
     config: job.config,
     workers: runner.workers.map(describeWorker),
     lastRound: last ?? null,
+    quality: { latest: runner.quality.latest ?? null, ...runner.quality.counts, running: runner.quality.busy },
   };
 }
 
@@ -73,11 +74,18 @@ export function addJobRoutes(app: Hono, hub: Hub, options: JobRoutesOptions): vo
     return runner instanceof TesseraError ? fail(c, 404, runner) : c.json(describeJob(runner));
   });
 
+  const limitOf = (c: Context) => Math.min(Math.max(Number(c.req.query('limit') ?? 200) || 200, 1), 2000);
+
   app.get('/api/jobs/:id/rounds', (c) => {
     const runner = runnerOf(c);
     if (runner instanceof TesseraError) return fail(c, 404, runner);
-    const limit = Math.min(Math.max(Number(c.req.query('limit') ?? 200) || 200, 1), 2000);
-    return c.json({ rounds: runner.history.slice(-limit) });
+    return c.json({ rounds: runner.history.slice(-limitOf(c)) });
+  });
+
+  app.get('/api/jobs/:id/quality', (c) => {
+    const runner = runnerOf(c);
+    if (runner instanceof TesseraError) return fail(c, 404, runner);
+    return c.json({ quality: runner.quality.history.slice(-limitOf(c)) });
   });
 
   const action = (name: 'pause' | 'resume' | 'stop') =>

@@ -97,7 +97,7 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
     },
     // 1e-3 rather than DCGAN's 2e-4: the small model visibly learns within a few hundred rounds.
     optimizers: { generator: { learningRate: 1e-3 }, discriminator: { learningRate: 1e-3 } },
-    output: { dir: outputDir, checkpointEvery: 1_000_000, sampleEvery: 1_000_000, exportEvery: 1_000_000 },
+    output: { dir: outputDir, checkpointEvery: 1_000_000, sampleEvery: 1_000_000, exportEvery: 1_000_000, evalEvery: 0 },
   });
   const spec = getModel(config.model.id);
   const sampler = spec.createTrainer(spec.parseConfig(config.model.config));
