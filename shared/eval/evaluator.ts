@@ -142,7 +142,7 @@ export class Evaluator {
   /** Convenience: samples `count` images from a trainer (and reconstructions if it has reconstruct()) and scores them. */
   async scoreTrainer(trainer: Trainer, spec: ModelSpec<any>, count: number, seed: number, options: ScoreOptions = {}): Promise<QualityReport> {
     const started = this.now();
-    if (!Number.isInteger(count) || count < MIN_SAMPLES) throw new TesseraError(ErrorCode.InvalidConfig, `at least ${MIN_SAMPLES} samples are scored, got ${count}`, { field: 'count' });
+    checkCount(count);
     const imageSize = this.imageSize;
     const images = new Float32Array(count * imageSize);
     const labels = new Int32Array(count).fill(-1);
@@ -233,10 +233,14 @@ export class Evaluator {
 
   private checkSamples(samples: SampleSet): void {
     const { count } = samples;
-    if (!Number.isInteger(count) || count < MIN_SAMPLES) throw new TesseraError(ErrorCode.InvalidConfig, `at least ${MIN_SAMPLES} samples are scored, got ${count}`, { field: 'count' });
+    checkCount(count);
     if (samples.images.length !== count * this.imageSize) {
       throw new TesseraError(ErrorCode.TensorMismatch, `${samples.images.length} pixels for ${count} images of ${this.config.imageShape.join('x')}`, { field: 'images' });
     }
     if (samples.labels && samples.labels.length !== count) throw new TesseraError(ErrorCode.TensorMismatch, `${samples.labels.length} labels for ${count} images`, { field: 'labels' });
   }
+}
+
+function checkCount(count: number): void {
+  if (!Number.isInteger(count) || count < MIN_SAMPLES) throw new TesseraError(ErrorCode.InvalidConfig, `at least ${MIN_SAMPLES} samples are scored, got ${count}`, { field: 'count' });
 }

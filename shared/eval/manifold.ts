@@ -14,14 +14,16 @@ export interface PrecisionRecall {
  */
 export function manifoldPrecisionRecall(real: ArrayLike<number>, realCount: number, generated: ArrayLike<number>, generatedCount: number, dimension: number, k = 3): PrecisionRecall {
   if (realCount <= k || generatedCount <= k) throw new RangeError(`manifoldPrecisionRecall: k = ${k} needs more than ${k} vectors per set, got ${realCount} and ${generatedCount}`);
-  const realRadii = kthNeighbourDistances(real, realCount, dimension, k);
-  const generatedRadii = kthNeighbourDistances(generated, generatedCount, dimension, k);
+  const realVectors = Float64Array.from({ length: realCount * dimension }, (_, i) => real[i]);
+  const generatedVectors = Float64Array.from({ length: generatedCount * dimension }, (_, i) => generated[i]);
+  const realRadii = kthNeighbourDistances(realVectors, realCount, dimension, k);
+  const generatedRadii = kthNeighbourDistances(generatedVectors, generatedCount, dimension, k);
   let precise = 0;
   const recalled = new Uint8Array(realCount);
   for (let g = 0; g < generatedCount; g++) {
     let inside = false;
     for (let r = 0; r < realCount; r++) {
-      const distance = squaredDistance(generated, g, real, r, dimension);
+      const distance = squaredDistance(generatedVectors, g * dimension, realVectors, r * dimension, dimension);
       if (distance <= realRadii[r]) inside = true;
       if (distance <= generatedRadii[g]) recalled[r] = 1;
     }
@@ -34,29 +36,31 @@ export function manifoldPrecisionRecall(real: ArrayLike<number>, realCount: numb
 
 /** Squared distance from each vector to its k-th nearest other vector in the same set. */
 export function kthNeighbourDistances(vectors: ArrayLike<number>, count: number, dimension: number, k: number): Float64Array {
-  const distances = new Float64Array(count * count);
+  const values = vectors instanceof Float64Array ? vectors : Float64Array.from({ length: count * dimension }, (_, i) => vectors[i]);
+  // The k smallest distances seen so far for each vector, ascending: a row of k, kept by insertion.
+  const nearest = new Float64Array(count * k).fill(Infinity);
+  const keep = (i: number, distance: number) => {
+    const row = i * k;
+    if (distance >= nearest[row + k - 1]) return;
+    let j = k - 1;
+    while (j > 0 && nearest[row + j - 1] > distance) {
+      nearest[row + j] = nearest[row + j - 1];
+      j--;
+    }
+    nearest[row + j] = distance;
+  };
   for (let i = 0; i < count; i++) {
     for (let j = i + 1; j < count; j++) {
-      const distance = squaredDistance(vectors, i, vectors, j, dimension);
-      distances[i * count + j] = distance;
-      distances[j * count + i] = distance;
+      const distance = squaredDistance(values, i * dimension, values, j * dimension, dimension);
+      keep(i, distance);
+      keep(j, distance);
     }
   }
-  const radii = new Float64Array(count);
-  const row = new Float64Array(count - 1);
-  for (let i = 0; i < count; i++) {
-    let m = 0;
-    for (let j = 0; j < count; j++) if (j !== i) row[m++] = distances[i * count + j];
-    row.sort();
-    radii[i] = row[k - 1];
-  }
-  return radii;
+  return Float64Array.from({ length: count }, (_, i) => nearest[i * k + k - 1]);
 }
 
-function squaredDistance(a: ArrayLike<number>, i: number, b: ArrayLike<number>, j: number, dimension: number): number {
+function squaredDistance(a: Float64Array, offsetA: number, b: Float64Array, offsetB: number, dimension: number): number {
   let sum = 0;
-  const offsetA = i * dimension;
-  const offsetB = j * dimension;
   for (let d = 0; d < dimension; d++) {
     const difference = a[offsetA + d] - b[offsetB + d];
     sum += difference * difference;
