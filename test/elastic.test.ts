@@ -38,6 +38,8 @@ function setup(settings: string[]) {
       '--set', 'model.config.latentDim=16',
       // These tests count every worker's samples in every round: no verification copies (a copy's samples count once).
       '--set', 'training.verification.duplicateShare=0',
+      // Nor quality scorings: their thread takes CPU from the workers whose speeds these tests compare.
+      '--set', 'output.evalEvery=0',
       ...settings.flatMap((setting) => ['--set', setting]),
     ]);
   return { log, start };

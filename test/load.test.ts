@@ -45,6 +45,8 @@ describe('coordinator under load on loopback', () => {
       '--set', 'training.batchSize=1',
       // The fleet sends random gradients: duplicates of them would disagree and send the coordinator's referee to work.
       '--set', 'training.verification.duplicateShare=0',
+      // No quality scorings: this test measures the door and the round path alone.
+      '--set', 'output.evalEvery=0',
     ]);
     const port = Number((await coordinator.waitFor(/tessera coordinator on http:\/\/127\.0\.0\.1:(\d+)/))[1]);
 
