@@ -47,6 +47,9 @@ describe('coordinator under load on loopback', () => {
       '--set', 'training.verification.duplicateShare=0',
       // No quality scorings: this test measures the door and the round path alone.
       '--set', 'output.evalEvery=0',
+      // The whole fleet comes from 127.0.0.1: the per-address cap on connections waiting to say hello (32, meant for
+      // one host) would refuse the ramp's joins whenever a loaded machine is slow to answer their hellos.
+      '--door-limits', JSON.stringify({ maxPreHelloPerAddress: WORKERS }),
     ]);
     const port = Number((await coordinator.waitFor(/tessera coordinator on http:\/\/127\.0\.0\.1:(\d+)/))[1]);
 
