@@ -92,7 +92,7 @@ describe('SpectralConv2D and SpectralDense', () => {
       ['d_head/kernel', [48, 2]],
     ]);
     const [convKernel, convBias, denseKernel] = model.trainableWeights.map((weight) => weight.read());
-    convBias.assign(tf.tensor1d([0.1, -0.2, 0.3]));
+    (convBias as tf.Variable).assign(tf.tensor1d([0.1, -0.2, 0.3]));
     const x = tf.randomNormal([2, 8, 8, 2], 0, 1, 'float32', 3);
     const actual = model.predict(x) as tf.Tensor;
     const expected = tf.tidy(() => {
