@@ -3,6 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 /** A tfjs weight initializer (the type tfjs does not export by name). */
 type Initializer = ReturnType<typeof tf.initializers.randomNormal>;
 import { ExampleNormalization, type ExampleNormMode } from '../layers/example-norm.ts';
+import { FastLeakyReLU } from '../layers/leaky-relu.ts';
 import { SpectralConv2D, SpectralDense } from '../layers/spectral-norm.ts';
 
 /*
@@ -41,7 +42,7 @@ function normalizeAndActivate(x: tf.SymbolicTensor, config: GanArchitecture, ind
     // Layer norm gets a gain and bias per channel, as batch norm had; pixel norm goes without, as in ProGAN.
     x = apply(new ExampleNormalization({ name: `g_norm${index}`, mode: config.generatorNorm, affine: config.generatorNorm === 'layer' }), x);
   }
-  return apply(tf.layers.leakyReLU({ name: `g_act${index}`, alpha: config.leak }), x);
+  return apply(new FastLeakyReLU({ name: `g_act${index}`, alpha: config.leak }), x);
 }
 
 /** G from its input vector (latents, with the label's embedding when conditional) to a 28x28 image in [-1, 1]. */
@@ -72,8 +73,8 @@ export function discriminatorDense(name: string, units: number, config: GanArchi
 /** D from a 28x28 image to its flattened 7x7x2w features. */
 export function discriminatorFeatures(images: tf.SymbolicTensor, config: GanArchitecture, seed: number): tf.SymbolicTensor {
   let x = apply(discriminatorConv('d_conv1', config.width, config, seed + 11), images);
-  x = apply(tf.layers.leakyReLU({ name: 'd_act1', alpha: config.leak }), x);
+  x = apply(new FastLeakyReLU({ name: 'd_act1', alpha: config.leak }), x);
   x = apply(discriminatorConv('d_conv2', 2 * config.width, config, seed + 12), x);
-  x = apply(tf.layers.leakyReLU({ name: 'd_act2', alpha: config.leak }), x);
+  x = apply(new FastLeakyReLU({ name: 'd_act2', alpha: config.leak }), x);
   return apply(tf.layers.flatten({ name: 'd_flatten' }), x);
 }

@@ -133,9 +133,10 @@ export class DcganTrainer<Config extends DcganConfig = DcganConfig> implements T
     try {
       if (networks.includes('discriminator')) {
         const result = tf.variableGrads(() => {
-          const fake = generate();
-          const realLogits = discriminate(real);
-          const fakeLogits = discriminate(fake);
+          // Real and fake through D as one batch: D treats every example alone, so this is the same function
+          // in half the kernel calls (and one spectral norm estimate instead of two).
+          const logits = D.apply(withConditions(tf.concat([real, generate()]), conditions.map((c) => tf.concat([c, c]))), { training: true }) as tf.Tensor;
+          const [realLogits, fakeLogits] = tf.split(logits, 2);
           return tf.add(tf.mean(tf.softplus(tf.neg(realLogits))), tf.mean(tf.softplus(fakeLogits))) as tf.Scalar;
         }, this.variables.of(D));
         results.push({ loss: 'd', model: D, result });
