@@ -5,6 +5,7 @@ import type { Batch, LossAndGrads, ModelSpec, Trainer } from '../types.ts';
 import { gaussian } from '../../training/random.ts';
 import { NamedVariables, readScalars } from '../named-variables.ts';
 import { discriminatorDense, discriminatorFeatures, generatorBody, IMAGE, type GanArchitecture } from './blocks.ts';
+import { discriminatorGrads, generatorGrads, jointGrads, type GanBatch, type NetworkGrads } from './gan-step.ts';
 
 /** DCGAN's knobs: the architecture blocks.ts builds. */
 export type DcganConfig = GanArchitecture;
@@ -126,24 +127,25 @@ export class DcganTrainer<Config extends DcganConfig = DcganConfig> implements T
     const conditions = this.conditions(batch.labels);
     const real = imagesToTensor(batch);
     const latents = tf.tensor2d(noise.latents, [batch.count, this.config.latentDim]);
-    const generate = () => G.apply(withConditions(latents, conditions), { training: true }) as tf.Tensor;
-    const discriminate = (images: tf.Tensor) => D.apply(withConditions(images, conditions), { training: true }) as tf.Tensor;
-    // Non-saturating GAN loss: D minimizes softplus(-D(x)) + softplus(D(G(z))), G minimizes softplus(-D(G(z))).
-    const results: { loss: string; model: tf.LayersModel; result: { value: tf.Scalar; grads: tf.NamedTensorMap } }[] = [];
+    const batchPass: GanBatch = {
+      real,
+      generate: () => G.apply(withConditions(latents, conditions), { training: true }) as tf.Tensor,
+      discriminate: (images) => D.apply(withConditions(images, conditions), { training: true }) as tf.Tensor,
+      discriminateTwice: (images) => D.apply(withConditions(images, conditions.map((c) => tf.concat([c, c]))), { training: true }) as tf.Tensor,
+      discriminatorVariables: this.variables.of(D),
+      generatorVariables: this.variables.of(G),
+    };
+    const results: { loss: string; model: tf.LayersModel; result: NetworkGrads }[] = [];
     try {
-      if (networks.includes('discriminator')) {
-        const result = tf.variableGrads(() => {
-          // Real and fake through D as one batch: D treats every example alone, so this is the same function
-          // in half the kernel calls (and one spectral norm estimate instead of two).
-          const logits = D.apply(withConditions(tf.concat([real, generate()]), conditions.map((c) => tf.concat([c, c]))), { training: true }) as tf.Tensor;
-          const [realLogits, fakeLogits] = tf.split(logits, 2);
-          return tf.add(tf.mean(tf.softplus(tf.neg(realLogits))), tf.mean(tf.softplus(fakeLogits))) as tf.Scalar;
-        }, this.variables.of(D));
-        results.push({ loss: 'd', model: D, result });
-      }
-      if (networks.includes('generator')) {
-        const result = tf.variableGrads(() => tf.mean(tf.softplus(tf.neg(discriminate(generate())))) as tf.Scalar, this.variables.of(G));
-        results.push({ loss: 'g', model: G, result });
+      const wantD = networks.includes('discriminator');
+      const wantG = networks.includes('generator');
+      if (wantD && wantG) {
+        const joint = jointGrads(batchPass);
+        results.push({ loss: 'd', model: D, result: joint.discriminator }, { loss: 'g', model: G, result: joint.generator });
+      } else if (wantD) {
+        results.push({ loss: 'd', model: D, result: discriminatorGrads(batchPass) });
+      } else if (wantG) {
+        results.push({ loss: 'g', model: G, result: generatorGrads(batchPass) });
       }
       const [grads, losses] = await Promise.all([
         this.variables.read(Object.assign({}, ...results.map(({ result }) => result.grads)), results.map(({ model }) => model)),
