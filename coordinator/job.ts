@@ -9,6 +9,7 @@ import type { Assign, Update } from '../shared/protocol/messages.ts';
 import { getModel } from '../shared/models/registry.ts';
 import type { ModelSpec } from '../shared/models/types.ts';
 import { adamStep, createAdamState, type AdamState } from '../shared/training/adam.ts';
+import { emaDecayAt, updateEma } from '../shared/training/ema.ts';
 import { deriveSeed } from '../shared/training/random.ts';
 import { scaledOptimizer } from '../shared/training/lr-scaling.ts';
 import { createMomentum, nesterovStep } from '../shared/training/nesterov.ts';
@@ -405,25 +406,8 @@ export class Job {
     }
     this.state.version += 1;
     this.state.samplesSeen += samples;
-    if (this.spec.emaDecay > 0) updateEma(this.state, Math.min(this.spec.emaDecay, (1 + this.state.version) / (10 + this.state.version)));
+    if (this.spec.emaDecay > 0) this.state.ema = updateEma(this.state.ema, this.state.weights, emaDecayAt(this.state.version, this.spec.emaDecay));
     return summary;
-  }
-}
-
-/**
- * Folds the new weights into their moving average (started from the weights
- * themselves). The caller warms the decay up, (1 + step) / (10 + step) capped
- * at the model's: a fixed 0.999 would leave the average ~55% initial weights
- * after 600 steps, and early samples would be noise.
- */
-function updateEma(state: JobState, decay: number): void {
-  if (!state.ema) {
-    state.ema = structuredClone(state.weights);
-    return;
-  }
-  for (const [name, weights] of Object.entries(state.weights)) {
-    const average = state.ema[name];
-    for (let i = 0; i < weights.length; i++) average[i] = decay * average[i] + (1 - decay) * weights[i];
   }
 }
 

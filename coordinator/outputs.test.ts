@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { PNG } from 'pngjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DcganTrainer } from '../shared/models/gan/dcgan.ts';
+import { dcgan, DcganTrainer } from '../shared/models/gan/dcgan.ts';
 import { registerWasmConvKernels } from '../shared/tfjs/wasm-conv-kernels.ts';
 import { exportLayersModel, sampleGridPng, writeFileAtomic } from './outputs.ts';
 
@@ -69,7 +69,7 @@ describe('exportLayersModel', () => {
   beforeAll(async () => {
     registerWasmConvKernels();
     await tf.setBackend('wasm');
-    trainer = new DcganTrainer({ width: 4, latentDim: 8, leak: 0.2 }, 3);
+    trainer = new DcganTrainer(dcgan.parseConfig({ width: 4, latentDim: 8 }), 3);
   });
   afterAll(() => trainer.dispose());
 

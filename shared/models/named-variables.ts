@@ -52,20 +52,21 @@ export class NamedVariables {
 
   /**
    * Gradients keyed by tfjs variable name (as tf.variableGrads returns them),
-   * read back without blocking and keyed by canonical name. Every variable
-   * must have one. The tensors stay the caller's to dispose.
+   * read back without blocking and keyed by canonical name. Every variable of
+   * `models` (all of them by default) must have one. The tensors stay the caller's to dispose.
    */
-  async read(grads: tf.NamedTensorMap): Promise<NamedArrays> {
-    const names = [...this.variables.keys()];
-    const tensors = [...this.variables.values()].map((variable, i) => {
+  async read(grads: tf.NamedTensorMap, models: readonly tf.LayersModel[] = [...this.byModel.keys()]): Promise<NamedArrays> {
+    const wanted = new Set(models.flatMap((model) => this.of(model)));
+    const entries = [...this.variables].filter(([, variable]) => wanted.has(variable));
+    const tensors = entries.map(([name, variable]) => {
       const grad = grads[variable.name];
-      if (!grad) throw new Error(`no gradient for ${names[i]}`);
+      if (!grad) throw new Error(`no gradient for ${name}`);
       return grad;
     });
     // A copy: the cpu backend hands out its own storage.
     const values = await Promise.all(tensors.map(async (tensor) => ((await tensor.data()) as Float32Array).slice()));
     const result: NamedArrays = {};
-    names.forEach((name, i) => (result[name] = values[i]));
+    entries.forEach(([name], i) => (result[name] = values[i]));
     return result;
   }
 }

@@ -45,8 +45,10 @@ export interface Trainer {
    * Losses and gradients of every network at the current weights, on `batch`
    * with its noise. Async: results are read back without blocking (WebGPU
    * reads synchronously only slowly, and not at all in some browsers).
+   * A trainer of several networks may take `networks`, the ones a round
+   * steps, and compute only their gradients (and losses).
    */
-  lossAndGrads(batch: Batch, noise: NamedArrays): Promise<LossAndGrads>;
+  lossAndGrads(batch: Batch, noise: NamedArrays, networks?: readonly string[]): Promise<LossAndGrads>;
   /**
    * `count` generated images in [0, 1], NHWC, with the labels used.
    * Conditional models generate the given labels (or cycle through the

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { ModelSpec } from '../types.ts';
+import { discriminatorDense, discriminatorFeatures, generatorBody } from './blocks.ts';
 import { dcgan, DcganTrainer, type DcganConfig, type GanNetworks } from './dcgan.ts';
 
 /** The same knobs as DCGAN: the label conditioning adds no free size. */
@@ -17,24 +18,14 @@ const LABEL_EMBEDDING = CLASSES;
  * one-hot rows of a 0.02-scale kernel would barely register.
  */
 function buildGenerator(config: CdcganConfig, seed: number): tf.LayersModel {
-  const init = (offset: number) => tf.initializers.randomNormal({ mean: 0, stddev: 0.02, seed: seed + offset });
-  const w = config.width;
   const latents = tf.input({ name: 'g_latents', shape: [config.latentDim] });
   const labels = tf.input({ name: 'g_labels', shape: [CLASSES] });
   // A dense layer without bias on a one-hot input is an embedding lookup.
   const embedded = tf.layers
     .dense({ name: 'g_embed', units: LABEL_EMBEDDING, useBias: false, kernelInitializer: tf.initializers.randomNormal({ mean: 0, stddev: 1, seed: seed + 4 }) })
     .apply(labels) as tf.SymbolicTensor;
-  let x = tf.layers.concatenate({ name: 'g_condition' }).apply([latents, embedded]) as tf.SymbolicTensor;
-  x = tf.layers.dense({ name: 'g_dense', units: 7 * 7 * 2 * w, kernelInitializer: init(1) }).apply(x) as tf.SymbolicTensor;
-  x = tf.layers.leakyReLU({ name: 'g_act0', alpha: config.leak }).apply(x) as tf.SymbolicTensor;
-  x = tf.layers.reshape({ name: 'g_reshape', targetShape: [7, 7, 2 * w] }).apply(x) as tf.SymbolicTensor;
-  x = tf.layers.conv2dTranspose({ name: 'g_up1', filters: w, kernelSize: 4, strides: 2, padding: 'same', kernelInitializer: init(2) }).apply(x) as tf.SymbolicTensor;
-  x = tf.layers.leakyReLU({ name: 'g_act1', alpha: config.leak }).apply(x) as tf.SymbolicTensor;
-  const images = tf.layers
-    .conv2dTranspose({ name: 'g_up2', filters: IMAGE[2], kernelSize: 4, strides: 2, padding: 'same', kernelInitializer: init(3), activation: 'tanh' })
-    .apply(x) as tf.SymbolicTensor;
-  return tf.model({ name: 'generator', inputs: [latents, labels], outputs: images });
+  const input = tf.layers.concatenate({ name: 'g_condition' }).apply([latents, embedded]) as tf.SymbolicTensor;
+  return tf.model({ name: 'generator', inputs: [latents, labels], outputs: generatorBody(input, config, seed) });
 }
 
 /**
@@ -44,20 +35,14 @@ function buildGenerator(config: CdcganConfig, seed: number): tf.LayersModel {
  * planes through the convolutions, and the better-conditioned choice in that paper.
  */
 function buildDiscriminator(config: CdcganConfig, seed: number): tf.LayersModel {
-  const init = (offset: number) => tf.initializers.randomNormal({ mean: 0, stddev: 0.02, seed: seed + offset });
-  const w = config.width;
   const images = tf.input({ name: 'd_images', shape: IMAGE });
   const labels = tf.input({ name: 'd_labels', shape: [CLASSES] });
-  let x = tf.layers.conv2d({ name: 'd_conv1', filters: w, kernelSize: 4, strides: 2, padding: 'same', kernelInitializer: init(11) }).apply(images) as tf.SymbolicTensor;
-  x = tf.layers.leakyReLU({ name: 'd_act1', alpha: config.leak }).apply(x) as tf.SymbolicTensor;
-  x = tf.layers.conv2d({ name: 'd_conv2', filters: 2 * w, kernelSize: 4, strides: 2, padding: 'same', kernelInitializer: init(12) }).apply(x) as tf.SymbolicTensor;
-  x = tf.layers.leakyReLU({ name: 'd_act2', alpha: config.leak }).apply(x) as tf.SymbolicTensor;
-  const features = tf.layers.flatten({ name: 'd_flatten' }).apply(x) as tf.SymbolicTensor;
-  const logit = tf.layers.dense({ name: 'd_logit', units: 1, kernelInitializer: init(13) }).apply(features) as tf.SymbolicTensor;
+  const features = discriminatorFeatures(images, config, seed);
+  const logit = discriminatorDense('d_logit', 1, config, seed + 13).apply(features) as tf.SymbolicTensor;
   // embed(y).phi(x) for every class at once (a kernel column per class embedding), then the label's one
   // picked by a dot with the one-hot: the same function as embedding y first, without a batched
   // 6272-long dot product, which is slow on wasm (it tripled BatchMatMul time at width 64).
-  const classScores = tf.layers.dense({ name: 'd_embed', units: CLASSES, useBias: false, kernelInitializer: init(14) }).apply(features) as tf.SymbolicTensor;
+  const classScores = discriminatorDense('d_embed', CLASSES, config, seed + 14, false).apply(features) as tf.SymbolicTensor;
   const projection = tf.layers.dot({ name: 'd_projection', axes: 1 }).apply([classScores, labels]) as tf.SymbolicTensor;
   const output = tf.layers.add({ name: 'd_output' }).apply([logit, projection]) as tf.SymbolicTensor;
   return tf.model({ name: 'discriminator', inputs: [images, labels], outputs: output });

@@ -71,3 +71,37 @@ describe('dcgan: data-parallel gradients equal single-process gradients', () => 
     expect(Object.keys(trainer.shapes).filter((name) => name.startsWith('g_')).every((name) => dcgan.networkOf(name) === 'generator')).toBe(true);
   });
 });
+
+describe.each([
+  { generatorNorm: 'pixel', discriminatorNorm: 'none' },
+  { generatorNorm: 'layer', discriminatorNorm: 'spectral' },
+] as const)('dcgan with G norm $generatorNorm and D norm $discriminatorNorm: every example still on its own', (options) => {
+  const config = dcgan.parseConfig({ width: 8, latentDim: 16, ...options });
+  let trainer: DcganTrainer;
+
+  beforeAll(async () => {
+    trainer = new DcganTrainer(config);
+    trainer.setWeights(await warmedUpWeights(dcgan, trainer, 10, 2e-3));
+  });
+  afterAll(() => trainer.dispose());
+
+  it('the sample-weighted mean of 3 workers on disjoint shards equals the union batch', async () => {
+    const { averaged, union } = await shardedAndUnionGradients(trainer);
+    for (const name of Object.keys(trainer.shapes)) expect(relativeError(averaged[name], union.grads[name]), name).toBeLessThan(1e-5);
+  });
+
+  it('computes one network alone as it computes it beside the other', async () => {
+    const batch = loadMnist().batch([5, 1005, 2005, 3005]);
+    const noise = trainer.drawNoise(4, 3);
+    const both = await trainer.lossAndGrads(batch, noise);
+    for (const [network, loss] of [['discriminator', 'd'], ['generator', 'g']] as const) {
+      const alone = await trainer.lossAndGrads(batch, noise, [network]);
+      const owned = Object.keys(trainer.shapes).filter((name) => dcgan.networkOf(name) === network);
+      expect(Object.keys(alone.grads).sort()).toEqual(owned.sort());
+      expect(Object.keys(alone.losses)).toEqual([loss]);
+      expect(alone.losses[loss]).toBeCloseTo(both.losses[loss], 5);
+      for (const name of owned) expect(relativeError(alone.grads[name], both.grads[name]), name).toBeLessThan(1e-6);
+    }
+    await expect(trainer.lossAndGrads(batch, noise, ['critic'])).rejects.toThrow(/critic/);
+  });
+});

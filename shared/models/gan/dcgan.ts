@@ -4,14 +4,11 @@ import { fields, parseConfig, type Schema } from '../../protocol/schema.ts';
 import type { Batch, LossAndGrads, ModelSpec, Trainer } from '../types.ts';
 import { gaussian } from '../../training/random.ts';
 import { NamedVariables, readScalars } from '../named-variables.ts';
+import { discriminatorDense, discriminatorFeatures, generatorBody, IMAGE, type GanArchitecture } from './blocks.ts';
+import { discriminatorGrads, generatorGrads, jointGrads, type GanBatch, type NetworkGrads } from './gan-step.ts';
 
-export interface DcganConfig {
-  latentDim: number;
-  /** Base channel count; G uses 2w then w, D uses w then 2w. */
-  width: number;
-  /** Slope of LeakyReLU in both networks. */
-  leak: number;
-}
+/** DCGAN's knobs: the architecture blocks.ts builds. */
+export type DcganConfig = GanArchitecture;
 
 const schema: Schema<DcganConfig> = {
   // 64 latent dimensions are plenty for 28x28 digits and keep G's dense layer small.
@@ -20,9 +17,10 @@ const schema: Schema<DcganConfig> = {
   width: fields.integer(64, 1, 512),
   // 0.2, the DCGAN paper's slope.
   leak: fields.number(0.2, 0, 1),
+  generatorNorm: fields.oneOf<DcganConfig['generatorNorm']>('none', ['none', 'pixel', 'layer']),
+  discriminatorNorm: fields.oneOf<DcganConfig['discriminatorNorm']>('none', ['none', 'spectral']),
+  powerIterations: fields.integer(5, 1, 64),
 };
-
-const IMAGE: [number, number, number] = [28, 28, 1];
 
 /**
  * The networks carry no batch normalization: every example's loss depends on
@@ -31,41 +29,23 @@ const IMAGE: [number, number, number] = [28, 28, 1];
  * cross-worker batch statistics).
  */
 function buildGenerator(config: DcganConfig, seed: number): tf.LayersModel {
-  const init = (offset: number) => tf.initializers.randomNormal({ mean: 0, stddev: 0.02, seed: seed + offset });
-  const w = config.width;
-  return tf.sequential({
-    name: 'generator',
-    layers: [
-      tf.layers.dense({ name: 'g_dense', inputShape: [config.latentDim], units: 7 * 7 * 2 * w, kernelInitializer: init(1) }),
-      tf.layers.leakyReLU({ name: 'g_act0', alpha: config.leak }),
-      tf.layers.reshape({ name: 'g_reshape', targetShape: [7, 7, 2 * w] }),
-      tf.layers.conv2dTranspose({ name: 'g_up1', filters: w, kernelSize: 4, strides: 2, padding: 'same', kernelInitializer: init(2) }),
-      tf.layers.leakyReLU({ name: 'g_act1', alpha: config.leak }),
-      tf.layers.conv2dTranspose({ name: 'g_up2', filters: IMAGE[2], kernelSize: 4, strides: 2, padding: 'same', kernelInitializer: init(3), activation: 'tanh' }),
-    ],
-  });
+  const latents = tf.input({ name: 'g_latents', shape: [config.latentDim] });
+  return tf.model({ name: 'generator', inputs: latents, outputs: generatorBody(latents, config, seed) });
 }
 
 function buildDiscriminator(config: DcganConfig, seed: number): tf.LayersModel {
-  const init = (offset: number) => tf.initializers.randomNormal({ mean: 0, stddev: 0.02, seed: seed + offset });
-  const w = config.width;
-  return tf.sequential({
-    name: 'discriminator',
-    layers: [
-      tf.layers.conv2d({ name: 'd_conv1', inputShape: IMAGE, filters: w, kernelSize: 4, strides: 2, padding: 'same', kernelInitializer: init(11) }),
-      tf.layers.leakyReLU({ name: 'd_act1', alpha: config.leak }),
-      tf.layers.conv2d({ name: 'd_conv2', filters: 2 * w, kernelSize: 4, strides: 2, padding: 'same', kernelInitializer: init(12) }),
-      tf.layers.leakyReLU({ name: 'd_act2', alpha: config.leak }),
-      tf.layers.flatten({ name: 'd_flatten' }),
-      tf.layers.dense({ name: 'd_logit', units: 1, kernelInitializer: init(13) }),
-    ],
-  });
+  const images = tf.input({ name: 'd_images', shape: IMAGE });
+  const logit = discriminatorDense('d_logit', 1, config, seed + 13).apply(discriminatorFeatures(images, config, seed)) as tf.SymbolicTensor;
+  return tf.model({ name: 'discriminator', inputs: images, outputs: logit });
 }
 
 /** Images in [0, 1] from the data layer become [-1, 1], the range of G's tanh. */
 export function imagesToTensor(batch: Batch): tf.Tensor4D {
   return tf.tidy(() => tf.tensor4d(batch.images, [batch.count, ...IMAGE]).mul(2).sub(1) as tf.Tensor4D);
 }
+
+/** The networks of a GAN by the names its spec steps them under. */
+const GAN_NETWORKS: readonly string[] = ['generator', 'discriminator'];
 
 /** The two networks of a GAN. */
 export interface GanNetworks {
@@ -135,30 +115,45 @@ export class DcganTrainer<Config extends DcganConfig = DcganConfig> implements T
     return { latents: gaussian(count * this.config.latentDim, seed) };
   }
 
-  async lossAndGrads(batch: Batch, noise: NamedArrays): Promise<LossAndGrads> {
+  /**
+   * Losses and gradients of both networks, or of those in `networks` only
+   * (a round that steps one network of the two needs no gradient for the other).
+   */
+  async lossAndGrads(batch: Batch, noise: NamedArrays, networks: readonly string[] = GAN_NETWORKS): Promise<LossAndGrads> {
     const { generator: G, discriminator: D } = this;
+    const unknown = networks.filter((network) => !GAN_NETWORKS.includes(network));
+    if (unknown.length > 0) throw new RangeError(`${this.constructor.name}: no network named ${unknown.join(', ')}`);
     // Conditions first: they check the labels, and nothing is allocated yet if one is refused.
     const conditions = this.conditions(batch.labels);
     const real = imagesToTensor(batch);
     const latents = tf.tensor2d(noise.latents, [batch.count, this.config.latentDim]);
-    const generate = () => G.apply(withConditions(latents, conditions), { training: true }) as tf.Tensor;
-    const discriminate = (images: tf.Tensor) => D.apply(withConditions(images, conditions), { training: true }) as tf.Tensor;
-    // Non-saturating GAN loss: D minimizes softplus(-D(x)) + softplus(D(G(z))), G minimizes softplus(-D(G(z))).
-    const dResult = tf.variableGrads(() => {
-      const fake = generate();
-      const realLogits = discriminate(real);
-      const fakeLogits = discriminate(fake);
-      return tf.add(tf.mean(tf.softplus(tf.neg(realLogits))), tf.mean(tf.softplus(fakeLogits))) as tf.Scalar;
-    }, this.variables.of(D));
-    const gResult = tf.variableGrads(() => tf.mean(tf.softplus(tf.neg(discriminate(generate())))) as tf.Scalar, this.variables.of(G));
+    const batchPass: GanBatch = {
+      real,
+      generate: () => G.apply(withConditions(latents, conditions), { training: true }) as tf.Tensor,
+      discriminate: (images) => D.apply(withConditions(images, conditions), { training: true }) as tf.Tensor,
+      discriminateTwice: (images) => D.apply(withConditions(images, conditions.map((c) => tf.concat([c, c]))), { training: true }) as tf.Tensor,
+      discriminatorVariables: this.variables.of(D),
+      generatorVariables: this.variables.of(G),
+    };
+    const results: { loss: string; model: tf.LayersModel; result: NetworkGrads }[] = [];
     try {
+      const wantD = networks.includes('discriminator');
+      const wantG = networks.includes('generator');
+      if (wantD && wantG) {
+        const joint = jointGrads(batchPass);
+        results.push({ loss: 'd', model: D, result: joint.discriminator }, { loss: 'g', model: G, result: joint.generator });
+      } else if (wantD) {
+        results.push({ loss: 'd', model: D, result: discriminatorGrads(batchPass) });
+      } else if (wantG) {
+        results.push({ loss: 'g', model: G, result: generatorGrads(batchPass) });
+      }
       const [grads, losses] = await Promise.all([
-        this.variables.read({ ...dResult.grads, ...gResult.grads }),
-        readScalars({ d: dResult.value, g: gResult.value }),
+        this.variables.read(Object.assign({}, ...results.map(({ result }) => result.grads)), results.map(({ model }) => model)),
+        readScalars(Object.fromEntries(results.map(({ loss, result }) => [loss, result.value]))),
       ]);
       return { grads, losses };
     } finally {
-      tf.dispose([real, latents, ...conditions, dResult.value, gResult.value, ...Object.values(dResult.grads), ...Object.values(gResult.grads)]);
+      tf.dispose([real, latents, ...conditions, ...results.flatMap(({ result }) => [result.value, ...Object.values(result.grads)])]);
     }
   }
 

@@ -1,0 +1,80 @@
+import * as tf from '@tensorflow/tfjs';
+
+/** A tfjs weight initializer (the type tfjs does not export by name). */
+type Initializer = ReturnType<typeof tf.initializers.randomNormal>;
+import { ExampleNormalization, type ExampleNormMode } from '../layers/example-norm.ts';
+import { FastLeakyReLU } from '../layers/leaky-relu.ts';
+import { SpectralConv2D, SpectralDense } from '../layers/spectral-norm.ts';
+
+/*
+ * The layers DCGAN and the conditional DCGAN share: G's body from its input
+ * vector to the image, D's body from the image to its features, and D's
+ * dense heads. Both families differ only in how the label enters.
+ */
+
+/** The architecture knobs both GAN families share. */
+export interface GanArchitecture {
+  latentDim: number;
+  /** Base channel count; G uses 2w then w, D uses w then 2w. */
+  width: number;
+  /** Slope of LeakyReLU in both networks. */
+  leak: number;
+  /** Per-example normalization of G's hidden layers, before each activation. */
+  generatorNorm: 'none' | ExampleNormMode;
+  /** D's kernels divided by their largest singular value at every call, or left as they are. */
+  discriminatorNorm: 'none' | 'spectral';
+  /** Power iterations per step of the spectral norm's fixed-start estimate. */
+  powerIterations: number;
+}
+
+export const IMAGE: [number, number, number] = [28, 28, 1];
+
+/** DCGAN's initializer: N(0, 0.02), seeded per layer. */
+export function initializer(seed: number): Initializer {
+  return tf.initializers.randomNormal({ mean: 0, stddev: 0.02, seed });
+}
+
+const apply = (layer: tf.layers.Layer, x: tf.SymbolicTensor) => layer.apply(x) as tf.SymbolicTensor;
+
+/** G's normalization (if any) then activation, after its hidden layer `index`. */
+function normalizeAndActivate(x: tf.SymbolicTensor, config: GanArchitecture, index: number): tf.SymbolicTensor {
+  if (config.generatorNorm !== 'none') {
+    // Layer norm gets a gain and bias per channel, as batch norm had; pixel norm goes without, as in ProGAN.
+    x = apply(new ExampleNormalization({ name: `g_norm${index}`, mode: config.generatorNorm, affine: config.generatorNorm === 'layer' }), x);
+  }
+  return apply(new FastLeakyReLU({ name: `g_act${index}`, alpha: config.leak }), x);
+}
+
+/** G from its input vector (latents, with the label's embedding when conditional) to a 28x28 image in [-1, 1]. */
+export function generatorBody(input: tf.SymbolicTensor, config: GanArchitecture, seed: number): tf.SymbolicTensor {
+  const w = config.width;
+  let x = apply(tf.layers.dense({ name: 'g_dense', units: 7 * 7 * 2 * w, kernelInitializer: initializer(seed + 1) }), input);
+  x = apply(tf.layers.reshape({ name: 'g_reshape', targetShape: [7, 7, 2 * w] }), x);
+  x = normalizeAndActivate(x, config, 0);
+  x = apply(tf.layers.conv2dTranspose({ name: 'g_up1', filters: w, kernelSize: 4, strides: 2, padding: 'same', kernelInitializer: initializer(seed + 2) }), x);
+  x = normalizeAndActivate(x, config, 1);
+  const up2 = tf.layers.conv2dTranspose({ name: 'g_up2', filters: IMAGE[2], kernelSize: 4, strides: 2, padding: 'same', kernelInitializer: initializer(seed + 3), activation: 'tanh' });
+  return apply(up2, x);
+}
+
+/** A strided 4x4 convolution of D, spectrally normalized when the config asks. */
+function discriminatorConv(name: string, filters: number, config: GanArchitecture, seed: number): tf.layers.Layer {
+  const common = { name, kernelSize: 4, strides: 2, padding: 'same' as const, kernelInitializer: initializer(seed) };
+  return config.discriminatorNorm === 'spectral' ? new SpectralConv2D({ ...common, units: filters, iterations: config.powerIterations }) : tf.layers.conv2d({ ...common, filters });
+}
+
+/** A dense layer of D, spectrally normalized when the config asks. */
+export function discriminatorDense(name: string, units: number, config: GanArchitecture, seed: number, useBias = true): tf.layers.Layer {
+  const kernelInitializer = initializer(seed);
+  if (config.discriminatorNorm === 'spectral') return new SpectralDense({ name, units, iterations: config.powerIterations, kernelInitializer, useBias });
+  return tf.layers.dense({ name, units, kernelInitializer, useBias });
+}
+
+/** D from a 28x28 image to its flattened 7x7x2w features. */
+export function discriminatorFeatures(images: tf.SymbolicTensor, config: GanArchitecture, seed: number): tf.SymbolicTensor {
+  let x = apply(discriminatorConv('d_conv1', config.width, config, seed + 11), images);
+  x = apply(new FastLeakyReLU({ name: 'd_act1', alpha: config.leak }), x);
+  x = apply(discriminatorConv('d_conv2', 2 * config.width, config, seed + 12), x);
+  x = apply(new FastLeakyReLU({ name: 'd_act2', alpha: config.leak }), x);
+  return apply(tf.layers.flatten({ name: 'd_flatten' }), x);
+}
