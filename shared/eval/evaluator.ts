@@ -45,6 +45,16 @@ export interface ScoreOptions {
   casEpochs?: number;
 }
 
+/** What the classifier makes of the real held-out digits themselves: the ceiling a model's figures are read against. */
+export interface HeldOutReference {
+  count: number;
+  /** Share classified as labelled. */
+  accuracy: number;
+  /** Share with max probability above 0.9 (no generator should be expected to beat real digits). */
+  recognisable: number;
+  coverageEntropy: number;
+}
+
 /** Fewest samples a report is made from: the k = 3 manifolds need more than 3, a covariance at least 2. */
 export const MIN_SAMPLES = 10;
 /** Samples a trainer draws per call in scoreTrainer: bounds the memory of a sampler (a U-Net at batch 1000 is large). */
@@ -65,6 +75,8 @@ const RECONSTRUCTION_SEED = 0x7ec0;
 export class Evaluator {
   readonly dataset: string;
   readonly config: ClassifierConfig;
+  /** The classifier on the real held-out digits. */
+  readonly heldOutReference: HeldOutReference;
   private readonly classifier: tf.LayersModel;
   private readonly heldOut: LabelledImages;
   private readonly train: LabelledImages;
@@ -85,17 +97,19 @@ export class Evaluator {
     this.train = parts.train;
     this.now = options.now ?? (() => performance.now());
     this.floorDraws = options.floorDraws ?? DEFAULT_FLOOR_DRAWS;
+    const { probabilities, classes, count } = heldOutClassified;
+    this.heldOutReference = {
+      count,
+      accuracy: labelAgreement(probabilities, parts.heldOut.labels, count, classes) ?? 0,
+      recognisable: recognisableShare(probabilities, count, classes),
+      coverageEntropy: coverageEntropy(probabilities, count, classes),
+    };
   }
 
   /** Classifies the held-out split once; every report compares against it. */
   static async create(parts: EvaluatorParts, options: EvaluatorOptions = {}): Promise<Evaluator> {
     const classified = await classify(parts.classifier, parts.heldOut.images, parts.heldOut.count);
     return new Evaluator(parts, classified, gaussianStats(classified.features, classified.count, classified.featureSize), options);
-  }
-
-  /** Held-out digits the figures are measured against. */
-  get heldOutCount(): number {
-    return this.heldOut.count;
   }
 
   /** Scores generated samples (labels: the classes asked for, conditional models only; -1 = none). */
@@ -201,7 +215,8 @@ export class Evaluator {
     if (!labels || labels.some((label) => label < 0 || label >= this.config.classes)) {
       throw new TesseraError(ErrorCode.InvalidConfig, `a classification accuracy score needs every sample labelled with a class in [0, ${this.config.classes})`, { field: 'labels' });
     }
-    const model = await trainClassifier({ ...this.config, seed: deriveSeed(this.config.seed, CAS_SEED) }, { images: samples.images, labels, count: samples.count }, { epochs });
+    // A plain classifier, without outlier exposure: CAS asks how well the samples teach the classes, nothing more.
+    const model = await trainClassifier({ ...this.config, outlierShare: 0, seed: deriveSeed(this.config.seed, CAS_SEED) }, { images: samples.images, labels, count: samples.count }, { epochs });
     try {
       return await accuracy(model, this.heldOut);
     } finally {

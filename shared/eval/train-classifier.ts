@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { deriveSeed, shuffle } from '../training/random.ts';
 import { buildClassifier, classify, type ClassifierConfig } from './classifier.ts';
+import { outlierImages } from './outliers.ts';
 
 /** Labelled images to train or test on: NHWC, pixels in [0, 1]. */
 export interface LabelledImages {
@@ -28,21 +29,28 @@ export async function trainClassifier(config: ClassifierConfig, data: LabelledIm
   const epochs = options.epochs ?? config.epochs;
   const batchImages = new Float32Array(config.batchSize * imageSize);
   const batchLabels = new Int32Array(config.batchSize);
+  const outlierCount = Math.round(config.batchSize * config.outlierShare);
   try {
     for (let epoch = 0; epoch < epochs; epoch++) {
       const order = shuffle(Uint32Array.from({ length: data.count }, (_, i) => i), deriveSeed(config.seed, 0xc1a5, epoch));
       let lossSum = 0;
       let batches = 0;
-      for (let start = 0; start < data.count; start += config.batchSize) {
+      for (let start = 0, batch = 0; start < data.count; start += config.batchSize, batch++) {
         const size = Math.min(config.batchSize, data.count - start);
         for (let i = 0; i < size; i++) {
           const index = order[start + i];
           batchImages.set(data.images.subarray(index * imageSize, (index + 1) * imageSize), i * imageSize);
           batchLabels[i] = data.labels[index];
         }
+        const outliers = outlierCount > 0 ? outlierImages(outlierCount, data, config.imageShape, deriveSeed(config.seed, 0x0071, epoch, batch)) : undefined;
         const loss = tf.tidy(() => {
-          const images = tf.tensor4d(batchImages.subarray(0, size * imageSize), [size, ...config.imageShape]);
-          const targets = tf.oneHot(tf.tensor1d(batchLabels.subarray(0, size), 'int32'), config.classes);
+          let images = tf.tensor4d(batchImages.subarray(0, size * imageSize), [size, ...config.imageShape]);
+          let targets = tf.oneHot(tf.tensor1d(batchLabels.subarray(0, size), 'int32'), config.classes).toFloat();
+          if (outliers) {
+            // Non-digits aim at the uniform distribution: no class at all, said with as little confidence as there is.
+            images = tf.concat([images, tf.tensor4d(outliers, [outlierCount, ...config.imageShape])]);
+            targets = tf.concat([targets, tf.fill([outlierCount, config.classes], 1 / config.classes)]);
+          }
           return optimizer.minimize(() => {
             const [probabilities] = model.apply(images, { training: true }) as tf.Tensor[];
             return tf.neg(tf.mean(tf.sum(tf.mul(targets, tf.log(tf.clipByValue(probabilities, 1e-7, 1))), 1))) as tf.Scalar;
