@@ -5,12 +5,15 @@
  *   npx tsx bench/quality-scaling.ts [--samples 16384] [--config '{"width":32}'] [--lr 1e-3] [--only workers,growth,bytes] [--quick]
  *
  * Three tables, each with ratios against a baseline measured in the same run:
- * - workers: 1, 2 and 4 workers at the same global batch (64 = 1x64, 2x32, 4x16);
+ * - workers: 1, 2 and 4 workers at the same global batch (64 = 1x64, 2x32, 4x16),
+ *   and 2 and 4 without the mean rule's norm clipping;
  * - growth: the global batch growing with the workers, as the coordinator
  *   does by default (training.batchSize per worker), with lrScaling none and sqrt;
  * - bytes: 2 workers, sync with the f32, f16 and int8 codecs and local mode
- *   with H = 4, 8, 16 inner steps; and the baseline again from another
- *   initialization, which says how far apart two equally good runs land.
+ *   with H = 4, 8, 16 inner steps, with the coordinator's outer step (DiLoCo's
+ *   Nesterov lr 0.7, momentum 0.9) and with the plain average (lr 1, no
+ *   momentum); and the baseline again from another initialization, which
+ *   says how far apart two equally good runs land.
  *
  * Runs the real Job with simulated workers in this process (bench/lib/simulated-training.ts).
  * --quick is a smoke run: a narrow model (width 8) on 1,024 samples, 128 scored; its figures say nothing.
@@ -61,8 +64,8 @@ registerWasmConvKernels();
 await tf.setBackend('wasm');
 const spec = getModel(values.model);
 /**
- * dcgan's defaults here: width 32 with every rate 1e-3 makes digits within ~250 steps, so the three tables (11
- * trainings of 16,384 samples) take about 45 minutes on 2 loaded cores; the model's own defaults (width 64,
+ * dcgan's defaults here: width 32 with every rate 1e-3 makes digits within ~250 steps, so the three tables (16
+ * trainings of 16,384 samples) take 30 to 40 minutes on 2 shared cores; the model's own defaults (width 64,
  * rate 2e-4) need thousands of steps. Other models train with their own defaults.
  */
 const PRESETS: Record<string, { full: Record<string, unknown>; quick: Record<string, unknown>; learningRate: string }> = {
@@ -88,13 +91,18 @@ interface Setup {
   batchPerWorker: number;
   mode?: 'sync' | 'local';
   localSteps?: number;
+  /** Local mode's outer step (training.outerLearningRate, outerMomentum); absent, the coordinator's defaults (DiLoCo's 0.7, 0.9). */
+  outer?: { learningRate: number; momentum: number };
   codec?: string;
   lrScaling?: LrScalingRule;
   initSeed?: number;
+  /** False: the mean rule's clip radius set beyond any gradient, so the aggregate is the plain weighted mean. */
+  clip?: boolean;
 }
 
 interface Outcome extends Setup {
   steps: number;
+  outliers: number;
   samples: number;
   bytes: number;
   seconds: number;
@@ -109,11 +117,13 @@ async function measure(setup: Setup): Promise<Outcome> {
   const known = measured.get(key);
   if (known) return known;
   const { mode = 'sync', localSteps = 1, codec = 'f32', lrScaling = 'none', initSeed = seed } = setup;
-  const training = { mode, localSteps, codec, lrScaling, referenceBatch: globalBatch };
+  const outer = setup.outer ? { outerLearningRate: setup.outer.learningRate, outerMomentum: setup.outer.momentum } : {};
+  const aggregation = setup.clip === false ? { aggregation: { clipNorm: 1e30 } } : {};
+  const training = { mode, localSteps, codec, lrScaling, referenceBatch: globalBatch, ...outer, ...aggregation };
   const result = await simulateTraining({ spec, trainer, dataset, initial: trainer.initialWeights(initSeed), workers: setup.workers, batchPerWorker: setup.batchPerWorker, samples, training, modelConfig, optimizers });
   trainer.setWeights(result.weights);
   const report = await evaluator.scoreTrainer(trainer, spec, scored, SCORE_SEED);
-  const outcome = { ...setup, steps: result.job.state.version, samples: result.job.state.samplesSeen, bytes: result.bytes, seconds: result.seconds, report };
+  const outcome = { ...setup, steps: result.job.state.version, outliers: result.outliers, samples: result.job.state.samplesSeen, bytes: result.bytes, seconds: result.seconds, report };
   process.stderr.write(`${setup.label}: ${outcome.steps} steps, ${outcome.seconds.toFixed(0)} s, Fréchet ${report.frechet.toFixed(1)}\n`);
   measured.set(key, outcome);
   return outcome;
@@ -140,7 +150,10 @@ console.log(`Real training digits score: Fréchet ${fixed(real.frechet, 1)} (the
 if (tables.includes('workers')) {
   const rows: Outcome[] = [];
   for (const workers of [1, 2, 4]) rows.push(await measure(workers === 2 ? pair : { label: `${workers} x ${perWorker(workers)}`, workers, batchPerWorker: perWorker(workers) }));
-  printTable(`Workers at the same global batch (${globalBatch}); baseline 1 worker`, `workers x batch | steps | samples | ${QUALITY_HEAD} | train s`, rows.map((row) => `${row.label} | ${row.steps} | ${row.samples} | ${quality(row, rows[0])} | ${fixed(row.seconds, 0)}`));
+  // The default mean rule clips an update beyond 4x the round's median norm; with 2 workers that is 4x the other's.
+  for (const workers of [2, 4]) rows.push(await measure({ label: `${workers} x ${perWorker(workers)}, no clipping`, workers, batchPerWorker: perWorker(workers), clip: false }));
+  const head = `workers x batch | steps | samples | clipped updates | ${QUALITY_HEAD} | train s`;
+  printTable(`Workers at the same global batch (${globalBatch}); baseline 1 worker`, head, rows.map((row) => `${row.label} | ${row.steps} | ${row.samples} | ${row.outliers} | ${quality(row, rows[0])} | ${fixed(row.seconds, 0)}`));
 }
 
 if (tables.includes('growth')) {
@@ -158,6 +171,8 @@ if (tables.includes('bytes')) {
   const rows = [await measure(pair)];
   for (const codec of ['f16', 'int8']) rows.push(await measure({ ...pair, label: `sync ${codec}`, codec }));
   for (const localSteps of [4, 8, 16]) rows.push(await measure({ ...pair, label: `local H=${localSteps}`, mode: 'local', localSteps }));
+  // The same with the plain average of the workers' weights as the outer step (FedAvg, local SGD): no outer momentum.
+  for (const localSteps of [4, 8, 16]) rows.push(await measure({ ...pair, label: `local H=${localSteps}, outer 1 / no momentum`, mode: 'local', localSteps, outer: { learningRate: 1, momentum: 0 } }));
   rows.push(await measure({ ...pair, label: 'sync f32, another init (spread)', initSeed: seed + 1 }));
   rows[0] = { ...rows[0], label: 'sync f32' };
   const head = `mode | rounds | update MB | bytes/sample | bytes vs f32 | ${QUALITY_HEAD}`;

@@ -39,6 +39,8 @@ export interface SimulatedResult {
   rounds: number;
   /** Encoded update bytes the workers sent, with the job's codec. */
   bytes: number;
+  /** Updates the aggregation rule clipped or found beyond its radius (the mean is then not the plain mean). */
+  outliers: number;
   /** The weights to sample from: the moving average when the model keeps one. */
   weights: NamedArrays;
   seconds: number;
@@ -67,6 +69,7 @@ export async function simulateTraining(run: SimulatedRun): Promise<SimulatedResu
   const inner: Record<string, InnerState> = Object.fromEntries(ids.map((id) => [id, {}]));
   const codec = getCodec(training.codec);
   let bytes = 0;
+  let outliers = 0;
   const started = performance.now();
   for (let r = 0; r < rounds; r++) {
     const round = await job.openRound(ids.map((id) => ({ id, batchSize: perWorker })), r);
@@ -87,8 +90,8 @@ export async function simulateTraining(run: SimulatedRun): Promise<SimulatedResu
       const timing = { computeMs: 1, fetchMs: 0 };
       job.acceptUpdate(workerId, { type: 'update', jobId: config.id, round: message.round, version: message.version, weightsHash: message.weightsHash, samples: batch.count, codec: codec.id, tensors, losses: result.losses, timing }, r);
     }
-    job.closeRound(r + 1);
+    outliers += job.closeRound(r + 1).outliers.length;
     await run.afterRound?.(job);
   }
-  return { config, job, rounds, bytes, weights: samplingWeights(job.state), seconds: (performance.now() - started) / 1000 };
+  return { config, job, rounds, bytes, outliers, weights: samplingWeights(job.state), seconds: (performance.now() - started) / 1000 };
 }
