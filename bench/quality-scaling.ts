@@ -152,7 +152,7 @@ if (tables.includes('workers')) {
   for (const workers of [1, 2, 4]) rows.push(await measure(workers === 2 ? pair : { label: `${workers} x ${perWorker(workers)}`, workers, batchPerWorker: perWorker(workers) }));
   // The default mean rule clips an update beyond 4x the round's median norm; with 2 workers that is 4x the other's.
   for (const workers of [2, 4]) rows.push(await measure({ label: `${workers} x ${perWorker(workers)}, no clipping`, workers, batchPerWorker: perWorker(workers), clip: false }));
-  const head = `workers x batch | steps | samples | clipped updates | ${QUALITY_HEAD} | train s`;
+  const head = `workers x batch | steps | samples | updates clipped or flagged | ${QUALITY_HEAD} | train s`;
   printTable(`Workers at the same global batch (${globalBatch}); baseline 1 worker`, head, rows.map((row) => `${row.label} | ${row.steps} | ${row.samples} | ${row.outliers} | ${quality(row, rows[0])} | ${fixed(row.seconds, 0)}`));
 }
 
