@@ -13,17 +13,12 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
-import { parseJobConfig } from '../coordinator/config.ts';
-import { Job } from '../coordinator/job.ts';
-import { getCodec } from '../shared/codec/index.ts';
-import { arraysToTensors } from '../shared/codec/named.ts';
 import { splitDataset } from '../shared/data/shards.ts';
 import { loadMnist } from '../shared/data/mnist.ts';
 import { getModel } from '../shared/models/registry.ts';
-import { runLocalSteps, type InnerState } from '../shared/training/local-steps.ts';
-import { deriveSeed } from '../shared/training/random.ts';
 import { registerWasmConvKernels } from '../shared/tfjs/wasm-conv-kernels.ts';
 import { benchOptions } from './lib/options.ts';
+import { simulateTraining } from './lib/simulated-training.ts';
 
 const USAGE = `Usage: npx tsx bench/local-update.ts [options]
 
@@ -48,7 +43,6 @@ await tf.setBackend('wasm');
 const spec = getModel(values.model);
 const localSteps = Number(values.steps);
 const batchSize = Number(values.batch);
-const workers = ['a', 'b'];
 const totalSamples = Number(values.samples ?? (values.quick ? 512 : 10240));
 const dataset = loadMnist();
 const trainer = spec.createTrainer(spec.defaults);
@@ -58,34 +52,10 @@ const evalBatch = dataset.batch(Array.from(heldOut));
 const evalNoise = trainer.drawNoise(evalBatch.count, 12345);
 
 async function run(mode: 'sync' | 'local') {
-  const config = parseJobConfig({ model: { id: spec.id }, training: { mode, batchSize, localSteps, batching: 'equal', deadline: 'fixed' } });
-  const job = new Job(config, trainer.shapes, Job.initialState(spec, structuredClone(initial), config.dataset.shards), dataset.count);
-  const perRound = batchSize * workers.length * (mode === 'local' ? localSteps : 1);
-  const rounds = Math.round(totalSamples / perRound);
-  const inner: Record<string, InnerState> = { a: {}, b: {} };
-  let bytes = 0;
-  const started = performance.now();
-  for (let r = 0; r < rounds; r++) {
-    const round = await job.openRound(workers.map((id) => ({ id, batchSize: perRound / workers.length })), r);
-    for (const [workerId, { message }] of round.assignments) {
-      const batch = dataset.batch(message.sampleIndices);
-      let result;
-      if (message.localSteps && message.localSteps > 1) {
-        const delta = await runLocalSteps(trainer, spec, job.state.weights, batch, message.localSteps, (count, step) => trainer.drawNoise(count, deriveSeed(message.seed, step)), message.innerOptimizers!, inner[workerId]);
-        result = { grads: delta.delta, losses: delta.losses };
-      } else {
-        trainer.setWeights(job.state.weights);
-        result = await trainer.lossAndGrads(batch, trainer.drawNoise(batch.count, message.seed));
-      }
-      const tensors = getCodec('f32').encode(arraysToTensors(result.grads, trainer.shapes)).slice();
-      bytes += tensors.byteLength;
-      job.acceptUpdate(workerId, { type: 'update', jobId: config.id, round: message.round, version: message.version, weightsHash: message.weightsHash, samples: batch.count, codec: 'f32', tensors, losses: result.losses, timing: { computeMs: 1, fetchMs: 0 } }, r);
-    }
-    job.closeRound(r + 1);
-  }
+  const { job, rounds, bytes, seconds } = await simulateTraining({ spec, trainer, dataset, initial, workers: 2, batchPerWorker: batchSize, samples: totalSamples, training: { mode, localSteps } });
   trainer.setWeights(job.state.weights);
   const { losses } = await trainer.lossAndGrads(evalBatch, evalNoise);
-  return { mode, rounds, samples: job.state.samplesSeen, bytes, losses, seconds: (performance.now() - started) / 1000 };
+  return { mode, rounds, samples: job.state.samplesSeen, bytes, losses, seconds };
 }
 
 const baseline = await run('sync');

@@ -160,7 +160,9 @@ describe('verification copies', () => {
     const [a, c] = [round.assignments.get('a')!.message, round.assignments.get('c')!.message];
     expect(c).toEqual(a);
     expect(c).not.toBe(a);
-    expect(round.assignments.get('b')!.message.seed).not.toBe(a.seed);
+    // One seed per round: each example's noise comes from it and the example's index, whichever worker draws it.
+    expect(round.assignments.get('b')!.message.seed).toBe(a.seed);
+    expect(round.assignments.get('b')!.message.sampleIndices).not.toEqual(a.sampleIndices);
     for (const id of ['a', 'b', 'c']) job.acceptUpdate(id, update(job, {}, grads(id === 'b' ? 3 : 1)), 1);
     const summary = job.closeRound(2, new Map([['c', 'duplicate']]));
     expect(summary.updates.map((u) => u.workerId)).toEqual(['a', 'b']);

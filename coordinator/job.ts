@@ -213,7 +213,9 @@ export class Job {
         weightsHash: weights.hash,
         sampleIndices: this.sampler.draw(source, worker.batchSize),
         shardIds: source,
-        seed: deriveSeed(training.seed, round, assignments.size),
+        // The round's seed, the same for every worker: each example's noise comes from it and the example's index
+        // (shared/training/noise.ts), so how the examples are split among workers changes nothing.
+        seed: deriveSeed(training.seed, round),
         codec: training.codec,
         deadlineMs,
       };

@@ -2,6 +2,7 @@ import { getCodec } from '../shared/codec/index.ts';
 import { tensorsToArrays } from '../shared/codec/named.ts';
 import { loadMnist } from '../shared/data/mnist.ts';
 import type { Trainer } from '../shared/models/types.ts';
+import { exampleNoise } from '../shared/training/noise.ts';
 import type { Job } from './job.ts';
 import type { Referee } from './verification.ts';
 
@@ -19,7 +20,7 @@ export function trainerReferee(job: Job): Referee {
       trainer ??= job.spec.createTrainer(job.spec.parseConfig(job.config.model.config));
       trainer.setWeights(tensorsToArrays(getCodec('f32').decode(weightsBytes), trainer.shapes, 'weights'));
       const batch = loadMnist().batch(assign.sampleIndices);
-      const { grads } = await trainer.lossAndGrads(batch, trainer.drawNoise(batch.count, assign.seed));
+      const { grads } = await trainer.lossAndGrads(batch, exampleNoise(trainer, assign.seed, assign.sampleIndices));
       return grads;
     },
     dispose() {

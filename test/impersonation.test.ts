@@ -8,6 +8,7 @@ import { arraysToTensors, tensorsToArrays } from '../shared/codec/named.ts';
 import { loadMnist } from '../shared/data/mnist.ts';
 import { getModel } from '../shared/models/registry.ts';
 import { ErrorCode } from '../shared/protocol/errors.ts';
+import { exampleNoise } from '../shared/training/noise.ts';
 import type { Assign, Welcome } from '../shared/protocol/messages.ts';
 import { WorkerClient, type SocketLike } from '../shared/worker/client.ts';
 import { startCoordinator, type Coordinator } from '../coordinator/server.ts';
@@ -47,7 +48,7 @@ async function computeUpdate(worker: RawWorker, welcome: Welcome, assign: Assign
   const weights = await worker.next('weights', before);
   trainer.setWeights(tensorsToArrays(getCodec(weights.codec).decode(weights.tensors), trainer.shapes, 'weights'));
   const batch = loadMnist().batch(assign.sampleIndices);
-  const { grads, losses } = await trainer.lossAndGrads(batch, trainer.drawNoise(batch.count, assign.seed));
+  const { grads, losses } = await trainer.lossAndGrads(batch, exampleNoise(trainer, assign.seed, assign.sampleIndices));
   const tensors = getCodec(assign.codec).encode(arraysToTensors(grads, trainer.shapes)).slice();
   trainer.dispose();
   return { type: 'update', jobId: assign.jobId, round: assign.round, version: assign.version, weightsHash: assign.weightsHash, samples: batch.count, codec: assign.codec, tensors, losses, timing: { computeMs: 1, fetchMs: 1 } };

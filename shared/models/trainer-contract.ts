@@ -4,6 +4,7 @@ import { weightedMean } from '../aggregate/weighted-mean.ts';
 import type { NamedArrays } from '../codec/types.ts';
 import { loadMnist } from '../data/mnist.ts';
 import { adamStep, createAdamState } from '../training/adam.ts';
+import { concatNoise } from '../training/noise.ts';
 import type { Batch, ModelSpec, Trainer } from './types.ts';
 
 /*
@@ -51,21 +52,6 @@ export function concatBatches(batches: Batch[]): Batch {
     row += batch.count;
   }
   return { images, labels, count };
-}
-
-/** Each worker's noise, one row per example, joined along the first axis: the union batch's noise. */
-export function concatNoise(parts: NamedArrays[]): NamedArrays {
-  const result: NamedArrays = {};
-  for (const name of Object.keys(parts[0])) {
-    const joined = new Float32Array(parts.reduce((sum, part) => sum + part[name].length, 0));
-    let offset = 0;
-    for (const part of parts) {
-      joined.set(part[name], offset);
-      offset += part[name].length;
-    }
-    result[name] = joined;
-  }
-  return result;
 }
 
 /** Weights after `steps` per-network Adam steps from initialWeights(42), on batches of 16 spread over MNIST. */

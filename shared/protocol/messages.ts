@@ -113,7 +113,7 @@ export interface Assign {
   /** Dataset indices of this worker's batch, drawn from its shards. */
   sampleIndices: number[];
   shardIds: number[];
-  /** Seeds the worker's noise (latents, timesteps) so the round can be replayed. */
+  /** The round's seed (every worker of the round gets the same): with an example's index it seeds that example's noise (shared/training/noise.ts). */
   seed: number;
   codec: string;
   /** Milliseconds the worker has before the round closes without it. */

@@ -1,6 +1,7 @@
 import type { NamedArrays } from '../codec/types.ts';
 import type { Batch, ModelSpec, OptimizerConfig, Trainer } from '../models/types.ts';
 import { adamStep, createAdamState, type AdamState } from './adam.ts';
+import type { LocalStepNoise } from './noise.ts';
 
 /** A worker's inner optimizer state per network, kept across rounds (DiLoCo keeps it local). */
 export type InnerState = Record<string, AdamState>;
@@ -30,7 +31,7 @@ export async function runLocalSteps(
   start: NamedArrays,
   batch: Batch,
   steps: number,
-  drawNoise: (count: number, step: number) => NamedArrays,
+  noise: LocalStepNoise,
   optimizers: Record<string, OptimizerConfig>,
   inner: InnerState,
 ): Promise<{ delta: NamedArrays; losses: Record<string, number> }> {
@@ -40,9 +41,11 @@ export async function runLocalSteps(
   }
   const sums: Record<string, number> = {};
   const parts = splitBatch(batch, steps);
+  let first = 0;
   for (const [step, part] of parts.entries()) {
     trainer.setWeights(weights);
-    const { grads, losses } = await trainer.lossAndGrads(part, drawNoise(part.count, step));
+    const { grads, losses } = await trainer.lossAndGrads(part, noise(step, first, part.count));
+    first += part.count;
     for (const [network, state] of Object.entries(inner)) adamStep(weights, grads, state, optimizers[network]);
     for (const [name, value] of Object.entries(losses)) sums[name] = (sums[name] ?? 0) + value * part.count;
   }

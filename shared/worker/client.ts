@@ -6,7 +6,7 @@ import type { NamedArrays } from '../codec/types.ts';
 import { getModel } from '../models/registry.ts';
 import type { Batch, Trainer } from '../models/types.ts';
 import { runLocalSteps, type InnerState } from '../training/local-steps.ts';
-import { deriveSeed } from '../training/random.ts';
+import { exampleNoise, localStepNoise } from '../training/noise.ts';
 import { ErrorCode, TesseraError } from '../protocol/errors.ts';
 import {
   PROTOCOL_VERSION,
@@ -364,14 +364,15 @@ export class WorkerClient {
       // The inner steps move the trainer's weights away from any published version.
       this.loadedHash = '';
       const spec = getModel(this.welcome!.model.id);
-      const { delta, losses } = await runLocalSteps(trainer, spec, weights, batch, assign.localSteps!, (count, step) => trainer.drawNoise(count, deriveSeed(assign.seed, step)), assign.innerOptimizers, this.innerState);
+      const noise = localStepNoise(trainer, assign.seed, assign.sampleIndices);
+      const { delta, losses } = await runLocalSteps(trainer, spec, weights, batch, assign.localSteps!, noise, assign.innerOptimizers, this.innerState);
       return { grads: delta, losses };
     }
     if (this.loadedHash !== assign.weightsHash) {
       trainer.setWeights(weights);
       this.loadedHash = assign.weightsHash;
     }
-    return trainer.lossAndGrads(batch, trainer.drawNoise(batch.count, assign.seed));
+    return trainer.lossAndGrads(batch, exampleNoise(trainer, assign.seed, assign.sampleIndices));
   }
 
   private send(message: Parameters<typeof pack>[0]): void {

@@ -7,7 +7,8 @@ import { registerWasmConvKernels } from '../../tfjs/wasm-conv-kernels.ts';
 import { adamStep, createAdamState } from '../../training/adam.ts';
 import type { ModelSpec } from '../types.ts';
 import { cddpm, ddpm, DdpmTrainer } from './ddpm.ts';
-import { concatNoise, relativeError, shardedAndUnionGradients } from '../trainer-contract.ts';
+import { concatNoise } from '../../training/noise.ts';
+import { relativeError, shardedAndUnionGradients } from '../trainer-contract.ts';
 
 /** A narrow net and few sampling steps keep the tests quick; the architecture is the default one. */
 const SMALL = { baseChannels: 8, timeEmbeddingDim: 16, samplingSteps: 3 };
