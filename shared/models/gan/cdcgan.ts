@@ -82,16 +82,16 @@ export class CdcganTrainer extends DcganTrainer<CdcganConfig> {
 
 export const cdcgan: ModelSpec<CdcganConfig> = {
   id: 'cdcgan',
-  description: 'Conditional DCGAN for 28x28 grey digits: label concatenated to z in G, projection discriminator, no batch norm',
+  description: 'Conditional DCGAN for 28x28 grey digits: label concatenated to z in G, projection discriminator, the dcgan recipe (layer norm in G, spectral norm in D, EMA)',
   defaults: { ...dcgan.defaults },
   parseConfig: dcgan.parseConfig,
   networkOf: dcgan.networkOf,
-  // The DCGAN paper's Adam settings, as for dcgan: the conditioning changes neither network's scale.
+  // dcgan's optimizer settings: the conditioning changes neither network's scale.
   networks: structuredClone(dcgan.networks),
   imageShape: IMAGE,
   classes: CLASSES,
-  // GAN samples come from the trained generator itself, as for dcgan.
-  emaDecay: 0,
+  // Samples from an EMA of the weights, as for dcgan.
+  emaDecay: dcgan.emaDecay,
   // DCGAN's trainer, so DCGAN's losses.
   lossNames: dcgan.lossNames,
   createTrainer: (config) => new CdcganTrainer(config),
