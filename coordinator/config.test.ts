@@ -35,7 +35,7 @@ describe('parseJobConfig defaults', () => {
       optimizers: { generator: dcgan.networks.generator, discriminator: dcgan.networks.discriminator },
       output: { dir: 'runs', checkpointEvery: 10, sampleEvery: 25, exportEvery: 100, sampleCount: 64, evalEvery: 200, evalSamples: 500 },
     });
-    expect(config.model.config).toEqual({ latentDim: 64, width: 64, leak: 0.2 });
+    expect(config.model.config).toEqual({ latentDim: 64, width: 32, leak: 0.2, generatorNorm: 'layer', discriminatorNorm: 'spectral', powerIterations: 2 });
   });
 
   it('hands out fresh defaults: changing one config does not change the next', () => {
@@ -46,8 +46,8 @@ describe('parseJobConfig defaults', () => {
     const second = parseJobConfig({});
     expect(second.optimizers.generator.learningRate).toBe(dcgan.networks.generator.learningRate);
     expect(second.training.batchSize).toBe(32);
-    expect(second.model.config.width).toBe(64);
-    expect(dcgan.networks.generator.learningRate).toBe(2e-4);
+    expect(second.model.config.width).toBe(32);
+    expect(dcgan.networks.generator.learningRate).toBe(1e-3);
   });
 
   it('keeps given values and the defaults beside them', () => {
@@ -59,7 +59,7 @@ describe('parseJobConfig defaults', () => {
       output: { dir: '/tmp/x' },
     });
     expect(config.id).toBe('mnist-run_2');
-    expect(config.model).toEqual({ id: 'dcgan', config: { latentDim: 64, width: 8, leak: 0.2 } });
+    expect(config.model).toEqual({ id: 'dcgan', config: { ...dcgan.defaults, width: 8 } });
     expect(config.training).toMatchObject({ batchSize: 16, codec: 'int8', rounds: 0, seed: 1 });
     expect(config.dataset).toEqual({ id: 'mnist', heldOutFraction: 0.1, shards: 4 });
     expect(config.output).toMatchObject({ dir: '/tmp/x', checkpointEvery: 10 });

@@ -40,7 +40,8 @@ beforeAll(async () => {
     port: 0,
     host: '127.0.0.1',
     nats: { servers: [server.url] },
-    job: { id: JOB, training: { batchSize: 2 }, output: { dir: outputDir, checkpointEvery: 1_000_000, sampleEvery: 1_000_000, exportEvery: 1_000_000 } },
+    // Width 64: an update of ~2.8 MB, three chunks under the 1 MB max_payload.
+    job: { id: JOB, model: { config: { width: 64 } }, training: { batchSize: 2 }, output: { dir: outputDir, checkpointEvery: 1_000_000, sampleEvery: 1_000_000, exportEvery: 1_000_000 } },
   });
   nc = await connect({ servers: server.url });
 });

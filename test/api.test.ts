@@ -8,6 +8,7 @@ import { startCoordinator, type Coordinator } from '../coordinator/server.ts';
 import { decodeExamples } from '../shared/data/examples-wire.ts';
 import { ErrorCode } from '../shared/protocol/errors.ts';
 import { loadMnist } from '../shared/data/mnist.ts';
+import { dcgan } from '../shared/models/gan/dcgan.ts';
 import { sessionAuthorization } from '../shared/protocol/session-auth.ts';
 import { selectNodeBackend } from '../worker/backend.ts';
 import { until } from './helpers/processes.ts';
@@ -54,7 +55,7 @@ describe('job API', () => {
     expect(list.jobs.map((job: { id: string }) => job.id)).toEqual(['default']);
     const job = await (await get('/api/jobs/default')).json();
     expect(job).toMatchObject({ id: 'default', status: 'waiting', round: 0, version: 0, workers: [], lastRound: null });
-    expect(job.config.model).toEqual({ id: 'dcgan', config: { width: 4, latentDim: 8, leak: 0.2 } });
+    expect(job.config.model).toEqual({ id: 'dcgan', config: { ...dcgan.defaults, width: 4, latentDim: 8 } });
     await expectError(await get('/api/jobs/nope'), 404, 'UNKNOWN_JOB', 'id');
     await expectError(await get('/api/nothing-here'), 404, 'INVALID_MESSAGE', 'path');
     const root = await get('/?token=t', { redirect: 'manual' });

@@ -55,7 +55,9 @@ function expectNoLeak(rounds: RoundLine[]): void {
 
 describe('model families', () => {
   it('cdcgan trains on two workers (D loss falls from chance), and exports a labelled synthetic dataset', async () => {
-    const rounds = await train('cdcgan', 16, ['model.id=cdcgan', 'model.config.width=8', 'model.config.latentDim=16', 'training.batchSize=16', 'optimizers.discriminator.learningRate=0.001', 'optimizers.generator.learningRate=0.001']);
+    // No spectral norm in D here: it keeps D's loss near chance for far more than 16 rounds, and the fall is what says
+    // the two workers' gradients trained it.
+    const rounds = await train('cdcgan', 16, ['model.id=cdcgan', 'model.config.width=8', 'model.config.discriminatorNorm=none', 'model.config.latentDim=16', 'training.batchSize=16', 'optimizers.discriminator.learningRate=0.001', 'optimizers.generator.learningRate=0.001']);
     expect(rounds.every((line) => line.applied && line.updates.length === 2)).toBe(true);
     // log 4 = 1.386 is a discriminator that cannot tell real from fake at all.
     expect(rounds[0].losses.d).toBeCloseTo(Math.log(4), 1);

@@ -30,6 +30,8 @@ export interface SimulatedRun {
   optimizers?: Record<string, Partial<OptimizerConfig>>;
   /** Called after every round (for curves: score the job's sampling weights every so often). */
   afterRound?: (job: Job) => Promise<void> | void;
+  /** Asked after every round: true ends the run early (a budget of CPU time rather than of samples). */
+  stop?: (job: Job) => boolean;
 }
 
 /** What a simulated run did. */
@@ -92,6 +94,7 @@ export async function simulateTraining(run: SimulatedRun): Promise<SimulatedResu
     }
     outliers += job.closeRound(r + 1).outliers.length;
     await run.afterRound?.(job);
+    if (run.stop?.(job)) break;
   }
-  return { config, job, rounds, bytes, outliers, weights: samplingWeights(job.state), seconds: (performance.now() - started) / 1000 };
+  return { config, job, rounds: job.state.version, bytes, outliers, weights: samplingWeights(job.state), seconds: (performance.now() - started) / 1000 };
 }
