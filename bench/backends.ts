@@ -24,7 +24,7 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { loadMnist } from '../shared/data/mnist.ts';
 import { dcgan, DcganTrainer } from '../shared/models/gan/dcgan.ts';
-import { NODE_BACKENDS, selectNodeBackend } from '../worker/backend.ts';
+import { NODE_BACKENDS, selectNodeBackend } from '../runtime/node/backend.ts';
 import { benchOptions } from './lib/options.ts';
 
 interface Measurement {

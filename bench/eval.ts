@@ -15,7 +15,7 @@ import { trainAndSave } from '../coordinator/quality/train.ts';
 import { classifierHash } from '../coordinator/quality/weights.ts';
 import { buildClassifier, classify } from '../shared/eval/classifier.ts';
 import { drawRows, pickRows } from '../shared/eval/rows.ts';
-import { selectNodeBackend } from '../worker/backend.ts';
+import { selectNodeBackend } from '../runtime/node/backend.ts';
 import { benchOptions } from './lib/options.ts';
 
 const USAGE = `Usage: npx tsx bench/eval.ts [--quick] [--train]

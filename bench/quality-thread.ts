@@ -10,7 +10,7 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { getModel } from '../shared/models/registry.ts';
 import { ScoringThread } from '../coordinator/quality/scoring-thread.ts';
-import { selectNodeBackend } from '../worker/backend.ts';
+import { selectNodeBackend } from '../runtime/node/backend.ts';
 import { benchOptions } from './lib/options.ts';
 
 const options = benchOptions('Usage: npx tsx bench/quality-thread.ts [--quick] [--model ID]\n', { model: { type: 'string', default: 'dcgan' } });

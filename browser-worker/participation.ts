@@ -1,4 +1,4 @@
-import { median } from '../shared/aggregate/schedule.ts';
+import { median } from '../shared/schedule/schedule.ts';
 import { samplesPerSecondAt, stepMs, type StepTime } from '../shared/worker/model-speed.ts';
 
 /**

@@ -1,4 +1,5 @@
 /// <reference lib="webworker" />
+import { getDatasetSpec } from '../shared/data/registry.ts';
 import { decodeExamples } from '../shared/data/examples-wire.ts';
 import { getModel } from '../shared/models/registry.ts';
 import { selectBackend } from '../shared/tfjs/backends.ts';
@@ -197,7 +198,8 @@ function connect(): void {
         headers: { authorization: sessionAuthorization(session.workerId!, session.dataToken!) },
       });
       if (!response.ok) throw new Error(`examples: HTTP ${response.status} ${(await response.text()).slice(0, 200)}`);
-      return decodeExamples(new Uint8Array(await response.arrayBuffer()), 28 * 28);
+      const [height, width, channels] = getDatasetSpec(datasetId).imageShape;
+      return decodeExamples(new Uint8Array(await response.arrayBuffer()), height * width * channels);
     },
     onEvent,
     // The load limit: at 50% the tab rests as long as it computed.

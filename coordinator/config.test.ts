@@ -113,6 +113,8 @@ describe('parseJobConfig refuses, naming the dotted field', () => {
     expect(refusal({ training: { verification: { share: 0.1 } } })).toEqual(invalidConfig('training.verification.share'));
     expect(refusal({ dataset: { heldOutFraction: 2 } })).toEqual(invalidConfig('dataset.heldOutFraction'));
     expect(refusal({ dataset: { id: 'cifar' } })).toEqual(invalidConfig('dataset.id'));
+    // Every registered dataset is a valid id.
+    expect(parseJobConfig({ dataset: { id: 'fashion-mnist' }, model: { id: 'cdcgan' } }).dataset.id).toBe('fashion-mnist');
     expect(refusal({ dataset: { shards: 0 } })).toEqual(invalidConfig('dataset.shards'));
     expect(refusal({ optimizers: { discriminator: { beta1: 1 } } })).toEqual(invalidConfig('optimizers.discriminator.beta1'));
     expect(refusal({ optimizers: { generator: { learningRate: Number.NaN } } })).toEqual(invalidConfig('optimizers.generator.learningRate'));

@@ -3,6 +3,7 @@ import { listCodecs } from '../shared/codec/index.ts';
 import * as check from '../shared/protocol/check.ts';
 import { ErrorCode, TesseraError } from '../shared/protocol/errors.ts';
 import { fields, jsonSchemaOf, parseConfig, type Field, type JsonSchema, type JsonSchemaOptions, type Schema } from '../shared/protocol/schema.ts';
+import { getDatasetSpec, listDatasets } from '../shared/data/registry.ts';
 import { getModel, listModels } from '../shared/models/registry.ts';
 import type { OptimizerConfig } from '../shared/models/types.ts';
 import { LR_SCALING_RULES, type LrScalingRule } from '../shared/training/lr-scaling.ts';
@@ -19,7 +20,8 @@ export interface JobConfig {
 }
 
 export interface DatasetConfig {
-  id: 'mnist';
+  /** A dataset of the registry (shared/data/registry.ts). */
+  id: string;
   heldOutFraction: number;
   shards: number;
 }
@@ -71,8 +73,8 @@ export interface OutputConfig {
 }
 
 const datasetSchema: Schema<DatasetConfig> = {
-  id: fields.oneOf('mnist', ['mnist'] as const),
-  // 10% held out: 1,000 of the package's 10,000 digits, enough to evaluate on.
+  id: fields.oneOf('mnist', listDatasets().map((dataset) => dataset.id)),
+  // 10% held out: 1,000 of MNIST's 10,000 digits (7,000 of Fashion-MNIST's 70,000), enough to evaluate on.
   heldOutFraction: fields.number(0.1, 0, 0.9),
   // 16 shards deal evenly over 1, 2, 4, 8 or 16 workers and are small enough to move when one leaves.
   shards: fields.integer(16, 1, 4096),
@@ -284,5 +286,14 @@ export function parseJobConfig(raw: unknown): JobConfig {
   };
   const { model: _model, ...rest } = input;
   const resolved = parseConfig(schema, rest);
+  // The built-in families are drawn for one image shape: a dataset of another shape, or with other classes for a
+  // conditional model, is refused here rather than failing on the first batch.
+  const data = getDatasetSpec(resolved.dataset.id);
+  if (data.imageShape.join('x') !== spec.imageShape.join('x')) {
+    throw new TesseraError(ErrorCode.InvalidConfig, `model ${spec.id} makes ${spec.imageShape.join('x')} images; dataset ${data.id} has ${data.imageShape.join('x')}`, { field: 'dataset.id' });
+  }
+  if (spec.classes > 0 && spec.classes !== data.classes) {
+    throw new TesseraError(ErrorCode.InvalidConfig, `model ${spec.id} is conditioned on ${spec.classes} classes; dataset ${data.id} has ${data.classes}`, { field: 'dataset.id' });
+  }
   return { ...resolved, model: { id: spec.id, config: spec.parseConfig(model.config, 'model.config') as Record<string, unknown> } };
 }

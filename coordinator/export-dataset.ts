@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { bytesOf, pack } from '../shared/codec/packr.ts';
 import { getModel } from '../shared/models/registry.ts';
-import { selectNodeBackend } from '../worker/backend.ts';
+import { selectNodeBackend } from '../runtime/node/backend.ts';
 import { loadCheckpoint } from './checkpoint.ts';
 import { samplingWeights } from './job.ts';
 import { shapesOf } from './jobs.ts';

@@ -2,7 +2,7 @@ import { getCodec } from '../shared/codec/index.ts';
 import { arraysToTensors, contentHash, tensorsToArrays } from '../shared/codec/named.ts';
 import type { NamedArrays } from '../shared/codec/types.ts';
 import { findNonFinite, globalNorm } from '../shared/aggregate/norms.ts';
-import { stalenessWeight } from '../shared/aggregate/schedule.ts';
+import { stalenessWeight } from '../shared/schedule/schedule.ts';
 import { dealShards, makeShards, ShardSampler, splitDataset, type ShardCursor } from '../shared/data/shards.ts';
 import { ErrorCode, TesseraError } from '../shared/protocol/errors.ts';
 import type { Assign, Update } from '../shared/protocol/messages.ts';

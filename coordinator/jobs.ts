@@ -1,6 +1,6 @@
 import { readFile, rename } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { loadMnist } from '../shared/data/mnist.ts';
+import { loadDataset } from '../runtime/node/datasets.ts';
 import { getModel } from '../shared/models/registry.ts';
 import { loadCheckpoint } from './checkpoint.ts';
 import { parseJobConfig, type JobConfig } from './config.ts';
@@ -37,7 +37,7 @@ export async function openJob(raw: unknown): Promise<{ runner: JobRunner; resume
     : requested;
   const spec = getModel(config.model.id);
   const sampler = spec.createTrainer(spec.parseConfig(config.model.config));
-  const dataset = loadMnist();
+  const dataset = loadDataset(config.dataset.id);
   const state = checkpoint?.state ?? Job.initialState(spec, sampler.initialWeights(config.training.seed), config.dataset.shards);
   const job = new Job(config, sampler.shapes, state, dataset.count);
   const runner = new JobRunner(job, sampler);

@@ -3,12 +3,12 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { selectNodeBackend } from '../worker/backend.ts';
-import { NATS_CLI_OPTIONS, NATS_CLI_USAGE, natsSettingsFrom, natsValues } from '../worker/nats.ts';
+import { selectNodeBackend } from '../runtime/node/backend.ts';
+import { NATS_CLI_OPTIONS, NATS_CLI_USAGE, natsSettingsFrom, natsValues } from '../runtime/node/nats.ts';
 import { TesseraError } from '../shared/protocol/errors.ts';
 import { parseDoorLimits } from './limits.ts';
 import { formatQuality, formatRound } from './progress.ts';
-import { MAKE_SECRET, requireRealSecret } from '../worker/placeholder-secrets.ts';
+import { MAKE_SECRET, requireRealSecret } from '../runtime/node/placeholder-secrets.ts';
 import { parseSeeds } from './nats-identities.ts';
 import { startCoordinator } from './server.ts';
 

@@ -23,7 +23,7 @@ import type { WorkerSession } from './workers.ts';
  *   the job's rate and the series count stays bounded whatever joins.
  */
 
-/** Backends the Node and browser workers know (worker/backend.ts, browser-worker/backends.ts; not imported: both load tfjs). */
+/** Backends the Node and browser workers know (runtime/node/backend.ts, browser-worker/backends.ts; not imported: both load tfjs). */
 const KNOWN_BACKENDS = new Set(['tensorflow', 'webgpu', 'webgl', 'wasm', 'cpu']);
 /** Every status, as an object so the type checker flags a status added to JobStatus and missing here. */
 const JOB_STATUSES = Object.keys({ waiting: true, running: true, paused: true, finished: true, stopped: true } satisfies Record<JobStatus, true>) as JobStatus[];

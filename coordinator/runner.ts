@@ -1,8 +1,8 @@
 import { EventEmitter } from 'node:events';
-import { loadMnist } from '../shared/data/mnist.ts';
+import { loadDataset } from '../runtime/node/datasets.ts';
 import { appendFile, mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { adaptiveDeadline, splitBySpeed } from '../shared/aggregate/schedule.ts';
+import { adaptiveDeadline, splitBySpeed } from '../shared/schedule/schedule.ts';
 import { ErrorCode, TesseraError } from '../shared/protocol/errors.ts';
 import { LIMITS } from '../shared/protocol/messages.ts';
 import type { Update } from '../shared/protocol/messages.ts';
@@ -189,7 +189,7 @@ export class JobRunner extends EventEmitter<RunnerEvents> {
   private async writeReconstructions(count: number): Promise<void> {
     const columns = 8;
     const shown = Math.max(columns, Math.floor(Math.min(count, 32) / columns) * columns);
-    const dataset = loadMnist();
+    const dataset = loadDataset(this.job.config.dataset.id);
     // Spread over the held-out set, which is sorted by index and so by digit.
     const step = Math.max(1, Math.floor(this.job.heldOut.length / shown));
     const originals = dataset.batch(Array.from({ length: shown }, (_, i) => this.job.heldOut[(i * step) % this.job.heldOut.length]));

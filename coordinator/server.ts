@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { serve } from '@hono/node-server';
 import { ErrorCode, TesseraError } from '../shared/protocol/errors.ts';
-import { connectNats, type NatsSettings } from '../worker/nats.ts';
+import { connectNats, type NatsSettings } from '../runtime/node/nats.ts';
 import { liveNatsIds } from './api/nats-identities.ts';
 import { createApp } from './app.ts';
 import { Hub } from './hub.ts';

@@ -9,7 +9,7 @@ const BROWSER_ENTRIES = {
   page: 'browser-worker/page.ts',
   'training.worker': 'browser-worker/training.worker.ts',
   // Its import of uPlot's stylesheet comes out as dashboard.css.
-  dashboard: 'browser-worker/dashboard.ts',
+  dashboard: 'dashboard/dashboard.ts',
 } as const;
 const CONTENT_TYPES: Record<string, string> = { js: 'text/javascript; charset=utf-8', css: 'text/css; charset=utf-8', map: 'application/json' };
 const WASM_FILES = ['tfjs-backend-wasm.wasm', 'tfjs-backend-wasm-simd.wasm', 'tfjs-backend-wasm-threaded-simd.wasm'];
@@ -48,7 +48,7 @@ const wasmDir = dirname(createRequire(import.meta.url).resolve('@tensorflow/tfjs
 /** The join page, the dashboard, their bundles, and tfjs's wasm binaries. */
 export function addStaticRoutes(app: Hono): void {
   const joinPage = async () => readFile(join(ROOT, 'browser-worker', 'join.html'), 'utf8');
-  const dashboardPage = async () => readFile(join(ROOT, 'browser-worker', 'dashboard.html'), 'utf8');
+  const dashboardPage = async () => readFile(join(ROOT, 'dashboard', 'dashboard.html'), 'utf8');
   app.get('/favicon.ico', (c) => c.body(null, 204));
   // The address people type first; the query goes along (the dashboard reads ?token= from it).
   app.get('/', (c) => c.redirect(`/dashboard${new URL(c.req.url).search}`));

@@ -1,4 +1,4 @@
-import { creditedComputeMs, type ShareInput } from '../shared/aggregate/schedule.ts';
+import { creditedComputeMs, type ShareInput } from '../shared/schedule/schedule.ts';
 import type { WorkerKind } from '../shared/protocol/messages.ts';
 import type { WorkerChannel } from './transports/types.ts';
 import type { TrustState } from './trust.ts';

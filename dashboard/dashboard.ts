@@ -2,12 +2,12 @@
 import 'uplot/dist/uPlot.min.css';
 import type { describeJob } from '../coordinator/api/jobs.ts';
 import type { RoundRow } from '../coordinator/round-log.ts';
-import { RoundChart } from './dashboard/chart.ts';
-import { formatBytes, formatCount, formatDuration, formatRate } from './dashboard/format.ts';
-import { ClockOffset, describeMix, recentPace, workerMix } from './dashboard/headline.ts';
-import { QualityPanel, type QualityEvent } from './dashboard/quality-panel.ts';
-import { lossesOf, participationOf, throughputOf, TOTAL_KEY, trafficOf, WORKER_KEY, type XAxis } from './dashboard/series.ts';
-import { renderWorkers, type WorkerRow } from './dashboard/workers-table.ts';
+import { RoundChart } from './chart.ts';
+import { formatBytes, formatCount, formatDuration, formatRate } from './format.ts';
+import { ClockOffset, describeMix, recentPace, workerMix } from './headline.ts';
+import { QualityPanel, type QualityEvent } from './quality-panel.ts';
+import { lossesOf, participationOf, throughputOf, TOTAL_KEY, trafficOf, WORKER_KEY, type XAxis } from './series.ts';
+import { renderWorkers, type WorkerRow } from './workers-table.ts';
 
 /**
  * The job dashboard: one EventSource on the job's events, nothing polled. The

@@ -1,5 +1,5 @@
 /// <reference lib="dom" />
-import type { describeWorker } from '../../coordinator/workers.ts';
+import type { describeWorker } from '../coordinator/workers.ts';
 import { formatAge, formatCount, formatRate } from './format.ts';
 
 /** A worker as the coordinator describes it in `workers` events. */

@@ -43,10 +43,13 @@ WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
 COPY package.json tsconfig.json ./
 COPY shared ./shared
-# The coordinator imports the Node worker's backend selection and NATS settings,
-# and bundles browser-worker/ with esbuild on the first request for /join.
+# Node-only pieces the coordinator shares with the worker (backend selection,
+# NATS settings, dataset loaders); worker/ for --local-workers; browser-worker/
+# is bundled with esbuild on the first request for /join.
+COPY runtime ./runtime
 COPY worker ./worker
 COPY browser-worker ./browser-worker
+COPY dashboard ./dashboard
 COPY coordinator ./coordinator
 # The default output.dir is `runs`, relative to the working directory. UID 1000
 # is the image's `node` user; Kubernetes gives the volume to it with fsGroup 1000.

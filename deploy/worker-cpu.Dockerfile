@@ -33,6 +33,7 @@ WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
 COPY package.json tsconfig.json ./
 COPY shared ./shared
+COPY runtime ./runtime
 COPY worker ./worker
 COPY deploy/worker-health.mjs ./deploy/worker-health.mjs
 USER 1000:1000

@@ -27,6 +27,8 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
 fi
 
 npx tsc --noEmit -p .
+# shared/ once more with neither DOM nor Node types: code both runtimes run imports neither.
+npx tsc --noEmit -p shared
 mkdir -p test-artifacts
 status=0
 npx vitest run --reporter=default --reporter=json --outputFile.json=test-artifacts/vitest.json "$@" || status=$?

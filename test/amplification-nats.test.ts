@@ -9,7 +9,7 @@ import { pack, unpack } from '../shared/codec/packr.ts';
 import { ErrorCode } from '../shared/protocol/errors.ts';
 import { PROTOCOL_VERSION, type Assign, type CoordinatorMessage } from '../shared/protocol/messages.ts';
 import { subjects } from '../shared/protocol/subjects.ts';
-import { selectNodeBackend } from '../worker/backend.ts';
+import { selectNodeBackend } from '../runtime/node/backend.ts';
 import { zeroGradients, zeroUpdate } from './helpers/door.ts';
 import { freePort, NatsServer } from './helpers/nats-server.ts';
 

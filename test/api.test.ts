@@ -10,7 +10,7 @@ import { ErrorCode } from '../shared/protocol/errors.ts';
 import { loadMnist } from '../shared/data/mnist.ts';
 import { dcgan } from '../shared/models/gan/dcgan.ts';
 import { sessionAuthorization } from '../shared/protocol/session-auth.ts';
-import { selectNodeBackend } from '../worker/backend.ts';
+import { selectNodeBackend } from '../runtime/node/backend.ts';
 import { until } from './helpers/processes.ts';
 import { RawWorker } from './helpers/raw-worker.ts';
 import { pack, unpack } from '../shared/codec/packr.ts';

@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { selectNodeBackend } from '../worker/backend.ts';
+import { selectNodeBackend } from '../runtime/node/backend.ts';
 import { attackById } from './attack/attacks.ts';
 import { runScenario, type ScenarioResult } from './attack/scenario.ts';
 import { baselineKey, formatTable, judgeRuns, MAX_LOSS_RATIO, MAX_QUARANTINE_ROUND } from './attack/table.ts';

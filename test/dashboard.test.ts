@@ -19,7 +19,7 @@ const READ_TOKEN = 'dashboard-read-token';
 let port = 0;
 let browser: Awaited<ReturnType<typeof launchChromium>>;
 
-/** What `tesseraDashboard.state()` returns (browser-worker/dashboard.ts). */
+/** What `tesseraDashboard.state()` returns (dashboard/dashboard.ts). */
 interface DashboardState {
   jobId: string | null;
   status: string;

@@ -4,7 +4,7 @@ import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createApp } from '../coordinator/app.ts';
 import { Hub } from '../coordinator/hub.ts';
-import { NATS_CLI_OPTIONS } from '../worker/nats.ts';
+import { NATS_CLI_OPTIONS } from '../runtime/node/nats.ts';
 import { ROOT } from './helpers/processes.ts';
 
 /*

@@ -5,7 +5,7 @@ import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TabStatus } from '../browser-worker/messages.ts';
 import { startCoordinator, type Coordinator } from '../coordinator/server.ts';
-import { selectNodeBackend } from '../worker/backend.ts';
+import { selectNodeBackend } from '../runtime/node/backend.ts';
 import { launchChromium } from './helpers/browser.ts';
 import { until } from './helpers/processes.ts';
 

@@ -35,7 +35,7 @@ describe('secrets of the coordinator and worker programs', () => {
     const coordinator = startScript('coordinator/main.ts', ['--port', '0'], { TESSERA_WORKER_TOKEN: 'REPLACE-ME-openssl-rand-hex-24' });
     expect(await coordinator.exited).toBe(2);
     expect(coordinator.output()).toMatch(/TESSERA_WORKER_TOKEN is a placeholder.*openssl rand -hex 32/);
-    // The worker program runs the same check (worker/placeholder-secrets.ts, tested beside it).
+    // The worker program runs the same check (runtime/node/placeholder-secrets.ts, tested beside it).
   }, 60_000);
 
   it('saves a generated admin token (0600) and prints its path, not the token, and gives local workers the token by environment', async () => {

@@ -11,7 +11,7 @@ import { subjects } from '../shared/protocol/subjects.ts';
 import { WorkerClient } from '../shared/worker/client.ts';
 import { parseSeeds } from '../coordinator/nats-identities.ts';
 import { startCoordinator, type Coordinator } from '../coordinator/server.ts';
-import { selectNodeBackend } from '../worker/backend.ts';
+import { selectNodeBackend } from '../runtime/node/backend.ts';
 import { borrowNatsIdentity } from '../worker/nats-identity.ts';
 import { NatsSocket } from '../worker/nats-socket.ts';
 import { NATS_PASS, NATS_USER, startConfiguredNats, type ConfiguredNats } from './helpers/nats-conf.ts';

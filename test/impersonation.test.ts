@@ -12,7 +12,7 @@ import { exampleNoise } from '../shared/training/noise.ts';
 import type { Assign, Welcome } from '../shared/protocol/messages.ts';
 import { WorkerClient, type SocketLike } from '../shared/worker/client.ts';
 import { startCoordinator, type Coordinator } from '../coordinator/server.ts';
-import { selectNodeBackend } from '../worker/backend.ts';
+import { selectNodeBackend } from '../runtime/node/backend.ts';
 import { until } from './helpers/processes.ts';
 import { RawWorker } from './helpers/raw-worker.ts';
 

@@ -376,6 +376,19 @@ describe.each(OVERLAYS)('k8s/overlays/%s', (overlay) => {
 });
 
 describe('deploy/*.Dockerfile', () => {
+  it.each([
+    ['coordinator', 'coordinator/main.ts'],
+    ['worker-cpu', 'worker/main.ts'],
+    ['worker-gpu', 'worker/main.ts'],
+  ])('%s copies every folder its entry point imports from', async (name, entry) => {
+    const { build } = await import('esbuild');
+    // esbuild walks the import graph (packages left out: npm installs them); each top-level folder must be copied.
+    const result = await build({ entryPoints: [join(ROOT, entry)], bundle: true, write: false, metafile: true, platform: 'node', format: 'esm', packages: 'external', logLevel: 'silent', absWorkingDir: ROOT });
+    const folders = new Set(Object.keys(result.metafile.inputs).map((input) => input.split('/')[0]));
+    const dockerfile = readFileSync(join(ROOT, 'deploy', `${name}.Dockerfile`), 'utf8');
+    for (const folder of folders) expect(dockerfile, `${name}.Dockerfile copies ${folder}/`).toMatch(new RegExp(`^COPY ${folder} \\./${folder}$`, 'm'));
+  });
+
   it.each(['coordinator', 'worker-cpu', 'worker-gpu'])('%s builds on an exact Node 22 release, with a digest ARG to pin the image', (name) => {
     const dockerfile = readFileSync(join(ROOT, 'deploy', `${name}.Dockerfile`), 'utf8');
     expect(dockerfile).toMatch(/^ARG NODE_VERSION=22\.\d+\.\d+$/m);

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createMetrics } from '../coordinator/metrics.ts';
 import { startCoordinator, type Coordinator } from '../coordinator/server.ts';
-import { selectNodeBackend } from '../worker/backend.ts';
+import { selectNodeBackend } from '../runtime/node/backend.ts';
 import { startScript, stopAll } from './helpers/processes.ts';
 
 /** One sample line of the text format: name, labels, value. */

@@ -4,7 +4,7 @@ import { isChunk, Reassembler, splitMessage } from '../shared/codec/chunking.ts'
 import { mulberry32, randomBytes } from '../shared/codec/test-utils.ts';
 import { ErrorCode } from '../shared/protocol/errors.ts';
 import { subjects } from '../shared/protocol/subjects.ts';
-import { natsError } from '../worker/nats.ts';
+import { natsError } from '../runtime/node/nats.ts';
 import { NATS_PASS as PASS, NATS_USER as USER, startConfiguredNats, type ConfiguredNats } from './helpers/nats-conf.ts';
 
 /**

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TabStatus } from '../browser-worker/messages.ts';
-import { median } from '../shared/aggregate/schedule.ts';
+import { median } from '../shared/schedule/schedule.ts';
 import { launchChromium } from './helpers/browser.ts';
 import { freePort } from './helpers/nats-server.ts';
 import { ROOT, startScript, stopAll, type Started, until } from './helpers/processes.ts';

@@ -6,7 +6,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startCoordinator, type Coordinator } from '../coordinator/server.ts';
 import { loadMnist } from '../shared/data/mnist.ts';
 import { WorkerClient, type SocketLike, type WorkerEvent } from '../shared/worker/client.ts';
-import { selectNodeBackend } from '../worker/backend.ts';
+import { selectNodeBackend } from '../runtime/node/backend.ts';
 import { NatsSocket } from '../worker/nats-socket.ts';
 import { freePort, NatsServer } from './helpers/nats-server.ts';
 

@@ -2,15 +2,15 @@
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
-import { loadMnist } from '../shared/data/mnist.ts';
+import { loadDataset } from '../runtime/node/datasets.ts';
 import { ErrorCode, TesseraError } from '../shared/protocol/errors.ts';
 import { WorkerClient, type SocketLike, type WorkerEvent } from '../shared/worker/client.ts';
 import { describeFigures } from '../shared/tfjs/backends.ts';
-import { NODE_BACKENDS, selectNodeBackend } from './backend.ts';
-import { NATS_CLI_OPTIONS, NATS_CLI_USAGE, natsSettingsFrom, natsValues } from './nats.ts';
+import { NODE_BACKENDS, selectNodeBackend } from '../runtime/node/backend.ts';
+import { NATS_CLI_OPTIONS, NATS_CLI_USAGE, natsSettingsFrom, natsValues } from '../runtime/node/nats.ts';
 import { borrowNatsIdentity } from './nats-identity.ts';
 import { NatsSocket } from './nats-socket.ts';
-import { requireRealSecret } from './placeholder-secrets.ts';
+import { requireRealSecret } from '../runtime/node/placeholder-secrets.ts';
 
 const USAGE = `Usage: tessera-worker (--url ws://HOST:PORT/ws | --nats nats://HOST:4222) [options]
 
@@ -131,8 +131,7 @@ const client = new WorkerClient({
       ? new NatsSocket({ ...nats, name: `tessera-worker-${values.name}` }, values.job ?? 'default', log)
       : (new WebSocket(url, { maxPayload: 512 * 1024 * 1024 }) as unknown as SocketLike),
   loadBatch: (datasetId, indices) => {
-    if (datasetId !== 'mnist') throw new TesseraError(ErrorCode.InvalidConfig, `this worker has no dataset ${datasetId}`, { field: 'dataset.id' });
-    return loadMnist().batch(indices);
+    return loadDataset(datasetId).batch(indices);
   },
   onEvent,
   throttleFactor,

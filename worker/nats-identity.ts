@@ -1,5 +1,5 @@
 import { ErrorCode, TesseraError } from '../shared/protocol/errors.ts';
-import type { NatsSettings } from './nats.ts';
+import type { NatsSettings } from '../runtime/node/nats.ts';
 
 /**
  * Borrows this worker process's own NATS identity from the coordinator

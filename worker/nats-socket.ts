@@ -3,7 +3,7 @@ import { isChunk, Reassembler, splitMessage } from '../shared/codec/chunking.ts'
 import { LIMITS } from '../shared/protocol/messages.ts';
 import { subjects } from '../shared/protocol/subjects.ts';
 import { FATAL_CLOSE_CODE, type SocketLike } from '../shared/worker/client.ts';
-import { connectNats, natsError, workerConnectionId, type NatsSettings } from './nats.ts';
+import { connectNats, natsError, workerConnectionId, type NatsSettings } from '../runtime/node/nats.ts';
 
 type Listener = (event: any) => void;
 

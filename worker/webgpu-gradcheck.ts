@@ -10,7 +10,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { NamedArrays } from '../shared/codec/types.ts';
 import { loadMnist } from '../shared/data/mnist.ts';
 import { dcgan, DcganTrainer } from '../shared/models/gan/dcgan.ts';
-import { selectNodeBackend } from './backend.ts';
+import { selectNodeBackend } from '../runtime/node/backend.ts';
 
 // Small, because the cpu backend is slow; latentDim 16 still exercises every layer.
 const CONFIG = dcgan.parseConfig({ width: 8, latentDim: 16 });

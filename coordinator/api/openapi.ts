@@ -9,6 +9,7 @@
  * on any route under /api/ that is served but not documented, or documented
  * but not served.
  */
+import { listDatasets } from '../../shared/data/registry.ts';
 import { jobConfigJsonSchema } from '../config.ts';
 
 /** Who may call a route: anyone, a reader (read or admin token, when the coordinator has a read token), or the admin. */
@@ -303,7 +304,7 @@ export const openApiDocument = {
         operationId: 'getDatasetExamples',
         summary: "training examples by index, as exact float32, for a connected worker session (browser workers): only indices of the worker's open assignment (or of a closed one a late update may still fill)",
         access: 'session',
-        parameters: [{ name: 'id', in: 'path', required: true, schema: { enum: ['mnist'] } }, { name: 'indices', in: 'query', required: true, schema: { type: 'string', description: 'comma-separated' } }],
+        parameters: [{ name: 'id', in: 'path', required: true, schema: { enum: listDatasets().map((dataset) => dataset.id) } }, { name: 'indices', in: 'query', required: true, schema: { type: 'string', description: 'comma-separated' } }],
         responses: { 200: { description: 'the examples', ...bytes('application/x-msgpack') }, 400: error, 403: { description: "an index outside the worker's assignments (NOT_ASSIGNED, field indices[i])", ...json(ref('Error')) }, 404: error },
       }),
     },

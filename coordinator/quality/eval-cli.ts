@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
 import { isTesseraError } from '../../shared/protocol/errors.ts';
-import { selectNodeBackend } from '../../worker/backend.ts';
+import { selectNodeBackend } from '../../runtime/node/backend.ts';
 import { getEvalDataset } from './datasets.ts';
 import { DEFAULT_HELD_OUT_FRACTION, DEFAULT_SPLIT_SEED, loadEvalSplit } from './load.ts';
 import { trainAndSave } from './train.ts';

@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { getModel } from '../../shared/models/registry.ts';
-import { selectNodeBackend } from '../../worker/backend.ts';
+import { selectNodeBackend } from '../../runtime/node/backend.ts';
 import { ScoringThread } from './scoring-thread.ts';
 
 /**

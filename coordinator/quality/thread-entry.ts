@@ -1,7 +1,7 @@
 import { parentPort } from 'node:worker_threads';
 import { getModel } from '../../shared/models/registry.ts';
 import type { ModelSpec, Trainer } from '../../shared/models/types.ts';
-import { selectNodeBackend } from '../../worker/backend.ts';
+import { selectNodeBackend } from '../../runtime/node/backend.ts';
 import type { Evaluator } from '../../shared/eval/evaluator.ts';
 import { loadEvaluator } from './load.ts';
 import type { ScoreReply, ScoreRequest } from './thread-protocol.ts';

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { cpus } from 'node:os';
-import { selectBackend, type BackendCandidate, type BackendChoice } from '../shared/tfjs/backends.ts';
+import { selectBackend, type BackendCandidate, type BackendChoice } from '../../shared/tfjs/backends.ts';
 import { installNodeWebGpu, vulkanLoaderMissing } from './webgpu.ts';
 
 export const NODE_BACKENDS = ['tensorflow', 'webgpu', 'wasm', 'cpu'] as const;
@@ -40,7 +40,7 @@ function nodeCandidates(forced: boolean): Record<(typeof NODE_BACKENDS)[number],
       name: 'wasm',
       load: async () => {
         await import('@tensorflow/tfjs-backend-wasm');
-        const { registerWasmConvKernels } = await import('../shared/tfjs/wasm-conv-kernels.ts');
+        const { registerWasmConvKernels } = await import('../../shared/tfjs/wasm-conv-kernels.ts');
         registerWasmConvKernels();
       },
     },

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { connect, nkeyAuthenticator, nkeys, type ConnectionOptions, type NatsConnection } from 'nats';
-import { ErrorCode, TesseraError } from '../shared/protocol/errors.ts';
+import { ErrorCode, TesseraError } from '../../shared/protocol/errors.ts';
 
 /**
  * How to reach a NATS cluster: server URLs and, as the cluster asks,

@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { ErrorCode } from '../shared/protocol/errors.ts';
+import { ErrorCode } from '../../shared/protocol/errors.ts';
 import { requireRealSecret, secretProblem } from './placeholder-secrets.ts';
 
-const ROOT = new URL('../', import.meta.url);
+const ROOT = new URL('../../', import.meta.url);
 
 /** KEY=VALUE lines of an env file, comments and blanks left out. */
 function envValues(path: string): [string, string][] {

@@ -1,4 +1,4 @@
-import { ErrorCode, TesseraError } from '../shared/protocol/errors.ts';
+import { ErrorCode, TesseraError } from '../../shared/protocol/errors.ts';
 
 /*
  * Refusing secrets that were never made: the coordinator and the Node worker

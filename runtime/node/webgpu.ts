@@ -1,4 +1,4 @@
-import { isSoftwareDevice } from '../shared/tfjs/software.ts';
+import { isSoftwareDevice } from '../../shared/tfjs/software.ts';
 
 /**
  * WebGPU for the Node worker through Dawn (the optional `webgpu` package).

@@ -33,6 +33,6 @@ export function tensorsToArrays(tensors: NamedTensors, shapes: Record<string, nu
 
 /** SHA-256 of the bytes, hex: the content address of a weights version (Web Crypto exists in Node 20 and browsers). */
 export async function contentHash(bytes: Uint8Array): Promise<string> {
-  const digest = await globalThis.crypto.subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>);
+  const digest = await crypto.subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>);
   return Array.from(new Uint8Array(digest), (byte) => byte.toString(16).padStart(2, '0')).join('');
 }

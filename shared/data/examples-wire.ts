@@ -1,9 +1,10 @@
 import { alignedCopy, bytesOf, pack, unpack } from '../codec/packr.ts';
 import type { Batch } from '../models/types.ts';
 import * as check from '../protocol/check.ts';
+import { LIMITS } from '../protocol/messages.ts';
 
-/** Most examples one request may ask for (a browser worker's batch). */
-export const MAX_EXAMPLES_PER_REQUEST = 4096;
+/** Most examples one request may ask for: one assignment's, whatever its size (the protocol's one batch limit). */
+export const MAX_EXAMPLES_PER_REQUEST = LIMITS.maxBatch;
 
 /** Examples as the coordinator serves them to browser workers: float32 pixels, exact, so every worker trains on the same values. */
 export function encodeExamples(batch: Batch): Uint8Array {

@@ -8,8 +8,12 @@ export const PROTOCOL_VERSION = 1;
 export const LIMITS = {
   /** Encoded tensors of one update or one weights message. */
   maxTensorBytes: 256 * 1024 * 1024,
-  /** Sample indices of one assignment. */
-  maxBatch: 65_536,
+  /**
+   * Examples in one assignment, and in one fetch of examples by a browser worker (shared/data/examples-wire.ts): the
+   * same limit, so any assignment can be fetched in one request. 4,096 28x28 images are 12.8 MB of float32 pixels;
+   * the runner never deals a worker more (coordinator/runner.ts), local mode's inner steps included.
+   */
+  maxBatch: 4_096,
   maxIdLength: 128,
   /** A hello, the only message a connection may send before it is welcomed: a token of 4,096 characters fits. */
   maxHelloBytes: 8 * 1024,

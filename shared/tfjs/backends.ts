@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { median } from '../aggregate/schedule.ts';
+import { median } from '../schedule/schedule.ts';
 import { createConvProbe, type Probe } from './probe.ts';
 
 /** A backend a runtime can offer: how to make it available. */

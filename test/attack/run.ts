@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
-import { selectNodeBackend } from '../../worker/backend.ts';
+import { selectNodeBackend } from '../../runtime/node/backend.ts';
 import { ATTACKS, attackById } from './attacks.ts';
 import { runScenario, type ScenarioResult } from './scenario.ts';
 import { baselines, formatTable, judgeRuns } from './table.ts';

@@ -13,7 +13,7 @@ import WebSocket from 'ws';
 import { pack, unpack } from '../../shared/codec/packr.ts';
 import { loadMnist } from '../../shared/data/mnist.ts';
 import { WorkerClient, type SocketLike } from '../../shared/worker/client.ts';
-import { selectNodeBackend } from '../../worker/backend.ts';
+import { selectNodeBackend } from '../../runtime/node/backend.ts';
 
 const { values } = parseArgs({ options: { url: { type: 'string' }, name: { type: 'string', default: 'liar' } } });
 if (!values.url) throw new Error('--url is required');

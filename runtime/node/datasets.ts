@@ -1,0 +1,13 @@
+/**
+ * The Node runtime's dataset loaders, supplied to the shared registry on
+ * import: every Node process that loads data (coordinator, worker, tools)
+ * imports this module rather than shared/data/registry.ts directly.
+ */
+import { supplyDatasetLoader } from '../../shared/data/registry.ts';
+import { loadMnist } from '../../shared/data/mnist.ts';
+import { loadFashionMnist } from './fashion-mnist.ts';
+
+supplyDatasetLoader('mnist', loadMnist);
+supplyDatasetLoader('fashion-mnist', () => loadFashionMnist());
+
+export { getDatasetSpec, listDatasets, loadDataset } from '../../shared/data/registry.ts';
