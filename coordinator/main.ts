@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { loadedModelModules, loadModelModules } from '../runtime/node/model-modules.ts';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -21,6 +22,9 @@ Runs a coordinator: serves the worker protocol on ws://HOST:PORT/ws and the API 
   --config FILE        job config as JSON (defaults fill what it leaves out)
   --set KEY=VALUE      set one config key by its dotted path, e.g. --set training.batchSize=64 (repeatable)
   --rounds N           stop after N rounds (same as --set training.rounds=N; 0 runs until stopped)
+  --model-module PATH  load a model family from a TypeScript module (its ModelSpec as default export; see
+                       docs/model-modules.md); it is checked for data parallelism before the job starts,
+                       then passed to the local workers and bundled for browsers (repeatable)
   --local-workers N    also start N Node workers on this machine
   --worker-backend B   backend for the local workers (default: the fastest present)
   --worker-token T     require this token (or a join token) from workers (env TESSERA_WORKER_TOKEN; without it anyone may join)
@@ -44,6 +48,7 @@ const { values } = parseArgs({
     config: { type: 'string' },
     set: { type: 'string', multiple: true, default: [] },
     rounds: { type: 'string' },
+    'model-module': { type: 'string', multiple: true, default: [] },
     'local-workers': { type: 'string', default: '0' },
     'worker-backend': { type: 'string' },
     'worker-token': { type: 'string', default: process.env.TESSERA_WORKER_TOKEN },
@@ -110,6 +115,16 @@ try {
 
 // The coordinator's own tensor work is small (initial weights, sample grids, export): wasm serves it on every machine.
 const backend = await selectNodeBackend('wasm');
+// Users' model families, registered (and checked) before the job config names one.
+try {
+  for (const { spec, checks } of await loadModelModules(values['model-module'], { admit: true })) {
+    process.stdout.write(`model ${spec.id} loaded: ${checks.map((check) => check.name).join(', ')} checked\n`);
+  }
+} catch (error) {
+  if (!(error instanceof TesseraError)) throw error;
+  process.stderr.write(`refusing to start: ${error.message}\n`);
+  process.exit(2);
+}
 const nats = natsSettingsFrom(natsValues(values));
 // The workers' NATS identities to lend: a file (one seed per line), or the variable itself (a Kubernetes Secret).
 const seedsFile = process.env.TESSERA_NATS_WORKER_SEEDS_FILE;
@@ -171,6 +186,7 @@ const workerMain = fileURLToPath(new URL('../worker/main.ts', import.meta.url));
 for (let i = 0; i < localWorkers; i++) {
   const args = ['--import', 'tsx', workerMain, '--url', `ws://127.0.0.1:${coordinator.port}/ws`, '--name', `local-${i + 1}`, '--quiet'];
   if (values['worker-backend']) args.push('--backend', values['worker-backend']);
+  for (const module of loadedModelModules()) args.push('--model-module', module);
   // The token goes in the environment, never on argv: any user of the machine can read a process's arguments (`ps`).
   const env: NodeJS.ProcessEnv = { ...process.env, TESSERA_WORKER_TOKEN: values['worker-token'] };
   if (!values['worker-token']) delete env.TESSERA_WORKER_TOKEN;

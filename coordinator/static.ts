@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Hono } from 'hono';
+import { loadedModelModules } from '../runtime/node/model-modules.ts';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const BROWSER_ENTRIES = {
@@ -36,11 +37,32 @@ export function browserBundles(): Promise<Map<string, Uint8Array>> {
       write: false,
       outdir: '/static/browser',
       logLevel: 'silent',
+      plugins: [withModelModules(loadedModelModules())],
     });
     return new Map(result.outputFiles.map((file) => [file.path.slice(file.path.lastIndexOf('/') + 1), file.contents]));
   })();
   bundles.catch(() => (bundles = undefined));
   return bundles;
+}
+
+/**
+ * Users' model modules (--model-module) in the training worker's bundle: its
+ * source gets one import and one registerModel per module, so a tab knows the
+ * families the coordinator loaded. No module, no change.
+ */
+function withModelModules(modules: readonly string[]): import('esbuild').Plugin {
+  return {
+    name: 'tessera-model-modules',
+    setup(build) {
+      if (modules.length === 0) return;
+      build.onLoad({ filter: /browser-worker[\\/]training\.worker\.ts$/ }, async (args) => {
+        const imports = modules.map((module, i) => `import * as __tesseraModel${i} from ${JSON.stringify(module)};`).join('\n');
+        const registrations = modules.map((_, i) => `__tesseraRegisterModel(__tesseraModel${i}.default ?? __tesseraModel${i}.spec);`).join('\n');
+        const header = `${imports}\nimport { registerModel as __tesseraRegisterModel } from '../shared/models/registry.ts';\n${registrations}\n`;
+        return { contents: header + (await readFile(args.path, 'utf8')), loader: 'ts', resolveDir: dirname(args.path) };
+      });
+    },
+  };
 }
 
 const wasmDir = dirname(createRequire(import.meta.url).resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm'));

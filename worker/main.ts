@@ -11,6 +11,7 @@ import { NATS_CLI_OPTIONS, NATS_CLI_USAGE, natsSettingsFrom, natsValues } from '
 import { borrowNatsIdentity } from './nats-identity.ts';
 import { NatsSocket } from './nats-socket.ts';
 import { requireRealSecret } from '../runtime/node/placeholder-secrets.ts';
+import { loadModelModules } from '../runtime/node/model-modules.ts';
 
 const USAGE = `Usage: tessera-worker (--url ws://HOST:PORT/ws | --nats nats://HOST:4222) [options]
 
@@ -27,6 +28,7 @@ ${NATS_CLI_USAGE}
                        on a small conv step and the fastest kept; software GPUs are passed over)
   --name NAME          how the worker table shows this worker (default: the host name)
   --throttle F         stretch each compute F times (to try out slow workers)
+  --model-module PATH  load a model family from a module, as the coordinator was given it (repeatable)
   --quiet              print only errors, and of rejected updates none (the coordinator logs them)
   --help               print this and exit
 `;
@@ -40,6 +42,7 @@ const { values } = parseArgs({
     backend: { type: 'string' },
     name: { type: 'string', default: hostname() },
     throttle: { type: 'string', default: '1' },
+    'model-module': { type: 'string', multiple: true, default: [] },
     quiet: { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
     ...NATS_CLI_OPTIONS,
@@ -57,6 +60,13 @@ try {
   requireRealSecret('TESSERA_NATS_PASS', nats?.pass);
 } catch (error) {
   process.stderr.write(`refusing to start: ${(error as Error).message}\n`);
+  process.exit(2);
+}
+// Users' model families: registered before the job's welcome names one (the coordinator checked them already).
+try {
+  await loadModelModules(values['model-module'], { admit: false });
+} catch (error) {
+  process.stderr.write(`[worker ${values.name}] ${(error as Error).message}\n`);
   process.exit(2);
 }
 // In a cluster every worker process has its own NATS identity, and may publish only as itself.

@@ -5,7 +5,8 @@ import type { NamedArrays } from '../codec/types.ts';
 import { loadMnist } from '../data/mnist.ts';
 import { adamStep, createAdamState } from '../training/adam.ts';
 import { concatNoise } from '../training/noise.ts';
-import type { Batch, ModelSpec, Trainer } from './types.ts';
+import { concatBatches, relativeError } from './admission.ts';
+import type { ModelSpec, Trainer } from './types.ts';
 
 /*
  * The contract every model family's trainer keeps, as one suite each family's
@@ -28,31 +29,8 @@ export interface ContractOptions<Config extends object> {
   warmUpLearningRate: number;
 }
 
-/** ||a - b|| / ||b||, in float64. */
-export function relativeError(a: Float32Array, b: Float32Array): number {
-  let difference = 0;
-  let norm = 0;
-  for (let i = 0; i < a.length; i++) {
-    difference += (a[i] - b[i]) ** 2;
-    norm += b[i] ** 2;
-  }
-  return Math.sqrt(difference) / Math.max(Math.sqrt(norm), 1e-30);
-}
-
-export function concatBatches(batches: Batch[]): Batch {
-  const count = batches.reduce((sum, batch) => sum + batch.count, 0);
-  const images = new Float32Array(batches.reduce((sum, batch) => sum + batch.images.length, 0));
-  const labels = new Int32Array(count);
-  let pixel = 0;
-  let row = 0;
-  for (const batch of batches) {
-    images.set(batch.images, pixel);
-    labels.set(batch.labels, row);
-    pixel += batch.images.length;
-    row += batch.count;
-  }
-  return { images, labels, count };
-}
+// The two helpers the contract shares with the admission checks a family passes at load.
+export { concatBatches, relativeError } from './admission.ts';
 
 /** Weights after `steps` per-network Adam steps from initialWeights(42), on batches of 16 spread over MNIST. */
 export async function warmedUpWeights(spec: ModelSpec<any>, trainer: Trainer, steps: number, learningRate: number): Promise<NamedArrays> {
