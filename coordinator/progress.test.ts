@@ -34,7 +34,7 @@ describe('formatRound', () => {
   });
 
   it('counts a round budget in steps, with a bar', () => {
-    expect(formatRound(summary(9, 9), String, 20)).toMatch(/^\[#{10}-{10}\]  50% round 9, step 10 of 20 \|/);
+    expect(formatRound(summary(9, 9), String, 20)).toMatch(/^\[#{10}-{10}\] {2}50% round 9, step 10 of 20 \|/);
   });
 });
 

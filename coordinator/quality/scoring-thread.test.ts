@@ -30,7 +30,10 @@ describe('ScoringThread', () => {
     // An untrained generator's samples are far from digits: above the real-digit floor, few recognisable.
     expect(report.frechet).toBeGreaterThan(report.frechetFloor);
     expect(report.recognisable).toBeLessThan(0.5);
-    for (const value of [report.precision, report.recall, report.recognisable, report.coverageEntropy]) expect(value).toBeGreaterThanOrEqual(0), expect(value).toBeLessThanOrEqual(1);
+    for (const value of [report.precision, report.recall, report.recognisable, report.coverageEntropy]) {
+      expect(value).toBeGreaterThanOrEqual(0);
+      expect(value).toBeLessThanOrEqual(1);
+    }
 
     // Same weights, same seed: the same samples, the same figures.
     const again = await thread.score(job);

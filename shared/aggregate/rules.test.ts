@@ -1,7 +1,6 @@
 /** What each rule does beyond the contract: the mean averages, the trimmed mean trims, the median is the median, centered-clip converges. */
 import { describe, expect, it } from 'vitest';
 import { centeredClip } from './centered-clip.ts';
-import { CLIP_MULTIPLE } from './clip.ts';
 import { mean } from './mean.ts';
 import { median } from './median.ts';
 import { globalNorm } from './norms.ts';

@@ -3,7 +3,7 @@ import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseSeeds } from '../../coordinator/nats-identities.ts';
-import { publicKeyOf, SEEDS_FILE, writeNatsUsers } from '../../deploy/nats-users.ts';
+import { publicKeyOf, writeNatsUsers } from '../../deploy/nats-users.ts';
 import { freePort, NATS_SERVER } from './nats-server.ts';
 import { ROOT } from './processes.ts';
 
