@@ -77,7 +77,9 @@ const memcpy = time(() => {
 
 const rows = [{ id: 'memcpy', ...memcpy }, ...listRules().map((rule) => ({ id: rule.id, ...time(() => void rule.aggregate(input, OPTIONS)) }))];
 const gbps = (ms: number) => bytes / 1e9 / (ms / 1000);
-console.log(`${UPDATES} updates x ${FLOATS / 1e6} M floats (${(bytes / 1e6).toFixed(0)} MB read), median of ${runs} runs, Node ${process.version}, load ${loadavg()[0].toFixed(1)} on ${cpus().length} cores`);
+console.log(
+  `${UPDATES} updates x ${FLOATS / 1e6} M floats (${(bytes / 1e6).toFixed(0)} MB read), median of ${runs} runs, Node ${process.version}, load ${loadavg()[0].toFixed(1)} on ${cpus().length} cores`,
+);
 console.log('rule          | wall ms |  GB/s | x memcpy | CPU ms | GB/CPU-s | x memcpy');
 console.log('--------------|---------|-------|----------|--------|----------|---------');
 for (const row of rows) {

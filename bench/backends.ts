@@ -95,7 +95,14 @@ async function measure(backend: string, batchSize: number): Promise<Measurement>
   }
   trainer.dispose();
   const stepMs = median(samples);
-  return { backend: choice.name, device: choice.device, batch: batchSize, stepMs, runs: cold ? 0 : samples.length, samplesPerSecond: (batchSize / stepMs) * 1000 };
+  return {
+    backend: choice.name,
+    device: choice.device,
+    batch: batchSize,
+    stepMs,
+    runs: cold ? 0 : samples.length,
+    samplesPerSecond: (batchSize / stepMs) * 1000,
+  };
 }
 
 /** In the parent: runs one backend's child (by PID, killed when it overstays) and collects its line. */

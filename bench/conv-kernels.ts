@@ -168,15 +168,18 @@ for (const mode of modes) {
   const r = tf.randomNormal([batch, 7, 7, 128]);
   dStep.ms[mode] = time(mode, () => tf.grads((a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => discriminator(a, b, c).mul(r).sum())([image, w1, w2]));
   gdStep.ms[mode] = time(mode, () =>
-    tf.grads((a: tf.Tensor, b: tf.Tensor, c: tf.Tensor, d: tf.Tensor) => discriminator(generator(z, c, d), a, b).mul(r).sum())([w1, w2, w3, w4]),
+    tf.grads((a: tf.Tensor, b: tf.Tensor, c: tf.Tensor, d: tf.Tensor) =>
+      discriminator(generator(z, c, d), a, b)
+        .mul(r)
+        .sum(),
+    )([w1, w2, w3, w4]),
   );
   tf.dispose([image, z, w1, w2, w3, w4, r]);
 }
 rows.push(dStep, gdStep);
 
 const fmt = (ms: number | undefined) => (ms === undefined ? 'n/a' : ms.toFixed(1));
-const ratio = (other: number | undefined, ours: number | undefined) =>
-  other === undefined || ours === undefined ? 'n/a' : `${(other / ours).toFixed(2)}x`;
+const ratio = (other: number | undefined, ours: number | undefined) => (other === undefined || ours === undefined ? 'n/a' : `${(other / ours).toFixed(2)}x`);
 
 console.log(`tfjs ${tf.version_core}, wasm ${version_wasm} (SIMD ${tf.env().getBool('WASM_HAS_SIMD_SUPPORT')}, threads ${getThreadsCount()}), batch ${BATCH}`);
 console.log(`wasm: median of ${REPEATS} after ${WARMUP} warm-up runs; cpu: at batch ${CPU_BATCH} scaled x${BATCH / CPU_BATCH}, runs over 1 s unwarmed; ms`);

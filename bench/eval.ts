@@ -40,7 +40,15 @@ for (const count of counts) {
   const floor = await evaluator.frechetFloor(count);
   const floorMs = performance.now() - started;
   const real = await evaluator.scoreReal(count);
-  rows.push([String(count), floor.toFixed(2), real.frechet.toFixed(2), real.precision.toFixed(3), real.recall.toFixed(3), `${(real.recognisable * 100).toFixed(1)}%`, floorMs.toFixed(0)]);
+  rows.push([
+    String(count),
+    floor.toFixed(2),
+    real.frechet.toFixed(2),
+    real.precision.toFixed(3),
+    real.recall.toFixed(3),
+    `${(real.recognisable * 100).toFixed(1)}%`,
+    floorMs.toFixed(0),
+  ]);
 }
 
 // Speed: 1000 held-out digits as the samples, floor cached, against the classifier's forward pass alone.
@@ -59,7 +67,9 @@ const scoreMs = performance.now() - started;
 
 const table = (header: string[], body: string[][]) => {
   const widths = header.map((title, column) => Math.max(title.length, ...body.map((row) => row[column].length)));
-  return [header, widths.map((width) => '-'.repeat(width)), ...body].map((row) => row.map((cell, column) => cell.padStart(widths[column])).join('  ')).join('\n');
+  return [header, widths.map((width) => '-'.repeat(width)), ...body]
+    .map((row) => row.map((cell, column) => cell.padStart(widths[column])).join('  '))
+    .join('\n');
 };
 process.stdout.write(`Evaluator on ${backend.device}
 classifier: held-out accuracy ${(reference.accuracy * 100).toFixed(1)}%, held-out recognisable ${(reference.recognisable * 100).toFixed(1)}%, coverage entropy ${reference.coverageEntropy.toFixed(3)} (${reference.count} digits)
@@ -77,7 +87,9 @@ if (options.train) {
     const trainedAt = performance.now();
     const { model: trained, record } = await trainAndSave(split, config, classifierHash('mnist', config, split.train), dir);
     trained.dispose();
-    process.stdout.write(`Training the classifier (${config.epochs} epochs over ${split.train.count} digits): ${((performance.now() - trainedAt) / 1000).toFixed(0)} s, held-out accuracy ${(record.heldOutAccuracy * 100).toFixed(2)}%\n`);
+    process.stdout.write(
+      `Training the classifier (${config.epochs} epochs over ${split.train.count} digits): ${((performance.now() - trainedAt) / 1000).toFixed(0)} s, held-out accuracy ${(record.heldOutAccuracy * 100).toFixed(2)}%\n`,
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -52,7 +52,16 @@ const evalBatch = dataset.batch(Array.from(heldOut));
 const evalNoise = trainer.drawNoise(evalBatch.count, 12345);
 
 async function run(mode: 'sync' | 'local') {
-  const { job, rounds, bytes, seconds } = await simulateTraining({ spec, trainer, dataset, initial, workers: 2, batchPerWorker: batchSize, samples: totalSamples, training: { mode, localSteps } });
+  const { job, rounds, bytes, seconds } = await simulateTraining({
+    spec,
+    trainer,
+    dataset,
+    initial,
+    workers: 2,
+    batchPerWorker: batchSize,
+    samples: totalSamples,
+    training: { mode, localSteps },
+  });
   trainer.setWeights(job.state.weights);
   const { losses } = await trainer.lossAndGrads(evalBatch, evalNoise);
   return { mode, rounds, samples: job.state.samplesSeen, bytes, losses, seconds };
@@ -64,6 +73,10 @@ console.log(`\n${spec.id}: ${totalSamples} samples, 2 workers, batch ${batchSize
 console.log('| mode | rounds | samples | update bytes | bytes/sample | bytes vs sync | held-out losses | seconds |');
 console.log('| --- | --- | --- | --- | --- | --- | --- | --- |');
 for (const row of [baseline, local]) {
-  const losses = Object.entries(row.losses).map(([name, value]) => `${name} ${value.toFixed(4)}`).join(', ');
-  console.log(`| ${row.mode} | ${row.rounds} | ${row.samples} | ${(row.bytes / 1e6).toFixed(1)} MB | ${(row.bytes / row.samples).toFixed(0)} | ${(row.bytes / baseline.bytes).toFixed(3)} | ${losses} | ${row.seconds.toFixed(0)} |`);
+  const losses = Object.entries(row.losses)
+    .map(([name, value]) => `${name} ${value.toFixed(4)}`)
+    .join(', ');
+  console.log(
+    `| ${row.mode} | ${row.rounds} | ${row.samples} | ${(row.bytes / 1e6).toFixed(1)} MB | ${(row.bytes / row.samples).toFixed(0)} | ${(row.bytes / baseline.bytes).toFixed(3)} | ${losses} | ${row.seconds.toFixed(0)} |`,
+  );
 }

@@ -70,17 +70,23 @@ const spec = getModel(values.model);
  */
 const PRESETS: Record<string, { full: Record<string, unknown>; quick: Record<string, unknown>; learningRate: string }> = {
   // Without the default recipe's norms: the tables in docs/training-runs.md were measured on the plain architecture.
-  dcgan: { full: { width: 32, generatorNorm: 'none', discriminatorNorm: 'none' }, quick: { width: 8, latentDim: 16, generatorNorm: 'none', discriminatorNorm: 'none' }, learningRate: '1e-3' },
+  dcgan: {
+    full: { width: 32, generatorNorm: 'none', discriminatorNorm: 'none' },
+    quick: { width: 8, latentDim: 16, generatorNorm: 'none', discriminatorNorm: 'none' },
+    learningRate: '1e-3',
+  },
 };
 const preset = PRESETS[spec.id];
 const modelConfig = values.config ? JSON.parse(values.config) : ((values.quick ? preset?.quick : preset?.full) ?? {});
 const trainer = spec.createTrainer(spec.parseConfig(modelConfig));
 const learningRate = values.lr ?? preset?.learningRate ?? 'model';
-const optimizers = learningRate === 'model' ? undefined : Object.fromEntries(Object.keys(spec.networks).map((network) => [network, { learningRate: Number(learningRate) }]));
+const optimizers =
+  learningRate === 'model' ? undefined : Object.fromEntries(Object.keys(spec.networks).map((network) => [network, { learningRate: Number(learningRate) }]));
 const samples = Number(values.samples ?? (values.quick ? 1024 : 16384));
 const globalBatch = Number(values.batch);
 // Every configuration's rounds must add up to exactly these samples: local H=16 takes 16 global batches a round.
-if (!(samples > 0) || samples % (16 * globalBatch) !== 0) throw new Error(`--samples ${samples}: use a multiple of 16 x the global batch (${16 * globalBatch}) so every configuration sees exactly as many`);
+if (!(samples > 0) || samples % (16 * globalBatch) !== 0)
+  throw new Error(`--samples ${samples}: use a multiple of 16 x the global batch (${16 * globalBatch}) so every configuration sees exactly as many`);
 const scored = Number(values.score ?? (values.quick ? 128 : 1000));
 const seed = Number(values.seed);
 const dataset = loadMnist();
@@ -121,10 +127,29 @@ async function measure(setup: Setup): Promise<Outcome> {
   const outer = setup.outer ? { outerLearningRate: setup.outer.learningRate, outerMomentum: setup.outer.momentum } : {};
   const aggregation = setup.clip === false ? { aggregation: { clipNorm: 1e30 } } : {};
   const training = { mode, localSteps, codec, lrScaling, referenceBatch: globalBatch, ...outer, ...aggregation };
-  const result = await simulateTraining({ spec, trainer, dataset, initial: trainer.initialWeights(initSeed), workers: setup.workers, batchPerWorker: setup.batchPerWorker, samples, training, modelConfig, optimizers });
+  const result = await simulateTraining({
+    spec,
+    trainer,
+    dataset,
+    initial: trainer.initialWeights(initSeed),
+    workers: setup.workers,
+    batchPerWorker: setup.batchPerWorker,
+    samples,
+    training,
+    modelConfig,
+    optimizers,
+  });
   trainer.setWeights(result.weights);
   const report = await evaluator.scoreTrainer(trainer, spec, scored, SCORE_SEED);
-  const outcome = { ...setup, steps: result.job.state.version, outliers: result.outliers, samples: result.job.state.samplesSeen, bytes: result.bytes, seconds: result.seconds, report };
+  const outcome = {
+    ...setup,
+    steps: result.job.state.version,
+    outliers: result.outliers,
+    samples: result.job.state.samplesSeen,
+    bytes: result.bytes,
+    seconds: result.seconds,
+    report,
+  };
   process.stderr.write(`${setup.label}: ${outcome.steps} steps, ${outcome.seconds.toFixed(0)} s, Fréchet ${report.frechet.toFixed(1)}\n`);
   measured.set(key, outcome);
   return outcome;
@@ -138,34 +163,54 @@ const QUALITY_HEAD = 'Fréchet | vs baseline | recognisable | precision | recall
 function printTable(title: string, head: string, rows: string[]): void {
   console.log(`\n${title}\n`);
   console.log(`| ${head} |`);
-  console.log(`| ${head.split(' | ').map(() => '---').join(' | ')} |`);
+  console.log(
+    `| ${head
+      .split(' | ')
+      .map(() => '---')
+      .join(' | ')} |`,
+  );
   for (const row of rows) console.log(`| ${row} |`);
 }
 
 const perWorker = (workers: number) => globalBatch / workers;
 const pair = { label: `2 x ${perWorker(2)}`, workers: 2, batchPerWorker: perWorker(2) };
 const real = await evaluator.scoreReal(scored);
-console.log(`\n${spec.id} ${JSON.stringify(spec.parseConfig(modelConfig))}, lr ${learningRate}: ${samples} samples per configuration, ${scored} samples scored`);
-console.log(`Real training digits score: Fréchet ${fixed(real.frechet, 1)} (the floor at ${scored}), recognisable ${fixed(real.recognisable)}, precision ${fixed(real.precision)}, recall ${fixed(real.recall)}`);
+console.log(
+  `\n${spec.id} ${JSON.stringify(spec.parseConfig(modelConfig))}, lr ${learningRate}: ${samples} samples per configuration, ${scored} samples scored`,
+);
+console.log(
+  `Real training digits score: Fréchet ${fixed(real.frechet, 1)} (the floor at ${scored}), recognisable ${fixed(real.recognisable)}, precision ${fixed(real.precision)}, recall ${fixed(real.recall)}`,
+);
 
 if (tables.includes('workers')) {
   const rows: Outcome[] = [];
-  for (const workers of [1, 2, 4]) rows.push(await measure(workers === 2 ? pair : { label: `${workers} x ${perWorker(workers)}`, workers, batchPerWorker: perWorker(workers) }));
+  for (const workers of [1, 2, 4])
+    rows.push(await measure(workers === 2 ? pair : { label: `${workers} x ${perWorker(workers)}`, workers, batchPerWorker: perWorker(workers) }));
   // The default mean rule clips an update beyond 4x the round's median norm; with 2 workers that is 4x the other's.
-  for (const workers of [2, 4]) rows.push(await measure({ label: `${workers} x ${perWorker(workers)}, no clipping`, workers, batchPerWorker: perWorker(workers), clip: false }));
+  for (const workers of [2, 4])
+    rows.push(await measure({ label: `${workers} x ${perWorker(workers)}, no clipping`, workers, batchPerWorker: perWorker(workers), clip: false }));
   const head = `workers x batch | steps | samples | updates clipped or flagged | ${QUALITY_HEAD} | train s`;
-  printTable(`Workers at the same global batch (${globalBatch}); baseline 1 worker`, head, rows.map((row) => `${row.label} | ${row.steps} | ${row.samples} | ${row.outliers} | ${quality(row, rows[0])} | ${fixed(row.seconds, 0)}`));
+  printTable(
+    `Workers at the same global batch (${globalBatch}); baseline 1 worker`,
+    head,
+    rows.map((row) => `${row.label} | ${row.steps} | ${row.samples} | ${row.outliers} | ${quality(row, rows[0])} | ${fixed(row.seconds, 0)}`),
+  );
 }
 
 if (tables.includes('growth')) {
   const rows = [await measure(pair)];
-  for (const lrScaling of ['none', 'sqrt'] as const) rows.push(await measure({ label: `4 x ${perWorker(2)}`, workers: 4, batchPerWorker: perWorker(2), lrScaling }));
+  for (const lrScaling of ['none', 'sqrt'] as const)
+    rows.push(await measure({ label: `4 x ${perWorker(2)}`, workers: 4, batchPerWorker: perWorker(2), lrScaling }));
   const head = `workers x batch | global batch | lrScaling | lr x | steps | ${QUALITY_HEAD}`;
-  printTable(`Global batch growing with the workers (${perWorker(2)} each, the coordinator's default); baseline 2 workers`, head, rows.map((row) => {
-    const global = row.workers * row.batchPerWorker;
-    const factor = learningRateScale(global, { lrScaling: row.lrScaling ?? 'none', referenceBatch: globalBatch });
-    return `${row.label} | ${global} | ${row.lrScaling ?? 'none'} | ${fixed(factor)} | ${row.steps} | ${quality(row, rows[0])}`;
-  }));
+  printTable(
+    `Global batch growing with the workers (${perWorker(2)} each, the coordinator's default); baseline 2 workers`,
+    head,
+    rows.map((row) => {
+      const global = row.workers * row.batchPerWorker;
+      const factor = learningRateScale(global, { lrScaling: row.lrScaling ?? 'none', referenceBatch: globalBatch });
+      return `${row.label} | ${global} | ${row.lrScaling ?? 'none'} | ${fixed(factor)} | ${row.steps} | ${quality(row, rows[0])}`;
+    }),
+  );
 }
 
 if (tables.includes('bytes')) {
@@ -173,13 +218,21 @@ if (tables.includes('bytes')) {
   for (const codec of ['f16', 'int8']) rows.push(await measure({ ...pair, label: `sync ${codec}`, codec }));
   for (const localSteps of [4, 8, 16]) rows.push(await measure({ ...pair, label: `local H=${localSteps}`, mode: 'local', localSteps }));
   // The same with the plain average of the workers' weights as the outer step (FedAvg, local SGD): no outer momentum.
-  for (const localSteps of [4, 8, 16]) rows.push(await measure({ ...pair, label: `local H=${localSteps}, outer 1 / no momentum`, mode: 'local', localSteps, outer: { learningRate: 1, momentum: 0 } }));
+  for (const localSteps of [4, 8, 16])
+    rows.push(
+      await measure({ ...pair, label: `local H=${localSteps}, outer 1 / no momentum`, mode: 'local', localSteps, outer: { learningRate: 1, momentum: 0 } }),
+    );
   rows.push(await measure({ ...pair, label: 'sync f32, another init (spread)', initSeed: seed + 1 }));
   rows[0] = { ...rows[0], label: 'sync f32' };
   const head = `mode | rounds | update MB | bytes/sample | bytes vs f32 | ${QUALITY_HEAD}`;
-  printTable(`Quality against update bytes, 2 workers x ${perWorker(2)} per step; baseline sync f32`, head, rows.map((row) =>
-    `${row.label} | ${row.steps} | ${fixed(row.bytes / 1e6, 1)} | ${fixed(row.bytes / row.samples, 0)} | ${fixed(row.bytes / rows[0].bytes, 3)} | ${quality(row, rows[0])}`,
-  ));
+  printTable(
+    `Quality against update bytes, 2 workers x ${perWorker(2)} per step; baseline sync f32`,
+    head,
+    rows.map(
+      (row) =>
+        `${row.label} | ${row.steps} | ${fixed(row.bytes / 1e6, 1)} | ${fixed(row.bytes / row.samples, 0)} | ${fixed(row.bytes / rows[0].bytes, 3)} | ${quality(row, rows[0])}`,
+    ),
+  );
 }
 console.log(`\nSamples scored: ${scored}, from the sampling weights (the EMA when the model keeps one), latents seeded ${SCORE_SEED} for every row.`);
 evaluator.dispose();

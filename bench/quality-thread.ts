@@ -44,11 +44,20 @@ const idle = await loopDelayDuring(() => new Promise((resolve) => setTimeout(res
 const rows: string[][] = [];
 for (const count of COUNTS) {
   const measured = await loopDelayDuring(() => thread.score(job(count)));
-  rows.push([String(count), (measured.ms / 1000).toFixed(2), (measured.result.ms / 1000).toFixed(2), measured.p99.toFixed(1), measured.max.toFixed(1), (measured.p99 / idle.p99).toFixed(2)]);
+  rows.push([
+    String(count),
+    (measured.ms / 1000).toFixed(2),
+    (measured.result.ms / 1000).toFixed(2),
+    measured.p99.toFixed(1),
+    measured.max.toFixed(1),
+    (measured.p99 / idle.p99).toFixed(2),
+  ]);
 }
 await thread.close();
 
-console.log(`\n${spec.id} at its defaults; scoring thread: first request (thread start, evaluator load, ${COUNTS[0]} samples) ${(warm.ms / 1000).toFixed(1)} s`);
+console.log(
+  `\n${spec.id} at its defaults; scoring thread: first request (thread start, evaluator load, ${COUNTS[0]} samples) ${(warm.ms / 1000).toFixed(1)} s`,
+);
 console.log(`event-loop delay of this thread with the scorer idle (baseline): p99 ${idle.p99.toFixed(1)} ms, max ${idle.max.toFixed(1)} ms\n`);
 const header = ['evalSamples', 'scoring s', 'in thread s', 'loop p99 ms', 'loop max ms', 'p99 / idle'];
 const widths = header.map((title, i) => Math.max(title.length, ...rows.map((row) => row[i].length)));

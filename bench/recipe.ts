@@ -105,14 +105,25 @@ async function runTrial(name: string): Promise<void> {
   };
   const start = cpu();
   const result = await simulateTraining({
-    spec, trainer, dataset, initial: trainer.initialWeights(Number(values.seed)), workers: 1, batchPerWorker: batch,
-    samples: Number.MAX_SAFE_INTEGER, training: { referenceBatch: batch }, modelConfig, optimizers: trial.optimizers,
+    spec,
+    trainer,
+    dataset,
+    initial: trainer.initialWeights(Number(values.seed)),
+    workers: 1,
+    batchPerWorker: batch,
+    samples: Number.MAX_SAFE_INTEGER,
+    training: { referenceBatch: batch },
+    modelConfig,
+    optimizers: trial.optimizers,
     stop: () => cpu() - start >= cpuSeconds,
   });
   const spent = cpu() - start;
   const evaluator = await loadEvaluator(dataset.id);
   const reports: Record<string, QualityReport> = {};
-  const weightSets: [string, NamedArrays][] = [['raw', result.job.state.weights], ...(result.job.state.ema ? [['ema', result.job.state.ema] as [string, NamedArrays]] : [])];
+  const weightSets: [string, NamedArrays][] = [
+    ['raw', result.job.state.weights],
+    ...(result.job.state.ema ? [['ema', result.job.state.ema] as [string, NamedArrays]] : []),
+  ];
   for (const [label, weights] of weightSets) {
     trainer.setWeights(weights);
     reports[label] = await evaluator.scoreTrainer(trainer, spec, scored, SCORE_SEED);
@@ -125,7 +136,22 @@ async function runTrial(name: string): Promise<void> {
 
 /** Runs a trial in its own process and returns what it printed last. */
 function spawnTrial(name: string): Promise<TrialResult> {
-  const args = ['--import', 'tsx', fileURLToPath(import.meta.url), '--trial', name, '--model', values.model, '--cpu-seconds', String(cpuSeconds), '--score', String(scored), '--seed', values.seed, ...(quick ? ['--quick'] : [])];
+  const args = [
+    '--import',
+    'tsx',
+    fileURLToPath(import.meta.url),
+    '--trial',
+    name,
+    '--model',
+    values.model,
+    '--cpu-seconds',
+    String(cpuSeconds),
+    '--score',
+    String(scored),
+    '--seed',
+    values.seed,
+    ...(quick ? ['--quick'] : []),
+  ];
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   child.stdout.on('data', (chunk) => (out += chunk));
@@ -146,25 +172,33 @@ async function runAll(): Promise<void> {
   const results = new Map<string, TrialResult>();
   const queue = [...names];
   const started = performance.now();
-  await Promise.all(Array.from({ length: Math.min(parallel, names.length) }, async () => {
-    for (let name = queue.shift(); name; name = queue.shift()) {
-      const result = await spawnTrial(name);
-      const best = Object.entries(result.reports).sort((a, b) => a[1].frechet - b[1].frechet)[0];
-      process.stderr.write(`${name}: ${result.steps} steps in ${result.cpuSeconds.toFixed(0)} CPU s; best ${best[0]} Fréchet ${best[1].frechet.toFixed(1)}, ${(best[1].recognisable * 100).toFixed(1)}% recognisable\n`);
-      results.set(name, result);
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: Math.min(parallel, names.length) }, async () => {
+      for (let name = queue.shift(); name; name = queue.shift()) {
+        const result = await spawnTrial(name);
+        const best = Object.entries(result.reports).sort((a, b) => a[1].frechet - b[1].frechet)[0];
+        process.stderr.write(
+          `${name}: ${result.steps} steps in ${result.cpuSeconds.toFixed(0)} CPU s; best ${best[0]} Fréchet ${best[1].frechet.toFixed(1)}, ${(best[1].recognisable * 100).toFixed(1)}% recognisable\n`,
+        );
+        results.set(name, result);
+      }
+    }),
+  );
   const base = results.get('base')!;
   const baseReport = base.reports.ema ?? base.reports.raw;
   const fixed = (value: number, digits = 2) => value.toFixed(digits);
-  console.log(`\n${values.model}: ${cpuSeconds} CPU s per trial, ${scored} samples scored per set of weights (latents seeded ${SCORE_SEED}); ${((performance.now() - started) / 60_000).toFixed(1)} min in all`);
+  console.log(
+    `\n${values.model}: ${cpuSeconds} CPU s per trial, ${scored} samples scored per set of weights (latents seeded ${SCORE_SEED}); ${((performance.now() - started) / 60_000).toFixed(1)} min in all`,
+  );
   console.log(`Baseline: base with the model's own sampling weights (${base.reports.ema ? 'its EMA' : 'raw'}).\n`);
   console.log('| trial | what | weights | steps | samples | Fréchet | vs base | recognisable | precision | recall |');
   console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
   for (const name of names) {
     const result = results.get(name)!;
     for (const [label, report] of Object.entries(result.reports)) {
-      console.log(`| ${name} | ${TRIALS[name].description} | ${label} | ${result.steps} | ${result.samples} | ${fixed(report.frechet, 1)} | ${fixed(report.frechet / baseReport.frechet)} | ${fixed(report.recognisable * 100, 1)}% | ${fixed(report.precision)} | ${fixed(report.recall)} |`);
+      console.log(
+        `| ${name} | ${TRIALS[name].description} | ${label} | ${result.steps} | ${result.samples} | ${fixed(report.frechet, 1)} | ${fixed(report.frechet / baseReport.frechet)} | ${fixed(report.recognisable * 100, 1)}% | ${fixed(report.precision)} | ${fixed(report.recall)} |`,
+      );
     }
   }
 }

@@ -34,7 +34,9 @@ const TIMEOUT_MS = { quick: 10 * 60_000, full: 60 * 60_000 };
 /** The benchmarks: bench/*.ts but this runner, by name. */
 export function listBenchmarks(dir = BENCH_DIR): string[] {
   return readdirSync(dir, { withFileTypes: true })
-    .filter((entry) => entry.isFile() && entry.name.endsWith('.ts') && !entry.name.endsWith('.test.ts') && entry.name !== basename(fileURLToPath(import.meta.url)))
+    .filter(
+      (entry) => entry.isFile() && entry.name.endsWith('.ts') && !entry.name.endsWith('.test.ts') && entry.name !== basename(fileURLToPath(import.meta.url)),
+    )
     .map((entry) => entry.name.slice(0, -'.ts'.length))
     .sort();
 }
@@ -62,7 +64,9 @@ function runBenchmark(name: string, quick: boolean): Promise<Outcome> {
 }
 
 async function main(): Promise<number> {
-  const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, only: { type: 'string' }, help: { type: 'boolean', default: false } } });
+  const { values } = parseArgs({
+    options: { quick: { type: 'boolean', default: false }, only: { type: 'string' }, help: { type: 'boolean', default: false } },
+  });
   if (values.help) {
     process.stdout.write(USAGE);
     return 0;

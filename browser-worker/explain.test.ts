@@ -4,7 +4,9 @@ import { describeRound, describeState, explainRefusal, formatGivenTime, isLate }
 
 describe('explainRefusal', () => {
   it('says what a late update means, then the detail', () => {
-    expect(explainRefusal(ErrorCode.WrongRound, 'round 54 is not open (open: 55)')).toBe('your last update arrived late: the round had closed (round 54 is not open (open: 55))');
+    expect(explainRefusal(ErrorCode.WrongRound, 'round 54 is not open (open: 55)')).toBe(
+      'your last update arrived late: the round had closed (round 54 is not open (open: 55))',
+    );
     expect(isLate(ErrorCode.WrongRound)).toBe(true);
     expect(isLate(ErrorCode.NonFinite)).toBe(false);
   });
@@ -44,7 +46,14 @@ describe('formatGivenTime', () => {
 });
 
 describe('describeRound', () => {
-  const row = { round: 7, durationMs: 640, updates: [{ workerId: 'node', samples: 20 }, { workerId: 'tab', samples: 12 }] };
+  const row = {
+    round: 7,
+    durationMs: 640,
+    updates: [
+      { workerId: 'node', samples: 20 },
+      { workerId: 'tab', samples: 12 },
+    ],
+  };
 
   it("says whether this tab's update was in the round", () => {
     expect(describeRound(row, 'tab')).toBe('round 7: 0.64 s, 2 updates, yours among them (12 samples)');

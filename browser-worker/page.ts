@@ -14,7 +14,7 @@ import { renderStatus } from './join-view.ts';
 const HIDDEN_LEAVE_MS = 60_000;
 
 const params = new URLSearchParams(location.search);
-const jobId = params.get('job') ?? (location.pathname.match(/^\/join\/([^/]+)/)?.[1] ?? undefined);
+const jobId = params.get('job') ?? location.pathname.match(/^\/join\/([^/]+)/)?.[1] ?? undefined;
 const forcedBackend = params.get('backend') ?? undefined;
 // A join link (/join?job=ID&token=T) carries the token this tab joins with; join.html keeps it out of Referer headers.
 const token = params.get('token') ?? undefined;
@@ -38,7 +38,7 @@ worker.onmessage = (event: MessageEvent<WorkerToPage>) => {
     const canvas = $('local-samples') as HTMLCanvasElement;
     if (($('samples') as HTMLImageElement).hidden) {
       canvas.hidden = false;
-      $('samples-caption').textContent = 'samples drawn in this tab from the job\'s weights (the coordinator has drawn none yet)';
+      $('samples-caption').textContent = "samples drawn in this tab from the job's weights (the coordinator has drawn none yet)";
     }
     canvas.width = message.width;
     canvas.height = message.height;

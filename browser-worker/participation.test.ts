@@ -13,10 +13,7 @@ describe('paceOf', () => {
   });
 
   it('takes the median length of the recent rounds that applied', () => {
-    const rounds = [
-      { durationMs: 9000, applied: true },
-      ...[600, 700, 500, 40_000, 800].map((durationMs) => ({ durationMs, applied: durationMs !== 40_000 })),
-    ];
+    const rounds = [{ durationMs: 9000, applied: true }, ...[600, 700, 500, 40_000, 800].map((durationMs) => ({ durationMs, applied: durationMs !== 40_000 }))];
     // The oldest falls out of the last 20 only when there are more; the unapplied one never counts.
     expect(paceOf(job(), rounds).roundMs).toBe(700);
   });
@@ -42,7 +39,9 @@ describe('judgeSpeed', () => {
   it('watches, and says why in words, when it would hold every round to its deadline', () => {
     const verdict = judgeSpeed(swiftshader, { firstShare: 32, deadlineMs: 2000, roundMs: 700 });
     expect(verdict.join).toBe(false);
-    expect(verdict.reason).toBe('this device would need about 32 s for the 32 samples a new worker gets, and a round waits only 2.0 s: it watches instead of holding every round back');
+    expect(verdict.reason).toBe(
+      'this device would need about 32 s for the 32 samples a new worker gets, and a round waits only 2.0 s: it watches instead of holding every round back',
+    );
   });
 
   it('watches when it would make every round wait for it, though within the deadline', () => {

@@ -48,7 +48,10 @@ export interface JobDescription {
 export function paceOf(job: JobDescription, rounds: readonly { durationMs: number; applied: boolean }[] = []): JobPace {
   const { training } = job.config;
   const firstShare = training.mode === 'local' ? training.batchSize * (training.localSteps ?? 1) : training.batchSize;
-  const recent = rounds.filter((round) => round.applied).slice(-PACE_ROUNDS).map((round) => round.durationMs);
+  const recent = rounds
+    .filter((round) => round.applied)
+    .slice(-PACE_ROUNDS)
+    .map((round) => round.durationMs);
   return { firstShare, deadlineMs: job.lastRound?.deadlineMs ?? training.roundDeadlineMs, roundMs: recent.length > 0 ? median(recent) : undefined };
 }
 
@@ -66,13 +69,28 @@ export function judgeSpeed(time: StepTime, pace: JobPace, overheadMs = 0): Verdi
   const samplesPerSecond = samplesPerSecondAt(time, pace.firstShare);
   if (predictedMs <= budgetMs(pace)) {
     const paceWords = pace.roundMs === undefined ? '' : `rounds take ${seconds(pace.roundMs)} now and `;
-    return { join: true, predictedMs, samplesPerSecond, reason: `fast enough: ${pace.firstShare} samples in about ${seconds(predictedMs)}${transfersOf(overheadMs)}; ${paceWords}a round waits up to ${seconds(pace.deadlineMs)}` };
+    return {
+      join: true,
+      predictedMs,
+      samplesPerSecond,
+      reason: `fast enough: ${pace.firstShare} samples in about ${seconds(predictedMs)}${transfersOf(overheadMs)}; ${paceWords}a round waits up to ${seconds(pace.deadlineMs)}`,
+    };
   }
   const need = `this device would need about ${seconds(predictedMs)}${transfersOf(overheadMs)} for the ${pace.firstShare} samples a new worker gets`;
   if (predictedMs > pace.deadlineMs * DEADLINE_SHARE) {
-    return { join: false, predictedMs, samplesPerSecond, reason: `${need}, and a round waits only ${seconds(pace.deadlineMs)}: it watches instead of holding every round back` };
+    return {
+      join: false,
+      predictedMs,
+      samplesPerSecond,
+      reason: `${need}, and a round waits only ${seconds(pace.deadlineMs)}: it watches instead of holding every round back`,
+    };
   }
-  return { join: false, predictedMs, samplesPerSecond, reason: `${need}, and rounds take ${seconds(pace.roundMs!)} now: it watches instead of making every round wait for it` };
+  return {
+    join: false,
+    predictedMs,
+    samplesPerSecond,
+    reason: `${need}, and rounds take ${seconds(pace.roundMs!)} now: it watches instead of making every round wait for it`,
+  };
 }
 
 /** The time a newcomer's first share may take: within the rounds' pace (with slack) and well before the deadline. */

@@ -44,9 +44,25 @@ let recheckTimer: ReturnType<typeof setTimeout> | undefined;
 let insisted = false;
 const recent: { samples: number; ms: number }[] = [];
 const status: TabStatus = {
-  state: 'starting', activity: 'none', backend: '', device: '', figures: [], skipped: [], speedCheck: undefined, jobId: '', workerId: '',
-  samplesPerSecond: 0, share: 0, updatesAccepted: 0, updatesRejected: 0, updatesLate: 0, samplesContributed: 0, computeMsContributed: 0,
-  lastRound: -1, losses: {}, message: '',
+  state: 'starting',
+  activity: 'none',
+  backend: '',
+  device: '',
+  figures: [],
+  skipped: [],
+  speedCheck: undefined,
+  jobId: '',
+  workerId: '',
+  samplesPerSecond: 0,
+  share: 0,
+  updatesAccepted: 0,
+  updatesRejected: 0,
+  updatesLate: 0,
+  samplesContributed: 0,
+  computeMsContributed: 0,
+  lastRound: -1,
+  losses: {},
+  message: '',
 };
 
 function publish(changes: Partial<TabStatus>): void {
@@ -144,7 +160,11 @@ function onEvent(event: WorkerEvent): void {
         message: explainRefusal(event.code, event.message),
       });
       // A late update held its round to the deadline for nothing: the device is busier or slower than measured.
-      if (wasLate && !insisted) void spectate('your last update arrived after its round had closed: this device is busier or slower than measured, so it watches instead of holding rounds back', true);
+      if (wasLate && !insisted)
+        void spectate(
+          'your last update arrived after its round had closed: this device is busier or slower than measured, so it watches instead of holding rounds back',
+          true,
+        );
       break;
     }
     case 'idle':
@@ -169,7 +189,7 @@ async function sendSamples(trainer = client?.currentTrainer): Promise<void> {
     for (let y = 0; y < size; y++) {
       for (let x = 0; x < size; x++) {
         const value = Math.round(Math.min(1, Math.max(0, images[(n * size + y) * size + x])) * 255);
-        const target = (((Math.floor(n / columns) * size + y) * width) + (n % columns) * size + x) * 4;
+        const target = ((Math.floor(n / columns) * size + y) * width + (n % columns) * size + x) * 4;
         pixels.set([value, value, value, 255], target);
       }
     }

@@ -14,7 +14,10 @@ import { roundRow } from './round-log.ts';
 const shapes = { g_w: [2, 3], d_w: [4] };
 
 function grads(generator: number, discriminator = generator): NamedArrays {
-  return { g_w: new Float32Array([1, -1, 1, -1, 1, -1]).map((v) => v * generator), d_w: new Float32Array([0.5, 0.5, -0.5, -0.5]).map((v) => v * discriminator) };
+  return {
+    g_w: new Float32Array([1, -1, 1, -1, 1, -1]).map((v) => v * generator),
+    d_w: new Float32Array([0.5, 0.5, -0.5, -0.5]).map((v) => v * discriminator),
+  };
 }
 
 describe('aggregateRound', () => {
@@ -44,14 +47,28 @@ describe('Job.closeRound with a robust rule', () => {
 
   function update(job: Job, tensors: NamedArrays): Update {
     const { round, version, assignments } = job.current!;
-    return { type: 'update', jobId: 'unit', round, version, weightsHash: [...assignments.values()][0].message.weightsHash, samples: 4, codec: 'f32', tensors: getCodec('f32').encode(arraysToTensors(tensors, shapes)), losses: { d: 1, g: 2 }, timing: { computeMs: 10, fetchMs: 1 } };
+    return {
+      type: 'update',
+      jobId: 'unit',
+      round,
+      version,
+      weightsHash: [...assignments.values()][0].message.weightsHash,
+      samples: 4,
+      codec: 'f32',
+      tensors: getCodec('f32').encode(arraysToTensors(tensors, shapes)),
+      losses: { d: 1, g: 2 },
+      timing: { computeMs: 10, fetchMs: 1 },
+    };
   }
 
   /** One round of three honest workers and one sending -30x their gradient (under maxGradNorm: accepted, then clipped). */
   async function attackedRound(aggregator: string) {
     const job = jobWith(aggregator);
     const before = structuredClone(job.state.weights);
-    await job.openRound(['a', 'b', 'c', 'evil'].map((id) => ({ id, batchSize: 4 })), 0);
+    await job.openRound(
+      ['a', 'b', 'c', 'evil'].map((id) => ({ id, batchSize: 4 })),
+      0,
+    );
     for (const id of ['a', 'b', 'c']) job.acceptUpdate(id, update(job, grads(1)), 5);
     job.acceptUpdate('evil', update(job, grads(-30)), 6);
     return { job, before, summary: job.closeRound(10) };
@@ -66,7 +83,9 @@ describe('Job.closeRound with a robust rule', () => {
     expect(Array.from(job.state.weights.d_w)).toEqual(Array.from(expected.d_w));
     expect(summary.outliers).toEqual([{ workerId: 'evil', round: 0, networks: ['generator', 'discriminator'], deviation: expect.any(Number) }]);
     const row = roundRow(summary, 10);
-    expect(row.outliers).toEqual([{ workerId: 'evil', round: 0, networks: ['generator', 'discriminator'], deviation: Number(summary.outliers[0].deviation.toPrecision(3)) }]);
+    expect(row.outliers).toEqual([
+      { workerId: 'evil', round: 0, networks: ['generator', 'discriminator'], deviation: Number(summary.outliers[0].deviation.toPrecision(3)) },
+    ]);
   });
 
   it('mean clips the attacker, which still pulls the step the wrong way: why the robust rules exist', async () => {

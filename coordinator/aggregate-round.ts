@@ -54,6 +54,8 @@ export function aggregateRound(contributions: readonly Contribution[], spec: Mod
       flagged[k].deviation = Math.max(flagged[k].deviation, result.deviations[k]);
     });
   }
-  const outliers = contributions.flatMap((update, k) => (flagged[k].networks.length > 0 ? [{ workerId: update.workerId, round: update.round, ...flagged[k] }] : []));
+  const outliers = contributions.flatMap((update, k) =>
+    flagged[k].networks.length > 0 ? [{ workerId: update.workerId, round: update.round, ...flagged[k] }] : [],
+  );
   return { tensors, outliers };
 }

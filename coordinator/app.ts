@@ -37,6 +37,8 @@ export function createApp(hub: Hub, options: AppOptions): Hono {
   addJoinTokenRoutes(app, hub, options);
   addExampleRoutes(app, hub);
   addNatsIdentityRoutes(app, hub, options);
-  app.notFound((c) => c.json(errorBody(new TesseraError(ErrorCode.InvalidMessage, `no route ${c.req.method} ${new URL(c.req.url).pathname}`, { field: 'path' })), 404));
+  app.notFound((c) =>
+    c.json(errorBody(new TesseraError(ErrorCode.InvalidMessage, `no route ${c.req.method} ${new URL(c.req.url).pathname}`, { field: 'path' })), 404),
+  );
   return app;
 }

@@ -28,7 +28,15 @@ function makeCheckpoint(seed = 1): Checkpoint {
     training: { seed: 9, codec: 'f16', aggregator: { discriminator: 'centered-clip' }, aggregation: { trimFraction: 0.1 } },
     optimizers: { generator: { learningRate: 1e-3 } },
   });
-  const weights: NamedArrays = Object.fromEntries(Object.entries(shapes).map(([name, shape], i) => [name, randomArray(shape.reduce((a, b) => a * b, 1), seed * 10 + i)]));
+  const weights: NamedArrays = Object.fromEntries(
+    Object.entries(shapes).map(([name, shape], i) => [
+      name,
+      randomArray(
+        shape.reduce((a, b) => a * b, 1),
+        seed * 10 + i,
+      ),
+    ]),
+  );
   const state = Job.initialState(dcgan, weights, config.dataset.shards);
   let salt = 100;
   for (const adam of Object.values(state.optimizers)) {
@@ -122,7 +130,9 @@ describe('checkpoint', () => {
     const map = decodeMap(encodeCheckpoint(checkpoint, shapes)) as Record<string, unknown>;
     delete map.banned;
     expect(decodeCheckpoint(pack(map), shapesOf).state.banned).toBeUndefined();
-    expect(() => decodeCheckpoint(pack({ ...map, banned: [7] }), shapesOf)).toThrow(expect.objectContaining({ code: ErrorCode.BadCheckpoint, field: 'banned[0]' }));
+    expect(() => decodeCheckpoint(pack({ ...map, banned: [7] }), shapesOf)).toThrow(
+      expect.objectContaining({ code: ErrorCode.BadCheckpoint, field: 'banned[0]' }),
+    );
   });
 
   it('a loaded state resumes a Job with the saved cursors', async () => {
@@ -196,13 +206,62 @@ describe('checkpoint', () => {
       change(map);
       return pack(map);
     };
-    expect(badCheckpoint(() => decodeCheckpoint(withField((map) => (map.formatVersion = 2)), shapesOf)).field).toBe('format');
-    expect(badCheckpoint(() => decodeCheckpoint(withField((map) => (map.round = -1)), shapesOf)).field).toBe('round');
-    expect(badCheckpoint(() => decodeCheckpoint(withField((map) => (map.shardCursors = {})), shapesOf)).field).toBe('shardCursors');
-    expect(badCheckpoint(() => decodeCheckpoint(withField((map) => (map.shardCursors[1].epoch = 'x')), shapesOf)).field).toBe('shardCursors[1].epoch');
-    expect(badCheckpoint(() => decodeCheckpoint(withField((map) => (map.config.training.batchsize = 3)), shapesOf)).field).toBe('training.batchsize');
-    expect(badCheckpoint(() => decodeCheckpoint(withField((map) => (map.config.training.aggregator.generator = 'gone')), shapesOf)).field).toBe('training.aggregator.generator');
-    expect(badCheckpoint(() => decodeCheckpoint(withField((map) => (map.weights = new Uint8Array([1, 2]))), shapesOf)).code).toBe(ErrorCode.BadCheckpoint);
+    expect(
+      badCheckpoint(() =>
+        decodeCheckpoint(
+          withField((map) => (map.formatVersion = 2)),
+          shapesOf,
+        ),
+      ).field,
+    ).toBe('format');
+    expect(
+      badCheckpoint(() =>
+        decodeCheckpoint(
+          withField((map) => (map.round = -1)),
+          shapesOf,
+        ),
+      ).field,
+    ).toBe('round');
+    expect(
+      badCheckpoint(() =>
+        decodeCheckpoint(
+          withField((map) => (map.shardCursors = {})),
+          shapesOf,
+        ),
+      ).field,
+    ).toBe('shardCursors');
+    expect(
+      badCheckpoint(() =>
+        decodeCheckpoint(
+          withField((map) => (map.shardCursors[1].epoch = 'x')),
+          shapesOf,
+        ),
+      ).field,
+    ).toBe('shardCursors[1].epoch');
+    expect(
+      badCheckpoint(() =>
+        decodeCheckpoint(
+          withField((map) => (map.config.training.batchsize = 3)),
+          shapesOf,
+        ),
+      ).field,
+    ).toBe('training.batchsize');
+    expect(
+      badCheckpoint(() =>
+        decodeCheckpoint(
+          withField((map) => (map.config.training.aggregator.generator = 'gone')),
+          shapesOf,
+        ),
+      ).field,
+    ).toBe('training.aggregator.generator');
+    expect(
+      badCheckpoint(() =>
+        decodeCheckpoint(
+          withField((map) => (map.weights = new Uint8Array([1, 2]))),
+          shapesOf,
+        ),
+      ).code,
+    ).toBe(ErrorCode.BadCheckpoint);
     // The model's shapes changed since the checkpoint was written.
     const otherShapes = () => ({ ...shapes, g_a: [3, 2] });
     expect(badCheckpoint(() => decodeCheckpoint(good, otherShapes)).field).toBe('weights.g_a.shape');

@@ -44,7 +44,10 @@ export function encodeCheckpoint(checkpoint: Checkpoint, shapes: Record<string, 
     optimizers: Object.fromEntries(
       Object.entries(state.optimizers).map(([network, adam]) => {
         const names = Object.keys(adam.firstMoment);
-        return [network, { step: adam.step, firstMoment: encodeArrays(adam.firstMoment, shapes, names), secondMoment: encodeArrays(adam.secondMoment, shapes, names) }];
+        return [
+          network,
+          { step: adam.step, firstMoment: encodeArrays(adam.firstMoment, shapes, names), secondMoment: encodeArrays(adam.secondMoment, shapes, names) },
+        ];
       }),
     ),
   });
@@ -78,7 +81,9 @@ export function decodeCheckpoint(bytes: Uint8Array, shapesOf: (config: JobConfig
       weights: decode(raw.weights, 'weights', true),
       ...(raw.outerMomentum ? { outerMomentum: decode(raw.outerMomentum, 'outerMomentum', true) } : {}),
       ...(raw.ema ? { ema: decode(raw.ema, 'ema', true) } : {}),
-      ...(Array.isArray(raw.banned) && raw.banned.length > 0 ? { banned: raw.banned.map((id: unknown, i: number) => check.string(id, `banned[${i}]`, LIMITS.maxIdLength)) } : {}),
+      ...(Array.isArray(raw.banned) && raw.banned.length > 0
+        ? { banned: raw.banned.map((id: unknown, i: number) => check.string(id, `banned[${i}]`, LIMITS.maxIdLength)) }
+        : {}),
       optimizers: Object.fromEntries(
         Object.entries(optimizers).map(([network, value]) => {
           const adam = check.record(value, `optimizers.${network}`);
@@ -97,11 +102,15 @@ export function decodeCheckpoint(bytes: Uint8Array, shapesOf: (config: JobConfig
       invalid('shardCursors', `${config.dataset.shards} shard positions (dataset.shards)`, `${state.shardCursors.length}`);
     }
     const networks = Object.keys(config.optimizers).sort();
-    if (Object.keys(state.optimizers).sort().join() !== networks.join()) invalid('optimizers', `the networks ${networks.join(', ')}`, Object.keys(state.optimizers).join(', '));
+    if (Object.keys(state.optimizers).sort().join() !== networks.join())
+      invalid('optimizers', `the networks ${networks.join(', ')}`, Object.keys(state.optimizers).join(', '));
     return { config, state, savedAt: String(raw.savedAt) };
   } catch (error) {
     if (error instanceof TesseraError && error.code === ErrorCode.BadCheckpoint) throw error;
-    throw new TesseraError(ErrorCode.BadCheckpoint, `unreadable checkpoint: ${(error as Error).message}`, { cause: error, field: (error as TesseraError).field });
+    throw new TesseraError(ErrorCode.BadCheckpoint, `unreadable checkpoint: ${(error as Error).message}`, {
+      cause: error,
+      field: (error as TesseraError).field,
+    });
   }
 }
 
@@ -136,4 +145,3 @@ export async function loadCheckpoint(dir: string, shapesOf: (config: JobConfig) 
   }
   return decodeCheckpoint(bytes, shapesOf);
 }
-

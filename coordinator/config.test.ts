@@ -24,12 +24,29 @@ describe('parseJobConfig defaults', () => {
       model: { id: 'dcgan', config: { ...dcgan.defaults } },
       dataset: { id: 'mnist', heldOutFraction: 0.1, shards: 16 },
       training: {
-        batchSize: 32, batching: 'throughput', maxWorkerShare: 0.5, maxBatchGrowth: 1.5, rounds: 0, minWorkers: 1, roundDeadlineMs: 60_000, deadline: 'adaptive', deadlineFloorMs: 2_000,
-        lateUpdates: 'drop', stalenessDecay: 0.5, maxStaleness: 2,
-        mode: 'sync', localSteps: 8, outerLearningRate: 0.7, outerMomentum: 0.9, seed: 1, codec: 'f32', maxGradNorm: 1e4,
+        batchSize: 32,
+        batching: 'throughput',
+        maxWorkerShare: 0.5,
+        maxBatchGrowth: 1.5,
+        rounds: 0,
+        minWorkers: 1,
+        roundDeadlineMs: 60_000,
+        deadline: 'adaptive',
+        deadlineFloorMs: 2_000,
+        lateUpdates: 'drop',
+        stalenessDecay: 0.5,
+        maxStaleness: 2,
+        mode: 'sync',
+        localSteps: 8,
+        outerLearningRate: 0.7,
+        outerMomentum: 0.9,
+        seed: 1,
+        codec: 'f32',
+        maxGradNorm: 1e4,
         aggregator: { generator: 'mean', discriminator: 'mean' },
         aggregation: { maxShare: 0.5, clipNorm: 0, trimFraction: 0.25, iterations: 5 },
-        lrScaling: 'none', referenceBatch: 64,
+        lrScaling: 'none',
+        referenceBatch: 64,
         verification: { duplicateShare: 0.05, tolerance: 1e-3, quarantineBelow: 0.3, releaseAbove: 0.6 },
       },
       optimizers: { generator: dcgan.networks.generator, discriminator: dcgan.networks.discriminator },
@@ -72,16 +89,33 @@ describe('parseJobConfig defaults', () => {
   });
 
   it('training.aggregator: one rule for every network, or one per network with mean for those left out', () => {
-    expect(parseJobConfig({ training: { aggregator: 'centered-clip' } }).training.aggregator).toEqual({ generator: 'centered-clip', discriminator: 'centered-clip' });
-    expect(parseJobConfig({ training: { aggregator: { discriminator: 'trimmed-mean' } } }).training.aggregator).toEqual({ generator: 'mean', discriminator: 'trimmed-mean' });
-    expect(parseJobConfig({ training: { aggregator: { generator: 'median', discriminator: 'mean' } } }).training.aggregator).toEqual({ generator: 'median', discriminator: 'mean' });
+    expect(parseJobConfig({ training: { aggregator: 'centered-clip' } }).training.aggregator).toEqual({
+      generator: 'centered-clip',
+      discriminator: 'centered-clip',
+    });
+    expect(parseJobConfig({ training: { aggregator: { discriminator: 'trimmed-mean' } } }).training.aggregator).toEqual({
+      generator: 'mean',
+      discriminator: 'trimmed-mean',
+    });
+    expect(parseJobConfig({ training: { aggregator: { generator: 'median', discriminator: 'mean' } } }).training.aggregator).toEqual({
+      generator: 'median',
+      discriminator: 'mean',
+    });
     // The networks are the model's: a diffusion model has one.
     expect(parseJobConfig({ model: { id: 'ddpm' }, training: { aggregator: 'median' } }).training.aggregator).toEqual({ denoiser: 'median' });
-    expect(parseJobConfig({ training: { aggregation: { trimFraction: 0.1 } } }).training.aggregation).toEqual({ maxShare: 0.5, clipNorm: 0, trimFraction: 0.1, iterations: 5 });
+    expect(parseJobConfig({ training: { aggregation: { trimFraction: 0.1 } } }).training.aggregation).toEqual({
+      maxShare: 0.5,
+      clipNorm: 0,
+      trimFraction: 0.1,
+      iterations: 5,
+    });
   });
 
   it('round-trips: a resolved config parses to itself (as a checkpoint stores it)', () => {
-    const config = parseJobConfig({ training: { rounds: 5, aggregator: { generator: 'centered-clip' }, aggregation: { iterations: 3 } }, optimizers: { discriminator: { beta1: 0.9 } } });
+    const config = parseJobConfig({
+      training: { rounds: 5, aggregator: { generator: 'centered-clip' }, aggregation: { iterations: 3 } },
+      optimizers: { discriminator: { beta1: 0.9 } },
+    });
     expect(parseJobConfig(structuredClone(config))).toEqual(config);
     expect(parseJobConfig(JSON.parse(JSON.stringify(config)))).toEqual(config);
   });
@@ -167,9 +201,12 @@ describe('parseJobConfig refuses, naming the dotted field', () => {
 describe('jobConfigJsonSchema', () => {
   type Leaf = { type?: string; enum?: string[]; minimum?: number; maximum?: number; maxLength?: number; pattern?: string; default?: unknown };
   /** The config value at a dotted path, nested as parseJobConfig reads it. */
-  const at = (path: string[], value: unknown): Record<string, unknown> => path.reduceRight<unknown>((inner, key) => ({ [key]: inner }), value) as Record<string, unknown>;
+  const at = (path: string[], value: unknown): Record<string, unknown> =>
+    path.reduceRight<unknown>((inner, key) => ({ [key]: inner }), value) as Record<string, unknown>;
   const leaves = (schema: any, path: string[] = []): [string[], Leaf][] =>
-    schema.type === 'object' && schema.properties ? Object.entries(schema.properties).flatMap(([key, inner]) => leaves(inner, [...path, key])) : [[path, schema]];
+    schema.type === 'object' && schema.properties
+      ? Object.entries(schema.properties).flatMap(([key, inner]) => leaves(inner, [...path, key]))
+      : [[path, schema]];
   const resolved = jobConfigJsonSchema({ resolved: true });
   // model.config and optimizers are per model family: their keys are checked by the family's own tests.
   const perModel = (path: string[]) => path[0] === 'model' || path[0] === 'optimizers' || (path[0] === 'training' && path[1] === 'aggregator');
@@ -177,8 +214,12 @@ describe('jobConfigJsonSchema', () => {
 
   it('describes every key of a resolved config, with its default, and nothing else', () => {
     const defaults = parseJobConfig({});
-    const keysOf = (schema: any): unknown => (schema.properties ? Object.fromEntries(Object.entries(schema.properties).map(([key, inner]) => [key, keysOf(inner)])) : true);
-    const keysOfValue = (value: unknown): unknown => (value && typeof value === 'object' && !Array.isArray(value) ? Object.fromEntries(Object.entries(value).map(([key, inner]) => [key, keysOfValue(inner)])) : true);
+    const keysOf = (schema: any): unknown =>
+      schema.properties ? Object.fromEntries(Object.entries(schema.properties).map(([key, inner]) => [key, keysOf(inner)])) : true;
+    const keysOfValue = (value: unknown): unknown =>
+      value && typeof value === 'object' && !Array.isArray(value)
+        ? Object.fromEntries(Object.entries(value).map(([key, inner]) => [key, keysOfValue(inner)]))
+        : true;
     const expected = keysOfValue(defaults) as { training: Record<string, unknown> };
     // Per network, so per model family: the schema says "a rule per network", not which networks.
     expected.training.aggregator = true;

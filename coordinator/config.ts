@@ -73,7 +73,10 @@ export interface OutputConfig {
 }
 
 const datasetSchema: Schema<DatasetConfig> = {
-  id: fields.oneOf('mnist', listDatasets().map((dataset) => dataset.id)),
+  id: fields.oneOf(
+    'mnist',
+    listDatasets().map((dataset) => dataset.id),
+  ),
   // 10% held out: 1,000 of MNIST's 10,000 digits (7,000 of Fashion-MNIST's 70,000), enough to evaluate on.
   heldOutFraction: fields.number(0.1, 0, 0.9),
   // 16 shards deal evenly over 1, 2, 4, 8 or 16 workers and are small enough to move when one leaves.
@@ -168,7 +171,12 @@ const trainingSchema: Schema<Omit<TrainingConfig, 'aggregator'>> = {
   seed: fields.integer(1, 0, 2 ** 32 - 1),
   codec: {
     default: 'f32',
-    parse: (value, field) => check.oneOf(value, field, listCodecs().map((codec) => codec.id)),
+    parse: (value, field) =>
+      check.oneOf(
+        value,
+        field,
+        listCodecs().map((codec) => codec.id),
+      ),
     jsonSchema: () => ({ type: 'string', enum: listCodecs().map((codec) => codec.id), default: 'f32' }),
   },
   // An update whose global gradient norm exceeds this is refused as corrupt (no honest gradient comes near it); 0 turns
@@ -232,7 +240,10 @@ const idField: Field<string> = {
  * takes, resolved for what a job shows.
  */
 export function jobConfigJsonSchema(options: JsonSchemaOptions): JsonSchema {
-  const common = jsonSchemaOf({ id: idField, dataset: fields.nested(datasetSchema), training: fields.nested(trainingSchema), output: fields.nested(outputSchema) }, options);
+  const common = jsonSchemaOf(
+    { id: idField, dataset: fields.nested(datasetSchema), training: fields.nested(trainingSchema), output: fields.nested(outputSchema) },
+    options,
+  );
   const required = (keys: string[]) => (options.resolved ? { required: keys } : {});
   // The networks, their optimizers' defaults and the model's own keys depend on the model family (shared/models/).
   const optimizer = jsonSchemaOf(optimizerSchemaWith({ learningRate: 0, beta1: 0, beta2: 0, epsilon: 0 }), { ...options, defaults: false });
@@ -245,7 +256,11 @@ export function jobConfigJsonSchema(options: JsonSchemaOptions): JsonSchema {
     },
     ...required(['id', 'config']),
   };
-  const optimizers = { type: 'object', description: 'one optimizer per network of the model (generator and discriminator for GANs); absent keys take the family\'s defaults', additionalProperties: optimizer };
+  const optimizers = {
+    type: 'object',
+    description: "one optimizer per network of the model (generator and discriminator for GANs); absent keys take the family's defaults",
+    additionalProperties: optimizer,
+  };
   const rule = { type: 'string', enum: listRules().map((entry) => entry.id) };
   const perNetwork = { type: 'object', description: 'a rule per network of the model; networks left out use mean', additionalProperties: rule };
   const aggregator = options.resolved ? perNetwork : { oneOf: [{ ...rule, description: 'one rule for every network' }, perNetwork] };
@@ -290,10 +305,16 @@ export function parseJobConfig(raw: unknown): JobConfig {
   // conditional model, is refused here rather than failing on the first batch.
   const data = getDatasetSpec(resolved.dataset.id);
   if (data.imageShape.join('x') !== spec.imageShape.join('x')) {
-    throw new TesseraError(ErrorCode.InvalidConfig, `model ${spec.id} makes ${spec.imageShape.join('x')} images; dataset ${data.id} has ${data.imageShape.join('x')}`, { field: 'dataset.id' });
+    throw new TesseraError(
+      ErrorCode.InvalidConfig,
+      `model ${spec.id} makes ${spec.imageShape.join('x')} images; dataset ${data.id} has ${data.imageShape.join('x')}`,
+      { field: 'dataset.id' },
+    );
   }
   if (spec.classes > 0 && spec.classes !== data.classes) {
-    throw new TesseraError(ErrorCode.InvalidConfig, `model ${spec.id} is conditioned on ${spec.classes} classes; dataset ${data.id} has ${data.classes}`, { field: 'dataset.id' });
+    throw new TesseraError(ErrorCode.InvalidConfig, `model ${spec.id} is conditioned on ${spec.classes} classes; dataset ${data.id} has ${data.classes}`, {
+      field: 'dataset.id',
+    });
   }
   return { ...resolved, model: { id: spec.id, config: spec.parseConfig(model.config, 'model.config') as Record<string, unknown> } };
 }

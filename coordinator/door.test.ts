@@ -170,7 +170,10 @@ describe('the door', () => {
   it('refuses an update with losses the model does not declare or absurd ones, and the weights stay', async () => {
     const channel = new FakeChannel();
     let assign = await join(channel);
-    for (const [losses, field] of [[{ d: 1, evil: 2 }, 'losses.evil'], [{ d: 1e308, g: -1e308 }, 'losses.d']] as const) {
+    for (const [losses, field] of [
+      [{ d: 1, evil: 2 }, 'losses.evil'],
+      [{ d: 1e308, g: -1e308 }, 'losses.d'],
+    ] as const) {
       send(channel, updateFor(assign, { losses }));
       expect(channel.last()).toMatchObject({ type: 'reject', round: assign.round, code: ErrorCode.InvalidMessage, field });
       await vi.waitFor(() => expect(channel.assigns().at(-1)!.round).toBeGreaterThan(assign.round));

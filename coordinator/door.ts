@@ -53,10 +53,16 @@ export class ConnectionGuard {
     const { limits } = this;
     const fromAddress = this.waitingByAddress.get(channel.address) ?? 0;
     if (fromAddress >= limits.maxPreHelloPerAddress) {
-      return new TesseraError(ErrorCode.RateLimited, `${fromAddress} connections from this address are waiting to say hello already; at most ${limits.maxPreHelloPerAddress}`, { field: 'connection' });
+      return new TesseraError(
+        ErrorCode.RateLimited,
+        `${fromAddress} connections from this address are waiting to say hello already; at most ${limits.maxPreHelloPerAddress}`,
+        { field: 'connection' },
+      );
     }
     if (this.waiting >= limits.maxPreHelloTotal) {
-      return new TesseraError(ErrorCode.RateLimited, `${this.waiting} connections are waiting to say hello already; at most ${limits.maxPreHelloTotal}`, { field: 'connection' });
+      return new TesseraError(ErrorCode.RateLimited, `${this.waiting} connections are waiting to say hello already; at most ${limits.maxPreHelloTotal}`, {
+        field: 'connection',
+      });
     }
     const connection: Connection = {
       address: channel.address,
@@ -109,7 +115,10 @@ export class ConnectionGuard {
     if (!connection) return { error: new TesseraError(ErrorCode.NotRegistered, 'this connection is closed', { field: 'connection' }), close: true };
     if (byteLength > connection.messageLimit) {
       const stage = connection.welcomed ? 'a message of this job' : 'a message before hello';
-      return { error: new TesseraError(ErrorCode.TooLarge, `${byteLength} bytes, above ${connection.messageLimit} for ${stage}`, { field: 'message' }), close: false };
+      return {
+        error: new TesseraError(ErrorCode.TooLarge, `${byteLength} bytes, above ${connection.messageLimit} for ${stage}`, { field: 'message' }),
+        close: false,
+      };
     }
     if (connection.messages.take(1, now) && connection.bytes.take(byteLength, now)) return undefined;
     const error = new TesseraError(

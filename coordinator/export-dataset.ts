@@ -79,6 +79,9 @@ for (let label = 0; label < spec.classes; label++) {
   }
 }
 await writeFile(join(out, 'labels.csv'), `${lines.join('\n')}\n`);
-await writeFile(join(out, 'dataset.msgpack'), pack({ shape: [total, height, width, channels], images: bytesOf(images), labels: bytesOf(labels), model: spec.id, version: checkpoint.state.version }));
+await writeFile(
+  join(out, 'dataset.msgpack'),
+  pack({ shape: [total, height, width, channels], images: bytesOf(images), labels: bytesOf(labels), model: spec.id, version: checkpoint.state.version }),
+);
 trainer.dispose();
 process.stdout.write(`wrote ${total} images (${perClass} per class) to ${out}\n`);

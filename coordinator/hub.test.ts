@@ -74,7 +74,18 @@ describe('Hub', () => {
     expect(channel.last()).toMatchObject({ type: 'reject', code: ErrorCode.NotRegistered, field: 'type' });
     send(channel, { type: 'heartbeat' });
     expect(channel.last()).toMatchObject({ type: 'reject', code: ErrorCode.NotRegistered });
-    send(channel, { type: 'update', jobId: 'unit', round: 0, version: 0, weightsHash: 'h', samples: 4, codec: 'f32', tensors: new Uint8Array(4), losses: {}, timing: { computeMs: 1, fetchMs: 1 } });
+    send(channel, {
+      type: 'update',
+      jobId: 'unit',
+      round: 0,
+      version: 0,
+      weightsHash: 'h',
+      samples: 4,
+      codec: 'f32',
+      tensors: new Uint8Array(4),
+      losses: {},
+      timing: { computeMs: 1, fetchMs: 1 },
+    });
     // An update's reject names its round, so the worker knows which work was refused.
     expect(channel.last()).toEqual(expect.objectContaining({ type: 'reject', code: ErrorCode.NotRegistered, round: 0 }));
     expect(channel.closed).toEqual([]);

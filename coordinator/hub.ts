@@ -121,7 +121,9 @@ export class Hub extends EventEmitter<HubEvents> implements ChannelHandler {
       const type = typeOf(value);
       // Only an update may be large; anything else is held to the small limit whatever the connection's.
       if (bytes.byteLength > this.limits.controlMessageBytes && type !== 'update') {
-        throw new TesseraError(ErrorCode.TooLarge, `${bytes.byteLength} bytes, above ${this.limits.controlMessageBytes} for a message other than an update`, { field: 'message' });
+        throw new TesseraError(ErrorCode.TooLarge, `${bytes.byteLength} bytes, above ${this.limits.controlMessageBytes} for a message other than an update`, {
+          field: 'message',
+        });
       }
       message = parseWorkerMessage(value);
     } catch (error) {
@@ -168,7 +170,11 @@ export class Hub extends EventEmitter<HubEvents> implements ChannelHandler {
     if (!codec) return;
     const bound = codec.maxEncodedBytes(runner.job.shapes);
     if (update.tensors.byteLength > bound) {
-      throw new TesseraError(ErrorCode.TooLarge, `${update.tensors.byteLength} bytes of tensors, above the ${bound} the ${codec.id} codec writes for this job's model`, { field: 'tensors' });
+      throw new TesseraError(
+        ErrorCode.TooLarge,
+        `${update.tensors.byteLength} bytes of tensors, above the ${bound} the ${codec.id} codec writes for this job's model`,
+        { field: 'tensors' },
+      );
     }
   }
 
@@ -231,14 +237,17 @@ export class Hub extends EventEmitter<HubEvents> implements ChannelHandler {
   private hello(channel: WorkerChannel, hello: Hello): void {
     // A second hello on one connection re-registers (a NATS worker after its client reconnected): welcome again, resend its work.
     const current = this.byChannel.get(channel);
-    if (current && current.id !== hello.workerId) throw new TesseraError(ErrorCode.InvalidMessage, 'a second hello on one connection must keep the worker id', { field: 'workerId' });
+    if (current && current.id !== hello.workerId)
+      throw new TesseraError(ErrorCode.InvalidMessage, 'a second hello on one connection must keep the worker id', { field: 'workerId' });
     const identity = identityOf(this);
     const admitted = identity.admit(hello.token, this.options.workerToken, hello.jobId);
     if (admitted instanceof Promise) {
       // A join token seen for the first time is verified asynchronously. Nothing is registered meanwhile (the connection
       // may be gone by then): once the token is known good the worker is asked to say hello again, and is let in from memory.
       void admitted.then((verdict) =>
-        verdict instanceof TesseraError ? this.fail(channel, verdict) : channel.send({ type: 'reject', code: ErrorCode.NotRegistered, message: 'join token accepted: say hello again', field: 'token' }),
+        verdict instanceof TesseraError
+          ? this.fail(channel, verdict)
+          : channel.send({ type: 'reject', code: ErrorCode.NotRegistered, message: 'join token accepted: say hello again', field: 'token' }),
       );
       return;
     }
@@ -249,7 +258,10 @@ export class Hub extends EventEmitter<HubEvents> implements ChannelHandler {
     const jobId = hello.jobId ?? (admitted.via === 'join-token' ? admitted.jobId : this.options.defaultJobId);
     const runner = this.runners.get(jobId);
     if (!runner) {
-      this.fail(channel, new TesseraError(ErrorCode.UnknownJob, `no job ${JSON.stringify(jobId)}; jobs: ${[...this.runners.keys()].join(', ')}`, { field: 'jobId' }));
+      this.fail(
+        channel,
+        new TesseraError(ErrorCode.UnknownJob, `no job ${JSON.stringify(jobId)}; jobs: ${[...this.runners.keys()].join(', ')}`, { field: 'jobId' }),
+      );
       return;
     }
     if (hello.workerId !== undefined && runner.verifier.isBanned(hello.workerId)) {
@@ -261,31 +273,39 @@ export class Hub extends EventEmitter<HubEvents> implements ChannelHandler {
     // A worker id is public: speaking as one takes the secret its last welcome carried (its own connection already has it).
     // A wrong claim is refused and the worker keeps its connection, its session and its work.
     if (claimed && claimed.channel !== channel && !identity.secrets.resumes(claimed, hello.resumeSecret)) {
-      this.fail(channel, new TesseraError(ErrorCode.Unauthorized, hello.resumeSecret === undefined ? `worker ${claimed.id} is resumed with the secret its welcome carried` : 'wrong resume secret', { field: 'resumeSecret' }));
+      this.fail(
+        channel,
+        new TesseraError(
+          ErrorCode.Unauthorized,
+          hello.resumeSecret === undefined ? `worker ${claimed.id} is resumed with the secret its welcome carried` : 'wrong resume secret',
+          { field: 'resumeSecret' },
+        ),
+      );
       return;
     }
     // A reconnecting worker keeps its id and counters. One the coordinator forgot (a restart) keeps its id if its secret is one
     // we signed for that id, with counters fresh; any other hello gets a new id of ours.
     const vouched = !claimed && hello.workerId !== undefined && identity.secrets.vouchesFor(jobId, hello.workerId, hello.resumeSecret);
-    const session: WorkerSession = claimed && claimed.jobId === jobId
-      ? claimed
-      : {
-          id: vouched ? hello.workerId! : `w${++this.nextWorker}-${randomBytes(4).toString('hex')}`,
-          jobId,
-          kind: hello.kind,
-          backend: hello.backend,
-          device: hello.device,
-          name: hello.name ?? hello.kind,
-          channel: undefined,
-          joinedAt: now,
-          lastSeenAt: now,
-          samplesPerSecond: hello.samplesPerSecond ?? 0,
-          samplesContributed: 0,
-          updatesAccepted: 0,
-          updatesRejected: 0,
-          bytesReceived: 0,
-          weightFetches: 0,
-        };
+    const session: WorkerSession =
+      claimed && claimed.jobId === jobId
+        ? claimed
+        : {
+            id: vouched ? hello.workerId! : `w${++this.nextWorker}-${randomBytes(4).toString('hex')}`,
+            jobId,
+            kind: hello.kind,
+            backend: hello.backend,
+            device: hello.device,
+            name: hello.name ?? hello.kind,
+            channel: undefined,
+            joinedAt: now,
+            lastSeenAt: now,
+            samplesPerSecond: hello.samplesPerSecond ?? 0,
+            samplesContributed: 0,
+            updatesAccepted: 0,
+            updatesRejected: 0,
+            bytesReceived: 0,
+            weightFetches: 0,
+          };
     const rejoining = session.channel === channel;
     if (session.channel && session.channel !== channel) {
       // The same worker, with its secret, on a second connection: the newer one wins.
@@ -313,7 +333,9 @@ export class Hub extends EventEmitter<HubEvents> implements ChannelHandler {
 
   /** Refuses one message; the worker stays connected and the job is untouched. */
   private refuse(channel: WorkerChannel, error: unknown, round: number | undefined): void {
-    const failure = isTesseraError(error) ? error : new TesseraError(ErrorCode.Internal, `could not handle the message (${errorText(error)})`, { cause: error });
+    const failure = isTesseraError(error)
+      ? error
+      : new TesseraError(ErrorCode.Internal, `could not handle the message (${errorText(error)})`, { cause: error });
     this.count(failure.code);
     this.emit('refused', failure.code, failure.field, channel);
     channel.send(round === undefined ? { type: 'reject', ...failure.toWire() } : { type: 'reject', round, ...failure.toWire() });

@@ -117,9 +117,16 @@ export class WorkerIdentity {
    * good. A join token seen for the first time is verified asynchronously:
    * the promise then resolves to the verdict.
    */
-  admit(token: string | undefined, workerToken: string | undefined, jobId: string | undefined, now = Date.now()): Admission | TesseraError | Promise<Admission | TesseraError> {
+  admit(
+    token: string | undefined,
+    workerToken: string | undefined,
+    jobId: string | undefined,
+    now = Date.now(),
+  ): Admission | TesseraError | Promise<Admission | TesseraError> {
     if (token === undefined) {
-      return workerToken === undefined ? { via: 'open' } : new TesseraError(ErrorCode.Unauthorized, 'this coordinator needs a worker token or a join token', { field: 'token' });
+      return workerToken === undefined
+        ? { via: 'open' }
+        : new TesseraError(ErrorCode.Unauthorized, 'this coordinator needs a worker token or a join token', { field: 'token' });
     }
     if (workerToken !== undefined && sameToken(token, workerToken)) return { via: 'worker-token' };
     if (!this.joinTokens) return new TesseraError(ErrorCode.Unauthorized, 'wrong worker token', { field: 'token' });
@@ -153,7 +160,10 @@ export class WorkerIdentity {
       const channel = session.channel;
       if (!channel) continue;
       connected += 1;
-      const refusal: CoordinatorMessage = { type: 'error', ...new TesseraError(ErrorCode.Unauthorized, 'the join token this worker joined with was revoked', { field: 'token' }).toWire() };
+      const refusal: CoordinatorMessage = {
+        type: 'error',
+        ...new TesseraError(ErrorCode.Unauthorized, 'the join token this worker joined with was revoked', { field: 'token' }).toWire(),
+      };
       channel.send(refusal);
       channel.close('join token revoked');
     }

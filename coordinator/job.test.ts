@@ -113,7 +113,10 @@ describe('Job rounds', () => {
     nan.d_w[2] = Number.NaN;
     expect(asB({}, nan)).toEqual({ code: ErrorCode.NonFinite, field: 'tensors.d_w' });
     expect(asB({}, grads(1000))).toEqual({ code: ErrorCode.NormTooLarge, field: 'tensors' });
-    const wrongShape = getCodec('f32').encode({ g_w: { dtype: 'float32', shape: [3, 2], data: grads().g_w }, d_w: { dtype: 'float32', shape: [4], data: grads().d_w } });
+    const wrongShape = getCodec('f32').encode({
+      g_w: { dtype: 'float32', shape: [3, 2], data: grads().g_w },
+      d_w: { dtype: 'float32', shape: [4], data: grads().d_w },
+    });
     expect(asB({ tensors: wrongShape })).toEqual({ code: ErrorCode.TensorMismatch, field: 'tensors.g_w.shape' });
 
     // In the real round: a accepted, b sends garbage, c a duplicate after its good one.
@@ -154,7 +157,7 @@ describe('Job rounds', () => {
 });
 
 describe('verification copies', () => {
-  it('gives a copy the original\'s assignment, same indices and seed, and counts only what is not excluded', async () => {
+  it("gives a copy the original's assignment, same indices and seed, and counts only what is not excluded", async () => {
     const job = makeJob();
     const round = await job.openRound([...workers, { id: 'c', batchSize: 4 }], 0, 1000, new Map([['c', 'a']]));
     const [a, c] = [round.assignments.get('a')!.message, round.assignments.get('c')!.message];
@@ -196,7 +199,11 @@ function makeJobLike(job: Job): Job {
 
 describe('late updates', () => {
   function staleJob() {
-    const config = parseJobConfig({ id: 'unit', training: { batchSize: 4, lateUpdates: 'stale', stalenessDecay: 0.5, maxStaleness: 1 }, dataset: { shards: 4 } });
+    const config = parseJobConfig({
+      id: 'unit',
+      training: { batchSize: 4, lateUpdates: 'stale', stalenessDecay: 0.5, maxStaleness: 1 },
+      dataset: { shards: 4 },
+    });
     const weights: NamedArrays = { g_w: new Float32Array([1, 2, 3, 4, 5, 6]), d_w: new Float32Array([1, 1, 1, 1]) };
     return new Job(config, shapes, Job.initialState(dcgan, weights, config.dataset.shards), 100);
   }
@@ -233,9 +240,8 @@ describe('late updates', () => {
   });
 });
 
-
 describe('Job learning-rate scaling', () => {
-  it('steps Adam at the rate training.lrScaling gives for the round\'s global batch', async () => {
+  it("steps Adam at the rate training.lrScaling gives for the round's global batch", async () => {
     // referenceBatch 2 and a round of 8 samples: sqrt scales the rate by 2.
     const config = parseJobConfig({ id: 'unit', training: { batchSize: 4, maxGradNorm: 100, lrScaling: 'sqrt', referenceBatch: 2 }, dataset: { shards: 4 } });
     const weights: NamedArrays = { g_w: new Float32Array([1, 2, 3, 4, 5, 6]), d_w: new Float32Array([1, 1, 1, 1]) };

@@ -149,7 +149,10 @@ export class Job {
   static initialState(spec: ModelSpec<any>, weights: NamedArrays, shardCount: number): JobState {
     const optimizers: Record<string, AdamState> = {};
     for (const network of Object.keys(spec.networks)) {
-      optimizers[network] = createAdamState(weights, Object.keys(weights).filter((name) => spec.networkOf(name) === network));
+      optimizers[network] = createAdamState(
+        weights,
+        Object.keys(weights).filter((name) => spec.networkOf(name) === network),
+      );
     }
     return {
       round: 0,
@@ -198,7 +201,10 @@ export class Job {
     const weights = await this.publishedWeights();
     const { training } = this.config;
     const round = this.state.round;
-    const shards = dealShards(this.sampler.shardCount, workers.map((worker) => worker.id));
+    const shards = dealShards(
+      this.sampler.shardCount,
+      workers.map((worker) => worker.id),
+    );
     const assignments = new Map<string, Assignment>();
     for (const worker of workers) {
       if (copies.has(worker.id)) continue;
@@ -227,7 +233,8 @@ export class Job {
     }
     for (const [copy, original] of copies) {
       const source = assignments.get(original);
-      if (!source || !workers.some((worker) => worker.id === copy)) throw new Error(`copy ${copy} of ${original}: both must be in the round, the original with its own assignment`);
+      if (!source || !workers.some((worker) => worker.id === copy))
+        throw new Error(`copy ${copy} of ${original}: both must be in the round, the original with its own assignment`);
       assignments.set(copy, { workerId: copy, message: { ...source.message }, assignedAt: now });
     }
     this.current = {
@@ -252,17 +259,22 @@ export class Job {
   acceptUpdate(workerId: string, update: Update, now: number): AcceptedUpdate {
     const round = this.current;
     try {
-      if (update.jobId !== this.config.id) throw new TesseraError(ErrorCode.UnknownJob, `update for job ${update.jobId} sent to job ${this.config.id}`, { field: 'jobId' });
+      if (update.jobId !== this.config.id)
+        throw new TesseraError(ErrorCode.UnknownJob, `update for job ${update.jobId} sent to job ${this.config.id}`, { field: 'jobId' });
       if (round && update.round < round.round && this.config.training.lateUpdates === 'stale') return this.acceptLate(workerId, update, round, now);
       if (!round || update.round !== round.round) {
         throw new TesseraError(ErrorCode.WrongRound, `round ${update.round} is not open${round ? ` (open: ${round.round})` : ''}`, { field: 'round' });
       }
       const assignment = round.assignments.get(workerId);
       if (!assignment) throw new TesseraError(ErrorCode.NotAssigned, `worker ${workerId} has no work in round ${round.round}`, { field: 'round' });
-      if (round.updates.has(workerId)) throw new TesseraError(ErrorCode.DuplicateUpdate, `worker ${workerId} already sent round ${round.round}`, { field: 'round' });
-      if (round.failures.has(workerId)) throw new TesseraError(ErrorCode.WrongRound, `round ${round.round} stopped waiting for worker ${workerId}`, { field: 'round' });
+      if (round.updates.has(workerId))
+        throw new TesseraError(ErrorCode.DuplicateUpdate, `worker ${workerId} already sent round ${round.round}`, { field: 'round' });
+      if (round.failures.has(workerId))
+        throw new TesseraError(ErrorCode.WrongRound, `round ${round.round} stopped waiting for worker ${workerId}`, { field: 'round' });
       if (update.version !== round.version) {
-        throw new TesseraError(ErrorCode.StaleVersion, `computed on version ${update.version}, round ${round.round} trains version ${round.version}`, { field: 'version' });
+        throw new TesseraError(ErrorCode.StaleVersion, `computed on version ${update.version}, round ${round.round} trains version ${round.version}`, {
+          field: 'version',
+        });
       }
       checkWeightsHash(update, assignment);
       const accepted = this.checkContent(workerId, update, assignment, now, update.samples);
@@ -280,7 +292,8 @@ export class Job {
   /** The checks on an update's content, shared by on-time and late updates. */
   private checkContent(workerId: string, update: Update, assignment: Assignment, now: number, weight: number): AcceptedUpdate {
     const assigned = assignment.message.sampleIndices.length;
-    if (update.samples !== assigned) throw new TesseraError(ErrorCode.InvalidMessage, `expected ${assigned} samples, got ${update.samples}`, { field: 'samples' });
+    if (update.samples !== assigned)
+      throw new TesseraError(ErrorCode.InvalidMessage, `expected ${assigned} samples, got ${update.samples}`, { field: 'samples' });
     checkLosses(update.losses, this.spec.lossNames);
     const grads = tensorsToArrays(getCodec(update.codec).decode(update.tensors), this.shapes);
     const nonFinite = findNonFinite(grads);
@@ -289,7 +302,8 @@ export class Job {
     // The corruption guard (a norm no honest gradient reaches), not the defence against large updates: the
     // aggregation rules clip those in closeRound, bounding their pull without throwing away the worker's round.
     const limit = this.config.training.maxGradNorm;
-    if (limit > 0 && norm > limit) throw new TesseraError(ErrorCode.NormTooLarge, `gradient norm ${norm.toPrecision(4)} above the job's limit ${limit}`, { field: 'tensors' });
+    if (limit > 0 && norm > limit)
+      throw new TesseraError(ErrorCode.NormTooLarge, `gradient norm ${norm.toPrecision(4)} above the job's limit ${limit}`, { field: 'tensors' });
     return {
       workerId,
       round: update.round,
@@ -315,14 +329,18 @@ export class Job {
   private acceptLate(workerId: string, update: Update, round: OpenRound, now: number): AcceptedUpdate {
     const key = `${workerId}/${update.round}`;
     const missed = this.missed.get(key);
-    if (!missed) throw new TesseraError(ErrorCode.WrongRound, `round ${update.round} closed and has no missing update from worker ${workerId}`, { field: 'round' });
-    if (update.version !== missed.version) throw new TesseraError(ErrorCode.StaleVersion, `round ${update.round} trained version ${missed.version}, not ${update.version}`, { field: 'version' });
+    if (!missed)
+      throw new TesseraError(ErrorCode.WrongRound, `round ${update.round} closed and has no missing update from worker ${workerId}`, { field: 'round' });
+    if (update.version !== missed.version)
+      throw new TesseraError(ErrorCode.StaleVersion, `round ${update.round} trained version ${missed.version}, not ${update.version}`, { field: 'version' });
     checkWeightsHash(update, missed.assignment);
     const { training } = this.config;
     const behind = round.version - missed.version;
     if (behind > training.maxStaleness) {
       this.missed.delete(key);
-      throw new TesseraError(ErrorCode.StaleVersion, `${behind} versions behind, more than training.maxStaleness ${training.maxStaleness}`, { field: 'version' });
+      throw new TesseraError(ErrorCode.StaleVersion, `${behind} versions behind, more than training.maxStaleness ${training.maxStaleness}`, {
+        field: 'version',
+      });
     }
     const accepted = this.checkContent(workerId, update, missed.assignment, now, stalenessWeight(update.samples, behind, training.stalenessDecay));
     this.missed.delete(key);
@@ -386,7 +404,9 @@ export class Job {
       updates,
       late,
       failures: [...round.failures.values()],
-      excluded: [...round.updates.values(), ...round.late].filter((update) => !included(update)).map((update) => ({ workerId: update.workerId, reason: excluded.get(update.workerId)! })),
+      excluded: [...round.updates.values(), ...round.late]
+        .filter((update) => !included(update))
+        .map((update) => ({ workerId: update.workerId, reason: excluded.get(update.workerId)! })),
       samples,
       losses: meanLosses(updates),
       samplesPerSecond: samples / Math.max(1e-3, (now - round.startedAt) / 1000),
@@ -422,7 +442,11 @@ export function samplingWeights(state: JobState): NamedArrays {
 function checkWeightsHash(update: Update, assignment: Assignment): void {
   const expected = assignment.message.weightsHash;
   if (update.weightsHash !== expected) {
-    throw new TesseraError(ErrorCode.StaleVersion, `computed from weights ${update.weightsHash.slice(0, 12)}…, the assignment named ${expected.slice(0, 12)}…`, { field: 'weightsHash' });
+    throw new TesseraError(
+      ErrorCode.StaleVersion,
+      `computed from weights ${update.weightsHash.slice(0, 12)}…, the assignment named ${expected.slice(0, 12)}…`,
+      { field: 'weightsHash' },
+    );
   }
 }
 

@@ -54,14 +54,25 @@ describe('openJob on an earlier run’s folder', () => {
     await first.runner.flush();
     first.runner.dispose();
     const round = (n: number) => ({ round: n, version: n, durationMs: 500, closedAt: new Date(10_000 + n * 1000).toISOString() });
-    const quality = (n: number) => ({ kind: 'quality', round: n, version: n + 1, samplesSeen: 64, wallMs: 1500 + n * 1000, closedAt: new Date(10_000 + n * 1000).toISOString(), frechet: 50 - n });
+    const quality = (n: number) => ({
+      kind: 'quality',
+      round: n,
+      version: n + 1,
+      samplesSeen: 64,
+      wallMs: 1500 + n * 1000,
+      closedAt: new Date(10_000 + n * 1000).toISOString(),
+      frechet: 50 - n,
+    });
     const lines = [round(0), round(1), quality(1), round(2), round(3), quality(3)];
     writeFileSync(join(dir, 'again', ROUND_LOG), lines.map((line) => JSON.stringify(line)).join('\n') + '\n');
     const { runner, resumed } = await openJob({ ...small(dir), output: { dir, evalEvery: 7 } });
     expect(resumed).toBe(true);
     // How quality is watched follows this start, not the checkpoint.
     expect(runner.job.config.output.evalEvery).toBe(7);
-    const kept = readFileSync(join(dir, 'again', ROUND_LOG), 'utf8').trim().split('\n').map((line) => JSON.parse(line));
+    const kept = readFileSync(join(dir, 'again', ROUND_LOG), 'utf8')
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line));
     expect(kept).toEqual([round(0), round(1), quality(1), round(2)]);
     expect(runner.quality.history).toEqual([quality(1)]);
     runner.dispose();

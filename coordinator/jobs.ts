@@ -33,7 +33,11 @@ export async function openJob(raw: unknown): Promise<{ runner: JobRunner; resume
   const { rounds, minWorkers } = requested.training;
   const { dir, evalEvery, evalSamples } = requested.output;
   const config: JobConfig = checkpoint
-    ? { ...checkpoint.config, training: { ...checkpoint.config.training, rounds, minWorkers }, output: { ...checkpoint.config.output, dir, evalEvery, evalSamples } }
+    ? {
+        ...checkpoint.config,
+        training: { ...checkpoint.config.training, rounds, minWorkers },
+        output: { ...checkpoint.config.output, dir, evalEvery, evalSamples },
+      }
     : requested;
   const spec = getModel(config.model.id);
   const sampler = spec.createTrainer(spec.parseConfig(config.model.config));

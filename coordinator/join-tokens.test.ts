@@ -31,7 +31,14 @@ describe('JoinTokens', () => {
   it('issues a token that lets a worker into its job until it expires, and keeps only its record', async () => {
     const joinTokens = tokens();
     const { token, record } = await joinTokens.issue('alpha', { ttlSeconds: HOUR, label: 'workshop' }, NOW);
-    expect(record).toEqual({ id: expect.any(String), jobId: 'alpha', label: 'workshop', createdAt: '2030-01-01T00:00:00.000Z', expiresAt: '2030-01-01T01:00:00.000Z', revokedAt: null });
+    expect(record).toEqual({
+      id: expect.any(String),
+      jobId: 'alpha',
+      label: 'workshop',
+      createdAt: '2030-01-01T00:00:00.000Z',
+      expiresAt: '2030-01-01T01:00:00.000Z',
+      revokedAt: null,
+    });
     expect(await joinTokens.verify(token, 'alpha', NOW + 1000)).toEqual({ jobId: 'alpha', tokenId: record.id, expiresAt: NOW + HOUR * 1000 });
     // A hello that names no job joins the token's.
     expect(await joinTokens.verify(token, undefined, NOW + 1000)).toMatchObject({ jobId: 'alpha' });
@@ -80,7 +87,8 @@ describe('JoinTokens', () => {
     const { token } = await joinTokens.issue('alpha', { ttlSeconds: HOUR, label: '' }, NOW);
     const [header, payload, signature] = token.split('.');
     const claims = JSON.parse(Buffer.from(payload, 'base64url').toString());
-    const forged = (changes: Record<string, unknown>) => `${header}.${Buffer.from(JSON.stringify({ ...claims, ...changes })).toString('base64url')}.${signature}`;
+    const forged = (changes: Record<string, unknown>) =>
+      `${header}.${Buffer.from(JSON.stringify({ ...claims, ...changes })).toString('base64url')}.${signature}`;
     expect(refusal(await joinTokens.verify(forged({ job: 'beta' }), undefined, NOW))).toMatch(/not a valid/);
     expect(refusal(await joinTokens.verify(forged({ exp: claims.exp + 10 * HOUR }), 'alpha', NOW))).toMatch(/not a valid/);
     const flipped = `${token.slice(0, -2)}${token.at(-2) === 'A' ? 'B' : 'A'}${token.at(-1)}`;

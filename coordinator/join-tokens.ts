@@ -90,7 +90,8 @@ export class JoinTokens {
 
   private key(): Promise<Uint8Array> {
     this.keyBytes ??= this.options.key().then((key) => {
-      if (key.byteLength < 32) throw new TesseraError(ErrorCode.InvalidConfig, `the join-token key has ${key.byteLength} bytes; it needs at least 32`, { field: 'TESSERA_JOIN_KEY' });
+      if (key.byteLength < 32)
+        throw new TesseraError(ErrorCode.InvalidConfig, `the join-token key has ${key.byteLength} bytes; it needs at least 32`, { field: 'TESSERA_JOIN_KEY' });
       return key;
     });
     return this.keyBytes;
@@ -131,7 +132,14 @@ export class JoinTokens {
       .setIssuedAt(Math.floor(now / 1000))
       .setExpirationTime(Math.floor(expiresAt / 1000))
       .sign(await this.key());
-    const record: JoinTokenRecord = { id, jobId, label: request.label, createdAt: new Date(now).toISOString(), expiresAt: new Date(Math.floor(expiresAt / 1000) * 1000).toISOString(), revokedAt: null };
+    const record: JoinTokenRecord = {
+      id,
+      jobId,
+      label: request.label,
+      createdAt: new Date(now).toISOString(),
+      expiresAt: new Date(Math.floor(expiresAt / 1000) * 1000).toISOString(),
+      revokedAt: null,
+    };
     ledger.records.set(id, record);
     await ledger.save();
     return { token, record };
@@ -202,7 +210,8 @@ export class JoinTokens {
       if (error instanceof errors.JOSEError) return refused('not a valid worker token or join token');
       throw error;
     }
-    if (typeof claims.job !== 'string' || typeof claims.jti !== 'string' || typeof claims.exp !== 'number') return refused('the join token lacks its job, id or expiry');
+    if (typeof claims.job !== 'string' || typeof claims.jti !== 'string' || typeof claims.exp !== 'number')
+      return refused('the join token lacks its job, id or expiry');
     const ledger = await this.ledger(claims.job)?.catch(() => undefined);
     if (!ledger) return refused(`the join token is for job ${JSON.stringify(claims.job)}, which this coordinator does not run`);
     const grant: JoinGrant = { jobId: claims.job, tokenId: claims.jti, expiresAt: claims.exp * 1000 };

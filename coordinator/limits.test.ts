@@ -7,7 +7,11 @@ describe('door limits', () => {
   it('fills defaults, takes overrides, and names an unknown key or a bad value', () => {
     expect(parseDoorLimits({})).toEqual(DEFAULT_DOOR_LIMITS);
     expect(parseDoorLimits({ helloDeadlineMs: 500 })).toEqual({ ...DEFAULT_DOOR_LIMITS, helloDeadlineMs: 500 });
-    for (const [raw, field] of [[{ helloDeadlinMs: 5 }, 'doorLimits.helloDeadlinMs'], [{ messagesPerSecond: 0 }, 'doorLimits.messagesPerSecond'], [{ preHelloFrameBytes: 10 }, 'doorLimits.preHelloFrameBytes']] as const) {
+    for (const [raw, field] of [
+      [{ helloDeadlinMs: 5 }, 'doorLimits.helloDeadlinMs'],
+      [{ messagesPerSecond: 0 }, 'doorLimits.messagesPerSecond'],
+      [{ preHelloFrameBytes: 10 }, 'doorLimits.preHelloFrameBytes'],
+    ] as const) {
       const error = (() => {
         try {
           parseDoorLimits(raw);

@@ -61,7 +61,10 @@ export const DEFAULT_DOOR_LIMITS: Readonly<DoorLimits> = Object.freeze({
 
 const MAX_SETTING = Number.MAX_SAFE_INTEGER;
 const schema: Schema<DoorLimits> = Object.fromEntries(
-  Object.entries(DEFAULT_DOOR_LIMITS).map(([key, value]) => [key, fields.integer(value, key === 'preHelloFrameBytes' || key === 'controlMessageBytes' ? 256 : 1, MAX_SETTING)]),
+  Object.entries(DEFAULT_DOOR_LIMITS).map(([key, value]) => [
+    key,
+    fields.integer(value, key === 'preHelloFrameBytes' || key === 'controlMessageBytes' ? 256 : 1, MAX_SETTING),
+  ]),
 ) as unknown as Schema<DoorLimits>;
 
 /** Reads limit overrides (e.g. the coordinator's --door-limits JSON): unknown keys and non-positive values are errors naming the key. */

@@ -14,7 +14,9 @@ const SHOWN_NAME = 40;
 export function checkLosses(losses: Readonly<Record<string, number>>, declared: readonly string[]): void {
   for (const [name, value] of Object.entries(losses)) {
     const field = `losses.${name.length > SHOWN_NAME ? `${name.slice(0, SHOWN_NAME)}…` : name}`;
-    if (!declared.includes(name)) throw new TesseraError(ErrorCode.InvalidMessage, `expected a loss named ${declared.join(' or ')}, got ${describe(name)}`, { field });
-    if (!(Math.abs(value) <= MAX_LOSS_MAGNITUDE)) throw new TesseraError(ErrorCode.InvalidMessage, `expected a loss within ±${MAX_LOSS_MAGNITUDE}, got ${describe(value)}`, { field });
+    if (!declared.includes(name))
+      throw new TesseraError(ErrorCode.InvalidMessage, `expected a loss named ${declared.join(' or ')}, got ${describe(name)}`, { field });
+    if (!(Math.abs(value) <= MAX_LOSS_MAGNITUDE))
+      throw new TesseraError(ErrorCode.InvalidMessage, `expected a loss within ±${MAX_LOSS_MAGNITUDE}, got ${describe(value)}`, { field });
   }
 }

@@ -106,7 +106,8 @@ try {
   requireRealSecret('TESSERA_ADMIN_TOKEN', values['admin-token']);
   requireRealSecret('TESSERA_READ_TOKEN', values['read-token']);
   requireRealSecret('TESSERA_JOIN_KEY', process.env.TESSERA_JOIN_KEY);
-  if ((process.env.TESSERA_JOIN_KEY?.length ?? 32) < 32) throw new Error(`TESSERA_JOIN_KEY has ${process.env.TESSERA_JOIN_KEY!.length} characters; it signs join links and needs at least 32: \`${MAKE_SECRET}\``);
+  if ((process.env.TESSERA_JOIN_KEY?.length ?? 32) < 32)
+    throw new Error(`TESSERA_JOIN_KEY has ${process.env.TESSERA_JOIN_KEY!.length} characters; it signs join links and needs at least 32: \`${MAKE_SECRET}\``);
   requireRealSecret('TESSERA_NATS_PASS', natsValues(values).natsPass ?? process.env.TESSERA_NATS_PASS);
 } catch (error) {
   process.stderr.write(`refusing to start: ${(error as Error).message}\n`);
@@ -133,12 +134,27 @@ try {
   requireRealSecret('TESSERA_NATS_WORKER_SEEDS', process.env.TESSERA_NATS_WORKER_SEEDS);
   const text = seedsFile ? readFileSync(seedsFile, 'utf8') : process.env.TESSERA_NATS_WORKER_SEEDS;
   natsWorkerSeeds = text === undefined ? undefined : parseSeeds(text);
-  if (natsWorkerSeeds?.length === 0) throw new Error(`${seedsFile ? `TESSERA_NATS_WORKER_SEEDS_FILE (${seedsFile})` : 'TESSERA_NATS_WORKER_SEEDS'} holds no seeds`);
+  if (natsWorkerSeeds?.length === 0)
+    throw new Error(`${seedsFile ? `TESSERA_NATS_WORKER_SEEDS_FILE (${seedsFile})` : 'TESSERA_NATS_WORKER_SEEDS'} holds no seeds`);
 } catch (error) {
-  process.stderr.write(`refusing to start: ${(error as Error).message}; make a pool with \`npx tsx deploy/nats-users.ts --workers 64 --out DIR\` (deploy/README.md)\n`);
+  process.stderr.write(
+    `refusing to start: ${(error as Error).message}; make a pool with \`npx tsx deploy/nats-users.ts --workers 64 --out DIR\` (deploy/README.md)\n`,
+  );
   process.exit(2);
 }
-const coordinator = await startCoordinator({ port: Number(values.port), host: values.host, job: jobConfig, workerToken: values['worker-token'], adminToken: values['admin-token'], readToken: values['read-token'], joinKey: process.env.TESSERA_JOIN_KEY, natsWorkerSeeds, limits, nats, onNatsStatus: (status) => process.stdout.write(`${status}\n`) }).catch((error: unknown) => {
+const coordinator = await startCoordinator({
+  port: Number(values.port),
+  host: values.host,
+  job: jobConfig,
+  workerToken: values['worker-token'],
+  adminToken: values['admin-token'],
+  readToken: values['read-token'],
+  joinKey: process.env.TESSERA_JOIN_KEY,
+  natsWorkerSeeds,
+  limits,
+  nats,
+  onNatsStatus: (status) => process.stdout.write(`${status}\n`),
+}).catch((error: unknown) => {
   if (error instanceof TesseraError && error.field === 'nats') {
     process.stderr.write(`${error.message}\n`);
     process.exit(error.code === 'UNAUTHORIZED' ? 3 : 1);
@@ -153,13 +169,21 @@ const { runner } = coordinator;
 const { config } = runner.job;
 const print = (line: string) => process.stdout.write(`${line}\n`);
 print(`tessera coordinator on ${coordinator.url} (tfjs backend ${backend.name})`);
-print(`job ${config.id}: ${config.model.id} on ${config.dataset.id}, batch ${config.training.batchSize} per worker, ${config.training.rounds || 'unlimited'} rounds`);
+print(
+  `job ${config.id}: ${config.model.id} on ${config.dataset.id}, batch ${config.training.batchSize} per worker, ${config.training.rounds || 'unlimited'} rounds`,
+);
 print(`outputs in ${runner.outputDir}${coordinator.resumed ? ` (resumed at round ${runner.job.state.round})` : ''}`);
 print(`dashboard: ${coordinator.url}/dashboard   join page for browsers: ${coordinator.url}/join`);
 print(`workers join with: npm run worker -- --url ws://<this host>:${coordinator.port}/ws`);
 if (coordinator.adminTokenPath) print(`admin token: in ${coordinator.adminTokenPath} (generated, mode 0600; set TESSERA_ADMIN_TOKEN to choose one)`);
-if (!values['worker-token']) print('no worker token: anyone who can reach this port may join as a worker (set TESSERA_WORKER_TOKEN, then hand out join links: POST /api/jobs/<id>/join-tokens)');
-if (nats) print(`           or over NATS: npm run worker -- --nats ${nats.servers.join(',')} --job ${config.id}${natsWorkerSeeds ? ` --coordinator ${coordinator.url} (${natsWorkerSeeds.length} NATS identities to lend)` : ''}`);
+if (!values['worker-token'])
+  print(
+    'no worker token: anyone who can reach this port may join as a worker (set TESSERA_WORKER_TOKEN, then hand out join links: POST /api/jobs/<id>/join-tokens)',
+  );
+if (nats)
+  print(
+    `           or over NATS: npm run worker -- --nats ${nats.servers.join(',')} --job ${config.id}${natsWorkerSeeds ? ` --coordinator ${coordinator.url} (${natsWorkerSeeds.length} NATS identities to lend)` : ''}`,
+  );
 
 let lastWaiting = '';
 runner.on('waiting', (reason) => {
@@ -169,14 +193,23 @@ runner.on('waiting', (reason) => {
 runner.on('round', (summary) => print(formatRound(summary, (id) => coordinator.hub.sessions.get(id)?.name ?? id, config.training.rounds)));
 runner.on('samples', (path) => print(`samples: ${path}`));
 runner.quality.on('quality', (row) => print(formatQuality(row)));
-runner.quality.on('skipped', (round) => print(`quality scoring due after round ${round} skipped: the previous one still runs (raise output.evalEvery or lower output.evalSamples)`));
+runner.quality.on('skipped', (round) =>
+  print(`quality scoring due after round ${round} skipped: the previous one still runs (raise output.evalEvery or lower output.evalSamples)`),
+);
 runner.on('exported', (dir) => print(`generator exported: ${dir}/model.json`));
 runner.on('outputError', (error) => process.stderr.write(`output failed: ${error.message}\n`));
 // The one log line per rejected update (the local workers leave it to this one; error.message names the field).
-runner.on('rejected', (workerId, error) => process.stderr.write(`update from ${coordinator.hub.sessions.get(workerId)?.name ?? workerId} (${workerId}) rejected: ${error.code}: ${error.message}\n`));
-runner.verifier.on('quarantine', (workerId, trust) => print(`worker ${workerId} ${trust.banned ? 'banned' : trust.quarantined ? 'quarantined' : 'released from quarantine'} (trust ${trust.score.toFixed(2)})`));
+runner.on('rejected', (workerId, error) =>
+  process.stderr.write(`update from ${coordinator.hub.sessions.get(workerId)?.name ?? workerId} (${workerId}) rejected: ${error.code}: ${error.message}\n`),
+);
+runner.verifier.on('quarantine', (workerId, trust) =>
+  print(`worker ${workerId} ${trust.banned ? 'banned' : trust.quarantined ? 'quarantined' : 'released from quarantine'} (trust ${trust.score.toFixed(2)})`),
+);
 runner.verifier.on('ruling', (ruling) => {
-  if (!ruling.agrees) print(`referee: worker ${ruling.workerId}'s gradient for round ${ruling.round} is not the recomputed one (relative distance ${ruling.distance.toPrecision(3)})`);
+  if (!ruling.agrees)
+    print(
+      `referee: worker ${ruling.workerId}'s gradient for round ${ruling.round} is not the recomputed one (relative distance ${ruling.distance.toPrecision(3)})`,
+    );
 });
 coordinator.hub.on('joined', (session) => print(`worker ${session.id} joined (${session.kind}, ${session.backend}, ${session.name})`));
 coordinator.hub.on('left', (session, reason) => print(`worker ${session.id} left: ${reason}`));

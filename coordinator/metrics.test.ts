@@ -21,7 +21,10 @@ async function snapshot(metrics: Metrics): Promise<Map<string, number>> {
   const series = new Map<string, number>();
   for (const metric of await metrics.registry.getMetricsAsJSON()) {
     for (const value of metric.values) {
-      const labels = Object.entries(value.labels).sort(([a], [b]) => a.localeCompare(b)).map(([name, label]) => `${name}="${label}"`).join(',');
+      const labels = Object.entries(value.labels)
+        .sort(([a], [b]) => a.localeCompare(b))
+        .map(([name, label]) => `${name}="${label}"`)
+        .join(',');
       series.set(`${(value as { metricName?: string }).metricName ?? metric.name}{${labels}}`, value.value);
     }
   }
@@ -49,7 +52,11 @@ function expectMonotonic(before: Map<string, number>, after: Map<string, number>
 describe('ContributionRates', () => {
   it('matches a steady rate and splits it between workers, the parts adding up to the whole', () => {
     const rates = new ContributionRates(30);
-    for (let round = 0; round < 200; round += 1) rates.addRound(0.5, [['a', 8], ['b', 4]]);
+    for (let round = 0; round < 200; round += 1)
+      rates.addRound(0.5, [
+        ['a', 8],
+        ['b', 4],
+      ]);
     expect(rates.rate('a')).toBeCloseTo(16, 6);
     expect(rates.rate('b')).toBeCloseTo(8, 6);
   });
@@ -59,7 +66,10 @@ describe('ContributionRates', () => {
     rates.addRound(2, [['a', 10]]);
     expect(rates.rate('a')).toBeCloseTo(5);
     // 100 s later a is idle: its old samples weigh e^-10 of what they did.
-    rates.addRound(100, [['a', 0], ['b', 100]]);
+    rates.addRound(100, [
+      ['a', 0],
+      ['b', 100],
+    ]);
     expect(rates.rate('a')).toBeLessThan(0.01);
     expect(rates.rate('a') + rates.rate('b')).toBeCloseTo((10 * Math.exp(-10) + 100) / (2 * Math.exp(-10) + 100), 9);
     rates.restart();
@@ -107,7 +117,14 @@ describe('createMetrics', () => {
   });
 
   const send = (channel: FakeChannel, message: unknown) => hub.onMessage(channel, pack(message).slice());
-  const hello = (extra: Record<string, unknown> = {}) => ({ type: 'hello', protocol: PROTOCOL_VERSION, kind: 'node', backend: 'wasm', device: 'test', ...extra });
+  const hello = (extra: Record<string, unknown> = {}) => ({
+    type: 'hello',
+    protocol: PROTOCOL_VERSION,
+    kind: 'node',
+    backend: 'wasm',
+    device: 'test',
+    ...extra,
+  });
 
   /** Two workers (a node and a browser) joined, with round 0 assigned to both. */
   async function joinTwo(): Promise<[FakeChannel, FakeChannel]> {
@@ -161,7 +178,7 @@ describe('createMetrics', () => {
     expect(later.get('tessera_round_duration_seconds_count{job_id="unit"}')).toBe(2);
   });
 
-  it('gives each worker its share of wall-clock throughput, summing to the samples counter\'s rate, and drops a worker that leaves', async () => {
+  it("gives each worker its share of wall-clock throughput, summing to the samples counter's rate, and drops a worker that leaves", async () => {
     const channels = await joinTwo();
     const [node, browser] = channels;
     // 10 rounds of 0.5 s: 8 samples per round, 16 samples/s in all.
@@ -209,7 +226,7 @@ describe('createMetrics', () => {
     expect(paused.has('tessera_worker_utilization_ratio{job_id="unit"}')).toBe(false);
   });
 
-  it('counts each refusal once: the job\'s rejections and the door\'s, by code and stage', async () => {
+  it("counts each refusal once: the job's rejections and the door's, by code and stage", async () => {
     const channels = await joinTwo();
     const [node, browser] = channels;
     send(node, updateFor(node.assigns()[0], { version: 7 }));
@@ -232,7 +249,9 @@ describe('createMetrics', () => {
     // Weights sent on request count as bytes out.
     send(node, { type: 'fetchWeights', hash: node.assigns()[1].weightsHash });
     const fetched = await snapshot(metrics);
-    expect(fetched.get('tessera_update_bytes_total{direction="out",job_id="unit",kind="weights-fetch"}')).toBe((await runner.job.publishedWeights()).bytes.byteLength);
+    expect(fetched.get('tessera_update_bytes_total{direction="out",job_id="unit",kind="weights-fetch"}')).toBe(
+      (await runner.job.publishedWeights()).bytes.byteLength,
+    );
     expectMonotonic(series, fetched);
   });
 
@@ -351,7 +370,18 @@ describe('createMetrics', () => {
     }
     exprs.push(dashboard.templating.list[0].query.query);
     const titles = dashboard.panels.map((panel: { title: string }) => panel.title);
-    for (const wanted of ['Aggregate samples/s', 'Per-worker throughput', 'Losses', 'Round duration', 'Participants and failures', 'Active workers by kind', 'Update bytes in/out', 'Rejected updates by reason', 'Checkpoint age', 'Fréchet distance and floor']) {
+    for (const wanted of [
+      'Aggregate samples/s',
+      'Per-worker throughput',
+      'Losses',
+      'Round duration',
+      'Participants and failures',
+      'Active workers by kind',
+      'Update bytes in/out',
+      'Rejected updates by reason',
+      'Checkpoint age',
+      'Fréchet distance and floor',
+    ]) {
       expect(titles).toContain(wanted);
     }
     for (const expr of exprs) {

@@ -26,7 +26,10 @@ import type { WorkerSession } from './workers.ts';
 /** Backends the Node and browser workers know (runtime/node/backend.ts, browser-worker/backends.ts; not imported: both load tfjs). */
 const KNOWN_BACKENDS = new Set(['tensorflow', 'webgpu', 'webgl', 'wasm', 'cpu']);
 /** Every status, as an object so the type checker flags a status added to JobStatus and missing here. */
-const JOB_STATUSES = Object.keys({ waiting: true, running: true, paused: true, finished: true, stopped: true } satisfies Record<JobStatus, true>) as JobStatus[];
+const JOB_STATUSES = Object.keys({ waiting: true, running: true, paused: true, finished: true, stopped: true } satisfies Record<
+  JobStatus,
+  true
+>) as JobStatus[];
 const WORKER_KINDS: readonly WorkerSession['kind'][] = ['node', 'browser'];
 /** Workers of one job with a throughput series of their own: enough to tell a cluster's machines apart, few enough for any Prometheus. */
 const MAX_WORKER_SERIES = 100;
@@ -132,7 +135,11 @@ export function createMetrics(hub: Hub, options: MetricsOptions = {}): Metrics {
   const tracking = new Map<string, JobTracking>();
   const trackingOf = (jobId: string): JobTracking => {
     let entry = tracking.get(jobId);
-    if (!entry) tracking.set(jobId, (entry = { rates: new ContributionRates(timeConstant), previousCloseAt: undefined, kinds: new Map(), named: new Set(), otherKinds: new Set() }));
+    if (!entry)
+      tracking.set(
+        jobId,
+        (entry = { rates: new ContributionRates(timeConstant), previousCloseAt: undefined, kinds: new Map(), named: new Set(), otherKinds: new Set() }),
+      );
     return entry;
   };
   const sessionOf = (workerId: string) => hub.sessions.get(workerId);
@@ -263,7 +270,8 @@ export function createMetrics(hub: Hub, options: MetricsOptions = {}): Metrics {
     collect() {
       this.reset();
       for (const session of hub.sessions.values()) {
-        if (session.channel && hub.runners.has(session.jobId)) this.set({ job_id: session.jobId, worker: session.id, worker_kind: session.kind }, session.trust?.score ?? 1);
+        if (session.channel && hub.runners.has(session.jobId))
+          this.set({ job_id: session.jobId, worker: session.id, worker_kind: session.kind }, session.trust?.score ?? 1);
       }
     },
   });
@@ -278,7 +286,7 @@ export function createMetrics(hub: Hub, options: MetricsOptions = {}): Metrics {
   });
   new Gauge({
     name: 'tessera_job_status',
-    help: 'The job\'s status: 1 for the current one, 0 for the others.',
+    help: "The job's status: 1 for the current one, 0 for the others.",
     labelNames: ['job_id', 'status'],
     registers,
     collect() {
@@ -303,7 +311,7 @@ export function createMetrics(hub: Hub, options: MetricsOptions = {}): Metrics {
   // do. Throughput counts wall time of whole rounds, so waiting for stragglers, the deadline, the network and aggregation all lower it.
   new Gauge({
     name: 'tessera_worker_utilization_ratio',
-    help: 'Accepted samples per second over the connected workers\' own compute speed (sum of tessera_worker_throughput_samples_per_second / sum of measured compute samples/s). 1 means workers never wait. For a worker autoscaler with a Value target (like CPU utilization): above target the job has headroom for more workers, below it they wait on stragglers, deadlines or the coordinator. Absent while the job is not running.',
+    help: "Accepted samples per second over the connected workers' own compute speed (sum of tessera_worker_throughput_samples_per_second / sum of measured compute samples/s). 1 means workers never wait. For a worker autoscaler with a Value target (like CPU utilization): above target the job has headroom for more workers, below it they wait on stragglers, deadlines or the coordinator. Absent while the job is not running.",
     labelNames: ['job_id'],
     registers,
     collect() {

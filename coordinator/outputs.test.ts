@@ -42,7 +42,15 @@ describe('sampleGridPng', () => {
     expect(at(1 + 1 * 4 + 2, 1 + 3 + 1)).toEqual([255, 255, 255, 255]);
     expect(at(1, 4)).toEqual([158, 158, 158, 255]);
     // Gutters, and the empty sixth cell, are white.
-    for (const [x, y] of [[0, 0], [4, 1], [12, 6], [5, 3], [9, 4], [11, 5]]) expect(at(x, y), `(${x}, ${y})`).toEqual([255, 255, 255, 255]);
+    for (const [x, y] of [
+      [0, 0],
+      [4, 1],
+      [12, 6],
+      [5, 3],
+      [9, 4],
+      [11, 5],
+    ])
+      expect(at(x, y), `(${x}, ${y})`).toEqual([255, 255, 255, 255]);
   });
 
   it('clamps to [0, 1] and keeps colour channels apart', () => {

@@ -7,7 +7,12 @@ import { PNG } from 'pngjs';
  * Lays out images (NHWC, pixels in [0, 1]) on a square grid with a one-pixel
  * gutter and encodes it as a PNG.
  */
-export function sampleGridPng(images: Float32Array, count: number, [height, width, channels]: [number, number, number], options: { columns?: number; gutter?: number } = {}): Uint8Array {
+export function sampleGridPng(
+  images: Float32Array,
+  count: number,
+  [height, width, channels]: [number, number, number],
+  options: { columns?: number; gutter?: number } = {},
+): Uint8Array {
   const columns = options.columns ?? Math.ceil(Math.sqrt(count));
   const rows = Math.ceil(count / columns);
   const gutter = options.gutter ?? 1;

@@ -6,8 +6,13 @@ export function formatRound(summary: RoundSummary, nameOf: (workerId: string) =>
   // The round is the number on the wire, from 0, as workers and error messages name it ("round 54 is not open").
   // Steps count applied rounds (the budget); the round number also counts rounds that applied nothing.
   const steps = summary.applied ? summary.version + 1 : summary.version;
-  const round = totalRounds > 0 ? `round ${summary.round}, step ${steps} of ${totalRounds}` : `round ${summary.round}${steps !== summary.round + 1 ? ` (step ${steps})` : ''}`;
-  const losses = Object.entries(summary.losses).map(([name, value]) => `${name.toUpperCase()} ${value.toFixed(3)}`).join(' ');
+  const round =
+    totalRounds > 0
+      ? `round ${summary.round}, step ${steps} of ${totalRounds}`
+      : `round ${summary.round}${steps !== summary.round + 1 ? ` (step ${steps})` : ''}`;
+  const losses = Object.entries(summary.losses)
+    .map(([name, value]) => `${name.toUpperCase()} ${value.toFixed(3)}`)
+    .join(' ');
   const speeds = summary.updates.map((update) => `${nameOf(update.workerId)} ${((update.samples / Math.max(update.computeMs, 1)) * 1000).toFixed(0)}/s`);
   const failed = summary.failures.length > 0 ? ` | ${summary.failures.length} missed (${summary.failures.map((failure) => failure.code).join(', ')})` : '';
   const applied = summary.applied ? '' : ' | no update: weights unchanged';

@@ -115,9 +115,11 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Coo
 
   const createJob = async (raw: unknown): Promise<JobRunner> => {
     const id = (raw as { id?: unknown } | undefined)?.id;
-    if (typeof id === 'string' && hub.runners.has(id)) throw new TesseraError(ErrorCode.InvalidConfig, `a job ${JSON.stringify(id)} exists already`, { field: 'id' });
+    if (typeof id === 'string' && hub.runners.has(id))
+      throw new TesseraError(ErrorCode.InvalidConfig, `a job ${JSON.stringify(id)} exists already`, { field: 'id' });
     const { runner } = await openJob(raw);
-    if (hub.runners.has(runner.job.config.id)) throw new TesseraError(ErrorCode.InvalidConfig, `a job ${JSON.stringify(runner.job.config.id)} exists already`, { field: 'id' });
+    if (hub.runners.has(runner.job.config.id))
+      throw new TesseraError(ErrorCode.InvalidConfig, `a job ${JSON.stringify(runner.job.config.id)} exists already`, { field: 'id' });
     hub.addRunner(runner);
     return runner;
   };

@@ -81,6 +81,8 @@ describe('compareGradients', () => {
     expect(compareGradients({ w: a }, { w: b }, 1e-3)).toMatchObject({ agree: false });
     expect(compareGradients({ w: a }, { w: b }, 1e-3, { slackA: codecSlack('int8'), slackB: codecSlack('int8') }).agree).toBe(true);
     // A flipped gradient stays far outside even the widened bound.
-    expect(compareGradients({ w: a }, { w: roundTrip(scaled(values, -1)) }, 1e-3, { slackA: codecSlack('int8'), slackB: codecSlack('int8') }).agree).toBe(false);
+    expect(compareGradients({ w: a }, { w: roundTrip(scaled(values, -1)) }, 1e-3, { slackA: codecSlack('int8'), slackB: codecSlack('int8') }).agree).toBe(
+      false,
+    );
   });
 });

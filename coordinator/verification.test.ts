@@ -36,8 +36,17 @@ function setup(options: VerifierOptions, training: Record<string, unknown> = {})
   verifier.on('verdict', (verdict) => verdicts.push(verdict));
   verifier.on('ruling', (ruling) => rulings.push(ruling));
   /** One round with these copies, each worker sending the given gradient (the robust rule flagging `outliers`); returns what the aggregate left out. */
-  const round = async (sent: Record<string, NamedArrays>, copies: Map<string, string>, outliers: string[] = []): Promise<{ excluded: Map<string, string>; summary: RoundSummary }> => {
-    const open = await job.openRound(Object.keys(sent).map((id) => ({ id, batchSize: 4 })), 0, 1000, copies);
+  const round = async (
+    sent: Record<string, NamedArrays>,
+    copies: Map<string, string>,
+    outliers: string[] = [],
+  ): Promise<{ excluded: Map<string, string>; summary: RoundSummary }> => {
+    const open = await job.openRound(
+      Object.keys(sent).map((id) => ({ id, batchSize: 4 })),
+      0,
+      1000,
+      copies,
+    );
     for (const [id, grads] of Object.entries(sent)) job.acceptUpdate(id, updateFor(open.assignments.get(id)!.message, { tensors: encode(grads) }) as Update, 1);
     const { excluded } = verifier.exclusions(open);
     const summary = job.closeRound(2, excluded);
@@ -62,14 +71,22 @@ describe('Verifier', () => {
     const referee = fakeReferee();
     const { verifier, verdicts, rulings, round } = setup({ referee });
     const { excluded, summary } = await round({ a: flipped, b: honest, c: honest }, new Map([['c', 'a']]));
-    expect(excluded).toEqual(new Map([['a', 'disputed'], ['c', 'disputed']]));
+    expect(excluded).toEqual(
+      new Map([
+        ['a', 'disputed'],
+        ['c', 'disputed'],
+      ]),
+    );
     expect(summary.updates.map((update) => update.workerId)).toEqual(['b']);
     expect(verdicts[0]).toMatchObject({ outcome: 'disputed', distance: 2 });
     // Nothing judged yet: the round closed without waiting for the referee.
     expect(verifier.trustOf('a').counts.mismatches).toBe(0);
     await verifier.settled();
     expect(referee.calls).toBe(1);
-    expect(rulings.map(({ workerId, agrees }) => [workerId, agrees])).toEqual([['a', false], ['c', true]]);
+    expect(rulings.map(({ workerId, agrees }) => [workerId, agrees])).toEqual([
+      ['a', false],
+      ['c', true],
+    ]);
     expect(verifier.trustOf('a').score).toBeCloseTo(0.6);
     expect(verifier.trustOf('c').counts.agreements).toBe(1);
   });
@@ -124,7 +141,7 @@ describe('Verifier', () => {
     expect(verifier.trustOf('b').counts.softMismatches).toBe(0);
   });
 
-  it('disputes past the referee\'s queue are unresolved, not queued without bound', async () => {
+  it("disputes past the referee's queue are unresolved, not queued without bound", async () => {
     let release!: () => void;
     const gate = new Promise<void>((resolve) => (release = resolve));
     const referee: Referee = { recompute: async () => (await gate, structuredClone(honest)), dispose() {} };

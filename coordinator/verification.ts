@@ -3,7 +3,17 @@ import type { NamedArrays } from '../shared/codec/types.ts';
 import { ErrorCode } from '../shared/protocol/errors.ts';
 import type { Assign } from '../shared/protocol/messages.ts';
 import type { Job, OpenRound, RoundSummary } from './job.ts';
-import { applyTrust, banTrust, DEFAULT_TRUST_POLICY, initialTrust, releaseTrust, untouched, type TrustEvent, type TrustPolicy, type TrustState } from './trust.ts';
+import {
+  applyTrust,
+  banTrust,
+  DEFAULT_TRUST_POLICY,
+  initialTrust,
+  releaseTrust,
+  untouched,
+  type TrustEvent,
+  type TrustPolicy,
+  type TrustState,
+} from './trust.ts';
 import { codecSlack, compareGradients } from './verification-compare.ts';
 import { planCopies, type CopyPlan } from './verification-plan.ts';
 import { trainerReferee } from './verification-referee.ts';
@@ -54,7 +64,13 @@ export interface VerifierEvents {
 }
 
 /** Refusals that say nothing about honesty: late, resent after a reconnect, or the coordinator's own failure. */
-const INNOCENT_REFUSALS = new Set<ErrorCode>([ErrorCode.WrongRound, ErrorCode.DuplicateUpdate, ErrorCode.IncompleteMessage, ErrorCode.JobNotRunning, ErrorCode.Internal]);
+const INNOCENT_REFUSALS = new Set<ErrorCode>([
+  ErrorCode.WrongRound,
+  ErrorCode.DuplicateUpdate,
+  ErrorCode.IncompleteMessage,
+  ErrorCode.JobNotRunning,
+  ErrorCode.Internal,
+]);
 /** Disputes waiting for the referee at most: more are unresolved, so a flood of them cannot queue coordinator compute without bound. */
 const MAX_PENDING_DISPUTES = 4;
 /** Trust records kept at most (workers that come and go under fresh ids); the oldest unbanned ones go first. */
@@ -198,7 +214,11 @@ export class Verifier extends EventEmitter<VerifierEvents> {
   private compare(first: NamedArrays, second: NamedArrays, firstEncoded: boolean) {
     const { training } = this.job.config;
     const slack = codecSlack(training.codec);
-    return compareGradients(first, second, training.verification.tolerance, { slackA: firstEncoded ? slack : undefined, slackB: slack, networkOf: this.job.spec.networkOf });
+    return compareGradients(first, second, training.verification.tolerance, {
+      slackA: firstEncoded ? slack : undefined,
+      slackB: slack,
+      networkOf: this.job.spec.networkOf,
+    });
   }
 
   /** No referee could say who was wrong: both pay a little, or only the quarantined side when one is (it must not drag the other down). */

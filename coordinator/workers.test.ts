@@ -3,8 +3,21 @@ import { lateMeasurement, noteAssignment, recordSpeed, shareInput, type WorkerSe
 
 function session(claimedSamplesPerSecond = 0): WorkerSession {
   return {
-    id: 'w1', jobId: 'job', kind: 'node', backend: 'wasm', device: 'cpu', name: 'w1', channel: undefined, joinedAt: 0, lastSeenAt: 0,
-    samplesPerSecond: claimedSamplesPerSecond, samplesContributed: 0, updatesAccepted: 0, updatesRejected: 0, bytesReceived: 0, weightFetches: 0,
+    id: 'w1',
+    jobId: 'job',
+    kind: 'node',
+    backend: 'wasm',
+    device: 'cpu',
+    name: 'w1',
+    channel: undefined,
+    joinedAt: 0,
+    lastSeenAt: 0,
+    samplesPerSecond: claimedSamplesPerSecond,
+    samplesContributed: 0,
+    updatesAccepted: 0,
+    updatesRejected: 0,
+    bytesReceived: 0,
+    weightFetches: 0,
   };
 }
 

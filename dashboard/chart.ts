@@ -41,7 +41,10 @@ export class RoundChart {
   private axis: XAxis = 'round';
   private frame: number | undefined;
 
-  constructor(private readonly host: HTMLElement, private readonly options: RoundChartOptions) {
+  constructor(
+    private readonly host: HTMLElement,
+    private readonly options: RoundChartOptions,
+  ) {
     this.plot = this.build();
     new ResizeObserver(() => this.plot.setSize({ width: Math.max(200, host.clientWidth), height: options.height ?? 220 })).observe(host);
   }

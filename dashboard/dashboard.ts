@@ -90,9 +90,15 @@ function showState(): void {
   $('version').textContent = formatCount(job.version);
   $('samples-seen').textContent = formatCount(job.samplesSeen);
   $('workers-connected').textContent = String(workers.filter((worker) => worker.connected).length);
-  $('last-round').textContent = lastRound ? `${lastRound.round} (${formatDuration(lastRound.durationMs)}, ${lastRound.updates.length} updates, ${lastRound.failures.length} failures)` : '–';
+  $('last-round').textContent = lastRound
+    ? `${lastRound.round} (${formatDuration(lastRound.durationMs)}, ${lastRound.updates.length} updates, ${lastRound.failures.length} failures)`
+    : '–';
   $('rate').textContent = lastRound ? formatRate(lastRound.samplesPerSecond) : '–';
-  $('losses').textContent = lastRound ? Object.entries(lastRound.losses).map(([name, value]) => `${name} ${value.toFixed(3)}`).join(', ') || '–' : '–';
+  $('losses').textContent = lastRound
+    ? Object.entries(lastRound.losses)
+        .map(([name, value]) => `${name} ${value.toFixed(3)}`)
+        .join(', ') || '–'
+    : '–';
 }
 
 /** The headline row: the job's throughput and round rate over the last minute, and the fleet by kind and backend. */
@@ -191,7 +197,8 @@ function fail(message: string): void {
 
 function listen(jobId: string): void {
   const events = new EventSource(withToken(`/api/jobs/${encodeURIComponent(jobId)}/events`));
-  const on = <T>(name: string, handle: (data: T) => void) => events.addEventListener(name, (event) => handle(JSON.parse((event as MessageEvent<string>).data) as T));
+  const on = <T>(name: string, handle: (data: T) => void) =>
+    events.addEventListener(name, (event) => handle(JSON.parse((event as MessageEvent<string>).data) as T));
   events.onopen = () => {
     showConnection('live');
     fail('');
@@ -255,7 +262,12 @@ start().catch((error: Error) => fail(`cannot load the job: ${error.message}`));
       lastRound: lastRound?.round ?? null,
       workersConnected: number('workers-connected'),
       samplesPerSecond: number('rate'),
-      headline: { samplesPerSecond: number('headline-rate'), roundsPerMinute: number('headline-rounds'), workers: number('headline-workers'), mix: $('headline-mix').textContent },
+      headline: {
+        samplesPerSecond: number('headline-rate'),
+        roundsPerMinute: number('headline-rounds'),
+        workers: number('headline-workers'),
+        mix: $('headline-mix').textContent,
+      },
       xAxis: document.querySelector<HTMLButtonElement>('[data-axis][aria-pressed="true"]')?.dataset.axis ?? 'round',
       chartPoints: Object.fromEntries(Object.entries(charts).map(([name, chart]) => [name, chart.points()])),
       chartSeries: Object.fromEntries(Object.entries(charts).map(([name, chart]) => [name, chart.seriesCount()])),

@@ -50,9 +50,22 @@ describe('workerMix', () => {
   const worker = (kind: string, backend: string, connected = true) => ({ kind, backend, connected });
 
   it('groups connected workers by kind, then backend, most numerous first', () => {
-    const groups = workerMix([worker('browser', 'wasm'), worker('node', 'wasm'), worker('node', 'tensorflow'), worker('node', 'wasm'), worker('browser', 'webgpu', false)]);
+    const groups = workerMix([
+      worker('browser', 'wasm'),
+      worker('node', 'wasm'),
+      worker('node', 'tensorflow'),
+      worker('node', 'wasm'),
+      worker('browser', 'webgpu', false),
+    ]);
     expect(groups).toEqual([
-      { kind: 'node', count: 3, backends: [{ backend: 'wasm', count: 2 }, { backend: 'tensorflow', count: 1 }] },
+      {
+        kind: 'node',
+        count: 3,
+        backends: [
+          { backend: 'wasm', count: 2 },
+          { backend: 'tensorflow', count: 1 },
+        ],
+      },
       { kind: 'browser', count: 1, backends: [{ backend: 'wasm', count: 1 }] },
     ]);
     expect(describeMix(groups)).toBe('3 node (wasm 2, tensorflow), 1 browser (wasm)');

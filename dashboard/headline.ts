@@ -71,7 +71,10 @@ export function workerMix(workers: readonly WorkerFacts[]): WorkerGroup[] {
     backends.set(worker.backend, (backends.get(worker.backend) ?? 0) + 1);
     kinds.set(worker.kind, backends);
   }
-  const byCount = <T extends { count: number }>(key: (item: T) => string) => (a: T, b: T) => b.count - a.count || key(a).localeCompare(key(b));
+  const byCount =
+    <T extends { count: number }>(key: (item: T) => string) =>
+    (a: T, b: T) =>
+      b.count - a.count || key(a).localeCompare(key(b));
   return [...kinds]
     .map(([kind, backends]) => ({
       kind,
@@ -85,7 +88,10 @@ export function workerMix(workers: readonly WorkerFacts[]): WorkerGroup[] {
 export function describeMix(groups: readonly WorkerGroup[]): string {
   if (groups.length === 0) return 'none connected';
   return groups
-    .map((group) => `${group.count} ${group.kind} (${group.backends.map((entry) => (entry.count > 1 ? `${entry.backend} ${entry.count}` : entry.backend)).join(', ')})`)
+    .map(
+      (group) =>
+        `${group.count} ${group.kind} (${group.backends.map((entry) => (entry.count > 1 ? `${entry.backend} ${entry.count}` : entry.backend)).join(', ')})`,
+    )
     .join(', ');
 }
 

@@ -41,7 +41,10 @@ export class QualityPanel {
     this.latest = undefined;
     this.elements.every.textContent = output.evalEvery > 0 ? formatCount(output.evalEvery) : '–';
     this.elements.samples.textContent = formatCount(output.evalSamples);
-    this.elements.latest.textContent = output.evalEvery > 0 ? `No scoring yet: the first comes after ${formatCount(output.evalEvery)} training steps.` : 'Scoring is off for this job (output.evalEvery is 0).';
+    this.elements.latest.textContent =
+      output.evalEvery > 0
+        ? `No scoring yet: the first comes after ${formatCount(output.evalEvery)} training steps.`
+        : 'Scoring is off for this job (output.evalEvery is 0).';
     for (const row of rows) this.add(row);
   }
 
@@ -58,6 +61,12 @@ export class QualityPanel {
 
   /** What the card shows, for tests. */
   state() {
-    return { points: this.chart.points(), series: this.chart.seriesCount(), latestRound: this.latest?.round ?? null, frechet: this.latest?.frechet ?? null, text: this.elements.latest.textContent };
+    return {
+      points: this.chart.points(),
+      series: this.chart.seriesCount(),
+      latestRound: this.latest?.round ?? null,
+      frechet: this.latest?.frechet ?? null,
+      text: this.elements.latest.textContent,
+    };
   }
 }

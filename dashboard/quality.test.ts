@@ -1,7 +1,20 @@
 import { describe, expect, it } from 'vitest';
 import { describeQuality, formatWallTime, qualitySeriesOf, type QualityFacts } from './quality.ts';
 
-const row: QualityFacts = { round: 499, version: 500, samplesSeen: 32_000, wallMs: 754_000, count: 500, frechet: 61.23, frechetFloor: 20.4, precision: 0.712, recall: 0.55, recognisable: 0.834, coverageEntropy: 0.981, ms: 9_400 };
+const row: QualityFacts = {
+  round: 499,
+  version: 500,
+  samplesSeen: 32_000,
+  wallMs: 754_000,
+  count: 500,
+  frechet: 61.23,
+  frechetFloor: 20.4,
+  precision: 0.712,
+  recall: 0.55,
+  recognisable: 0.834,
+  coverageEntropy: 0.981,
+  ms: 9_400,
+};
 
 describe('quality figures', () => {
   it('chart the distance beside its floor, and the recognisable share', () => {

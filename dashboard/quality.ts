@@ -9,7 +9,21 @@ import { formatCount, formatDuration } from './format.ts';
 /** What the dashboard reads of a quality row. */
 export type QualityFacts = Pick<
   QualityRow,
-  'round' | 'version' | 'samplesSeen' | 'wallMs' | 'count' | 'frechet' | 'frechetFloor' | 'precision' | 'recall' | 'recognisable' | 'coverageEntropy' | 'labelAgreement' | 'cas' | 'reconstructionRecognisable' | 'ms'
+  | 'round'
+  | 'version'
+  | 'samplesSeen'
+  | 'wallMs'
+  | 'count'
+  | 'frechet'
+  | 'frechetFloor'
+  | 'precision'
+  | 'recall'
+  | 'recognisable'
+  | 'coverageEntropy'
+  | 'labelAgreement'
+  | 'cas'
+  | 'reconstructionRecognisable'
+  | 'ms'
 >;
 
 /** The chart's series: the distance, its floor, and the recognisable share. */

@@ -19,7 +19,11 @@ describe('RoundTable', () => {
     expect(table.push(1, { total: 5 })).toEqual(['total']);
     expect(table.push(2, { total: 6, 'worker:a': 3 })).toEqual(['worker:a']);
     table.push(3, { total: 7 });
-    expect(table.data(['total', 'worker:a'])).toEqual([[1, 2, 3], [5, 6, 7], [null, 3, null]]);
+    expect(table.data(['total', 'worker:a'])).toEqual([
+      [1, 2, 3],
+      [5, 6, 7],
+      [null, 3, null],
+    ]);
   });
 
   it('keeps at most maxPoints rounds, dropping the oldest, and ignores rounds already seen', () => {
@@ -27,7 +31,10 @@ describe('RoundTable', () => {
     for (let round = 0; round < 5; round++) table.push(round, { total: round * 10 });
     table.push(4, { total: -1 });
     table.push(2, { total: -1 });
-    expect(table.data(['total'])).toEqual([[2, 3, 4], [20, 30, 40]]);
+    expect(table.data(['total'])).toEqual([
+      [2, 3, 4],
+      [20, 30, 40],
+    ]);
   });
 
   it('keeps when each round closed beside it, for charts against wall time', () => {
@@ -36,8 +43,14 @@ describe('RoundTable', () => {
     table.push(2, { total: 6 }, 1_700_000_001_500);
     table.push(3, { total: 7 }, 1_700_000_002_250);
     // Seconds since the epoch (uPlot's time unit), trimmed with the rounds.
-    expect(table.data(['total'], 'time')).toEqual([[1_700_000_001.5, 1_700_000_002.25], [6, 7]]);
-    expect(table.data(['total'], 'round')).toEqual([[2, 3], [6, 7]]);
+    expect(table.data(['total'], 'time')).toEqual([
+      [1_700_000_001.5, 1_700_000_002.25],
+      [6, 7],
+    ]);
+    expect(table.data(['total'], 'round')).toEqual([
+      [2, 3],
+      [6, 7],
+    ]);
     table.clear();
     expect(table.data(['total'], 'time')).toEqual([[], new Array(0)]);
   });

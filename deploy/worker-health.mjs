@@ -22,14 +22,17 @@ const DEFAULT_PORTS = { 'ws:': 80, 'wss:': 443, 'http:': 80, 'https:': 443, 'nat
 const ESTABLISHED = '01';
 
 function expectedPorts() {
-  const given = process.argv.slice(2).map(Number).filter((port) => Number.isInteger(port) && port > 0);
+  const given = process.argv
+    .slice(2)
+    .map(Number)
+    .filter((port) => Number.isInteger(port) && port > 0);
   if (given.length > 0) return given;
   const urls = [process.env.TESSERA_URL, ...(process.env.TESSERA_NATS_URL ?? '').split(',')].map((url) => url?.trim()).filter(Boolean);
   const ports = [];
   for (const text of urls) {
     try {
       const url = new URL(text.includes('://') ? text : `nats://${text}`);
-      ports.push(url.port ? Number(url.port) : DEFAULT_PORTS[url.protocol] ?? 0);
+      ports.push(url.port ? Number(url.port) : (DEFAULT_PORTS[url.protocol] ?? 0));
     } catch {
       /* an unparsable URL: the worker itself reports it */
     }

@@ -29,6 +29,9 @@ fi
 npx tsc --noEmit -p .
 # shared/ once more with neither DOM nor Node types: code both runtimes run imports neither.
 npx tsc --noEmit -p shared
+# Lint and format (npm run format fixes the format).
+npx eslint .
+npx prettier --check --log-level warn "**/*.{ts,js,mjs}"
 mkdir -p test-artifacts
 status=0
 npx vitest run --reporter=default --reporter=json --outputFile.json=test-artifacts/vitest.json "$@" || status=$?

@@ -19,4 +19,7 @@ declare class TextEncoder {
   encode(input?: string): Uint8Array;
 }
 // eslint-disable-next-line no-var -- a global declared as `var` is what makes it a property of globalThis too.
-declare var crypto: { getRandomValues<T extends ArrayBufferView>(array: T): T; subtle: { digest(algorithm: 'SHA-256', data: Uint8Array<ArrayBuffer>): Promise<ArrayBuffer> } };
+declare var crypto: {
+  getRandomValues<T extends ArrayBufferView>(array: T): T;
+  subtle: { digest(algorithm: 'SHA-256', data: Uint8Array<ArrayBuffer>): Promise<ArrayBuffer> };
+};

@@ -41,7 +41,12 @@ beforeAll(async () => {
     host: '127.0.0.1',
     nats: { servers: [server.url] },
     // Width 64: an update of ~2.8 MB, three chunks under the 1 MB max_payload.
-    job: { id: JOB, model: { config: { width: 64 } }, training: { batchSize: 2 }, output: { dir: outputDir, checkpointEvery: 1_000_000, sampleEvery: 1_000_000, exportEvery: 1_000_000 } },
+    job: {
+      id: JOB,
+      model: { config: { width: 64 } },
+      training: { batchSize: 2 },
+      output: { dir: outputDir, checkpointEvery: 1_000_000, sampleEvery: 1_000_000, exportEvery: 1_000_000 },
+    },
   });
   nc = await connect({ servers: server.url });
 });

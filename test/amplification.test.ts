@@ -87,7 +87,8 @@ async function refusedByDecoder(client: RawClient, payload: Uint8Array): Promise
   const started = performance.now();
   await client.writeFrame(payload);
   const reject = await client.next((message) => message.type === 'reject', 5_000, from);
-  if (process.env.DOOR_DEBUG) console.log('refused by decoder', payload.byteLength, reject?.type === 'reject' ? reject.code : reject, Math.round(performance.now() - started), 'ms');
+  if (process.env.DOOR_DEBUG)
+    console.log('refused by decoder', payload.byteLength, reject?.type === 'reject' ? reject.code : reject, Math.round(performance.now() - started), 'ms');
   return { ms: performance.now() - started, reject };
 }
 
@@ -136,7 +137,19 @@ async function underWatch(attacks: (slackMs: number) => Promise<void>): Promise<
     attacked = error;
   }
   const [slowest, largest] = await Promise.all([health.read(), rss.stop()]);
-  if (process.env.DOOR_DEBUG) console.log('slack', Math.round(slack), Math.round(refusal), 'health', slowest.slice(0, 3).map(Math.round), 'of', slowest.length, 'rss growth', (largest.max - baseline) / 2 ** 20, 'MiB');
+  if (process.env.DOOR_DEBUG)
+    console.log(
+      'slack',
+      Math.round(slack),
+      Math.round(refusal),
+      'health',
+      slowest.slice(0, 3).map(Math.round),
+      'of',
+      slowest.length,
+      'rss growth',
+      (largest.max - baseline) / 2 ** 20,
+      'MiB',
+    );
   if (attacked) throw attacked;
   expect(slowest.length).toBeGreaterThan(5);
   // All but the one slowest answer within the bound (one descheduled moment is not the coordinator's), and that one within a second.

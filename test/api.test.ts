@@ -140,7 +140,10 @@ describe('job API', () => {
     const welcome = await worker.next('welcome');
     const assign = await worker.next('assign');
     const examples = (indices: number[] | string, authorization?: string, dataset = 'mnist') =>
-      get(`/api/datasets/${dataset}/examples?indices=${Array.isArray(indices) ? indices.join(',') : indices}`, authorization ? { headers: { authorization } } : {});
+      get(
+        `/api/datasets/${dataset}/examples?indices=${Array.isArray(indices) ? indices.join(',') : indices}`,
+        authorization ? { headers: { authorization } } : {},
+      );
     const mine = sessionAuthorization(welcome.workerId, welcome.dataToken);
 
     const served = await examples(assign.sampleIndices, mine);
@@ -161,7 +164,14 @@ describe('job API', () => {
     // With it: only what was assigned, one batch at most.
     const unassigned = Array.from({ length: 10_000 }, (_, index) => index).find((index) => !assign.sampleIndices.includes(index))!;
     await expectError(await examples([...assign.sampleIndices, unassigned], mine), 403, 'NOT_ASSIGNED', `indices[${assign.sampleIndices.length}]`);
-    await expectError(await examples(Array.from({ length: 2000 }, (_, index) => index), mine), 403, 'NOT_ASSIGNED');
+    await expectError(
+      await examples(
+        Array.from({ length: 2000 }, (_, index) => index),
+        mine,
+      ),
+      403,
+      'NOT_ASSIGNED',
+    );
     await expectError(await examples([assign.sampleIndices[0], 'x'].join(','), mine), 400, 'INVALID_MESSAGE', 'indices[1]');
     await expectError(await examples('10000', mine), 400, 'INVALID_MESSAGE', 'indices[0]');
     await expectError(await examples('1', mine, 'cifar'), 404, 'INVALID_CONFIG', 'id');
@@ -169,7 +179,12 @@ describe('job API', () => {
     // A session that has left fetches nothing more.
     worker.close();
     await worker.closed;
-    await until(async () => (await examples(assign.sampleIndices, mine)).status, (status) => status === 401, 5_000, 'the departed session refused');
+    await until(
+      async () => (await examples(assign.sampleIndices, mine)).status,
+      (status) => status === 401,
+      5_000,
+      'the departed session refused',
+    );
   });
 
   it('releases and bans a worker (admin only): a banned worker is disconnected and its id refused at hello', async () => {
@@ -180,7 +195,9 @@ describe('job API', () => {
       socket.on('message', (data) => received.push(unpack(new Uint8Array(data as ArrayBuffer)) as Record<string, unknown>));
       const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
       await new Promise((resolve) => socket.on('open', resolve));
-      socket.send(pack({ type: 'hello', protocol: PROTOCOL_VERSION, kind: 'node', backend: 'wasm', device: 'test', ...(workerId ? { workerId, resumeSecret } : {}) }));
+      socket.send(
+        pack({ type: 'hello', protocol: PROTOCOL_VERSION, kind: 'node', backend: 'wasm', device: 'test', ...(workerId ? { workerId, resumeSecret } : {}) }),
+      );
       await until(() => received.find((message) => message.type === 'welcome' || message.type === 'error'), Boolean, 10_000, 'welcome or error');
       return { socket, received, closed };
     };
@@ -228,7 +245,8 @@ describe('job API', () => {
 
 describe('join tokens', () => {
   const wsUrl = () => `${base.replace('http', 'ws')}/ws`;
-  const del = (path: string, token: string | null = ADMIN) => fetch(`${base}${path}`, { method: 'DELETE', headers: token ? { authorization: `Bearer ${token}` } : {} });
+  const del = (path: string, token: string | null = ADMIN) =>
+    fetch(`${base}${path}`, { method: 'DELETE', headers: token ? { authorization: `Bearer ${token}` } : {} });
 
   /** Says hello with a join token as the worker client does: a token seen first is checked, then the worker is asked again. */
   async function joinWith(token: string, fields: Record<string, unknown> = {}): Promise<RawWorker> {
@@ -317,6 +335,11 @@ describe('job API with a read token', () => {
     const inUrl = await fetch(`${guarded.url}/api/jobs/private/pause?token=${ADMIN}`, { method: 'POST' });
     expect((await inUrl.json()).error.message).toMatch(/Authorization header only/);
     // The read token does not grant admin actions.
-    await expectError(await fetch(`${guarded.url}/api/jobs/private/pause`, { method: 'POST', headers: { authorization: 'Bearer reader' } }), 401, 'UNAUTHORIZED', 'authorization');
+    await expectError(
+      await fetch(`${guarded.url}/api/jobs/private/pause`, { method: 'POST', headers: { authorization: 'Bearer reader' } }),
+      401,
+      'UNAUTHORIZED',
+      'authorization',
+    );
   });
 });

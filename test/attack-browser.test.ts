@@ -33,18 +33,31 @@ const statusOf = () => page.evaluate(() => (globalThis as unknown as { tessera: 
 beforeAll(async () => {
   port = await freePort();
   coordinator = startScript('coordinator/main.ts', [
-    '--port', String(port), '--host', '127.0.0.1',
-    '--set', `output.dir=${outputDir}`,
-    '--set', 'training.batchSize=4',
-    '--set', 'training.minWorkers=2',
-    '--set', 'training.batching=equal',
+    '--port',
+    String(port),
+    '--host',
+    '127.0.0.1',
+    '--set',
+    `output.dir=${outputDir}`,
+    '--set',
+    'training.batchSize=4',
+    '--set',
+    'training.minWorkers=2',
+    '--set',
+    'training.batching=equal',
     // SwiftShader compiles its shaders for seconds at the first step: a learned deadline would cut the tab off.
-    '--set', 'training.deadline=fixed',
-    '--set', 'training.roundDeadlineMs=120000',
-    '--set', 'training.aggregator=trimmed-mean',
-    '--set', 'training.verification.duplicateShare=0.5',
-    '--set', 'model.config.width=8',
-    '--set', 'model.config.latentDim=16',
+    '--set',
+    'training.deadline=fixed',
+    '--set',
+    'training.roundDeadlineMs=120000',
+    '--set',
+    'training.aggregator=trimmed-mean',
+    '--set',
+    'training.verification.duplicateShare=0.5',
+    '--set',
+    'model.config.width=8',
+    '--set',
+    'model.config.latentDim=16',
   ]);
   await coordinator.waitFor(/tessera coordinator on/);
   startScript('worker/main.ts', ['--url', `ws://127.0.0.1:${port}/ws`, '--backend', 'wasm', '--name', 'node-wasm']);
@@ -60,25 +73,41 @@ afterAll(async () => {
 });
 
 describe('verification across backends', () => {
-  it(`a Node worker (wasm) and a browser tab (webgpu): ${ROUNDS} rounds, every duplicate pair agrees, nobody quarantined`, async () => {
-    await until(() => statusOf(), (status) => status?.backend === 'webgpu' && status.workerId !== '', 60_000, 'the tab on webgpu');
-    const rows = await until(() => roundLog(), (log) => log.filter((row) => row.applied).length >= ROUNDS, ROUNDS * 15_000, `${ROUNDS} rounds`);
-    const tab = (await statusOf())!;
-    const pairs = rows.flatMap((row) => row.verification);
-    const crossBackend = pairs.filter((pair) => [pair.original, pair.copy].includes(tab.workerId));
-    const sorted = [...crossBackend].sort((a, b) => a.distance - b.distance);
-    process.stdout.write(`${crossBackend.length} Node/browser pairs compared; distance median ${sorted[sorted.length >> 1]?.distance.toExponential(2)}, max ${sorted.at(-1)?.distance.toExponential(2)} (${sorted.at(-1)?.tensor})\n`);
-    expect(crossBackend.length).toBeGreaterThanOrEqual(Math.min(5, ROUNDS / 4));
-    expect(pairs.every((pair) => pair.outcome === 'agree')).toBe(true);
-    expect(rows.flatMap((row) => row.excluded).every((exclusion) => exclusion.reason === 'duplicate')).toBe(true);
+  it(
+    `a Node worker (wasm) and a browser tab (webgpu): ${ROUNDS} rounds, every duplicate pair agrees, nobody quarantined`,
+    async () => {
+      await until(
+        () => statusOf(),
+        (status) => status?.backend === 'webgpu' && status.workerId !== '',
+        60_000,
+        'the tab on webgpu',
+      );
+      const rows = await until(
+        () => roundLog(),
+        (log) => log.filter((row) => row.applied).length >= ROUNDS,
+        ROUNDS * 15_000,
+        `${ROUNDS} rounds`,
+      );
+      const tab = (await statusOf())!;
+      const pairs = rows.flatMap((row) => row.verification);
+      const crossBackend = pairs.filter((pair) => [pair.original, pair.copy].includes(tab.workerId));
+      const sorted = [...crossBackend].sort((a, b) => a.distance - b.distance);
+      process.stdout.write(
+        `${crossBackend.length} Node/browser pairs compared; distance median ${sorted[sorted.length >> 1]?.distance.toExponential(2)}, max ${sorted.at(-1)?.distance.toExponential(2)} (${sorted.at(-1)?.tensor})\n`,
+      );
+      expect(crossBackend.length).toBeGreaterThanOrEqual(Math.min(5, ROUNDS / 4));
+      expect(pairs.every((pair) => pair.outcome === 'agree')).toBe(true);
+      expect(rows.flatMap((row) => row.excluded).every((exclusion) => exclusion.reason === 'duplicate')).toBe(true);
 
-    const job = await (await fetch(`http://127.0.0.1:${port}/api/jobs/default`)).json();
-    const workers = job.workers as { id: string; kind: string; trust: number; quarantined: boolean }[];
-    expect(workers.map((worker) => worker.kind).sort()).toEqual(['browser', 'node']);
-    for (const worker of workers) expect(worker, worker.id).toMatchObject({ quarantined: false });
-    for (const worker of workers) expect(worker.trust).toBeGreaterThan(0.9);
-    const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-    expect(metrics).toMatch(/tessera_quarantined_workers\{job_id="default",state="quarantined"\} 0/);
-    expect(coordinator.output()).not.toMatch(/quarantined|referee:/);
-  }, ROUNDS * 15_000 + 120_000);
+      const job = await (await fetch(`http://127.0.0.1:${port}/api/jobs/default`)).json();
+      const workers = job.workers as { id: string; kind: string; trust: number; quarantined: boolean }[];
+      expect(workers.map((worker) => worker.kind).sort()).toEqual(['browser', 'node']);
+      for (const worker of workers) expect(worker, worker.id).toMatchObject({ quarantined: false });
+      for (const worker of workers) expect(worker.trust).toBeGreaterThan(0.9);
+      const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      expect(metrics).toMatch(/tessera_quarantined_workers\{job_id="default",state="quarantined"\} 0/);
+      expect(coordinator.output()).not.toMatch(/quarantined|referee:/);
+    },
+    ROUNDS * 15_000 + 120_000,
+  );
 });

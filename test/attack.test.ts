@@ -48,14 +48,17 @@ describe(`attacks on a ${ROUNDS}-round DCGAN job, one hostile worker of four`, (
     expect(Number.isFinite(result.heldOutLoss)).toBe(true);
   });
 
-  it.each(RUNS)(`%s under %s (%s sockets): held-out loss within ${MAX_LOSS_RATIO}x of clean, attacker quarantined by round ${ROUNDS}, no honest worker`, async (attack, rule, transport) => {
-    const result = await runScenario({ attack: attackById(attack), rule, rounds: ROUNDS, transport });
-    results.push(result);
-    expect(result.honestQuarantined).toEqual([]);
-    expect(result.quarantinedAt).not.toBeNull();
-    expect(result.quarantinedAt!).toBeLessThanOrEqual(ROUNDS);
-    expect(result.heldOutLoss / clean.get(baselineKey(result))!.heldOutLoss).toBeLessThanOrEqual(MAX_LOSS_RATIO);
-  });
+  it.each(RUNS)(
+    `%s under %s (%s sockets): held-out loss within ${MAX_LOSS_RATIO}x of clean, attacker quarantined by round ${ROUNDS}, no honest worker`,
+    async (attack, rule, transport) => {
+      const result = await runScenario({ attack: attackById(attack), rule, rounds: ROUNDS, transport });
+      results.push(result);
+      expect(result.honestQuarantined).toEqual([]);
+      expect(result.quarantinedAt).not.toBeNull();
+      expect(result.quarantinedAt!).toBeLessThanOrEqual(ROUNDS);
+      expect(result.heldOutLoss / clean.get(baselineKey(result))!.heldOutLoss).toBeLessThanOrEqual(MAX_LOSS_RATIO);
+    },
+  );
 
   it('the table judges every run as meeting its targets', () => {
     const rows = judgeRuns(results);

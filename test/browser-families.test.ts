@@ -22,9 +22,26 @@ let browser: Awaited<ReturnType<typeof launchChromium>>;
 beforeAll(async () => {
   port = await freePort();
   const coordinator = startScript('coordinator/main.ts', [
-    '--port', String(port), '--host', '127.0.0.1', '--admin-token', ADMIN,
-    '--set', 'id=cdcgan', '--set', 'model.id=cdcgan', '--set', 'model.config.width=4', '--set', 'model.config.latentDim=8',
-    '--set', 'training.batchSize=2', '--set', 'training.deadline=fixed', '--set', `output.dir=${outputDir}`,
+    '--port',
+    String(port),
+    '--host',
+    '127.0.0.1',
+    '--admin-token',
+    ADMIN,
+    '--set',
+    'id=cdcgan',
+    '--set',
+    'model.id=cdcgan',
+    '--set',
+    'model.config.width=4',
+    '--set',
+    'model.config.latentDim=8',
+    '--set',
+    'training.batchSize=2',
+    '--set',
+    'training.deadline=fixed',
+    '--set',
+    `output.dir=${outputDir}`,
   ]);
   await coordinator.waitFor(/tessera coordinator on/);
   for (const job of [
@@ -57,7 +74,12 @@ describe('model families in the browser', () => {
   ])('a tab trains %s on %s and gets its updates accepted', async (jobId, backend) => {
     const page = await browser.context.newPage();
     await page.goto(`http://127.0.0.1:${port}/join/${jobId}?backend=${backend}`);
-    const status = await until(() => statusOf(page), (s) => (s?.updatesAccepted ?? 0) >= 2, 90_000, `${jobId} tab with 2 accepted updates`);
+    const status = await until(
+      () => statusOf(page),
+      (s) => (s?.updatesAccepted ?? 0) >= 2,
+      90_000,
+      `${jobId} tab with 2 accepted updates`,
+    );
     expect(status).toMatchObject({ jobId, backend, updatesRejected: 0 });
     expect(Object.values(status!.losses).every(Number.isFinite)).toBe(true);
     await page.close();

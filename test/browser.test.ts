@@ -39,14 +39,23 @@ beforeAll(async () => {
   mkdirSync(artifacts, { recursive: true });
   port = await freePort();
   coordinator = startScript('coordinator/main.ts', [
-    '--port', String(port), '--host', '127.0.0.1',
-    '--set', `output.dir=${outputDir}`,
-    '--set', 'training.batchSize=4',
-    '--set', 'training.roundDeadlineMs=60000',
+    '--port',
+    String(port),
+    '--host',
+    '127.0.0.1',
+    '--set',
+    `output.dir=${outputDir}`,
+    '--set',
+    'training.batchSize=4',
+    '--set',
+    'training.roundDeadlineMs=60000',
     // SwiftShader's first WebGPU step compiles its shaders for seconds: a deadline learned from the wasm workers would cut it off.
-    '--set', 'training.deadline=fixed',
-    '--set', `model.config.width=${modelConfig.width}`,
-    '--set', `model.config.latentDim=${modelConfig.latentDim}`,
+    '--set',
+    'training.deadline=fixed',
+    '--set',
+    `model.config.width=${modelConfig.width}`,
+    '--set',
+    `model.config.latentDim=${modelConfig.latentDim}`,
   ]);
   await coordinator.waitFor(/tessera coordinator on/);
   startScript('worker/main.ts', ['--url', `ws://127.0.0.1:${port}/ws`, '--backend', 'wasm', '--name', 'node-1']);
@@ -70,7 +79,12 @@ describe('browser worker', () => {
       tabs.set(backend, page);
     }
     for (const [backend, page] of tabs) {
-      const status = await until(() => statusOf(page), (s) => (s?.updatesAccepted ?? 0) >= 2, 150_000, `${backend} tab with 2 accepted updates`);
+      const status = await until(
+        () => statusOf(page),
+        (s) => (s?.updatesAccepted ?? 0) >= 2,
+        150_000,
+        `${backend} tab with 2 accepted updates`,
+      );
       expect(status).toMatchObject({ backend, state: 'training', updatesRejected: 0 });
       // The page shows its backend, its device and its speed.
       await expect.poll(() => page.textContent('#backend')).toBe(backend);
@@ -98,15 +112,32 @@ describe('browser worker', () => {
     const reference = await trainer.lossAndGrads(batch, noise);
     trainer.dispose();
     const plain = (arrays: Record<string, Float32Array>) => Object.fromEntries(Object.entries(arrays).map(([name, values]) => [name, Array.from(values)]));
-    const request = { modelId: 'dcgan', modelConfig: config, weights: plain(weights), batch: { count: batch.count, images: Array.from(batch.images), labels: Array.from(batch.labels) }, noise: plain(noise) };
+    const request = {
+      modelId: 'dcgan',
+      modelConfig: config,
+      weights: plain(weights),
+      batch: { count: batch.count, images: Array.from(batch.images), labels: Array.from(batch.labels) },
+      noise: plain(noise),
+    };
 
     for (const [backend, page] of tabs) {
       const result = (await page.evaluate((payload) => {
-        const toArrays = (record: Record<string, number[]>) => Object.fromEntries(Object.entries(record).map(([name, values]) => [name, Float32Array.from(values)]));
-        const tessera = (globalThis as unknown as { tessera: { gradients(request: object): Promise<{ grads?: Record<string, Float32Array>; error?: string }> } }).tessera;
+        const toArrays = (record: Record<string, number[]>) =>
+          Object.fromEntries(Object.entries(record).map(([name, values]) => [name, Float32Array.from(values)]));
+        const tessera = (
+          globalThis as unknown as { tessera: { gradients(request: object): Promise<{ grads?: Record<string, Float32Array>; error?: string }> } }
+        ).tessera;
         return tessera
-          .gradients({ ...payload, weights: toArrays(payload.weights), noise: toArrays(payload.noise), batch: { count: payload.batch.count, images: Float32Array.from(payload.batch.images), labels: Int32Array.from(payload.batch.labels) } })
-          .then((answer) => ({ error: answer.error, grads: answer.grads && Object.fromEntries(Object.entries(answer.grads).map(([name, values]) => [name, Array.from(values)])) }));
+          .gradients({
+            ...payload,
+            weights: toArrays(payload.weights),
+            noise: toArrays(payload.noise),
+            batch: { count: payload.batch.count, images: Float32Array.from(payload.batch.images), labels: Int32Array.from(payload.batch.labels) },
+          })
+          .then((answer) => ({
+            error: answer.error,
+            grads: answer.grads && Object.fromEntries(Object.entries(answer.grads).map(([name, values]) => [name, Array.from(values)])),
+          }));
       }, request)) as { error?: string; grads?: Record<string, number[]> };
       expect(result.error).toBeUndefined();
       for (const [name, expected] of Object.entries(reference.grads)) {
@@ -128,7 +159,12 @@ describe('browser worker', () => {
     const roundsBefore = roundLog().length;
     await page.close();
     // Later rounds keep closing (the Node worker and the webgpu tab carry on), and none waits for the closed tab.
-    await until(async () => roundLog().length, (count) => count >= roundsBefore + 3, 120_000, 'three more rounds');
+    await until(
+      async () => roundLog().length,
+      (count) => count >= roundsBefore + 3,
+      120_000,
+      'three more rounds',
+    );
     const after = roundLog().slice(roundsBefore);
     expect(after.every((line) => line.applied)).toBe(true);
     // The tab was in the round open when it closed: it got its update in, or that round counts it as failed

@@ -36,13 +36,22 @@ describe('speed claims', () => {
     outputDir = mkdtempSync(join(tmpdir(), 'tessera-claims-'));
     const port = await freePort();
     const coordinator = startScript('coordinator/main.ts', [
-      '--port', String(port), '--host', '127.0.0.1',
-      '--set', `output.dir=${outputDir}`,
-      '--set', 'model.config.width=8',
-      '--set', 'model.config.latentDim=16',
-      '--set', 'training.batchSize=16',
-      '--set', 'training.minWorkers=4',
-      '--set', `training.rounds=${ROUNDS}`,
+      '--port',
+      String(port),
+      '--host',
+      '127.0.0.1',
+      '--set',
+      `output.dir=${outputDir}`,
+      '--set',
+      'model.config.width=8',
+      '--set',
+      'model.config.latentDim=16',
+      '--set',
+      'training.batchSize=16',
+      '--set',
+      'training.minWorkers=4',
+      '--set',
+      `training.rounds=${ROUNDS}`,
     ]);
     await coordinator.waitFor(/tessera coordinator on/);
     const url = `ws://127.0.0.1:${port}/ws`;
@@ -66,7 +75,9 @@ describe('speed claims', () => {
     expect(liarUpdates.every((update) => update.computeMs === 0)).toBe(true);
 
     // Its true compute times, which it printed and did not report.
-    const trueComputeMs = new Map([...liar.output().matchAll(/\[liar\] round (\d+): (\d+) samples in ([\d.]+) ms/g)].map((match) => [Number(match[1]), Number(match[3])]));
+    const trueComputeMs = new Map(
+      [...liar.output().matchAll(/\[liar\] round (\d+): (\d+) samples in ([\d.]+) ms/g)].map((match) => [Number(match[1]), Number(match[3])]),
+    );
     const shares = full.map((line) => liarUpdates[full.indexOf(line)].samples / line.samples);
     const proportional = full.map((line) => {
       // Each worker's real speed: honest ones as they reported, the liar as it really was.

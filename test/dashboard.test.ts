@@ -51,13 +51,22 @@ beforeAll(async () => {
   mkdirSync(artifacts, { recursive: true });
   port = await freePort();
   const coordinator = startScript('coordinator/main.ts', [
-    '--port', String(port), '--host', '127.0.0.1',
-    '--read-token', READ_TOKEN,
-    '--set', `output.dir=${outputDir}`,
-    '--set', 'training.batchSize=4',
-    '--set', 'model.config.width=8',
-    '--set', 'model.config.latentDim=16',
-    '--set', 'output.sampleEvery=2',
+    '--port',
+    String(port),
+    '--host',
+    '127.0.0.1',
+    '--read-token',
+    READ_TOKEN,
+    '--set',
+    `output.dir=${outputDir}`,
+    '--set',
+    'training.batchSize=4',
+    '--set',
+    'model.config.width=8',
+    '--set',
+    'model.config.latentDim=16',
+    '--set',
+    'output.sampleEvery=2',
   ]);
   await coordinator.waitFor(/tessera coordinator on/);
   for (const name of ['node-1', 'node-2']) startScript('worker/main.ts', ['--url', `ws://127.0.0.1:${port}/ws`, '--backend', 'wasm', '--name', name]);
@@ -77,7 +86,12 @@ describe('dashboard', () => {
     // No job in the path: the dashboard takes the first job, and passes its token on to the API and the event stream.
     await page.goto(`http://127.0.0.1:${port}/dashboard?token=${READ_TOKEN}`);
 
-    const first = await until(() => stateOf(page), (s) => s.workersConnected === 2 && s.chartPoints.throughput >= 2, 60_000, 'two workers and two rounds on the dashboard');
+    const first = await until(
+      () => stateOf(page),
+      (s) => s.workersConnected === 2 && s.chartPoints.throughput >= 2,
+      60_000,
+      'two workers and two rounds on the dashboard',
+    );
     expect(first).toMatchObject({ jobId: 'default', connection: 'live', status: 'running', tableRows: 2 });
 
     // The charts keep growing from the event stream, one series per worker next to the aggregate.
@@ -106,9 +120,16 @@ describe('dashboard', () => {
     expect(Math.abs(shown.samplesPerSecond! - job.lastRound!.samplesPerSecond)).toBeLessThanOrEqual(0.05 + 1e-9);
     expect(shown.samplesPerSecond).toBeGreaterThan(0);
 
-    const samples = await until(() => stateOf(page), (s) => s.sampleImage.naturalWidth > 0, 20_000, 'a loaded sample grid');
+    const samples = await until(
+      () => stateOf(page),
+      (s) => s.sampleImage.naturalWidth > 0,
+      20_000,
+      'a loaded sample grid',
+    );
     expect(samples.sampleImage.round).toBeGreaterThan(0);
-    expect(await page.locator('#workers tr td:first-child').allTextContents()).toEqual(expect.arrayContaining([expect.stringContaining('node-1'), expect.stringContaining('node-2')]));
+    expect(await page.locator('#workers tr td:first-child').allTextContents()).toEqual(
+      expect.arrayContaining([expect.stringContaining('node-1'), expect.stringContaining('node-2')]),
+    );
 
     await page.locator('#config-details').evaluate((details) => ((details as HTMLDetailsElement).open = true));
     expect(JSON.parse((await page.textContent('#config'))!)).toMatchObject({ id: 'default', training: { batchSize: 4 }, output: { sampleEvery: 2 } });
@@ -120,7 +141,12 @@ describe('dashboard', () => {
   it('without the read token, says why instead of showing nothing', async () => {
     const page = await browser.context.newPage();
     await page.goto(`http://127.0.0.1:${port}/dashboard/default`);
-    await until(() => stateOf(page), (s) => s.connection === 'closed', 15_000, 'the refused event stream');
+    await until(
+      () => stateOf(page),
+      (s) => s.connection === 'closed',
+      15_000,
+      'the refused event stream',
+    );
     await expect.poll(() => page.textContent('#message')).toMatch(/token/);
     await page.close();
   });

@@ -26,7 +26,9 @@ let port = 0;
 
 /** The resident set of a process, from /proc (Linux). */
 function rssOf(pid: number): number {
-  const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((entry) => entry.startsWith('VmRSS:'))!;
+  const line = readFileSync(`/proc/${pid}/status`, 'utf8')
+    .split('\n')
+    .find((entry) => entry.startsWith('VmRSS:'))!;
   return Number(line.split(/\s+/)[1]) * 1024;
 }
 
@@ -46,11 +48,21 @@ const request = (path: string, authorization?: string) =>
 beforeAll(async () => {
   port = await freePort();
   coordinator = startScript('coordinator/main.ts', [
-    '--port', String(port), '--host', '127.0.0.1',
-    '--set', `output.dir=${outputDir}`,
-    '--set', 'model.config.width=4', '--set', 'model.config.latentDim=8',
+    '--port',
+    String(port),
+    '--host',
+    '127.0.0.1',
+    '--set',
+    `output.dir=${outputDir}`,
+    '--set',
+    'model.config.width=4',
+    '--set',
+    'model.config.latentDim=8',
     // One round stays open for the whole test: the worker never sends its update.
-    '--set', 'training.deadline=fixed', '--set', 'training.roundDeadlineMs=600000',
+    '--set',
+    'training.deadline=fixed',
+    '--set',
+    'training.roundDeadlineMs=600000',
   ]);
   await coordinator.waitFor(/tessera coordinator on/, 90_000);
 }, 120_000);
@@ -79,7 +91,7 @@ describe('dataset examples against clients that never read', () => {
     const greedy = `/api/datasets/mnist/examples?indices=${Array.from({ length: 2_000 }, (_, index) => index).join(',')}`;
     const sockets = [
       ...(await Promise.all(Array.from({ length: CLIENTS }, () => nonReadingClient(Array(REQUESTS_PER_CLIENT).fill(request(batchPath, authorization)))))),
-      ...(await Promise.all(Array.from({ length: CLIENTS }, () => nonReadingClient(Array(REQUESTS_PER_CLIENT).fill(request(greedy))))))
+      ...(await Promise.all(Array.from({ length: CLIENTS }, () => nonReadingClient(Array(REQUESTS_PER_CLIENT).fill(request(greedy)))))),
     ];
     let peak = before;
     let slowestHealthMs = 0;
@@ -93,7 +105,9 @@ describe('dataset examples against clients that never read', () => {
     for (const socket of sockets) socket.destroy();
     await new Promise((resolve) => setTimeout(resolve, 2_000));
     const after = rssOf(coordinator.pid);
-    console.log(`examples, ${CLIENTS}+${CLIENTS} non-reading clients x ${REQUESTS_PER_CLIENT} requests (batch ${assign.sampleIndices.length} = ${(batchBytes / 1024).toFixed(0)} kB): RSS ${(before / MB).toFixed(0)} MB -> peak ${(peak / MB).toFixed(0)} MB -> ${(after / MB).toFixed(0)} MB after close; slowest /health ${slowestHealthMs.toFixed(0)} ms`);
+    console.log(
+      `examples, ${CLIENTS}+${CLIENTS} non-reading clients x ${REQUESTS_PER_CLIENT} requests (batch ${assign.sampleIndices.length} = ${(batchBytes / 1024).toFixed(0)} kB): RSS ${(before / MB).toFixed(0)} MB -> peak ${(peak / MB).toFixed(0)} MB -> ${(after / MB).toFixed(0)} MB after close; slowest /health ${slowestHealthMs.toFixed(0)} ms`,
+    );
     expect(peak - before).toBeLessThan(100 * MB);
     expect(after - before).toBeLessThan(100 * MB);
     worker.close();

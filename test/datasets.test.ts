@@ -43,11 +43,34 @@ interface RoundLine {
 describe('a job on fashion-mnist', () => {
   it('trains rounds end to end with two Node workers and a browser tab, and writes its sample grids', async () => {
     const port = await freePort();
-    const coordinator = startScript('coordinator/main.ts', [
-      '--local-workers', '2', '--worker-backend', 'wasm', '--port', String(port), '--host', '127.0.0.1',
-      '--set', 'dataset.id=fashion-mnist', '--set', `output.dir=${outputDir}`, '--set', 'output.sampleEvery=5', '--set', 'output.evalEvery=0',
-      '--set', 'model.config.width=8', '--set', 'model.config.latentDim=16', '--set', 'training.batchSize=16',
-    ], { TESSERA_CACHE: cache });
+    const coordinator = startScript(
+      'coordinator/main.ts',
+      [
+        '--local-workers',
+        '2',
+        '--worker-backend',
+        'wasm',
+        '--port',
+        String(port),
+        '--host',
+        '127.0.0.1',
+        '--set',
+        'dataset.id=fashion-mnist',
+        '--set',
+        `output.dir=${outputDir}`,
+        '--set',
+        'output.sampleEvery=5',
+        '--set',
+        'output.evalEvery=0',
+        '--set',
+        'model.config.width=8',
+        '--set',
+        'model.config.latentDim=16',
+        '--set',
+        'training.batchSize=16',
+      ],
+      { TESSERA_CACHE: cache },
+    );
     await coordinator.waitFor(/job default: dcgan on fashion-mnist/);
     await coordinator.waitFor(/tessera coordinator on/);
     browser = await launchChromium();
@@ -58,7 +81,12 @@ describe('a job on fashion-mnist', () => {
     expect(tab.state, tab.message).toBe('training');
     expect(tab.updatesRejected).toBe(0);
 
-    const rounds = await until(() => readRounds<RoundLine>(join(outputDir, 'default', 'rounds.jsonl')), (rows) => rows.length >= 12, 60_000, '12 rounds');
+    const rounds = await until(
+      () => readRounds<RoundLine>(join(outputDir, 'default', 'rounds.jsonl')),
+      (rows) => rows.length >= 12,
+      60_000,
+      '12 rounds',
+    );
     expect(rounds.every((row) => row.applied)).toBe(true);
     const workers = new Set(rounds.flatMap((row) => [...row.updates, ...row.excluded].map((update) => update.workerId)));
     expect(workers.size).toBe(3);

@@ -68,7 +68,10 @@ function documentedCommands(): { commands: DocumentedCommand[]; unknownScripts: 
       const where = `${relative(ROOT, file)}:${index + 1}`;
       // One line may hold several commands (`npm install && npm start`); a comment ends it.
       for (const part of raw.replace(/\s#\s.*$/, '').split(/&&|;/)) {
-        const text = part.trim().replace(/^\$\s+/, '').replace(/^(\w+=\S*\s+)+/, '');
+        const text = part
+          .trim()
+          .replace(/^\$\s+/, '')
+          .replace(/^(\w+=\S*\s+)+/, '');
         const npm = text.match(/^npm (?:start|test|run (\S+))(?:\s+--\s+(.*))?$/);
         if (npm) {
           const name = npm[1] ?? text.split(/\s+/)[1];
@@ -143,7 +146,8 @@ describe('documented commands', () => {
     const usages = new Map<string, string>();
     for (const { command, code, output } of results) {
       if (!existsSync(join(ROOT, command.entry))) failures.push(`${command.where}: ${command.entry} does not exist`);
-      else if (code !== 0 || !/usage/i.test(output)) failures.push(`${command.where}: \`${command.text}\` with --help exited ${code}: ${output.trim().split('\n').slice(-3).join(' | ')}`);
+      else if (code !== 0 || !/usage/i.test(output))
+        failures.push(`${command.where}: \`${command.text}\` with --help exited ${code}: ${output.trim().split('\n').slice(-3).join(' | ')}`);
       else usages.set(command.entry, output);
     }
     for (const [entry, usage] of usages) {
@@ -155,14 +159,20 @@ describe('documented commands', () => {
 
   it('cover the programs package.json runs, so each of their usages is checked too', () => {
     const documented = new Set(commands.map((command) => command.entry));
-    const programs = Object.keys(scripts).filter((name) => !NOT_RUN.has(name)).map((name) => scriptEntry(name)?.entry).filter((entry): entry is string => !!entry);
+    const programs = Object.keys(scripts)
+      .filter((name) => !NOT_RUN.has(name))
+      .map((name) => scriptEntry(name)?.entry)
+      .filter((entry): entry is string => !!entry);
     expect(programs.filter((entry) => !documented.has(entry))).toEqual([]);
   });
 });
 
 describe('docs/architecture.md', () => {
   it('lists every route the coordinator serves in its route table', () => {
-    const app = createApp(new Hub({ defaultJobId: 'default', heartbeatMs: 10_000 }), { adminToken: 'unused', createJob: async () => Promise.reject(new Error('not in this test')) });
+    const app = createApp(new Hub({ defaultJobId: 'default', heartbeatMs: 10_000 }), {
+      adminToken: 'unused',
+      createJob: async () => Promise.reject(new Error('not in this test')),
+    });
     const doc = readFileSync(join(ROOT, 'docs', 'architecture.md'), 'utf8');
     const table = doc.slice(doc.indexOf('## HTTP routes'));
     const listed = new Set([...table.matchAll(/`(GET|POST|PUT|PATCH|DELETE) (\/[^`]*)`/g)].map((match) => `${match[1]} ${match[2]}`));

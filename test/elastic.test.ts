@@ -33,13 +33,20 @@ function setup(settings: string[]) {
   const log = (): RoundLine[] => readRounds(join(outputDir, 'default', 'rounds.jsonl'));
   const start = (port: number) =>
     startScript('coordinator/main.ts', [
-      '--port', String(port), '--host', '127.0.0.1',
-      '--set', `output.dir=${outputDir}`,
-      '--set', 'model.config.latentDim=16',
+      '--port',
+      String(port),
+      '--host',
+      '127.0.0.1',
+      '--set',
+      `output.dir=${outputDir}`,
+      '--set',
+      'model.config.latentDim=16',
       // These tests count every worker's samples in every round: no verification copies (a copy's samples count once).
-      '--set', 'training.verification.duplicateShare=0',
+      '--set',
+      'training.verification.duplicateShare=0',
       // Nor quality scorings: their thread takes CPU from the workers whose speeds these tests compare.
-      '--set', 'output.evalEvery=0',
+      '--set',
+      'output.evalEvery=0',
       ...settings.flatMap((setting) => ['--set', setting]),
     ]);
   return { log, start };
@@ -112,7 +119,12 @@ describe('elastic training', () => {
     expect(after.slice(1).every((line) => line.applied && line.updates.length === 1 && line.updates[0].workerId !== victimId)).toBe(true);
     // Its shards are dealt to the survivor: all 16.
     expect(after.at(-1)!.updates[0].shards).toBe(16);
-    expect(log().slice(0, before).at(-1)!.updates.every((update) => update.shards === 8)).toBe(true);
+    expect(
+      log()
+        .slice(0, before)
+        .at(-1)!
+        .updates.every((update) => update.shards === 8),
+    ).toBe(true);
   });
 
   it('kill -9 of the coordinator, then a restart: the job resumes from its checkpoint and the workers rejoin by themselves', async () => {

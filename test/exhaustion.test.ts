@@ -59,11 +59,16 @@ describe('exhaustion', () => {
     const rss = watchRss(coordinator.pid, 50);
     const clients: { client: RawClient; openedAt: number }[] = [];
     for (let batch = 0; batch < SOCKETS; batch += 200) {
-      clients.push(...(await Promise.all(Array.from({ length: 200 }, async () => ({ client: await RawClient.connect(coordinator.wsUrl), openedAt: performance.now() })))));
+      clients.push(
+        ...(await Promise.all(Array.from({ length: 200 }, async () => ({ client: await RawClient.connect(coordinator.wsUrl), openedAt: performance.now() })))),
+      );
     }
     const closes = await Promise.all(clients.map(async ({ client, openedAt }) => ({ after: (await client.closed).at - openedAt, client })));
     const largest = await rss.stop();
-    if (process.env.DOOR_DEBUG) console.log(`sockets: RSS MB before ${before / MB} peak ${largest.max / MB}; closed after ${Math.min(...closes.map(({ after }) => after))}-${Math.max(...closes.map(({ after }) => after))} ms`);
+    if (process.env.DOOR_DEBUG)
+      console.log(
+        `sockets: RSS MB before ${before / MB} peak ${largest.max / MB}; closed after ${Math.min(...closes.map(({ after }) => after))}-${Math.max(...closes.map(({ after }) => after))} ms`,
+      );
     // The coordinator starts the deadline a moment before the client sees its socket open (more than a moment on a loaded machine).
     const early = closes.filter(({ after }) => after < HELLO_DEADLINE_MS / 2);
     const late = closes.filter(({ after }) => after > HELLO_DEADLINE_MS + DEADLINE_SLACK_MS);

@@ -61,7 +61,12 @@ export class FrameGenerator {
         const message = this.message(context);
         const keys = Object.keys(message);
         const key = this.next() < 0.3 ? 'type' : this.pick(keys);
-        return rich.pack({ ...message, [key]: this.pick([new Date(), new Set([1]), /x/g, new Error('boom'), 2n ** 200n, undefined, new Map([[1, 2]]), new Float64Array(3)]) }).slice();
+        return rich
+          .pack({
+            ...message,
+            [key]: this.pick([new Date(), new Set([1]), /x/g, new Error('boom'), 2n ** 200n, undefined, new Map([[1, 2]]), new Float64Array(3)]),
+          })
+          .slice();
       }
       case 'huge-length':
         return this.hugeLength(context);
@@ -93,8 +98,31 @@ export class FrameGenerator {
   /** A weird value of some other type than a field should have. */
   private weird(): unknown {
     return this.pick<unknown>([
-      null, true, false, 0, -1, 2 ** 53, -(2 ** 31), 1.5, Number.NaN, Number.POSITIVE_INFINITY, 1e308, '', 'x'.repeat(300), 'ü'.repeat(2000),
-      [], [1, 2, 3], [[[[]]]], {}, { a: { b: { c: 1 } } }, new Uint8Array(10), new Uint8Array(0), 'update', 'hello', '__proto__', 'constructor',
+      null,
+      true,
+      false,
+      0,
+      -1,
+      2 ** 53,
+      -(2 ** 31),
+      1.5,
+      Number.NaN,
+      Number.POSITIVE_INFINITY,
+      1e308,
+      '',
+      'x'.repeat(300),
+      'ü'.repeat(2000),
+      [],
+      [1, 2, 3],
+      [[[[]]]],
+      {},
+      { a: { b: { c: 1 } } },
+      new Uint8Array(10),
+      new Uint8Array(0),
+      'update',
+      'hello',
+      '__proto__',
+      'constructor',
     ]);
   }
 
@@ -115,7 +143,13 @@ export class FrameGenerator {
         else copy[key] = this.weird();
         break;
       case 3:
-        if (copy.losses) copy.losses = this.pick([{ d: this.weird() }, { evil: 1 }, { d: 1e308, g: -1e308 }, Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`l${i}`, i]))]);
+        if (copy.losses)
+          copy.losses = this.pick([
+            { d: this.weird() },
+            { evil: 1 },
+            { d: 1e308, g: -1e308 },
+            Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`l${i}`, i])),
+          ]);
         else copy[key] = this.weird();
         break;
       default:

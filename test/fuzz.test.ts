@@ -131,7 +131,13 @@ class WeightsWatch {
  * connection (a frame too large, a fatal hello), after checking that it was
  * such a frame, and as a stranger after a frame that was a valid hello.
  */
-async function fuzz(count: number, seed: number, as: 'worker' | 'stranger', connect: () => Promise<{ client: RawClient; context: FuzzContext }>, watch?: WeightsWatch): Promise<Tally> {
+async function fuzz(
+  count: number,
+  seed: number,
+  as: 'worker' | 'stranger',
+  connect: () => Promise<{ client: RawClient; context: FuzzContext }>,
+  watch?: WeightsWatch,
+): Promise<Tally> {
   // A stranger's valid hello ends it being one: fewer hellos keep it a stranger for longer.
   const generator = new FrameGenerator(createUniform(seed), as === 'stranger' ? 0.05 : 0.2);
   const tally: Tally = { answered: 0, beforeHello: 0, byKind: {}, byCode: {}, reconnects: 0, accepted: 0 };
@@ -155,8 +161,13 @@ async function fuzz(count: number, seed: number, as: 'worker' | 'stranger', conn
         // This frame closed the connection (or came after the one that did): see why, then start over on a new one.
         const answers = client.messages.slice(cursor);
         const { code, reason } = await client.closed;
-        const fatal = answers.some((answer) => answer.type === 'error') || answers.some((answer) => answer.type === 'reject' && answer.code === ErrorCode.NotRegistered && answer.field === 'hello');
-        expect(code === 1009 || reason === 'bye' || fatal || client.closedByUs, `connection closed (${code} ${reason}) after a ${frame.kind} frame: ${JSON.stringify(answers.slice(-3))}`).toBe(true);
+        const fatal =
+          answers.some((answer) => answer.type === 'error') ||
+          answers.some((answer) => answer.type === 'reject' && answer.code === ErrorCode.NotRegistered && answer.field === 'hello');
+        expect(
+          code === 1009 || reason === 'bye' || fatal || client.closedByUs,
+          `connection closed (${code} ${reason}) after a ${frame.kind} frame: ${JSON.stringify(answers.slice(-3))}`,
+        ).toBe(true);
         break;
       }
       const answers = client.messages.slice(cursor, end);
@@ -207,7 +218,12 @@ describe('fuzz', () => {
     // A stranger has no assignment; its frames are built around a stale one (they are refused before it matters),
     // with small tensors so that most fit the limit before hello (larger ones close the connection, and are sent too).
     const { client: worker, assign } = await joinAsWorker(coordinator.wsUrl, 'template');
-    const context = { assign, tensors: getCodec('f32').encode({ w: { dtype: 'float32', shape: [64], data: new Float32Array(64) } }).slice() };
+    const context = {
+      assign,
+      tensors: getCodec('f32')
+        .encode({ w: { dtype: 'float32', shape: [64], data: new Float32Array(64) } })
+        .slice(),
+    };
     worker.close();
     const connect = async () => ({ client: await RawClient.connect(coordinator.wsUrl), context });
     const tally = await fuzz(FRAMES_PER_PHASE, 2, 'stranger', connect);

@@ -24,14 +24,17 @@ afterAll(async () => {
 /** The processes whose parent is `pid`. */
 function childrenOf(pid: number): number[] {
   try {
-    return execFileSync('ps', ['-o', 'pid=', '--ppid', String(pid)], { encoding: 'utf8' }).split('\n').map(Number).filter((child) => child > 0);
+    return execFileSync('ps', ['-o', 'pid=', '--ppid', String(pid)], { encoding: 'utf8' })
+      .split('\n')
+      .map(Number)
+      .filter((child) => child > 0);
   } catch {
     return [];
   }
 }
 
 describe('secrets of the coordinator and worker programs', () => {
-  it('refuses the example files\' placeholders at start, saying how to make real ones', async () => {
+  it("refuses the example files' placeholders at start, saying how to make real ones", async () => {
     const coordinator = startScript('coordinator/main.ts', ['--port', '0'], { TESSERA_WORKER_TOKEN: 'REPLACE-ME-openssl-rand-hex-24' });
     expect(await coordinator.exited).toBe(2);
     expect(coordinator.output()).toMatch(/TESSERA_WORKER_TOKEN is a placeholder.*openssl rand -hex 32/);
@@ -40,7 +43,22 @@ describe('secrets of the coordinator and worker programs', () => {
 
   it('saves a generated admin token (0600) and prints its path, not the token, and gives local workers the token by environment', async () => {
     const port = await freePort();
-    const args = ['--port', String(port), '--host', '127.0.0.1', '--local-workers', '1', '--worker-backend', 'wasm', '--set', `output.dir=${outputDir}`, '--set', 'model.config.width=4', '--set', 'model.config.latentDim=8'];
+    const args = [
+      '--port',
+      String(port),
+      '--host',
+      '127.0.0.1',
+      '--local-workers',
+      '1',
+      '--worker-backend',
+      'wasm',
+      '--set',
+      `output.dir=${outputDir}`,
+      '--set',
+      'model.config.width=4',
+      '--set',
+      'model.config.latentDim=8',
+    ];
     const env = { TESSERA_WORKER_TOKEN: WORKER_TOKEN };
     const first = startScript('coordinator/main.ts', args, { ...env });
     const [, path] = await first.waitFor(/admin token: in (\S+) /, 90_000);
@@ -50,7 +68,12 @@ describe('secrets of the coordinator and worker programs', () => {
     expect(adminToken).toMatch(/^[0-9a-f]{64}$/);
 
     await first.waitFor(/worker \S+ joined/, 90_000);
-    const [child] = await until(() => childrenOf(first.pid), (children) => children.length === 1, 10_000, 'the local worker process');
+    const [child] = await until(
+      () => childrenOf(first.pid),
+      (children) => children.length === 1,
+      10_000,
+      'the local worker process',
+    );
     const commandLine = readFileSync(`/proc/${child}/cmdline`, 'utf8').split('\0');
     expect(commandLine.join(' ')).toMatch(/worker\/main\.ts/);
     expect(commandLine.join(' ')).not.toContain(WORKER_TOKEN);

@@ -42,7 +42,12 @@ beforeAll(async () => {
     workerToken: WORKER_TOKEN,
     natsWorkerSeeds: parseSeeds(readFileSync(nats.seedsPath, 'utf8')),
     nats: { servers: [nats.url], user: NATS_USER, pass: NATS_PASS },
-    job: { id: 'default', model: { config: { width: 4, latentDim: 8 } }, training: { batchSize: 4, minWorkers: 1, roundDeadlineMs: 600_000, deadline: 'fixed' }, output: { dir: outputDir } },
+    job: {
+      id: 'default',
+      model: { config: { width: 4, latentDim: 8 } },
+      training: { batchSize: 4, minWorkers: 1, roundDeadlineMs: 600_000, deadline: 'fixed' },
+      output: { dir: outputDir },
+    },
   });
 }, 60_000);
 
@@ -54,7 +59,8 @@ afterAll(async () => {
   rmSync(outputDir, { recursive: true, force: true });
 }, 30_000);
 
-const lend = (token?: string) => fetch(`${coordinator.url}/api/nats/worker-identity`, { method: 'POST', headers: token ? { authorization: `Bearer ${token}` } : {} });
+const lend = (token?: string) =>
+  fetch(`${coordinator.url}/api/nats/worker-identity`, { method: 'POST', headers: token ? { authorization: `Bearer ${token}` } : {} });
 
 describe('worker identity over NATS', () => {
   it('lends each worker process its own identity, for the worker token only, until the pool is spent', async () => {
@@ -88,7 +94,12 @@ describe('worker identity over NATS', () => {
     });
     clients.push(client);
     client.start();
-    await until(() => connected.length, (count) => count === 1, 20_000, 'the worker to join over NATS');
+    await until(
+      () => connected.length,
+      (count) => count === 1,
+      20_000,
+      'the worker to join over NATS',
+    );
     const session = coordinator.hub.sessions.get(connected[0])!;
     expect(session.channel?.transport).toBe('nats');
     expect(session.channel?.remote).toBe(subjects.toWorker('default', victimIdentity.id));
@@ -111,10 +122,20 @@ describe('worker identity over NATS', () => {
     // On its own subject, naming the victim's id without its secret: the coordinator refuses it.
     attacker.publish(subjects.toCoordinator('default', attackerIdentity.id), pack(claim).slice());
     await attacker.flush();
-    await until(() => replies.length, (count) => count >= 1, 10_000, 'the coordinator to answer the claim');
+    await until(
+      () => replies.length,
+      (count) => count >= 1,
+      10_000,
+      'the coordinator to answer the claim',
+    );
     expect(replies).toEqual([expect.objectContaining({ type: 'error', code: ErrorCode.Unauthorized, field: 'resumeSecret' })]);
     // The server's permission error comes on the status stream, in its own time: it may follow the coordinator's reply.
-    await until(() => refusedSubjects.length, (count) => count >= 1, 10_000, 'the server to refuse the publish on the victim subject');
+    await until(
+      () => refusedSubjects.length,
+      (count) => count >= 1,
+      10_000,
+      'the server to refuse the publish on the victim subject',
+    );
     expect(refusedSubjects).toEqual([subjects.toCoordinator('default', victimIdentity.id)]);
     expect(coordinator.hub.refusals.get(ErrorCode.Unauthorized)).toBe(unauthorizedBefore + 1);
     expect(coordinator.hub.sessions.get(connected[0])).toBe(session);

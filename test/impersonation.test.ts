@@ -25,7 +25,12 @@ import { RawWorker } from './helpers/raw-worker.ts';
  */
 
 const outputDir = mkdtempSync(join(tmpdir(), 'tessera-impersonation-'));
-const small = { id: 'default', model: { config: { width: 4, latentDim: 8 } }, training: { batchSize: 8, minWorkers: 1, roundDeadlineMs: 600_000, deadline: 'fixed' }, output: { dir: outputDir } };
+const small = {
+  id: 'default',
+  model: { config: { width: 4, latentDim: 8 } },
+  training: { batchSize: 8, minWorkers: 1, roundDeadlineMs: 600_000, deadline: 'fixed' },
+  output: { dir: outputDir },
+};
 let coordinator: Coordinator;
 let wsUrl = '';
 
@@ -51,7 +56,18 @@ async function computeUpdate(worker: RawWorker, welcome: Welcome, assign: Assign
   const { grads, losses } = await trainer.lossAndGrads(batch, exampleNoise(trainer, assign.seed, assign.sampleIndices));
   const tensors = getCodec(assign.codec).encode(arraysToTensors(grads, trainer.shapes)).slice();
   trainer.dispose();
-  return { type: 'update', jobId: assign.jobId, round: assign.round, version: assign.version, weightsHash: assign.weightsHash, samples: batch.count, codec: assign.codec, tensors, losses, timing: { computeMs: 1, fetchMs: 1 } };
+  return {
+    type: 'update',
+    jobId: assign.jobId,
+    round: assign.round,
+    version: assign.version,
+    weightsHash: assign.weightsHash,
+    samples: batch.count,
+    codec: assign.codec,
+    tensors,
+    losses,
+    timing: { computeMs: 1, fetchMs: 1 },
+  };
 }
 
 describe('impersonating a live worker', () => {
@@ -98,7 +114,12 @@ describe('impersonating a live worker', () => {
     const welcome = await first.next('welcome');
     first.close();
     await first.closed;
-    await until(() => coordinator.hub.sessions.get(welcome.workerId)?.channel, (channel) => channel === undefined, 5_000, 'the session to lose its connection');
+    await until(
+      () => coordinator.hub.sessions.get(welcome.workerId)?.channel,
+      (channel) => channel === undefined,
+      5_000,
+      'the session to lose its connection',
+    );
 
     const back = new RawWorker(wsUrl);
     await back.hello({ name: 'roamer', workerId: welcome.workerId, resumeSecret: welcome.resumeSecret });
@@ -167,11 +188,21 @@ describe('impersonating a live worker', () => {
       reconnectInitialMs: 50,
     });
     client.start();
-    await until(() => connected.length, (count) => count === 1, 15_000, 'the client to join');
+    await until(
+      () => connected.length,
+      (count) => count === 1,
+      15_000,
+      'the client to join',
+    );
     const firstSecret = client.resumeSecret;
     // The coordinator side drops the connection (a proxy timing out, a network change).
     coordinator.hub.sessions.get(connected[0])!.channel!.close('dropped by the test');
-    await until(() => connected.length, (count) => count === 2, 15_000, 'the client to come back');
+    await until(
+      () => connected.length,
+      (count) => count === 2,
+      15_000,
+      'the client to come back',
+    );
     expect(connected[1]).toBe(connected[0]);
     expect(client.resumeSecret).not.toBe(firstSecret);
     await client.stop('done');

@@ -24,15 +24,27 @@ async function freePort(): Promise<number> {
 
 function startCoordinator(port: number, rounds: number): Started {
   return startScript('coordinator/main.ts', [
-    '--port', String(port), '--host', '127.0.0.1', '--rounds', String(rounds),
-    '--set', `output.dir=${outputDir}`,
-    '--set', 'training.batchSize=4',
-    '--set', 'training.minWorkers=2',
-    '--set', 'output.checkpointEvery=5',
+    '--port',
+    String(port),
+    '--host',
+    '127.0.0.1',
+    '--rounds',
+    String(rounds),
+    '--set',
+    `output.dir=${outputDir}`,
+    '--set',
+    'training.batchSize=4',
+    '--set',
+    'training.minWorkers=2',
+    '--set',
+    'output.checkpointEvery=5',
     // These tests count every worker's samples in every round: no verification copies (a copy's samples count once).
-    '--set', 'training.verification.duplicateShare=0',
-    '--set', 'model.config.width=8',
-    '--set', 'model.config.latentDim=16',
+    '--set',
+    'training.verification.duplicateShare=0',
+    '--set',
+    'model.config.width=8',
+    '--set',
+    'model.config.latentDim=16',
   ]);
 }
 

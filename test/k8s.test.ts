@@ -27,7 +27,12 @@ const OVERLAYS = ['cpu', 'gpu'] as const;
 const KUBECTL = process.env.KUBECTL ?? 'kubectl';
 
 // Plain objects as the YAML parser returns them; the schema check below is what vouches for their shape.
-type K8sObject = { apiVersion: string; kind: string; metadata: { name: string; labels?: Record<string, string>; annotations?: Record<string, string> }; [key: string]: any };
+type K8sObject = {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; labels?: Record<string, string>; annotations?: Record<string, string> };
+  [key: string]: any;
+};
 type Labels = Record<string, string>;
 
 /** Schema classes by apiVersion, then kind: an object of any other kind fails the test until it is added here. */
@@ -96,7 +101,10 @@ class Rendered {
 
   byComponent(component: string): K8sObject {
     const found = this.workloads.filter((workload) => workload.spec.template.metadata.labels?.['app.kubernetes.io/component'] === component);
-    expect(found.map((workload) => workload.metadata.name), `workloads of component ${component}`).toHaveLength(1);
+    expect(
+      found.map((workload) => workload.metadata.name),
+      `workloads of component ${component}`,
+    ).toHaveLength(1);
     return found[0];
   }
 }
@@ -106,12 +114,16 @@ const containersOf = (workload: K8sObject): any[] => [...(workload.spec.template
 
 /** Whether a port reference (a name or a number) names a port a container declares. */
 function declaresPort(containers: any[], port: string | number): boolean {
-  return containers.some((container) => (container.ports ?? []).some((declared: any) => (typeof port === 'string' ? declared.name === port : declared.containerPort === port)));
+  return containers.some((container) =>
+    (container.ports ?? []).some((declared: any) => (typeof port === 'string' ? declared.name === port : declared.containerPort === port)),
+  );
 }
 
 /** The number of a named container port of a workload. */
 function containerPort(workload: K8sObject, name: string): number | undefined {
-  return containersOf(workload).flatMap((container) => container.ports ?? []).find((port: any) => port.name === name)?.containerPort;
+  return containersOf(workload)
+    .flatMap((container) => container.ports ?? [])
+    .find((port: any) => port.name === name)?.containerPort;
 }
 
 /** GET routes of the coordinator's app, without parameters: what a probe can hit. */
@@ -151,7 +163,17 @@ describe.each(OVERLAYS)('k8s/overlays/%s', (overlay) => {
   it('renders, and every object is valid against the Kubernetes API schema', () => {
     const kinds = objects().objects.map((object) => `${object.kind}/${object.metadata.name}`);
     console.log(`${overlay} (${kubectl()}): ${kinds.join(', ')}`);
-    for (const expected of ['StatefulSet/nats', 'Service/nats', 'Service/nats-headless', 'StatefulSet/coordinator', 'Service/coordinator', 'Ingress/coordinator', 'Deployment/worker', 'HorizontalPodAutoscaler/worker', 'PodDisruptionBudget/worker']) {
+    for (const expected of [
+      'StatefulSet/nats',
+      'Service/nats',
+      'Service/nats-headless',
+      'StatefulSet/coordinator',
+      'Service/coordinator',
+      'Ingress/coordinator',
+      'Deployment/worker',
+      'HorizontalPodAutoscaler/worker',
+      'PodDisruptionBudget/worker',
+    ]) {
       expect(kinds).toContain(expected);
     }
     expect(objects().objects.map(validationError).filter(Boolean)).toEqual([]);
@@ -162,7 +184,11 @@ describe.each(OVERLAYS)('k8s/overlays/%s', (overlay) => {
       const selector = workload.spec.selector.matchLabels as Labels;
       expect(Object.keys(selector).length, `${workload.metadata.name} selector`).toBeGreaterThan(0);
       expect(workload.spec.selector.matchExpressions, `${workload.metadata.name} uses matchLabels only`).toBeUndefined();
-      expect(objects().selected(selector).map((selected) => selected.metadata.name)).toEqual([workload.metadata.name]);
+      expect(
+        objects()
+          .selected(selector)
+          .map((selected) => selected.metadata.name),
+      ).toEqual([workload.metadata.name]);
     }
     for (const statefulSet of objects().ofKind('StatefulSet')) {
       expect(objects().get('Service', statefulSet.spec.serviceName), `service of StatefulSet ${statefulSet.metadata.name}`).toBeDefined();
@@ -177,7 +203,11 @@ describe.each(OVERLAYS)('k8s/overlays/%s', (overlay) => {
       expect(pods.length, `pods selected by Service ${service.metadata.name}`).toBeGreaterThan(0);
       for (const port of service.spec.ports) {
         const target = port.targetPort ?? port.port;
-        for (const workload of pods) expect(declaresPort(containersOf(workload), target), `Service ${service.metadata.name} port ${port.name} -> ${workload.metadata.name}:${target}`).toBe(true);
+        for (const workload of pods)
+          expect(
+            declaresPort(containersOf(workload), target),
+            `Service ${service.metadata.name} port ${port.name} -> ${workload.metadata.name}:${target}`,
+          ).toBe(true);
       }
     }
     const ingress = objects().get('Ingress', 'coordinator')!;
@@ -186,7 +216,10 @@ describe.each(OVERLAYS)('k8s/overlays/%s', (overlay) => {
         const service = objects().get('Service', path.backend.service.name);
         expect(service, `Ingress backend ${path.backend.service.name}`).toBeDefined();
         const { name, number } = path.backend.service.port;
-        expect(service!.spec.ports.some((port: any) => (name ? port.name === name : port.port === number)), `Ingress backend port ${name ?? number}`).toBe(true);
+        expect(
+          service!.spec.ports.some((port: any) => (name ? port.name === name : port.port === number)),
+          `Ingress backend port ${name ?? number}`,
+        ).toBe(true);
       }
     }
   });
@@ -240,11 +273,13 @@ describe.each(OVERLAYS)('k8s/overlays/%s', (overlay) => {
     }
     // The workers never get the admin token.
     const worker = objects().byComponent('worker');
-    const workerSecrets = containersOf(worker).flatMap((container) => (container.env ?? []).map((variable: any) => variable.valueFrom?.secretKeyRef?.key)).filter(Boolean);
+    const workerSecrets = containersOf(worker)
+      .flatMap((container) => (container.env ?? []).map((variable: any) => variable.valueFrom?.secretKeyRef?.key))
+      .filter(Boolean);
     expect(workerSecrets).not.toContain('TESSERA_ADMIN_TOKEN');
   });
 
-  it('serves NATS with the project\'s own deploy/nats.conf', () => {
+  it("serves NATS with the project's own deploy/nats.conf", () => {
     const nats = objects().byComponent('nats');
     const volume = nats.spec.template.spec.volumes.find((candidate: any) => candidate.configMap);
     const configMap = objects().get('ConfigMap', volume.configMap.name)!;
@@ -298,7 +333,10 @@ describe.each(OVERLAYS)('k8s/overlays/%s', (overlay) => {
   it('lets into each component only the peers its NetworkPolicy names, and every policy and peer selects pods that exist', () => {
     const policies = objects().ofKind('NetworkPolicy');
     for (const workload of objects().workloads) {
-      expect(policies.filter((policy) => isSubset(policy.spec.podSelector.matchLabels, workload.spec.template.metadata.labels)).length, `NetworkPolicy for ${workload.metadata.name}`).toBeGreaterThan(0);
+      expect(
+        policies.filter((policy) => isSubset(policy.spec.podSelector.matchLabels, workload.spec.template.metadata.labels)).length,
+        `NetworkPolicy for ${workload.metadata.name}`,
+      ).toBeGreaterThan(0);
     }
     for (const policy of policies) {
       const targets = objects().selected(policy.spec.podSelector.matchLabels);
@@ -309,10 +347,16 @@ describe.each(OVERLAYS)('k8s/overlays/%s', (overlay) => {
         expect(rule.from?.length, `NetworkPolicy ${policy.metadata.name}: a rule without peers`).toBeGreaterThan(0);
         for (const peer of rule.from) {
           expect(peer.ipBlock, `NetworkPolicy ${policy.metadata.name} admits an IP block`).toBeUndefined();
-          if (!peer.namespaceSelector) expect(objects().selected(peer.podSelector.matchLabels).length, `peer ${JSON.stringify(peer.podSelector.matchLabels)} of ${policy.metadata.name}`).toBeGreaterThan(0);
+          if (!peer.namespaceSelector)
+            expect(
+              objects().selected(peer.podSelector.matchLabels).length,
+              `peer ${JSON.stringify(peer.podSelector.matchLabels)} of ${policy.metadata.name}`,
+            ).toBeGreaterThan(0);
         }
         for (const { port } of rule.ports) {
-          if (typeof port === 'string') for (const workload of targets) expect(declaresPort(containersOf(workload), port), `${policy.metadata.name}: ${workload.metadata.name} declares port ${port}`).toBe(true);
+          if (typeof port === 'string')
+            for (const workload of targets)
+              expect(declaresPort(containersOf(workload), port), `${policy.metadata.name}: ${workload.metadata.name} declares port ${port}`).toBe(true);
         }
       }
     }
@@ -321,19 +365,39 @@ describe.each(OVERLAYS)('k8s/overlays/%s', (overlay) => {
     const nats = objects().byComponent('nats');
     const natsPolicies = policies.filter((policy) => isSubset(policy.spec.podSelector.matchLabels, nats.spec.template.metadata.labels));
     const peersFor = (portName: string) =>
-      natsPolicies.flatMap((policy) => (policy.spec.ingress ?? []).filter((rule: any) => rule.ports.some((port: any) => port.port === portName || port.port === containerPort(nats, portName))).flatMap((rule: any) => rule.from));
-    const components = (peers: any[]) => peers.map((peer) => (peer.namespaceSelector ? `namespace ${JSON.stringify(peer.namespaceSelector.matchLabels)}` : objects().selected(peer.podSelector.matchLabels).map((workload) => workload.spec.template.metadata.labels['app.kubernetes.io/component']).join())).sort();
+      natsPolicies.flatMap((policy) =>
+        (policy.spec.ingress ?? [])
+          .filter((rule: any) => rule.ports.some((port: any) => port.port === portName || port.port === containerPort(nats, portName)))
+          .flatMap((rule: any) => rule.from),
+      );
+    const components = (peers: any[]) =>
+      peers
+        .map((peer) =>
+          peer.namespaceSelector
+            ? `namespace ${JSON.stringify(peer.namespaceSelector.matchLabels)}`
+            : objects()
+                .selected(peer.podSelector.matchLabels)
+                .map((workload) => workload.spec.template.metadata.labels['app.kubernetes.io/component'])
+                .join(),
+        )
+        .sort();
     expect(components(peersFor('client'))).toEqual(['coordinator', 'worker']);
     expect(components(peersFor('monitor'))).toEqual(['namespace {"kubernetes.io/metadata.name":"monitoring"}']);
     // The workers serve nothing.
     const worker = objects().byComponent('worker');
-    const workerRules = policies.filter((policy) => isSubset(policy.spec.podSelector.matchLabels, worker.spec.template.metadata.labels)).flatMap((policy) => policy.spec.ingress ?? []);
+    const workerRules = policies
+      .filter((policy) => isSubset(policy.spec.podSelector.matchLabels, worker.spec.template.metadata.labels))
+      .flatMap((policy) => policy.spec.ingress ?? []);
     expect(workerRules).toEqual([]);
   });
 
   it('keeps most workers through voluntary disruptions', () => {
     const [pdb] = objects().ofKind('PodDisruptionBudget');
-    expect(objects().selected(pdb.spec.selector.matchLabels).map((workload) => workload.metadata.name)).toEqual([objects().byComponent('worker').metadata.name]);
+    expect(
+      objects()
+        .selected(pdb.spec.selector.matchLabels)
+        .map((workload) => workload.metadata.name),
+    ).toEqual([objects().byComponent('worker').metadata.name]);
     expect(pdb.spec.maxUnavailable ?? pdb.spec.minAvailable).toBeDefined();
   });
 
@@ -383,7 +447,17 @@ describe('deploy/*.Dockerfile', () => {
   ])('%s copies every folder its entry point imports from', async (name, entry) => {
     const { build } = await import('esbuild');
     // esbuild walks the import graph (packages left out: npm installs them); each top-level folder must be copied.
-    const result = await build({ entryPoints: [join(ROOT, entry)], bundle: true, write: false, metafile: true, platform: 'node', format: 'esm', packages: 'external', logLevel: 'silent', absWorkingDir: ROOT });
+    const result = await build({
+      entryPoints: [join(ROOT, entry)],
+      bundle: true,
+      write: false,
+      metafile: true,
+      platform: 'node',
+      format: 'esm',
+      packages: 'external',
+      logLevel: 'silent',
+      absWorkingDir: ROOT,
+    });
     const folders = new Set(Object.keys(result.metafile.inputs).map((input) => input.split('/')[0]));
     const dockerfile = readFileSync(join(ROOT, 'deploy', `${name}.Dockerfile`), 'utf8');
     for (const folder of folders) expect(dockerfile, `${name}.Dockerfile copies ${folder}/`).toMatch(new RegExp(`^COPY ${folder} \\./${folder}$`, 'm'));

@@ -24,14 +24,22 @@ function importsOf(file: string): string[] {
 
 describe('layout', () => {
   it('no file under coordinator/ imports from worker/ (Node pieces both use live in runtime/node/)', () => {
-    const crossing = sources('coordinator').flatMap((file) => importsOf(file).filter((target) => target.startsWith('worker/')).map((target) => `${file} -> ${target}`));
+    const crossing = sources('coordinator').flatMap((file) =>
+      importsOf(file)
+        .filter((target) => target.startsWith('worker/'))
+        .map((target) => `${file} -> ${target}`),
+    );
     expect(crossing).toEqual([]);
   });
 
   it('no file under shared/ imports a node: module or a file outside shared/ (browsers run it too)', () => {
     const crossing = sources('shared')
       .filter((file) => !file.endsWith('.test.ts'))
-      .flatMap((file) => importsOf(file).filter((target) => target.startsWith('node:') || (!target.startsWith('shared/') && /^[a-z-]+\//.test(target) && !target.startsWith('@'))).map((target) => `${file} -> ${target}`));
+      .flatMap((file) =>
+        importsOf(file)
+          .filter((target) => target.startsWith('node:') || (!target.startsWith('shared/') && /^[a-z-]+\//.test(target) && !target.startsWith('@')))
+          .map((target) => `${file} -> ${target}`),
+      );
     expect(crossing).toEqual([]);
   });
 
@@ -51,7 +59,11 @@ describe('the type check of shared/', () => {
       cpSync(join(ROOT, 'shared'), join(copy, 'shared'), { recursive: true });
       cpSync(join(ROOT, 'tsconfig.json'), join(copy, 'tsconfig.json'));
       symlinkSync(join(ROOT, 'node_modules'), join(copy, 'node_modules'));
-      const tsc = () => spawnSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '--noEmit', '-p', join(copy, 'shared')], { encoding: 'utf8', timeout: 120_000 });
+      const tsc = () =>
+        spawnSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '--noEmit', '-p', join(copy, 'shared')], {
+          encoding: 'utf8',
+          timeout: 120_000,
+        });
       const clean = tsc();
       expect(clean.status, clean.stdout).toBe(0);
       writeFileSync(join(copy, 'shared', 'stray.ts'), "import { readFileSync } from 'node:fs';\nexport const read = (path: string) => readFileSync(path);\n");

@@ -38,18 +38,28 @@ afterAll(async () => {
 describe('coordinator under load on loopback', () => {
   it(`serves ${WORKERS} WebSocket workers without refusing, dropping or growing without bound, then the HTTP API`, async () => {
     const coordinator = startScript('coordinator/main.ts', [
-      '--port', '0', '--host', '127.0.0.1',
-      '--set', `output.dir=${outputDir}`,
-      '--set', 'model.config.width=4',
-      '--set', 'model.config.latentDim=8',
-      '--set', 'training.batchSize=1',
+      '--port',
+      '0',
+      '--host',
+      '127.0.0.1',
+      '--set',
+      `output.dir=${outputDir}`,
+      '--set',
+      'model.config.width=4',
+      '--set',
+      'model.config.latentDim=8',
+      '--set',
+      'training.batchSize=1',
       // The fleet sends random gradients: duplicates of them would disagree and send the coordinator's referee to work.
-      '--set', 'training.verification.duplicateShare=0',
+      '--set',
+      'training.verification.duplicateShare=0',
       // No quality scorings: this test measures the door and the round path alone.
-      '--set', 'output.evalEvery=0',
+      '--set',
+      'output.evalEvery=0',
       // The whole fleet comes from 127.0.0.1: the per-address cap on connections waiting to say hello (32, meant for
       // one host) would refuse the ramp's joins whenever a loaded machine is slow to answer their hellos.
-      '--door-limits', JSON.stringify({ maxPreHelloPerAddress: WORKERS }),
+      '--door-limits',
+      JSON.stringify({ maxPreHelloPerAddress: WORKERS }),
     ]);
     const port = Number((await coordinator.waitFor(/tessera coordinator on http:\/\/127\.0\.0\.1:(\d+)/))[1]);
 

@@ -15,9 +15,24 @@ const outputDir = mkdtempSync(join(tmpdir(), 'tessera-local-workers-'));
 /** The coordinator as `npm start` runs it (two local workers), on a tiny model. */
 function startWithLocalWorkers(id: string, extra: string[] = []) {
   return startScript('coordinator/main.ts', [
-    '--local-workers', '2', '--worker-backend', 'wasm', '--port', '0', '--host', '127.0.0.1',
-    '--set', `id=${id}`, '--set', `output.dir=${outputDir}`,
-    '--set', 'training.batchSize=4', '--set', 'model.config.width=4', '--set', 'model.config.latentDim=8',
+    '--local-workers',
+    '2',
+    '--worker-backend',
+    'wasm',
+    '--port',
+    '0',
+    '--host',
+    '127.0.0.1',
+    '--set',
+    `id=${id}`,
+    '--set',
+    `output.dir=${outputDir}`,
+    '--set',
+    'training.batchSize=4',
+    '--set',
+    'model.config.width=4',
+    '--set',
+    'model.config.latentDim=8',
     ...extra,
   ]);
 }

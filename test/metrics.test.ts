@@ -37,7 +37,11 @@ export function parsePrometheusText(text: string): Sample[] {
 }
 
 /** A sample's identity: its name and labels in a fixed order. */
-const seriesKey = (sample: Sample) => `${sample.name}{${Object.keys(sample.labels).sort().map((name) => `${name}="${sample.labels[name]}"`).join(',')}}`;
+const seriesKey = (sample: Sample) =>
+  `${sample.name}{${Object.keys(sample.labels)
+    .sort()
+    .map((name) => `${name}="${sample.labels[name]}"`)
+    .join(',')}}`;
 
 interface Scrape {
   /** When the scrape was answered (ms, this process's monotonic clock). */
@@ -59,7 +63,7 @@ afterAll(async () => {
 });
 
 describe('/metrics of a coordinator training with two Node workers', () => {
-  it('keeps counters monotonic, and the per-worker throughput adds up to the samples counter\'s rate', async () => {
+  it("keeps counters monotonic, and the per-worker throughput adds up to the samples counter's rate", async () => {
     await selectNodeBackend('wasm');
     coordinator = await startCoordinator({
       port: 0,

@@ -28,10 +28,21 @@ afterAll(() => rmSync(outputDir, { recursive: true, force: true }));
 async function train(jobId: string, rounds: number, settings: string[]): Promise<RoundLine[]> {
   const port = await freePort();
   const coordinator = startScript('coordinator/main.ts', [
-    '--port', String(port), '--host', '127.0.0.1', '--rounds', String(rounds),
-    '--set', `id=${jobId}`, '--set', `output.dir=${outputDir}`, '--set', 'training.minWorkers=2',
+    '--port',
+    String(port),
+    '--host',
+    '127.0.0.1',
+    '--rounds',
+    String(rounds),
+    '--set',
+    `id=${jobId}`,
+    '--set',
+    `output.dir=${outputDir}`,
+    '--set',
+    'training.minWorkers=2',
     // Every round must hold both workers' updates: no verification copies (a copy's samples count once).
-    '--set', 'training.verification.duplicateShare=0',
+    '--set',
+    'training.verification.duplicateShare=0',
     ...settings.flatMap((setting) => ['--set', setting]),
   ]);
   await coordinator.waitFor(/tessera coordinator on/);
@@ -57,7 +68,15 @@ describe('model families', () => {
   it('cdcgan trains on two workers (D loss falls from chance), and exports a labelled synthetic dataset', async () => {
     // No spectral norm in D here: it keeps D's loss near chance for far more than 16 rounds, and the fall is what says
     // the two workers' gradients trained it.
-    const rounds = await train('cdcgan', 16, ['model.id=cdcgan', 'model.config.width=8', 'model.config.discriminatorNorm=none', 'model.config.latentDim=16', 'training.batchSize=16', 'optimizers.discriminator.learningRate=0.001', 'optimizers.generator.learningRate=0.001']);
+    const rounds = await train('cdcgan', 16, [
+      'model.id=cdcgan',
+      'model.config.width=8',
+      'model.config.discriminatorNorm=none',
+      'model.config.latentDim=16',
+      'training.batchSize=16',
+      'optimizers.discriminator.learningRate=0.001',
+      'optimizers.generator.learningRate=0.001',
+    ]);
     expect(rounds.every((line) => line.applied && line.updates.length === 2)).toBe(true);
     // log 4 = 1.386 is a discriminator that cannot tell real from fake at all.
     expect(rounds[0].losses.d).toBeCloseTo(Math.log(4), 1);
@@ -94,7 +113,15 @@ describe('model families', () => {
   });
 
   it('ddpm trains on two workers: its denoising loss falls, with EMA samples on the coordinator', async () => {
-    const rounds = await train('ddpm', 20, ['model.id=ddpm', 'model.config.baseChannels=8', 'model.config.timeEmbeddingDim=16', 'model.config.samplingSteps=5', 'training.batchSize=16', 'optimizers.denoiser.learningRate=0.002', 'output.sampleEvery=10']);
+    const rounds = await train('ddpm', 20, [
+      'model.id=ddpm',
+      'model.config.baseChannels=8',
+      'model.config.timeEmbeddingDim=16',
+      'model.config.samplingSteps=5',
+      'training.batchSize=16',
+      'optimizers.denoiser.learningRate=0.002',
+      'output.sampleEvery=10',
+    ]);
     expect(rounds.every((line) => line.applied && line.updates.length === 2)).toBe(true);
     expect(mean(rounds.slice(-5).map((line) => line.losses.mse))).toBeLessThan(mean(rounds.slice(0, 3).map((line) => line.losses.mse)) * 0.8);
     expectNoLeak(rounds);
@@ -102,7 +129,14 @@ describe('model families', () => {
   });
 
   it('cddpm (class-conditional, classifier-free guidance) trains and exports a labelled dataset', async () => {
-    const rounds = await train('cddpm', 10, ['model.id=cddpm', 'model.config.baseChannels=8', 'model.config.timeEmbeddingDim=16', 'model.config.samplingSteps=3', 'training.batchSize=16', 'optimizers.denoiser.learningRate=0.002']);
+    const rounds = await train('cddpm', 10, [
+      'model.id=cddpm',
+      'model.config.baseChannels=8',
+      'model.config.timeEmbeddingDim=16',
+      'model.config.samplingSteps=3',
+      'training.batchSize=16',
+      'optimizers.denoiser.learningRate=0.002',
+    ]);
     expect(rounds.every((line) => line.applied)).toBe(true);
     expectNoLeak(rounds);
     const out = join(outputDir, 'synthetic-cddpm');

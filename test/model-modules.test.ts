@@ -41,8 +41,14 @@ describe('model modules', () => {
     expect(families).toEqual(['dcgan', 'cdcgan', 'vae', 'ddpm', 'cddpm', 'mlp-gan']);
     for (const spec of listModels()) {
       const checks = await checkModel(spec, spec.defaults);
-      expect(checks.map((check) => check.name), spec.id).toEqual(['networks', 'gradients', 'losses', 'data parallelism', 'samples']);
-      expect(checks.filter((check) => !check.passed), spec.id).toEqual([]);
+      expect(
+        checks.map((check) => check.name),
+        spec.id,
+      ).toEqual(['networks', 'gradients', 'losses', 'data parallelism', 'samples']);
+      expect(
+        checks.filter((check) => !check.passed),
+        spec.id,
+      ).toEqual([]);
     }
   });
 
@@ -60,11 +66,31 @@ describe('model modules', () => {
   it('a job on the example module trains with a local Node worker and a browser tab', async () => {
     const port = await freePort();
     const coordinator = startScript('coordinator/main.ts', [
-      '--model-module', 'docs/examples/mlp-gan.ts', '--local-workers', '1', '--worker-backend', 'wasm',
-      '--port', String(port), '--host', '127.0.0.1', '--set', 'id=mlp', '--set', 'model.id=mlp-gan', '--set', 'model.config.hidden=32',
-      '--set', `output.dir=${outputDir}`, '--set', 'output.evalEvery=0', '--set', 'training.batchSize=16',
+      '--model-module',
+      'docs/examples/mlp-gan.ts',
+      '--local-workers',
+      '1',
+      '--worker-backend',
+      'wasm',
+      '--port',
+      String(port),
+      '--host',
+      '127.0.0.1',
+      '--set',
+      'id=mlp',
+      '--set',
+      'model.id=mlp-gan',
+      '--set',
+      'model.config.hidden=32',
+      '--set',
+      `output.dir=${outputDir}`,
+      '--set',
+      'output.evalEvery=0',
+      '--set',
+      'training.batchSize=16',
       // Rounds wait for the tab too: this MLP's rounds alone take ~20 ms, and a tab would rightly watch rather than slow them.
-      '--set', 'training.minWorkers=2',
+      '--set',
+      'training.minWorkers=2',
     ]);
     await coordinator.waitFor(/model mlp-gan loaded: networks, gradients, losses, data parallelism, samples checked/);
     await coordinator.waitFor(/job mlp: mlp-gan on mnist/);

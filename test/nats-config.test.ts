@@ -32,7 +32,12 @@ async function connectAs(user: string | undefined, pass: string | undefined): Pr
 
 /** Connects with a worker's nkey seed. */
 async function connectWorker(seed: string): Promise<NatsConnection> {
-  const connection = await connect({ servers: `127.0.0.1:${clientPort}`, authenticator: nkeyAuthenticator(new TextEncoder().encode(seed)), timeout: 3_000, reconnect: false });
+  const connection = await connect({
+    servers: `127.0.0.1:${clientPort}`,
+    authenticator: nkeyAuthenticator(new TextEncoder().encode(seed)),
+    timeout: 3_000,
+    reconnect: false,
+  });
   connections.push(connection);
   return connection;
 }
@@ -116,17 +121,24 @@ describe('deploy/nats.conf on the real nats-server', () => {
   }, 15_000);
 
   it('refuses a wrong password, an unknown user, an nkey not in the pool and no credentials as an authorization error', async () => {
-    for (const [user, pass] of [[USER, 'wrong'], ['intruder', PASS], [undefined, undefined]] as const) {
+    for (const [user, pass] of [
+      [USER, 'wrong'],
+      ['intruder', PASS],
+      [undefined, undefined],
+    ] as const) {
       const failure = await connectFailure(user, pass);
       expect(failure.code).toBe('AUTHORIZATION_VIOLATION');
       expect(natsError(failure).code).toBe(ErrorCode.Unauthorized);
     }
     const stranger = new TextDecoder().decode(nkeys.createUser().getSeed());
-    const failure = await connectWorker(stranger).then(() => undefined, (error: NatsError) => error);
+    const failure = await connectWorker(stranger).then(
+      () => undefined,
+      (error: NatsError) => error,
+    );
     expect(failure?.code).toBe('AUTHORIZATION_VIOLATION');
   }, 15_000);
 
-  it('lets the coordinator subscribe only to the workers\' messages', async () => {
+  it("lets the coordinator subscribe only to the workers' messages", async () => {
     const connection = await connectAs(USER, PASS);
     for (const subject of ['elsewhere.secrets', subjects.toWorker('job-1', workers[0].id)]) {
       const refused = new Promise<NatsError | null>((resolve) => {
@@ -137,15 +149,22 @@ describe('deploy/nats.conf on the real nats-server', () => {
     }
   }, 10_000);
 
-  it('refuses a worker publishing on another worker\'s subject, or as the coordinator; its own reaches the coordinator', async () => {
+  it("refuses a worker publishing on another worker's subject, or as the coordinator; its own reaches the coordinator", async () => {
     const [mine, theirs] = workers;
     const coordinator = await connectAs(USER, PASS);
     const received: string[] = [];
-    coordinator.subscribe(subjects.coordinatorInbox('job-1'), { callback: (_error, message) => received.push(`${message.subject} ${new TextDecoder().decode(message.data)}`) });
+    coordinator.subscribe(subjects.coordinatorInbox('job-1'), {
+      callback: (_error, message) => received.push(`${message.subject} ${new TextDecoder().decode(message.data)}`),
+    });
     await coordinator.flush();
     const worker = await connectWorker(mine.seed);
     const refusals = violations(worker);
-    const forged = [subjects.toCoordinator('job-1', theirs.id), subjects.toWorker('job-1', theirs.id), subjects.toWorker('job-1', mine.id), subjects.broadcast('job-1')];
+    const forged = [
+      subjects.toCoordinator('job-1', theirs.id),
+      subjects.toWorker('job-1', theirs.id),
+      subjects.toWorker('job-1', mine.id),
+      subjects.broadcast('job-1'),
+    ];
     for (const subject of forged) worker.publish(subject, new TextEncoder().encode('forged'));
     worker.publish(subjects.toCoordinator('job-1', mine.id), new TextEncoder().encode('mine'));
     await worker.flush();

@@ -17,14 +17,25 @@ afterAll(() => rmSync(outputDir, { recursive: true, force: true }));
 
 function startCoordinator(jobId: string, port: number, settings: string[]): Started {
   return startScript('coordinator/main.ts', [
-    '--port', String(port), '--host', '127.0.0.1', '--nats', nats!.url,
-    '--set', `id=${jobId}`,
-    '--set', `output.dir=${outputDir}`,
-    '--set', 'training.batchSize=4',
-    '--set', 'model.config.width=8',
-    '--set', 'model.config.latentDim=16',
+    '--port',
+    String(port),
+    '--host',
+    '127.0.0.1',
+    '--nats',
+    nats!.url,
+    '--set',
+    `id=${jobId}`,
+    '--set',
+    `output.dir=${outputDir}`,
+    '--set',
+    'training.batchSize=4',
+    '--set',
+    'model.config.width=8',
+    '--set',
+    'model.config.latentDim=16',
     // These tests count every worker's update in every round: no verification copies (a copy's samples count once).
-    '--set', 'training.verification.duplicateShare=0',
+    '--set',
+    'training.verification.duplicateShare=0',
     ...settings.flatMap((setting) => ['--set', setting]),
   ]);
 }
@@ -92,7 +103,18 @@ describe('training over NATS', () => {
   it('a worker with wrong NATS credentials stops with a clear Unauthorized error instead of retrying', async () => {
     nats = new NatsServer(await freePort(), ['--user', 'tessera', '--pass', 'right-password']);
     await nats.start();
-    const worker = startScript('worker/main.ts', ['--nats', nats.url, '--nats-user', 'tessera', '--nats-pass', 'wrong-password', '--backend', 'wasm', '--name', 'intruder']);
+    const worker = startScript('worker/main.ts', [
+      '--nats',
+      nats.url,
+      '--nats-user',
+      'tessera',
+      '--nats-pass',
+      'wrong-password',
+      '--backend',
+      'wasm',
+      '--name',
+      'intruder',
+    ]);
     expect(await worker.exited).toBe(3);
     expect(worker.output()).toMatch(/refused: UNAUTHORIZED: NATS refused the credentials/);
   });

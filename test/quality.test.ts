@@ -29,7 +29,8 @@ interface QualityState {
   frechet: number | null;
   text: string;
 }
-const qualityOf = (page: Page) => page.evaluate(() => (globalThis as unknown as { tesseraDashboard: { state(): { quality: QualityState; xAxis: string } } }).tesseraDashboard.state());
+const qualityOf = (page: Page) =>
+  page.evaluate(() => (globalThis as unknown as { tesseraDashboard: { state(): { quality: QualityState; xAxis: string } } }).tesseraDashboard.state());
 
 const api = async (path: string) => {
   const response = await fetch(`http://127.0.0.1:${port}${path}`);
@@ -41,14 +42,23 @@ beforeAll(async () => {
   mkdirSync(artifacts, { recursive: true });
   port = await freePort();
   const coordinator = startScript('coordinator/main.ts', [
-    '--port', String(port), '--host', '127.0.0.1',
-    '--set', `output.dir=${outputDir}`,
-    '--set', 'training.batchSize=8',
-    '--set', 'model.config.width=8',
-    '--set', 'model.config.latentDim=16',
-    '--set', 'output.evalEvery=2',
+    '--port',
+    String(port),
+    '--host',
+    '127.0.0.1',
+    '--set',
+    `output.dir=${outputDir}`,
+    '--set',
+    'training.batchSize=8',
+    '--set',
+    'model.config.width=8',
+    '--set',
+    'model.config.latentDim=16',
+    '--set',
+    'output.evalEvery=2',
     // Enough samples that a scoring spans several rounds of this small model: rounds must close meanwhile.
-    '--set', 'output.evalSamples=200',
+    '--set',
+    'output.evalSamples=200',
   ]);
   // Chromium starts while the coordinator does.
   const launching = launchChromium();
@@ -72,7 +82,12 @@ describe('quality during training', () => {
     // The page's first load bundles the dashboard (esbuild): it goes on while the first scorings run.
     const loading = page.goto(`http://127.0.0.1:${port}/dashboard`);
 
-    const lines = await until(() => readQuality(roundLog), (rows) => rows.length >= 3, 40_000, 'three quality lines in rounds.jsonl');
+    const lines = await until(
+      () => readQuality(roundLog),
+      (rows) => rows.length >= 3,
+      40_000,
+      'three quality lines in rounds.jsonl',
+    );
     const rounds = readRounds(roundLog);
     for (const row of lines) {
       expect(row).toMatchObject({ kind: 'quality', dataset: 'mnist', count: 200 });
@@ -85,7 +100,9 @@ describe('quality during training', () => {
     }
     expect(lines.map((row) => row.wallMs)).toEqual([...lines.map((row) => row.wallMs)].sort((a, b) => a - b));
     // Off the round's path: rounds closed while scorings ran, and due scorings that found the thread busy were skipped, not queued.
-    const closedDuring = rounds.filter((round) => lines.some((row) => Date.parse(round.closedAt) > Date.parse(row.closedAt) && Date.parse(round.closedAt) < Date.parse(row.closedAt) + row.ms));
+    const closedDuring = rounds.filter((round) =>
+      lines.some((row) => Date.parse(round.closedAt) > Date.parse(row.closedAt) && Date.parse(round.closedAt) < Date.parse(row.closedAt) + row.ms),
+    );
     expect(closedDuring.length).toBeGreaterThan(0);
     const versions = lines.map((row) => row.version);
     expect(new Set(versions).size).toBe(versions.length);
@@ -95,7 +112,9 @@ describe('quality during training', () => {
       async () => {
         const before = (await (await api('/api/jobs/default')).json()) as { quality: { latest: QualityRow } };
         const metrics = await (await api('/metrics')).text();
-        const job = (await (await api('/api/jobs/default')).json()) as { quality: { latest: QualityRow; scored: number; skipped: number; failed: number; running: boolean } };
+        const job = (await (await api('/api/jobs/default')).json()) as {
+          quality: { latest: QualityRow; scored: number; skipped: number; failed: number; running: boolean };
+        };
         return { metrics, job, same: before.quality.latest.version === job.quality.latest.version };
       },
       (probe) => probe.same,
@@ -121,7 +140,12 @@ describe('quality during training', () => {
 
     // The dashboard charts every scoring, live, against rounds and against wall time.
     await loading;
-    const shown = await until(() => qualityOf(page), (s) => s.quality.points >= 3 && s.quality.latestRound !== null, 20_000, 'three scorings on the quality chart');
+    const shown = await until(
+      () => qualityOf(page),
+      (s) => s.quality.points >= 3 && s.quality.latestRound !== null,
+      20_000,
+      'three scorings on the quality chart',
+    );
     expect(shown.quality.series).toBe(3);
     expect(shown.quality.text).toMatch(/^After round [\d,]+ \(.*\): Fréchet [\d.]+ \([\d.]+× the floor of [\d.]+\), recognisable [\d.]+%/);
     await page.click('[data-axis="time"]');

@@ -55,16 +55,26 @@ afterAll(async () => {
 describe('a worker stopped with SIGTERM', () => {
   it('finishes its update, leaves, exits 0, and the job goes on without it', async () => {
     const coordinator = startScript('coordinator/main.ts', [
-      '--port', '0', '--host', '127.0.0.1',
-      '--set', `output.dir=${outputDir}`,
-      '--set', 'training.batchSize=4',
+      '--port',
+      '0',
+      '--host',
+      '127.0.0.1',
+      '--set',
+      `output.dir=${outputDir}`,
+      '--set',
+      'training.batchSize=4',
       // A fixed deadline, not the adaptive one: waiting for the leaver would take the full minute.
-      '--set', 'training.deadline=fixed',
-      '--set', `training.roundDeadlineMs=${ROUND_DEADLINE_MS}`,
-      '--set', 'model.config.width=8',
-      '--set', 'model.config.latentDim=16',
+      '--set',
+      'training.deadline=fixed',
+      '--set',
+      `training.roundDeadlineMs=${ROUND_DEADLINE_MS}`,
+      '--set',
+      'model.config.width=8',
+      '--set',
+      'model.config.latentDim=16',
       // The test looks for rounds holding both workers' updates: no verification copies (a copy's samples count once).
-      '--set', 'training.verification.duplicateShare=0',
+      '--set',
+      'training.verification.duplicateShare=0',
     ]);
     const port = Number((await coordinator.waitFor(/tessera coordinator on http:\/\/127\.0\.0\.1:(\d+)/))[1]);
     const staying = startWorker(port, 'staying');
@@ -120,6 +130,8 @@ describe('a worker stopped with SIGTERM', () => {
     // Afterwards the staying worker carries the job alone.
     expect(after.length).toBeGreaterThanOrEqual(3);
     for (const line of after) expect(line.updates.map((update) => update.workerId)).toEqual([stayingId]);
-    console.log(`SIGTERM mid-round ${finalRound}: exit 0 after ${exitMs} ms; ${after.length} rounds after it with the other worker; slowest round from then on: ${slowest} ms (deadline ${ROUND_DEADLINE_MS} ms)`);
+    console.log(
+      `SIGTERM mid-round ${finalRound}: exit 0 after ${exitMs} ms; ${after.length} rounds after it with the other worker; slowest round from then on: ${slowest} ms (deadline ${ROUND_DEADLINE_MS} ms)`,
+    );
   });
 });

@@ -46,11 +46,20 @@ beforeAll(async () => {
   mkdirSync(artifacts, { recursive: true });
   port = await freePort();
   const coordinator = startScript('coordinator/main.ts', [
-    '--port', String(port), '--host', '127.0.0.1', '--admin-token', ADMIN,
-    '--set', `output.dir=${outputDir}`,
-    '--set', 'training.batchSize=32',
-    '--set', 'model.config.width=16',
-    '--set', 'output.sampleEvery=5',
+    '--port',
+    String(port),
+    '--host',
+    '127.0.0.1',
+    '--admin-token',
+    ADMIN,
+    '--set',
+    `output.dir=${outputDir}`,
+    '--set',
+    'training.batchSize=32',
+    '--set',
+    'model.config.width=16',
+    '--set',
+    'output.sampleEvery=5',
   ]);
   await coordinator.waitFor(/tessera coordinator on/);
   // The page's bundle is built on its first request: start that while the Node worker starts.
@@ -74,7 +83,9 @@ describe('a tab without a GPU', () => {
   let withTab: RoundLine[] = [];
 
   it('picks wasm by measurement and contributes accepted updates, every round, none waiting for it', async () => {
-    aloneBefore = (await until(roundLog, (rows) => rows.length >= WARM_UP_ROUNDS + COMPARED_ROUNDS, 60_000, 'rounds of the Node worker alone')).slice(WARM_UP_ROUNDS);
+    aloneBefore = (await until(roundLog, (rows) => rows.length >= WARM_UP_ROUNDS + COMPARED_ROUNDS, 60_000, 'rounds of the Node worker alone')).slice(
+      WARM_UP_ROUNDS,
+    );
     // The Node worker measured its backends too, and Dawn found no Vulkan loader without printing a native warning.
     expect(worker.output()).toMatch(/backend wasm on .* \(measured: wasm [\d.]+ ms, cpu [\d.]+ ms per probe step\)/);
     expect(worker.output()).not.toMatch(/Couldn't load Vulkan/);
@@ -82,7 +93,12 @@ describe('a tab without a GPU', () => {
     tabPage = await browser.context.newPage();
     await tabPage.setViewportSize({ width: 1000, height: 1100 });
     await tabPage.goto(`http://127.0.0.1:${port}/join`);
-    tab = (await until(() => statusOf(tabPage), (s) => (s?.updatesAccepted ?? 0) >= 3 || s?.state === 'spectating' || s?.state === 'refused', 75_000, 'a tab with 3 accepted updates'))!;
+    tab = (await until(
+      () => statusOf(tabPage),
+      (s) => (s?.updatesAccepted ?? 0) >= 3 || s?.state === 'spectating' || s?.state === 'refused',
+      75_000,
+      'a tab with 3 accepted updates',
+    ))!;
     expect(tab.state, tab.message).toBe('training');
 
     // WebGPU and WebGL were offered on SwiftShader and passed over as software; wasm beat the plain-JS cpu backend on the clock.
@@ -95,14 +111,20 @@ describe('a tab without a GPU', () => {
 
     // The page says it in words and shows the figures.
     await expect.poll(() => tabPage.textContent('#backend')).toBe('wasm');
-    expect(await tabPage.locator('#figures tr').allTextContents()).toEqual(expect.arrayContaining([expect.stringMatching(/^wasm \(chosen\)[\d.]+ ms/), expect.stringMatching(/^webgpupassed over: software adapter/)]));
-    expect(await tabPage.textContent('#state')).toMatch(/^(waiting for the next round|computing an update of \d+ samples|update sent, waiting for the coordinator to take it)$/);
+    expect(await tabPage.locator('#figures tr').allTextContents()).toEqual(
+      expect.arrayContaining([expect.stringMatching(/^wasm \(chosen\)[\d.]+ ms/), expect.stringMatching(/^webgpupassed over: software adapter/)]),
+    );
+    expect(await tabPage.textContent('#state')).toMatch(
+      /^(waiting for the next round|computing an update of \d+ samples|update sent, waiting for the coordinator to take it)$/,
+    );
     expect(Number(await tabPage.textContent('#contributed'))).toBeGreaterThan(0);
 
     // The rounds from the tab's first one on: each has its update, and none stopped waiting for it.
     const firstWithTab = roundLog().findIndex((row) => [...row.updates, ...row.failures].some((entry) => entry.workerId === tab.workerId));
-    withTab = (await until(roundLog, (rows) => firstWithTab >= 0 && rows.length >= firstWithTab + COMPARED_ROUNDS, 60_000, 'rounds with the tab'))
-      .slice(firstWithTab, firstWithTab + COMPARED_ROUNDS);
+    withTab = (await until(roundLog, (rows) => firstWithTab >= 0 && rows.length >= firstWithTab + COMPARED_ROUNDS, 60_000, 'rounds with the tab')).slice(
+      firstWithTab,
+      firstWithTab + COMPARED_ROUNDS,
+    );
     expect(withTab.filter((row) => row.failures.some((failure) => failure.workerId === tab.workerId))).toEqual([]);
     // Its update is in each round's aggregate, or set aside as a verification copy (a duplicate of the other's samples).
     const tabIn = (row: RoundLine) => [...row.updates, ...row.excluded].some((update) => update.workerId === tab.workerId);
@@ -118,9 +140,16 @@ describe('a tab without a GPU', () => {
     // rounds with the tab, for the log line below.
     await tabPage.click('#toggle');
     try {
-      await until(() => statusOf(tabPage), (s) => s?.state === 'paused', 30_000, 'the paused tab');
+      await until(
+        () => statusOf(tabPage),
+        (s) => s?.state === 'paused',
+        30_000,
+        'the paused tab',
+      );
       const pausedAt = roundLog().length;
-      const aloneAfter = (await until(roundLog, (rows) => rows.length >= pausedAt + 1 + COMPARED_ROUNDS, 60_000, 'rounds of the Node worker alone again')).slice(pausedAt + 1);
+      const aloneAfter = (
+        await until(roundLog, (rows) => rows.length >= pausedAt + 1 + COMPARED_ROUNDS, 60_000, 'rounds of the Node worker alone again')
+      ).slice(pausedAt + 1);
       expect(aloneAfter.every((row) => row.updates.every((update) => update.workerId !== tab.workerId))).toBe(true);
       const lengths = (rows: RoundLine[]) => rows.map((row) => row.durationMs);
       // When the Node worker's update came in (rounds where it was a verification copy, left out of the log's updates, are skipped).
@@ -144,7 +173,12 @@ describe('a tab without a GPU', () => {
     } finally {
       // The tab back in the job whatever happened above: the headline test needs both workers.
       if ((await statusOf(tabPage))?.state === 'paused') await tabPage.click('#toggle');
-      await until(() => statusOf(tabPage), (s) => s?.state === 'training', 30_000, 'the tab back');
+      await until(
+        () => statusOf(tabPage),
+        (s) => s?.state === 'training',
+        30_000,
+        'the tab back',
+      );
     }
   });
 
@@ -153,7 +187,12 @@ describe('a tab without a GPU', () => {
     await page.setViewportSize({ width: 1280, height: 900 });
     await page.goto(`http://127.0.0.1:${port}/dashboard`);
     type Headline = { samplesPerSecond: number | null; roundsPerMinute: number | null; workers: number | null; mix: string };
-    const state = () => page.evaluate(() => (globalThis as unknown as { tesseraDashboard: { state(): { headline: Headline; xAxis: string; chartPoints: Record<string, number> } } }).tesseraDashboard.state());
+    const state = () =>
+      page.evaluate(() =>
+        (
+          globalThis as unknown as { tesseraDashboard: { state(): { headline: Headline; xAxis: string; chartPoints: Record<string, number> } } }
+        ).tesseraDashboard.state(),
+      );
     const shown = await until(state, (s) => s.headline.workers === 2 && (s.headline.samplesPerSecond ?? 0) > 0, 20_000, 'the headline with both workers');
     expect(shown.headline.mix).toBe('1 browser (wasm), 1 node (wasm)');
     expect(shown.headline.roundsPerMinute).toBeGreaterThan(0);
@@ -174,15 +213,27 @@ describe('a tab without a GPU', () => {
     const created = await fetch(`http://127.0.0.1:${port}/api/jobs`, {
       method: 'POST',
       headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ id: 'slow', model: { id: 'dcgan', config: { width: 16 } }, training: { batchSize: 2048, roundDeadlineMs: 2000, deadlineFloorMs: 1000 }, output: { dir: outputDir } }),
+      body: JSON.stringify({
+        id: 'slow',
+        model: { id: 'dcgan', config: { width: 16 } },
+        training: { batchSize: 2048, roundDeadlineMs: 2000, deadlineFloorMs: 1000 },
+        output: { dir: outputDir },
+      }),
     });
     expect(created.status).toBe(201);
     const page = await browser.context.newPage();
     await page.goto(`http://127.0.0.1:${port}/join/slow`);
-    const watching = (await until(() => statusOf(page), (s) => s?.state === 'spectating' || s?.state === 'training' || s?.state === 'refused', 60_000, 'the speed check'))!;
+    const watching = (await until(
+      () => statusOf(page),
+      (s) => s?.state === 'spectating' || s?.state === 'training' || s?.state === 'refused',
+      60_000,
+      'the speed check',
+    ))!;
     expect(watching.state).toBe('spectating');
     expect(watching.speedCheck).toMatchObject({ join: false, firstShare: 2048, deadlineMs: 2000 });
-    expect(watching.message).toMatch(/for the 2048 samples a new worker gets, and a round waits only 2\.0 s: it watches instead of holding every round back \(checking again in 1 min\)$/);
+    expect(watching.message).toMatch(
+      /for the 2048 samples a new worker gets, and a round waits only 2\.0 s: it watches instead of holding every round back \(checking again in 1 min\)$/,
+    );
     expect(await page.textContent('#state')).toBe('watching: too slow to help this job right now');
     expect(await page.isVisible('#join-anyway')).toBe(true);
     // Samples from the job's current weights, drawn in the tab by its rehearsal: the job has no grid of its own yet.

@@ -32,7 +32,9 @@ describe('webgpu backend in the Node worker (Dawn on SwiftShader)', () => {
       context.skip(reason);
     }
     if (!existsSync(SWIFTSHADER_ICD)) {
-      throw new Error(`SwiftShader's Vulkan driver ${SWIFTSHADER_ICD} is missing: install chromium (apt-get install chromium), or set TESSERA_SWIFTSHADER_DIR to the folder holding vk_swiftshader_icd.json`);
+      throw new Error(
+        `SwiftShader's Vulkan driver ${SWIFTSHADER_ICD} is missing: install chromium (apt-get install chromium), or set TESSERA_SWIFTSHADER_DIR to the folder holding vk_swiftshader_icd.json`,
+      );
     }
     // Only the child sees the driver: the rest of the suite keeps the machine's own adapters.
     const child = startScript('worker/webgpu-gradcheck.ts', [], {

@@ -50,7 +50,17 @@ describe('1, 2 and 4 simulated workers at the same global batch', () => {
   });
 
   const run = (workers: number, samples: number) => {
-    const options: SimulatedRun = { spec: dcgan, trainer, dataset: loadMnist(), initial, workers, batchPerWorker: GLOBAL_BATCH / workers, samples, modelConfig: MODEL_CONFIG, optimizers: OPTIMIZERS };
+    const options: SimulatedRun = {
+      spec: dcgan,
+      trainer,
+      dataset: loadMnist(),
+      initial,
+      workers,
+      batchPerWorker: GLOBAL_BATCH / workers,
+      samples,
+      modelConfig: MODEL_CONFIG,
+      optimizers: OPTIMIZERS,
+    };
     return simulateTraining(options);
   };
 

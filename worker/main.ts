@@ -72,7 +72,12 @@ try {
 // In a cluster every worker process has its own NATS identity, and may publish only as itself.
 if (nats && values.coordinator && !nats.user && !nats.token && !nats.nkeySeedFile) {
   try {
-    Object.assign(nats, await borrowNatsIdentity(values.coordinator, values.token, { onRetry: (error, delayMs) => log(`${error.message}; asking again in ${(delayMs / 1000).toFixed(0)} s`) }));
+    Object.assign(
+      nats,
+      await borrowNatsIdentity(values.coordinator, values.token, {
+        onRetry: (error, delayMs) => log(`${error.message}; asking again in ${(delayMs / 1000).toFixed(0)} s`),
+      }),
+    );
   } catch (error) {
     process.stderr.write(`[worker ${values.name}] ${(error as Error).message}\n`);
     process.exit((error as TesseraError).code === ErrorCode.Unauthorized ? 3 : 1);
@@ -106,14 +111,20 @@ function onEvent(event: WorkerEvent): void {
     case 'update': {
       updatedRounds.add(event.round);
       if (updatedRounds.size > 16) updatedRounds.delete(updatedRounds.values().next().value!);
-      const losses = Object.entries(event.losses).map(([name, value]) => `${name} ${value.toFixed(3)}`).join(' ');
-      log(`round ${event.round}: ${event.samples} samples in ${event.computeMs.toFixed(0)} ms (${((event.samples / event.computeMs) * 1000).toFixed(1)} samples/s) ${losses}`);
+      const losses = Object.entries(event.losses)
+        .map(([name, value]) => `${name} ${value.toFixed(3)}`)
+        .join(' ');
+      log(
+        `round ${event.round}: ${event.samples} samples in ${event.computeMs.toFixed(0)} ms (${((event.samples / event.computeMs) * 1000).toFixed(1)} samples/s) ${losses}`,
+      );
       break;
     }
     case 'reject':
       // The coordinator logs every update it rejects; its local workers (--quiet) leave those to it, so each is logged once.
       if (values.quiet && event.round !== undefined && updatedRounds.has(event.round)) break;
-      process.stderr.write(`[worker ${values.name}] rejected${event.round === undefined ? '' : ` round ${event.round}`}: ${event.code}${event.field ? ` (${event.field})` : ''} ${event.message}\n`);
+      process.stderr.write(
+        `[worker ${values.name}] rejected${event.round === undefined ? '' : ` round ${event.round}`}: ${event.code}${event.field ? ` (${event.field})` : ''} ${event.message}\n`,
+      );
       break;
     case 'idle':
       log(`idle: ${event.reason}`);

@@ -17,11 +17,21 @@ async function ask(url: URL, workerToken: string | undefined): Promise<Answer> {
     response = await fetch(url, { method: 'POST', headers: workerToken ? { authorization: `Bearer ${workerToken}` } : {} });
   } catch (error) {
     // Not up yet (a cluster starts its pods in any order).
-    return { error: new TesseraError(ErrorCode.Internal, `could not reach the coordinator at ${url.origin} for a NATS identity: ${(error as Error).message}`, { field: 'coordinator', cause: error }), retry: true };
+    return {
+      error: new TesseraError(ErrorCode.Internal, `could not reach the coordinator at ${url.origin} for a NATS identity: ${(error as Error).message}`, {
+        field: 'coordinator',
+        cause: error,
+      }),
+      retry: true,
+    };
   }
   const body = (await response.json().catch(() => ({}))) as { seed?: unknown; error?: { code?: ErrorCode; message?: string; field?: string } };
   if (response.ok && typeof body.seed === 'string') return { seed: body.seed };
-  const error = new TesseraError(body.error?.code ?? ErrorCode.Internal, `the coordinator lent no NATS identity (HTTP ${response.status}): ${body.error?.message ?? 'no seed in the answer'}`, { field: body.error?.field ?? 'coordinator' });
+  const error = new TesseraError(
+    body.error?.code ?? ErrorCode.Internal,
+    `the coordinator lent no NATS identity (HTTP ${response.status}): ${body.error?.message ?? 'no seed in the answer'}`,
+    { field: body.error?.field ?? 'coordinator' },
+  );
   // 503: every identity is in use now, one may free up; 5xx: the coordinator is starting. A wrong token or no pool (401, 404) stays so.
   return { error, retry: response.status >= 500 };
 }
@@ -31,7 +41,11 @@ async function ask(url: URL, workerToken: string | undefined): Promise<Answer> {
  * `attempts` times) while the coordinator is unreachable or has none free;
  * fails at once for a wrong token or a coordinator that lends none.
  */
-export async function borrowNatsIdentity(coordinatorUrl: string, workerToken: string | undefined, options: { attempts?: number; onRetry?(error: TesseraError, delayMs: number): void } = {}): Promise<Pick<NatsSettings, 'nkeySeed'>> {
+export async function borrowNatsIdentity(
+  coordinatorUrl: string,
+  workerToken: string | undefined,
+  options: { attempts?: number; onRetry?(error: TesseraError, delayMs: number): void } = {},
+): Promise<Pick<NatsSettings, 'nkeySeed'>> {
   const url = new URL('/api/nats/worker-identity', coordinatorUrl);
   const attempts = options.attempts ?? 10;
   for (let attempt = 1; ; attempt++) {

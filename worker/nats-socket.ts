@@ -78,7 +78,10 @@ export class NatsSocket implements SocketLike {
       this.closed = true;
       this.readyState = 3;
       // Bad credentials will not get better by retrying: the client stops on this code.
-      this.emit('close', failure.code === 'UNAUTHORIZED' ? { code: FATAL_CLOSE_CODE, reason: `${failure.code}: ${failure.message}` } : { code: 1006, reason: failure.message });
+      this.emit(
+        'close',
+        failure.code === 'UNAUTHORIZED' ? { code: FATAL_CLOSE_CODE, reason: `${failure.code}: ${failure.message}` } : { code: 1006, reason: failure.message },
+      );
       return;
     }
     if (this.closed) {

@@ -74,13 +74,25 @@ export async function simulateTraining(run: SimulatedRun): Promise<SimulatedResu
   let outliers = 0;
   const started = performance.now();
   for (let r = 0; r < rounds; r++) {
-    const round = await job.openRound(ids.map((id) => ({ id, batchSize: perWorker })), r);
+    const round = await job.openRound(
+      ids.map((id) => ({ id, batchSize: perWorker })),
+      r,
+    );
     for (const [workerId, { message }] of round.assignments) {
       const batch = dataset.batch(message.sampleIndices);
       let result;
       if (message.localSteps && message.localSteps > 1) {
         const noise = localStepNoise(trainer, message.seed, message.sampleIndices);
-        const { delta, losses } = await runLocalSteps(trainer, spec, job.state.weights, batch, message.localSteps, noise, message.innerOptimizers!, inner[workerId]);
+        const { delta, losses } = await runLocalSteps(
+          trainer,
+          spec,
+          job.state.weights,
+          batch,
+          message.localSteps,
+          noise,
+          message.innerOptimizers!,
+          inner[workerId],
+        );
         result = { grads: delta, losses };
       } else {
         trainer.setWeights(job.state.weights);
@@ -90,7 +102,22 @@ export async function simulateTraining(run: SimulatedRun): Promise<SimulatedResu
       const tensors = codec.encode(arraysToTensors(result.grads, trainer.shapes)).slice();
       bytes += tensors.byteLength;
       const timing = { computeMs: 1, fetchMs: 0 };
-      job.acceptUpdate(workerId, { type: 'update', jobId: config.id, round: message.round, version: message.version, weightsHash: message.weightsHash, samples: batch.count, codec: codec.id, tensors, losses: result.losses, timing }, r);
+      job.acceptUpdate(
+        workerId,
+        {
+          type: 'update',
+          jobId: config.id,
+          round: message.round,
+          version: message.version,
+          weightsHash: message.weightsHash,
+          samples: batch.count,
+          codec: codec.id,
+          tensors,
+          losses: result.losses,
+          timing,
+        },
+        r,
+      );
     }
     outliers += job.closeRound(r + 1).outliers.length;
     await run.afterRound?.(job);

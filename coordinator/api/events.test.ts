@@ -84,7 +84,23 @@ describe('event streams', () => {
   });
 
   it('sends the quality history in the snapshot and each new scoring as a quality event', async () => {
-    const row = { kind: 'quality', round: 4, version: 5, samplesSeen: 320, wallMs: 9_000, closedAt: new Date(0).toISOString(), dataset: 'mnist', count: 64, frechet: 70, frechetFloor: 35, precision: 0.6, recall: 0.5, recognisable: 0.4, coverageEntropy: 0.95, ms: 800 } as const;
+    const row = {
+      kind: 'quality',
+      round: 4,
+      version: 5,
+      samplesSeen: 320,
+      wallMs: 9_000,
+      closedAt: new Date(0).toISOString(),
+      dataset: 'mnist',
+      count: 64,
+      frechet: 70,
+      frechetFloor: 35,
+      precision: 0.6,
+      recall: 0.5,
+      recognisable: 0.4,
+      coverageEntropy: 0.95,
+      ms: 800,
+    } as const;
     runner.quality.restore([{ ...row, round: 1, frechet: 90 }], undefined);
     const listeners = runner.quality.listenerCount('quality');
     const reader = await open(true);

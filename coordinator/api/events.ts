@@ -68,7 +68,8 @@ export function addEventRoutes(app: Hono, hub: Hub, limits: EventStreamLimits = 
         if (session.jobId === runner.job.config.id) push('workers', workers());
       };
       const onStatus = (status: string) => push('status', { status, round: runner.job.state.round, version: runner.job.state.version });
-      const onSamples = (_path: string, round: number) => push('samples', { round, url: `/api/jobs/${runner.job.config.id}/samples/latest.png?round=${round}` });
+      const onSamples = (_path: string, round: number) =>
+        push('samples', { round, url: `/api/jobs/${runner.job.config.id}/samples/latest.png?round=${round}` });
       const onQuality = (row: QualityRow) => push('quality', row);
       runner.on('round', onRound);
       runner.on('status', onStatus);

@@ -33,14 +33,22 @@ export function addExampleRoutes(app: Hono, hub: Hub): void {
   app.get('/api/datasets/:id/examples', (c) => {
     // Who asks comes first: an anonymous request costs a few bytes, whatever it asks for.
     const credential = parseSessionAuthorization(c.req.header('authorization'));
-    if (!credential) return fail(c, 401, new TesseraError(ErrorCode.Unauthorized, 'examples are served to a worker session: Authorization: Bearer <workerId>.<dataToken> from its welcome', { field: 'authorization' }));
+    if (!credential)
+      return fail(
+        c,
+        401,
+        new TesseraError(ErrorCode.Unauthorized, 'examples are served to a worker session: Authorization: Bearer <workerId>.<dataToken> from its welcome', {
+          field: 'authorization',
+        }),
+      );
     const session = hub.sessions.get(credential.workerId);
     if (!session || !session.channel || !identityOf(hub).secrets.authorisesData(session, credential.dataToken)) {
       return fail(c, 401, new TesseraError(ErrorCode.Unauthorized, 'not the credential of a connected worker', { field: 'authorization' }));
     }
     const runner = hub.runners.get(session.jobId);
     const datasetId = c.req.param('id');
-    if (!runner || datasetId !== runner.job.config.dataset.id) return fail(c, 404, new TesseraError(ErrorCode.InvalidConfig, `no dataset ${JSON.stringify(datasetId)} in this worker's job`, { field: 'id' }));
+    if (!runner || datasetId !== runner.job.config.dataset.id)
+      return fail(c, 404, new TesseraError(ErrorCode.InvalidConfig, `no dataset ${JSON.stringify(datasetId)} in this worker's job`, { field: 'id' }));
     const dataset = loadDataset(datasetId);
     let indices: number[];
     try {
@@ -51,8 +59,18 @@ export function addExampleRoutes(app: Hono, hub: Hub): void {
     }
     const allowed = liveIndices(runner.job, session.id);
     const outside = indices.findIndex((index) => !allowed.has(index));
-    if (outside >= 0) return fail(c, 403, new TesseraError(ErrorCode.NotAssigned, `index ${indices[outside]} is not in an assignment of worker ${session.id} that is still open`, { field: `indices[${outside}]` }));
+    if (outside >= 0)
+      return fail(
+        c,
+        403,
+        new TesseraError(ErrorCode.NotAssigned, `index ${indices[outside]} is not in an assignment of worker ${session.id} that is still open`, {
+          field: `indices[${outside}]`,
+        }),
+      );
     // Per session and short-lived: no shared cache may keep it.
-    return c.body(encodeExamples(dataset.batch(indices)) as Uint8Array<ArrayBuffer>, 200, { 'content-type': 'application/x-msgpack', 'cache-control': 'private, no-store' });
+    return c.body(encodeExamples(dataset.batch(indices)) as Uint8Array<ArrayBuffer>, 200, {
+      'content-type': 'application/x-msgpack',
+      'cache-control': 'private, no-store',
+    });
   });
 }

@@ -43,7 +43,10 @@ const notFound = (what: string, field: string) => new TesseraError(ErrorCode.Unk
 /** The job API: list, get, create, pause, resume, stop; samples, model, checkpoint and weights downloads. */
 export function addJobRoutes(app: Hono, hub: Hub, options: JobRoutesOptions): void {
   // The read token may also come as ?token= (the dashboard's EventSource cannot set headers); the admin token never does.
-  const read = requireToken(() => (options.readToken ? [options.readToken, options.adminToken] : []), () => [options.readToken]);
+  const read = requireToken(
+    () => (options.readToken ? [options.readToken, options.adminToken] : []),
+    () => [options.readToken],
+  );
   const admin = requireToken(() => [options.adminToken]);
   const runnerOf = (c: Context): JobRunner | TesseraError =>
     hub.runners.get(c.req.param('id')!) ?? new TesseraError(ErrorCode.UnknownJob, `no job ${JSON.stringify(c.req.param('id'))}`, { field: 'id' });
@@ -92,7 +95,8 @@ export function addJobRoutes(app: Hono, hub: Hub, options: JobRoutesOptions): vo
     app.post(`/api/jobs/:id/${name}`, admin, async (c) => {
       const runner = runnerOf(c);
       if (runner instanceof TesseraError) return fail(c, 404, runner);
-      if (runner.ended && name !== 'stop') return fail(c, 409, new TesseraError(ErrorCode.JobNotRunning, `job ${runner.job.config.id} is ${runner.status}`, { field: 'status' }));
+      if (runner.ended && name !== 'stop')
+        return fail(c, 409, new TesseraError(ErrorCode.JobNotRunning, `job ${runner.job.config.id} is ${runner.status}`, { field: 'status' }));
       if (name === 'pause') runner.pause();
       if (name === 'resume') runner.resume();
       if (name === 'stop') await runner.stopTraining();
@@ -142,7 +146,10 @@ export function addJobRoutes(app: Hono, hub: Hub, options: JobRoutesOptions): vo
     if (runner instanceof TesseraError) return fail(c, 404, runner);
     try {
       const body = await readFile(join(runner.outputDir, CHECKPOINT_FILE));
-      return c.body(body, 200, { 'content-type': 'application/x-msgpack', 'content-disposition': `attachment; filename="${runner.job.config.id}-${CHECKPOINT_FILE}"` });
+      return c.body(body, 200, {
+        'content-type': 'application/x-msgpack',
+        'content-disposition': `attachment; filename="${runner.job.config.id}-${CHECKPOINT_FILE}"`,
+      });
     } catch {
       return fail(c, 404, new TesseraError(ErrorCode.NotReady, 'no checkpoint yet', { field: 'checkpoint' }));
     }

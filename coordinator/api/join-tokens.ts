@@ -33,7 +33,10 @@ function describe(record: JoinTokenRecord, hub: Hub) {
 function parseRequest(body: unknown): { ttlSeconds: number; label: string } {
   const request = check.record(body ?? {}, '', ['ttlSeconds', 'label']);
   return {
-    ttlSeconds: request.ttlSeconds === undefined ? DEFAULT_TTL_SECONDS : check.integer(request.ttlSeconds, 'ttlSeconds', JOIN_TOKEN_TTL.minSeconds, JOIN_TOKEN_TTL.maxSeconds),
+    ttlSeconds:
+      request.ttlSeconds === undefined
+        ? DEFAULT_TTL_SECONDS
+        : check.integer(request.ttlSeconds, 'ttlSeconds', JOIN_TOKEN_TTL.minSeconds, JOIN_TOKEN_TTL.maxSeconds),
     label: check.string(request.label ?? '', 'label', 200),
   };
 }
@@ -59,7 +62,13 @@ export function addJoinTokenRoutes(app: Hono, hub: Hub, options: { adminToken: s
       const text = await c.req.text();
       request = parseRequest(text.trim() === '' ? {} : JSON.parse(text));
     } catch (error) {
-      return fail(c, 400, error instanceof TesseraError ? error : new TesseraError(ErrorCode.InvalidMessage, 'the body must be JSON: {"ttlSeconds": N, "label": "…"}', { field: 'body' }));
+      return fail(
+        c,
+        400,
+        error instanceof TesseraError
+          ? error
+          : new TesseraError(ErrorCode.InvalidMessage, 'the body must be JSON: {"ttlSeconds": N, "label": "…"}', { field: 'body' }),
+      );
     }
     const jobId = c.req.param('id');
     const { token, record } = await joinTokens.issue(jobId, request);
@@ -78,7 +87,12 @@ export function addJoinTokenRoutes(app: Hono, hub: Hub, options: { adminToken: s
     if (joinTokens instanceof TesseraError) return fail(c, 404, joinTokens);
     const jobId = c.req.param('id');
     const record = await joinTokens.revoke(jobId, c.req.param('tokenId'));
-    if (!record) return fail(c, 404, new TesseraError(ErrorCode.InvalidMessage, `job ${jobId} has no join token ${JSON.stringify(c.req.param('tokenId'))}`, { field: 'tokenId' }));
+    if (!record)
+      return fail(
+        c,
+        404,
+        new TesseraError(ErrorCode.InvalidMessage, `job ${jobId} has no join token ${JSON.stringify(c.req.param('tokenId'))}`, { field: 'tokenId' }),
+      );
     const sessions = [...hub.sessions.values()].filter((session) => session.jobId === jobId);
     const disconnected = identityOf(hub).disconnect(sessions, record.id);
     return c.json({ ...describe(record, hub), disconnected });

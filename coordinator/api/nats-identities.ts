@@ -26,13 +26,35 @@ export function addNatsIdentityRoutes(app: Hono, hub: Hub, options: { workerToke
     const { workerToken, natsIdentities } = options;
     const given = headerToken(c);
     if (workerToken === undefined || given === undefined || !sameToken(given, workerToken)) {
-      return refuseRequest(c, hub.refusals, 401, new TesseraError(ErrorCode.Unauthorized, 'NATS identities are lent for the worker token (Authorization: Bearer …)', { field: 'authorization' }));
+      return refuseRequest(
+        c,
+        hub.refusals,
+        401,
+        new TesseraError(ErrorCode.Unauthorized, 'NATS identities are lent for the worker token (Authorization: Bearer …)', { field: 'authorization' }),
+      );
     }
     // After the token: whether this coordinator lends identities is its configuration, not for strangers to probe.
-    if (!natsIdentities) return c.json(errorBody(new TesseraError(ErrorCode.InvalidConfig, 'this coordinator lends no NATS identities (it has no TESSERA_NATS_WORKER_SEEDS_FILE)', { field: 'TESSERA_NATS_WORKER_SEEDS_FILE' })), 404);
+    if (!natsIdentities)
+      return c.json(
+        errorBody(
+          new TesseraError(ErrorCode.InvalidConfig, 'this coordinator lends no NATS identities (it has no TESSERA_NATS_WORKER_SEEDS_FILE)', {
+            field: 'TESSERA_NATS_WORKER_SEEDS_FILE',
+          }),
+        ),
+        404,
+      );
     const identity = natsIdentities.lend(liveNatsIds(hub));
     if (!identity) {
-      return c.json(errorBody(new TesseraError(ErrorCode.InvalidConfig, `all ${natsIdentities.size} NATS worker identities are in use; make a larger pool with deploy/nats-users.ts`, { field: 'TESSERA_NATS_WORKER_SEEDS_FILE' })), 503);
+      return c.json(
+        errorBody(
+          new TesseraError(
+            ErrorCode.InvalidConfig,
+            `all ${natsIdentities.size} NATS worker identities are in use; make a larger pool with deploy/nats-users.ts`,
+            { field: 'TESSERA_NATS_WORKER_SEEDS_FILE' },
+          ),
+        ),
+        503,
+      );
     }
     return c.json(identity, 200, { 'cache-control': 'no-store' });
   });

@@ -27,12 +27,15 @@ let app: ReturnType<typeof createApp>;
 let document: { paths: Record<string, Record<string, { operationId?: string; security?: unknown[] }>> };
 
 beforeAll(async () => {
-  app = createApp(new Hub({ defaultJobId: 'default', heartbeatMs: 10_000 }), { adminToken: 'unused', createJob: async () => Promise.reject(new Error('not in this test')) });
+  app = createApp(new Hub({ defaultJobId: 'default', heartbeatMs: 10_000 }), {
+    adminToken: 'unused',
+    createJob: async () => Promise.reject(new Error('not in this test')),
+  });
   document = await (await app.request('/api/openapi.json')).json();
 });
 
 describe('/api/openapi.json', () => {
-  it('is clean under Redocly\'s recommended rules: no errors, only the accepted warnings', async () => {
+  it("is clean under Redocly's recommended rules: no errors, only the accepted warnings", async () => {
     const config = await createConfig({ extends: ['recommended'] });
     const problems = await lintFromString({ source: JSON.stringify(document, null, 2), absoluteRef: '/api/openapi.json', config });
     const describe = (problem: NormalizedProblem) => `${problem.severity} ${problem.ruleId} ${problem.location[0]?.pointer}: ${problem.message}`;
@@ -40,19 +43,27 @@ describe('/api/openapi.json', () => {
     const warnings = problems.filter((problem) => problem.severity === 'warn');
     console.log(`redocly recommended: ${errors.length} errors, ${warnings.length} warnings`);
     expect(errors.map(describe)).toEqual([]);
-    const unexpected = warnings.filter((problem) => !ACCEPTED_WARNINGS.some((accepted) => accepted.ruleId === problem.ruleId && accepted.pointer === problem.location[0]?.pointer));
+    const unexpected = warnings.filter(
+      (problem) => !ACCEPTED_WARNINGS.some((accepted) => accepted.ruleId === problem.ruleId && accepted.pointer === problem.location[0]?.pointer),
+    );
     expect(unexpected.map(describe)).toEqual([]);
   });
 
   it('documents every API route the app serves, and serves every route it documents', () => {
     const served = new Set(
-      app.routes
-        .filter((route) => route.method !== 'ALL' && isApiRoute(route.path))
-        .map((route) => `${route.method} ${route.path.replace(/:(\w+)/g, '{$1}')}`),
+      app.routes.filter((route) => route.method !== 'ALL' && isApiRoute(route.path)).map((route) => `${route.method} ${route.path.replace(/:(\w+)/g, '{$1}')}`),
     );
-    const documented = new Set(Object.entries(document.paths).flatMap(([path, operations]) => Object.keys(operations).map((method) => `${method.toUpperCase()} ${path}`)));
-    expect([...served].filter((route) => !documented.has(route)), 'served but not in coordinator/api/openapi.ts').toEqual([]);
-    expect([...documented].filter((route) => !served.has(route)), 'documented but not served').toEqual([]);
+    const documented = new Set(
+      Object.entries(document.paths).flatMap(([path, operations]) => Object.keys(operations).map((method) => `${method.toUpperCase()} ${path}`)),
+    );
+    expect(
+      [...served].filter((route) => !documented.has(route)),
+      'served but not in coordinator/api/openapi.ts',
+    ).toEqual([]);
+    expect(
+      [...documented].filter((route) => !served.has(route)),
+      'documented but not served',
+    ).toEqual([]);
   });
 
   it('gives every operation a unique operationId and a security requirement', () => {
@@ -65,11 +76,17 @@ describe('/api/openapi.json', () => {
 
   it('says a token is needed exactly where the app asks for one', async () => {
     // A coordinator with a read token: an operation documented as open must answer without one, the others must not.
-    const guarded = createApp(new Hub({ defaultJobId: 'default', heartbeatMs: 10_000 }), { adminToken: 'admin', readToken: 'reader', createJob: async () => Promise.reject(new Error('not in this test')) });
+    const guarded = createApp(new Hub({ defaultJobId: 'default', heartbeatMs: 10_000 }), {
+      adminToken: 'admin',
+      readToken: 'reader',
+      createJob: async () => Promise.reject(new Error('not in this test')),
+    });
     for (const [path, methods] of Object.entries(document.paths)) {
       for (const [method, operation] of Object.entries(methods)) {
         if (path.endsWith('/events')) continue; // a stream: its guard is checked by test/api.test.ts
-        const concrete = path.replace('{id}', path.startsWith('/api/datasets') ? 'mnist' : 'default').replace('{file}', 'latest.png') + (path.endsWith('/examples') ? '?indices=1' : '');
+        const concrete =
+          path.replace('{id}', path.startsWith('/api/datasets') ? 'mnist' : 'default').replace('{file}', 'latest.png') +
+          (path.endsWith('/examples') ? '?indices=1' : '');
         const response = await guarded.request(concrete, { method: method.toUpperCase() });
         const open = operation.security!.length === 0;
         expect(response.status === 401, `${method} ${path} answers 401 without a token`).toBe(!open);

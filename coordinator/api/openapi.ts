@@ -61,7 +61,16 @@ const joinToken = (description: string) => ({ description, ...json(ref('JoinToke
 const workerId = { name: 'workerId', in: 'path', required: true, description: 'the worker id', schema: { type: 'string' } };
 const trustAnswer = {
   description: "the worker's trust after the action",
-  ...json({ type: 'object', properties: { id: { type: 'string' }, trust: { type: 'number' }, quarantined: { type: 'boolean' }, banned: { type: 'boolean' }, worker: { oneOf: [ref('Worker'), { type: 'null' }] } } }),
+  ...json({
+    type: 'object',
+    properties: {
+      id: { type: 'string' },
+      trust: { type: 'number' },
+      quarantined: { type: 'boolean' },
+      banned: { type: 'boolean' },
+      worker: { oneOf: [ref('Worker'), { type: 'null' }] },
+    },
+  }),
 };
 
 export const openApiDocument = {
@@ -77,8 +86,18 @@ export const openApiDocument = {
   components: {
     securitySchemes: {
       bearer: { type: 'http', scheme: 'bearer', description: 'the admin token; for reading, the read token; for lending a NATS identity, the worker token' },
-      tokenQuery: { type: 'apiKey', in: 'query', name: 'token', description: 'the read token as ?token=, for EventSource and links, which cannot set headers (never the admin token)' },
-      workerSession: { type: 'http', scheme: 'bearer', bearerFormat: '<workerId>.<dataToken>', description: 'a connected worker session: the worker id and data token of its welcome' },
+      tokenQuery: {
+        type: 'apiKey',
+        in: 'query',
+        name: 'token',
+        description: 'the read token as ?token=, for EventSource and links, which cannot set headers (never the admin token)',
+      },
+      workerSession: {
+        type: 'http',
+        scheme: 'bearer',
+        bearerFormat: '<workerId>.<dataToken>',
+        description: 'a connected worker session: the worker id and data token of its welcome',
+      },
     },
     schemas: {
       Error: {
@@ -88,12 +107,19 @@ export const openApiDocument = {
           error: {
             type: 'object',
             required: ['code', 'message'],
-            properties: { code: { type: 'string', description: 'an ErrorCode (shared/protocol/errors.ts)' }, message: { type: 'string' }, field: { type: 'string', description: 'the dotted path of the field at fault' } },
+            properties: {
+              code: { type: 'string', description: 'an ErrorCode (shared/protocol/errors.ts)' },
+              message: { type: 'string' },
+              field: { type: 'string', description: 'the dotted path of the field at fault' },
+            },
           },
         },
       },
       JobConfig: { ...jobConfigJsonSchema({ resolved: true }), description: 'the resolved job config (coordinator/config.ts), saved in every checkpoint' },
-      JobConfigInput: { ...jobConfigJsonSchema({ resolved: false }), description: 'a partial job config: absent keys take their defaults, unknown keys are refused' },
+      JobConfigInput: {
+        ...jobConfigJsonSchema({ resolved: false }),
+        description: 'a partial job config: absent keys take their defaults, unknown keys are refused',
+      },
       Job: {
         type: 'object',
         required: ['id', 'status', 'round', 'version', 'samplesSeen', 'config', 'workers', 'lastRound', 'quality'],
@@ -122,8 +148,25 @@ export const openApiDocument = {
       },
       Quality: {
         type: 'object',
-        description: "a quality line of the round log: the evaluator's report on output.evalSamples samples of the sampling weights (the EMA where the model keeps one), scored against the job's held-out digits",
-        required: ['kind', 'round', 'version', 'samplesSeen', 'wallMs', 'closedAt', 'dataset', 'count', 'frechet', 'frechetFloor', 'precision', 'recall', 'recognisable', 'coverageEntropy', 'ms'],
+        description:
+          "a quality line of the round log: the evaluator's report on output.evalSamples samples of the sampling weights (the EMA where the model keeps one), scored against the job's held-out digits",
+        required: [
+          'kind',
+          'round',
+          'version',
+          'samplesSeen',
+          'wallMs',
+          'closedAt',
+          'dataset',
+          'count',
+          'frechet',
+          'frechetFloor',
+          'precision',
+          'recall',
+          'recognisable',
+          'coverageEntropy',
+          'ms',
+        ],
         properties: {
           kind: { const: 'quality' },
           round: { type: 'integer', description: 'the round whose closing made the scoring due' },
@@ -141,18 +184,41 @@ export const openApiDocument = {
           coverageEntropy: { type: 'number', minimum: 0, maximum: 1, description: 'entropy of the predicted classes over log(classes)' },
           labelAgreement: { type: 'number', minimum: 0, maximum: 1, description: 'conditional models: share classified as the label asked for' },
           cas: { type: 'number', minimum: 0, maximum: 1, description: 'conditional models: classification accuracy score' },
-          reconstructionRecognisable: { type: 'number', minimum: 0, maximum: 1, description: 'autoencoders: recognisable share of reconstructions of held-out digits' },
-          reconstructionAgreement: { type: 'number', minimum: 0, maximum: 1, description: "autoencoders: share of reconstructions classified as the original's label" },
+          reconstructionRecognisable: {
+            type: 'number',
+            minimum: 0,
+            maximum: 1,
+            description: 'autoencoders: recognisable share of reconstructions of held-out digits',
+          },
+          reconstructionAgreement: {
+            type: 'number',
+            minimum: 0,
+            maximum: 1,
+            description: "autoencoders: share of reconstructions classified as the original's label",
+          },
           ms: { type: 'number', description: 'wall time the scoring took' },
         },
       },
       Worker: {
         type: 'object',
         properties: {
-          id: { type: 'string' }, jobId: { type: 'string' }, kind: { enum: ['node', 'browser'] }, backend: { type: 'string' }, device: { type: 'string' }, name: { type: 'string' },
-          connected: { type: 'boolean' }, transport: { type: ['string', 'null'] }, samplesPerSecond: { type: 'number' }, samplesContributed: { type: 'integer' },
-          updatesAccepted: { type: 'integer' }, updatesRejected: { type: 'integer' }, weightFetches: { type: 'integer' }, lastSeenAt: { type: 'string', format: 'date-time' },
-          trust: { type: 'number', minimum: 0, maximum: 1 }, quarantined: { type: 'boolean', description: 'its updates are acknowledged, never aggregated' }, banned: { type: 'boolean' },
+          id: { type: 'string' },
+          jobId: { type: 'string' },
+          kind: { enum: ['node', 'browser'] },
+          backend: { type: 'string' },
+          device: { type: 'string' },
+          name: { type: 'string' },
+          connected: { type: 'boolean' },
+          transport: { type: ['string', 'null'] },
+          samplesPerSecond: { type: 'number' },
+          samplesContributed: { type: 'integer' },
+          updatesAccepted: { type: 'integer' },
+          updatesRejected: { type: 'integer' },
+          weightFetches: { type: 'integer' },
+          lastSeenAt: { type: 'string', format: 'date-time' },
+          trust: { type: 'number', minimum: 0, maximum: 1 },
+          quarantined: { type: 'boolean', description: 'its updates are acknowledged, never aggregated' },
+          banned: { type: 'boolean' },
         },
       },
       JoinToken: {
@@ -160,8 +226,13 @@ export const openApiDocument = {
         required: ['id', 'jobId', 'label', 'createdAt', 'expiresAt', 'revokedAt', 'expired', 'workers'],
         properties: {
           id: { type: 'string', description: 'the token id (its jti): what revoking names' },
-          jobId: { type: 'string' }, label: { type: 'string' }, createdAt: { type: 'string', format: 'date-time' }, expiresAt: { type: 'string', format: 'date-time' },
-          revokedAt: { type: ['string', 'null'], format: 'date-time' }, expired: { type: 'boolean' }, workers: { type: 'integer', description: 'workers connected now that joined with it' },
+          jobId: { type: 'string' },
+          label: { type: 'string' },
+          createdAt: { type: 'string', format: 'date-time' },
+          expiresAt: { type: 'string', format: 'date-time' },
+          revokedAt: { type: ['string', 'null'], format: 'date-time' },
+          expired: { type: 'boolean' },
+          workers: { type: 'integer', description: 'workers connected now that joined with it' },
           token: { type: 'string', description: 'the signed token itself: in the answer to its creation only' },
           url: { type: 'string', description: 'the join link for browsers (creation only)' },
           disconnected: { type: 'integer', description: 'workers disconnected by the revocation (DELETE only)' },
@@ -170,10 +241,31 @@ export const openApiDocument = {
       Round: {
         type: 'object',
         properties: {
-          round: { type: 'integer' }, version: { type: 'integer' }, applied: { type: 'boolean' }, durationMs: { type: 'integer' }, deadlineMs: { type: 'integer' }, samples: { type: 'integer' },
-          samplesPerSecond: { type: 'number' }, losses: { type: 'object', additionalProperties: { type: 'number' } }, coordinatorTensors: { type: 'integer' },
-          updates: { type: 'array', items: { type: 'object' } }, late: { type: 'array', items: { type: 'object' } }, failures: { type: 'array', items: { type: 'object' } }, closedAt: { type: 'string', format: 'date-time' },
-          outliers: { type: 'array', items: { type: 'object', properties: { workerId: { type: 'string' }, round: { type: 'integer' }, networks: { type: 'array', items: { type: 'string' } }, deviation: { type: 'number' } } } },
+          round: { type: 'integer' },
+          version: { type: 'integer' },
+          applied: { type: 'boolean' },
+          durationMs: { type: 'integer' },
+          deadlineMs: { type: 'integer' },
+          samples: { type: 'integer' },
+          samplesPerSecond: { type: 'number' },
+          losses: { type: 'object', additionalProperties: { type: 'number' } },
+          coordinatorTensors: { type: 'integer' },
+          updates: { type: 'array', items: { type: 'object' } },
+          late: { type: 'array', items: { type: 'object' } },
+          failures: { type: 'array', items: { type: 'object' } },
+          closedAt: { type: 'string', format: 'date-time' },
+          outliers: {
+            type: 'array',
+            items: {
+              type: 'object',
+              properties: {
+                workerId: { type: 'string' },
+                round: { type: 'integer' },
+                networks: { type: 'array', items: { type: 'string' } },
+                deviation: { type: 'number' },
+              },
+            },
+          },
         },
       },
     },
@@ -184,11 +276,37 @@ export const openApiDocument = {
     },
   },
   paths: {
-    '/health': { get: operation({ operationId: 'getHealth', summary: 'liveness and readiness', access: 'open', responses: { 200: { description: 'ok', ...json({ type: 'object', properties: { ok: { type: 'boolean' }, jobs: { type: 'integer' } } }) } } }) },
-    '/metrics': { get: operation({ operationId: 'getMetrics', summary: 'Prometheus metrics', access: 'open', responses: { 200: { description: 'text exposition format', content: { 'text/plain': { schema: { type: 'string' } } } } } }) },
-    '/api/openapi.json': { get: operation({ operationId: 'getOpenApi', summary: 'this description', access: 'open', responses: { 200: { description: 'OpenAPI 3.1', ...json({ type: 'object' }) } } }) },
+    '/health': {
+      get: operation({
+        operationId: 'getHealth',
+        summary: 'liveness and readiness',
+        access: 'open',
+        responses: { 200: { description: 'ok', ...json({ type: 'object', properties: { ok: { type: 'boolean' }, jobs: { type: 'integer' } } }) } },
+      }),
+    },
+    '/metrics': {
+      get: operation({
+        operationId: 'getMetrics',
+        summary: 'Prometheus metrics',
+        access: 'open',
+        responses: { 200: { description: 'text exposition format', content: { 'text/plain': { schema: { type: 'string' } } } } },
+      }),
+    },
+    '/api/openapi.json': {
+      get: operation({
+        operationId: 'getOpenApi',
+        summary: 'this description',
+        access: 'open',
+        responses: { 200: { description: 'OpenAPI 3.1', ...json({ type: 'object' }) } },
+      }),
+    },
     '/api/jobs': {
-      get: operation({ operationId: 'listJobs', summary: 'list jobs', access: 'read', responses: { 200: { description: 'the jobs', ...json({ type: 'object', properties: { jobs: { type: 'array', items: ref('Job') } } }) } } }),
+      get: operation({
+        operationId: 'listJobs',
+        summary: 'list jobs',
+        access: 'read',
+        responses: { 200: { description: 'the jobs', ...json({ type: 'object', properties: { jobs: { type: 'array', items: ref('Job') } } }) } },
+      }),
       post: operation({
         operationId: 'createJob',
         summary: 'create a job from a config (defaults fill what it leaves out; resumes from a checkpoint in its output folder)',
@@ -197,14 +315,25 @@ export const openApiDocument = {
         responses: { 201: { ...job, description: 'created' }, 400: error, 409: error },
       }),
     },
-    '/api/jobs/{id}': { get: operation({ operationId: 'getJob', summary: 'a job: state, config, workers, last round', access: 'read', parameters: [jobId], responses: { 200: job, 404: notFound } }) },
+    '/api/jobs/{id}': {
+      get: operation({
+        operationId: 'getJob',
+        summary: 'a job: state, config, workers, last round',
+        access: 'read',
+        parameters: [jobId],
+        responses: { 200: job, 404: notFound },
+      }),
+    },
     '/api/jobs/{id}/rounds': {
       get: operation({
         operationId: 'listRounds',
         summary: 'the most recent rounds',
         access: 'read',
         parameters: [jobId, { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 2000, default: 200 } }],
-        responses: { 200: { description: 'the rounds, oldest first', ...json({ type: 'object', properties: { rounds: { type: 'array', items: ref('Round') } } }) }, 404: notFound },
+        responses: {
+          200: { description: 'the rounds, oldest first', ...json({ type: 'object', properties: { rounds: { type: 'array', items: ref('Round') } } }) },
+          404: notFound,
+        },
       }),
     },
     '/api/jobs/{id}/quality': {
@@ -213,29 +342,83 @@ export const openApiDocument = {
         summary: 'the most recent sample-quality scorings (the quality lines of the round log)',
         access: 'read',
         parameters: [jobId, { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 2000, default: 200 } }],
-        responses: { 200: { description: 'the scorings, oldest first', ...json({ type: 'object', properties: { quality: { type: 'array', items: ref('Quality') } } }) }, 404: notFound },
+        responses: {
+          200: { description: 'the scorings, oldest first', ...json({ type: 'object', properties: { quality: { type: 'array', items: ref('Quality') } } }) },
+          404: notFound,
+        },
       }),
     },
     '/api/jobs/{id}/events': {
-      get: operation({ operationId: 'streamJobEvents', summary: 'live events (Server-Sent Events): snapshot, round, workers, status, samples, quality', access: 'read', parameters: [jobId], responses: { 200: { description: 'an event stream', content: { 'text/event-stream': { schema: { type: 'string' } } } }, 404: notFound } }),
+      get: operation({
+        operationId: 'streamJobEvents',
+        summary: 'live events (Server-Sent Events): snapshot, round, workers, status, samples, quality',
+        access: 'read',
+        parameters: [jobId],
+        responses: { 200: { description: 'an event stream', content: { 'text/event-stream': { schema: { type: 'string' } } } }, 404: notFound },
+      }),
     },
-    '/api/jobs/{id}/pause': { post: operation({ operationId: 'pauseJob', summary: 'finish the open round, start no new one', access: 'admin', parameters: [jobId], responses: { 200: job, 404: notFound, 409: error } }) },
-    '/api/jobs/{id}/resume': { post: operation({ operationId: 'resumeJob', summary: 'start rounds again', access: 'admin', parameters: [jobId], responses: { 200: job, 404: notFound, 409: error } }) },
-    '/api/jobs/{id}/stop': { post: operation({ operationId: 'stopJob', summary: 'end training: close the open round, write the final outputs', access: 'admin', parameters: [jobId], responses: { 200: job, 404: notFound } }) },
+    '/api/jobs/{id}/pause': {
+      post: operation({
+        operationId: 'pauseJob',
+        summary: 'finish the open round, start no new one',
+        access: 'admin',
+        parameters: [jobId],
+        responses: { 200: job, 404: notFound, 409: error },
+      }),
+    },
+    '/api/jobs/{id}/resume': {
+      post: operation({
+        operationId: 'resumeJob',
+        summary: 'start rounds again',
+        access: 'admin',
+        parameters: [jobId],
+        responses: { 200: job, 404: notFound, 409: error },
+      }),
+    },
+    '/api/jobs/{id}/stop': {
+      post: operation({
+        operationId: 'stopJob',
+        summary: 'end training: close the open round, write the final outputs',
+        access: 'admin',
+        parameters: [jobId],
+        responses: { 200: job, 404: notFound },
+      }),
+    },
     '/api/jobs/{id}/samples': {
       get: operation({
         operationId: 'listSamples',
         summary: 'the sample grids written so far',
         access: 'read',
         parameters: [jobId],
-        responses: { 200: { description: 'the grids by training step', ...json({ type: 'object', properties: { samples: { type: 'array', items: { type: 'object', properties: { round: { type: 'integer' }, url: { type: 'string' } } } } } }) }, 404: notFound },
+        responses: {
+          200: {
+            description: 'the grids by training step',
+            ...json({
+              type: 'object',
+              properties: { samples: { type: 'array', items: { type: 'object', properties: { round: { type: 'integer' }, url: { type: 'string' } } } } },
+            }),
+          },
+          404: notFound,
+        },
       }),
     },
     '/api/jobs/{id}/workers/{workerId}/release': {
-      post: operation({ operationId: 'releaseWorker', summary: 'release a worker from quarantine (or a ban): its trust starts over', access: 'admin', parameters: [jobId, workerId], responses: { 200: trustAnswer, 404: notFound } }),
+      post: operation({
+        operationId: 'releaseWorker',
+        summary: 'release a worker from quarantine (or a ban): its trust starts over',
+        access: 'admin',
+        parameters: [jobId, workerId],
+        responses: { 200: trustAnswer, 404: notFound },
+      }),
     },
     '/api/jobs/{id}/workers/{workerId}/ban': {
-      post: operation({ operationId: 'banWorker', summary: 'ban a worker: disconnected, its id refused at hello, never aggregated', access: 'admin', parameters: [jobId, workerId], responses: { 200: trustAnswer, 404: notFound } }),
+      post: operation({
+        operationId: 'banWorker',
+        summary: 'ban a worker: disconnected, its id refused at hello, never aggregated',
+        access: 'admin',
+        parameters: [jobId, workerId],
+        responses: { 200: trustAnswer, 404: notFound },
+      }),
     },
     '/api/jobs/{id}/samples/{file}': {
       get: operation({
@@ -252,14 +435,35 @@ export const openApiDocument = {
         summary: 'the exported generator for tf.loadLayersModel (model.json, weights.bin)',
         access: 'read',
         parameters: [jobId, { name: 'file', in: 'path', required: true, schema: { enum: ['model.json', 'weights.bin'] } }],
-        responses: { 200: { description: 'the file', content: { 'application/json': { schema: { type: 'object' } }, 'application/octet-stream': { schema: { type: 'string', contentMediaType: 'application/octet-stream' } } } }, 404: outputNotFound },
+        responses: {
+          200: {
+            description: 'the file',
+            content: {
+              'application/json': { schema: { type: 'object' } },
+              'application/octet-stream': { schema: { type: 'string', contentMediaType: 'application/octet-stream' } },
+            },
+          },
+          404: outputNotFound,
+        },
       }),
     },
     '/api/jobs/{id}/checkpoint': {
-      get: operation({ operationId: 'getCheckpoint', summary: 'the last checkpoint (msgpack)', access: 'read', parameters: [jobId], responses: { 200: { description: 'the checkpoint file', ...bytes('application/x-msgpack') }, 404: outputNotFound } }),
+      get: operation({
+        operationId: 'getCheckpoint',
+        summary: 'the last checkpoint (msgpack)',
+        access: 'read',
+        parameters: [jobId],
+        responses: { 200: { description: 'the checkpoint file', ...bytes('application/x-msgpack') }, 404: outputNotFound },
+      }),
     },
     '/api/jobs/{id}/weights': {
-      get: operation({ operationId: 'getWeights', summary: 'the current master weights (f32 codec bytes; version and hash in x-tessera-* headers)', access: 'read', parameters: [jobId], responses: { 200: { description: 'the weights', ...bytes('application/x-msgpack') }, 404: notFound } }),
+      get: operation({
+        operationId: 'getWeights',
+        summary: 'the current master weights (f32 codec bytes; version and hash in x-tessera-* headers)',
+        access: 'read',
+        parameters: [jobId],
+        responses: { 200: { description: 'the weights', ...bytes('application/x-msgpack') }, 404: notFound },
+      }),
     },
     '/api/jobs/{id}/join-tokens': {
       post: operation({
@@ -267,7 +471,11 @@ export const openApiDocument = {
         summary: 'issue a join token for the job: a signed link workers and browsers join with, until it expires or is revoked (the token is shown once)',
         access: 'admin',
         parameters: [jobId],
-        requestBody: json({ type: 'object', additionalProperties: false, properties: { ttlSeconds: { type: 'integer', minimum: 60, maximum: 2_592_000, default: 86_400 }, label: { type: 'string', maxLength: 200 } } }),
+        requestBody: json({
+          type: 'object',
+          additionalProperties: false,
+          properties: { ttlSeconds: { type: 'integer', minimum: 60, maximum: 2_592_000, default: 86_400 }, label: { type: 'string', maxLength: 200 } },
+        }),
         responses: { 201: joinToken('the token, its join link and its record'), 400: error, 404: notFound },
       }),
       get: operation({
@@ -275,7 +483,10 @@ export const openApiDocument = {
         summary: "the job's join tokens, newest first (never the tokens themselves)",
         access: 'admin',
         parameters: [jobId],
-        responses: { 200: { description: 'the records', ...json({ type: 'object', properties: { tokens: { type: 'array', items: ref('JoinToken') } } }) }, 404: notFound },
+        responses: {
+          200: { description: 'the records', ...json({ type: 'object', properties: { tokens: { type: 'array', items: ref('JoinToken') } } }) },
+          404: notFound,
+        },
       }),
     },
     '/api/jobs/{id}/join-tokens/{tokenId}': {
@@ -290,10 +501,14 @@ export const openApiDocument = {
     '/api/nats/worker-identity': {
       post: operation({
         operationId: 'lendNatsWorkerIdentity',
-        summary: 'lend this worker process its own NATS identity (an nkey seed from the pool deploy/nats-users.ts made, allowed to publish only on its own subjects), for the shared worker token',
+        summary:
+          'lend this worker process its own NATS identity (an nkey seed from the pool deploy/nats-users.ts made, allowed to publish only on its own subjects), for the shared worker token',
         access: 'worker',
         responses: {
-          200: { description: 'the seed to authenticate with, and the connection id its subjects carry (its public key)', ...json({ type: 'object', properties: { seed: { type: 'string' }, connectionId: { type: 'string' } } }) },
+          200: {
+            description: 'the seed to authenticate with, and the connection id its subjects carry (its public key)',
+            ...json({ type: 'object', properties: { seed: { type: 'string' }, connectionId: { type: 'string' } } }),
+          },
           404: { description: 'this coordinator lends no identities (no TESSERA_NATS_WORKER_SEEDS_FILE)', ...json(ref('Error')) },
           503: { description: 'every identity of the pool is in use', ...json(ref('Error')) },
         },
@@ -302,10 +517,19 @@ export const openApiDocument = {
     '/api/datasets/{id}/examples': {
       get: operation({
         operationId: 'getDatasetExamples',
-        summary: "training examples by index, as exact float32, for a connected worker session (browser workers): only indices of the worker's open assignment (or of a closed one a late update may still fill)",
+        summary:
+          "training examples by index, as exact float32, for a connected worker session (browser workers): only indices of the worker's open assignment (or of a closed one a late update may still fill)",
         access: 'session',
-        parameters: [{ name: 'id', in: 'path', required: true, schema: { enum: listDatasets().map((dataset) => dataset.id) } }, { name: 'indices', in: 'query', required: true, schema: { type: 'string', description: 'comma-separated' } }],
-        responses: { 200: { description: 'the examples', ...bytes('application/x-msgpack') }, 400: error, 403: { description: "an index outside the worker's assignments (NOT_ASSIGNED, field indices[i])", ...json(ref('Error')) }, 404: error },
+        parameters: [
+          { name: 'id', in: 'path', required: true, schema: { enum: listDatasets().map((dataset) => dataset.id) } },
+          { name: 'indices', in: 'query', required: true, schema: { type: 'string', description: 'comma-separated' } },
+        ],
+        responses: {
+          200: { description: 'the examples', ...bytes('application/x-msgpack') },
+          400: error,
+          403: { description: "an index outside the worker's assignments (NOT_ASSIGNED, field indices[i])", ...json(ref('Error')) },
+          404: error,
+        },
       }),
     },
   },

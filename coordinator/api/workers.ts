@@ -24,7 +24,10 @@ export function addWorkerRoutes(app: Hono, hub: Hub, options: { adminToken: stri
     const workerId = c.req.param('workerId')!;
     const session = hub.sessions.get(workerId);
     const known = (session && session.jobId === runner.job.config.id) || runner.verifier.known(workerId);
-    if (!known) return new TesseraError(ErrorCode.UnknownWorker, `job ${runner.job.config.id} has no worker ${JSON.stringify(workerId.slice(0, 64))}`, { field: 'workerId' });
+    if (!known)
+      return new TesseraError(ErrorCode.UnknownWorker, `job ${runner.job.config.id} has no worker ${JSON.stringify(workerId.slice(0, 64))}`, {
+        field: 'workerId',
+      });
     return { runner, workerId, session: session?.jobId === runner.job.config.id ? session : undefined };
   };
 
@@ -43,7 +46,9 @@ export function addWorkerRoutes(app: Hono, hub: Hub, options: { adminToken: stri
     const trust = found.runner.verifier.ban(found.workerId);
     const channel = found.session?.channel;
     if (channel) {
-      const refusal = new TesseraError(ErrorCode.Unauthorized, `worker ${found.workerId} is banned from job ${found.runner.job.config.id}`, { field: 'workerId' });
+      const refusal = new TesseraError(ErrorCode.Unauthorized, `worker ${found.workerId} is banned from job ${found.runner.job.config.id}`, {
+        field: 'workerId',
+      });
       channel.send({ type: 'error', ...refusal.toWire() });
       // The transport reports the close: the hub and the runner let the worker go as on any disconnect.
       channel.close(ErrorCode.Unauthorized);

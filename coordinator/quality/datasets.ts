@@ -21,7 +21,8 @@ export function registerEvalDataset(dataset: EvalDataset): void {
 /** The evaluation dataset for an id, or an InvalidConfig error naming the field. */
 export function getEvalDataset(id: string, field = 'dataset.id'): EvalDataset {
   const dataset = datasets.get(id);
-  if (!dataset) throw new TesseraError(ErrorCode.InvalidConfig, `no evaluator for dataset ${JSON.stringify(id)}; known: ${[...datasets.keys()].join(', ')}`, { field });
+  if (!dataset)
+    throw new TesseraError(ErrorCode.InvalidConfig, `no evaluator for dataset ${JSON.stringify(id)}; known: ${[...datasets.keys()].join(', ')}`, { field });
   return dataset;
 }
 

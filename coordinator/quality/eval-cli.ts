@@ -60,7 +60,15 @@ try {
   if (values.train) await train(values.train, values.commit);
   else {
     const { scorePath } = await import('./score-path.ts');
-    await scorePath(positionals[0], { count: values.count, seed: values.seed, dataset: values.dataset, cas: values.cas, json: values.json, grid: values.grid, cycleLabels: values['cycle-labels'] });
+    await scorePath(positionals[0], {
+      count: values.count,
+      seed: values.seed,
+      dataset: values.dataset,
+      cas: values.cas,
+      json: values.json,
+      grid: values.grid,
+      cycleLabels: values['cycle-labels'],
+    });
   }
 } catch (error) {
   process.stderr.write(`eval: ${isTesseraError(error) ? `${error.code}: ` : ''}${(error as Error).message}\n`);

@@ -99,7 +99,7 @@ describe('Evaluator.score', () => {
     expect(evaluator.frechetFloor(64)).toBe(evaluator.frechetFloor(64));
   });
 
-  it('scores label agreement for labelled samples, and a classification accuracy score near the classifier\'s accuracy', async () => {
+  it("scores label agreement for labelled samples, and a classification accuracy score near the classifier's accuracy", async () => {
     // 2,000 real training digits, 4 epochs: a few seconds, within a few points of the full classifier.
     const train = pickRows(split.train, drawRows(split.train.count, 2000, 4), IMAGE);
     const report = await evaluator.score(train, { cas: true, casEpochs: 4 });
@@ -110,8 +110,13 @@ describe('Evaluator.score', () => {
 
   it('refuses too few samples, pixels that do not fit and CAS without labels, naming the field', async () => {
     await expect(evaluator.score({ images: new Float32Array(5 * IMAGE), count: 5 })).rejects.toMatchObject({ code: ErrorCode.InvalidConfig, field: 'count' });
-    await expect(evaluator.score({ images: new Float32Array(20 * IMAGE - 1), count: 20 })).rejects.toMatchObject({ code: ErrorCode.TensorMismatch, field: 'images' });
-    await expect(evaluator.score({ images: new Float32Array(20 * IMAGE), labels: new Int32Array(20).fill(-1), count: 20 }, { cas: true })).rejects.toMatchObject({ code: ErrorCode.InvalidConfig, field: 'labels' });
+    await expect(evaluator.score({ images: new Float32Array(20 * IMAGE - 1), count: 20 })).rejects.toMatchObject({
+      code: ErrorCode.TensorMismatch,
+      field: 'images',
+    });
+    await expect(
+      evaluator.score({ images: new Float32Array(20 * IMAGE), labels: new Int32Array(20).fill(-1), count: 20 }, { cas: true }),
+    ).rejects.toMatchObject({ code: ErrorCode.InvalidConfig, field: 'labels' });
   });
 });
 
@@ -147,7 +152,7 @@ describe('Evaluator.scoreTrainer', () => {
     }
   });
 
-  it('scores an autoencoder\'s reconstructions of held-out digits', async () => {
+  it("scores an autoencoder's reconstructions of held-out digits", async () => {
     const trainer = vae.createTrainer(vae.parseConfig({ width: 4, latentDim: 4 }));
     try {
       const report = await evaluator.scoreTrainer(trainer, vae, 64, 1);

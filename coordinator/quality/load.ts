@@ -47,7 +47,8 @@ export async function loadEvaluator(datasetId: string, options: LoadOptions = {}
   let classifier = buildClassifier(config);
   let record: ClassifierRecord | undefined;
   try {
-    record = (await loadClassifierWeights(COMMITTED_WEIGHTS_DIR, datasetId, hash, classifier)) ?? (await loadClassifierWeights(cacheDir, datasetId, hash, classifier));
+    record =
+      (await loadClassifierWeights(COMMITTED_WEIGHTS_DIR, datasetId, hash, classifier)) ?? (await loadClassifierWeights(cacheDir, datasetId, hash, classifier));
   } catch (error) {
     classifier.dispose();
     throw error;
@@ -55,7 +56,9 @@ export async function loadEvaluator(datasetId: string, options: LoadOptions = {}
   if (!record) {
     classifier.dispose();
     const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
-    log(`eval: no ${datasetId} classifier for hash ${hash.slice(0, 12)} (other data, split or config); training one into ${cacheDir} (about 2 minutes on one core)`);
+    log(
+      `eval: no ${datasetId} classifier for hash ${hash.slice(0, 12)} (other data, split or config); training one into ${cacheDir} (about 2 minutes on one core)`,
+    );
     ({ model: classifier } = await trainAndSave(split, config, hash, cacheDir, { log }));
   }
   return Evaluator.create({ dataset: datasetId, classifier, config, heldOut: split.heldOut, train: split.train }, options);

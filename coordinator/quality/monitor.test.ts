@@ -28,7 +28,19 @@ class ManualScorer implements Scorer {
   }
 
   answer(frechet: number): void {
-    this.waiting.shift()!.resolve({ dataset: 'mnist', count: this.asked.at(-1)!.count, frechet, frechetFloor: 10, precision: 0.5, recall: 0.4, recognisable: 0.6, coverageEntropy: 0.9, ms: 5 });
+    this.waiting
+      .shift()!
+      .resolve({
+        dataset: 'mnist',
+        count: this.asked.at(-1)!.count,
+        frechet,
+        frechetFloor: 10,
+        precision: 0.5,
+        recall: 0.4,
+        recognisable: 0.6,
+        coverageEntropy: 0.9,
+        ms: 5,
+      });
   }
 
   fail(message: string): void {
@@ -83,7 +95,23 @@ describe('QualityMonitor', () => {
     scorer.answer(40);
     await settled();
     expect(rows).toEqual([
-      { kind: 'quality', round: 1, version: 2, samplesSeen: 128, wallMs: 1_500, closedAt: new Date(2_000).toISOString(), dataset: 'mnist', count: 64, frechet: 50, frechetFloor: 10, precision: 0.5, recall: 0.4, recognisable: 0.6, coverageEntropy: 0.9, ms: 5 },
+      {
+        kind: 'quality',
+        round: 1,
+        version: 2,
+        samplesSeen: 128,
+        wallMs: 1_500,
+        closedAt: new Date(2_000).toISOString(),
+        dataset: 'mnist',
+        count: 64,
+        frechet: 50,
+        frechetFloor: 10,
+        precision: 0.5,
+        recall: 0.4,
+        recognisable: 0.6,
+        coverageEntropy: 0.9,
+        ms: 5,
+      },
       expect.objectContaining({ round: 4, version: 4, samplesSeen: 256, wallMs: 4_500, frechet: 40 }),
     ]);
   });
@@ -141,7 +169,10 @@ describe('QualityMonitor', () => {
     expect(scorer.asked).toHaveLength(2);
     scorer.answer(45);
     await settling;
-    expect(rows.map((row) => [row.round, row.version])).toEqual([[1, 2], [2, 3]]);
+    expect(rows.map((row) => [row.round, row.version])).toEqual([
+      [1, 2],
+      [2, 3],
+    ]);
     await monitor.settle(2, 3_200);
     expect(scorer.asked).toHaveLength(2);
   });
@@ -168,7 +199,23 @@ describe('QualityMonitor', () => {
 
   it('after a restart, counts wall time from the first round and knows the figures and the version already scored', async () => {
     const { scorer, monitor, close } = setup({ evalEvery: 1 });
-    const earlier = { kind: 'quality', round: 0, version: 1, samplesSeen: 64, wallMs: 900, closedAt: new Date(1_000).toISOString(), dataset: 'mnist', count: 64, frechet: 60, frechetFloor: 10, precision: 0.5, recall: 0.4, recognisable: 0.6, coverageEntropy: 0.9, ms: 5 } as const;
+    const earlier = {
+      kind: 'quality',
+      round: 0,
+      version: 1,
+      samplesSeen: 64,
+      wallMs: 900,
+      closedAt: new Date(1_000).toISOString(),
+      dataset: 'mnist',
+      count: 64,
+      frechet: 60,
+      frechetFloor: 10,
+      precision: 0.5,
+      recall: 0.4,
+      recognisable: 0.6,
+      coverageEntropy: 0.9,
+      ms: 5,
+    } as const;
     monitor.restore([earlier], 100);
     expect(monitor.latest).toEqual(earlier);
     close(5, 60_000);

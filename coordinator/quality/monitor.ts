@@ -105,7 +105,14 @@ export class QualityMonitor extends EventEmitter<QualityEvents> {
       return;
     }
     const { config, state } = this.job;
-    const facts = { kind: 'quality' as const, round, version: state.version, samplesSeen: state.samplesSeen, wallMs: Math.round(now - (this.startedAt ?? now)), closedAt: new Date(now).toISOString() };
+    const facts = {
+      kind: 'quality' as const,
+      round,
+      version: state.version,
+      samplesSeen: state.samplesSeen,
+      wallMs: Math.round(now - (this.startedAt ?? now)),
+      closedAt: new Date(now).toISOString(),
+    };
     this.scorer ??= this.createScorer();
     const scoring = this.scorer.score({
       model: config.model,

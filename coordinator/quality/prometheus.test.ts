@@ -25,7 +25,17 @@ function instantScorer(report: QualityReport): Scorer & { failNext: boolean } {
   };
 }
 
-const REPORT: QualityReport = { dataset: 'mnist', count: 64, frechet: 80.5, frechetFloor: 40.25, precision: 0.7, recall: 0.6, recognisable: 0.55, coverageEntropy: 0.97, ms: 1500 };
+const REPORT: QualityReport = {
+  dataset: 'mnist',
+  count: 64,
+  frechet: 80.5,
+  frechetFloor: 40.25,
+  precision: 0.7,
+  recall: 0.6,
+  recognisable: 0.55,
+  coverageEntropy: 0.97,
+  ms: 1500,
+};
 
 describe('quality metrics', () => {
   const dirs: string[] = [];
@@ -34,7 +44,11 @@ describe('quality metrics', () => {
   it('show the last scoring of each job as gauges labelled by job only, and count scorings by outcome', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tessera-quality-metrics-'));
     dirs.push(dir);
-    const config = parseJobConfig({ id: 'unit', dataset: { shards: 2 }, output: { dir, evalEvery: 1, checkpointEvery: 1_000_000, sampleEvery: 1_000_000, exportEvery: 1_000_000 } });
+    const config = parseJobConfig({
+      id: 'unit',
+      dataset: { shards: 2 },
+      output: { dir, evalEvery: 1, checkpointEvery: 1_000_000, sampleEvery: 1_000_000, exportEvery: 1_000_000 },
+    });
     const weights: NamedArrays = { g_w: new Float32Array(6), d_w: new Float32Array(4) };
     const job = new Job(config, shapes, Job.initialState(dcgan, weights, config.dataset.shards), 100);
     const scorer = instantScorer(REPORT);
@@ -72,7 +86,11 @@ describe('quality metrics', () => {
     expect(line('tessera_quality_version')).toBe('1');
     // An unconditional model has no label agreement: no series rather than a made-up 0.
     expect(line('tessera_quality_label_agreement')).toBeUndefined();
-    for (const [outcome, count] of [['scored', 1], ['skipped', 1], ['failed', 1]] as const) {
+    for (const [outcome, count] of [
+      ['scored', 1],
+      ['skipped', 1],
+      ['failed', 1],
+    ] as const) {
       expect(text).toMatch(new RegExp(`^tessera_quality_evaluations_total\\{job_id="unit",outcome="${outcome}"\\} ${count}$`, 'm'));
     }
     await runner.shutdown();

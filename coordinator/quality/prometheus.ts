@@ -6,16 +6,44 @@ import type { QualityReport } from '../../shared/eval/report.ts';
 
 /** The report's figures as gauges: one series per job, each a fixed name (no label takes a value from outside). */
 const GAUGES: { field: keyof QualityReport; name: string; help: string; scale?: number }[] = [
-  { field: 'frechet', name: 'tessera_quality_frechet', help: 'Fréchet distance between the classifier features of the last scored samples and the held-out digits (lower is better).' },
-  { field: 'frechetFloor', name: 'tessera_quality_frechet_floor', help: 'The same distance for as many real training digits: what a perfect model would score at this sample count.' },
-  { field: 'precision', name: 'tessera_quality_precision', help: 'Share of the last scored samples inside the k-NN manifold of held-out digits (k = 3): fidelity.' },
+  {
+    field: 'frechet',
+    name: 'tessera_quality_frechet',
+    help: 'Fréchet distance between the classifier features of the last scored samples and the held-out digits (lower is better).',
+  },
+  {
+    field: 'frechetFloor',
+    name: 'tessera_quality_frechet_floor',
+    help: 'The same distance for as many real training digits: what a perfect model would score at this sample count.',
+  },
+  {
+    field: 'precision',
+    name: 'tessera_quality_precision',
+    help: 'Share of the last scored samples inside the k-NN manifold of held-out digits (k = 3): fidelity.',
+  },
   { field: 'recall', name: 'tessera_quality_recall', help: 'Share of held-out digits inside the k-NN manifold of the samples (k = 3): diversity.' },
-  { field: 'recognisable', name: 'tessera_quality_recognisable', help: 'Share of the last scored samples the classifier gives one class with probability above 0.9.' },
-  { field: 'coverageEntropy', name: 'tessera_quality_coverage_entropy', help: 'Entropy of the predicted classes of the samples over log(classes): 1 when every class is equally present.' },
+  {
+    field: 'recognisable',
+    name: 'tessera_quality_recognisable',
+    help: 'Share of the last scored samples the classifier gives one class with probability above 0.9.',
+  },
+  {
+    field: 'coverageEntropy',
+    name: 'tessera_quality_coverage_entropy',
+    help: 'Entropy of the predicted classes of the samples over log(classes): 1 when every class is equally present.',
+  },
   { field: 'labelAgreement', name: 'tessera_quality_label_agreement', help: 'Conditional models: share of samples classified as the label asked for.' },
   { field: 'cas', name: 'tessera_quality_cas', help: 'Conditional models: accuracy on held-out digits of a classifier trained on generated ones.' },
-  { field: 'reconstructionRecognisable', name: 'tessera_quality_reconstruction_recognisable', help: 'Autoencoders: recognisable share of the reconstructions of held-out digits.' },
-  { field: 'reconstructionAgreement', name: 'tessera_quality_reconstruction_agreement', help: 'Autoencoders: share of reconstructions classified as the original digit.' },
+  {
+    field: 'reconstructionRecognisable',
+    name: 'tessera_quality_reconstruction_recognisable',
+    help: 'Autoencoders: recognisable share of the reconstructions of held-out digits.',
+  },
+  {
+    field: 'reconstructionAgreement',
+    name: 'tessera_quality_reconstruction_agreement',
+    help: 'Autoencoders: share of reconstructions classified as the original digit.',
+  },
   { field: 'count', name: 'tessera_quality_samples', help: 'Samples the last scoring generated (output.evalSamples).' },
   { field: 'ms', name: 'tessera_quality_scoring_seconds', help: 'Wall time of the last scoring, in its thread.', scale: 1 / 1000 },
 ];

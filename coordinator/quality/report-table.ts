@@ -14,16 +14,46 @@ interface Row {
 }
 
 const ROWS: Row[] = [
-  { figure: 'Fréchet distance', key: 'frechet', format: fixed(2), real: (score) => `${fixed(2)(score.report.frechetFloor)} floor`, meaning: 'lower is better; the floor is real training digits vs held-out at this count' },
-  { figure: 'precision (k=3)', key: 'precision', format: fixed(3), meaning: 'share of samples inside the real digits\' manifold' },
-  { figure: 'recall (k=3)', key: 'recall', format: fixed(3), meaning: 'share of real digits inside the samples\' manifold' },
+  {
+    figure: 'Fréchet distance',
+    key: 'frechet',
+    format: fixed(2),
+    real: (score) => `${fixed(2)(score.report.frechetFloor)} floor`,
+    meaning: 'lower is better; the floor is real training digits vs held-out at this count',
+  },
+  { figure: 'precision (k=3)', key: 'precision', format: fixed(3), meaning: "share of samples inside the real digits' manifold" },
+  { figure: 'recall (k=3)', key: 'recall', format: fixed(3), meaning: "share of real digits inside the samples' manifold" },
   // Confidence figures of real digits come from the held-out split: the classifier has seen the training digits and is surer of them.
-  { figure: 'recognisable (p > 0.9)', key: 'recognisable', format: percent, real: (score) => percent(score.heldOut.recognisable), meaning: 'share the classifier is sure of' },
+  {
+    figure: 'recognisable (p > 0.9)',
+    key: 'recognisable',
+    format: percent,
+    real: (score) => percent(score.heldOut.recognisable),
+    meaning: 'share the classifier is sure of',
+  },
   { figure: 'coverage entropy', key: 'coverageEntropy', format: fixed(3), meaning: '1 = every class equally often, 0 = one class only' },
-  { figure: 'label agreement', key: 'labelAgreement', format: percent, real: (score) => percent(score.heldOut.accuracy), meaning: 'conditional: share classified as the label asked for' },
+  {
+    figure: 'label agreement',
+    key: 'labelAgreement',
+    format: percent,
+    real: (score) => percent(score.heldOut.accuracy),
+    meaning: 'conditional: share classified as the label asked for',
+  },
   { figure: 'CAS', key: 'cas', format: percent, meaning: 'conditional: held-out accuracy of a classifier trained on the samples' },
-  { figure: 'reconstructions recognisable', key: 'reconstructionRecognisable', format: percent, real: (score) => percent(score.heldOut.recognisable), meaning: 'autoencoders: of held-out digits\' reconstructions' },
-  { figure: 'reconstructions agreeing', key: 'reconstructionAgreement', format: percent, real: (score) => percent(score.heldOut.accuracy), meaning: 'autoencoders: classified as the original\'s label' },
+  {
+    figure: 'reconstructions recognisable',
+    key: 'reconstructionRecognisable',
+    format: percent,
+    real: (score) => percent(score.heldOut.recognisable),
+    meaning: "autoencoders: of held-out digits' reconstructions",
+  },
+  {
+    figure: 'reconstructions agreeing',
+    key: 'reconstructionAgreement',
+    format: percent,
+    real: (score) => percent(score.heldOut.accuracy),
+    meaning: "autoencoders: classified as the original's label",
+  },
 ];
 
 /** The report as a table: each figure, the real digits' figure beside it, and what it means. */

@@ -44,7 +44,17 @@ describe('JobRunner with quality scoring', () => {
         versionsAsked.push(version);
         // The first scoring waits until the test lets it go; the others answer at once.
         const wait = versionsAsked.length === 1 ? new Promise<void>((resolve) => (release = resolve)) : Promise.resolve();
-        return wait.then((): QualityReport => ({ dataset: 'mnist', count: 500, frechet: 100 - version, frechetFloor: 10, precision: 0.5, recall: 0.5, recognisable: 0.5, coverageEntropy: 1, ms: 1 }));
+        return wait.then((): QualityReport => ({
+          dataset: 'mnist',
+          count: 500,
+          frechet: 100 - version,
+          frechetFloor: 10,
+          precision: 0.5,
+          recall: 0.5,
+          recognisable: 0.5,
+          coverageEntropy: 1,
+          ms: 1,
+        }));
       },
       close: async () => {},
     };
@@ -76,7 +86,10 @@ describe('JobRunner with quality scoring', () => {
     expect(versionsAsked).toEqual([2, 5]);
     const { rounds, quality } = parseRoundLog(fs.readFileSync(path.join(dir, 'unit', ROUND_LOG), 'utf8'));
     expect(rounds.map((round) => round.round)).toEqual([0, 1, 2, 3, 4]);
-    expect(quality.map((row) => [row.round, row.version, row.frechet])).toEqual([[1, 2, 98], [4, 5, 95]]);
+    expect(quality.map((row) => [row.round, row.version, row.frechet])).toEqual([
+      [1, 2, 98],
+      [4, 5, 95],
+    ]);
     hub.dispose();
     await runner.shutdown();
   });

@@ -57,6 +57,7 @@ export async function scorePath(path: string, options: ScorePathOptions): Promis
 
 function parseInteger(raw: string, field: string, min: number): number {
   const value = Number(raw);
-  if (!Number.isInteger(value) || value < min) throw new TesseraError(ErrorCode.InvalidConfig, `${field} must be an integer >= ${min}, got ${JSON.stringify(raw)}`, { field });
+  if (!Number.isInteger(value) || value < min)
+    throw new TesseraError(ErrorCode.InvalidConfig, `${field} must be an integer >= ${min}, got ${JSON.stringify(raw)}`, { field });
   return value;
 }

@@ -41,7 +41,13 @@ describe('ScoringThread', () => {
   });
 
   it('answers a request it cannot score with its reason, and keeps serving', async () => {
-    const job = { model: { id: 'dcgan', config: { width: 4, latentDim: 8 } }, dataset: { id: 'mnist', heldOutFraction: 0.1, splitSeed: 1 }, weights: {}, count: 32, seed: 5 };
+    const job = {
+      model: { id: 'dcgan', config: { width: 4, latentDim: 8 } },
+      dataset: { id: 'mnist', heldOutFraction: 0.1, splitSeed: 1 },
+      weights: {},
+      count: 32,
+      seed: 5,
+    };
     await expect(thread.score(job)).rejects.toThrow();
     await expect(thread.score({ ...job, dataset: { ...job.dataset, id: 'cifar' } })).rejects.toThrow(/cifar/);
   });

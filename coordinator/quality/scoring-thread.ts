@@ -44,7 +44,10 @@ export class ScoringThread implements Scorer {
     const request: ScoreRequest = { type: 'score', id: ++this.nextId, ...job, weights };
     return new Promise((resolve, reject) => {
       this.pending = { id: request.id, resolve, reject };
-      worker.postMessage(request, Object.values(weights).map((array) => array.buffer));
+      worker.postMessage(
+        request,
+        Object.values(weights).map((array) => array.buffer),
+      );
     });
   }
 

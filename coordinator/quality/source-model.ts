@@ -39,7 +39,8 @@ export async function openExportedModel(dir: string): Promise<SampleSource> {
         if (drive.classes > 0) for (let i = 0; i < size; i++) labels[start + i] = (start + i) % drive.classes;
         const output = tf.tidy(() => {
           const latents = tf.tensor2d(gaussian(size * drive.latentDim, deriveSeed(seed, chunk)), [size, drive.latentDim]);
-          const inputs = drive.classes > 0 ? [latents, tf.oneHot(tf.tensor1d(labels.subarray(start, start + size), 'int32'), drive.classes).toFloat()] : latents;
+          const inputs =
+            drive.classes > 0 ? [latents, tf.oneHot(tf.tensor1d(labels.subarray(start, start + size), 'int32'), drive.classes).toFloat()] : latents;
           const made = model.predict(inputs) as tf.Tensor;
           return (tanh ? made.add(1).div(2) : made).clipByValue(0, 1);
         });

@@ -38,7 +38,9 @@ export async function openPngs(paths: { dir?: string; file?: string }, options: 
   const digits: Digit[] = [];
   for (const file of files) digits.push(...readDigits(file.path, PNG.sync.read(await readFile(file.path)), file.label, options));
   return {
-    description: options.grid ? `${digits.length} images cut from ${files.length} grid PNG${files.length > 1 ? 's' : ''} (${paths.file ?? paths.dir})` : `${digits.length} PNG images in ${paths.dir}`,
+    description: options.grid
+      ? `${digits.length} images cut from ${files.length} grid PNG${files.length > 1 ? 's' : ''} (${paths.file ?? paths.dir})`
+      : `${digits.length} PNG images in ${paths.dir}`,
     available: digits.length,
     async score(evaluator, count, _seed, scoreOptions) {
       const chosen = digits.slice(0, count);
@@ -57,12 +59,20 @@ function readDigits(path: string, png: PNG, label: number, options: PngOptions):
   const cell = size + GRID_GUTTER;
   if (!options.grid) {
     if (png.width !== size || png.height !== size) {
-      throw new TesseraError(ErrorCode.TensorMismatch, `${path} is ${png.width}x${png.height}, not ${size}x${size}: give single-digit images (or --grid for a sample grid)`, { field: 'PATH' });
+      throw new TesseraError(
+        ErrorCode.TensorMismatch,
+        `${path} is ${png.width}x${png.height}, not ${size}x${size}: give single-digit images (or --grid for a sample grid)`,
+        { field: 'PATH' },
+      );
     }
     return [{ pixels: greyCell(png, 0, 0, size), label }];
   }
   if ((png.width - GRID_GUTTER) % cell !== 0 || (png.height - GRID_GUTTER) % cell !== 0) {
-    throw new TesseraError(ErrorCode.TensorMismatch, `${path} is ${png.width}x${png.height}: not a grid of ${size}x${size} cells with ${GRID_GUTTER}-pixel gutters`, { field: 'PATH' });
+    throw new TesseraError(
+      ErrorCode.TensorMismatch,
+      `${path} is ${png.width}x${png.height}: not a grid of ${size}x${size} cells with ${GRID_GUTTER}-pixel gutters`,
+      { field: 'PATH' },
+    );
   }
   const digits: Digit[] = [];
   for (let top = GRID_GUTTER; top < png.height; top += cell) {

@@ -85,13 +85,16 @@ describe('openSource', () => {
     }
   });
 
-  it('refuses an exported denoiser: its inputs are not a generator\'s', async () => {
+  it("refuses an exported denoiser: its inputs are not a generator's", async () => {
     const spec = getModel('ddpm');
     const trainer = spec.createTrainer(spec.parseConfig({}));
     const modelDir = path.join(dir, 'unet');
     await exportLayersModel(trainer.exportModel(), modelDir);
     trainer.dispose();
-    await expect(openSource(modelDir)).rejects.toMatchObject({ code: ErrorCode.InvalidConfig, message: expect.stringMatching(/not a generator or decoder .*checkpoint/) });
+    await expect(openSource(modelDir)).rejects.toMatchObject({
+      code: ErrorCode.InvalidConfig,
+      message: expect.stringMatching(/not a generator or decoder .*checkpoint/),
+    });
   });
 
   it('reads PNGs with labels from their names and class-K folders, and refuses a grid', async () => {

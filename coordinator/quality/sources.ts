@@ -35,7 +35,9 @@ export async function openSource(path: string, pngOptions: PngOptions = { size: 
     if (basename(path) === CHECKPOINT_FILE) return openCheckpoint(dirname(path));
     if (basename(path) === 'model.json') return openExportedModel(dirname(path));
     if (pngOptions.grid && path.toLowerCase().endsWith('.png')) return (await openPngs({ file: path }, pngOptions))!;
-    throw new TesseraError(ErrorCode.InvalidConfig, `${path} is neither ${CHECKPOINT_FILE} nor model.json (give a PNG folder, or one grid PNG with --grid)`, { field: 'PATH' });
+    throw new TesseraError(ErrorCode.InvalidConfig, `${path} is neither ${CHECKPOINT_FILE} nor model.json (give a PNG folder, or one grid PNG with --grid)`, {
+      field: 'PATH',
+    });
   }
   const names = await readdir(path);
   if (names.includes(CHECKPOINT_FILE)) return openCheckpoint(path);
@@ -44,4 +46,3 @@ export async function openSource(path: string, pngOptions: PngOptions = { size: 
   if (pngs) return pngs;
   throw new TesseraError(ErrorCode.InvalidConfig, `${path} holds no ${CHECKPOINT_FILE}, no model.json and no PNG images`, { field: 'PATH' });
 }
-

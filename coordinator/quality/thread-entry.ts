@@ -25,7 +25,10 @@ function evaluatorFor(request: ScoreRequest): Promise<Evaluator> {
   const { id, heldOutFraction, splitSeed } = request.dataset;
   const key = JSON.stringify([id, heldOutFraction, splitSeed]);
   if (evaluator?.key !== key) {
-    void evaluator?.value.then((previous) => previous.dispose(), () => undefined);
+    void evaluator?.value.then(
+      (previous) => previous.dispose(),
+      () => undefined,
+    );
     const entry = { key, value: loadEvaluator(id, { heldOutFraction, seed: splitSeed }) };
     evaluator = entry;
     // A failed load is tried again at the next request (a classifier file written meanwhile, say).

@@ -11,10 +11,19 @@ export const TRAIN_COMMAND = 'npm run eval -- --train mnist';
  * Trains the dataset's classifier on its training split (never the held-out
  * one), measures its held-out accuracy and writes weights and record to `dir`.
  */
-export async function trainAndSave(split: EvalSplit, config: ClassifierConfig, hash: string, dir: string, options: { log?: (line: string) => void; command?: string } = {}): Promise<{ model: tf.LayersModel; record: Omit<ClassifierRecord, 'format' | 'formatVersion' | 'tensors'>; path: string }> {
+export async function trainAndSave(
+  split: EvalSplit,
+  config: ClassifierConfig,
+  hash: string,
+  dir: string,
+  options: { log?: (line: string) => void; command?: string } = {},
+): Promise<{ model: tf.LayersModel; record: Omit<ClassifierRecord, 'format' | 'formatVersion' | 'tensors'>; path: string }> {
   const started = performance.now();
   const model = await trainClassifier(config, split.train, {
-    onEpoch: (epoch, loss) => options.log?.(`eval: ${split.dataset} classifier epoch ${epoch + 1}/${config.epochs}, loss ${loss.toFixed(4)}, ${((performance.now() - started) / 1000).toFixed(0)} s`),
+    onEpoch: (epoch, loss) =>
+      options.log?.(
+        `eval: ${split.dataset} classifier epoch ${epoch + 1}/${config.epochs}, loss ${loss.toFixed(4)}, ${((performance.now() - started) / 1000).toFixed(0)} s`,
+      ),
   });
   const trainingSeconds = (performance.now() - started) / 1000;
   const heldOutAccuracy = await accuracy(model, split.heldOut);
@@ -29,6 +38,8 @@ export async function trainAndSave(split: EvalSplit, config: ClassifierConfig, h
     trainedAt: new Date().toISOString(),
   };
   const path = await saveClassifier(dir, model, record);
-  options.log?.(`eval: ${split.dataset} classifier: held-out accuracy ${(heldOutAccuracy * 100).toFixed(2)}%, trained in ${trainingSeconds.toFixed(0)} s; weights in ${path}.bin`);
+  options.log?.(
+    `eval: ${split.dataset} classifier: held-out accuracy ${(heldOutAccuracy * 100).toFixed(2)}%, trained in ${trainingSeconds.toFixed(0)} s; weights in ${path}.bin`,
+  );
   return { model, record, path };
 }

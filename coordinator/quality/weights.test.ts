@@ -24,7 +24,16 @@ beforeAll(async () => {
 });
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-const record = (hash: string) => ({ dataset: 'mnist', hash, config, heldOutAccuracy: 0.5, trainingSeconds: 1, backend: 'wasm', command: 'test', trainedAt: new Date(0).toISOString() });
+const record = (hash: string) => ({
+  dataset: 'mnist',
+  hash,
+  config,
+  heldOutAccuracy: 0.5,
+  trainingSeconds: 1,
+  backend: 'wasm',
+  command: 'test',
+  trainedAt: new Date(0).toISOString(),
+});
 
 describe('classifier weights', () => {
   it('are named by a hash of the data, the config and the format: any change gives another name', () => {
@@ -70,7 +79,11 @@ describe('loadEvaluator without matching weights', () => {
     // A small dataset of its own (300 MNIST digits) and a small classifier: the whole path in seconds.
     const mnist = loadMnist();
     const subset = mnist.batch(drawRows(mnist.count, 300, 3));
-    registerEvalDataset({ id: 'mnist-300', load: () => new InMemoryDataset('mnist-300', [28, 28, 1], subset.images, subset.labels), classifier: { ...config, epochs: 1 } });
+    registerEvalDataset({
+      id: 'mnist-300',
+      load: () => new InMemoryDataset('mnist-300', [28, 28, 1], subset.images, subset.labels),
+      classifier: { ...config, epochs: 1 },
+    });
     const cacheDir = path.join(dir, 'cache');
     const lines: string[] = [];
     const first = await loadEvaluator('mnist-300', { cacheDir, log: (line) => lines.push(line) });

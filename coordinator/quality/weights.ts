@@ -51,7 +51,11 @@ export function weightsStem(dataset: string, hash: string): string {
 }
 
 /** Writes the weights (`<stem>.bin`, float32 in the model's weight order) and the record (`<stem>.json`). */
-export async function saveClassifier(dir: string, model: tf.LayersModel, record: Omit<ClassifierRecord, 'format' | 'formatVersion' | 'tensors'>): Promise<string> {
+export async function saveClassifier(
+  dir: string,
+  model: tf.LayersModel,
+  record: Omit<ClassifierRecord, 'format' | 'formatVersion' | 'tensors'>,
+): Promise<string> {
   const stem = weightsStem(record.dataset, record.hash);
   const tensors = model.weights.map((weight) => ({ name: weight.originalName, shape: weight.shape.slice() as number[] }));
   const total = tensors.reduce((sum, { shape }) => sum + shape.reduce((a, b) => a * b, 1), 0);

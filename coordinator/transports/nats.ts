@@ -141,7 +141,12 @@ export function attachNatsTransport(nc: NatsConnection, handler: ChannelHandler,
           if (isChunk(frame)) {
             try {
               // A connection whose messages all fit in one frame (one that has not said hello) has no reason to chunk.
-              if (target.messageLimit <= maxFrameBytes()) throw new TesseraError(ErrorCode.TooLarge, `chunked messages are for messages above one frame; this connection may send at most ${target.messageLimit} bytes`, { field: 'message' });
+              if (target.messageLimit <= maxFrameBytes())
+                throw new TesseraError(
+                  ErrorCode.TooLarge,
+                  `chunked messages are for messages above one frame; this connection may send at most ${target.messageLimit} bytes`,
+                  { field: 'message' },
+                );
               bytes = await reassembler.add(target.id, frame, Date.now(), target.messageLimit);
             } catch (failure) {
               const error = isTesseraError(failure) ? failure : new TesseraError(ErrorCode.DecodeFailed, 'a chunk that could not be read', { cause: failure });
@@ -155,20 +160,23 @@ export function attachNatsTransport(nc: NatsConnection, handler: ChannelHandler,
       },
     });
 
-  const sweeper = setInterval(() => {
-    const now = Date.now();
-    for (const channel of channels.values()) {
-      if (now - channel.lastHeardAt > silenceTimeoutMs) drop(channel, `no message for ${Math.round((now - channel.lastHeardAt) / 1000)} s`);
-    }
-    for (const lost of reassembler.expire(now, options.chunkTimeoutMs ?? 30_000)) {
-      channels.get(lost.sender)?.send({
-        type: 'reject',
-        code: ErrorCode.IncompleteMessage,
-        message: `only ${lost.received} of ${lost.count} chunks arrived; send the message again`,
-        field: 'chunk',
-      });
-    }
-  }, Math.max(250, Math.min(options.heartbeatMs, 5_000)));
+  const sweeper = setInterval(
+    () => {
+      const now = Date.now();
+      for (const channel of channels.values()) {
+        if (now - channel.lastHeardAt > silenceTimeoutMs) drop(channel, `no message for ${Math.round((now - channel.lastHeardAt) / 1000)} s`);
+      }
+      for (const lost of reassembler.expire(now, options.chunkTimeoutMs ?? 30_000)) {
+        channels.get(lost.sender)?.send({
+          type: 'reject',
+          code: ErrorCode.IncompleteMessage,
+          message: `only ${lost.received} of ${lost.count} chunks arrived; send the message again`,
+          field: 'chunk',
+        });
+      }
+    },
+    Math.max(250, Math.min(options.heartbeatMs, 5_000)),
+  );
   sweeper.unref();
 
   return {

@@ -130,7 +130,7 @@ export function attachWebSocketTransport(server: Server, handler: ChannelHandler
         // ws refused the frame from its header and sent close 1009. It would read and discard whatever still comes;
         // stop reading instead (after ws's own resume, on the next tick), so a sender streaming 64 MB costs nothing.
         // Cut the socket a moment later, not at once: a reset now would destroy the 1009 before the peer reads it.
-        handler.onRefused(channel, new TesseraError(ErrorCode.TooLarge, 'a message above this connection\'s limit', { field: 'message' }));
+        handler.onRefused(channel, new TesseraError(ErrorCode.TooLarge, "a message above this connection's limit", { field: 'message' }));
         setImmediate(() => ws.pause());
         setTimeout(() => ws.terminate(), OVERSIZE_CLOSE_MS).unref();
       });

@@ -24,7 +24,10 @@ async function importOptional(name: string): Promise<boolean> {
  */
 function nodeCandidates(forced: boolean): Record<(typeof NODE_BACKENDS)[number], BackendCandidate> {
   return {
-    tensorflow: { name: 'tensorflow', load: async () => (await importOptional('@tensorflow/tfjs-node-gpu')) || (await importOptional('@tensorflow/tfjs-node')) },
+    tensorflow: {
+      name: 'tensorflow',
+      load: async () => (await importOptional('@tensorflow/tfjs-node-gpu')) || (await importOptional('@tensorflow/tfjs-node')),
+    },
     webgpu: {
       name: 'webgpu',
       load: async () => {

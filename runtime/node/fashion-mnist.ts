@@ -71,7 +71,8 @@ function convert(sources: Buffer[]): Uint8Array {
   const classes = sources.map((source, label) => {
     // Class 0's file holds two empty entries (at 1000 and one more) among its 7,000 images: they are skipped.
     const images = (JSON.parse(source.toString('utf8')) as { data: number[][] }).data.filter((image) => image.length > 0);
-    for (const [i, image] of images.entries()) if (image.length !== PIXELS) throw new Error(`fashion-mnist class ${label} image ${i}: ${image.length} pixels, expected ${PIXELS}`);
+    for (const [i, image] of images.entries())
+      if (image.length !== PIXELS) throw new Error(`fashion-mnist class ${label} image ${i}: ${image.length} pixels, expected ${PIXELS}`);
     return images;
   });
   const count = classes.reduce((sum, images) => sum + images.length, 0);

@@ -18,7 +18,9 @@ function specOf(module: Record<string, unknown>, path: string): ModelSpec<any> {
   const needed = ['id', 'defaults', 'parseConfig', 'networkOf', 'networks', 'imageShape', 'lossNames', 'createTrainer'] as const;
   const missing = spec && typeof spec === 'object' ? needed.filter((key) => spec[key] === undefined) : needed;
   if (missing.length > 0) {
-    throw new TesseraError(ErrorCode.InvalidConfig, `${path} exports no ModelSpec (as default or as \`spec\`): missing ${missing.join(', ')}`, { field: 'model.module' });
+    throw new TesseraError(ErrorCode.InvalidConfig, `${path} exports no ModelSpec (as default or as \`spec\`): missing ${missing.join(', ')}`, {
+      field: 'model.module',
+    });
   }
   return spec as ModelSpec<any>;
 }

@@ -22,19 +22,27 @@ export interface NatsSettings {
 }
 
 /** Reads NATS settings from command-line values and the environment (TESSERA_NATS_*). */
-export function natsSettingsFrom(values: {
-  nats?: string;
-  natsUser?: string;
-  natsPass?: string;
-  natsToken?: string;
-  natsNkeySeedFile?: string;
-  natsCa?: string;
-  natsCert?: string;
-  natsKey?: string;
-}, env: NodeJS.ProcessEnv = process.env): NatsSettings | undefined {
+export function natsSettingsFrom(
+  values: {
+    nats?: string;
+    natsUser?: string;
+    natsPass?: string;
+    natsToken?: string;
+    natsNkeySeedFile?: string;
+    natsCa?: string;
+    natsCert?: string;
+    natsKey?: string;
+  },
+  env: NodeJS.ProcessEnv = process.env,
+): NatsSettings | undefined {
   const servers = values.nats ?? env.TESSERA_NATS_URL;
   if (!servers) return undefined;
-  const settings: NatsSettings = { servers: servers.split(',').map((server) => server.trim()).filter(Boolean) };
+  const settings: NatsSettings = {
+    servers: servers
+      .split(',')
+      .map((server) => server.trim())
+      .filter(Boolean),
+  };
   const user = values.natsUser ?? env.TESSERA_NATS_USER;
   const pass = values.natsPass ?? env.TESSERA_NATS_PASS;
   const token = values.natsToken ?? env.TESSERA_NATS_TOKEN;

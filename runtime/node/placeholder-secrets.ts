@@ -43,6 +43,8 @@ export function requireRealSecret(name: string, value: string | undefined): void
   if (value === undefined) return;
   const problem = secretProblem(value);
   if (problem) {
-    throw new TesseraError(ErrorCode.InvalidConfig, `${name} ${problem}; make a real one with \`${MAKE_SECRET}\` (deploy/README.md, k8s/README.md)`, { field: name });
+    throw new TesseraError(ErrorCode.InvalidConfig, `${name} ${problem}; make a real one with \`${MAKE_SECRET}\` (deploy/README.md, k8s/README.md)`, {
+      field: name,
+    });
   }
 }

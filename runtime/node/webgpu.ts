@@ -103,4 +103,3 @@ export function describeAdapter(info: AdapterInfoLike): string {
   const name = info.description || details.shift() || 'unknown WebGPU adapter';
   return details.length > 0 ? `${name} (${details.join(', ')})` : name;
 }
-

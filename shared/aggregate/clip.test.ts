@@ -18,7 +18,13 @@ describe('clipRadii', () => {
   });
 
   it('is CLIP_MULTIPLE x the median length for equal shares, whatever the largest', () => {
-    expect(clipRadii([1, 2, 3e9], Float64Array.of(1, 1, 1).map((v) => v / 3), 0).map((r) => +r.toPrecision(12))).toEqual([2, 2, 2].map((v) => CLIP_MULTIPLE * v));
+    expect(
+      clipRadii(
+        [1, 2, 3e9],
+        Float64Array.of(1, 1, 1).map((v) => v / 3),
+        0,
+      ).map((r) => +r.toPrecision(12)),
+    ).toEqual([2, 2, 2].map((v) => CLIP_MULTIPLE * v));
   });
 
   it('grows as sqrt(1/share) down to 1/16 of an equal share, and leaves out lengths of 0', () => {

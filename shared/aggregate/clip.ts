@@ -68,7 +68,12 @@ export function clipRadii(lengths: readonly number[], shares: Float64Array, clip
   const noiseScale = Array.from(shares, (share) => (byShare ? Math.sqrt(Math.max(share, floor)) : 1));
   const counted = lengths.flatMap((length, k) => (length > 0 && shares[k] > 0 ? [k] : []));
   if (counted.length === 0) return lengths.map(() => 0);
-  const tau = CLIP_MULTIPLE * weightedLowerMedian(counted.map((k) => lengths[k] * noiseScale[k]), counted.map((k) => shares[k]));
+  const tau =
+    CLIP_MULTIPLE *
+    weightedLowerMedian(
+      counted.map((k) => lengths[k] * noiseScale[k]),
+      counted.map((k) => shares[k]),
+    );
   return noiseScale.map((scale) => tau / scale);
 }
 
@@ -98,7 +103,10 @@ export interface NormClip {
 
 /** Shares capped by maxShare and each update's norm clipped to clipNorm (or its derived radius, see clipRadii). */
 export function clipByNorm(updates: readonly WeightedUpdate[], options: AggregationOptions, byShare = true): NormClip {
-  const shares = cappedShares(updates.map((update) => update.weight), options.maxShare);
+  const shares = cappedShares(
+    updates.map((update) => update.weight),
+    options.maxShare,
+  );
   const norms = updates.map((update) => globalNorm(update.tensors));
   const radii = clipRadii(norms, shares, options.clipNorm, byShare);
   const scales = Float64Array.from(norms, (norm, k) => (norm > radii[k] ? radii[k] / norm : 1));

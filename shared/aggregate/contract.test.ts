@@ -48,8 +48,16 @@ describe.each(rules)('aggregation rule $id', (rule: AggregationRule) => {
     const updates = honestUpdates([16, 8, 32, 16, 4, 12, 20], 2);
     updates[3] = { ...updates[3], tensors: scaled(updates[3].tensors, -50) };
     const forward = rule.aggregate(updates, OPTIONS);
-    const order = Array.from(shuffle(Uint32Array.from(updates, (_, k) => k), 5));
-    const mixed = rule.aggregate(order.map((k) => updates[k]), OPTIONS);
+    const order = Array.from(
+      shuffle(
+        Uint32Array.from(updates, (_, k) => k),
+        5,
+      ),
+    );
+    const mixed = rule.aggregate(
+      order.map((k) => updates[k]),
+      OPTIONS,
+    );
     expect(maxDifference(mixed.tensors, forward.tensors)).toBeLessThanOrEqual(1e-6 * maxAbs(forward.tensors));
     order.forEach((k, position) => {
       expect(mixed.outliers[position], `update ${k}`).toBe(forward.outliers[k]);
@@ -60,7 +68,10 @@ describe.each(rules)('aggregation rule $id', (rule: AggregationRule) => {
   it('gives equal updates back, whatever their weights, with no outlier', () => {
     const [one] = honestUpdates([16], 3);
     for (const weights of [[1], [5, 5], [1, 2, 3], [7, 1, 1, 1, 30]]) {
-      const result = rule.aggregate(weights.map((weight) => ({ weight, tensors: one.tensors })), { ...OPTIONS, maxShare: 0.4 });
+      const result = rule.aggregate(
+        weights.map((weight) => ({ weight, tensors: one.tensors })),
+        { ...OPTIONS, maxShare: 0.4 },
+      );
       expect(maxDifference(result.tensors, one.tensors), `weights ${weights}`).toBeLessThanOrEqual(1e-6 * maxAbs(one.tensors));
       expect(result.outliers).toEqual(weights.map(() => false));
       expect(result.deviations).toEqual(weights.map(() => 0));
@@ -73,13 +84,19 @@ describe.each(rules)('aggregation rule $id', (rule: AggregationRule) => {
     // fixed radius when one update is far out, and with the derived one when all are honest.
     const honest = honestUpdates([2, 1, 3, 1, 1], 4);
     const farOut = honest.map((update, k) => (k === 4 ? { ...update, tensors: scaled(update.tensors, 30) } : update));
-    for (const [updates, options] of [[farOut, { ...OPTIONS, clipNorm: 8 }], [honest, OPTIONS]] as const) {
+    for (const [updates, options] of [
+      [farOut, { ...OPTIONS, clipNorm: 8 }],
+      [honest, OPTIONS],
+    ] as const) {
       const split: WeightedUpdate[] = updates.flatMap((update) => Array.from({ length: update.weight }, () => ({ weight: 1, tensors: update.tensors })));
       const whole = rule.aggregate(updates, options);
       const copies = rule.aggregate(split, options);
       expect(maxDifference(whole.tensors, copies.tensors), `clipNorm ${options.clipNorm}`).toBeLessThanOrEqual(1e-6 * maxAbs(whole.tensors));
       // And the weights count: giving the first update more weight moves the result toward it.
-      const heavier = rule.aggregate(updates.map((update, k) => (k === 0 ? { ...update, weight: 6 } : update)), options);
+      const heavier = rule.aggregate(
+        updates.map((update, k) => (k === 0 ? { ...update, weight: 6 } : update)),
+        options,
+      );
       expect(distanceTo(heavier.tensors, updates[0].tensors)).toBeLessThan(distanceTo(whole.tensors, updates[0].tensors));
     }
   });
@@ -112,15 +129,25 @@ describe.each(rules)('aggregation rule $id', (rule: AggregationRule) => {
 
   it('saturates: a huge update moves the result the same whether it is 1e4 or 1e6 times too large', () => {
     const updates = honestUpdates([16, 16, 16, 16, 16], 20);
-    const at = (factor: number) => rule.aggregate(updates.map((update, k) => (k === 2 ? { ...update, tensors: scaled(update.tensors, factor) } : update)), OPTIONS).tensors;
+    const at = (factor: number) =>
+      rule.aggregate(
+        updates.map((update, k) => (k === 2 ? { ...update, tensors: scaled(update.tensors, factor) } : update)),
+        OPTIONS,
+      ).tensors;
     expect(maxDifference(at(1e6), at(1e4))).toBeLessThanOrEqual(1e-3 * maxAbs(at(1e4)));
   });
 
   it('reports honest updates of very different batch sizes as within the radius', () => {
-    for (const [seed, weights] of [[30, [64, 4, 16, 32]], [31, [16, 16, 16]], [32, [64, 4, 16, 32, 8, 48, 12, 20]]] as const) {
+    for (const [seed, weights] of [
+      [30, [64, 4, 16, 32]],
+      [31, [16, 16, 16]],
+      [32, [64, 4, 16, 32, 8, 48, 12, 20]],
+    ] as const) {
       for (const noise of [0.1, 1, 10]) {
         const result = rule.aggregate(honestUpdates(weights, seed, noise), { ...OPTIONS, maxShare: 0.5 });
-        expect(result.outliers, `weights ${weights}, noise ${noise}: deviations ${result.deviations.map((d) => d.toFixed(2))}`).toEqual(weights.map(() => false));
+        expect(result.outliers, `weights ${weights}, noise ${noise}: deviations ${result.deviations.map((d) => d.toFixed(2))}`).toEqual(
+          weights.map(() => false),
+        );
       }
     }
   });

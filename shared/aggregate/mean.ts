@@ -9,5 +9,8 @@ import { weightedSum } from './weighted-mean.ts';
  * for open ones.
  */
 export const mean = normClippedRule('mean', 'weighted mean of norm-clipped updates (weights capped at maxShare)', (updates, { shares, scales }) =>
-  weightedSum(updates, Array.from(shares, (share, k) => share * scales[k])),
+  weightedSum(
+    updates,
+    Array.from(shares, (share, k) => share * scales[k]),
+  ),
 );

@@ -19,11 +19,7 @@ export function registerRule(rule: AggregationRule): void {
 export function getRule(id: unknown, field = 'training.aggregator'): AggregationRule {
   const rule = typeof id === 'string' ? rules.get(id) : undefined;
   if (!rule) {
-    throw new TesseraError(
-      ErrorCode.InvalidConfig,
-      `unknown aggregation rule ${describe(id)}; known: ${[...rules.keys()].join(', ') || 'none'}`,
-      { field },
-    );
+    throw new TesseraError(ErrorCode.InvalidConfig, `unknown aggregation rule ${describe(id)}; known: ${[...rules.keys()].join(', ') || 'none'}`, { field });
   }
   return rule;
 }

@@ -107,7 +107,8 @@ describe('centered-clip', () => {
     const updates = honestUpdates([16, 16, 16, 16], 3, 0.3);
     const honestMean = weightedMean(updates.slice(1));
     updates[0] = { ...updates[0], tensors: scaled(updates[0].tensors, -10) };
-    const distance = (tensors: Record<string, Float32Array>) => globalNorm(Object.fromEntries(Object.entries(tensors).map(([name, values]) => [name, values.map((v, i) => v - honestMean[name][i])])));
+    const distance = (tensors: Record<string, Float32Array>) =>
+      globalNorm(Object.fromEntries(Object.entries(tensors).map(([name, values]) => [name, values.map((v, i) => v - honestMean[name][i])])));
     const clipped = distance(centeredClip.aggregate(updates, OPTIONS).tensors);
     const averaged = distance(mean.aggregate(updates, OPTIONS).tensors);
     expect(clipped).toBeLessThan(averaged / 3);

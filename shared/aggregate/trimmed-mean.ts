@@ -40,7 +40,8 @@ export const trimmedMean = normClippedRule(
   'trimmed-mean',
   'coordinate-wise mean after trimming trimFraction of the weight at each end, of norm-clipped updates',
   (updates, { shares, scales }, { trimFraction }) => {
-    if (!(trimFraction >= 0 && trimFraction <= MAX_TRIM_FRACTION)) throw new Error(`trimmed-mean: trimFraction ${trimFraction} is outside [0, ${MAX_TRIM_FRACTION}]`);
+    if (!(trimFraction >= 0 && trimFraction <= MAX_TRIM_FRACTION))
+      throw new Error(`trimmed-mean: trimFraction ${trimFraction} is outside [0, ${MAX_TRIM_FRACTION}]`);
     return toFloat32(reduceCoordinates(updates, scales, shares, trimmedMeanOf(trimFraction)));
   },
 );

@@ -5,7 +5,7 @@ import { weightedMean, type WeightedUpdate } from './weighted-mean.ts';
 
 function randomArray(length: number, seed: number, scale = 1): Float32Array {
   const next = createRandom(seed);
-  return Float32Array.from({ length }, () => (next() / 2 ** 32 * 2 - 1) * scale);
+  return Float32Array.from({ length }, () => ((next() / 2 ** 32) * 2 - 1) * scale);
 }
 
 /** Updates of varied size and magnitude, so rounding order would show if the sum ran in float32. */
@@ -65,7 +65,10 @@ describe('weightedMean', () => {
     const updates = randomUpdates(12, 5);
     const forward = weightedMean(updates);
     const backward = weightedMean(updates.slice().reverse());
-    const order = shuffle(Uint32Array.from(updates, (_, k) => k), 77);
+    const order = shuffle(
+      Uint32Array.from(updates, (_, k) => k),
+      77,
+    );
     const mixed = weightedMean(Array.from(order, (k) => updates[k]));
     for (const name of Object.keys(forward)) {
       expect(maxRelativeDifference(backward[name], forward[name]), name).toBeLessThan(1e-7);

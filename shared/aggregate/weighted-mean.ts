@@ -13,7 +13,10 @@ export type { WeightedUpdate } from './types.ts';
 export function weightedMean(updates: readonly WeightedUpdate[]): NamedArrays {
   checkUpdates(updates, 'weightedMean');
   const total = updates.reduce((sum, update) => sum + update.weight, 0);
-  return weightedSum(updates, updates.map((update) => update.weight / total));
+  return weightedSum(
+    updates,
+    updates.map((update) => update.weight / total),
+  );
 }
 
 /**

@@ -100,7 +100,8 @@ export class Reassembler {
     const size = view.getUint32(14);
     const hash = frame.subarray(18, HEADER_BYTES);
     if (count < 1 || count > MAX_CHUNKS || index >= count) throw chunkError(`chunk ${index} of ${count}`, 'chunk.index');
-    if (size > maxMessageBytes) throw new TesseraError(ErrorCode.TooLarge, `a chunked message of ${size} bytes, above ${maxMessageBytes}`, { field: 'chunk.size' });
+    if (size > maxMessageBytes)
+      throw new TesseraError(ErrorCode.TooLarge, `a chunked message of ${size} bytes, above ${maxMessageBytes}`, { field: 'chunk.size' });
     // Every chunk carries at least one byte.
     if (count > Math.max(1, size)) throw chunkError(`${count} chunks for ${size} bytes`, 'chunk.index');
     const key = `${sender}/${id}`;
@@ -173,10 +174,16 @@ export class Reassembler {
     const { maxPendingPerSender = Infinity, maxTotalBytes = Infinity } = this.budget;
     // Field `message`, not `chunk`: a sender told of a bad chunk sends the whole message again at once, which would only add to the load.
     if (pending >= maxPendingPerSender) {
-      throw new TesseraError(ErrorCode.RateLimited, `${pending} chunked messages of this sender are incomplete already; at most ${maxPendingPerSender}`, { field: 'message' });
+      throw new TesseraError(ErrorCode.RateLimited, `${pending} chunked messages of this sender are incomplete already; at most ${maxPendingPerSender}`, {
+        field: 'message',
+      });
     }
     if (this.reservedBytes + size > maxTotalBytes) {
-      throw new TesseraError(ErrorCode.RateLimited, `${this.reservedBytes} bytes of chunked messages are being put together already; at most ${maxTotalBytes}`, { field: 'message' });
+      throw new TesseraError(
+        ErrorCode.RateLimited,
+        `${this.reservedBytes} bytes of chunked messages are being put together already; at most ${maxTotalBytes}`,
+        { field: 'message' },
+      );
     }
     this.pendingBySender.set(sender, pending + 1);
     this.reservedBytes += size;

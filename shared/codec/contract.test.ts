@@ -6,9 +6,7 @@ import { cloneTensors, firstByteDifference, mulberry32, randomBytes, randomTenso
 /** Codes a decoder may answer bad bytes with; anything else (or a non-TesseraError) is a bug. */
 const DOOR_CODES = new Set<string>([ErrorCode.DecodeFailed, ErrorCode.InvalidMessage, ErrorCode.TensorMismatch, ErrorCode.TooLarge]);
 
-const SHAPES: number[][] = [
-  [], [0], [1], [3], [0, 5], [5, 0, 2], [7, 13], [255], [256], [257], [3, 129], [2, 3, 4, 5], [1, 1, 1, 1], [1000, 1001],
-];
+const SHAPES: number[][] = [[], [0], [1], [3], [0, 5], [5, 0, 2], [7, 13], [255], [256], [257], [3, 129], [2, 3, 4, 5], [1, 1, 1, 1], [1000, 1001]];
 
 /** Decodes and says how it went, never throwing: 'ok', a door code, or what escaped. */
 function attempt(codec: TensorCodec, bytes: Uint8Array): string {
@@ -122,8 +120,8 @@ describe.each(codecs.map((codec) => [codec.id, codec] as const))('codec %s', (_i
 
   it('keeps special float32 values: exact bits if lossless, non-finite stays non-finite if lossy', () => {
     const bits = new Uint32Array([
-      0x00000000, 0x80000000, 0x7f800000, 0xff800000, 0x7fc00000, 0xffc00001, 0x7f800001, 0x00000001,
-      0x807fffff, 0x7f7fffff, 0xff7fffff, 0x3f800000, 0x38800000, 0x33800000,
+      0x00000000, 0x80000000, 0x7f800000, 0xff800000, 0x7fc00000, 0xffc00001, 0x7f800001, 0x00000001, 0x807fffff, 0x7f7fffff, 0xff7fffff, 0x3f800000,
+      0x38800000, 0x33800000,
     ]);
     const data = new Float32Array(bits.buffer);
     const decoded = codec.decode(codec.encode({ s: { dtype: 'float32', shape: [data.length], data } })).s.data as Float32Array;
@@ -165,7 +163,11 @@ describe.each(codecs.map((codec) => [codec.id, codec] as const))('codec %s', (_i
   it('refuses to encode tensors whose data does not match dtype or shape', () => {
     expectDoorError(() => codec.encode({ w: { dtype: 'float32', shape: [4], data: new Float32Array(3) } }), ErrorCode.TensorMismatch, 'tensors[0].data');
     expectDoorError(() => codec.encode({ w: { dtype: 'float32', shape: [2], data: new Float64Array(2) } }), ErrorCode.TensorMismatch, 'tensors[0].data');
-    expectDoorError(() => codec.encode({ w: { dtype: 'float128' as DType, shape: [1], data: new Float32Array(1) } }), ErrorCode.InvalidMessage, 'tensors[0].dtype');
+    expectDoorError(
+      () => codec.encode({ w: { dtype: 'float128' as DType, shape: [1], data: new Float32Array(1) } }),
+      ErrorCode.InvalidMessage,
+      'tensors[0].dtype',
+    );
     expectDoorError(() => codec.encode({ w: { dtype: 'int32', shape: [-1], data: new Int32Array(1) } }), ErrorCode.InvalidMessage, 'tensors[0].shape');
     expectDoorError(() => codec.encode({ '': { dtype: 'uint8', shape: [1], data: new Uint8Array(1) } }), ErrorCode.InvalidMessage, 'tensors[0].name');
     expectDoorError(() => codec.encode({ b: { dtype: 'bool', shape: [1], data: new Uint8Array([2]) } }), ErrorCode.InvalidMessage, 'tensors[0].data');

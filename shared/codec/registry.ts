@@ -19,11 +19,7 @@ export function registerCodec(codec: TensorCodec): void {
 export function getCodec(id: unknown): TensorCodec {
   const codec = typeof id === 'string' ? codecs.get(id) : undefined;
   if (!codec) {
-    throw new TesseraError(
-      ErrorCode.UnknownCodec,
-      `unknown codec ${describe(id)}; known: ${[...codecs.keys()].join(', ') || 'none'}`,
-      { field: 'codec' },
-    );
+    throw new TesseraError(ErrorCode.UnknownCodec, `unknown codec ${describe(id)}; known: ${[...codecs.keys()].join(', ') || 'none'}`, { field: 'codec' });
   }
   return codec;
 }

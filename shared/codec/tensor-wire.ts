@@ -236,12 +236,7 @@ function maxWireBytes(id: string, shapes: Readonly<Record<string, readonly numbe
 }
 
 /** A TensorCodec whose messages are the packed wire form with `dataCodec`'s element layout. */
-export function wireCodec(
-  id: string,
-  lossless: boolean,
-  dataCodec: DataCodec,
-  errorBound?: (original: Float32Array) => Float32Array,
-): TensorCodec {
+export function wireCodec(id: string, lossless: boolean, dataCodec: DataCodec, errorBound?: (original: Float32Array) => Float32Array): TensorCodec {
   const codec: TensorCodec = {
     id,
     lossless,

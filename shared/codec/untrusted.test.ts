@@ -5,7 +5,14 @@ import { createUniform } from '../training/random.ts';
 import { pack } from './packr.ts';
 import { decodeUntrusted, type DecodeBudget } from './untrusted.ts';
 
-const roomy: DecodeBudget = { maxBytes: 1 << 24, maxElements: 1 << 20, maxDepth: 16, maxStringBytes: 1 << 20, maxTotalStringBytes: 1 << 24, maxBinBytes: 1 << 22 };
+const roomy: DecodeBudget = {
+  maxBytes: 1 << 24,
+  maxElements: 1 << 20,
+  maxDepth: 16,
+  maxStringBytes: 1 << 20,
+  maxTotalStringBytes: 1 << 24,
+  maxBinBytes: 1 << 22,
+};
 const bytes = (...values: number[]) => new Uint8Array(values);
 
 /** The TesseraError `run` throws (fails the test when it throws none or another kind). */
@@ -173,7 +180,15 @@ describe('decodeUntrusted', () => {
       [0xdc, 0xff, 0xff, 0x80],
     ]) {
       const started = performance.now();
-      const error = refusal(() => decodeUntrusted(bytes(...header, 0, 0, 0), { ...roomy, maxElements: 2 ** 32, maxStringBytes: 2 ** 32, maxTotalStringBytes: 2 ** 32, maxBinBytes: 2 ** 32 }));
+      const error = refusal(() =>
+        decodeUntrusted(bytes(...header, 0, 0, 0), {
+          ...roomy,
+          maxElements: 2 ** 32,
+          maxStringBytes: 2 ** 32,
+          maxTotalStringBytes: 2 ** 32,
+          maxBinBytes: 2 ** 32,
+        }),
+      );
       expect(error.code).toBe(ErrorCode.DecodeFailed);
       expect(error.message).toMatch(/remain/);
       expect(performance.now() - started).toBeLessThan(50);

@@ -59,7 +59,8 @@ export function decodeUntrusted(bytes: Uint8Array, budget: DecodeBudget): unknow
   const reader = new Reader(bytes, budget);
   try {
     const value = reader.value(0);
-    if (reader.position !== bytes.byteLength) throw new Refusal(ErrorCode.DecodeFailed, `${bytes.byteLength - reader.position} bytes after the end of the message`);
+    if (reader.position !== bytes.byteLength)
+      throw new Refusal(ErrorCode.DecodeFailed, `${bytes.byteLength - reader.position} bytes after the end of the message`);
     return value;
   } catch (error) {
     if (!(error instanceof Refusal)) throw error;
@@ -201,14 +202,21 @@ class Reader {
       throw new Refusal(ErrorCode.DecodeFailed, `${kind} of ${count} entries declared, only ${this.bytes.byteLength - this.position} bytes remain`);
     }
     if (elements > this.elementsLeft) {
-      throw new Refusal(ErrorCode.TooLarge, `${kind} of ${count} entries, above the ${this.elementsLeft} elements left of the budget of ${this.budget.maxElements} (maxElements)`);
+      throw new Refusal(
+        ErrorCode.TooLarge,
+        `${kind} of ${count} entries, above the ${this.elementsLeft} elements left of the budget of ${this.budget.maxElements} (maxElements)`,
+      );
     }
   }
 
   private string(length: number): string {
-    if (length > this.budget.maxStringBytes) throw new Refusal(ErrorCode.TooLarge, `string of ${length} bytes, above the budget of ${this.budget.maxStringBytes} (maxStringBytes)`);
+    if (length > this.budget.maxStringBytes)
+      throw new Refusal(ErrorCode.TooLarge, `string of ${length} bytes, above the budget of ${this.budget.maxStringBytes} (maxStringBytes)`);
     if (length > this.stringBytesLeft) {
-      throw new Refusal(ErrorCode.TooLarge, `string of ${length} bytes, above the ${this.stringBytesLeft} bytes left of the budget of ${this.budget.maxTotalStringBytes} (maxTotalStringBytes)`);
+      throw new Refusal(
+        ErrorCode.TooLarge,
+        `string of ${length} bytes, above the ${this.stringBytesLeft} bytes left of the budget of ${this.budget.maxTotalStringBytes} (maxTotalStringBytes)`,
+      );
     }
     const start = this.take(length);
     this.stringBytesLeft -= length;
@@ -235,7 +243,8 @@ class Reader {
   }
 
   private bin(length: number): Uint8Array {
-    if (length > this.budget.maxBinBytes) throw new Refusal(ErrorCode.TooLarge, `byte string of ${length} bytes, above the budget of ${this.budget.maxBinBytes} (maxBinBytes)`);
+    if (length > this.budget.maxBinBytes)
+      throw new Refusal(ErrorCode.TooLarge, `byte string of ${length} bytes, above the budget of ${this.budget.maxBinBytes} (maxBinBytes)`);
     const start = this.take(length);
     return this.bytes.subarray(start, start + length);
   }

@@ -1,1 +1,1 @@
-declare module "mnist";
+declare module 'mnist';

@@ -52,7 +52,8 @@ export function loadDataset(id: string, field = 'dataset.id'): InMemoryDataset {
   const load = entries.get(id)!.load;
   if (!load) throw new TesseraError(ErrorCode.InvalidConfig, `dataset ${id} has no loader in this runtime`, { field });
   const dataset = load();
-  if (dataset.imageShape.join('x') !== spec.imageShape.join('x')) throw new Error(`dataset ${id}: loaded images are ${dataset.imageShape.join('x')}, its spec says ${spec.imageShape.join('x')}`);
+  if (dataset.imageShape.join('x') !== spec.imageShape.join('x'))
+    throw new Error(`dataset ${id}: loaded images are ${dataset.imageShape.join('x')}, its spec says ${spec.imageShape.join('x')}`);
   return dataset;
 }
 

@@ -53,7 +53,10 @@ describe('makeShards', () => {
 });
 
 describe('ShardSampler', () => {
-  const shards = makeShards(Uint32Array.from(range(40), (i) => 1000 + i), 4);
+  const shards = makeShards(
+    Uint32Array.from(range(40), (i) => 1000 + i),
+    4,
+  );
 
   it('gives every index of a shard exactly once per epoch, and reshuffles each epoch', () => {
     const sampler = new ShardSampler(shards, 11);

@@ -8,7 +8,10 @@ export interface DataSplit {
 
 /** Splits `count` examples at random (seeded) into training and held-out sets. */
 export function splitDataset(count: number, heldOutFraction: number, seed: number): DataSplit {
-  const order = shuffle(Uint32Array.from({ length: count }, (_, i) => i), deriveSeed(seed, 0x5e11));
+  const order = shuffle(
+    Uint32Array.from({ length: count }, (_, i) => i),
+    deriveSeed(seed, 0x5e11),
+  );
   const heldOutCount = Math.round(count * heldOutFraction);
   return { heldOut: order.slice(0, heldOutCount).sort(), train: order.slice(heldOutCount) };
 }

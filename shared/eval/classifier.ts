@@ -50,9 +50,13 @@ export function buildClassifier(config: ClassifierConfig): tf.LayersModel {
   const init = (offset: number) => tf.initializers.glorotUniform({ seed: config.seed * 101 + offset });
   const [filters1, filters2] = config.filters;
   const input = tf.input({ name: 'images', shape: config.imageShape });
-  let x = tf.layers.conv2d({ name: 'conv1', filters: filters1, kernelSize: 3, padding: 'same', activation: 'relu', kernelInitializer: init(1) }).apply(input) as tf.SymbolicTensor;
+  let x = tf.layers
+    .conv2d({ name: 'conv1', filters: filters1, kernelSize: 3, padding: 'same', activation: 'relu', kernelInitializer: init(1) })
+    .apply(input) as tf.SymbolicTensor;
   x = tf.layers.maxPooling2d({ name: 'pool1', poolSize: 2 }).apply(x) as tf.SymbolicTensor;
-  x = tf.layers.conv2d({ name: 'conv2', filters: filters2, kernelSize: 3, padding: 'same', activation: 'relu', kernelInitializer: init(2) }).apply(x) as tf.SymbolicTensor;
+  x = tf.layers
+    .conv2d({ name: 'conv2', filters: filters2, kernelSize: 3, padding: 'same', activation: 'relu', kernelInitializer: init(2) })
+    .apply(x) as tf.SymbolicTensor;
   x = tf.layers.maxPooling2d({ name: 'pool2', poolSize: 2 }).apply(x) as tf.SymbolicTensor;
   x = tf.layers.flatten({ name: 'flatten' }).apply(x) as tf.SymbolicTensor;
   // The features are the dense layer's pre-activations: after the ReLU, every image the classifier rejects (noise,
@@ -60,7 +64,9 @@ export function buildClassifier(config: ClassifierConfig): tf.LayersModel {
   // noise scored a manifold precision of 1. Before it, rejected images keep their distance from the digits.
   const features = tf.layers.dense({ name: FEATURES_LAYER, units: config.features, kernelInitializer: init(3) }).apply(x) as tf.SymbolicTensor;
   const activated = tf.layers.activation({ name: 'features_relu', activation: 'relu' }).apply(features) as tf.SymbolicTensor;
-  const probabilities = tf.layers.dense({ name: 'classes', units: config.classes, activation: 'softmax', kernelInitializer: init(4) }).apply(activated) as tf.SymbolicTensor;
+  const probabilities = tf.layers
+    .dense({ name: 'classes', units: config.classes, activation: 'softmax', kernelInitializer: init(4) })
+    .apply(activated) as tf.SymbolicTensor;
   return tf.model({ name: 'classifier', inputs: input, outputs: [probabilities, features] });
 }
 

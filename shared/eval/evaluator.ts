@@ -213,10 +213,18 @@ export class Evaluator {
   private async classificationAccuracyScore(samples: SampleSet, epochs?: number): Promise<number> {
     const labels = samples.labels;
     if (!labels || labels.some((label) => label < 0 || label >= this.config.classes)) {
-      throw new TesseraError(ErrorCode.InvalidConfig, `a classification accuracy score needs every sample labelled with a class in [0, ${this.config.classes})`, { field: 'labels' });
+      throw new TesseraError(
+        ErrorCode.InvalidConfig,
+        `a classification accuracy score needs every sample labelled with a class in [0, ${this.config.classes})`,
+        { field: 'labels' },
+      );
     }
     // A plain classifier, without outlier exposure: CAS asks how well the samples teach the classes, nothing more.
-    const model = await trainClassifier({ ...this.config, outlierShare: 0, seed: deriveSeed(this.config.seed, CAS_SEED) }, { images: samples.images, labels, count: samples.count }, { epochs });
+    const model = await trainClassifier(
+      { ...this.config, outlierShare: 0, seed: deriveSeed(this.config.seed, CAS_SEED) },
+      { images: samples.images, labels, count: samples.count },
+      { epochs },
+    );
     try {
       return await accuracy(model, this.heldOut);
     } finally {
@@ -235,12 +243,16 @@ export class Evaluator {
     const { count } = samples;
     checkCount(count);
     if (samples.images.length !== count * this.imageSize) {
-      throw new TesseraError(ErrorCode.TensorMismatch, `${samples.images.length} pixels for ${count} images of ${this.config.imageShape.join('x')}`, { field: 'images' });
+      throw new TesseraError(ErrorCode.TensorMismatch, `${samples.images.length} pixels for ${count} images of ${this.config.imageShape.join('x')}`, {
+        field: 'images',
+      });
     }
-    if (samples.labels && samples.labels.length !== count) throw new TesseraError(ErrorCode.TensorMismatch, `${samples.labels.length} labels for ${count} images`, { field: 'labels' });
+    if (samples.labels && samples.labels.length !== count)
+      throw new TesseraError(ErrorCode.TensorMismatch, `${samples.labels.length} labels for ${count} images`, { field: 'labels' });
   }
 }
 
 function checkCount(count: number): void {
-  if (!Number.isInteger(count) || count < MIN_SAMPLES) throw new TesseraError(ErrorCode.InvalidConfig, `at least ${MIN_SAMPLES} samples are scored, got ${count}`, { field: 'count' });
+  if (!Number.isInteger(count) || count < MIN_SAMPLES)
+    throw new TesseraError(ErrorCode.InvalidConfig, `at least ${MIN_SAMPLES} samples are scored, got ${count}`, { field: 'count' });
 }

@@ -24,7 +24,7 @@ describe('manifoldPrecisionRecall', () => {
   it('keeps precision but loses recall when the generated set collapses to a few real-looking points', () => {
     // Every generated vector is one of three real ones: all inside the real manifold, covering little of it.
     const collapsed = new Float32Array(200 * d);
-    for (let n = 0; n < 200; n++) collapsed.set(real.subarray((n % 3) * d, (n % 3 + 1) * d), n * d);
+    for (let n = 0; n < 200; n++) collapsed.set(real.subarray((n % 3) * d, ((n % 3) + 1) * d), n * d);
     const { precision, recall } = manifoldPrecisionRecall(real, 200, collapsed, 200, d);
     expect(precision).toBe(1);
     expect(recall).toBeLessThan(0.1);

@@ -12,8 +12,16 @@ export interface PrecisionRecall {
  * vector's k-th nearest neighbour within its own set. Both sets should hold
  * the same number of vectors, or the larger one's balls shrink.
  */
-export function manifoldPrecisionRecall(real: ArrayLike<number>, realCount: number, generated: ArrayLike<number>, generatedCount: number, dimension: number, k = 3): PrecisionRecall {
-  if (realCount <= k || generatedCount <= k) throw new RangeError(`manifoldPrecisionRecall: k = ${k} needs more than ${k} vectors per set, got ${realCount} and ${generatedCount}`);
+export function manifoldPrecisionRecall(
+  real: ArrayLike<number>,
+  realCount: number,
+  generated: ArrayLike<number>,
+  generatedCount: number,
+  dimension: number,
+  k = 3,
+): PrecisionRecall {
+  if (realCount <= k || generatedCount <= k)
+    throw new RangeError(`manifoldPrecisionRecall: k = ${k} needs more than ${k} vectors per set, got ${realCount} and ${generatedCount}`);
   const realVectors = Float64Array.from({ length: realCount * dimension }, (_, i) => real[i]);
   const generatedVectors = Float64Array.from({ length: generatedCount * dimension }, (_, i) => generated[i]);
   const realRadii = kthNeighbourDistances(realVectors, realCount, dimension, k);

@@ -35,7 +35,10 @@ export function outlierImages(count: number, source: LabelledImages, imageShape:
         break;
       }
       case 2: {
-        const order = shuffle(Uint32Array.from({ length: imageSize }, (_, i) => i), next());
+        const order = shuffle(
+          Uint32Array.from({ length: imageSize }, (_, i) => i),
+          next(),
+        );
         for (let i = 0; i < imageSize; i++) target[i] = real[order[i]];
         break;
       }
@@ -50,7 +53,10 @@ export function outlierImages(count: number, source: LabelledImages, imageShape:
 function shufflePatches(source: Float32Array, target: Float32Array, height: number, width: number, channels: number, seed: number): void {
   const rows = Math.floor(height / PATCH);
   const columns = Math.floor(width / PATCH);
-  const order = shuffle(Uint32Array.from({ length: rows * columns }, (_, i) => i), seed);
+  const order = shuffle(
+    Uint32Array.from({ length: rows * columns }, (_, i) => i),
+    seed,
+  );
   for (let tile = 0; tile < rows * columns; tile++) {
     const from = order[tile];
     const [fromY, fromX] = [Math.floor(from / columns) * PATCH, (from % columns) * PATCH];

@@ -12,7 +12,11 @@ const CHUNK = 250;
  * held-out digits, classified. A blurry reconstruction loses confidence
  * (recognisable share); one that turns a 4 into a 9 loses agreement.
  */
-export async function reconstructionScores(classifier: tf.LayersModel, trainer: Trainer, originals: LabelledImages): Promise<{ reconstructionRecognisable: number; reconstructionAgreement: number }> {
+export async function reconstructionScores(
+  classifier: tf.LayersModel,
+  trainer: Trainer,
+  originals: LabelledImages,
+): Promise<{ reconstructionRecognisable: number; reconstructionAgreement: number }> {
   if (!trainer.reconstruct) throw new Error('reconstructionScores: the trainer has no reconstruct()');
   const imageSize = originals.images.length / Math.max(1, originals.count);
   const reconstructed = new Float32Array(originals.images.length);

@@ -9,7 +9,10 @@ export function drawRows(total: number, count: number, seed: number): Uint32Arra
   const rows = new Uint32Array(count);
   const next = createRandom(seed);
   for (let start = 0; start < count; start += total) {
-    const order = shuffle(Uint32Array.from({ length: total }, (_, i) => i), next());
+    const order = shuffle(
+      Uint32Array.from({ length: total }, (_, i) => i),
+      next(),
+    );
     rows.set(order.subarray(0, Math.min(total, count - start)), start);
   }
   return rows;
@@ -26,4 +29,3 @@ export function pickRows(data: LabelledImages, rows: ArrayLike<number>, imageSiz
   }
   return { images, labels, count: rows.length };
 }
-

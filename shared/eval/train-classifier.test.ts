@@ -53,7 +53,9 @@ describe('outlierImages', () => {
     expect(a.every((value) => value >= 0 && value <= 1)).toBe(true);
     // Shuffled pixels keep a real digit's ink: the same multiset of values as some training image.
     const shuffled = Array.from(a.subarray(2 * 784, 3 * 784)).sort();
-    const matches = Array.from({ length: train.count }, (_, n) => Array.from(train.images.subarray(n * 784, (n + 1) * 784)).sort()).some((values) => values.every((value, i) => value === shuffled[i]));
+    const matches = Array.from({ length: train.count }, (_, n) => Array.from(train.images.subarray(n * 784, (n + 1) * 784)).sort()).some((values) =>
+      values.every((value, i) => value === shuffled[i]),
+    );
     expect(matches).toBe(true);
   });
 });

@@ -32,7 +32,10 @@ export async function trainClassifier(config: ClassifierConfig, data: LabelledIm
   const outlierCount = Math.round(config.batchSize * config.outlierShare);
   try {
     for (let epoch = 0; epoch < epochs; epoch++) {
-      const order = shuffle(Uint32Array.from({ length: data.count }, (_, i) => i), deriveSeed(config.seed, 0xc1a5, epoch));
+      const order = shuffle(
+        Uint32Array.from({ length: data.count }, (_, i) => i),
+        deriveSeed(config.seed, 0xc1a5, epoch),
+      );
       let lossSum = 0;
       let batches = 0;
       for (let start = 0, batch = 0; start < data.count; start += config.batchSize, batch++) {

@@ -79,7 +79,11 @@ export async function checkModel(spec: ModelSpec<any>, config: object): Promise<
     const names = Object.keys(trainer.shapes);
     const networks = new Set(Object.keys(spec.networks));
     const orphans = names.filter((name) => !networks.has(spec.networkOf(name)));
-    check('networks', names.length > 0 && orphans.length === 0, orphans.length ? `tensors in no declared network: ${orphans.slice(0, 5).join(', ')}` : `${names.length} tensors in ${networks.size} networks`);
+    check(
+      'networks',
+      names.length > 0 && orphans.length === 0,
+      orphans.length ? `tensors in no declared network: ${orphans.slice(0, 5).join(', ')}` : `${names.length} tensors in ${networks.size} networks`,
+    );
     trainer.setWeights(trainer.initialWeights(7));
 
     const batches = SHARDS.map((count, shard) => syntheticBatch(spec, count, 100 + shard));
@@ -89,10 +93,26 @@ export async function checkModel(spec: ModelSpec<any>, config: object): Promise<
     const union = await trainer.lossAndGrads(concatBatches(batches), concatNoise(noises));
 
     const missing = names.filter((name) => !union.grads[name]);
-    check('gradients', missing.length === 0 && allFinite(union.grads), missing.length ? `no gradient for ${missing.slice(0, 5).join(', ')}` : allFinite(union.grads) ? 'one finite gradient per tensor' : 'a gradient is not finite');
+    check(
+      'gradients',
+      missing.length === 0 && allFinite(union.grads),
+      missing.length
+        ? `no gradient for ${missing.slice(0, 5).join(', ')}`
+        : allFinite(union.grads)
+          ? 'one finite gradient per tensor'
+          : 'a gradient is not finite',
+    );
     const unknown = Object.keys(union.losses).filter((name) => !spec.lossNames.includes(name));
     const lossesFinite = Object.values(union.losses).every(Number.isFinite);
-    check('losses', unknown.length === 0 && lossesFinite, unknown.length ? `losses not in lossNames: ${unknown.join(', ')}` : lossesFinite ? `losses ${Object.keys(union.losses).join(', ')}` : 'a loss is not finite');
+    check(
+      'losses',
+      unknown.length === 0 && lossesFinite,
+      unknown.length
+        ? `losses not in lossNames: ${unknown.join(', ')}`
+        : lossesFinite
+          ? `losses ${Object.keys(union.losses).join(', ')}`
+          : 'a loss is not finite',
+    );
 
     if (missing.length === 0) {
       const averaged = weightedMean(perWorker.map((result, shard) => ({ weight: batches[shard].count, tensors: result.grads })));
@@ -106,7 +126,7 @@ export async function checkModel(spec: ModelSpec<any>, config: object): Promise<
         worst.error <= ADMISSION_TOLERANCE,
         `the sample-weighted mean of 3 workers' gradients (${SHARDS.join(', ')} examples) against the union batch's: ` +
           `largest relative error ${worst.error.toExponential(1)} (${worst.name}), tolerance ${ADMISSION_TOLERANCE}` +
-          (worst.error <= ADMISSION_TOLERANCE ? '' : ': an example\'s loss depends on the rest of its batch (batch norm in training mode does this)'),
+          (worst.error <= ADMISSION_TOLERANCE ? '' : ": an example's loss depends on the rest of its batch (batch norm in training mode does this)"),
       );
     }
 

@@ -38,7 +38,10 @@ export async function warmedUpWeights(spec: ModelSpec<any>, trainer: Trainer, st
   const names = Object.keys(trainer.shapes);
   const optimizers = Object.keys(spec.networks).map((network) => ({
     network,
-    state: createAdamState(weights, names.filter((name) => spec.networkOf(name) === network)),
+    state: createAdamState(
+      weights,
+      names.filter((name) => spec.networkOf(name) === network),
+    ),
   }));
   const dataset = loadMnist();
   for (let step = 0; step < steps; step++) {
@@ -110,7 +113,10 @@ export function describeTrainerContract<Config extends object>(options: Contract
       for (const [name, values] of Object.entries(grads)) {
         expect(values.length, name).toBe(trainer.shapes[name].reduce((a, b) => a * b, 1));
         expect(values.every(Number.isFinite), name).toBe(true);
-        expect(values.some((value) => value !== 0), name).toBe(true);
+        expect(
+          values.some((value) => value !== 0),
+          name,
+        ).toBe(true);
       }
     });
 

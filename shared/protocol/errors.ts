@@ -71,15 +71,15 @@ export class TesseraError extends Error {
 
   /** The form that travels in an `error` or `reject` message. */
   toWire(): { code: ErrorCode; message: string; field?: string } {
-    return this.field === undefined
-      ? { code: this.code, message: this.message }
-      : { code: this.code, message: this.message, field: this.field };
+    return this.field === undefined ? { code: this.code, message: this.message } : { code: this.code, message: this.message, field: this.field };
   }
 }
 
 /** True for a TesseraError (also across module copies, by its code). */
 export function isTesseraError(value: unknown): value is TesseraError {
-  return value instanceof TesseraError || (value instanceof Error && typeof (value as TesseraError).code === 'string' && (value as Error).name === 'TesseraError');
+  return (
+    value instanceof TesseraError || (value instanceof Error && typeof (value as TesseraError).code === 'string' && (value as Error).name === 'TesseraError')
+  );
 }
 
 /** Throws an InvalidMessage error naming the field, the expected and the actual value. */

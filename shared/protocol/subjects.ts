@@ -13,7 +13,8 @@ export const SUBJECT_ROOT = 'tessera';
 const TOKEN = /^[A-Za-z0-9_-]+$/;
 
 function token(value: string, field: string): string {
-  if (!TOKEN.test(value)) throw new TesseraError(ErrorCode.InvalidConfig, `${JSON.stringify(value)} cannot be a NATS subject token (letters, digits, _ and - only)`, { field });
+  if (!TOKEN.test(value))
+    throw new TesseraError(ErrorCode.InvalidConfig, `${JSON.stringify(value)} cannot be a NATS subject token (letters, digits, _ and - only)`, { field });
   return value;
 }
 

@@ -1,6 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import { createUniform } from '../training/random.ts';
-import { CAPPED_FROM_WORKERS, adaptiveDeadline, creditedComputeMs, fillInProportion, median, medianAbsoluteDeviation, splitBySpeed, stalenessWeight, type ShareInput, type SharePolicy } from './schedule.ts';
+import {
+  CAPPED_FROM_WORKERS,
+  adaptiveDeadline,
+  creditedComputeMs,
+  fillInProportion,
+  median,
+  medianAbsoluteDeviation,
+  splitBySpeed,
+  stalenessWeight,
+  type ShareInput,
+  type SharePolicy,
+} from './schedule.ts';
 
 const sum = (values: readonly number[]) => values.reduce((a, b) => a + b, 0);
 /** No cap and no step: the proportional split alone. */
@@ -47,13 +58,26 @@ describe('splitBySpeed, bounded', () => {
   });
   it('lets the growth bound give way when the round cannot be filled otherwise (a large worker left), never the cap', () => {
     // The leaver had 64 of 128; the three left had 64 between them and must fill 96 at x1.1 at most.
-    const shares = splitBySpeed([{ speed: 2, previous: 22 }, { speed: 1, previous: 21 }, { speed: 1, previous: 21 }], 96, { maxShare: 0.5, maxGrowth: 1.1 });
+    const shares = splitBySpeed(
+      [
+        { speed: 2, previous: 22 },
+        { speed: 1, previous: 21 },
+        { speed: 1, previous: 21 },
+      ],
+      96,
+      { maxShare: 0.5, maxGrowth: 1.1 },
+    );
     expect(sum(shares)).toBe(96);
     // Each is first filled to its step limit (24, 23, 23); the 26 left over go in proportion to speed, under the cap.
     expect(shares).toEqual([37, 30, 29]);
   });
   it('keeps a liar to the cap, whatever it claims or is measured at', () => {
-    for (const liar of [{ speed: 1e300, previous: 1e6 }, { speed: Number.MAX_VALUE, previous: 64 }, { speed: 0, hint: 1e300 }, { speed: Infinity, hint: Infinity }]) {
+    for (const liar of [
+      { speed: 1e300, previous: 1e6 },
+      { speed: Number.MAX_VALUE, previous: 64 },
+      { speed: 0, hint: 1e300 },
+      { speed: Infinity, hint: Infinity },
+    ]) {
       const shares = splitBySpeed([liar, ...measured([1, 1, 1], 32)], 128, defaults);
       expect(shares[0]).toBeLessThanOrEqual(64);
       expect(sum(shares)).toBe(128);
@@ -79,7 +103,9 @@ describe('splitBySpeed, bounded', () => {
       const context = JSON.stringify({ workers, total, policy, shares });
       expect(sum(shares), context).toBe(total);
       const cap = count < CAPPED_FROM_WORKERS ? total : Math.max(Math.floor(policy.maxShare * total), Math.ceil(total / count));
-      const step = workers.map((worker) => Math.min(cap, worker.previous === undefined ? Math.ceil(total / count) : Math.max(worker.previous + 1, Math.floor(worker.previous * policy.maxGrowth))));
+      const step = workers.map((worker) =>
+        Math.min(cap, worker.previous === undefined ? Math.ceil(total / count) : Math.max(worker.previous + 1, Math.floor(worker.previous * policy.maxGrowth))),
+      );
       for (const [i, share] of shares.entries()) {
         expect(share, context).toBeGreaterThanOrEqual(Math.min(1, Math.floor(total / count)));
         expect(share, context).toBeLessThanOrEqual(cap);
@@ -89,12 +115,20 @@ describe('splitBySpeed, bounded', () => {
   });
   it('brings honest workers to their proportional shares within a few rounds, fast or slow', () => {
     const total = 128;
-    for (const speeds of [[4, 4, 4, 1], [1, 1, 1, 2], [1, 2, 3, 4]]) {
+    for (const speeds of [
+      [4, 4, 4, 1],
+      [1, 1, 1, 2],
+      [1, 2, 3, 4],
+    ]) {
       let previous: (number | undefined)[] = speeds.map(() => undefined);
       let shares: number[] = [];
       for (let round = 0; round < 4; round++) {
         // The first round has no measurement; later ones see the true speeds.
-        shares = splitBySpeed(speeds.map((speed, i) => ({ speed: round === 0 ? 0 : speed, previous: previous[i] })), total, defaults);
+        shares = splitBySpeed(
+          speeds.map((speed, i) => ({ speed: round === 0 ? 0 : speed, previous: previous[i] })),
+          total,
+          defaults,
+        );
         previous = shares;
       }
       const proportional = splitBySpeed(measured(speeds), total, defaults);

@@ -46,19 +46,30 @@ export function splitBySpeed(workers: readonly ShareInput[], total: number, poli
   const usable = (value: number | undefined): value is number => value !== undefined && value > 0 && Number.isFinite(value);
   const measured = workers.map((worker) => worker.speed).filter(usable);
   const fallback = measured.length > 0 ? median(measured) : 1;
-  const speeds = workers.map((worker) => (usable(worker.speed) ? worker.speed : measured.length > 0 && usable(worker.hint) ? Math.min(worker.hint, fallback) : fallback));
+  const speeds = workers.map((worker) =>
+    usable(worker.speed) ? worker.speed : measured.length > 0 && usable(worker.hint) ? Math.min(worker.hint, fallback) : fallback,
+  );
   // Relative to the fastest, so that no sum overflows; a worker 1e12 times slower is as good as idle, not a denormal.
   const fastest = Math.max(...speeds);
   const weights = speeds.map((speed) => Math.max(speed / fastest, 1e-12));
   const equal = Math.ceil(total / count);
   // Whole samples: ceil(total / n) keeps n caps above the total when maxShare x n < 1.
   const cap = count < CAPPED_FROM_WORKERS ? total : Math.max(Math.floor(policy.maxShare * total), equal);
-  const stepLimit = workers.map((worker) => Math.min(cap, worker.previous === undefined ? equal : Math.max(worker.previous + 1, Math.floor(worker.previous * policy.maxGrowth))));
+  const stepLimit = workers.map((worker) =>
+    Math.min(cap, worker.previous === undefined ? equal : Math.max(worker.previous + 1, Math.floor(worker.previous * policy.maxGrowth))),
+  );
   const bounded = fillInProportion(weights, total, stepLimit);
   // What the growth bound left unplaced goes to the workers below the cap, still in proportion to speed.
   // (Left-overs below 1e-9 are rounding noise: they must not lift a worker's limit to the cap.)
   const unplaced = total - sum(bounded);
-  const extra = unplaced > 1e-9 ? fillInProportion(weights, unplaced, bounded.map((share) => cap - share)) : bounded.map(() => 0);
+  const extra =
+    unplaced > 1e-9
+      ? fillInProportion(
+          weights,
+          unplaced,
+          bounded.map((share) => cap - share),
+        )
+      : bounded.map(() => 0);
   const exact = bounded.map((share, i) => share + extra[i]);
   const limits = extra.map((share, i) => (share > 0 ? cap : stepLimit[i]));
   const shares = roundPreservingTotal(exact, total, limits);

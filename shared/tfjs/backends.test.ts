@@ -52,7 +52,12 @@ describe('selectBackend', () => {
     const timing = fakeTiming({ cpu: 10 });
     const choice = await selectBackend(
       [
-        { name: 'webgpu', load: async () => { throw new Error('software adapter SwiftShader is slower than wasm\nmore detail'); } },
+        {
+          name: 'webgpu',
+          load: async () => {
+            throw new Error('software adapter SwiftShader is slower than wasm\nmore detail');
+          },
+        },
         { name: 'tensorflow', load: async () => false },
         available('cpu'),
       ],
@@ -67,8 +72,18 @@ describe('selectBackend', () => {
   });
 
   it('a probe that fails counts as a skip, and with nothing measured it says why', async () => {
-    const failing = { createProbe: (): Probe => ({ samples: 1, step: async () => { throw new Error('kernel missing'); }, dispose() {} }) };
-    await expect(selectBackend([available('cpu'), { name: 'tensorflow', load: async () => false }], failing)).rejects.toThrow('no tfjs backend could start: cpu (kernel missing), tensorflow (not available)');
+    const failing = {
+      createProbe: (): Probe => ({
+        samples: 1,
+        step: async () => {
+          throw new Error('kernel missing');
+        },
+        dispose() {},
+      }),
+    };
+    await expect(selectBackend([available('cpu'), { name: 'tensorflow', load: async () => false }], failing)).rejects.toThrow(
+      'no tfjs backend could start: cpu (kernel missing), tensorflow (not available)',
+    );
   });
 
   it('sets a single (forced) candidate without timing it, or says why it cannot', async () => {
@@ -79,7 +94,10 @@ describe('selectBackend', () => {
   });
 
   it('times the real conv probe without leaving tensors behind', async () => {
-    const choice = await selectBackend([available('cpu'), { name: 'tensorflow', load: async () => false }], { budgetMs: 1, createProbe: () => createConvProbe(1) });
+    const choice = await selectBackend([available('cpu'), { name: 'tensorflow', load: async () => false }], {
+      budgetMs: 1,
+      createProbe: () => createConvProbe(1),
+    });
     await tf.setBackend('cpu');
     const before = tf.memory().numTensors;
     const probe = createConvProbe(2);

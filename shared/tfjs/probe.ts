@@ -24,7 +24,10 @@ export function createConvProbe(batch = PROBE_BATCH): Probe {
   const loss = () =>
     tf.tidy(() => {
       const hidden = tf.leakyRelu(tf.conv2d(images, first, 2, 'same'), 0.2);
-      return tf.leakyRelu(tf.conv2d(hidden, second, 2, 'same'), 0.2).square().mean() as tf.Scalar;
+      return tf
+        .leakyRelu(tf.conv2d(hidden, second, 2, 'same'), 0.2)
+        .square()
+        .mean() as tf.Scalar;
     });
   return {
     samples: batch,

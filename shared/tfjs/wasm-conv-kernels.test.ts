@@ -49,7 +49,11 @@ async function gradsOn(
     const f = tf.tensor4d(arrays.f, fShape);
     const y = op(x, f);
     const r = tf.tensor(arrays.r, y.shape);
-    const [dx, df] = tf.grads((a: tf.Tensor, b: tf.Tensor) => op(a as tf.Tensor4D, b as tf.Tensor4D).mul(r).sum())([x, f]);
+    const [dx, df] = tf.grads((a: tf.Tensor, b: tf.Tensor) =>
+      op(a as tf.Tensor4D, b as tf.Tensor4D)
+        .mul(r)
+        .sum(),
+    )([x, f]);
     return { dx: dx.dataSync() as Float32Array, df: df.dataSync() as Float32Array, y: y.dataSync() as Float32Array };
   });
 }
@@ -129,10 +133,7 @@ describe('wasm conv gradient kernels', () => {
 
   it.each(transposeCases.map((c, i) => [i, c] as const))('conv2dTranspose case %i matches cpu: %o', async (i, c) => {
     const [b, h, w, inC] = c.x;
-    const outShape: Shape4 =
-      c.pad === 'same'
-        ? [b, h * c.s[0], w * c.s[1], c.outC]
-        : [b, (h - 1) * c.s[0] + c.k[0], (w - 1) * c.s[1] + c.k[1], c.outC];
+    const outShape: Shape4 = c.pad === 'same' ? [b, h * c.s[0], w * c.s[1], c.outC] : [b, (h - 1) * c.s[0] + c.k[0], (w - 1) * c.s[1] + c.k[1], c.outC];
     const fShape: Shape4 = [c.k[0], c.k[1], c.outC, inC];
     await compare(c.x, fShape, outShape, (x, f) => tf.conv2dTranspose(x, f, outShape, c.s, c.pad), 200 + i);
   });
@@ -144,7 +145,10 @@ describe('wasm conv gradient kernels', () => {
     const f = tf.tensor4d(randomArray(4 * 4 * 8 * 16, rand), [4, 4, 8, 16]);
     const step = () => {
       const [dx, df] = tf.grads((a: tf.Tensor, k: tf.Tensor) =>
-        tf.conv2dTranspose(tf.conv2d(a as tf.Tensor4D, k as tf.Tensor4D, 2, 'same'), k as tf.Tensor4D, [2, 14, 14, 8], 2, 'same').square().sum(),
+        tf
+          .conv2dTranspose(tf.conv2d(a as tf.Tensor4D, k as tf.Tensor4D, 2, 'same'), k as tf.Tensor4D, [2, 14, 14, 8], 2, 'same')
+          .square()
+          .sum(),
       )([x, f]);
       dx.dataSync();
       df.dataSync();

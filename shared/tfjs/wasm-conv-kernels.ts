@@ -63,13 +63,22 @@ class Scratch {
 
   conv(x: TensorInfo, filter: TensorInfo, pads: [number, number, number, number], dilations: [number, number] = [1, 1]): TensorInfo {
     const [top, bottom, left, right] = pads;
-    return this.run('Conv2D', { x, filter }, {
-      strides: [1, 1],
-      pad: [[0, 0], [top, bottom], [left, right], [0, 0]],
-      dataFormat: 'NHWC',
-      dilations,
-      dimRoundingMode: undefined,
-    });
+    return this.run(
+      'Conv2D',
+      { x, filter },
+      {
+        strides: [1, 1],
+        pad: [
+          [0, 0],
+          [top, bottom],
+          [left, right],
+          [0, 0],
+        ],
+        dataFormat: 'NHWC',
+        dilations,
+        dimRoundingMode: undefined,
+      },
+    );
   }
 
   /** Rows [top, top+h) and columns [left, left+w) of an NHWC tensor. */
@@ -174,7 +183,19 @@ function backpropInput({ inputs, backend, attrs }: KernelArgs<{ dy: TensorInfo; 
     const fullH = rows.taps * sh;
     const fullW = cols.taps * sw;
     if (fullH !== kh || fullW !== kw) {
-      f = s.run('PadV2', { x: f }, { paddings: [[0, fullH - kh], [0, fullW - kw], [0, 0], [0, 0]], constantValue: 0 });
+      f = s.run(
+        'PadV2',
+        { x: f },
+        {
+          paddings: [
+            [0, fullH - kh],
+            [0, fullW - kw],
+            [0, 0],
+            [0, 0],
+          ],
+          constantValue: 0,
+        },
+      );
     }
     f = s.reshape(f, [rows.taps, sh, cols.taps, sw * inC, outC]);
     f = s.transpose(f, [0, 2, 4, 1, 3]);

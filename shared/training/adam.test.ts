@@ -10,7 +10,7 @@ import { relativeError } from '../models/trainer-contract.ts';
 /** Uniform floats in [-scale, scale) from a seeded stream. */
 function randomArray(length: number, seed: number, scale = 1): Float32Array {
   const next = createRandom(seed);
-  return Float32Array.from({ length }, () => (next() / 2 ** 32 * 2 - 1) * scale);
+  return Float32Array.from({ length }, () => ((next() / 2 ** 32) * 2 - 1) * scale);
 }
 
 const shapes: Record<string, number[]> = { g_kernel: [4, 5], g_bias: [5], d_kernel: [3, 3, 2] };

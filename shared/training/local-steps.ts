@@ -37,7 +37,10 @@ export async function runLocalSteps(
 ): Promise<{ delta: NamedArrays; losses: Record<string, number> }> {
   const weights = structuredClone(start);
   for (const network of Object.keys(optimizers)) {
-    inner[network] ??= createAdamState(weights, Object.keys(weights).filter((name) => spec.networkOf(name) === network));
+    inner[network] ??= createAdamState(
+      weights,
+      Object.keys(weights).filter((name) => spec.networkOf(name) === network),
+    );
   }
   const sums: Record<string, number> = {};
   const parts = splitBatch(batch, steps);

@@ -26,7 +26,8 @@ export interface LrScalingConfig {
 
 /** The factor on the configured learning rate for a round that averages `globalBatch` samples. */
 export function learningRateScale(globalBatch: number, config: LrScalingConfig): number {
-  if (!(globalBatch > 0) || !(config.referenceBatch > 0)) throw new RangeError(`batches must be positive, got global ${globalBatch}, reference ${config.referenceBatch}`);
+  if (!(globalBatch > 0) || !(config.referenceBatch > 0))
+    throw new RangeError(`batches must be positive, got global ${globalBatch}, reference ${config.referenceBatch}`);
   const ratio = globalBatch / config.referenceBatch;
   switch (config.lrScaling) {
     case 'none':

@@ -12,7 +12,12 @@ describe('exampleNoise', () => {
 
   it('draws the same rows however the examples are split among workers', () => {
     const union = exampleNoise(trainer, 99, indices);
-    for (const parts of [[2, 4], [1, 1, 4], [3, 3], [1, 2, 1, 2]]) {
+    for (const parts of [
+      [2, 4],
+      [1, 1, 4],
+      [3, 3],
+      [1, 2, 1, 2],
+    ]) {
       let start = 0;
       const split = parts.map((size) => exampleNoise(trainer, 99, indices.slice(start, (start += size))));
       expect(concatNoise(split)).toEqual(union);
@@ -31,7 +36,7 @@ describe('exampleNoise', () => {
 });
 
 describe('localStepNoise', () => {
-  it('draws each step\'s rows as exampleNoise does from the step\'s seed', () => {
+  it("draws each step's rows as exampleNoise does from the step's seed", () => {
     const indices = [10, 11, 12, 13, 14, 15, 16, 17];
     const noise = localStepNoise(trainer, 5, indices);
     expect(noise(2, 4, 2)).toEqual(exampleNoise(trainer, deriveSeed(5, 2), [14, 15]));

@@ -156,7 +156,11 @@ export class WorkerClient {
       try {
         message = parseCoordinatorMessage(unpack(bytes));
       } catch (error) {
-        this.emit({ type: 'reject', code: (error as TesseraError).code ?? ErrorCode.DecodeFailed, message: `bad message from the coordinator: ${(error as Error).message}` });
+        this.emit({
+          type: 'reject',
+          code: (error as TesseraError).code ?? ErrorCode.DecodeFailed,
+          message: `bad message from the coordinator: ${(error as Error).message}`,
+        });
         return;
       }
       this.receive(message);
@@ -195,9 +199,12 @@ export class WorkerClient {
   private sayHello(attempt = 0): void {
     clearTimeout(this.helloTimer);
     this.awaitingWelcome = true;
-    this.helloTimer = setTimeout(() => {
-      if (this.awaitingWelcome && !this.stopping) this.sayHello(attempt + 1);
-    }, Math.min(10_000, 1_000 * 2 ** attempt));
+    this.helloTimer = setTimeout(
+      () => {
+        if (this.awaitingWelcome && !this.stopping) this.sayHello(attempt + 1);
+      },
+      Math.min(10_000, 1_000 * 2 ** attempt),
+    );
     const hello: Hello = { type: 'hello', protocol: PROTOCOL_VERSION, kind: this.options.kind, backend: this.options.backend, device: this.options.device };
     if (this.options.jobId) hello.jobId = this.options.jobId;
     if (this.workerId) hello.workerId = this.workerId;
@@ -251,7 +258,8 @@ export class WorkerClient {
         this.emit({ type: 'ack', round: message.round });
         return;
       case 'reject':
-        if (message.round !== undefined && this.unacknowledged?.round === message.round && message.code !== ErrorCode.IncompleteMessage) this.unacknowledged = undefined;
+        if (message.round !== undefined && this.unacknowledged?.round === message.round && message.code !== ErrorCode.IncompleteMessage)
+          this.unacknowledged = undefined;
         if (message.code === ErrorCode.NotRegistered) {
           // The coordinator restarted and forgot this connection: register again.
           this.sayHello();
@@ -294,7 +302,12 @@ export class WorkerClient {
       try {
         await this.compute(assign);
       } catch (error) {
-        this.emit({ type: 'reject', round: assign.round, code: (error as TesseraError).code ?? ErrorCode.Internal, message: `could not compute round ${assign.round}: ${(error as Error).message}` });
+        this.emit({
+          type: 'reject',
+          round: assign.round,
+          code: (error as TesseraError).code ?? ErrorCode.Internal,
+          message: `could not compute round ${assign.round}: ${(error as Error).message}`,
+        });
       }
     }
   }
@@ -359,7 +372,12 @@ export class WorkerClient {
   }
 
   /** The round's result: the gradient at the given weights, or in local-update mode the weight delta after the inner steps. */
-  private async computeResult(trainer: Trainer, assign: Assign, weights: NamedArrays, batch: Batch): Promise<{ grads: NamedArrays; losses: Record<string, number> }> {
+  private async computeResult(
+    trainer: Trainer,
+    assign: Assign,
+    weights: NamedArrays,
+    batch: Batch,
+  ): Promise<{ grads: NamedArrays; losses: Record<string, number> }> {
     if ((assign.localSteps ?? 1) > 1 && assign.innerOptimizers) {
       // The inner steps move the trainer's weights away from any published version.
       this.loadedHash = '';

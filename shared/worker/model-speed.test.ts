@@ -18,11 +18,26 @@ describe('fitStepTime', () => {
 
   it('keeps both parts non-negative when noise tilts the line', () => {
     // 10 ms for one sample and 24 for eight: 8 fixed and 2 per sample.
-    expect(fitStepTime([{ samples: 1, ms: 10 }, { samples: 8, ms: 24 }])).toEqual({ fixedMs: 8, perSampleMs: 2 });
+    expect(
+      fitStepTime([
+        { samples: 1, ms: 10 },
+        { samples: 8, ms: 24 },
+      ]),
+    ).toEqual({ fixedMs: 8, perSampleMs: 2 });
     // One sample slower than eight (a pause caught): no slope to trust, the mean rate is used.
-    expect(fitStepTime([{ samples: 1, ms: 30 }, { samples: 8, ms: 20 }])).toEqual({ fixedMs: 0, perSampleMs: 25 / 4.5 });
+    expect(
+      fitStepTime([
+        { samples: 1, ms: 30 },
+        { samples: 8, ms: 20 },
+      ]),
+    ).toEqual({ fixedMs: 0, perSampleMs: 25 / 4.5 });
     // A negative intercept: through the mean, nothing fixed.
-    expect(fitStepTime([{ samples: 1, ms: 1 }, { samples: 8, ms: 36 }])).toEqual({ fixedMs: 0, perSampleMs: 37 / 9 });
+    expect(
+      fitStepTime([
+        { samples: 1, ms: 1 },
+        { samples: 8, ms: 36 },
+      ]),
+    ).toEqual({ fixedMs: 0, perSampleMs: 37 / 9 });
     expect(fitStepTime([{ samples: 4, ms: 20 }])).toEqual({ fixedMs: 0, perSampleMs: 5 });
     expect(() => fitStepTime([])).toThrow(/at least one/);
   });

@@ -46,12 +46,16 @@ export const ATTACKS: Attack[] = [
   {
     id: 'flip-at-cap',
     description: 'sends its gradient flipped and stretched to just under the norm cap',
-    start: (context) => onUpdates((message) => mapGradient(message, context, (grads) => scaled(grads, (-0.999 * context.maxGradNorm) / Math.max(globalNorm(grads), 1e-30)))),
+    start: (context) =>
+      onUpdates((message) => mapGradient(message, context, (grads) => scaled(grads, (-0.999 * context.maxGradNorm) / Math.max(globalNorm(grads), 1e-30)))),
   },
   {
     id: 'constant',
     description: 'sends 1 for every gradient value',
-    start: (context) => onUpdates((message) => mapGradient(message, context, (grads) => Object.fromEntries(Object.keys(grads).map((name) => [name, new Float32Array(grads[name].length).fill(1)])))),
+    start: (context) =>
+      onUpdates((message) =>
+        mapGradient(message, context, (grads) => Object.fromEntries(Object.keys(grads).map((name) => [name, new Float32Array(grads[name].length).fill(1)]))),
+      ),
   },
   {
     id: 'fake-speed',

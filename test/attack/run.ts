@@ -49,7 +49,9 @@ const runs = [...baselines(rules, attacks), ...rules.flatMap((rule) => attacks.m
 for (const run of runs) {
   const result = await runScenario({ ...run, rounds, seed, duplicateShare, transport });
   results.push(result);
-  process.stderr.write(`${result.attack} / ${result.rule} ${result.setting}: loss ${result.heldOutLoss.toFixed(3)}, quarantined at ${result.quarantinedAt ?? 'never'} (${result.seconds.toFixed(1)} s)\n`);
+  process.stderr.write(
+    `${result.attack} / ${result.rule} ${result.setting}: loss ${result.heldOutLoss.toFixed(3)}, quarantined at ${result.quarantinedAt ?? 'never'} (${result.seconds.toFixed(1)} s)\n`,
+  );
 }
 const rows = judgeRuns(results);
 process.stdout.write(`${rounds} rounds, seed ${seed}, duplicateShare ${duplicateShare}\n\n${formatTable(rows)}\n`);

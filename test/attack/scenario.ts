@@ -133,7 +133,10 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
   });
 
   const tamper = options.attack?.start({ shapes: sampler.shapes, maxGradNorm: config.training.maxGradNorm });
-  const connect = options.transport === 'websocket' ? await webSocketsTo(hub) : { url: 'memory://coordinator', socket: (outgoing?: Outgoing) => new MemorySocket(hub, outgoing), close: () => {} };
+  const connect =
+    options.transport === 'websocket'
+      ? await webSocketsTo(hub)
+      : { url: 'memory://coordinator', socket: (outgoing?: Outgoing) => new MemorySocket(hub, outgoing), close: () => {} };
   const clients = [...HONEST, ...(tamper ? [HOSTILE] : ['honest-4'])].map((workerId) => {
     const outgoing = workerId === HOSTILE && tamper ? (bytes: Uint8Array) => pack(tamper(unpack(bytes) as Record<string, unknown>)).slice() : undefined;
     const client = new WorkerClient({
@@ -165,7 +168,9 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
   return {
     attack: options.attack?.id ?? 'clean',
     rule: options.rule,
-    setting: Object.entries(extra).map(([key, value]) => `${key}=${value}`).join(', '),
+    setting: Object.entries(extra)
+      .map(([key, value]) => `${key}=${value}`)
+      .join(', '),
     rounds: job.state.version,
     heldOut,
     heldOutLoss: Object.values(heldOut).reduce((sum, value) => sum + value, 0),

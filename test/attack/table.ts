@@ -19,7 +19,10 @@ export interface Row {
 export const baselineKey = (result: ScenarioResult) => `${result.rule}|${result.setting}`;
 
 /** The clean runs an attack table needs: one per rule and per distinct setting the attacks bring. */
-export function baselines(rules: readonly string[], attacks: readonly { training?: Record<string, unknown> }[]): { rule: string; training?: Record<string, unknown> }[] {
+export function baselines(
+  rules: readonly string[],
+  attacks: readonly { training?: Record<string, unknown> }[],
+): { rule: string; training?: Record<string, unknown> }[] {
   const settings = new Map<string, Record<string, unknown> | undefined>([['{}', undefined]]);
   for (const attack of attacks) if (attack.training) settings.set(JSON.stringify(attack.training), attack.training);
   return rules.flatMap((rule) => [...settings.values()].map((training) => ({ rule, training })));
@@ -35,7 +38,8 @@ export function judgeRuns(results: readonly ScenarioResult[]): Row[] {
     if (result.honestQuarantined.length > 0) misses.push(`honest worker(s) quarantined: ${result.honestQuarantined.join(', ')}`);
     if (result.attack !== 'clean' && ROBUST_RULES.includes(result.rule)) {
       if (!(ratio <= MAX_LOSS_RATIO)) misses.push(`held-out loss ${ratio.toFixed(2)}x the clean run's (target <= ${MAX_LOSS_RATIO}x)`);
-      if (result.quarantinedAt === null || result.quarantinedAt > MAX_QUARANTINE_ROUND) misses.push(`attacker quarantined at ${result.quarantinedAt ?? 'never'} (target <= round ${MAX_QUARANTINE_ROUND})`);
+      if (result.quarantinedAt === null || result.quarantinedAt > MAX_QUARANTINE_ROUND)
+        misses.push(`attacker quarantined at ${result.quarantinedAt ?? 'never'} (target <= round ${MAX_QUARANTINE_ROUND})`);
     }
     return { result, ratio, misses };
   });
@@ -52,9 +56,13 @@ export function formatTable(rows: readonly Row[]): string {
   for (const { result, ratio, misses } of rows) {
     const losses = Object.values(result.heldOut).map(number).join(' / ');
     const verdicts = ['agree', 'disputed', 'unresolved'].map((outcome) => result.verdicts[outcome] ?? 0).join('/');
-    const quarantined = result.attack === 'clean' ? (result.honestQuarantined.length ? result.honestQuarantined.join(', ') : 'nobody') : String(result.quarantinedAt ?? 'never');
-    const targets = misses.length > 0 ? `MISSED: ${misses.join('; ')}` : result.attack !== 'clean' && !ROBUST_RULES.includes(result.rule) ? '(baseline)' : 'met';
-    lines.push(`| ${result.attack} | ${result.rule} | ${result.setting || '-'} | ${losses} | ${number(result.heldOutLoss)} | ${result.attack === 'clean' ? '1.00' : number(ratio)} | ${quarantined} | ${verdicts} | ${targets} |`);
+    const quarantined =
+      result.attack === 'clean' ? (result.honestQuarantined.length ? result.honestQuarantined.join(', ') : 'nobody') : String(result.quarantinedAt ?? 'never');
+    const targets =
+      misses.length > 0 ? `MISSED: ${misses.join('; ')}` : result.attack !== 'clean' && !ROBUST_RULES.includes(result.rule) ? '(baseline)' : 'met';
+    lines.push(
+      `| ${result.attack} | ${result.rule} | ${result.setting || '-'} | ${losses} | ${number(result.heldOutLoss)} | ${result.attack === 'clean' ? '1.00' : number(ratio)} | ${quarantined} | ${verdicts} | ${targets} |`,
+    );
   }
   return lines.join('\n');
 }

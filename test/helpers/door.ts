@@ -35,10 +35,25 @@ export function tinyJob(outputDir: string, extra: Record<string, unknown> = {}):
 }
 
 /** Starts coordinator/main.ts on a free port with this job and door limits; resolves once it listens. */
-export async function startCoordinatorProcess(outputDir: string, job: Record<string, unknown>, limits: Record<string, number> = {}): Promise<CoordinatorProcess> {
+export async function startCoordinatorProcess(
+  outputDir: string,
+  job: Record<string, unknown>,
+  limits: Record<string, number> = {},
+): Promise<CoordinatorProcess> {
   const configPath = join(outputDir, 'job.json');
   writeFileSync(configPath, JSON.stringify(job));
-  const started = startScript('coordinator/main.ts', ['--port', '0', '--host', '127.0.0.1', '--config', configPath, '--admin-token', 'door-admin-token-for-tests', '--door-limits', JSON.stringify(limits)]);
+  const started = startScript('coordinator/main.ts', [
+    '--port',
+    '0',
+    '--host',
+    '127.0.0.1',
+    '--config',
+    configPath,
+    '--admin-token',
+    'door-admin-token-for-tests',
+    '--door-limits',
+    JSON.stringify(limits),
+  ]);
   const [, url] = await started.waitFor(/tessera coordinator on (http:\/\/[\d.]+:\d+)/, 60_000);
   return { started, pid: started.pid, url, wsUrl: `${url.replace('http', 'ws')}/ws` };
 }
@@ -266,7 +281,9 @@ export class RawClient {
 /** The f32 codec's bytes of zero gradients for every tensor of these weights: a valid update's tensors. */
 export function zeroGradients(weights: Uint8Array): Uint8Array {
   const decoded = getCodec('f32').decode(weights);
-  const zeros = Object.fromEntries(Object.entries(decoded).map(([name, tensor]) => [name, { dtype: 'float32' as const, shape: tensor.shape, data: new Float32Array(tensor.data.length) }]));
+  const zeros = Object.fromEntries(
+    Object.entries(decoded).map(([name, tensor]) => [name, { dtype: 'float32' as const, shape: tensor.shape, data: new Float32Array(tensor.data.length) }]),
+  );
   return getCodec('f32').encode(zeros).slice();
 }
 

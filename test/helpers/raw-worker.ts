@@ -51,7 +51,8 @@ export class RawWorker {
       const found = this.received.slice(after).find((message) => message.type === type);
       if (found) return found as Extract<CoordinatorMessage, { type: T }>;
       const left = deadline - Date.now();
-      if (this.socket.readyState === WebSocket.CLOSED) throw new Error(`the connection closed before a ${type}; received: ${this.received.map((message) => message.type).join(', ')}`);
+      if (this.socket.readyState === WebSocket.CLOSED)
+        throw new Error(`the connection closed before a ${type}; received: ${this.received.map((message) => message.type).join(', ')}`);
       if (left <= 0) throw new Error(`no ${type} within ${timeoutMs} ms; received: ${this.received.map((message) => message.type).join(', ')}`);
       await new Promise<void>((resolve) => {
         const wake = () => {

@@ -28,7 +28,10 @@ export class CoordinatorSampler {
   private timer: NodeJS.Timeout | undefined;
   private inFlight: Promise<void> | undefined;
 
-  constructor(private readonly url: string, private readonly periodMs: number) {}
+  constructor(
+    private readonly url: string,
+    private readonly periodMs: number,
+  ) {}
 
   get latest(): MetricsSample | undefined {
     return this.samples.at(-1);
@@ -52,7 +55,9 @@ export class CoordinatorSampler {
   start(): void {
     this.timer = setInterval(() => {
       // One scrape at a time: a slow coordinator must not pile them up.
-      this.inFlight ??= this.sample().catch(() => undefined).finally(() => (this.inFlight = undefined));
+      this.inFlight ??= this.sample()
+        .catch(() => undefined)
+        .finally(() => (this.inFlight = undefined));
     }, this.periodMs);
   }
 

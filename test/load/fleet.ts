@@ -62,7 +62,10 @@ class UpdatePayloads {
   private readonly byCodec = new Map<string, Uint8Array[]>();
   private next = 0;
 
-  constructor(private readonly shapes: Record<string, number[]>, private readonly variants = 8) {}
+  constructor(
+    private readonly shapes: Record<string, number[]>,
+    private readonly variants = 8,
+  ) {}
 
   take(codecId: string): Uint8Array {
     let list = this.byCodec.get(codecId);
@@ -110,7 +113,11 @@ class SimulatedWorker {
   readonly closed: Promise<void>;
   private markClosed!: () => void;
 
-  constructor(private readonly index: number, private readonly options: FleetOptions, private readonly counters: Counters) {
+  constructor(
+    private readonly index: number,
+    private readonly options: FleetOptions,
+    private readonly counters: Counters,
+  ) {
     this.closed = new Promise((resolve) => (this.markClosed = resolve));
   }
 
@@ -203,24 +210,27 @@ class SimulatedWorker {
   }
 
   private compute(assign: Assign): void {
-    setTimeout(() => {
-      if (this.leaving || !this.welcome) return;
-      const update: Update = {
-        type: 'update',
-        jobId: assign.jobId,
-        round: assign.round,
-        version: assign.version,
-        weightsHash: assign.weightsHash,
-        samples: assign.sampleIndices.length,
-        codec: assign.codec,
-        tensors: this.counters.payloads!.take(assign.codec),
-        losses: { d: 1.386, g: 0.693 },
-        timing: { computeMs: this.options.computeMs, fetchMs: 0 },
-      };
-      this.sentAt.set(assign.round, performance.now());
-      this.counters.updatesSent += 1;
-      this.send(update);
-    }, this.options.computeMs * (0.5 + Math.random()));
+    setTimeout(
+      () => {
+        if (this.leaving || !this.welcome) return;
+        const update: Update = {
+          type: 'update',
+          jobId: assign.jobId,
+          round: assign.round,
+          version: assign.version,
+          weightsHash: assign.weightsHash,
+          samples: assign.sampleIndices.length,
+          codec: assign.codec,
+          tensors: this.counters.payloads!.take(assign.codec),
+          losses: { d: 1.386, g: 0.693 },
+          timing: { computeMs: this.options.computeMs, fetchMs: 0 },
+        };
+        this.sentAt.set(assign.round, performance.now());
+        this.counters.updatesSent += 1;
+        this.send(update);
+      },
+      this.options.computeMs * (0.5 + Math.random()),
+    );
   }
 }
 
@@ -229,7 +239,18 @@ export async function runFleet(options: FleetOptions): Promise<FleetReport> {
   const log = options.log ?? (() => undefined);
   const metricsUrl = options.metricsUrl ?? `${options.url.replace(/^ws/, 'http').replace(/\/ws$/, '')}/metrics`;
   const sampler = new CoordinatorSampler(metricsUrl, options.sampleEveryMs ?? 1000);
-  const counters: Counters = { joinLatencies: [], joinedAt: [], updateLatencies: [], updatesSent: 0, rejects: {}, refused: 0, dropped: 0, weightFetches: 0, rounds: new Set(), payloads: undefined };
+  const counters: Counters = {
+    joinLatencies: [],
+    joinedAt: [],
+    updateLatencies: [],
+    updatesSent: 0,
+    rejects: {},
+    refused: 0,
+    dropped: 0,
+    weightFetches: 0,
+    rounds: new Set(),
+    payloads: undefined,
+  };
   const workers = Array.from({ length: options.workers }, (_, index) => new SimulatedWorker(index, options, counters));
 
   await sampler.sample('baseline');
@@ -291,7 +312,10 @@ export function formatReport(report: FleetReport): string[] {
   const baseline = report.memory[0];
   const peak = report.memory.reduce((max, sample) => (sample.rssBytes > max.rssBytes ? sample : max), baseline);
   const end = report.memory.at(-1)!;
-  const rejects = Object.entries(report.rejects).map(([code, count]) => `${code} ${count}`).join(', ') || 'none';
+  const rejects =
+    Object.entries(report.rejects)
+      .map(([code, count]) => `${code} ${count}`)
+      .join(', ') || 'none';
   return [
     `workers: ${report.joined}/${report.workers} joined, ${report.joinRatePerSecond.toFixed(1)} joins/s; join latency ${spread(report.joinLatencyMs)}`,
     `updates: ${report.updatesSent} sent, ${report.acks} acknowledged in ${report.rounds} rounds; send-to-ack latency ${spread(report.updateLatencyMs)}`,

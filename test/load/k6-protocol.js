@@ -25,7 +25,7 @@ function utf8Encode(text) {
 
 function utf8Decode(bytes, start, end) {
   let text = '';
-  for (let i = start; i < end; ) {
+  for (let i = start; i < end;) {
     const byte = bytes[i];
     let code;
     if (byte < 0x80) {
@@ -179,30 +179,58 @@ export function decode(bytes) {
       return value;
     };
     switch (type) {
-      case 0xc0: return null;
-      case 0xc2: return false;
-      case 0xc3: return true;
-      case 0xc4: return bin(u(1));
-      case 0xc5: return bin(u(2));
-      case 0xc6: return bin(u(4));
-      case 0xca: at += 4; return view.getFloat32(at - 4);
-      case 0xcb: at += 8; return view.getFloat64(at - 8);
-      case 0xcc: return u(1);
-      case 0xcd: return u(2);
-      case 0xce: return u(4);
-      case 0xcf: at += 8; return Number(view.getBigUint64(at - 8));
-      case 0xd0: return s(1);
-      case 0xd1: return s(2);
-      case 0xd2: return s(4);
-      case 0xd3: at += 8; return Number(view.getBigInt64(at - 8));
-      case 0xd9: return string(u(1));
-      case 0xda: return string(u(2));
-      case 0xdb: return string(u(4));
-      case 0xdc: return array(u(2));
-      case 0xdd: return array(u(4));
-      case 0xde: return map(u(2));
-      case 0xdf: return map(u(4));
-      default: throw new Error(`msgpack: type byte 0x${type.toString(16)} not supported`);
+      case 0xc0:
+        return null;
+      case 0xc2:
+        return false;
+      case 0xc3:
+        return true;
+      case 0xc4:
+        return bin(u(1));
+      case 0xc5:
+        return bin(u(2));
+      case 0xc6:
+        return bin(u(4));
+      case 0xca:
+        at += 4;
+        return view.getFloat32(at - 4);
+      case 0xcb:
+        at += 8;
+        return view.getFloat64(at - 8);
+      case 0xcc:
+        return u(1);
+      case 0xcd:
+        return u(2);
+      case 0xce:
+        return u(4);
+      case 0xcf:
+        at += 8;
+        return Number(view.getBigUint64(at - 8));
+      case 0xd0:
+        return s(1);
+      case 0xd1:
+        return s(2);
+      case 0xd2:
+        return s(4);
+      case 0xd3:
+        at += 8;
+        return Number(view.getBigInt64(at - 8));
+      case 0xd9:
+        return string(u(1));
+      case 0xda:
+        return string(u(2));
+      case 0xdb:
+        return string(u(4));
+      case 0xdc:
+        return array(u(2));
+      case 0xdd:
+        return array(u(4));
+      case 0xde:
+        return map(u(2));
+      case 0xdf:
+        return map(u(4));
+      default:
+        throw new Error(`msgpack: type byte 0x${type.toString(16)} not supported`);
     }
   };
   const bin = (length) => {

@@ -28,7 +28,9 @@ const { values } = parseArgs({
   },
 });
 if (values.help) {
-  process.stdout.write('Usage: ws-fleet.ts [--url ws://HOST:PORT/ws] [--workers N] [--ramp SECONDS] [--duration SECONDS] [--compute-ms MS] [--token T] [--job ID] [--metrics-url URL] [--json]\n');
+  process.stdout.write(
+    'Usage: ws-fleet.ts [--url ws://HOST:PORT/ws] [--workers N] [--ramp SECONDS] [--duration SECONDS] [--compute-ms MS] [--token T] [--job ID] [--metrics-url URL] [--json]\n',
+  );
   process.exit(0);
 }
 const seconds = (text: string, name: string) => {

@@ -62,12 +62,15 @@ export default function () {
   let heartbeat;
 
   const compute = (assign) =>
-    setTimeout(() => {
-      if (leaving) return;
-      sentAt[assign.round] = Date.now();
-      updates.add(1);
-      send(protocol.update(assign, shapes, COMPUTE_MS));
-    }, COMPUTE_MS * (0.5 + Math.random()));
+    setTimeout(
+      () => {
+        if (leaving) return;
+        sentAt[assign.round] = Date.now();
+        updates.add(1);
+        send(protocol.update(assign, shapes, COMPUTE_MS));
+      },
+      COMPUTE_MS * (0.5 + Math.random()),
+    );
 
   socket.onopen = () => {
     send(protocol.hello({ name: `k6-${__VU}-${__ITER}`, token: __ENV.TESSERA_WORKER_TOKEN, jobId: __ENV.JOB }));

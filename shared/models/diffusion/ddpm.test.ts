@@ -58,7 +58,10 @@ describe.each([
     for (const [name, values] of Object.entries(grads)) {
       expect(values.length, name).toBe(trainer.shapes[name].reduce((a, b) => a * b, 1));
       expect(values.every(Number.isFinite), name).toBe(true);
-      expect(values.some((value) => value !== 0), name).toBe(true);
+      expect(
+        values.some((value) => value !== 0),
+        name,
+      ).toBe(true);
     }
     expect(Object.keys(grads).some((name) => name.startsWith('label_'))).toBe(conditional);
     expect(new Set(Object.keys(trainer.shapes).map((name) => spec.networkOf(name)))).toEqual(new Set(['denoiser']));
@@ -99,7 +102,10 @@ describe.each([
       const losses: number[] = [];
       for (let step = 0; step < 30; step++) {
         model.setWeights(weights);
-        const { grads, losses: { mse } } = await model.lossAndGrads(batch, noise);
+        const {
+          grads,
+          losses: { mse },
+        } = await model.lossAndGrads(batch, noise);
         losses.push(mse);
         // A larger rate than the default so 30 steps move a small net a long way.
         adamStep(weights, grads, state, { ...spec.networks.denoiser, learningRate: 2e-3 });
@@ -144,10 +150,10 @@ describe('drawNoise', () => {
     // Each quarter of [0, T) holds a quarter of the draws, within 4 standard deviations.
     for (let quarter = 0; quarter < 4; quarter++) {
       const inside = timesteps.filter((t) => t >= quarter * 250 && t < (quarter + 1) * 250).length;
-      expect(Math.abs(inside / count - 0.25)).toBeLessThan(4 * Math.sqrt(0.25 * 0.75 / count));
+      expect(Math.abs(inside / count - 0.25)).toBeLessThan(4 * Math.sqrt((0.25 * 0.75) / count));
     }
     const dropped = dropLabel.reduce((sum, value) => sum + value, 0) / count;
-    expect(Math.abs(dropped - 0.2)).toBeLessThan(4 * Math.sqrt(0.2 * 0.8 / count));
+    expect(Math.abs(dropped - 0.2)).toBeLessThan(4 * Math.sqrt((0.2 * 0.8) / count));
     expect(trainer.drawNoise(5, 3).timesteps).toEqual(timesteps.slice(0, 5));
     expect(trainer.drawNoise(5, 4).timesteps).not.toEqual(timesteps.slice(0, 5));
   });
@@ -155,7 +161,14 @@ describe('drawNoise', () => {
 
 describe('configs', () => {
   it('fills defaults and rejects unknown keys, bad multipliers and odd embedding sizes, naming the field', () => {
-    expect(ddpm.defaults).toMatchObject({ timesteps: 1000, schedule: 'cosine', baseChannels: 32, channelMultipliers: [1, 2, 2], sampler: 'ddim', samplingSteps: 50 });
+    expect(ddpm.defaults).toMatchObject({
+      timesteps: 1000,
+      schedule: 'cosine',
+      baseChannels: 32,
+      channelMultipliers: [1, 2, 2],
+      sampler: 'ddim',
+      samplingSteps: 50,
+    });
     expect(cddpm.defaults).toMatchObject({ labelDropout: 0.1, guidanceScale: 3 });
     expect(ddpm.classes).toBe(0);
     expect(cddpm.classes).toBe(10);

@@ -96,7 +96,10 @@ export class DdpmTrainer implements Trainer {
   /** The network's inputs for noised images at the given steps (and labels, when conditional). */
   private inputs(images: Float32Array, timesteps: ArrayLike<number>, labels?: Float32Array): tf.Tensor[] {
     const count = timesteps.length;
-    const inputs = [tf.tensor4d(images, [count, ...IMAGE]), tf.tensor2d(timestepEmbedding(timesteps, this.config.timeEmbeddingDim), [count, this.config.timeEmbeddingDim])];
+    const inputs = [
+      tf.tensor4d(images, [count, ...IMAGE]),
+      tf.tensor2d(timestepEmbedding(timesteps, this.config.timeEmbeddingDim), [count, this.config.timeEmbeddingDim]),
+    ];
     if (this.conditioning) inputs.push(tf.tensor2d(labels!, [count, this.conditioning.classes + 1]));
     return inputs;
   }

@@ -55,7 +55,12 @@ describe('DDIM with a fixed ε-model reproduces the analytic result', () => {
   it('clipping x̂_0 lands data outside [-1, 1] on the boundary', async () => {
     const c = Float64Array.from(start, (_, i) => (i % 2 === 0 ? 3 : -0.5));
     const x0 = await ddimSample(pointMass(schedule, c), start, schedule, 20, { clipDenoised: true });
-    expect(maxAbsDifference(x0, c.map((value) => Math.min(1, value)))).toBeLessThan(1e-12);
+    expect(
+      maxAbsDifference(
+        x0,
+        c.map((value) => Math.min(1, value)),
+      ),
+    ).toBeLessThan(1e-12);
   });
 
   it('data N(0, 1): every step rotates by the angle between the two ᾱ, so x_0 = x_T Π cos(θ_t - θ_prev), tending to x_T (the flow is the identity)', async () => {
@@ -71,7 +76,13 @@ describe('DDIM with a fixed ε-model reproduces the analytic result', () => {
         factor *= Math.cos(angle(schedule.alphaBars[t]) - angle(previous));
       });
       const x0 = await ddimSample(standardNormal, start, schedule, count);
-      expect(maxAbsDifference(x0, start.map((value) => value * factor)), `${count} steps`).toBeLessThan(1e-12);
+      expect(
+        maxAbsDifference(
+          x0,
+          start.map((value) => value * factor),
+        ),
+        `${count} steps`,
+      ).toBeLessThan(1e-12);
       factors.push(factor);
     }
     expect(factors[0]).toBeLessThan(factors[1]);

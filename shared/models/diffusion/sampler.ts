@@ -61,7 +61,14 @@ export function ddimStep(x: Float64Array, epsilon: ArrayLike<number>, alphaBar: 
  * One ancestral DDPM step from index t to t-1: the posterior mean at x̂_0 plus
  * sqrt(β̃_t) z. At t = 0 β̃ is 0 and the mean is x̂_0 itself.
  */
-export function ddpmStep(x: Float64Array, epsilon: ArrayLike<number>, schedule: NoiseSchedule, t: number, z: ArrayLike<number>, options: SamplerOptions = {}): Float64Array {
+export function ddpmStep(
+  x: Float64Array,
+  epsilon: ArrayLike<number>,
+  schedule: NoiseSchedule,
+  t: number,
+  z: ArrayLike<number>,
+  options: SamplerOptions = {},
+): Float64Array {
   const eps = Float64Array.from(epsilon);
   const x0 = new Float64Array(x.length);
   predictX0(x, eps, schedule.alphaBars[t], options.clipDenoised ?? false, x0);
@@ -73,7 +80,13 @@ export function ddpmStep(x: Float64Array, epsilon: ArrayLike<number>, schedule: 
 }
 
 /** DDIM sampling from x_T over `count` evenly spaced steps; returns x_0. */
-export async function ddimSample(epsModel: EpsilonModel, xT: ArrayLike<number>, schedule: NoiseSchedule, count: number, options: SamplerOptions = {}): Promise<Float64Array> {
+export async function ddimSample(
+  epsModel: EpsilonModel,
+  xT: ArrayLike<number>,
+  schedule: NoiseSchedule,
+  count: number,
+  options: SamplerOptions = {},
+): Promise<Float64Array> {
   const timesteps = samplingTimesteps(schedule.steps, count);
   let x: Float64Array = Float64Array.from(xT);
   for (let k = 0; k < timesteps.length; k++) {

@@ -49,7 +49,11 @@ describe('cosine schedule', () => {
     for (let t = 0; t < steps - 1; t++) expectRelativelyClose(schedule.alphaBars[t], f(t + 1) / f(0), 1e-9, `ᾱ at index ${t}`);
     expectRelativelyClose(schedule.alphaBars[499], 0.49384359044063775, 1e-9, 'ᾱ at the midpoint');
     expect(schedule.betas[steps - 1]).toBe(MAX_BETA);
-    expect(cosineBetas(steps).slice(0, -1).every((beta) => beta < MAX_BETA)).toBe(true);
+    expect(
+      cosineBetas(steps)
+        .slice(0, -1)
+        .every((beta) => beta < MAX_BETA),
+    ).toBe(true);
   });
 });
 
@@ -100,7 +104,7 @@ describe.each<ScheduleKind>(['linear', 'cosine'])('%s schedule: derived quantiti
 });
 
 describe('scheduleFromBetas', () => {
-  it('works on any betas and does not keep the caller\'s array', () => {
+  it("works on any betas and does not keep the caller's array", () => {
     const betas = Float64Array.from([0.1, 0.2, 0.5]);
     const schedule = scheduleFromBetas(betas);
     betas[0] = 0.9;

@@ -53,14 +53,24 @@ export function generatorBody(input: tf.SymbolicTensor, config: GanArchitecture,
   x = normalizeAndActivate(x, config, 0);
   x = apply(tf.layers.conv2dTranspose({ name: 'g_up1', filters: w, kernelSize: 4, strides: 2, padding: 'same', kernelInitializer: initializer(seed + 2) }), x);
   x = normalizeAndActivate(x, config, 1);
-  const up2 = tf.layers.conv2dTranspose({ name: 'g_up2', filters: IMAGE[2], kernelSize: 4, strides: 2, padding: 'same', kernelInitializer: initializer(seed + 3), activation: 'tanh' });
+  const up2 = tf.layers.conv2dTranspose({
+    name: 'g_up2',
+    filters: IMAGE[2],
+    kernelSize: 4,
+    strides: 2,
+    padding: 'same',
+    kernelInitializer: initializer(seed + 3),
+    activation: 'tanh',
+  });
   return apply(up2, x);
 }
 
 /** A strided 4x4 convolution of D, spectrally normalized when the config asks. */
 function discriminatorConv(name: string, filters: number, config: GanArchitecture, seed: number): tf.layers.Layer {
   const common = { name, kernelSize: 4, strides: 2, padding: 'same' as const, kernelInitializer: initializer(seed) };
-  return config.discriminatorNorm === 'spectral' ? new SpectralConv2D({ ...common, units: filters, iterations: config.powerIterations }) : tf.layers.conv2d({ ...common, filters });
+  return config.discriminatorNorm === 'spectral'
+    ? new SpectralConv2D({ ...common, units: filters, iterations: config.powerIterations })
+    : tf.layers.conv2d({ ...common, filters });
 }
 
 /** A dense layer of D, spectrally normalized when the config asks. */

@@ -41,7 +41,11 @@ describe('cdcgan: conditioning on the label', () => {
     };
     // sample() draws the latents from (count, seed) alone: calls with the same ones share them row by row.
     const allThrees = await trainer.sample(10, 5, new Int32Array(10).fill(3));
-    const eachDigit = await trainer.sample(10, 5, Int32Array.from({ length: 10 }, (_, i) => i));
+    const eachDigit = await trainer.sample(
+      10,
+      5,
+      Int32Array.from({ length: 10 }, (_, i) => i),
+    );
     const otherLatents = await trainer.sample(10, 6, new Int32Array(10).fill(3));
     const latentEffect = Array.from({ length: 10 }, (_, row) => meanDifference(allThrees.images, otherLatents.images, row)).reduce((a, b) => a + b) / 10;
     expect(latentEffect).toBeGreaterThan(0);

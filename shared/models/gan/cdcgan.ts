@@ -82,7 +82,8 @@ export class CdcganTrainer extends DcganTrainer<CdcganConfig> {
 
 export const cdcgan: ModelSpec<CdcganConfig> = {
   id: 'cdcgan',
-  description: 'Conditional DCGAN for 28x28 grey digits: label concatenated to z in G, projection discriminator, the dcgan recipe (layer norm in G, spectral norm in D, EMA)',
+  description:
+    'Conditional DCGAN for 28x28 grey digits: label concatenated to z in G, projection discriminator, the dcgan recipe (layer norm in G, spectral norm in D, EMA)',
   defaults: { ...dcgan.defaults },
   parseConfig: dcgan.parseConfig,
   networkOf: dcgan.networkOf,

@@ -61,14 +61,21 @@ describe('dcgan: data-parallel gradients equal single-process gradients', () => 
     for (const [name, values] of Object.entries(grads)) {
       expect(values.length, name).toBe(trainer.shapes[name].reduce((a, b) => a * b, 1));
       expect(values.every(Number.isFinite), name).toBe(true);
-      expect(values.some((value) => value !== 0), name).toBe(true);
+      expect(
+        values.some((value) => value !== 0),
+        name,
+      ).toBe(true);
     }
   });
 
   it('assigns every tensor to the network that owns it', () => {
     const networks = Object.keys(trainer.shapes).map((name) => dcgan.networkOf(name));
     expect(new Set(networks)).toEqual(new Set(['generator', 'discriminator']));
-    expect(Object.keys(trainer.shapes).filter((name) => name.startsWith('g_')).every((name) => dcgan.networkOf(name) === 'generator')).toBe(true);
+    expect(
+      Object.keys(trainer.shapes)
+        .filter((name) => name.startsWith('g_'))
+        .every((name) => dcgan.networkOf(name) === 'generator'),
+    ).toBe(true);
   });
 });
 
@@ -94,7 +101,10 @@ describe.each([
     const batch = loadMnist().batch([5, 1005, 2005, 3005]);
     const noise = trainer.drawNoise(4, 3);
     const both = await trainer.lossAndGrads(batch, noise);
-    for (const [network, loss] of [['discriminator', 'd'], ['generator', 'g']] as const) {
+    for (const [network, loss] of [
+      ['discriminator', 'd'],
+      ['generator', 'g'],
+    ] as const) {
       const alone = await trainer.lossAndGrads(batch, noise, [network]);
       const owned = Object.keys(trainer.shapes).filter((name) => dcgan.networkOf(name) === network);
       expect(Object.keys(alone.grads).sort()).toEqual(owned.sort());

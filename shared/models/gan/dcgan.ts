@@ -46,7 +46,13 @@ function buildDiscriminator(config: DcganConfig, seed: number): tf.LayersModel {
 
 /** Images in [0, 1] from the data layer become [-1, 1], the range of G's tanh. */
 export function imagesToTensor(batch: Batch): tf.Tensor4D {
-  return tf.tidy(() => tf.tensor4d(batch.images, [batch.count, ...IMAGE]).mul(2).sub(1) as tf.Tensor4D);
+  return tf.tidy(
+    () =>
+      tf
+        .tensor4d(batch.images, [batch.count, ...IMAGE])
+        .mul(2)
+        .sub(1) as tf.Tensor4D,
+  );
 }
 
 /** The networks of a GAN by the names its spec steps them under. */
@@ -136,7 +142,14 @@ export class DcganTrainer<Config extends DcganConfig = DcganConfig> implements T
       real,
       generate: () => G.apply(withConditions(latents, conditions), { training: true }) as tf.Tensor,
       discriminate: (images) => D.apply(withConditions(images, conditions), { training: true }) as tf.Tensor,
-      discriminateTwice: (images) => D.apply(withConditions(images, conditions.map((c) => tf.concat([c, c]))), { training: true }) as tf.Tensor,
+      discriminateTwice: (images) =>
+        D.apply(
+          withConditions(
+            images,
+            conditions.map((c) => tf.concat([c, c])),
+          ),
+          { training: true },
+        ) as tf.Tensor,
       discriminatorVariables: this.variables.of(D),
       generatorVariables: this.variables.of(G),
     };
@@ -153,7 +166,10 @@ export class DcganTrainer<Config extends DcganConfig = DcganConfig> implements T
         results.push({ loss: 'g', model: G, result: generatorGrads(batchPass) });
       }
       const [grads, losses] = await Promise.all([
-        this.variables.read(Object.assign({}, ...results.map(({ result }) => result.grads)), results.map(({ model }) => model)),
+        this.variables.read(
+          Object.assign({}, ...results.map(({ result }) => result.grads)),
+          results.map(({ model }) => model),
+        ),
         readScalars(Object.fromEntries(results.map(({ loss, result }) => [loss, result.value]))),
       ]);
       return { grads, losses };

@@ -82,9 +82,23 @@ describe('spectralNormalize', () => {
 describe('SpectralConv2D and SpectralDense', () => {
   it('compute the plain layer with the normalized kernel, under the scoped weight names', () => {
     const images = tf.input({ shape: [8, 8, 2] });
-    const conv = new SpectralConv2D({ name: 'd_conv', units: 3, kernelSize: 4, strides: 2, padding: 'same', iterations: 2, kernelInitializer: tf.initializers.randomNormal({ stddev: 0.5, seed: 1 }) });
+    const conv = new SpectralConv2D({
+      name: 'd_conv',
+      units: 3,
+      kernelSize: 4,
+      strides: 2,
+      padding: 'same',
+      iterations: 2,
+      kernelInitializer: tf.initializers.randomNormal({ stddev: 0.5, seed: 1 }),
+    });
     const flat = tf.layers.flatten().apply(conv.apply(images) as tf.SymbolicTensor) as tf.SymbolicTensor;
-    const dense = new SpectralDense({ name: 'd_head', units: 2, iterations: 2, useBias: false, kernelInitializer: tf.initializers.randomNormal({ stddev: 0.5, seed: 2 }) });
+    const dense = new SpectralDense({
+      name: 'd_head',
+      units: 2,
+      iterations: 2,
+      useBias: false,
+      kernelInitializer: tf.initializers.randomNormal({ stddev: 0.5, seed: 2 }),
+    });
     const model = tf.model({ inputs: images, outputs: dense.apply(flat) as tf.SymbolicTensor });
     expect(model.trainableWeights.map((weight) => [weight.originalName, weight.shape])).toEqual([
       ['d_conv/kernel', [4, 4, 2, 3]],

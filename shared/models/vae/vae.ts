@@ -69,7 +69,10 @@ function buildNetworks(config: VaeConfig, seed: number): VaeNetworks {
 
 /** Binary cross-entropy of targets in [0, 1] against logits, per element, in the stable form max(l, 0) - l t + log(1 + e^-|l|). */
 function crossEntropyWithLogits(logits: tf.Tensor, targets: tf.Tensor): tf.Tensor {
-  return tf.relu(logits).sub(logits.mul(targets)).add(tf.log1p(tf.exp(tf.neg(tf.abs(logits)))));
+  return tf
+    .relu(logits)
+    .sub(logits.mul(targets))
+    .add(tf.log1p(tf.exp(tf.neg(tf.abs(logits)))));
 }
 
 /**
@@ -118,22 +121,28 @@ export class VaeTrainer implements Trainer {
 
   async lossAndGrads(batch: Batch, noise: NamedArrays): Promise<LossAndGrads> {
     // In one tidy: if either shape is wrong, the other tensor is freed.
-    const [images, epsilon] = tf.tidy(() => [tf.tensor4d(batch.images, [batch.count, ...IMAGE]), tf.tensor2d(noise.epsilon, [batch.count, this.config.latentDim])]);
+    const [images, epsilon] = tf.tidy(() => [
+      tf.tensor4d(batch.images, [batch.count, ...IMAGE]),
+      tf.tensor2d(noise.epsilon, [batch.count, this.config.latentDim]),
+    ]);
     let reconstruction: tf.Scalar | undefined;
     let kl: tf.Scalar | undefined;
-    const result = tf.variableGrads(() => {
-      const [mean, logVariance] = tf.split(this.encoder.apply(images, { training: true }) as tf.Tensor2D, 2, 1);
-      const latents = mean.add(tf.exp(logVariance.mul(0.5)).mul(epsilon));
-      const logits = this.decoderLogits.apply(latents, { training: true }) as tf.Tensor4D;
-      // Sums over pixels and latent dimensions, means over the batch: the union's loss is the workers' weighted mean.
-      const reconstructionMean = tf.mean(tf.sum(crossEntropyWithLogits(logits, images), [1, 2, 3])) as tf.Scalar;
-      // KL(N(mean, sigma^2) || N(0, I)) in closed form.
-      const klMean = tf.mean(tf.sum(mean.square().add(tf.exp(logVariance)).sub(1).sub(logVariance), 1).mul(0.5)) as tf.Scalar;
-      // Kept past the gradient's tidy, to be reported.
-      reconstruction = tf.keep(reconstructionMean);
-      kl = tf.keep(klMean);
-      return reconstructionMean.add(klMean.mul(this.config.beta)) as tf.Scalar;
-    }, this.variables.of(this.encoder).concat(this.variables.of(this.decoderLogits)));
+    const result = tf.variableGrads(
+      () => {
+        const [mean, logVariance] = tf.split(this.encoder.apply(images, { training: true }) as tf.Tensor2D, 2, 1);
+        const latents = mean.add(tf.exp(logVariance.mul(0.5)).mul(epsilon));
+        const logits = this.decoderLogits.apply(latents, { training: true }) as tf.Tensor4D;
+        // Sums over pixels and latent dimensions, means over the batch: the union's loss is the workers' weighted mean.
+        const reconstructionMean = tf.mean(tf.sum(crossEntropyWithLogits(logits, images), [1, 2, 3])) as tf.Scalar;
+        // KL(N(mean, sigma^2) || N(0, I)) in closed form.
+        const klMean = tf.mean(tf.sum(mean.square().add(tf.exp(logVariance)).sub(1).sub(logVariance), 1).mul(0.5)) as tf.Scalar;
+        // Kept past the gradient's tidy, to be reported.
+        reconstruction = tf.keep(reconstructionMean);
+        kl = tf.keep(klMean);
+        return reconstructionMean.add(klMean.mul(this.config.beta)) as tf.Scalar;
+      },
+      this.variables.of(this.encoder).concat(this.variables.of(this.decoderLogits)),
+    );
     try {
       const [grads, losses] = await Promise.all([
         this.variables.read(result.grads),
