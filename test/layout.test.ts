@@ -50,7 +50,7 @@ describe('layout', () => {
 });
 
 describe('the type check of shared/', () => {
-  it('fails when a file under shared/ imports node:fs, and passes on the tree as it is', async () => {
+  it('fails when a file under shared/ imports node:fs', async () => {
     const { cpSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } = await import('node:fs');
     const { tmpdir } = await import('node:os');
     const { spawnSync } = await import('node:child_process');
@@ -64,8 +64,7 @@ describe('the type check of shared/', () => {
           encoding: 'utf8',
           timeout: 120_000,
         });
-      const clean = tsc();
-      expect(clean.status, clean.stdout).toBe(0);
+      // The tree as it is passes this check in npm test itself (scripts/test.sh): only the stray import is tried here.
       writeFileSync(join(copy, 'shared', 'stray.ts'), "import { readFileSync } from 'node:fs';\nexport const read = (path: string) => readFileSync(path);\n");
       const stray = tsc();
       expect(stray.status).not.toBe(0);

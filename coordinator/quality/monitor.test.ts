@@ -28,19 +28,17 @@ class ManualScorer implements Scorer {
   }
 
   answer(frechet: number): void {
-    this.waiting
-      .shift()!
-      .resolve({
-        dataset: 'mnist',
-        count: this.asked.at(-1)!.count,
-        frechet,
-        frechetFloor: 10,
-        precision: 0.5,
-        recall: 0.4,
-        recognisable: 0.6,
-        coverageEntropy: 0.9,
-        ms: 5,
-      });
+    this.waiting.shift()!.resolve({
+      dataset: 'mnist',
+      count: this.asked.at(-1)!.count,
+      frechet,
+      frechetFloor: 10,
+      precision: 0.5,
+      recall: 0.4,
+      recognisable: 0.6,
+      coverageEntropy: 0.9,
+      ms: 5,
+    });
   }
 
   fail(message: string): void {
