@@ -1,7 +1,7 @@
+import { tesseraCacheDir } from '../../runtime/node/cache.ts';
 import * as tf from '@tensorflow/tfjs';
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ClassifierConfig } from '../../shared/eval/classifier.ts';
@@ -17,7 +17,7 @@ export const COMMITTED_WEIGHTS_DIR = fileURLToPath(new URL('./weights/', import.
 
 /** Where weights trained on the fly go: $TESSERA_CACHE/eval, else ~/.cache/tessera/eval. */
 export function cacheWeightsDir(env: NodeJS.ProcessEnv = process.env): string {
-  return env.TESSERA_CACHE ? join(env.TESSERA_CACHE, 'eval') : join(homedir(), '.cache', 'tessera', 'eval');
+  return tesseraCacheDir('eval', env);
 }
 
 /** What sits beside the weights: enough to know what they are and how they were made. */

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { tesseraCacheDir } from './cache.ts';
 import { InMemoryDataset } from '../../shared/data/dataset.ts';
 
 const CLASSES = 10;
@@ -12,7 +12,7 @@ const FORMAT = 1;
 
 /** Where converted datasets go: $TESSERA_CACHE/datasets, else ~/.cache/tessera/datasets. */
 export function datasetCacheDir(env: NodeJS.ProcessEnv = process.env): string {
-  return env.TESSERA_CACHE ? join(env.TESSERA_CACHE, 'datasets') : join(homedir(), '.cache', 'tessera', 'datasets');
+  return tesseraCacheDir('datasets', env);
 }
 
 /** The package's ten JSON files, one per class (7,000 images each, 784 integers in 0-255 per image). */

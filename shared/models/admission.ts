@@ -2,7 +2,7 @@ import { weightedMean } from '../aggregate/weighted-mean.ts';
 import type { NamedArrays } from '../codec/types.ts';
 import { ErrorCode, TesseraError } from '../protocol/errors.ts';
 import { concatNoise } from '../training/noise.ts';
-import { createUniform } from '../training/random.ts';
+import { syntheticBatch } from '../worker/model-speed.ts';
 import type { Batch, ModelSpec, Trainer } from './types.ts';
 
 /** One clause of the model contract, as checked on a family before a job may use it. */
@@ -33,15 +33,6 @@ export function relativeError(a: Float32Array, b: Float32Array): number {
     norm += b[i] ** 2;
   }
   return Math.sqrt(difference) / Math.max(Math.sqrt(norm), 1e-30);
-}
-
-/** Seeded images in [0, 1] and labels cycling through the classes: the check needs no dataset. */
-function syntheticBatch(spec: ModelSpec<any>, count: number, seed: number): Batch {
-  const [height, width, channels] = spec.imageShape;
-  const uniform = createUniform(seed);
-  const images = Float32Array.from({ length: count * height * width * channels }, () => uniform());
-  const labels = Int32Array.from({ length: count }, (_, i) => (spec.classes > 0 ? i % spec.classes : 0));
-  return { images, labels, count };
 }
 
 /** The batches one after another, as one batch. */

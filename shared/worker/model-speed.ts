@@ -71,10 +71,13 @@ export async function measureStepTime(
   return { time: fitStepTime(points), grads };
 }
 
-/** Seeded pixels and labels of the model's shape: a step's cost does not depend on what the images show. */
-function syntheticBatch(spec: Pick<ModelSpec<any>, 'imageShape' | 'classes'>, count: number): Batch {
+/**
+ * Seeded pixels in [0, 1] and labels cycling through the classes, of the model's shape: a step's cost does not
+ * depend on what the images show, and the model checks at load need no dataset (shared/models/admission.ts).
+ */
+export function syntheticBatch(spec: Pick<ModelSpec<any>, 'imageShape' | 'classes'>, count: number, seed = count): Batch {
   const [height, width, channels] = spec.imageShape;
-  const uniform = createUniform(count);
+  const uniform = createUniform(seed);
   const images = new Float32Array(count * height * width * channels);
   for (let i = 0; i < images.length; i++) images[i] = uniform();
   const labels = Int32Array.from({ length: count }, (_, i) => (spec.classes > 0 ? i % spec.classes : 0));
