@@ -16,11 +16,11 @@ import { readRounds } from './helpers/round-log.ts';
  * of the assignments given twice, so most rounds compare a Node gradient with
  * a browser gradient of the same examples and seed. Every pair must agree
  * within training.verification.tolerance. TESSERA_VERIFY_ROUNDS sets the
- * length (20 here; `TESSERA_VERIFY_ROUNDS=300` is the issue's full clean run).
+ * length (12 here; `TESSERA_VERIFY_ROUNDS=300` is the issue's full clean run).
  * The job runs without a round budget: a finished job shuts its coordinator down.
  */
 
-const ROUNDS = Number(process.env.TESSERA_VERIFY_ROUNDS ?? 20);
+const ROUNDS = Number(process.env.TESSERA_VERIFY_ROUNDS ?? 12);
 const outputDir = mkdtempSync(join(tmpdir(), 'tessera-verify-browser-'));
 let coordinator: Started;
 let port = 0;

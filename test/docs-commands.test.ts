@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import { parseArgs, type ParseArgsOptionConfig } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { createApp } from '../coordinator/app.ts';
 import { Hub } from '../coordinator/hub.ts';
@@ -105,12 +106,15 @@ function run(entry: string, args: string[], timeoutMs = 60_000): Promise<{ code:
   });
 }
 
-/** The options an entry point's parseArgs declares (its own, and the NATS ones it spreads in). */
-function declaredOptions(entry: string): string[] {
+/** The options an entry point's parseArgs declares (its own, and the NATS ones it spreads in), as parseArgs takes them. */
+function declaredOptions(entry: string): { options: Record<string, ParseArgsOptionConfig>; allowPositionals: boolean } | undefined {
   const source = readFileSync(join(ROOT, entry), 'utf8');
-  const own = [...source.matchAll(/['"]?([a-z][a-z0-9-]*)['"]?\s*:\s*\{\s*type:\s*'(?:string|boolean)'/g)].map((match) => match[1]);
-  const nats = source.includes('...NATS_CLI_OPTIONS') ? Object.keys(NATS_CLI_OPTIONS) : [];
-  return [...new Set([...own, ...nats])].filter((name) => name !== 'help');
+  if (!source.includes('parseArgs(')) return undefined;
+  const options: Record<string, ParseArgsOptionConfig> = source.includes('...NATS_CLI_OPTIONS') ? { ...NATS_CLI_OPTIONS } : {};
+  for (const match of source.matchAll(/['"]?([a-z][a-z0-9-]*)['"]?\s*:\s*\{\s*type:\s*'(string|boolean)'([^}]*)\}/g)) {
+    options[match[1]] = { type: match[2] as 'string' | 'boolean', multiple: /multiple:\s*true/.test(match[3]) };
+  }
+  return { options, allowPositionals: /allowPositionals:\s*true/.test(source) };
 }
 
 /** Runs `task` over `items`, `limit` at a time (the machine's cores are shared). */
@@ -137,21 +141,47 @@ describe('documented commands', () => {
     expect(unknownScripts).toEqual([]);
   });
 
-  it('each parse their arguments: with --help they exit 0 and print a usage that lists every option', async () => {
-    // One run per program and sequence of options: values parse alike (parseArgs checks names and arity, not values).
-    const shape = (command: DocumentedCommand) => `${command.entry} ${command.args.map((arg) => (arg.startsWith('-') ? arg : 'VALUE')).join(' ')}`;
-    const distinct = [...new Map(commands.map((command) => [shape(command), command])).values()];
-    const results = await inBatches(distinct, 2, async (command) => ({ command, ...(await run(command.entry, [...command.args, '--help'])) }));
+  it('each parse their arguments: every program prints a usage listing every option, and every command parses', async () => {
     const failures: string[] = [];
+    // A program that declares its options to parseArgs: each documented command is parsed here with those very options
+    // (strict, as the program does), and the program itself runs once with --help. One that does not runs once per
+    // distinct sequence of options.
+    const shape = (command: DocumentedCommand) => `${command.entry} ${command.args.map((arg) => (arg.startsWith('-') ? arg : 'VALUE')).join(' ')}`;
+    const runs = new Map<string, DocumentedCommand>();
+    for (const command of commands) {
+      if (!existsSync(join(ROOT, command.entry))) {
+        failures.push(`${command.where}: ${command.entry} does not exist`);
+        continue;
+      }
+      const declared = declaredOptions(command.entry);
+      if (!declared) {
+        runs.set(shape(command), command);
+        continue;
+      }
+      if (!runs.has(command.entry)) runs.set(command.entry, { ...command, args: [] });
+      try {
+        parseArgs({
+          args: command.args,
+          options: { ...declared.options, help: { type: 'boolean' } },
+          strict: true,
+          allowPositionals: declared.allowPositionals,
+        });
+      } catch (error) {
+        failures.push(`${command.where}: \`${command.text}\` does not parse: ${(error as Error).message}`);
+      }
+    }
+    const results = await inBatches([...runs.values()], 2, async (command) => ({ command, ...(await run(command.entry, [...command.args, '--help'])) }));
     const usages = new Map<string, string>();
     for (const { command, code, output } of results) {
-      if (!existsSync(join(ROOT, command.entry))) failures.push(`${command.where}: ${command.entry} does not exist`);
-      else if (code !== 0 || !/usage/i.test(output))
-        failures.push(`${command.where}: \`${command.text}\` with --help exited ${code}: ${output.trim().split('\n').slice(-3).join(' | ')}`);
+      if (code !== 0 || !/usage/i.test(output))
+        failures.push(
+          `${command.where}: \`${command.entry} ${command.args.join(' ')} --help\` exited ${code}: ${output.trim().split('\n').slice(-3).join(' | ')}`,
+        );
       else usages.set(command.entry, output);
     }
     for (const [entry, usage] of usages) {
-      const missing = declaredOptions(entry).filter((option) => !new RegExp(`--${option}\\b`).test(usage));
+      const options = Object.keys(declaredOptions(entry)?.options ?? {});
+      const missing = options.filter((option) => option !== 'help' && !new RegExp(`--${option}\\b`).test(usage));
       if (missing.length > 0) failures.push(`${entry} --help does not list ${missing.map((option) => `--${option}`).join(', ')}`);
     }
     expect(failures).toEqual([]);
