@@ -104,7 +104,7 @@ describe('/metrics of a coordinator training with two Node workers', () => {
       await next();
     }
     const started = scrapes.length - 1;
-    for (let i = 0; i < 20; i += 1) await next();
+    for (let i = 0; i < 12; i += 1) await next();
 
     // Counters, histogram buckets, sums and counts never go down from one scrape to the next.
     for (let i = 1; i < scrapes.length; i += 1) {
