@@ -179,7 +179,7 @@ describe('decodeUntrusted', () => {
       [0xc6, 0xff, 0xff, 0xff, 0xff],
       [0xdc, 0xff, 0xff, 0x80],
     ]) {
-      const started = performance.now();
+      // The message names the remaining bytes: the length check fired before any allocation of the declared size (4 GiB).
       const error = refusal(() =>
         decodeUntrusted(bytes(...header, 0, 0, 0), {
           ...roomy,
@@ -191,7 +191,6 @@ describe('decodeUntrusted', () => {
       );
       expect(error.code).toBe(ErrorCode.DecodeFailed);
       expect(error.message).toMatch(/remain/);
-      expect(performance.now() - started).toBeLessThan(50);
     }
   });
 
