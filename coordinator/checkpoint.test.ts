@@ -9,7 +9,7 @@ import { ErrorCode, TesseraError } from '../shared/protocol/errors.ts';
 import { createRandom } from '../shared/training/random.ts';
 import { CHECKPOINT_FILE, decodeCheckpoint, encodeCheckpoint, loadCheckpoint, saveCheckpoint, type Checkpoint } from './checkpoint.ts';
 import { parseJobConfig } from './config.ts';
-import { Job } from './job.ts';
+import { Job } from './job/job.ts';
 
 // Small stand-ins named like the model's tensors: networkOf sends 'g_' to the generator, the rest to the discriminator.
 const shapes: Record<string, number[]> = { g_a: [2, 3], g_b: [3], d_a: [2, 2, 1, 2], d_b: [1] };

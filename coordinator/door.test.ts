@@ -7,7 +7,7 @@ import { ErrorCode } from '../shared/protocol/errors.ts';
 import { LIMITS, PROTOCOL_VERSION, type Assign } from '../shared/protocol/messages.ts';
 import type { Hub, HubOptions } from './hub.ts';
 import { DEFAULT_DOOR_LIMITS, updateFrameLimit } from './limits.ts';
-import type { JobRunner } from './runner.ts';
+import type { JobRunner } from './job/runner.ts';
 import { FakeChannel, shapes, testHub, updateFor } from './test-fixtures.ts';
 
 /** The door's limits, through the hub with fake channels: sizes by stage, deadlines, caps, rates, pruning. */

@@ -6,8 +6,8 @@ import { bytesOf, pack } from '../shared/codec/packr.ts';
 import { getModel } from '../shared/models/registry.ts';
 import { selectNodeBackend } from '../runtime/node/backend.ts';
 import { loadCheckpoint } from './checkpoint.ts';
-import { samplingWeights } from './job.ts';
-import { shapesOf } from './jobs.ts';
+import { samplingWeights } from './job/job.ts';
+import { shapesOf } from './job/open-job.ts';
 import { sampleGridPng } from './outputs.ts';
 
 const USAGE = `Usage: npm run export-dataset -- --job-dir runs/JOB --per-class N [--out DIR] [--seed S]

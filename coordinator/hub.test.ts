@@ -11,8 +11,8 @@ import { ErrorCode } from '../shared/protocol/errors.ts';
 import { PROTOCOL_VERSION, type Assign } from '../shared/protocol/messages.ts';
 import { parseJobConfig } from './config.ts';
 import { Hub } from './hub.ts';
-import { Job } from './job.ts';
-import { JobRunner } from './runner.ts';
+import { Job } from './job/job.ts';
+import { JobRunner } from './job/runner.ts';
 import { FakeChannel, fakeTrainer, shapes, updateFor } from './test-fixtures.ts';
 
 const hello = { type: 'hello', protocol: PROTOCOL_VERSION, kind: 'node', backend: 'wasm', device: 'test' };

@@ -7,7 +7,7 @@ import { parseWorkerMessage, type Hello, type Update, type WorkerMessage } from 
 import { ConnectionGuard } from './door.ts';
 import { DEFAULT_DOOR_LIMITS, messageBudget, updateFrameLimit, type DoorLimits } from './limits.ts';
 import { identityOf } from './identity.ts';
-import type { JobRunner } from './runner.ts';
+import type { JobRunner } from './job/runner.ts';
 import type { ChannelHandler, WorkerChannel } from './transports/types.ts';
 import type { WorkerSession } from './workers.ts';
 

@@ -9,9 +9,9 @@ import { ErrorCode } from '../shared/protocol/errors.ts';
 import { PROTOCOL_VERSION } from '../shared/protocol/messages.ts';
 import { parseJobConfig } from './config.ts';
 import { Hub } from './hub.ts';
-import { Job } from './job.ts';
+import { Job } from './job/job.ts';
 import { ContributionRates, createMetrics, type Metrics } from './metrics.ts';
-import { JobRunner } from './runner.ts';
+import { JobRunner } from './job/runner.ts';
 import { FakeChannel, fakeTrainer, shapes, updateFor } from './test-fixtures.ts';
 
 const BATCH = 4;

@@ -2,8 +2,8 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import { ErrorCode } from '../shared/protocol/errors.ts';
 import type { Hub } from './hub.ts';
 import { addQualityMetrics } from './quality/prometheus.ts';
-import type { RoundSummary } from './job.ts';
-import type { JobRunner, JobStatus } from './runner.ts';
+import type { RoundSummary } from './job/job.ts';
+import type { JobRunner, JobStatus } from './job/runner.ts';
 import type { WorkerSession } from './workers.ts';
 
 /*

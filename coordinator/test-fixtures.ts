@@ -11,8 +11,8 @@ import type { Trainer } from '../shared/models/types.ts';
 import type { Assign, CoordinatorMessage } from '../shared/protocol/messages.ts';
 import { parseJobConfig } from './config.ts';
 import { Hub, type HubOptions } from './hub.ts';
-import { Job } from './job.ts';
-import { JobRunner } from './runner.ts';
+import { Job } from './job/job.ts';
+import { JobRunner } from './job/runner.ts';
 import type { WorkerChannel } from './transports/types.ts';
 
 /** Two tiny tensors named like the model's (g_ for the generator, the rest for the discriminator). */

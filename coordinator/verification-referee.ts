@@ -3,7 +3,7 @@ import { tensorsToArrays } from '../shared/codec/named.ts';
 import { loadDataset } from '../runtime/node/datasets.ts';
 import type { Trainer } from '../shared/models/types.ts';
 import { exampleNoise } from '../shared/training/noise.ts';
-import type { Job } from './job.ts';
+import type { Job } from './job/job.ts';
 import type { Referee } from './verification.ts';
 
 /**

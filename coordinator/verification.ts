@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { NamedArrays } from '../shared/codec/types.ts';
 import { ErrorCode } from '../shared/protocol/errors.ts';
 import type { Assign } from '../shared/protocol/messages.ts';
-import type { Job, OpenRound, RoundSummary } from './job.ts';
+import type { Job, OpenRound, RoundSummary } from './job/job.ts';
 import {
   applyTrust,
   banTrust,

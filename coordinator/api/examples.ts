@@ -5,7 +5,7 @@ import { ErrorCode, TesseraError } from '../../shared/protocol/errors.ts';
 import { parseSessionAuthorization } from '../../shared/protocol/session-auth.ts';
 import type { Hub } from '../hub.ts';
 import { identityOf } from '../identity.ts';
-import type { Job } from '../job.ts';
+import type { Job } from '../job/job.ts';
 import { refuseRequest } from './auth.ts';
 
 /**

@@ -4,7 +4,7 @@ import type { Context, Hono } from 'hono';
 import { ErrorCode, TesseraError } from '../../shared/protocol/errors.ts';
 import { CHECKPOINT_FILE } from '../checkpoint.ts';
 import type { Hub } from '../hub.ts';
-import type { JobRunner } from '../runner.ts';
+import type { JobRunner } from '../job/runner.ts';
 import { describeWorker } from '../workers.ts';
 import { errorBody, requireToken } from './auth.ts';
 

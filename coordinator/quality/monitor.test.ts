@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { NamedArrays } from '../../shared/codec/types.ts';
 import { dcgan } from '../../shared/models/gan/dcgan.ts';
 import { parseJobConfig } from '../config.ts';
-import { Job } from '../job.ts';
+import { Job } from '../job/job.ts';
 import type { QualityRow } from '../round-log.ts';
 import { shapes } from '../test-fixtures.ts';
 import { QualityMonitor } from './monitor.ts';

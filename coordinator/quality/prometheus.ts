@@ -1,6 +1,6 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { Hub } from '../hub.ts';
-import type { JobRunner } from '../runner.ts';
+import type { JobRunner } from '../job/runner.ts';
 import type { QualityCounts } from './monitor.ts';
 import type { QualityReport } from '../../shared/eval/report.ts';
 

@@ -9,9 +9,9 @@ import { dcgan } from '../../shared/models/gan/dcgan.ts';
 import { PROTOCOL_VERSION } from '../../shared/protocol/messages.ts';
 import { parseJobConfig } from '../config.ts';
 import { Hub } from '../hub.ts';
-import { Job } from '../job.ts';
+import { Job } from '../job/job.ts';
 import { parseRoundLog, ROUND_LOG } from '../round-log.ts';
-import { JobRunner } from '../runner.ts';
+import { JobRunner } from '../job/runner.ts';
 import { FakeChannel, fakeTrainer, shapes, updateFor } from '../test-fixtures.ts';
 import type { Scorer } from './scoring-thread.ts';
 

@@ -1,8 +1,8 @@
 import { getModel } from '../../shared/models/registry.ts';
 import { ErrorCode, TesseraError } from '../../shared/protocol/errors.ts';
 import { loadCheckpoint } from '../checkpoint.ts';
-import { samplingWeights } from '../job.ts';
-import { shapesOf } from '../jobs.ts';
+import { samplingWeights } from '../job/job.ts';
+import { shapesOf } from '../job/open-job.ts';
 import type { SampleSource } from './sources.ts';
 
 /** A job's checkpoint: the trainer rebuilt from its config, with its sampling weights (the EMA when the job keeps one). */

@@ -11,7 +11,7 @@ import { ErrorCode } from '../../shared/protocol/errors.ts';
 import { registerWasmConvKernels } from '../../shared/tfjs/wasm-conv-kernels.ts';
 import { saveCheckpoint } from '../checkpoint.ts';
 import { parseJobConfig } from '../config.ts';
-import { Job } from '../job.ts';
+import { Job } from '../job/job.ts';
 import { exportLayersModel, sampleGridPng } from '../outputs.ts';
 import { loadEvaluator } from './load.ts';
 import { openSource } from './sources.ts';

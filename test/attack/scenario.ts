@@ -13,8 +13,8 @@ import { WorkerClient, type SocketLike } from '../../shared/worker/client.ts';
 import { attachWebSocketTransport } from '../../coordinator/transports/websocket.ts';
 import { parseJobConfig } from '../../coordinator/config.ts';
 import { Hub } from '../../coordinator/hub.ts';
-import { Job } from '../../coordinator/job.ts';
-import { JobRunner } from '../../coordinator/runner.ts';
+import { Job } from '../../coordinator/job/job.ts';
+import { JobRunner } from '../../coordinator/job/runner.ts';
 import type { Attack } from './attacks.ts';
 import { MemorySocket } from './memory-socket.ts';
 

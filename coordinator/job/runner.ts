@@ -1,20 +1,20 @@
 import { EventEmitter } from 'node:events';
-import { loadDataset } from '../runtime/node/datasets.ts';
+import { loadDataset } from '../../runtime/node/datasets.ts';
 import { appendFile, mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { adaptiveDeadline, splitBySpeed } from '../shared/schedule/schedule.ts';
-import { ErrorCode, TesseraError } from '../shared/protocol/errors.ts';
-import { LIMITS } from '../shared/protocol/messages.ts';
-import type { Update } from '../shared/protocol/messages.ts';
-import type { Trainer } from '../shared/models/types.ts';
-import { saveCheckpoint } from './checkpoint.ts';
+import { adaptiveDeadline, splitBySpeed } from '../../shared/schedule/schedule.ts';
+import { ErrorCode, TesseraError } from '../../shared/protocol/errors.ts';
+import { LIMITS } from '../../shared/protocol/messages.ts';
+import type { Update } from '../../shared/protocol/messages.ts';
+import type { Trainer } from '../../shared/models/types.ts';
+import { saveCheckpoint } from '../checkpoint.ts';
 import { samplingWeights, type Job, type PublishedWeights, type RoundSummary } from './job.ts';
-import { exportLayersModel, sampleGridPng, writeFileAtomic } from './outputs.ts';
-import { QualityMonitor } from './quality/monitor.ts';
-import type { Scorer } from './quality/scoring-thread.ts';
-import { ROUND_LOG, roundRow, type RoundRow } from './round-log.ts';
-import { Verifier, type Verdict, type VerifierOptions } from './verification.ts';
-import { lateMeasurement, noteAssignment, recordSpeed, shareInput, type WorkerSession } from './workers.ts';
+import { exportLayersModel, sampleGridPng, writeFileAtomic } from '../outputs.ts';
+import { QualityMonitor } from '../quality/monitor.ts';
+import type { Scorer } from '../quality/scoring-thread.ts';
+import { ROUND_LOG, roundRow, type RoundRow } from '../round-log.ts';
+import { Verifier, type Verdict, type VerifierOptions } from '../verification.ts';
+import { lateMeasurement, noteAssignment, recordSpeed, shareInput, type WorkerSession } from '../workers.ts';
 
 /** Finish times the adaptive deadline learns from: enough for a stable median, recent enough to follow a fleet that changes. */
 const FINISH_TIMES_KEPT = 64;

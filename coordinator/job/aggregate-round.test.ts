@@ -1,14 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { getCodec } from '../shared/codec/index.ts';
-import { arraysToTensors } from '../shared/codec/named.ts';
-import type { NamedArrays } from '../shared/codec/types.ts';
-import { dcgan } from '../shared/models/gan/dcgan.ts';
-import type { Update } from '../shared/protocol/messages.ts';
-import { adamStep, createAdamState } from '../shared/training/adam.ts';
+import { getCodec } from '../../shared/codec/index.ts';
+import { arraysToTensors } from '../../shared/codec/named.ts';
+import type { NamedArrays } from '../../shared/codec/types.ts';
+import { dcgan } from '../../shared/models/gan/dcgan.ts';
+import type { Update } from '../../shared/protocol/messages.ts';
+import { adamStep, createAdamState } from '../../shared/training/adam.ts';
 import { aggregateRound } from './aggregate-round.ts';
-import { parseJobConfig } from './config.ts';
+import { parseJobConfig } from '../config.ts';
 import { Job } from './job.ts';
-import { roundRow } from './round-log.ts';
+import { roundRow } from '../round-log.ts';
 
 // One tensor per network, named as dcgan's networkOf splits them (g_ for the generator).
 const shapes = { g_w: [2, 3], d_w: [4] };

@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { getCodec } from '../shared/codec/index.ts';
-import { arraysToTensors } from '../shared/codec/named.ts';
-import type { NamedArrays } from '../shared/codec/types.ts';
-import { dcgan } from '../shared/models/gan/dcgan.ts';
-import { ErrorCode, TesseraError } from '../shared/protocol/errors.ts';
-import type { Update } from '../shared/protocol/messages.ts';
-import { adamStep, createAdamState } from '../shared/training/adam.ts';
-import { parseJobConfig } from './config.ts';
+import { getCodec } from '../../shared/codec/index.ts';
+import { arraysToTensors } from '../../shared/codec/named.ts';
+import type { NamedArrays } from '../../shared/codec/types.ts';
+import { dcgan } from '../../shared/models/gan/dcgan.ts';
+import { ErrorCode, TesseraError } from '../../shared/protocol/errors.ts';
+import type { Update } from '../../shared/protocol/messages.ts';
+import { adamStep, createAdamState } from '../../shared/training/adam.ts';
+import { parseJobConfig } from '../config.ts';
 import { Job } from './job.ts';
 
 // Two tiny tensors, one per network, stand in for the model: the Job only needs names and shapes.

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ErrorCode, TesseraError } from '../shared/protocol/errors.ts';
+import { ErrorCode, TesseraError } from '../../shared/protocol/errors.ts';
 import { checkLosses, MAX_LOSS_MAGNITUDE } from './losses.ts';
 
 /** `CODE field` of what checkLosses throws, or 'ok'. */

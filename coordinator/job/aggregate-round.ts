@@ -1,7 +1,7 @@
-import { getRule } from '../shared/aggregate/index.ts';
-import type { NamedArrays } from '../shared/codec/types.ts';
-import type { ModelSpec } from '../shared/models/types.ts';
-import type { TrainingConfig } from './config.ts';
+import { getRule } from '../../shared/aggregate/index.ts';
+import type { NamedArrays } from '../../shared/codec/types.ts';
+import type { ModelSpec } from '../../shared/models/types.ts';
+import type { TrainingConfig } from '../config.ts';
 
 /** An update that some network's rule clipped, trimmed or found beyond its radius (for trust scoring and the round log). */
 export interface RoundOutlier {

@@ -2,9 +2,9 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { selectNodeBackend } from '../runtime/node/backend.ts';
-import { openJob } from './jobs.ts';
-import { ROUND_LOG } from './round-log.ts';
+import { selectNodeBackend } from '../../runtime/node/backend.ts';
+import { openJob } from './open-job.ts';
+import { ROUND_LOG } from '../round-log.ts';
 
 /** Opening a job on a folder an earlier start left behind. */
 describe('openJob on an earlier run’s folder', () => {

@@ -1,20 +1,20 @@
-import { getCodec } from '../shared/codec/index.ts';
-import { arraysToTensors, contentHash, tensorsToArrays } from '../shared/codec/named.ts';
-import type { NamedArrays } from '../shared/codec/types.ts';
-import { findNonFinite, globalNorm } from '../shared/aggregate/norms.ts';
-import { stalenessWeight } from '../shared/schedule/schedule.ts';
-import { dealShards, makeShards, ShardSampler, splitDataset, type ShardCursor } from '../shared/data/shards.ts';
-import { ErrorCode, TesseraError } from '../shared/protocol/errors.ts';
-import type { Assign, Update } from '../shared/protocol/messages.ts';
-import { getModel } from '../shared/models/registry.ts';
-import type { ModelSpec } from '../shared/models/types.ts';
-import { adamStep, createAdamState, type AdamState } from '../shared/training/adam.ts';
-import { emaDecayAt, updateEma } from '../shared/training/ema.ts';
-import { deriveSeed } from '../shared/training/random.ts';
-import { scaledOptimizer } from '../shared/training/lr-scaling.ts';
-import { createMomentum, nesterovStep } from '../shared/training/nesterov.ts';
+import { getCodec } from '../../shared/codec/index.ts';
+import { arraysToTensors, contentHash, tensorsToArrays } from '../../shared/codec/named.ts';
+import type { NamedArrays } from '../../shared/codec/types.ts';
+import { findNonFinite, globalNorm } from '../../shared/aggregate/norms.ts';
+import { stalenessWeight } from '../../shared/schedule/schedule.ts';
+import { dealShards, makeShards, ShardSampler, splitDataset, type ShardCursor } from '../../shared/data/shards.ts';
+import { ErrorCode, TesseraError } from '../../shared/protocol/errors.ts';
+import type { Assign, Update } from '../../shared/protocol/messages.ts';
+import { getModel } from '../../shared/models/registry.ts';
+import type { ModelSpec } from '../../shared/models/types.ts';
+import { adamStep, createAdamState, type AdamState } from '../../shared/training/adam.ts';
+import { emaDecayAt, updateEma } from '../../shared/training/ema.ts';
+import { deriveSeed } from '../../shared/training/random.ts';
+import { scaledOptimizer } from '../../shared/training/lr-scaling.ts';
+import { createMomentum, nesterovStep } from '../../shared/training/nesterov.ts';
 import { aggregateRound, type RoundOutlier } from './aggregate-round.ts';
-import type { JobConfig } from './config.ts';
+import type { JobConfig } from '../config.ts';
 import { checkLosses } from './losses.ts';
 
 /** Everything a checkpoint holds: with the config, enough to continue the job exactly. */

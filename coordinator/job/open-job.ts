@@ -1,12 +1,12 @@
 import { readFile, rename } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { loadDataset } from '../runtime/node/datasets.ts';
-import { getModel } from '../shared/models/registry.ts';
-import { loadCheckpoint } from './checkpoint.ts';
-import { parseJobConfig, type JobConfig } from './config.ts';
+import { loadDataset } from '../../runtime/node/datasets.ts';
+import { getModel } from '../../shared/models/registry.ts';
+import { loadCheckpoint } from '../checkpoint.ts';
+import { parseJobConfig, type JobConfig } from '../config.ts';
 import { Job } from './job.ts';
-import { writeFileAtomic } from './outputs.ts';
-import { parseRoundLog, ROUND_LOG } from './round-log.ts';
+import { writeFileAtomic } from '../outputs.ts';
+import { parseRoundLog, ROUND_LOG } from '../round-log.ts';
 import { JobRunner } from './runner.ts';
 
 /** Tensor shapes of a config's model, from a throwaway trainer. */

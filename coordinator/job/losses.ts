@@ -1,4 +1,4 @@
-import { ErrorCode, TesseraError, describe } from '../shared/protocol/errors.ts';
+import { ErrorCode, TesseraError, describe } from '../../shared/protocol/errors.ts';
 
 /**
  * Largest |loss| accepted from a worker: no real loss comes near it, and a
