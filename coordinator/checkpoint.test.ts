@@ -140,7 +140,7 @@ describe('checkpoint', () => {
     await saveCheckpoint(dir, checkpoint, shapes);
     const loaded = (await loadCheckpoint(dir, shapesOf))!;
     const job = new Job(loaded.config, shapes, loaded.state, 200);
-    expect(job.sampler.cursors).toEqual(checkpoint.state.shardCursors);
+    expect(job.shardSampler.cursors).toEqual(checkpoint.state.shardCursors);
     expect(job.state.version).toBe(7);
   });
 

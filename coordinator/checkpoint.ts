@@ -8,7 +8,7 @@ import * as check from '../shared/protocol/check.ts';
 import { ErrorCode, TesseraError, invalid } from '../shared/protocol/errors.ts';
 import { LIMITS } from '../shared/protocol/messages.ts';
 import { parseJobConfig, type JobConfig } from './config.ts';
-import type { JobState } from './job/job.ts';
+import type { JobState } from './job/state.ts';
 
 const FORMAT = 'tessera-checkpoint';
 const FORMAT_VERSION = 1;

@@ -6,7 +6,7 @@ import { bytesOf, pack } from '../shared/codec/packr.ts';
 import { getModel } from '../shared/models/registry.ts';
 import { selectNodeBackend } from '../runtime/node/backend.ts';
 import { loadCheckpoint } from './checkpoint.ts';
-import { samplingWeights } from './job/job.ts';
+import { samplingWeights } from './job/state.ts';
 import { shapesOf } from './job/open-job.ts';
 import { sampleGridPng } from './outputs.ts';
 

@@ -319,7 +319,7 @@ describe('createMetrics', () => {
     expect(before.has('tessera_checkpoint_age_seconds{job_id="second"}')).toBe(false);
     await playRound([channel], 1);
     const bytes = await checkpoint;
-    second.lastCheckpointAt = clock - 4_000;
+    second.outputs.lastCheckpointAt = clock - 4_000;
     const series = await snapshot(metrics);
     expect(series.get('tessera_samples_processed_total{backend="wasm",job_id="second",worker_kind="node"}')).toBe(BATCH);
     expect(series.get('tessera_checkpoint_duration_seconds_count{job_id="second"}')).toBe(1);

@@ -2,8 +2,9 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import { ErrorCode } from '../shared/protocol/errors.ts';
 import type { Hub } from './hub.ts';
 import { addQualityMetrics } from './quality/prometheus.ts';
-import type { RoundSummary } from './job/job.ts';
-import type { JobRunner, JobStatus } from './job/runner.ts';
+import type { RoundSummary } from './job/round.ts';
+import type { JobRunner } from './job/runner.ts';
+import type { JobStatus } from './job/runner-events.ts';
 import type { WorkerSession } from './workers.ts';
 
 /*
@@ -301,7 +302,7 @@ export function createMetrics(hub: Hub, options: MetricsOptions = {}): Metrics {
     collect() {
       this.reset();
       for (const [jobId, runner] of hub.runners) {
-        if (runner.lastCheckpointAt !== undefined) this.set({ job_id: jobId }, Math.max(0, now() - runner.lastCheckpointAt) / 1000);
+        if (runner.outputs.lastCheckpointAt !== undefined) this.set({ job_id: jobId }, Math.max(0, now() - runner.outputs.lastCheckpointAt) / 1000);
       }
     },
   });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ErrorCode } from '../shared/protocol/errors.ts';
-import type { RoundSummary } from './job/job.ts';
+import type { RoundSummary } from './job/round.ts';
 import { formatQuality, formatRound, progressBar } from './progress.ts';
 
 function summary(round: number, version: number, applied = true): RoundSummary {

@@ -1,4 +1,4 @@
-import type { RoundSummary } from './job/job.ts';
+import type { RoundSummary } from './job/round.ts';
 import type { QualityRow } from './round-log.ts';
 
 /** One compact line per round: round, losses, who contributed at what speed, and the total. */

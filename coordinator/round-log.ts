@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import type { RoundSummary } from './job/job.ts';
+import type { RoundSummary } from './job/round.ts';
 import type { QualityReport } from '../shared/eval/report.ts';
 import type { Verdict } from './verification.ts';
 

@@ -7,7 +7,8 @@ import { ErrorCode } from '../shared/protocol/errors.ts';
 import type { Update } from '../shared/protocol/messages.ts';
 import { createUniform } from '../shared/training/random.ts';
 import { parseJobConfig } from './config.ts';
-import { Job, type RoundSummary } from './job/job.ts';
+import { Job } from './job/job.ts';
+import type { RoundSummary } from './job/round.ts';
 import { shapes, updateFor } from './test-fixtures.ts';
 import { suspicionOf, Verifier, type Referee, type Ruling, type Verdict, type VerifierOptions } from './verification.ts';
 

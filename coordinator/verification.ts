@@ -2,7 +2,8 @@ import { EventEmitter } from 'node:events';
 import type { NamedArrays } from '../shared/codec/types.ts';
 import { ErrorCode } from '../shared/protocol/errors.ts';
 import type { Assign } from '../shared/protocol/messages.ts';
-import type { Job, OpenRound, RoundSummary } from './job/job.ts';
+import type { Job } from './job/job.ts';
+import type { OpenRound, RoundSummary } from './job/round.ts';
 import {
   applyTrust,
   banTrust,

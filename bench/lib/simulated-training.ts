@@ -1,5 +1,6 @@
 import { parseJobConfig, type JobConfig } from '../../coordinator/config.ts';
-import { Job, samplingWeights } from '../../coordinator/job/job.ts';
+import { Job } from '../../coordinator/job/job.ts';
+import { samplingWeights } from '../../coordinator/job/state.ts';
 import { getCodec } from '../../shared/codec/index.ts';
 import { arraysToTensors } from '../../shared/codec/named.ts';
 import type { NamedArrays } from '../../shared/codec/types.ts';

@@ -8,7 +8,8 @@ import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Hub } from '../hub.ts';
-import type { JobRunner, JobStatus } from '../job/runner.ts';
+import type { JobRunner } from '../job/runner.ts';
+import type { JobStatus } from '../job/runner-events.ts';
 import { testHub } from '../test-fixtures.ts';
 import { addEventRoutes } from './events.ts';
 

@@ -3,7 +3,7 @@ import { streamSSE } from 'hono/streaming';
 import { ErrorCode, TesseraError } from '../../shared/protocol/errors.ts';
 import type { Hub } from '../hub.ts';
 import { roundRow, type QualityRow, type RoundRow } from '../round-log.ts';
-import type { RoundSummary } from '../job/job.ts';
+import type { RoundSummary } from '../job/round.ts';
 import { describeWorker, type WorkerSession } from '../workers.ts';
 import { errorBody } from './auth.ts';
 import { describeJob } from './jobs.ts';

@@ -15,10 +15,7 @@ import { refuseRequest } from './auth.ts';
  */
 export function liveIndices(job: Job, workerId: string): Set<number> {
   const indices = new Set<number>(job.current?.assignments.get(workerId)?.message.sampleIndices);
-  // The Job keeps missed assignments to itself (it alone places late updates); they are only read here.
-  for (const [key, { assignment }] of job['missed']) {
-    if (key.startsWith(`${workerId}/`)) for (const index of assignment.message.sampleIndices) indices.add(index);
-  }
+  for (const assignment of job.missedAssignments(workerId)) for (const index of assignment.message.sampleIndices) indices.add(index);
   return indices;
 }
 

@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { deriveSeed } from '../../shared/training/random.ts';
-import { samplingWeights, type Job } from '../job/job.ts';
+import type { Job } from '../job/job.ts';
+import { samplingWeights } from '../job/state.ts';
 import type { QualityRow } from '../round-log.ts';
 import { ScoringThread, type Scorer } from './scoring-thread.ts';
 

@@ -1,7 +1,7 @@
 import { getModel } from '../../shared/models/registry.ts';
 import { ErrorCode, TesseraError } from '../../shared/protocol/errors.ts';
 import { loadCheckpoint } from '../checkpoint.ts';
-import { samplingWeights } from '../job/job.ts';
+import { samplingWeights } from '../job/state.ts';
 import { shapesOf } from '../job/open-job.ts';
 import type { SampleSource } from './sources.ts';
 

@@ -1,0 +1,78 @@
+import { ErrorCode, TesseraError } from '../../shared/protocol/errors.ts';
+import type { Update } from '../../shared/protocol/messages.ts';
+import type { Verifier } from '../verification.ts';
+import { lateMeasurement, recordSpeed, type WorkerSession } from '../workers.ts';
+import type { Job } from './job.ts';
+
+/**
+ * The workers connected to one job, as the job sees them: each session's
+ * trust follows the verifier, a worker back mid-round gets its assignment
+ * again, and every update is answered with ack or reject and counted in the
+ * worker's session.
+ */
+export class ConnectedWorkers {
+  private readonly sessions = new Map<string, WorkerSession>();
+
+  constructor(
+    private readonly job: Job,
+    private readonly verifier: Verifier,
+    private readonly clock: () => number,
+  ) {
+    verifier.on('trust', (workerId, trust) => {
+      const session = this.sessions.get(workerId);
+      if (session) session.trust = trust;
+    });
+  }
+
+  get list(): WorkerSession[] {
+    return [...this.sessions.values()];
+  }
+
+  has(workerId: string): boolean {
+    return this.sessions.has(workerId);
+  }
+
+  get(workerId: string): WorkerSession | undefined {
+    return this.sessions.get(workerId);
+  }
+
+  /** A worker is (again) connected. */
+  add(session: WorkerSession): void {
+    this.sessions.set(session.id, session);
+    session.trust = this.verifier.trustOf(session.id);
+    // A worker back mid-round finds its assignment again, if the round still waits for it.
+    const round = this.job.current;
+    const assignment = round?.assignments.get(session.id);
+    if (assignment && !round!.updates.has(session.id) && !round!.failures.has(session.id)) session.channel?.send(assignment.message);
+  }
+
+  /** A worker left; false if it was not here. */
+  remove(workerId: string): boolean {
+    if (!this.sessions.delete(workerId)) return false;
+    this.verifier.forget(workerId);
+    return true;
+  }
+
+  /** Hands an update to the job and answers the worker; returns the refusal, if it was refused. */
+  answer(session: WorkerSession, update: Update): TesseraError | undefined {
+    try {
+      const accepted = this.job.acceptUpdate(session.id, update, this.clock());
+      session.updatesAccepted += 1;
+      session.samplesContributed += accepted.samples;
+      session.bytesReceived += accepted.bytes;
+      recordSpeed(session, accepted.samples, accepted.finishMs, accepted);
+      session.channel?.send({ type: 'ack', round: update.round });
+      return undefined;
+    } catch (error) {
+      const failure = error instanceof TesseraError ? error : new TesseraError(ErrorCode.Internal, String(error), { cause: error });
+      session.updatesRejected += 1;
+      this.verifier.refused(session.id, failure.code);
+      // A late update still measured the worker's speed: without it a slow newcomer, cut off by a deadline learned
+      // from faster workers, would get the same too-large batch every round and never contribute.
+      const late = failure.code === ErrorCode.WrongRound ? lateMeasurement(session, update.round, this.clock()) : undefined;
+      if (late) recordSpeed(session, late.samples, late.finishMs, update.timing);
+      session.channel?.send({ type: 'reject', round: update.round, ...failure.toWire() });
+      return failure;
+    }
+  }
+}

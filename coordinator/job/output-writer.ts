@@ -1,0 +1,107 @@
+import type { EventEmitter } from 'node:events';
+import { join, resolve } from 'node:path';
+import { loadDataset } from '../../runtime/node/datasets.ts';
+import type { Trainer } from '../../shared/models/types.ts';
+import { saveCheckpoint } from '../checkpoint.ts';
+import { exportLayersModel, sampleGridPng, writeFileAtomic } from '../outputs.ts';
+import type { Job } from './job.ts';
+import type { RunnerEvents } from './runner-events.ts';
+import { samplingWeights } from './state.ts';
+
+/**
+ * Writes a job's outputs: checkpoints, sample grids, reconstructions and the
+ * exported model, each when the config makes it due. Writes run one after
+ * another in the background, off the round's critical path; a failed write
+ * is reported as an `outputError` event and the next one still runs.
+ */
+export class OutputWriter {
+  /** The job's output folder: output.dir/<job id>. */
+  readonly outputDir: string;
+  lastSamplesPath: string | undefined;
+  /** When the last checkpoint was written (ms since the epoch), for its age in the metrics. */
+  lastCheckpointAt: number | undefined;
+  private writes: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly job: Job,
+    /** The tfjs model that draws the samples and is exported; its weights are set from each snapshot. */
+    private readonly samplingTrainer: Trainer,
+    private readonly events: EventEmitter<RunnerEvents>,
+  ) {
+    this.outputDir = resolve(job.config.output.dir, job.config.id);
+  }
+
+  /** Runs `write` after the writes already queued. */
+  enqueue(write: () => Promise<void>): void {
+    this.writes = this.writes.then(write).catch((error: Error) => {
+      this.events.emit('outputError', error);
+    });
+  }
+
+  /** Resolves when the writes queued so far are done. */
+  settled(): Promise<void> {
+    return this.writes;
+  }
+
+  /**
+   * Snapshots the state now (before the next round changes the weights) and
+   * queues what is due: with `force`, a checkpoint, samples and the export.
+   */
+  queue(force: boolean): void {
+    const { output, training } = this.job.config;
+    // Outputs are due by training steps taken, which rounds that applied nothing do not advance.
+    const round = this.job.state.version;
+    const wantCheckpoint = force || round % output.checkpointEvery === 0;
+    const wantSamples = force || round % output.sampleEvery === 0;
+    const wantExport = force || round % output.exportEvery === 0;
+    if (!wantCheckpoint && !wantSamples && !wantExport) return;
+    const state = structuredClone(this.job.state);
+    const savedAt = new Date().toISOString();
+    this.enqueue(async () => {
+      if (wantCheckpoint) {
+        const started = performance.now();
+        const { path, bytes } = await saveCheckpoint(this.outputDir, { config: this.job.config, state, savedAt }, this.job.shapes);
+        this.lastCheckpointAt = Date.now();
+        this.events.emit('checkpoint', path, round, performance.now() - started, bytes);
+      }
+      if (!wantSamples && !wantExport) return;
+      this.samplingTrainer.setWeights(samplingWeights(state));
+      if (wantSamples) {
+        const { images } = await this.samplingTrainer.sample(output.sampleCount, training.seed);
+        const png = sampleGridPng(images, output.sampleCount, this.job.spec.imageShape);
+        const path = join(this.outputDir, 'samples', `round-${String(round).padStart(6, '0')}.png`);
+        await writeFileAtomic(path, png);
+        await writeFileAtomic(join(this.outputDir, 'samples', 'latest.png'), png);
+        if (this.samplingTrainer.reconstruct) await this.writeReconstructions(output.sampleCount);
+        this.lastSamplesPath = path;
+        this.events.emit('samples', path, round);
+      }
+      if (wantExport) {
+        const dir = join(this.outputDir, 'model');
+        await exportLayersModel(this.samplingTrainer.exportModel(), dir, { round, version: state.version, jobId: this.job.config.id });
+        this.events.emit('exported', dir, round);
+      }
+    });
+  }
+
+  /** Frees the tfjs model used for samples and export. */
+  dispose(): void {
+    this.samplingTrainer.dispose();
+  }
+
+  /** Held-out digits (top rows) above their reconstructions (bottom rows), for autoencoders. */
+  private async writeReconstructions(count: number): Promise<void> {
+    const columns = 8;
+    const shown = Math.max(columns, Math.floor(Math.min(count, 32) / columns) * columns);
+    const dataset = loadDataset(this.job.config.dataset.id);
+    const { heldOut } = this.job;
+    // Spread over the held-out set, which is sorted by index and so by digit.
+    const step = Math.max(1, Math.floor(heldOut.length / shown));
+    const originals = dataset.batch(Array.from({ length: shown }, (_, i) => heldOut[(i * step) % heldOut.length]));
+    const reconstructions = await this.samplingTrainer.reconstruct!(originals.images);
+    const both = new Float32Array(originals.images.length * 2);
+    both.set(originals.images);
+    both.set(reconstructions, originals.images.length);
+    await writeFileAtomic(join(this.outputDir, 'samples', 'reconstructions-latest.png'), sampleGridPng(both, shown * 2, this.job.spec.imageShape, { columns }));
+  }
+}

@@ -1,0 +1,42 @@
+import { getCodec } from '../../shared/codec/index.ts';
+import { arraysToTensors, contentHash } from '../../shared/codec/named.ts';
+import type { JobState } from './state.ts';
+
+/** Weights of one version, encoded once and shared by every worker that asks. */
+export interface PublishedWeights {
+  version: number;
+  hash: string;
+  codec: string;
+  bytes: Uint8Array;
+}
+
+/** Encodes the job's weights once per version and keeps the version before, for a worker finishing late. */
+export class WeightsPublisher {
+  private published: PublishedWeights | undefined;
+  private previous: PublishedWeights | undefined;
+
+  constructor(
+    private readonly state: JobState,
+    private readonly shapes: Record<string, number[]>,
+  ) {}
+
+  /** The current weights, encoded and hashed once per version. */
+  async current(): Promise<PublishedWeights> {
+    if (this.published?.version === this.state.version) return this.published;
+    const codec = getCodec('f32');
+    // A copy: the encoder's output views a larger shared buffer, and this one is kept for the whole version.
+    const bytes = codec.encode(arraysToTensors(this.state.weights, this.shapes)).slice();
+    const published = { version: this.state.version, hash: await contentHash(bytes), codec: codec.id, bytes };
+    // Another call may have published this version while the hash was computed.
+    if (this.published?.version !== published.version) {
+      this.previous = this.published;
+      this.published = published;
+    }
+    return this.published;
+  }
+
+  /** Weights by hash: the current version, or the one before (a worker finishing late may still ask). */
+  byHash(hash: string): PublishedWeights | undefined {
+    return [this.published, this.previous].find((weights) => weights?.hash === hash);
+  }
+}

@@ -1,0 +1,138 @@
+import type { NamedArrays } from '../../shared/codec/types.ts';
+import { dealShards, type ShardSampler } from '../../shared/data/shards.ts';
+import type { ErrorCode } from '../../shared/protocol/errors.ts';
+import type { Assign } from '../../shared/protocol/messages.ts';
+import { deriveSeed } from '../../shared/training/random.ts';
+import type { JobConfig } from '../config.ts';
+import type { RoundOutlier } from './aggregate-round.ts';
+
+/** A worker's share of a round. */
+export interface Assignment {
+  workerId: string;
+  message: Assign;
+  assignedAt: number;
+}
+
+export interface AcceptedUpdate {
+  workerId: string;
+  /** The round the update was computed for (earlier than the round applying it when late). */
+  round: number;
+  samples: number;
+  /** Its weight in the average: the samples, discounted when late. */
+  weight: number;
+  /** Assignment to arrival, ms: the finish times the adaptive deadline learns from. */
+  finishMs: number;
+  /** The data shards the batch was drawn from. */
+  shardIds: number[];
+  /** Live tensors the worker reported (leak watch). */
+  workerTensors?: number;
+  grads: NamedArrays;
+  losses: Record<string, number>;
+  computeMs: number;
+  fetchMs: number;
+  bytes: number;
+  receivedAt: number;
+}
+
+/** A worker that was assigned work but whose update will not count, and why. */
+export interface RoundFailure {
+  workerId: string;
+  code: ErrorCode | 'LEFT' | 'DEADLINE';
+  message: string;
+}
+
+export interface OpenRound {
+  round: number;
+  version: number;
+  startedAt: number;
+  deadlineAt: number;
+  assignments: Map<string, Assignment>;
+  updates: Map<string, AcceptedUpdate>;
+  failures: Map<string, RoundFailure>;
+  /** Updates of earlier rounds applied here with a staleness weight (training.lateUpdates = 'stale'). */
+  late: AcceptedUpdate[];
+  /** Verification copies: worker id -> the worker whose assignment it was given again (same indices and seed). */
+  copies: Map<string, string>;
+}
+
+export interface RoundSummary {
+  round: number;
+  version: number;
+  durationMs: number;
+  deadlineMs: number;
+  updates: AcceptedUpdate[];
+  /** Late updates of earlier rounds applied in this one. */
+  late: AcceptedUpdate[];
+  failures: RoundFailure[];
+  /** Accepted updates left out of the aggregate, and why (a verification copy, a disputed pair, a quarantined worker). */
+  excluded: { workerId: string; reason: string }[];
+  samples: number;
+  losses: Record<string, number>;
+  /** Samples of the round over its wall time. */
+  samplesPerSecond: number;
+  applied: boolean;
+  /** Updates (on-time or late) that some network's aggregation rule clipped, trimmed or found beyond its radius. */
+  outliers: RoundOutlier[];
+}
+
+/** What the next round trains: its number, the weights it starts from, and when it must close. */
+export interface RoundPlan {
+  round: number;
+  version: number;
+  weightsHash: string;
+  deadlineMs: number;
+  now: number;
+}
+
+/**
+ * One assignment per worker: each gets its shards and a batch of its own size
+ * drawn from them. A worker in `copies` (copy -> original) gets the
+ * original's assignment again, same indices and seed, so the two gradients
+ * can be compared.
+ */
+export function assignRound(
+  config: JobConfig,
+  shardSampler: ShardSampler,
+  plan: RoundPlan,
+  workers: readonly { id: string; batchSize: number }[],
+  copies: ReadonlyMap<string, string>,
+): Map<string, Assignment> {
+  const { training } = config;
+  const shards = dealShards(
+    shardSampler.shardCount,
+    workers.map((worker) => worker.id),
+  );
+  const assignments = new Map<string, Assignment>();
+  for (const worker of workers) {
+    if (copies.has(worker.id)) continue;
+    const shardIds = shards.get(worker.id)!;
+    // More workers than shards: the extra ones share every shard rather than idle.
+    const source = shardIds.length > 0 ? shardIds : Array.from({ length: shardSampler.shardCount }, (_, i) => i);
+    const message: Assign = {
+      type: 'assign',
+      jobId: config.id,
+      round: plan.round,
+      version: plan.version,
+      weightsHash: plan.weightsHash,
+      sampleIndices: shardSampler.draw(source, worker.batchSize),
+      shardIds: source,
+      // The round's seed, the same for every worker: each example's noise comes from it and the example's index
+      // (shared/training/noise.ts), so how the examples are split among workers changes nothing.
+      seed: deriveSeed(training.seed, plan.round),
+      codec: training.codec,
+      deadlineMs: plan.deadlineMs,
+    };
+    if (training.mode === 'local') {
+      message.localSteps = training.localSteps;
+      message.innerOptimizers = config.optimizers;
+    }
+    assignments.set(worker.id, { workerId: worker.id, message, assignedAt: plan.now });
+  }
+  for (const [copy, original] of copies) {
+    const source = assignments.get(original);
+    if (!source || !workers.some((worker) => worker.id === copy))
+      throw new Error(`copy ${copy} of ${original}: both must be in the round, the original with its own assignment`);
+    assignments.set(copy, { workerId: copy, message: { ...source.message }, assignedAt: plan.now });
+  }
+  return assignments;
+}

@@ -1,0 +1,26 @@
+import type { TesseraError } from '../../shared/protocol/errors.ts';
+import type { WorkerSession } from '../workers.ts';
+import type { PublishedWeights } from './published-weights.ts';
+import type { RoundSummary } from './round.ts';
+
+/**
+ * waiting: too few workers for a round; running: rounds go on; paused: the
+ * open round finishes, no new one starts; finished: the round budget is spent;
+ * stopped: ended by an admin, final outputs written.
+ */
+export type JobStatus = 'waiting' | 'running' | 'paused' | 'finished' | 'stopped';
+
+/** What a JobRunner tells its listeners (the hub, the metrics, the event stream, the transports). */
+export interface RunnerEvents {
+  round: [summary: RoundSummary, workers: WorkerSession[]];
+  waiting: [reason: string];
+  checkpoint: [path: string, round: number, durationMs: number, bytes: number];
+  status: [status: JobStatus];
+  samples: [path: string, round: number];
+  exported: [dir: string, round: number];
+  finished: [round: number];
+  rejected: [workerId: string, error: TesseraError];
+  /** A new weights version is about to be assigned (transports that broadcast send it now). */
+  published: [weights: PublishedWeights];
+  outputError: [error: Error];
+}

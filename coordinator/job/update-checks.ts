@@ -1,0 +1,83 @@
+import { findNonFinite, globalNorm } from '../../shared/aggregate/norms.ts';
+import { getCodec } from '../../shared/codec/index.ts';
+import { tensorsToArrays } from '../../shared/codec/named.ts';
+import { ErrorCode, TesseraError } from '../../shared/protocol/errors.ts';
+import type { Update } from '../../shared/protocol/messages.ts';
+import { checkLosses } from './losses.ts';
+import type { AcceptedUpdate, Assignment, OpenRound } from './round.ts';
+
+/** What an update's content is checked against: the model's losses and tensors, and the job's norm limit. */
+export interface ContentRules {
+  lossNames: readonly string[];
+  shapes: Record<string, number[]>;
+  /** training.maxGradNorm; 0 turns the check off. */
+  maxGradNorm: number;
+}
+
+/**
+ * The assignment an on-time update answers: refuses an update for another
+ * round, from a worker with no work in it, a second one, one the round
+ * stopped waiting for, or one computed on other weights.
+ */
+export function checkOnTime(round: OpenRound | undefined, workerId: string, update: Update): Assignment {
+  if (!round || update.round !== round.round) {
+    throw new TesseraError(ErrorCode.WrongRound, `round ${update.round} is not open${round ? ` (open: ${round.round})` : ''}`, { field: 'round' });
+  }
+  const assignment = round.assignments.get(workerId);
+  if (!assignment) throw new TesseraError(ErrorCode.NotAssigned, `worker ${workerId} has no work in round ${round.round}`, { field: 'round' });
+  if (round.updates.has(workerId))
+    throw new TesseraError(ErrorCode.DuplicateUpdate, `worker ${workerId} already sent round ${round.round}`, { field: 'round' });
+  if (round.failures.has(workerId))
+    throw new TesseraError(ErrorCode.WrongRound, `round ${round.round} stopped waiting for worker ${workerId}`, { field: 'round' });
+  if (update.version !== round.version) {
+    throw new TesseraError(ErrorCode.StaleVersion, `computed on version ${update.version}, round ${round.round} trains version ${round.version}`, {
+      field: 'version',
+    });
+  }
+  checkWeightsHash(update, assignment);
+  return assignment;
+}
+
+/** Refuses an update that names other weights than its assignment did (a gradient replayed from another version). */
+export function checkWeightsHash(update: Update, assignment: Assignment): void {
+  const expected = assignment.message.weightsHash;
+  if (update.weightsHash !== expected) {
+    throw new TesseraError(
+      ErrorCode.StaleVersion,
+      `computed from weights ${update.weightsHash.slice(0, 12)}…, the assignment named ${expected.slice(0, 12)}…`,
+      { field: 'weightsHash' },
+    );
+  }
+}
+
+/** The checks on an update's content, shared by on-time and late updates; `weight` is its weight in the average. */
+export function checkContent(rules: ContentRules, workerId: string, update: Update, assignment: Assignment, now: number, weight: number): AcceptedUpdate {
+  const assigned = assignment.message.sampleIndices.length;
+  if (update.samples !== assigned)
+    throw new TesseraError(ErrorCode.InvalidMessage, `expected ${assigned} samples, got ${update.samples}`, { field: 'samples' });
+  checkLosses(update.losses, rules.lossNames);
+  const grads = tensorsToArrays(getCodec(update.codec).decode(update.tensors), rules.shapes);
+  const nonFinite = findNonFinite(grads);
+  if (nonFinite) throw new TesseraError(ErrorCode.NonFinite, `non-finite value at index ${nonFinite.index}`, { field: `tensors.${nonFinite.name}` });
+  const norm = globalNorm(grads);
+  // The corruption guard (a norm no honest gradient reaches), not the defence against large updates: the
+  // aggregation rules clip those in closeRound, bounding their pull without throwing away the worker's round.
+  const limit = rules.maxGradNorm;
+  if (limit > 0 && norm > limit)
+    throw new TesseraError(ErrorCode.NormTooLarge, `gradient norm ${norm.toPrecision(4)} above the job's limit ${limit}`, { field: 'tensors' });
+  return {
+    workerId,
+    round: update.round,
+    samples: update.samples,
+    weight,
+    finishMs: now - assignment.assignedAt,
+    shardIds: assignment.message.shardIds,
+    workerTensors: update.workerTensors,
+    grads,
+    losses: update.losses,
+    computeMs: update.timing.computeMs,
+    fetchMs: update.timing.fetchMs,
+    bytes: update.tensors.byteLength,
+    receivedAt: now,
+  };
+}
