@@ -3,6 +3,7 @@ import type { Update } from '../../shared/protocol/messages.ts';
 import type { Verifier } from '../verification.ts';
 import { lateMeasurement, recordSpeed, type WorkerSession } from '../workers.ts';
 import type { Job } from './job.ts';
+import type { OpenRound } from './round.ts';
 
 /**
  * The workers connected to one job, as the job sees them: each session's
@@ -28,14 +29,6 @@ export class ConnectedWorkers {
     return [...this.sessions.values()];
   }
 
-  has(workerId: string): boolean {
-    return this.sessions.has(workerId);
-  }
-
-  get(workerId: string): WorkerSession | undefined {
-    return this.sessions.get(workerId);
-  }
-
   /** A worker is (again) connected. */
   add(session: WorkerSession): void {
     this.sessions.set(session.id, session);
@@ -44,6 +37,12 @@ export class ConnectedWorkers {
     const round = this.job.current;
     const assignment = round?.assignments.get(session.id);
     if (assignment && !round!.updates.has(session.id) && !round!.failures.has(session.id)) session.channel?.send(assignment.message);
+  }
+
+  /** Sends each worker its assignment in the round just opened; the planned workers that left while it opened are its failures. */
+  assign(round: OpenRound, planned: readonly WorkerSession[]): void {
+    for (const assignment of round.assignments.values()) this.sessions.get(assignment.workerId)?.channel?.send(assignment.message);
+    for (const session of planned) if (!this.sessions.has(session.id)) this.job.markFailed(session.id, 'LEFT', 'left while the round opened');
   }
 
   /** A worker left; false if it was not here. */

@@ -4,15 +4,19 @@ import { loadDataset } from '../../runtime/node/datasets.ts';
 import type { Trainer } from '../../shared/models/types.ts';
 import { saveCheckpoint } from '../checkpoint.ts';
 import { exportLayersModel, sampleGridPng, writeFileAtomic } from '../outputs.ts';
+import type { QualityMonitor } from '../quality/monitor.ts';
+import { ROUND_LOG } from '../round-log.ts';
 import type { Job } from './job.ts';
+import { RoundLogWriter } from './round-log-writer.ts';
 import type { RunnerEvents } from './runner-events.ts';
 import { samplingWeights } from './state.ts';
 
 /**
  * Writes a job's outputs: checkpoints, sample grids, reconstructions and the
- * exported model, each when the config makes it due. Writes run one after
- * another in the background, off the round's critical path; a failed write
- * is reported as an `outputError` event and the next one still runs.
+ * exported model, each when the config makes it due, and the round log with
+ * the quality lines of the background scoring. Writes run one after another
+ * in the background, off the round's critical path; a failed write is
+ * reported as an `outputError` event and the next one still runs.
  */
 export class OutputWriter {
   /** The job's output folder: output.dir/<job id>. */
@@ -20,15 +24,21 @@ export class OutputWriter {
   lastSamplesPath: string | undefined;
   /** When the last checkpoint was written (ms since the epoch), for its age in the metrics. */
   lastCheckpointAt: number | undefined;
+  readonly roundLog: RoundLogWriter;
   private writes: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly job: Job,
     /** The tfjs model that draws the samples and is exported; its weights are set from each snapshot. */
     private readonly samplingTrainer: Trainer,
+    private readonly quality: QualityMonitor,
     private readonly events: EventEmitter<RunnerEvents>,
+    private readonly clock: () => number,
   ) {
     this.outputDir = resolve(job.config.output.dir, job.config.id);
+    this.roundLog = new RoundLogWriter(join(this.outputDir, ROUND_LOG), (write) => this.enqueue(write), clock);
+    quality.on('quality', (row) => this.roundLog.quality(row));
+    quality.on('failed', (round, error) => events.emit('outputError', new Error(`quality scoring after round ${round} failed: ${error.message}`)));
   }
 
   /** Runs `write` after the writes already queued. */
@@ -84,9 +94,32 @@ export class OutputWriter {
     });
   }
 
-  /** Frees the tfjs model used for samples and export. */
+  /** Writes a checkpoint, samples and the export now (e.g. on shutdown), after the writes already queued. */
+  async flush(): Promise<void> {
+    this.queue(true);
+    await this.settled();
+  }
+
+  /**
+   * The job ended after `round`: queues the final checkpoint, samples and
+   * export, and resolves once they and the final weights' quality line are written.
+   */
+  async final(round: number): Promise<void> {
+    this.queue(true);
+    await this.quality.settle(round, this.clock());
+    await this.settled();
+  }
+
+  /** For shutting down: ends the quality scoring and waits for the writes already started. */
+  async close(): Promise<void> {
+    await this.quality.close();
+    await this.settled();
+  }
+
+  /** Frees the tfjs model used for samples and export, and ends the scoring thread. */
   dispose(): void {
     this.samplingTrainer.dispose();
+    void this.quality.close();
   }
 
   /** Held-out digits (top rows) above their reconstructions (bottom rows), for autoencoders. */

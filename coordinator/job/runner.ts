@@ -1,10 +1,9 @@
 import { EventEmitter } from 'node:events';
-import { join } from 'node:path';
 import type { Update } from '../../shared/protocol/messages.ts';
 import type { Trainer } from '../../shared/models/types.ts';
 import { QualityMonitor } from '../quality/monitor.ts';
 import type { Scorer } from '../quality/scoring-thread.ts';
-import { ROUND_LOG, type RoundRow } from '../round-log.ts';
+import type { RoundRow } from '../round-log.ts';
 import { Verifier, type VerifierOptions } from '../verification.ts';
 import type { WorkerSession } from '../workers.ts';
 import { ConnectedWorkers } from './connected-workers.ts';
@@ -12,7 +11,6 @@ import type { Job } from './job.ts';
 import { OutputWriter } from './output-writer.ts';
 import type { RoundSummary } from './round.ts';
 import { RoundDeadline } from './round-deadline.ts';
-import { RoundLogWriter } from './round-log-writer.ts';
 import { RoundScheduler } from './scheduler.ts';
 import type { JobStatus, RunnerEvents } from './runner-events.ts';
 
@@ -34,9 +32,12 @@ export class JobRunner extends EventEmitter<RunnerEvents> {
   /** Sample quality scored in the background every output.evalEvery training steps. */
   readonly quality: QualityMonitor;
   readonly scheduler: RoundScheduler;
-  /** Checkpoints, sample grids, reconstructions and the export, off the round's critical path. */
+  /** Checkpoints, sample grids, reconstructions, the export and the round log, off the round's critical path. */
   readonly outputs: OutputWriter;
-  readonly roundLog: RoundLogWriter;
+  /** The job's output folder. */
+  readonly outputDir: string;
+  /** The most recent rounds, oldest first (the round log's). */
+  readonly history: RoundRow[];
 
   constructor(
     readonly job: Job,
@@ -46,15 +47,14 @@ export class JobRunner extends EventEmitter<RunnerEvents> {
     createScorer?: () => Scorer,
   ) {
     super();
-    this.outputs = new OutputWriter(job, samplingTrainer, this);
-    this.roundLog = new RoundLogWriter(join(this.outputs.outputDir, ROUND_LOG), (write) => this.outputs.enqueue(write), clock);
+    this.quality = new QualityMonitor(job, createScorer);
+    this.outputs = new OutputWriter(job, samplingTrainer, this.quality, this, clock);
+    this.outputDir = this.outputs.outputDir;
+    this.history = this.outputs.roundLog.history;
     this.verifier = new Verifier(job, verification);
     this.sessions = new ConnectedWorkers(job, this.verifier, clock);
     this.scheduler = new RoundScheduler(job, this.verifier, clock);
     this.deadline = new RoundDeadline(job, clock, () => this.closeRound());
-    this.quality = new QualityMonitor(job, createScorer);
-    this.quality.on('quality', (row) => this.roundLog.quality(row));
-    this.quality.on('failed', (round, error) => this.emit('outputError', new Error(`quality scoring after round ${round} failed: ${error.message}`)));
   }
 
   get status(): JobStatus {
@@ -69,16 +69,6 @@ export class JobRunner extends EventEmitter<RunnerEvents> {
 
   get workers(): WorkerSession[] {
     return this.sessions.list;
-  }
-
-  /** The job's output folder. */
-  get outputDir(): string {
-    return this.outputs.outputDir;
-  }
-
-  /** The most recent rounds, oldest first. */
-  get history(): RoundRow[] {
-    return this.roundLog.history;
   }
 
   /** True once the job will train no more (budget spent or stopped). */
@@ -125,31 +115,26 @@ export class JobRunner extends EventEmitter<RunnerEvents> {
     if (this.ended) return;
     this.status = 'stopped';
     if (this.job.current) this.closeRound();
-    this.outputs.queue(true);
     for (const session of this.workers) session.channel?.send({ type: 'idle', reason: `job ${this.job.config.id} was stopped` });
-    await this.quality.settle(this.lastRound?.round ?? 0, this.clock());
-    await this.outputs.settled();
+    await this.outputs.final(this.lastRound?.round ?? 0);
   }
 
   /** For shutting the coordinator down: stops timers and the quality scoring, and waits for the output writes already started. */
   async shutdown(): Promise<void> {
     this.deadline.stop();
     if (!this.ended) this.status = 'paused';
-    await this.quality.close();
-    await this.outputs.settled();
+    await this.outputs.close();
   }
 
   /** Frees the tfjs model used for samples and export, and ends the scoring thread. */
   dispose(): void {
     this.outputs.dispose();
     this.verifier.dispose();
-    void this.quality.close();
   }
 
   /** Writes outputs now (e.g. on shutdown): checkpoint always, samples and export as asked. */
-  async flush(): Promise<void> {
-    this.outputs.queue(true);
-    await this.outputs.settled();
+  flush(): Promise<void> {
+    return this.outputs.flush();
   }
 
   /** Opens the next round when none is open, the job runs, and enough workers are here. */
@@ -175,13 +160,11 @@ export class JobRunner extends EventEmitter<RunnerEvents> {
       }
       const round = await this.job.openRound(this.scheduler.planBatches(working), this.clock(), this.scheduler.nextDeadlineMs(), copies);
       this.status = 'running';
-      for (const assignment of round.assignments.values()) this.sessions.get(assignment.workerId)?.channel?.send(assignment.message);
+      this.sessions.assign(round, working);
       this.deadline.start(round);
     } finally {
       this.opening = false;
     }
-    // Workers may have left while the round was being opened.
-    for (const session of working) if (!this.sessions.has(session.id)) this.job.markFailed(session.id, 'LEFT', 'left while the round opened');
     this.closeIfComplete();
   }
 
@@ -197,26 +180,19 @@ export class JobRunner extends EventEmitter<RunnerEvents> {
     this.verifier.observe(summary);
     this.lastRound = summary;
     this.scheduler.roundClosed(summary);
-    this.roundLog.roundClosed(summary, verdicts);
+    this.outputs.roundLog.roundClosed(summary, verdicts);
     this.emit('round', summary, this.workers);
     this.quality.roundClosed(summary, this.clock());
     if (this.status === 'stopped') return;
     if (summary.applied) this.outputs.queue(false);
-    if (this.job.budgetSpent()) {
-      this.finish();
-      return;
-    }
-    void this.maybeOpenRound();
+    if (this.job.budgetSpent()) this.finish();
+    else void this.maybeOpenRound();
   }
 
   private finish(): void {
     if (this.ended) return;
     this.status = 'finished';
-    this.outputs.queue(true);
     // The final weights' quality is part of the final outputs: 'finished' (on which `npm start` exits) waits for its line.
-    void this.quality
-      .settle(this.lastRound?.round ?? 0, this.clock())
-      .then(() => this.outputs.settled())
-      .then(() => this.emit('finished', this.job.state.version));
+    void this.outputs.final(this.lastRound?.round ?? 0).then(() => this.emit('finished', this.job.state.version));
   }
 }
