@@ -11,7 +11,7 @@ export const LIMITS = {
   /**
    * Examples in one assignment, and in one fetch of examples by a browser worker (shared/data/examples-wire.ts): the
    * same limit, so any assignment can be fetched in one request. 4,096 28x28 images are 12.8 MB of float32 pixels;
-   * the runner never deals a worker more (coordinator/runner.ts), local mode's inner steps included.
+   * the runner never deals a worker more (coordinator/job/scheduler.ts), local mode's inner steps included.
    */
   maxBatch: 4_096,
   maxIdLength: 128,
