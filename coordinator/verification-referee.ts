@@ -10,7 +10,7 @@ import type { Referee } from './verification.ts';
  * The coordinator as referee: recomputes a disputed assignment with its own
  * trainer of the job's model, on its own tfjs backend, from the same weights,
  * examples and seed. The trainer is built at the first dispute (a job whose
- * workers never disagree never pays for it) and is not the runner's sampler,
+ * workers never disagree never pays for it) and is not the runner's samplingTrainer,
  * whose weights the output writer sets.
  */
 export function trainerReferee(job: Job): Referee {

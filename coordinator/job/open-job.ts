@@ -40,11 +40,11 @@ export async function openJob(raw: unknown): Promise<{ runner: JobRunner; resume
       }
     : requested;
   const spec = getModel(config.model.id);
-  const sampler = spec.createTrainer(spec.parseConfig(config.model.config));
+  const samplingTrainer = spec.createTrainer(spec.parseConfig(config.model.config));
   const dataset = loadDataset(config.dataset.id);
-  const state = checkpoint?.state ?? Job.initialState(spec, sampler.initialWeights(config.training.seed), config.dataset.shards);
-  const job = new Job(config, sampler.shapes, state, dataset.count);
-  const runner = new JobRunner(job, sampler);
+  const state = checkpoint?.state ?? Job.initialState(spec, samplingTrainer.initialWeights(config.training.seed), config.dataset.shards);
+  const job = new Job(config, samplingTrainer.shapes, state, dataset.count);
+  const runner = new JobRunner(job, samplingTrainer);
   if (checkpoint) {
     const { rounds, quality } = parseRoundLog(await trimRoundLog(runner.outputDir, state.round));
     // The first round's opening is where a quality line's wall time counts from, across restarts.

@@ -110,10 +110,10 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
     output: { dir: outputDir, checkpointEvery: 1_000_000, sampleEvery: 1_000_000, exportEvery: 1_000_000, evalEvery: 0 },
   });
   const spec = getModel(config.model.id);
-  const sampler = spec.createTrainer(spec.parseConfig(config.model.config));
+  const samplingTrainer = spec.createTrainer(spec.parseConfig(config.model.config));
   const dataset = loadMnist();
-  const job = new Job(config, sampler.shapes, Job.initialState(spec, sampler.initialWeights(seed), config.dataset.shards), dataset.count);
-  const runner = new JobRunner(job, sampler, Date.now, { random: createUniform(seed ^ 0x5eed) });
+  const job = new Job(config, samplingTrainer.shapes, Job.initialState(spec, samplingTrainer.initialWeights(seed), config.dataset.shards), dataset.count);
+  const runner = new JobRunner(job, samplingTrainer, Date.now, { random: createUniform(seed ^ 0x5eed) });
   const hub = new Hub({ defaultJobId: config.id, heartbeatMs: 600_000 });
   hub.addRunner(runner);
 
@@ -132,12 +132,12 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
   const spacing = Math.max(1, Math.round(options.rounds / 30));
   const evalVersions = new Set(Array.from({ length: EVAL_POINTS }, (_, i) => options.rounds - i * spacing).filter((version) => version > 0));
   const snapshots: Float32Array[][] = [];
-  const names = Object.keys(sampler.shapes);
+  const names = Object.keys(samplingTrainer.shapes);
   runner.on('round', () => {
     if (evalVersions.delete(job.state.version)) snapshots.push(names.map((name) => job.state.weights[name].slice()));
   });
 
-  const tamper = options.attack?.start({ shapes: sampler.shapes, maxGradNorm: config.training.maxGradNorm });
+  const tamper = options.attack?.start({ shapes: samplingTrainer.shapes, maxGradNorm: config.training.maxGradNorm });
   const connect =
     options.transport === 'websocket'
       ? await webSocketsTo(hub)
