@@ -31,7 +31,7 @@ export class JobRunner extends EventEmitter<RunnerEvents> {
   readonly verifier: Verifier;
   /** Sample quality scored in the background every output.evalEvery training steps. */
   readonly quality: QualityMonitor;
-  readonly scheduler: RoundScheduler;
+  private readonly scheduler: RoundScheduler;
   /** Checkpoints, sample grids, reconstructions, the export and the round log, off the round's critical path. */
   readonly outputs: OutputWriter;
   /** The job's output folder. */
