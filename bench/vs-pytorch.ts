@@ -5,6 +5,7 @@
  *
  *   npx tsx bench/vs-pytorch.ts [--models dcgan,ddpm,vae] [--batch 64] [--threads 1,2] [--repeats 7] [--quick]
  *   npx tsx bench/vs-pytorch.ts --profile [--models dcgan]
+ *   npx tsx bench/vs-pytorch.ts --check
  *
  * PyTorch is not a dependency of the project: without a Python that imports
  * torch (Debian: apt-get install python3-torch libopenblas0-pthread) the
@@ -25,6 +26,8 @@
  *
  * --profile times the kernels of one tfjs step instead (tf.profile on wasm):
  * where the step's time goes, by kernel and by kernel and input shapes.
+ * --check takes one step on both sides from the same weights, batch and noise
+ * and compares the losses and gradient norms (bench/pytorch/equivalence.ts).
  */
 import * as tf from '@tensorflow/tfjs';
 import { spawnSync } from 'node:child_process';
@@ -37,6 +40,7 @@ import { median } from '../shared/schedule/schedule.ts';
 import { syntheticBatch } from '../shared/worker/model-speed.ts';
 import { benchOptions } from './lib/options.ts';
 import { StepChild, type ReadyInfo } from './lib/step-child.ts';
+import { compareWithPytorch, TOLERANCE } from './pytorch/equivalence.ts';
 import { printTable } from './lib/table.ts';
 
 const USAGE = `Usage: npx tsx bench/vs-pytorch.ts [options]
@@ -51,6 +55,7 @@ stepped in turn in the same run. Skipped (exit 0) when no Python imports torch.
   --warmup N           untimed steps per side first (default 2; quick 1)
   --python PATH        the Python to run PyTorch with (default: python3, else /usr/bin/python3, the first that imports torch)
   --profile            time the kernels of one tfjs step of each model (tf.profile) instead of comparing
+  --check              compare one step's losses and gradient norms, same weights and inputs on both sides, instead
   --quick              a smoke run: batch 8, one warm-up step and one timed step
   --child MODEL        (internal) serve MODEL's tfjs steps on stdin/stdout
   --help               print this and exit
@@ -64,6 +69,7 @@ const values = benchOptions(USAGE, {
   warmup: { type: 'string' },
   python: { type: 'string' },
   profile: { type: 'boolean', default: false },
+  check: { type: 'boolean', default: false },
   child: { type: 'string' },
 });
 const QUICK = values.quick;
@@ -286,6 +292,33 @@ async function profile(modelId: string): Promise<void> {
   );
 }
 
+/** In this process: one step of each model on both sides from the same weights and inputs; false if any disagree. */
+async function checkEquivalence(python: string): Promise<boolean> {
+  const rows: string[][] = [];
+  let agreed = true;
+  for (const modelId of MODELS) {
+    const { spec, trainer, batch } = await setUp(modelId, BATCH);
+    try {
+      // A diffusion trainer's schedule: PyTorch takes its ᾱ as they are.
+      const alphaBars = (trainer as { schedule?: { alphaBars: ArrayLike<number> } }).schedule?.alphaBars;
+      for (const agreement of await compareWithPytorch(python, { id: modelId, config: spec.defaults }, trainer, batch, 7, alphaBars)) {
+        const same = agreement.relativeDifference <= TOLERANCE;
+        agreed &&= same;
+        const cells = [agreement.tfjs, agreement.pytorch, agreement.relativeDifference].map((value) => value.toPrecision(4));
+        rows.push([modelId, agreement.quantity, ...cells, same ? 'same' : 'DIFFERENT']);
+      }
+    } catch (error) {
+      agreed = false;
+      rows.push([modelId, '-', '-', '-', '-', `not checked: ${(error as Error).message}`]);
+    } finally {
+      trainer.dispose();
+    }
+  }
+  console.log(`\nOne step from the same weights, batch ${BATCH} and noise (same: relative difference <= ${TOLERANCE}):`);
+  printTable(['model', 'quantity', 'tfjs', 'PyTorch', 'rel. diff', ''], rows);
+  return agreed;
+}
+
 function machine(): string {
   const cores = cpus();
   return `${cores[0]?.model.trim() ?? 'unknown CPU'}, ${cores.length} logical cores (${availableParallelism()} available), load average ${loadavg()
@@ -309,6 +342,10 @@ if (values.child) {
     process.exit(0);
   }
   console.log(`Machine: ${machine()}`);
+  if (values.check) {
+    if (!(await checkEquivalence(python))) process.exitCode = 1;
+    process.exit();
+  }
   const comparisons: Comparison[] = [];
   for (const model of MODELS) {
     process.stderr.write(`measuring ${model}...\n`);

@@ -102,6 +102,8 @@ class Generator(nn.Module):
         self.width = w
         self.leak = config["leak"]
         self.dense = nn.Linear(config["latentDim"], 7 * 7 * 2 * w)
+        # Reshaped to 7x7x2w: tfjs orders those outputs NHWC, this NCHW (check.py permutes tfjs weights to match).
+        self.dense.nhwc_out = (7, 7, 2 * w)
         self.norm0 = example_norm(2 * w, config["generatorNorm"])
         self.up1 = conv_transpose_same(2 * w, w, 7)
         self.norm1 = example_norm(w, config["generatorNorm"])
@@ -125,6 +127,7 @@ class Discriminator(nn.Module):
         self.conv1 = SpectralConv2d(1, w, 28, iterations)
         self.conv2 = SpectralConv2d(w, 2 * w, 14, iterations)
         self.logit = SpectralLinear(7 * 7 * 2 * w, 1, iterations)
+        self.logit.nhwc_in = (7, 7, 2 * w)
 
     def forward(self, images):
         x = F.leaky_relu(self.conv1(images), self.leak)
@@ -279,7 +282,9 @@ class Vae(nn.Module):
         self.enc_conv1 = SameConv2d(1, w, 4, 2, 28)
         self.enc_conv2 = SameConv2d(w, 2 * w, 4, 2, 14)
         self.enc_moments = nn.Linear(7 * 7 * 2 * w, 2 * self.latent_dim)
+        self.enc_moments.nhwc_in = (7, 7, 2 * w)
         self.dec_dense = nn.Linear(self.latent_dim, 7 * 7 * 2 * w)
+        self.dec_dense.nhwc_out = (7, 7, 2 * w)
         self.dec_up1 = conv_transpose_same(2 * w, w, 7)
         self.dec_up2 = conv_transpose_same(w, 1, 14)
 
