@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { parseArgs, type ParseArgsOptionConfig } from 'node:util';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { createApp } from '../coordinator/app.ts';
 import { Hub } from '../coordinator/hub.ts';
@@ -105,6 +105,8 @@ function run(entry: string, args: string[], timeoutMs = 60_000): Promise<{ code:
     });
   });
 }
+
+type ParseArgsOptionConfig = NonNullable<ParseArgsConfig['options']>[string];
 
 /** The options an entry point's parseArgs declares (its own, and the NATS ones it spreads in), as parseArgs takes them. */
 function declaredOptions(entry: string): { options: Record<string, ParseArgsOptionConfig>; allowPositionals: boolean } | undefined {
