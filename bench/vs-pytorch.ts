@@ -20,6 +20,10 @@
  * of the repeats after warm-up. The PyTorch model must have the same tensors
  * (count and sizes) as the tfjs one; otherwise no ratio is printed.
  *
+ * By default both children keep the memory they free (--malloc): otherwise
+ * glibc hands PyTorch's big buffers back to the system and PyTorch pays for
+ * fresh pages every step, which tfjs's wasm heap never does.
+ *
  * tfjs-wasm runs one thread in Node (its threaded build is browser-only:
  * WASM_HAS_MULTITHREAD_SUPPORT is false under Node), so tfjs is measured at
  * the thread count its child reports and the other rows say n/a.
@@ -54,6 +58,8 @@ stepped in turn in the same run. Skipped (exit 0) when no Python imports torch.
   --repeats N          timed steps per side after the warm-up (default 7; quick 1)
   --warmup N           untimed steps per side first (default 2; quick 1)
   --python PATH        the Python to run PyTorch with (default: python3, else /usr/bin/python3, the first that imports torch)
+  --malloc MODE        kept (default): glibc keeps freed memory in both children, as wasm's heap does;
+                       default: glibc's own thresholds (PyTorch then page-faults fresh buffers every step)
   --profile            time the kernels of one tfjs step of each model (tf.profile) instead of comparing
   --check              compare one step's losses and gradient norms, same weights and inputs on both sides, instead
   --quick              a smoke run: batch 8, one warm-up step and one timed step
@@ -68,6 +74,7 @@ const values = benchOptions(USAGE, {
   repeats: { type: 'string' },
   warmup: { type: 'string' },
   python: { type: 'string' },
+  malloc: { type: 'string', default: 'kept' },
   profile: { type: 'boolean', default: false },
   check: { type: 'boolean', default: false },
   child: { type: 'string' },
@@ -77,6 +84,14 @@ const BATCH = positive('batch', values.batch ?? (QUICK ? '8' : '64'));
 const REPEATS = positive('repeats', values.repeats ?? (QUICK ? '1' : '7'));
 const WARMUP = positive('warmup', values.warmup ?? (QUICK ? '1' : '2'), 0);
 const THREADS = values.threads.split(',').map((threads) => positive('threads', threads));
+if (values.malloc !== 'kept' && values.malloc !== 'default') throw new RangeError(`--malloc must be kept or default, got ${JSON.stringify(values.malloc)}`);
+/**
+ * glibc returns big freed buffers to the system (munmap, heap trimming), so a PyTorch step page-faults its
+ * activations in afresh. On the development machine, a Firecracker microVM that reports free pages to its host,
+ * that tripled dcgan's step (~100 ms against ~33) and made it erratic. tfjs's wasm heap only grows and is reused.
+ * Raising both thresholds keeps freed memory in the process, as that heap does: the kernels are what is compared.
+ */
+const KEEP_FREED_MEMORY = { MALLOC_MMAP_THRESHOLD_: String(2 ** 30), MALLOC_TRIM_THRESHOLD_: String(2 ** 30) };
 const MODELS = (values.models ?? (values.profile ? 'dcgan' : 'dcgan,ddpm,vae')).split(',').map((id) => id.trim());
 /** Longest wait for a child to be ready (tfjs's import and the wasm start take seconds), and for one step. */
 const START_TIMEOUT_MS = 3 * 60_000;
@@ -160,18 +175,27 @@ function summarize(samples: number[]): Timings {
 async function compare(modelId: string, python: string): Promise<Comparison> {
   const spec = getModel(modelId, '--models');
   const children: StepChild[] = [];
+  // The same malloc for both sides: Node's array buffers (the gradients read back) come from glibc too.
+  const malloc = values.malloc === 'kept' ? KEEP_FREED_MEMORY : {};
   try {
     const tfjs = await StepChild.start(
       `tfjs ${modelId}`,
       process.execPath,
       ['--import', 'tsx', fileURLToPath(import.meta.url), '--child', modelId, '--batch', String(BATCH)],
       START_TIMEOUT_MS,
+      { ...process.env, ...malloc },
     );
     children.push(tfjs.child);
     const pytorch = [];
     for (const threads of THREADS) {
       // Debian's torch does not size OpenBLAS's own thread pool: the environment does, before it starts (and no .pyc in bench/).
-      const env = { ...process.env, OMP_NUM_THREADS: String(threads), OPENBLAS_NUM_THREADS: String(threads), PYTHONDONTWRITEBYTECODE: '1' };
+      const env = {
+        ...process.env,
+        ...malloc,
+        OMP_NUM_THREADS: String(threads),
+        OPENBLAS_NUM_THREADS: String(threads),
+        PYTHONDONTWRITEBYTECODE: '1',
+      };
       const args = [PYTORCH_STEP, '--model', modelId, '--config', JSON.stringify(spec.defaults), '--batch', String(BATCH), '--threads', String(threads)];
       const started = await StepChild.start(`PyTorch ${modelId} ${threads} threads`, python, args, START_TIMEOUT_MS, env);
       children.push(started.child);
@@ -235,6 +259,8 @@ function printComparison(comparisons: Comparison[]): void {
     const { tfjs, pytorch } = first;
     console.log(`tfjs ${String(tfjs!.ready.tfjs)} on ${String(tfjs!.ready.backend)}, ${String(tfjs!.ready.threads)} thread(s) in Node`);
     console.log(`PyTorch ${String(pytorch[0].ready.torch)}, BLAS ${String(pytorch[0].ready.blas)}`);
+    const malloc = values.malloc === 'kept' ? 'freed memory kept (MALLOC_MMAP_THRESHOLD_ and MALLOC_TRIM_THRESHOLD_ 1 GiB)' : "glibc's defaults";
+    console.log(`malloc, both sides: ${malloc}`);
   }
 }
 
