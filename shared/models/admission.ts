@@ -3,7 +3,8 @@ import type { NamedArrays } from '../codec/types.ts';
 import { ErrorCode, TesseraError } from '../protocol/errors.ts';
 import { concatNoise } from '../training/noise.ts';
 import { syntheticBatch } from '../worker/model-speed.ts';
-import type { Batch, ModelSpec, Trainer } from './types.ts';
+import { dataShapeError, defaultDataShape, pixelsOf } from './data-shape.ts';
+import type { Batch, DataShape, ModelSpec, Trainer } from './types.ts';
 
 /** One clause of the model contract, as checked on a family before a job may use it. */
 export interface AdmissionCheck {
@@ -59,14 +60,20 @@ const allFinite = (arrays: NamedArrays) => Object.values(arrays).every((values) 
  * declared loss names, finite, and — the central one — three workers' sample-
  * weighted mean gradient on unequal shards equals one process's gradient on
  * the union batch with the same per-example noise. Then `sample` makes images
- * of the spec's shape. Each clause is reported, passed or not.
+ * of the data's shape. All on data of the shape in use (default: the
+ * family's own). Each clause is reported, passed or not.
  */
-export async function checkModel(spec: ModelSpec<any>, config: object): Promise<AdmissionCheck[]> {
+export async function checkModel(spec: ModelSpec<any>, config: object, data: DataShape = defaultDataShape(spec)): Promise<AdmissionCheck[]> {
   const checks: AdmissionCheck[] = [];
   const check = (name: string, passed: boolean, detail: string) => checks.push({ name, passed, detail });
+  const shapeError = dataShapeError(spec, data);
+  if (shapeError !== undefined) {
+    check('data shape', false, shapeError);
+    return checks;
+  }
   let trainer: Trainer | undefined;
   try {
-    trainer = spec.createTrainer(config);
+    trainer = spec.createTrainer(config, data);
     const names = Object.keys(trainer.shapes);
     const networks = new Set(Object.keys(spec.networks));
     const orphans = names.filter((name) => !networks.has(spec.networkOf(name)));
@@ -77,7 +84,7 @@ export async function checkModel(spec: ModelSpec<any>, config: object): Promise<
     );
     trainer.setWeights(trainer.initialWeights(7));
 
-    const batches = SHARDS.map((count, shard) => syntheticBatch(spec, count, 100 + shard));
+    const batches = SHARDS.map((count, shard) => syntheticBatch(data, count, 100 + shard));
     const noises = SHARDS.map((count, shard) => trainer!.drawNoise(count, 200 + shard));
     const perWorker = [];
     for (const [shard, batch] of batches.entries()) perWorker.push(await trainer.lossAndGrads(batch, noises[shard]));
@@ -122,7 +129,7 @@ export async function checkModel(spec: ModelSpec<any>, config: object): Promise<
     }
 
     const sampled = await trainer.sample(2, 1);
-    const pixels = spec.imageShape.reduce((a, b) => a * b, 1);
+    const pixels = pixelsOf(data);
     check('samples', sampled.images.length === 2 * pixels && sampled.labels.length === 2, `sample(2) gave ${sampled.images.length} values for ${2 * pixels}`);
   } catch (error) {
     check('runs', false, error instanceof Error ? error.message : String(error));
@@ -133,8 +140,13 @@ export async function checkModel(spec: ModelSpec<any>, config: object): Promise<
 }
 
 /** checkModel, refusing the family with a typed error naming the first failed check. */
-export async function admitModel(spec: ModelSpec<any>, config: object = spec.defaults, field = 'model.module'): Promise<AdmissionCheck[]> {
-  const checks = await checkModel(spec, config);
+export async function admitModel(
+  spec: ModelSpec<any>,
+  config: object = spec.defaults,
+  field = 'model.module',
+  data: DataShape = defaultDataShape(spec),
+): Promise<AdmissionCheck[]> {
+  const checks = await checkModel(spec, config, data);
   const failed = checks.find((entry) => !entry.passed);
   if (failed) throw new TesseraError(ErrorCode.InvalidConfig, `model ${spec.id} refused: check "${failed.name}" failed: ${failed.detail}`, { field });
   return checks;

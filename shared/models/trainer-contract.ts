@@ -5,8 +5,10 @@ import type { NamedArrays } from '../codec/types.ts';
 import { loadMnist } from '../data/mnist.ts';
 import { adamStep, createAdamState } from '../training/adam.ts';
 import { concatNoise } from '../training/noise.ts';
+import { syntheticBatch } from '../worker/model-speed.ts';
 import { concatBatches, relativeError } from './admission.ts';
-import type { ModelSpec, Trainer } from './types.ts';
+import { defaultDataShape, pixelsOf } from './data-shape.ts';
+import type { Batch, DataShape, ModelSpec, Trainer } from './types.ts';
 
 /*
  * The contract every model family's trainer keeps, as one suite each family's
@@ -27,13 +29,35 @@ export interface ContractOptions<Config extends object> {
    */
   warmUpSteps: number;
   warmUpLearningRate: number;
+  /** The data the trainer is built for; default: the family's own shape (MNIST's for the built-in families). */
+  data?: DataShape;
+}
+
+/** As many examples as MNIST holds, so the same indices serve either source. */
+const EXAMPLES = 10_000;
+
+/**
+ * The contract's examples by index: MNIST's digits at 28x28x1 with ten
+ * classes, else seeded synthetic images of the data's shape (example i seeded
+ * by i, its label i modulo the classes).
+ */
+export function contractExamples(data?: DataShape): (indices: number[]) => Batch {
+  if (!data || (data.imageShape.join('x') === '28x28x1' && data.classes === 10)) {
+    const mnist = loadMnist();
+    return (indices) => mnist.batch(indices);
+  }
+  return (indices) => {
+    const batch = concatBatches(indices.map((index) => syntheticBatch(data, 1, index + 1)));
+    batch.labels.set(indices.map((index) => (data.classes > 0 ? index % data.classes : 0)));
+    return batch;
+  };
 }
 
 // The two helpers the contract shares with the admission checks a family passes at load.
 export { concatBatches, relativeError } from './admission.ts';
 
-/** Weights after `steps` per-network Adam steps from initialWeights(42), on batches of 16 spread over MNIST. */
-export async function warmedUpWeights(spec: ModelSpec<any>, trainer: Trainer, steps: number, learningRate: number): Promise<NamedArrays> {
+/** Weights after `steps` per-network Adam steps from initialWeights(42), on batches of 16 spread over the examples (MNIST's by default). */
+export async function warmedUpWeights(spec: ModelSpec<any>, trainer: Trainer, steps: number, learningRate: number, data?: DataShape): Promise<NamedArrays> {
   const weights = trainer.initialWeights(42);
   const names = Object.keys(trainer.shapes);
   const optimizers = Object.keys(spec.networks).map((network) => ({
@@ -43,10 +67,10 @@ export async function warmedUpWeights(spec: ModelSpec<any>, trainer: Trainer, st
       names.filter((name) => spec.networkOf(name) === network),
     ),
   }));
-  const dataset = loadMnist();
+  const examples = contractExamples(data);
   for (let step = 0; step < steps; step++) {
     trainer.setWeights(weights);
-    const batch = dataset.batch(Array.from({ length: 16 }, (_, i) => (step * 613 + i * 389) % dataset.count));
+    const batch = examples(Array.from({ length: 16 }, (_, i) => (step * 613 + i * 389) % EXAMPLES));
     const { grads } = await trainer.lossAndGrads(batch, trainer.drawNoise(16, step));
     for (const { network, state } of optimizers) adamStep(weights, grads, state, { ...spec.networks[network], learningRate });
   }
@@ -58,14 +82,14 @@ export async function warmedUpWeights(spec: ModelSpec<any>, trainer: Trainer, st
  * examples, spanning all ten digits, so the weighting by samples matters),
  * and one process on their union with the same per-example noise.
  */
-export async function shardedAndUnionGradients(trainer: Trainer) {
-  const dataset = loadMnist();
+export async function shardedAndUnionGradients(trainer: Trainer, data?: DataShape) {
+  const examples = contractExamples(data);
   const shards = [
     [0, 1500, 3000],
     [4000, 5000, 6000, 7000, 8000],
     [10, 1010, 2010, 3010, 4010, 5010, 6010, 9010],
   ];
-  const batches = shards.map((indices) => dataset.batch(indices));
+  const batches = shards.map((indices) => examples(indices));
   const noises = shards.map((indices, worker) => trainer.drawNoise(indices.length, 1000 + worker));
   const perWorker = await Promise.all(batches.map((batch, worker) => trainer.lossAndGrads(batch, noises[worker])));
   const union = await trainer.lossAndGrads(concatBatches(batches), concatNoise(noises));
@@ -76,18 +100,19 @@ export async function shardedAndUnionGradients(trainer: Trainer) {
 /** Runs the contract suite against one model family. */
 export function describeTrainerContract<Config extends object>(options: ContractOptions<Config>): void {
   const { spec, config } = options;
+  const data = options.data ?? defaultDataShape(spec);
 
-  describe(`${spec.id}: the trainer contract`, () => {
+  describe(`${spec.id}: the trainer contract at ${data.imageShape.join('x')}`, () => {
     let trainer: Trainer;
 
     beforeAll(async () => {
-      trainer = spec.createTrainer(config);
-      trainer.setWeights(await warmedUpWeights(spec, trainer, options.warmUpSteps, options.warmUpLearningRate));
+      trainer = spec.createTrainer(config, data);
+      trainer.setWeights(await warmedUpWeights(spec, trainer, options.warmUpSteps, options.warmUpLearningRate, data));
     });
     afterAll(() => trainer.dispose());
 
     it('the sample-weighted mean of 3 workers on disjoint shards equals the union batch', async () => {
-      const { batches, perWorker, union, averaged } = await shardedAndUnionGradients(trainer);
+      const { batches, perWorker, union, averaged } = await shardedAndUnionGradients(trainer, data);
       const names = Object.keys(trainer.shapes);
       expect(Object.keys(averaged).sort()).toEqual(names.slice().sort());
       for (const name of names) expect(relativeError(averaged[name], union.grads[name]), name).toBeLessThan(1e-5);
@@ -100,7 +125,7 @@ export function describeTrainerContract<Config extends object>(options: Contract
     });
 
     it('every tensor gets a finite, non-zero gradient of its shape, and no tensor leaks', async () => {
-      const batch = loadMnist().batch([1, 2000, 4000, 8000]);
+      const batch = contractExamples(data)([1, 2000, 4000, 8000]);
       const noise = trainer.drawNoise(4, 7);
       const before = tf.memory().numTensors;
       const { grads, losses } = await trainer.lossAndGrads(batch, noise);
@@ -135,16 +160,16 @@ export function describeTrainerContract<Config extends object>(options: Contract
 
     it('frees every tensor it made when disposed', () => {
       const before = tf.memory().numTensors;
-      spec.createTrainer(config).dispose();
+      spec.createTrainer(config, data).dispose();
       expect(tf.memory().numTensors).toBe(before);
     });
 
-    it('samples images in [0, 1] of the spec shape, the same for the same seed', async () => {
-      const pixels = spec.imageShape.reduce((a, b) => a * b, 1);
+    it("samples images in [0, 1] of the data's shape, the same for the same seed", async () => {
+      const pixels = pixelsOf(data);
       const { images, labels } = await trainer.sample(5, 3);
       expect(images.length).toBe(5 * pixels);
       expect(images.every((value) => value >= 0 && value <= 1)).toBe(true);
-      const expectedLabels = Array.from({ length: 5 }, (_, i) => (spec.classes > 0 ? i % spec.classes : -1));
+      const expectedLabels = Array.from({ length: 5 }, (_, i) => (spec.classes > 0 ? i % data.classes : -1));
       expect([...labels]).toEqual(expectedLabels);
       expect((await trainer.sample(5, 3)).images).toEqual(images);
     });

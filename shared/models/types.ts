@@ -62,6 +62,18 @@ export interface Trainer {
   dispose(): void;
 }
 
+/**
+ * What a model takes from the dataset it trains on: the shape of its images
+ * (G's output and D's input follow it) and the classes of its labels (what a
+ * conditional family is conditioned on).
+ */
+export interface DataShape {
+  /** [height, width, channels], pixels in [0, 1]. */
+  readonly imageShape: [number, number, number];
+  /** Classes the labels run over; 0 for an unlabelled set. */
+  readonly classes: number;
+}
+
 /** A model family, looked up by the id that travels in messages. */
 export interface ModelSpec<Config extends object = Record<string, unknown>> {
   readonly id: string;
@@ -74,9 +86,13 @@ export interface ModelSpec<Config extends object = Record<string, unknown>> {
   networkOf(tensorName: string): string;
   /** The networks and the default optimizer of each. */
   readonly networks: Record<string, OptimizerConfig>;
-  /** Image shape [height, width, channels] the model takes and makes. */
+  /**
+   * Image shape [height, width, channels] the family is built for when no
+   * dataset says otherwise (MNIST's 28x28x1 for the built-in ones): what its
+   * tests and benchmarks use.
+   */
   readonly imageShape: [number, number, number];
-  /** Number of classes a conditional model is conditioned on; 0 for unconditional ones. */
+  /** Classes a conditional family is conditioned on by default; 0 marks an unconditional family. */
   readonly classes: number;
   /**
    * Decay of the exponential moving average of the weights the coordinator
@@ -89,5 +105,14 @@ export interface ModelSpec<Config extends object = Record<string, unknown>> {
    * naming any other, since loss names become metric labels and round-log keys.
    */
   readonly lossNames: readonly string[];
-  createTrainer(config: Config): Trainer;
+  /**
+   * A trainer built for `data` (default: imageShape and classes). Callers check
+   * the data first with checkDataShape (shared/models/data-shape.ts).
+   */
+  createTrainer(config: Config, data?: DataShape): Trainer;
+  /**
+   * Why the family cannot be built for data of this shape, or undefined when
+   * it can. Absent: the family is built for its own imageShape and classes only.
+   */
+  dataShapeError?(data: DataShape): string | undefined;
 }

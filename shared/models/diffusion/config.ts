@@ -10,7 +10,7 @@ export interface DdpmConfig {
   schedule: ScheduleKind;
   /** U-Net channels at full resolution. */
   baseChannels: number;
-  /** U-Net channel multiplier at 28x28, 14x14 and 7x7. */
+  /** U-Net channel multiplier at full, half and quarter resolution (28x28, 14x14 and 7x7 for MNIST). */
   channelMultipliers: [number, number, number];
   /** Size of the sinusoidal timestep embedding (even). */
   timeEmbeddingDim: number;
@@ -36,7 +36,7 @@ function multipliers(defaultValue: [number, number, number]): Field<[number, num
     default: defaultValue,
     parse: (value, field) => {
       const values = check.integerArray(value, field, 3, 1, 16);
-      if (values.length !== 3) invalid(field, 'three multipliers (28x28, 14x14, 7x7)', value);
+      if (values.length !== 3) invalid(field, 'three multipliers (full, half and quarter resolution)', value);
       return [values[0], values[1], values[2]];
     },
   };

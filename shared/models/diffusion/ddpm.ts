@@ -3,6 +3,7 @@ import type { NamedArrays } from '../../codec/types.ts';
 import { parseConfig } from '../../protocol/schema.ts';
 import { createRandom, deriveSeed, gaussian } from '../../training/random.ts';
 import { NamedVariables, readScalars } from '../named-variables.ts';
+import { halvedTwiceError } from '../data-shape.ts';
 import type { Batch, LossAndGrads, ModelSpec, Trainer } from '../types.ts';
 import { cddpmSchema, ddpmSchema, type CddpmConfig, type DdpmConfig, type GuidanceConfig } from './config.ts';
 import { labelOneHot, noisedImages, timestepEmbedding } from './inputs.ts';
@@ -10,9 +11,9 @@ import { ddimSample, ddpmSample, guide, type EpsilonModel } from './sampler.ts';
 import { makeSchedule, type NoiseSchedule } from './schedule.ts';
 import { buildUnet } from './unet.ts';
 
+/** The shape both families are built for when no dataset says otherwise: MNIST's. */
 const IMAGE: [number, number, number] = [28, 28, 1];
-const PIXELS = IMAGE[0] * IMAGE[1] * IMAGE[2];
-/** MNIST's ten digits: the classes `cddpm` is conditioned on. */
+/** MNIST's ten digits: the classes `cddpm` is conditioned on when no dataset says otherwise. */
 const CLASSES = 10;
 const UINT32_RANGE = 4294967296;
 
@@ -44,20 +45,24 @@ export class DdpmTrainer implements Trainer {
   readonly schedule: NoiseSchedule;
   readonly shapes: Record<string, number[]>;
   private readonly variables: NamedVariables;
+  /** Values per image. */
+  private readonly pixels: number;
 
   constructor(
     readonly config: DdpmConfig,
     readonly conditioning: Conditioning | undefined,
     seed = 0,
+    readonly imageShape: [number, number, number] = IMAGE,
   ) {
-    this.unet = buildUnet({ ...config, classes: conditioning?.classes ?? 0 }, seed);
+    this.unet = buildUnet({ ...config, classes: conditioning?.classes ?? 0, imageShape }, seed);
+    this.pixels = imageShape[0] * imageShape[1] * imageShape[2];
     this.schedule = makeSchedule(config.schedule, config.timesteps);
     this.variables = new NamedVariables([this.unet]);
     this.shapes = this.variables.shapes;
   }
 
   initialWeights(seed: number): NamedArrays {
-    const fresh = new DdpmTrainer(this.config, this.conditioning, seed);
+    const fresh = new DdpmTrainer(this.config, this.conditioning, seed, this.imageShape);
     try {
       return fresh.getWeights();
     } finally {
@@ -75,7 +80,7 @@ export class DdpmTrainer implements Trainer {
 
   /**
    * Per example: a step index uniform in [0, T) (stored as float32), the
-   * noise ε (784 values), and for conditional models `dropLabel`, 1 where the
+   * noise ε (one value per pixel: 784 for MNIST), and for conditional models `dropLabel`, 1 where the
    * label is replaced by "no label". Each from its own stream of the seed.
    */
   drawNoise(count: number, seed: number): NamedArrays {
@@ -83,7 +88,7 @@ export class DdpmTrainer implements Trainer {
     const nextStep = createRandom(deriveSeed(seed, 1));
     const timesteps = new Float32Array(count);
     for (let i = 0; i < count; i++) timesteps[i] = Math.floor((nextStep() / UINT32_RANGE) * steps);
-    const drawn: NamedArrays = { timesteps, noise: gaussian(count * PIXELS, deriveSeed(seed, 2)) };
+    const drawn: NamedArrays = { timesteps, noise: gaussian(count * this.pixels, deriveSeed(seed, 2)) };
     if (this.conditioning) {
       const nextDrop = createRandom(deriveSeed(seed, 3));
       const dropLabel = new Float32Array(count);
@@ -97,7 +102,7 @@ export class DdpmTrainer implements Trainer {
   private inputs(images: Float32Array, timesteps: ArrayLike<number>, labels?: Float32Array): tf.Tensor[] {
     const count = timesteps.length;
     const inputs = [
-      tf.tensor4d(images, [count, ...IMAGE]),
+      tf.tensor4d(images, [count, ...this.imageShape]),
       tf.tensor2d(timestepEmbedding(timesteps, this.config.timeEmbeddingDim), [count, this.config.timeEmbeddingDim]),
     ];
     if (this.conditioning) inputs.push(tf.tensor2d(labels!, [count, this.conditioning.classes + 1]));
@@ -105,7 +110,7 @@ export class DdpmTrainer implements Trainer {
   }
 
   private checkNoise(noise: NamedArrays, count: number): void {
-    const expected: Record<string, number> = { timesteps: count, noise: count * PIXELS };
+    const expected: Record<string, number> = { timesteps: count, noise: count * this.pixels };
     if (this.conditioning) expected.dropLabel = count;
     for (const [name, length] of Object.entries(expected)) {
       if (noise[name]?.length !== length) throw new Error(`lossAndGrads: noise.${name} should hold ${length} values, got ${noise[name]?.length ?? 'none'}`);
@@ -121,7 +126,7 @@ export class DdpmTrainer implements Trainer {
     const { timesteps, noise: epsilon } = noise;
     const labels = this.conditioning ? labelOneHot(batch.labels, this.conditioning.classes, noise.dropLabel) : undefined;
     const inputs = this.inputs(noisedImages(batch.images, timesteps, epsilon, this.schedule), timesteps, labels);
-    const target = tf.tensor4d(epsilon, [batch.count, ...IMAGE]);
+    const target = tf.tensor4d(epsilon, [batch.count, ...this.imageShape]);
     // The mean over examples and pixels: a union batch's loss is the sample-weighted mean of its parts'.
     const result = tf.variableGrads(
       () => tf.mean(tf.squaredDifference(this.unet.apply(inputs, { training: true }) as tf.Tensor, target)) as tf.Scalar,
@@ -154,14 +159,14 @@ export class DdpmTrainer implements Trainer {
     const rows = this.conditioning ? guidanceRows(labels, guidance) : labels;
     const oneHot = this.conditioning ? labelOneHot(rows, this.conditioning.classes) : undefined;
     return async (x, t) => {
-      const images = new Float32Array(rows.length * PIXELS);
+      const images = new Float32Array(rows.length * this.pixels);
       images.set(x);
-      if (rows.length > count) images.set(x, count * PIXELS);
+      if (rows.length > count) images.set(x, count * this.pixels);
       const predicted = tf.tidy(() => this.unet.apply(this.inputs(images, new Float32Array(rows.length).fill(t), oneHot)) as tf.Tensor);
       try {
         const epsilon = (await predicted.data()) as Float32Array;
         if (rows.length === count) return epsilon.slice();
-        const size = count * PIXELS;
+        const size = count * this.pixels;
         return guide(epsilon.subarray(0, size), epsilon.subarray(size), guidance);
       } finally {
         predicted.dispose();
@@ -172,12 +177,12 @@ export class DdpmTrainer implements Trainer {
   async sample(count: number, seed: number, labels?: Int32Array): Promise<{ images: Float32Array; labels: Int32Array }> {
     const used = this.sampleLabels(count, labels);
     const epsilonModel = this.epsilonModel(used);
-    const start = gaussian(count * PIXELS, deriveSeed(seed, 1));
+    const start = gaussian(count * this.pixels, deriveSeed(seed, 1));
     const options = { clipDenoised: true };
     const x0 =
       this.config.sampler === 'ddim'
         ? await ddimSample(epsilonModel, start, this.schedule, this.config.samplingSteps, options)
-        : await ddpmSample(epsilonModel, start, this.schedule, (t) => gaussian(count * PIXELS, deriveSeed(seed, 2, t)), options);
+        : await ddpmSample(epsilonModel, start, this.schedule, (t) => gaussian(count * this.pixels, deriveSeed(seed, 2, t)), options);
     const images = new Float32Array(x0.length);
     for (let i = 0; i < x0.length; i++) images[i] = Math.min(1, Math.max(0, (x0[i] + 1) / 2));
     return { images, labels: used };
@@ -200,7 +205,8 @@ const EMA_DECAY = 0.999;
 
 export const ddpm: ModelSpec<DdpmConfig> = {
   id: 'ddpm',
-  description: 'DDPM for 28x28 grey images: small U-Net ε-predictor, no normalization layers, DDIM or ancestral sampling',
+  description:
+    'DDPM (28x28 grey by default, any shape the dataset gives with sides a multiple of 4): small U-Net ε-predictor, no normalization layers, DDIM or ancestral sampling',
   defaults: parseConfig(ddpmSchema, {}),
   parseConfig: (raw, field = 'model.config') => parseConfig(ddpmSchema, raw, field),
   networkOf: () => 'denoiser',
@@ -210,12 +216,14 @@ export const ddpm: ModelSpec<DdpmConfig> = {
   emaDecay: EMA_DECAY,
   // The noise prediction's mean squared error.
   lossNames: ['mse'],
-  createTrainer: (config) => new DdpmTrainer(config, undefined),
+  createTrainer: (config, data) => new DdpmTrainer(config, undefined, 0, data?.imageShape),
+  dataShapeError: halvedTwiceError,
 };
 
 export const cddpm: ModelSpec<CddpmConfig> = {
   id: 'cddpm',
-  description: 'Class-conditional DDPM for 28x28 grey images with classifier-free guidance (label dropout during training)',
+  description:
+    'Class-conditional DDPM (28x28 grey digits by default, any labelled dataset with sides a multiple of 4) with classifier-free guidance (label dropout during training)',
   defaults: parseConfig(cddpmSchema, {}),
   parseConfig: (raw, field = 'model.config') => parseConfig(cddpmSchema, raw, field),
   networkOf: () => 'denoiser',
@@ -224,5 +232,7 @@ export const cddpm: ModelSpec<CddpmConfig> = {
   classes: CLASSES,
   emaDecay: EMA_DECAY,
   lossNames: ddpm.lossNames,
-  createTrainer: (config) => new DdpmTrainer(config, { classes: CLASSES, labelDropout: config.labelDropout, guidanceScale: config.guidanceScale }),
+  createTrainer: (config, data = { imageShape: IMAGE, classes: CLASSES }) =>
+    new DdpmTrainer(config, { classes: data.classes, labelDropout: config.labelDropout, guidanceScale: config.guidanceScale }, 0, data.imageShape),
+  dataShapeError: halvedTwiceError,
 };

@@ -4,12 +4,14 @@ import * as tf from '@tensorflow/tfjs';
 export interface UnetConfig {
   /** Channels at full resolution. */
   baseChannels: number;
-  /** Channel multiplier at 28x28, 14x14 and 7x7. */
+  /** Channel multiplier at full, half and quarter resolution (28x28, 14x14 and 7x7 for MNIST). */
   channelMultipliers: [number, number, number];
   /** Size of the sinusoidal timestep embedding fed in (even). */
   timeEmbeddingDim: number;
   /** Classes for conditioning (a one-hot of classes + 1 goes in); 0 for an unconditional net. */
   classes: number;
+  /** [height, width, channels] of the images, height and width multiples of 4. */
+  imageShape: [number, number, number];
 }
 
 /** Names of the model's inputs, in the order `apply` takes them. */
@@ -64,8 +66,9 @@ class Builder {
 }
 
 /**
- * A small U-Net predicting the noise ε of a 28x28x1 image: one residual block
- * per level on the way down (28 → 14 → 7, stride-2 convs) and up (nearest
+ * A small U-Net predicting the noise ε of an image: one residual block per
+ * level on the way down (28 → 14 → 7 for MNIST, 32 → 16 → 8 for 32x32
+ * images, stride-2 convs) and up (nearest
  * upsampling then a conv), skip connections concatenated, a residual block in
  * the middle. The timestep comes in as its sinusoidal embedding, through an
  * MLP; a class label, when conditional, as a one-hot through a dense layer
@@ -84,7 +87,7 @@ export function buildUnet(config: UnetConfig, seed: number): tf.LayersModel {
   // 4x the base width, as in the DDPM paper's time MLP.
   const embeddingWidth = 4 * config.baseChannels;
 
-  const image = tf.input({ name: UNET_INPUTS.image, shape: [28, 28, 1] });
+  const image = tf.input({ name: UNET_INPUTS.image, shape: config.imageShape });
   const time = tf.input({ name: UNET_INPUTS.time, shape: [config.timeEmbeddingDim] });
   const inputs = [image, time];
   let embedding = b.dense('time_dense2', b.swish('time_act1', b.dense('time_dense1', time, embeddingWidth)), embeddingWidth);
@@ -97,19 +100,21 @@ export function buildUnet(config: UnetConfig, seed: number): tf.LayersModel {
   // Each block projects the activated embedding: its own dense is then a plain linear map.
   const conditioning = b.swish('embedding_act', embedding);
 
+  // Levels are named by their height (down28, down14, down7 for MNIST): the names are the canonical tensor names.
+  const [full, half, quarter] = [1, 2, 4].map((divisor) => config.imageShape[0] / divisor);
   let h = b.conv('conv_in', image, c0);
-  const skip28 = b.residual('down28', h, conditioning, c0);
-  const skip14 = b.residual('down14', b.conv('down28_stride', skip28, c0, { strides: 2 }), conditioning, c1);
-  const skip7 = b.residual('down7', b.conv('down14_stride', skip14, c1, { strides: 2 }), conditioning, c2);
-  h = b.residual('middle', skip7, conditioning, c2);
+  const skipFull = b.residual(`down${full}`, h, conditioning, c0);
+  const skipHalf = b.residual(`down${half}`, b.conv(`down${full}_stride`, skipFull, c0, { strides: 2 }), conditioning, c1);
+  const skipQuarter = b.residual(`down${quarter}`, b.conv(`down${half}_stride`, skipHalf, c1, { strides: 2 }), conditioning, c2);
+  h = b.residual('middle', skipQuarter, conditioning, c2);
 
   const concat = (name: string, x: Symbolic, skip: Symbolic) => tf.layers.concatenate({ name, axis: -1 }).apply([x, skip]) as Symbolic;
-  // The conv after upsampling already narrows to the finer level's width: half the multiplies at 28x28.
+  // The conv after upsampling already narrows to the finer level's width: half the multiplies at full resolution.
   const upsample = (name: string, x: Symbolic, channels: number) =>
     b.conv(`${name}_conv`, tf.layers.upSampling2d({ name, size: [2, 2], interpolation: 'nearest' }).apply(x) as Symbolic, channels);
-  h = b.residual('up7', concat('up7_concat', h, skip7), conditioning, c2);
-  h = b.residual('up14', concat('up14_concat', upsample('up7_upsample', h, c1), skip14), conditioning, c1);
-  h = b.residual('up28', concat('up28_concat', upsample('up14_upsample', h, c0), skip28), conditioning, c0);
-  const output = b.conv('conv_out', b.swish('out_act', h), 1);
+  h = b.residual(`up${quarter}`, concat(`up${quarter}_concat`, h, skipQuarter), conditioning, c2);
+  h = b.residual(`up${half}`, concat(`up${half}_concat`, upsample(`up${quarter}_upsample`, h, c1), skipHalf), conditioning, c1);
+  h = b.residual(`up${full}`, concat(`up${full}_concat`, upsample(`up${half}_upsample`, h, c0), skipFull), conditioning, c0);
+  const output = b.conv('conv_out', b.swish('out_act', h), config.imageShape[2]);
   return tf.model({ name: 'unet', inputs, outputs: output });
 }

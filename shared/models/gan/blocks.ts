@@ -5,6 +5,8 @@ type Initializer = ReturnType<typeof tf.initializers.randomNormal>;
 import { ExampleNormalization, type ExampleNormMode } from '../layers/example-norm.ts';
 import { FastLeakyReLU } from '../layers/leaky-relu.ts';
 import { SpectralConv2D, SpectralDense } from '../layers/spectral-norm.ts';
+import { quarterGrid } from '../data-shape.ts';
+import type { DataShape } from '../types.ts';
 
 /*
  * The layers DCGAN and the conditional DCGAN share: G's body from its input
@@ -27,6 +29,7 @@ export interface GanArchitecture {
   powerIterations: number;
 }
 
+/** The shape both GANs are built for when no dataset says otherwise: MNIST's. */
 export const IMAGE: [number, number, number] = [28, 28, 1];
 
 /** DCGAN's initializer: N(0, 0.02), seeded per layer. */
@@ -45,17 +48,23 @@ function normalizeAndActivate(x: tf.SymbolicTensor, config: GanArchitecture, ind
   return apply(new FastLeakyReLU({ name: `g_act${index}`, alpha: config.leak }), x);
 }
 
-/** G from its input vector (latents, with the label's embedding when conditional) to a 28x28 image in [-1, 1]. */
-export function generatorBody(input: tf.SymbolicTensor, config: GanArchitecture, seed: number): tf.SymbolicTensor {
+/**
+ * G from its input vector (latents, with the label's embedding when
+ * conditional) to an image of the data's shape in [-1, 1]: a dense layer to a
+ * grid a quarter of the image's size (7x7 for 28x28, 8x8 for 32x32), then two
+ * 2x transposed convolutions, the last one to the image's channels.
+ */
+export function generatorBody(input: tf.SymbolicTensor, config: GanArchitecture, seed: number, data: DataShape): tf.SymbolicTensor {
   const w = config.width;
-  let x = apply(tf.layers.dense({ name: 'g_dense', units: 7 * 7 * 2 * w, kernelInitializer: initializer(seed + 1) }), input);
-  x = apply(tf.layers.reshape({ name: 'g_reshape', targetShape: [7, 7, 2 * w] }), x);
+  const [rows, columns] = quarterGrid(data);
+  let x = apply(tf.layers.dense({ name: 'g_dense', units: rows * columns * 2 * w, kernelInitializer: initializer(seed + 1) }), input);
+  x = apply(tf.layers.reshape({ name: 'g_reshape', targetShape: [rows, columns, 2 * w] }), x);
   x = normalizeAndActivate(x, config, 0);
   x = apply(tf.layers.conv2dTranspose({ name: 'g_up1', filters: w, kernelSize: 4, strides: 2, padding: 'same', kernelInitializer: initializer(seed + 2) }), x);
   x = normalizeAndActivate(x, config, 1);
   const up2 = tf.layers.conv2dTranspose({
     name: 'g_up2',
-    filters: IMAGE[2],
+    filters: data.imageShape[2],
     kernelSize: 4,
     strides: 2,
     padding: 'same',
@@ -80,7 +89,7 @@ export function discriminatorDense(name: string, units: number, config: GanArchi
   return tf.layers.dense({ name, units, kernelInitializer, useBias });
 }
 
-/** D from a 28x28 image to its flattened 7x7x2w features. */
+/** D from an image to its flattened features: two stride-2 convolutions, 7x7x2w of them for 28x28, 8x8x2w for 32x32. */
 export function discriminatorFeatures(images: tf.SymbolicTensor, config: GanArchitecture, seed: number): tf.SymbolicTensor {
   let x = apply(discriminatorConv('d_conv1', config.width, config, seed + 11), images);
   x = apply(new FastLeakyReLU({ name: 'd_act1', alpha: config.leak }), x);

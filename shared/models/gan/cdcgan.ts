@@ -1,15 +1,13 @@
 import * as tf from '@tensorflow/tfjs';
-import type { ModelSpec } from '../types.ts';
+import type { DataShape, ModelSpec } from '../types.ts';
 import { discriminatorDense, discriminatorFeatures, generatorBody } from './blocks.ts';
 import { dcgan, DcganTrainer, type DcganConfig, type GanNetworks } from './dcgan.ts';
 
 /** The same knobs as DCGAN: the label conditioning adds no free size. */
 export type CdcganConfig = DcganConfig;
 
+/** MNIST's ten digits: the classes it is built for when no dataset says otherwise. */
 const CLASSES = 10;
-const IMAGE = dcgan.imageShape;
-// As wide as the one-hot it replaces (PyTorch-GAN's cgan does the same): ten classes need no more.
-const LABEL_EMBEDDING = CLASSES;
 
 /**
  * G concatenates z with a learned embedding of the label (the classic cGAN
@@ -17,15 +15,16 @@ const LABEL_EMBEDDING = CLASSES;
  * moves G's first layer as much as the latents from the first step, where
  * one-hot rows of a 0.02-scale kernel would barely register.
  */
-function buildGenerator(config: CdcganConfig, seed: number): tf.LayersModel {
+function buildGenerator(config: CdcganConfig, seed: number, data: DataShape): tf.LayersModel {
   const latents = tf.input({ name: 'g_latents', shape: [config.latentDim] });
-  const labels = tf.input({ name: 'g_labels', shape: [CLASSES] });
-  // A dense layer without bias on a one-hot input is an embedding lookup.
+  const labels = tf.input({ name: 'g_labels', shape: [data.classes] });
+  // A dense layer without bias on a one-hot input is an embedding lookup; as wide as the one-hot it replaces
+  // (PyTorch-GAN's cgan does the same): ten classes need no more.
   const embedded = tf.layers
-    .dense({ name: 'g_embed', units: LABEL_EMBEDDING, useBias: false, kernelInitializer: tf.initializers.randomNormal({ mean: 0, stddev: 1, seed: seed + 4 }) })
+    .dense({ name: 'g_embed', units: data.classes, useBias: false, kernelInitializer: tf.initializers.randomNormal({ mean: 0, stddev: 1, seed: seed + 4 }) })
     .apply(labels) as tf.SymbolicTensor;
   const input = tf.layers.concatenate({ name: 'g_condition' }).apply([latents, embedded]) as tf.SymbolicTensor;
-  return tf.model({ name: 'generator', inputs: [latents, labels], outputs: generatorBody(input, config, seed) });
+  return tf.model({ name: 'generator', inputs: [latents, labels], outputs: generatorBody(input, config, seed, data) });
 }
 
 /**
@@ -34,21 +33,21 @@ function buildGenerator(config: CdcganConfig, seed: number): tf.LayersModel {
  * class-specific correction of the linear head; cheaper than feeding ten label
  * planes through the convolutions, and the better-conditioned choice in that paper.
  */
-function buildDiscriminator(config: CdcganConfig, seed: number): tf.LayersModel {
-  const images = tf.input({ name: 'd_images', shape: IMAGE });
-  const labels = tf.input({ name: 'd_labels', shape: [CLASSES] });
+function buildDiscriminator(config: CdcganConfig, seed: number, data: DataShape): tf.LayersModel {
+  const images = tf.input({ name: 'd_images', shape: data.imageShape });
+  const labels = tf.input({ name: 'd_labels', shape: [data.classes] });
   const features = discriminatorFeatures(images, config, seed);
   const logit = discriminatorDense('d_logit', 1, config, seed + 13).apply(features) as tf.SymbolicTensor;
   // embed(y).phi(x) for every class at once (a kernel column per class embedding), then the label's one
   // picked by a dot with the one-hot: the same function as embedding y first, without a batched
   // 6272-long dot product, which is slow on wasm (it tripled BatchMatMul time at width 64).
-  const classScores = discriminatorDense('d_embed', CLASSES, config, seed + 14, false).apply(features) as tf.SymbolicTensor;
+  const classScores = discriminatorDense('d_embed', data.classes, config, seed + 14, false).apply(features) as tf.SymbolicTensor;
   const projection = tf.layers.dot({ name: 'd_projection', axes: 1 }).apply([classScores, labels]) as tf.SymbolicTensor;
   const output = tf.layers.add({ name: 'd_output' }).apply([logit, projection]) as tf.SymbolicTensor;
   return tf.model({ name: 'discriminator', inputs: [images, labels], outputs: output });
 }
 
-/** One-hot rows for the labels, built in plain JS; a label outside [0, 10) is an error naming the example. */
+/** One-hot rows for the labels, built in plain JS; a label outside [0, classes) is an error naming the example. */
 export function oneHot(labels: Int32Array, classes = CLASSES): tf.Tensor2D {
   const values = new Float32Array(labels.length * classes);
   labels.forEach((label, i) => {
@@ -64,17 +63,21 @@ export function oneHot(labels: Int32Array, classes = CLASSES): tf.Tensor2D {
  * gradients stay exact.
  */
 export class CdcganTrainer extends DcganTrainer<CdcganConfig> {
-  protected override buildNetworks(config: CdcganConfig, seed: number): GanNetworks {
-    return { generator: buildGenerator(config, seed), discriminator: buildDiscriminator(config, seed) };
+  constructor(config: CdcganConfig, seed = 0, data: DataShape = { imageShape: dcgan.imageShape, classes: CLASSES }) {
+    super(config, seed, data);
+  }
+
+  protected override buildNetworks(config: CdcganConfig, seed: number, data: DataShape): GanNetworks {
+    return { generator: buildGenerator(config, seed, data), discriminator: buildDiscriminator(config, seed, data) };
   }
 
   protected override conditions(labels: Int32Array): tf.Tensor[] {
-    return [oneHot(labels)];
+    return [oneHot(labels, this.data.classes)];
   }
 
-  /** The labels asked for, or 0..9 over and over. */
+  /** The labels asked for, or the classes over and over (0..9 for digits). */
   protected override sampleLabels(count: number, labels?: Int32Array): Int32Array {
-    if (!labels) return Int32Array.from({ length: count }, (_, i) => i % CLASSES);
+    if (!labels) return Int32Array.from({ length: count }, (_, i) => i % this.data.classes);
     if (labels.length !== count) throw new RangeError(`cdcgan: ${count} samples asked for with ${labels.length} labels`);
     return labels.slice();
   }
@@ -83,17 +86,18 @@ export class CdcganTrainer extends DcganTrainer<CdcganConfig> {
 export const cdcgan: ModelSpec<CdcganConfig> = {
   id: 'cdcgan',
   description:
-    'Conditional DCGAN for 28x28 grey digits: label concatenated to z in G, projection discriminator, the dcgan recipe (layer norm in G, spectral norm in D, EMA)',
+    'Conditional DCGAN (28x28 grey digits by default, any labelled dataset with sides a multiple of 4): label concatenated to z in G, projection discriminator, the dcgan recipe (layer norm in G, spectral norm in D, EMA)',
   defaults: { ...dcgan.defaults },
   parseConfig: dcgan.parseConfig,
   networkOf: dcgan.networkOf,
   // dcgan's optimizer settings: the conditioning changes neither network's scale.
   networks: structuredClone(dcgan.networks),
-  imageShape: IMAGE,
+  imageShape: dcgan.imageShape,
   classes: CLASSES,
   // Samples from an EMA of the weights, as for dcgan.
   emaDecay: dcgan.emaDecay,
   // DCGAN's trainer, so DCGAN's losses.
   lossNames: dcgan.lossNames,
-  createTrainer: (config) => new CdcganTrainer(config),
+  createTrainer: (config, data) => new CdcganTrainer(config, 0, data),
+  dataShapeError: dcgan.dataShapeError,
 };

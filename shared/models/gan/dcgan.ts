@@ -1,9 +1,10 @@
 import * as tf from '@tensorflow/tfjs';
 import type { NamedArrays } from '../../codec/types.ts';
 import { fields, parseConfig, type Schema } from '../../protocol/schema.ts';
-import type { Batch, LossAndGrads, ModelSpec, Trainer } from '../types.ts';
+import type { Batch, DataShape, LossAndGrads, ModelSpec, Trainer } from '../types.ts';
 import { gaussian } from '../../training/random.ts';
 import { NamedVariables, readScalars } from '../named-variables.ts';
+import { halvedTwiceError } from '../data-shape.ts';
 import { discriminatorDense, discriminatorFeatures, generatorBody, IMAGE, type GanArchitecture } from './blocks.ts';
 import { discriminatorGrads, generatorGrads, jointGrads, type GanBatch, type NetworkGrads } from './gan-step.ts';
 
@@ -33,23 +34,23 @@ const schema: Schema<DcganConfig> = {
  * sample-weighted mean of the workers' gradients (data parallelism without
  * cross-worker batch statistics).
  */
-function buildGenerator(config: DcganConfig, seed: number): tf.LayersModel {
+function buildGenerator(config: DcganConfig, seed: number, data: DataShape): tf.LayersModel {
   const latents = tf.input({ name: 'g_latents', shape: [config.latentDim] });
-  return tf.model({ name: 'generator', inputs: latents, outputs: generatorBody(latents, config, seed) });
+  return tf.model({ name: 'generator', inputs: latents, outputs: generatorBody(latents, config, seed, data) });
 }
 
-function buildDiscriminator(config: DcganConfig, seed: number): tf.LayersModel {
-  const images = tf.input({ name: 'd_images', shape: IMAGE });
+function buildDiscriminator(config: DcganConfig, seed: number, data: DataShape): tf.LayersModel {
+  const images = tf.input({ name: 'd_images', shape: data.imageShape });
   const logit = discriminatorDense('d_logit', 1, config, seed + 13).apply(discriminatorFeatures(images, config, seed)) as tf.SymbolicTensor;
   return tf.model({ name: 'discriminator', inputs: images, outputs: logit });
 }
 
 /** Images in [0, 1] from the data layer become [-1, 1], the range of G's tanh. */
-export function imagesToTensor(batch: Batch): tf.Tensor4D {
+export function imagesToTensor(batch: Batch, imageShape: [number, number, number] = IMAGE): tf.Tensor4D {
   return tf.tidy(
     () =>
       tf
-        .tensor4d(batch.images, [batch.count, ...IMAGE])
+        .tensor4d(batch.images, [batch.count, ...imageShape])
         .mul(2)
         .sub(1) as tf.Tensor4D,
   );
@@ -83,15 +84,17 @@ export class DcganTrainer<Config extends DcganConfig = DcganConfig> implements T
   constructor(
     readonly config: Config,
     seed = 0,
+    /** The images' shape and the labels' classes the networks are built for. */
+    readonly data: DataShape = { imageShape: IMAGE, classes: 0 },
   ) {
-    ({ generator: this.generator, discriminator: this.discriminator } = this.buildNetworks(config, seed));
+    ({ generator: this.generator, discriminator: this.discriminator } = this.buildNetworks(config, seed, data));
     this.variables = new NamedVariables([this.generator, this.discriminator]);
     this.shapes = this.variables.shapes;
   }
 
-  /** G and D, initialized from `seed`. Called by the constructor: must not read instance fields. */
-  protected buildNetworks(config: Config, seed: number): GanNetworks {
-    return { generator: buildGenerator(config, seed), discriminator: buildDiscriminator(config, seed) };
+  /** G and D for `data`, initialized from `seed`. Called by the constructor: must not read instance fields. */
+  protected buildNetworks(config: Config, seed: number, data: DataShape): GanNetworks {
+    return { generator: buildGenerator(config, seed, data), discriminator: buildDiscriminator(config, seed, data) };
   }
 
   /** The inputs both networks take after latents or images, for these labels: none when unconditional. */
@@ -106,7 +109,7 @@ export class DcganTrainer<Config extends DcganConfig = DcganConfig> implements T
 
   initialWeights(seed: number): NamedArrays {
     // The same class as this one, so a subclass gets its own networks.
-    const fresh = new (this.constructor as new (config: Config, seed: number) => DcganTrainer<Config>)(this.config, seed);
+    const fresh = new (this.constructor as new (config: Config, seed: number, data: DataShape) => DcganTrainer<Config>)(this.config, seed, this.data);
     try {
       return fresh.getWeights();
     } finally {
@@ -136,7 +139,7 @@ export class DcganTrainer<Config extends DcganConfig = DcganConfig> implements T
     if (unknown.length > 0) throw new RangeError(`${this.constructor.name}: no network named ${unknown.join(', ')}`);
     // Conditions first: they check the labels, and nothing is allocated yet if one is refused.
     const conditions = this.conditions(batch.labels);
-    const real = imagesToTensor(batch);
+    const real = imagesToTensor(batch, this.data.imageShape);
     const latents = tf.tensor2d(noise.latents, [batch.count, this.config.latentDim]);
     const batchPass: GanBatch = {
       real,
@@ -203,7 +206,8 @@ export class DcganTrainer<Config extends DcganConfig = DcganConfig> implements T
 
 export const dcgan: ModelSpec<DcganConfig> = {
   id: 'dcgan',
-  description: 'DCGAN for 28x28 grey images, non-saturating loss, layer norm in G, spectral norm in D, EMA of G for sampling',
+  description:
+    'DCGAN (28x28 grey by default, any shape the dataset gives with sides a multiple of 4), non-saturating loss, layer norm in G, spectral norm in D, EMA of G for sampling',
   defaults: parseConfig(schema, {}),
   parseConfig: (raw, field = 'model.config') => parseConfig(schema, raw, field),
   networkOf: (name) => (name.startsWith('g_') ? 'generator' : 'discriminator'),
@@ -223,5 +227,6 @@ export const dcgan: ModelSpec<DcganConfig> = {
   emaDecay: 0.999,
   // The discriminator's and the generator's losses.
   lossNames: ['d', 'g'],
-  createTrainer: (config) => new DcganTrainer(config),
+  createTrainer: (config, data) => new DcganTrainer(config, 0, data),
+  dataShapeError: halvedTwiceError,
 };

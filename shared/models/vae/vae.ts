@@ -3,7 +3,8 @@ import type { NamedArrays } from '../../codec/types.ts';
 import { fields, parseConfig, type Schema } from '../../protocol/schema.ts';
 import { gaussian } from '../../training/random.ts';
 import { NamedVariables, readScalars } from '../named-variables.ts';
-import type { Batch, LossAndGrads, ModelSpec, Trainer } from '../types.ts';
+import { halvedTwiceError, pixelsOf, quarterGrid } from '../data-shape.ts';
+import type { Batch, DataShape, LossAndGrads, ModelSpec, Trainer } from '../types.ts';
 
 export interface VaeConfig {
   latentDim: number;
@@ -22,8 +23,8 @@ const schema: Schema<VaeConfig> = {
   beta: fields.number(1, 0, 1000),
 };
 
+/** The shape it is built for when no dataset says otherwise: MNIST's. */
 const IMAGE: [number, number, number] = [28, 28, 1];
-const PIXELS = IMAGE[0] * IMAGE[1] * IMAGE[2];
 
 /** Encoder and decoder; `decoderLogits` and `decoder` share every layer, the latter adds the sigmoid. */
 interface VaeNetworks {
@@ -37,13 +38,13 @@ interface VaeNetworks {
  * own image and noise only, so the mean gradient over a union batch is the
  * sample-weighted mean of the workers' gradients.
  */
-function buildNetworks(config: VaeConfig, seed: number): VaeNetworks {
+function buildNetworks(config: VaeConfig, seed: number, data: DataShape): VaeNetworks {
   const init = (offset: number) => tf.initializers.glorotUniform({ seed: seed + offset });
   const w = config.width;
   // 4x4 kernels at stride 2: divisible by the stride, so the transposed convolutions make no checkerboard.
   const conv = { kernelSize: 4, strides: 2, padding: 'same' as const, activation: 'relu' as const };
 
-  const images = tf.input({ name: 'enc_images', shape: IMAGE });
+  const images = tf.input({ name: 'enc_images', shape: data.imageShape });
   let x = tf.layers.conv2d({ name: 'enc_conv1', filters: w, ...conv, kernelInitializer: init(1) }).apply(images) as tf.SymbolicTensor;
   x = tf.layers.conv2d({ name: 'enc_conv2', filters: 2 * w, ...conv, kernelInitializer: init(2) }).apply(x) as tf.SymbolicTensor;
   x = tf.layers.flatten({ name: 'enc_flatten' }).apply(x) as tf.SymbolicTensor;
@@ -52,11 +53,15 @@ function buildNetworks(config: VaeConfig, seed: number): VaeNetworks {
   const encoder = tf.model({ name: 'encoder', inputs: images, outputs: moments });
 
   const latents = tf.input({ name: 'dec_latents', shape: [config.latentDim] });
-  let y = tf.layers.dense({ name: 'dec_dense', units: 7 * 7 * 2 * w, activation: 'relu', kernelInitializer: init(4) }).apply(latents) as tf.SymbolicTensor;
-  y = tf.layers.reshape({ name: 'dec_reshape', targetShape: [7, 7, 2 * w] }).apply(y) as tf.SymbolicTensor;
+  // From a grid a quarter of the image's size (7x7 for 28x28, 8x8 for 32x32), up twice.
+  const [rows, columns] = quarterGrid(data);
+  let y = tf.layers
+    .dense({ name: 'dec_dense', units: rows * columns * 2 * w, activation: 'relu', kernelInitializer: init(4) })
+    .apply(latents) as tf.SymbolicTensor;
+  y = tf.layers.reshape({ name: 'dec_reshape', targetShape: [rows, columns, 2 * w] }).apply(y) as tf.SymbolicTensor;
   y = tf.layers.conv2dTranspose({ name: 'dec_up1', filters: w, ...conv, kernelInitializer: init(5) }).apply(y) as tf.SymbolicTensor;
   const logits = tf.layers
-    .conv2dTranspose({ name: 'dec_up2', filters: IMAGE[2], ...conv, activation: 'linear', kernelInitializer: init(6) })
+    .conv2dTranspose({ name: 'dec_up2', filters: data.imageShape[2], ...conv, activation: 'linear', kernelInitializer: init(6) })
     .apply(y) as tf.SymbolicTensor;
   const pixels = tf.layers.activation({ name: 'dec_pixels', activation: 'sigmoid' }).apply(logits) as tf.SymbolicTensor;
   return {
@@ -91,14 +96,16 @@ export class VaeTrainer implements Trainer {
   constructor(
     readonly config: VaeConfig,
     seed = 0,
+    /** The images' shape the networks are built for (the labels are not used). */
+    readonly data: DataShape = { imageShape: IMAGE, classes: 0 },
   ) {
-    ({ encoder: this.encoder, decoder: this.decoder, decoderLogits: this.decoderLogits } = buildNetworks(config, seed));
+    ({ encoder: this.encoder, decoder: this.decoder, decoderLogits: this.decoderLogits } = buildNetworks(config, seed, data));
     this.variables = new NamedVariables([this.encoder, this.decoderLogits]);
     this.shapes = this.variables.shapes;
   }
 
   initialWeights(seed: number): NamedArrays {
-    const fresh = new VaeTrainer(this.config, seed);
+    const fresh = new VaeTrainer(this.config, seed, this.data);
     try {
       return fresh.getWeights();
     } finally {
@@ -122,7 +129,7 @@ export class VaeTrainer implements Trainer {
   async lossAndGrads(batch: Batch, noise: NamedArrays): Promise<LossAndGrads> {
     // In one tidy: if either shape is wrong, the other tensor is freed.
     const [images, epsilon] = tf.tidy(() => [
-      tf.tensor4d(batch.images, [batch.count, ...IMAGE]),
+      tf.tensor4d(batch.images, [batch.count, ...this.data.imageShape]),
       tf.tensor2d(noise.epsilon, [batch.count, this.config.latentDim]),
     ]);
     let reconstruction: tf.Scalar | undefined;
@@ -165,17 +172,18 @@ export class VaeTrainer implements Trainer {
   }
 
   /**
-   * Reconstructions in [0, 1] of images in [0, 1] (NHWC, 28x28x1 each),
+   * Reconstructions in [0, 1] of images in [0, 1] (NHWC, of the data's shape),
    * decoded from the posterior mean: the deterministic picture of what the
    * model keeps of each image.
    */
   async reconstruct(images: Float32Array): Promise<Float32Array> {
-    if (images.length === 0 || images.length % PIXELS !== 0) {
-      throw new RangeError(`vae.reconstruct: expected a whole number of ${IMAGE.join('x')} images, got ${images.length} values`);
+    const pixelCount = pixelsOf(this.data);
+    if (images.length === 0 || images.length % pixelCount !== 0) {
+      throw new RangeError(`vae.reconstruct: expected a whole number of ${this.data.imageShape.join('x')} images, got ${images.length} values`);
     }
-    const count = images.length / PIXELS;
+    const count = images.length / pixelCount;
     const pixels = tf.tidy(() => {
-      const moments = this.encoder.predict(tf.tensor4d(images, [count, ...IMAGE])) as tf.Tensor2D;
+      const moments = this.encoder.predict(tf.tensor4d(images, [count, ...this.data.imageShape])) as tf.Tensor2D;
       return this.decoder.predict(moments.slice([0, 0], [count, this.config.latentDim])) as tf.Tensor;
     });
     try {
@@ -199,7 +207,8 @@ export class VaeTrainer implements Trainer {
 
 export const vae: ModelSpec<VaeConfig> = {
   id: 'vae',
-  description: 'Convolutional VAE for 28x28 grey images: Bernoulli decoder, Gaussian posterior, KL weight beta',
+  description:
+    'Convolutional VAE (28x28 grey by default, any shape the dataset gives with sides a multiple of 4): Bernoulli decoder, Gaussian posterior, KL weight beta',
   defaults: parseConfig(schema, {}),
   parseConfig: (raw, field = 'model.config') => parseConfig(schema, raw, field),
   networkOf: () => 'vae',
@@ -213,5 +222,6 @@ export const vae: ModelSpec<VaeConfig> = {
   emaDecay: 0,
   // The loss it trains on, and its two terms.
   lossNames: ['reconstruction', 'kl', 'loss'],
-  createTrainer: (config) => new VaeTrainer(config),
+  createTrainer: (config, data) => new VaeTrainer(config, 0, data),
+  dataShapeError: halvedTwiceError,
 };
