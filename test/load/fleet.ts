@@ -24,6 +24,12 @@ export interface FleetOptions {
   durationMs: number;
   /** Simulated compute time per assignment. */
   computeMs: number;
+  /** Each compute sleeps computeMs x (1 - jitter/2 + jitter x uniform): 1 (the default) spreads it over [0.5, 1.5) x computeMs, 0 sleeps exactly computeMs. */
+  computeJitter?: number;
+  /** Fetch the weights of every new version before computing, as a real worker does (default: once, to learn the tensors). */
+  fetchEveryVersion?: boolean;
+  /** End once this many rounds have had every update sent (besides durationMs, whichever comes first). */
+  stopAfterRounds?: number;
   token?: string;
   jobId?: string;
   /** The coordinator's /metrics, for its memory over time (derived from `url` when absent). */
@@ -53,8 +59,25 @@ export interface FleetReport {
   weightFetches: number;
   /** Distinct rounds the fleet was assigned work in. */
   rounds: number;
+  /** Per round, in round order: when its assignments arrived and how long the slowest worker computed. */
+  roundTimings: RoundTiming[];
+  /** Bytes of one encoded update (every update of a run is the same size) and of one weights message's tensors. */
+  updateBytes: number;
+  weightsBytes: number;
   memory: MetricsSample[];
   durationMs: number;
+}
+
+/** One round as the fleet saw it (times from performance.now()). */
+export interface RoundTiming {
+  round: number;
+  /** Assignments received, the first's and the last's arrival. */
+  assigned: number;
+  firstAssignAt: number;
+  lastAssignAt: number;
+  /** Updates sent, and the longest simulated compute among them (the sleep as it ran, timer lateness included). */
+  updatesSent: number;
+  slowestComputeMs: number;
 }
 
 /** Small random gradients in the shapes of the weights, encoded once and reused: the coordinator checks shape, finiteness and norm, not values. */
@@ -98,7 +121,10 @@ interface Counters {
   dropped: number;
   weightFetches: number;
   rounds: Set<number>;
+  roundTimings: Map<number, RoundTiming>;
   payloads: UpdatePayloads | undefined;
+  updateBytes: number;
+  weightsBytes: number;
 }
 
 /** One simulated worker: a socket and the protocol, no tensors computed. */
@@ -107,6 +133,8 @@ class SimulatedWorker {
   private welcome: Welcome | undefined;
   private leaving = false;
   private fetched = false;
+  /** The weights version this worker holds (fetchEveryVersion). */
+  private heldHash: string | undefined;
   private waitingForWeights: Assign | undefined;
   private readonly sentAt = new Map<number, number>();
   private heartbeat: NodeJS.Timeout | undefined;
@@ -167,9 +195,28 @@ class SimulatedWorker {
         this.counters.joinedAt.push(performance.now());
         this.heartbeat = setInterval(() => this.send({ type: 'heartbeat' }), message.heartbeatMs);
         return;
-      case 'assign':
+      case 'assign': {
         this.counters.rounds.add(message.round);
-        if (this.fetched && this.counters.payloads) {
+        const now = performance.now();
+        const timing = this.counters.roundTimings.get(message.round);
+        if (timing) {
+          timing.assigned += 1;
+          timing.lastAssignAt = now;
+        } else {
+          this.counters.roundTimings.set(message.round, {
+            round: message.round,
+            assigned: 1,
+            firstAssignAt: now,
+            lastAssignAt: now,
+            updatesSent: 0,
+            slowestComputeMs: 0,
+          });
+        }
+        if (this.options.fetchEveryVersion && this.fetched && this.heldHash !== message.weightsHash) {
+          this.waitingForWeights = message;
+          this.counters.weightFetches += 1;
+          this.send({ type: 'fetchWeights', hash: message.weightsHash });
+        } else if (this.fetched && this.counters.payloads) {
           this.compute(message);
         } else {
           // The first assignment: fetch the weights once, as a real worker does, to learn the tensors.
@@ -181,7 +228,10 @@ class SimulatedWorker {
           }
         }
         return;
+      }
       case 'weights': {
+        this.heldHash = message.hash;
+        this.counters.weightsBytes = message.tensors.byteLength;
         if (!this.counters.payloads) {
           const tensors = getCodec(message.codec).decode(message.tensors);
           this.counters.payloads = new UpdatePayloads(Object.fromEntries(Object.entries(tensors).map(([name, tensor]) => [name, tensor.shape])));
@@ -210,9 +260,16 @@ class SimulatedWorker {
   }
 
   private compute(assign: Assign): void {
+    const jitter = this.options.computeJitter ?? 1;
+    const sleepStartedAt = performance.now();
     setTimeout(
       () => {
         if (this.leaving || !this.welcome) return;
+        const timing = this.counters.roundTimings.get(assign.round);
+        if (timing) {
+          timing.updatesSent += 1;
+          timing.slowestComputeMs = Math.max(timing.slowestComputeMs, performance.now() - sleepStartedAt);
+        }
         const update: Update = {
           type: 'update',
           jobId: assign.jobId,
@@ -227,10 +284,20 @@ class SimulatedWorker {
         };
         this.sentAt.set(assign.round, performance.now());
         this.counters.updatesSent += 1;
+        this.counters.updateBytes = update.tensors.byteLength;
         this.send(update);
       },
-      this.options.computeMs * (0.5 + Math.random()),
+      this.options.computeMs * (1 - jitter / 2 + jitter * Math.random()),
     );
+  }
+}
+
+/** Resolves at `endAt`, or earlier once stopAfterRounds rounds have had all their updates sent. */
+async function untilDone(options: FleetOptions, counters: Counters, endAt: number): Promise<void> {
+  const complete = () => [...counters.roundTimings.values()].filter((timing) => timing.assigned > 0 && timing.updatesSent >= timing.assigned).length;
+  while (performance.now() < endAt) {
+    if (options.stopAfterRounds !== undefined && complete() >= options.stopAfterRounds) return;
+    await new Promise((resolve) => setTimeout(resolve, Math.min(100, Math.max(0, endAt - performance.now()))));
   }
 }
 
@@ -249,7 +316,10 @@ export async function runFleet(options: FleetOptions): Promise<FleetReport> {
     dropped: 0,
     weightFetches: 0,
     rounds: new Set(),
+    roundTimings: new Map(),
     payloads: undefined,
+    updateBytes: 0,
+    weightsBytes: 0,
   };
   const workers = Array.from({ length: options.workers }, (_, index) => new SimulatedWorker(index, options, counters));
 
@@ -274,8 +344,7 @@ export async function runFleet(options: FleetOptions): Promise<FleetReport> {
     workers[index].start();
   }
   const rampEndedAt = performance.now();
-  const rest = startedAt + options.durationMs - performance.now();
-  if (rest > 0) await new Promise((resolve) => setTimeout(resolve, rest));
+  await untilDone(options, counters, startedAt + options.durationMs);
 
   for (const worker of workers) worker.leave();
   await Promise.race([Promise.all(workers.map((worker) => worker.closed)), new Promise((resolve) => setTimeout(resolve, 10_000))]);
@@ -299,6 +368,9 @@ export async function runFleet(options: FleetOptions): Promise<FleetReport> {
     dropped: counters.dropped,
     weightFetches: counters.weightFetches,
     rounds: counters.rounds.size,
+    roundTimings: [...counters.roundTimings.values()].sort((a, b) => a.round - b.round),
+    updateBytes: counters.updateBytes,
+    weightsBytes: counters.weightsBytes,
     memory: sampler.samples,
     durationMs: performance.now() - startedAt,
   };
