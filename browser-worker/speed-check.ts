@@ -2,7 +2,7 @@ import { getCodec } from '../shared/codec/index.ts';
 import { arraysToTensors, tensorsToArrays } from '../shared/codec/named.ts';
 import { pack } from '../shared/codec/packr.ts';
 import { getModel } from '../shared/models/registry.ts';
-import type { Trainer } from '../shared/models/types.ts';
+import type { DataShape, Trainer } from '../shared/models/types.ts';
 import { measureStepTime, SPEED_CHECK_SIZES, stepMs, type StepTime } from '../shared/worker/model-speed.ts';
 import type { SpeedCheck } from './messages.ts';
 import { budgetMs, judgeSpeed, PACE_ROUNDS, paceOf, type JobDescription } from './participation.ts';
@@ -10,6 +10,8 @@ import { budgetMs, judgeSpeed, PACE_ROUNDS, paceOf, type JobDescription } from '
 export type JobView = JobDescription & {
   id: string;
   config: { model: { id: string; config: Record<string, unknown> }; training: { codec: string } };
+  /** The dataset's image shape and classes, which the model is built for. */
+  data: DataShape;
 };
 
 /** The job this tab joins, as the API describes it: the one named, or the coordinator's first. */
@@ -46,7 +48,7 @@ const HOPELESS_FACTOR = 4;
  */
 export async function checkSpeed(origin: string, job: JobView, slowdown = 1): Promise<{ check: SpeedCheck; trainer: Trainer }> {
   const spec = getModel(job.config.model.id);
-  const trainer = spec.createTrainer(spec.parseConfig(job.config.model.config));
+  const trainer = spec.createTrainer(spec.parseConfig(job.config.model.config), job.data);
   try {
     const fetchStarted = performance.now();
     const response = await fetch(`${origin}/api/jobs/${encodeURIComponent(job.id)}/weights`);
@@ -57,10 +59,10 @@ export async function checkSpeed(origin: string, job: JobView, slowdown = 1): Pr
 
     const pace = paceOf(job, await fetchRounds(origin, job.id));
     const stretched = ({ fixedMs, perSampleMs }: StepTime) => ({ fixedMs: fixedMs * slowdown, perSampleMs: perSampleMs * slowdown });
-    let measured = await measureStepTime(trainer, spec, SPEED_CHECK_SIZES);
+    let measured = await measureStepTime(trainer, job.data, SPEED_CHECK_SIZES);
     const share = Math.min(pace.firstShare, LARGEST_TIMED_SHARE);
     if (share > Math.max(...SPEED_CHECK_SIZES) && stepMs(stretched(measured.time), share) <= budgetMs(pace) * HOPELESS_FACTOR) {
-      measured = await measureStepTime(trainer, spec, [...SPEED_CHECK_SIZES, share], { repeats: 2 });
+      measured = await measureStepTime(trainer, job.data, [...SPEED_CHECK_SIZES, share], { repeats: 2 });
     }
     const time = stretched(measured.time);
     const encodeStarted = performance.now();

@@ -1,6 +1,6 @@
 /// <reference lib="webworker" />
-import { getDatasetSpec } from '../shared/data/registry.ts';
 import { decodeExamples } from '../shared/data/examples-wire.ts';
+import { ShardCache } from '../shared/data/shard-cache.ts';
 import { getModel } from '../shared/models/registry.ts';
 import { selectBackend } from '../shared/tfjs/backends.ts';
 import { sessionAuthorization } from '../shared/protocol/session-auth.ts';
@@ -29,6 +29,10 @@ const SAMPLE_COUNT = 16;
 const SPEED_WINDOW = 5;
 
 let client: WorkerClient | undefined;
+/** The image shape of the job's dataset (from the welcome; MNIST's until then): the local sample grid's geometry. */
+let imageShape: readonly [number, number, number] = [28, 28, 1];
+/** A folder dataset's shards this tab was assigned, fetched by hash from the coordinator and kept (across reconnects). */
+let shardCache: ShardCache | undefined;
 /** The session's secret, kept across a pause so the tab resumes under its id (not shown to the page). */
 let resumeSecret: string | undefined;
 /** The client's current WebSocket: closed at once when the tab steps back after a late update. */
@@ -90,7 +94,9 @@ async function joinIfFastEnough(): Promise<void> {
   const start = started!;
   if (!insisted) {
     publish({ message: 'timing a round of the job on this device' });
-    const { check, trainer } = await checkSpeed(start.origin, await fetchJob(start.origin, start.jobId), 1 / dutyCycle);
+    const job = await fetchJob(start.origin, start.jobId);
+    imageShape = job.data.imageShape;
+    const { check, trainer } = await checkSpeed(start.origin, job, 1 / dutyCycle);
     // The rehearsal's trainer holds the current weights: samples now, before this tab has trained.
     await sendSamples(trainer).finally(() => trainer.dispose());
     publish({ speedCheck: check });
@@ -181,16 +187,19 @@ async function sendSamples(trainer = client?.currentTrainer): Promise<void> {
   if (!trainer || !localSamples) return;
   const { images } = await trainer.sample(SAMPLE_COUNT, 1);
   const columns = 4;
-  const size = 28;
-  const width = columns * size;
-  const height = Math.ceil(SAMPLE_COUNT / columns) * size;
+  const [rows, cols, channels] = imageShape;
+  const width = columns * cols;
+  const height = Math.ceil(SAMPLE_COUNT / columns) * rows;
   const pixels = new Uint8ClampedArray(width * height * 4);
+  const byte = (value: number) => Math.round(Math.min(1, Math.max(0, value)) * 255);
   for (let n = 0; n < SAMPLE_COUNT; n++) {
-    for (let y = 0; y < size; y++) {
-      for (let x = 0; x < size; x++) {
-        const value = Math.round(Math.min(1, Math.max(0, images[(n * size + y) * size + x])) * 255);
-        const target = ((Math.floor(n / columns) * size + y) * width + (n % columns) * size + x) * 4;
-        pixels.set([value, value, value, 255], target);
+    for (let y = 0; y < rows; y++) {
+      for (let x = 0; x < cols; x++) {
+        const source = ((n * rows + y) * cols + x) * channels;
+        // Grey images repeat their one channel; RGB ones keep their colours.
+        const [r, g, b] = channels === 1 ? [0, 0, 0] : [0, 1, 2];
+        const target = ((Math.floor(n / columns) * rows + y) * width + (n % columns) * cols + x) * 4;
+        pixels.set([byte(images[source + r]), byte(images[source + g]), byte(images[source + b]), 255], target);
       }
     }
   }
@@ -211,14 +220,26 @@ function connect(): void {
     workerId: status.workerId || undefined,
     resumeSecret,
     createSocket: (url) => (socket = new WebSocket(url)) as unknown as SocketLike,
-    loadBatch: async (datasetId, indices) => {
+    loadBatch: async (dataset, indices, shardIds) => {
       publish({ activity: 'computing', share: indices.length });
+      imageShape = dataset.imageShape;
+      const authorization = sessionAuthorization(session.workerId!, session.dataToken!);
+      if (dataset.shardHashes) {
+        // A folder dataset: the assignment's shards, each fetched once by its hash (the cache checks it) and kept.
+        shardCache ??= new ShardCache(async (hash) => {
+          // The credential of the session in place when the shard is fetched (a reconnect brings a new one).
+          const response = await fetch(`${started!.origin}/api/shards/${hash}`, {
+            headers: { authorization: sessionAuthorization(client!.workerId!, client!.dataToken!) },
+          });
+          if (!response.ok) throw new Error(`shard ${hash}: HTTP ${response.status} ${(await response.text()).slice(0, 200)}`);
+          return new Uint8Array(await response.arrayBuffer());
+        });
+        return shardCache.batch({ imageShape: dataset.imageShape, shardHashes: dataset.shardHashes }, indices, shardIds);
+      }
       // The coordinator serves a session only the indices it was assigned, to the credential its welcome carried.
-      const response = await fetch(`${start.origin}/api/datasets/${datasetId}/examples?indices=${indices.join(',')}`, {
-        headers: { authorization: sessionAuthorization(session.workerId!, session.dataToken!) },
-      });
+      const response = await fetch(`${start.origin}/api/datasets/${dataset.id}/examples?indices=${indices.join(',')}`, { headers: { authorization } });
       if (!response.ok) throw new Error(`examples: HTTP ${response.status} ${(await response.text()).slice(0, 200)}`);
-      const [height, width, channels] = getDatasetSpec(datasetId).imageShape;
+      const [height, width, channels] = dataset.imageShape;
       return decodeExamples(new Uint8Array(await response.arrayBuffer()), height * width * channels);
     },
     onEvent,

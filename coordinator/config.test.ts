@@ -22,7 +22,7 @@ describe('parseJobConfig defaults', () => {
     expect(config).toEqual({
       id: 'default',
       model: { id: 'dcgan', config: { ...dcgan.defaults } },
-      dataset: { id: 'mnist', heldOutFraction: 0.1, shards: 16 },
+      dataset: { id: 'mnist', heldOutFraction: 0.1, shards: 16, path: '', shape: [28, 28, 1] },
       training: {
         batchSize: 32,
         batching: 'throughput',
@@ -78,7 +78,7 @@ describe('parseJobConfig defaults', () => {
     expect(config.id).toBe('mnist-run_2');
     expect(config.model).toEqual({ id: 'dcgan', config: { ...dcgan.defaults, width: 8 } });
     expect(config.training).toMatchObject({ batchSize: 16, codec: 'int8', rounds: 0, seed: 1 });
-    expect(config.dataset).toEqual({ id: 'mnist', heldOutFraction: 0.1, shards: 4 });
+    expect(config.dataset).toEqual({ id: 'mnist', heldOutFraction: 0.1, shards: 4, path: '', shape: [28, 28, 1] });
     expect(config.output).toMatchObject({ dir: '/tmp/x', checkpointEvery: 10 });
   });
 
@@ -210,7 +210,9 @@ describe('jobConfigJsonSchema', () => {
   const resolved = jobConfigJsonSchema({ resolved: true });
   // model.config and optimizers are per model family: their keys are checked by the family's own tests.
   const perModel = (path: string[]) => path[0] === 'model' || path[0] === 'optimizers' || (path[0] === 'training' && path[1] === 'aggregator');
-  const described = leaves(jobConfigJsonSchema({ resolved: false })).filter(([path]) => !perModel(path));
+  // dataset.shape's default is the dataset's own shape (tested with the images dataset below).
+  const perDataset = (path: string[]) => path.join('.') === 'dataset.shape';
+  const described = leaves(jobConfigJsonSchema({ resolved: false })).filter(([path]) => !perModel(path) && !perDataset(path));
 
   it('describes every key of a resolved config, with its default, and nothing else', () => {
     const defaults = parseJobConfig({});
@@ -234,7 +236,9 @@ describe('jobConfigJsonSchema', () => {
       const field = path.join('.');
       const refused = (value: unknown) => expect(refusal(at(path, value)), `${field} = ${JSON.stringify(value)}`).toEqual(invalidConfig(field));
       expect(leaf.type, field).toMatch(/^(string|integer|number|boolean)$/);
-      for (const value of leaf.enum ?? []) expect(() => parseJobConfig(at(path, value)), `${field} = ${value}`).not.toThrow();
+      // A folder dataset needs its folder too (dataset.path): tested with one below.
+      const needsFolder = (value: string) => field === 'dataset.id' && value === 'images';
+      for (const value of leaf.enum ?? []) if (!needsFolder(value)) expect(() => parseJobConfig(at(path, value)), `${field} = ${value}`).not.toThrow();
       if (leaf.enum) refused('not-one-of-them');
       if (leaf.minimum !== undefined) {
         expect(() => parseJobConfig(at(path, leaf.minimum)), `${field} = min`).not.toThrow();

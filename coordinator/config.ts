@@ -3,7 +3,9 @@ import { listCodecs } from '../shared/codec/index.ts';
 import * as check from '../shared/protocol/check.ts';
 import { ErrorCode, TesseraError } from '../shared/protocol/errors.ts';
 import { fields, jsonSchemaOf, parseConfig, type Field, type JsonSchema, type JsonSchemaOptions, type Schema } from '../shared/protocol/schema.ts';
-import { getDatasetSpec, listDatasets } from '../shared/data/registry.ts';
+import { describeDataset, getDatasetSpec, listDatasets } from '../runtime/node/datasets.ts';
+import { MAX_SHARD_BYTES, SHARD_BYTES_PER_EXAMPLE } from '../shared/data/shard-blobs.ts';
+import { checkDataShape } from '../shared/models/data-shape.ts';
 import { getModel, listModels } from '../shared/models/registry.ts';
 import type { OptimizerConfig } from '../shared/models/types.ts';
 import { LR_SCALING_RULES, type LrScalingRule } from '../shared/training/lr-scaling.ts';
@@ -24,7 +26,33 @@ export interface DatasetConfig {
   id: string;
   heldOutFraction: number;
   shards: number;
+  /** The folder of the `images` dataset; '' for a packaged one. */
+  path: string;
+  /** [height, width, channels] of the images: `images` resizes to it, a packaged dataset has its own. */
+  shape: [number, number, number];
 }
+
+/** Image sides `images` may be resized to: 8 is the least the models can halve twice; 256 keeps a 64-image batch under 50 MB as float32. */
+const SIDE = { min: 8, max: 256 };
+
+/** dataset.shape: [height, width, 1 or 3]; absent, the dataset's own (32x32x3 for images), filled in by parseJobConfig. */
+const shapeField: Field<[number, number, number] | undefined> = {
+  default: undefined,
+  parse: (value, field) => {
+    const values = check.integerArray(value, field, 3, 1, SIDE.max);
+    if (values.length !== 3 || values[0] < SIDE.min || values[1] < SIDE.min || (values[2] !== 1 && values[2] !== 3)) {
+      check.oneOf(JSON.stringify(value), field, [`[height, width, channels]: sides ${SIDE.min}-${SIDE.max}, 1 (grey) or 3 (RGB) channels`]);
+    }
+    return [values[0], values[1], values[2]];
+  },
+  jsonSchema: () => ({
+    type: 'array',
+    description: "[height, width, channels] the images dataset resizes to (default [32, 32, 3]); a packaged dataset's own shape otherwise",
+    items: { type: 'integer', minimum: 1, maximum: SIDE.max },
+    minItems: 3,
+    maxItems: 3,
+  }),
+};
 
 export interface TrainingConfig {
   batchSize: number;
@@ -72,7 +100,10 @@ export interface OutputConfig {
   evalSamples: number;
 }
 
-const datasetSchema: Schema<DatasetConfig> = {
+/** The dataset keys as parsed: the shape is filled in from the dataset when absent. */
+type ParsedDataset = Omit<DatasetConfig, 'shape'> & { shape: [number, number, number] | undefined };
+
+const datasetSchema: Schema<ParsedDataset> = {
   id: fields.oneOf(
     'mnist',
     listDatasets().map((dataset) => dataset.id),
@@ -81,6 +112,9 @@ const datasetSchema: Schema<DatasetConfig> = {
   heldOutFraction: fields.number(0.1, 0, 0.9),
   // 16 shards deal evenly over 1, 2, 4, 8 or 16 workers and are small enough to move when one leaves.
   shards: fields.integer(16, 1, 4096),
+  // A folder of PNG/JPEG files, one subfolder per class (or none): the `images` dataset reads it, the others none.
+  path: fields.string('', 4096),
+  shape: shapeField,
 };
 
 const verificationSchema: Schema<VerificationConfig> = {
@@ -292,7 +326,7 @@ export function parseJobConfig(raw: unknown): JobConfig {
   const optimizersSchema = Object.fromEntries(
     Object.entries(spec.networks).map(([network, defaults]) => [network, fields.nested(optimizerSchemaWith(defaults))]),
   ) as Schema<Record<string, OptimizerConfig>>;
-  const schema: Schema<Omit<JobConfig, 'model'>> = {
+  const schema: Schema<Omit<JobConfig, 'model' | 'dataset'> & { dataset: ParsedDataset }> = {
     id: idField,
     dataset: fields.nested(datasetSchema),
     training: fields.nested<TrainingConfig>({ ...trainingSchema, aggregator: aggregatorField(Object.keys(spec.networks)) }),
@@ -301,20 +335,30 @@ export function parseJobConfig(raw: unknown): JobConfig {
   };
   const { model: _model, ...rest } = input;
   const resolved = parseConfig(schema, rest);
-  // The built-in families are drawn for one image shape: a dataset of another shape, or with other classes for a
-  // conditional model, is refused here rather than failing on the first batch.
-  const data = getDatasetSpec(resolved.dataset.id);
-  if (data.imageShape.join('x') !== spec.imageShape.join('x')) {
+  // The dataset's shape and classes (a folder's, as read now) decide the model's: a shape the family cannot make, or a
+  // conditional family on unlabelled images, is refused here rather than failing on the first batch.
+  const data = describeDataset(resolved.dataset);
+  const folder = getDatasetSpec(data.id).folder === true;
+  checkDataShape(spec, data, !folder ? 'dataset.id' : spec.classes > 0 && data.classes === 0 ? 'dataset.path' : 'dataset.shape');
+  const dataset: DatasetConfig = { ...resolved.dataset, shape: data.imageShape };
+  checkShardSize(dataset, data.count);
+  return { ...resolved, dataset, model: { id: spec.id, config: spec.parseConfig(model.config, 'model.config') as Record<string, unknown> } };
+}
+
+/** Refuses a folder dataset cut into shards over MAX_SHARD_BYTES, naming the least dataset.shards that fits. */
+function checkShardSize(dataset: DatasetConfig, count: number | undefined): void {
+  if (count === undefined) return;
+  const perImage = dataset.shape[0] * dataset.shape[1] * dataset.shape[2] + SHARD_BYTES_PER_EXAMPLE;
+  const trainCount = count * (1 - dataset.heldOutFraction);
+  const perShard = Math.ceil(trainCount / dataset.shards) * perImage;
+  if (perShard > MAX_SHARD_BYTES) {
+    const least = Math.ceil((trainCount * perImage) / MAX_SHARD_BYTES);
     throw new TesseraError(
       ErrorCode.InvalidConfig,
-      `model ${spec.id} makes ${spec.imageShape.join('x')} images; dataset ${data.id} has ${data.imageShape.join('x')}`,
-      { field: 'dataset.id' },
+      `${dataset.shards} shards of ${count} images hold ${perShard} bytes each, over ${MAX_SHARD_BYTES}: set at least ${least}`,
+      {
+        field: 'dataset.shards',
+      },
     );
   }
-  if (spec.classes > 0 && spec.classes !== data.classes) {
-    throw new TesseraError(ErrorCode.InvalidConfig, `model ${spec.id} is conditioned on ${spec.classes} classes; dataset ${data.id} has ${data.classes}`, {
-      field: 'dataset.id',
-    });
-  }
-  return { ...resolved, model: { id: spec.id, config: spec.parseConfig(model.config, 'model.config') as Record<string, unknown> } };
 }

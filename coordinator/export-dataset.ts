@@ -9,6 +9,7 @@ import { loadCheckpoint } from './checkpoint.ts';
 import { samplingWeights } from './job/state.ts';
 import { shapesOf } from './job/open-job.ts';
 import { sampleGridPng } from './outputs.ts';
+import { describeDataset } from '../runtime/node/datasets.ts';
 
 const USAGE = `Usage: npm run export-dataset -- --job-dir runs/JOB --per-class N [--out DIR] [--seed S]
 
@@ -50,19 +51,21 @@ if (spec.classes === 0 || (modelConfig as { conditional?: boolean }).conditional
   process.stderr.write(`job ${checkpoint.config.id} trains ${spec.id}, which is not class-conditional: it cannot make labelled data\n`);
   process.exit(1);
 }
-const trainer = spec.createTrainer(modelConfig);
+// The model as the job built it: for its dataset's image shape and classes.
+const data = describeDataset(checkpoint.config.dataset);
+const trainer = spec.createTrainer(modelConfig, data);
 trainer.setWeights(samplingWeights(checkpoint.state));
 const out = resolve(values.out ?? join(jobDir, 'synthetic'));
-const [height, width, channels] = spec.imageShape;
+const [height, width, channels] = data.imageShape;
 const imageSize = height * width * channels;
-const total = perClass * spec.classes;
+const total = perClass * data.classes;
 const images = new Float32Array(total * imageSize);
 const labels = new Int32Array(total);
 const lines = ['file,label'];
 // Generated in chunks so memory stays bounded whatever N is.
 const CHUNK = 100;
 let written = 0;
-for (let label = 0; label < spec.classes; label++) {
+for (let label = 0; label < data.classes; label++) {
   await mkdir(join(out, `class-${label}`), { recursive: true });
   for (let start = 0; start < perClass; start += CHUNK) {
     const count = Math.min(CHUNK, perClass - start);
@@ -70,7 +73,7 @@ for (let label = 0; label < spec.classes; label++) {
     for (let i = 0; i < count; i++) {
       const image = chunk.images.subarray(i * imageSize, (i + 1) * imageSize);
       const file = join(`class-${label}`, `${String(start + i).padStart(5, '0')}.png`);
-      await writeFile(join(out, file), sampleGridPng(image, 1, spec.imageShape, { gutter: 0 }));
+      await writeFile(join(out, file), sampleGridPng(image, 1, data.imageShape, { gutter: 0 }));
       images.set(image, written * imageSize);
       labels[written] = chunk.labels[i];
       lines.push(`${file},${chunk.labels[i]}`);

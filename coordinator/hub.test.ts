@@ -143,7 +143,7 @@ describe('Hub', () => {
       workerId: expect.any(String),
       jobId: 'unit',
       model: { id: 'dcgan', config: runner.job.config.model.config },
-      dataset: { id: 'mnist' },
+      dataset: { id: 'mnist', imageShape: [28, 28, 1], classes: 10 },
       heartbeatMs: 5000,
       resumeSecret: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/),
       dataToken: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/),

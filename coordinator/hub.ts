@@ -10,6 +10,7 @@ import { identityOf } from './identity.ts';
 import type { JobRunner } from './job/runner.ts';
 import type { ChannelHandler, WorkerChannel } from './transports/types.ts';
 import type { WorkerSession } from './workers.ts';
+import { jobData } from './job-data.ts';
 
 export interface HubOptions {
   /** The job a worker joins when its hello names none. */
@@ -323,7 +324,7 @@ export class Hub extends EventEmitter<HubEvents> implements ChannelHandler {
       workerId: session.id,
       jobId,
       model: { id: config.model.id, config: config.model.config },
-      dataset: { id: config.dataset.id },
+      dataset: jobData(config).welcome,
       heartbeatMs: this.options.heartbeatMs,
       ...identity.secrets.issue(session),
     });

@@ -12,6 +12,7 @@ import { formatQuality, formatRound } from './progress.ts';
 import { MAKE_SECRET, requireRealSecret } from '../runtime/node/placeholder-secrets.ts';
 import { parseSeeds } from './nats-identities.ts';
 import { startCoordinator } from './server.ts';
+import { jobData } from './job-data.ts';
 
 const USAGE = `Usage: tessera-coordinator [options]
 
@@ -169,9 +170,10 @@ const { runner } = coordinator;
 const { config } = runner.job;
 const print = (line: string) => process.stdout.write(`${line}\n`);
 print(`tessera coordinator on ${coordinator.url} (tfjs backend ${backend.name})`);
-print(
-  `job ${config.id}: ${config.model.id} on ${config.dataset.id}, batch ${config.training.batchSize} per worker, ${config.training.rounds || 'unlimited'} rounds`,
-);
+// A folder dataset says what was read from it: how many images, their classes and the shape they were resized to.
+const datasetNote = config.dataset.path ? ` (${jobData(config).spec.description})` : '';
+const roundBudget = config.training.rounds || 'unlimited';
+print(`job ${config.id}: ${config.model.id} on ${config.dataset.id}${datasetNote}, batch ${config.training.batchSize} per worker, ${roundBudget} rounds`);
 print(`outputs in ${runner.outputDir}${coordinator.resumed ? ` (resumed at round ${runner.job.state.round})` : ''}`);
 print(`dashboard: ${coordinator.url}/dashboard   join page for browsers: ${coordinator.url}/join`);
 print(`workers join with: npm run worker -- --url ws://<this host>:${coordinator.port}/ws`);

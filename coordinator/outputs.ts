@@ -5,7 +5,8 @@ import { PNG } from 'pngjs';
 
 /**
  * Lays out images (NHWC, pixels in [0, 1]) on a square grid with a one-pixel
- * gutter and encodes it as a PNG.
+ * gutter and encodes it as a PNG in the images' colours: greyscale for one
+ * channel, RGB for three (no alpha: every pixel is opaque).
  */
 export function sampleGridPng(
   images: Float32Array,
@@ -33,7 +34,7 @@ export function sampleGridPng(
       }
     }
   }
-  return PNG.sync.write(png);
+  return PNG.sync.write(png, { colorType: channels === 1 ? 0 : 2 });
 }
 
 /** Writes a file by way of a temporary name, so a reader never sees half of it. */

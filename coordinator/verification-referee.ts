@@ -4,6 +4,7 @@ import { loadDataset } from '../runtime/node/datasets.ts';
 import type { Trainer } from '../shared/models/types.ts';
 import { exampleNoise } from '../shared/training/noise.ts';
 import type { Job } from './job/job.ts';
+import { jobData } from './job-data.ts';
 import type { Referee } from './verification.ts';
 
 /**
@@ -17,9 +18,9 @@ export function trainerReferee(job: Job): Referee {
   let trainer: Trainer | undefined;
   return {
     async recompute(assign, weightsBytes) {
-      trainer ??= job.spec.createTrainer(job.spec.parseConfig(job.config.model.config));
+      trainer ??= job.spec.createTrainer(job.spec.parseConfig(job.config.model.config), jobData(job.config).dataShape);
       trainer.setWeights(tensorsToArrays(getCodec('f32').decode(weightsBytes), trainer.shapes, 'weights'));
-      const batch = loadDataset(job.config.dataset.id).batch(assign.sampleIndices);
+      const batch = loadDataset(job.config.dataset).batch(assign.sampleIndices);
       const { grads } = await trainer.lossAndGrads(batch, exampleNoise(trainer, assign.seed, assign.sampleIndices));
       return grads;
     },

@@ -3,6 +3,8 @@ import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
 import { loadDataset } from '../runtime/node/datasets.ts';
+import { shardFetcher } from '../runtime/node/images-shards.ts';
+import { ShardCache } from '../shared/data/shard-cache.ts';
 import { ErrorCode, TesseraError } from '../shared/protocol/errors.ts';
 import { WorkerClient, type SocketLike, type WorkerEvent } from '../shared/worker/client.ts';
 import { describeFigures } from '../shared/tfjs/backends.ts';
@@ -138,7 +140,8 @@ function onEvent(event: WorkerEvent): void {
   }
 }
 
-const client = new WorkerClient({
+let shards: ShardCache | undefined;
+const client: WorkerClient = new WorkerClient({
   url: values.url ?? nats!.servers.join(','),
   jobId: values.job,
   token: values.token,
@@ -151,8 +154,11 @@ const client = new WorkerClient({
     nats
       ? new NatsSocket({ ...nats, name: `tessera-worker-${values.name}` }, values.job ?? 'default', log)
       : (new WebSocket(url, { maxPayload: 512 * 1024 * 1024 }) as unknown as SocketLike),
-  loadBatch: (datasetId, indices) => {
-    return loadDataset(datasetId).batch(indices);
+  loadBatch: (dataset, indices, shardIds) => {
+    if (!dataset.shardHashes) return loadDataset(dataset.id).batch(indices);
+    // A folder dataset: its shards by hash, from this machine's cache (where a local coordinator wrote them) or the coordinator's API.
+    shards ??= new ShardCache(shardFetcher(values.url ?? values.coordinator, () => [client.workerId, client.dataToken]));
+    return shards.batch({ imageShape: dataset.imageShape, shardHashes: dataset.shardHashes }, indices, shardIds);
   },
   onEvent,
   throttleFactor,

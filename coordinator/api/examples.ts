@@ -4,6 +4,7 @@ import { loadDataset } from '../../runtime/node/datasets.ts';
 import { ErrorCode, TesseraError } from '../../shared/protocol/errors.ts';
 import { parseSessionAuthorization } from '../../shared/protocol/session-auth.ts';
 import type { Hub } from '../hub.ts';
+import { jobData } from '../job-data.ts';
 import { identityOf } from '../identity.ts';
 import type { Job } from '../job/job.ts';
 import { refuseRequest } from './auth.ts';
@@ -27,7 +28,8 @@ export function liveIndices(job: Job, workerId: string): Set<number> {
  */
 export function addExampleRoutes(app: Hono, hub: Hub): void {
   const fail = (c: Context, status: 400 | 401 | 403 | 404, error: TesseraError) => refuseRequest(c, hub.refusals, status, error);
-  app.get('/api/datasets/:id/examples', (c) => {
+  /** The connected worker session the request's credential names, or the refusal to send. */
+  const sessionOf = (c: Context) => {
     // Who asks comes first: an anonymous request costs a few bytes, whatever it asks for.
     const credential = parseSessionAuthorization(c.req.header('authorization'));
     if (!credential)
@@ -42,11 +44,28 @@ export function addExampleRoutes(app: Hono, hub: Hub): void {
     if (!session || !session.channel || !identityOf(hub).secrets.authorisesData(session, credential.dataToken)) {
       return fail(c, 401, new TesseraError(ErrorCode.Unauthorized, 'not the credential of a connected worker', { field: 'authorization' }));
     }
+    return session;
+  };
+
+  // A folder dataset's shards by content hash, to its job's workers. A shard's bytes never change under its hash:
+  // the worker may keep it as long as it likes, and checks the hash of what it got.
+  app.get('/api/shards/:hash', (c) => {
+    const session = sessionOf(c);
+    if (session instanceof Response) return session;
+    const runner = hub.runners.get(session.jobId);
+    const bytes = runner ? jobData(runner.job.config).shards.get(c.req.param('hash')) : undefined;
+    if (!bytes) return fail(c, 404, new TesseraError(ErrorCode.NotAssigned, "no shard of that hash in this worker's job", { field: 'hash' }));
+    return c.body(bytes as Uint8Array<ArrayBuffer>, 200, { 'content-type': 'application/x-msgpack', 'cache-control': 'private, max-age=31536000, immutable' });
+  });
+
+  app.get('/api/datasets/:id/examples', (c) => {
+    const session = sessionOf(c);
+    if (session instanceof Response) return session;
     const runner = hub.runners.get(session.jobId);
     const datasetId = c.req.param('id');
     if (!runner || datasetId !== runner.job.config.dataset.id)
       return fail(c, 404, new TesseraError(ErrorCode.InvalidConfig, `no dataset ${JSON.stringify(datasetId)} in this worker's job`, { field: 'id' }));
-    const dataset = loadDataset(datasetId);
+    const dataset = loadDataset(runner.job.config.dataset);
     let indices: number[];
     try {
       indices = parseIndices(c.req.query('indices') ?? '', dataset.count);

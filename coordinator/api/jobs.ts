@@ -5,6 +5,7 @@ import { ErrorCode, TesseraError } from '../../shared/protocol/errors.ts';
 import { CHECKPOINT_FILE } from '../checkpoint.ts';
 import type { Hub } from '../hub.ts';
 import type { JobRunner } from '../job/runner.ts';
+import { jobData } from '../job-data.ts';
 import { describeWorker } from '../workers.ts';
 import { errorBody, requireToken } from './auth.ts';
 
@@ -25,6 +26,7 @@ export function describeJob(runner: JobRunner) {
     version: job.state.version,
     samplesSeen: job.state.samplesSeen,
     config: job.config,
+    data: { ...jobData(job.config).dataShape, classNames: jobData(job.config).spec.classNames ?? [] },
     workers: runner.workers.map(describeWorker),
     lastRound: last ?? null,
     quality: { latest: runner.quality.latest ?? null, ...runner.quality.counts, running: runner.quality.busy },

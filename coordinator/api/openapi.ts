@@ -122,7 +122,7 @@ export const openApiDocument = {
       },
       Job: {
         type: 'object',
-        required: ['id', 'status', 'round', 'version', 'samplesSeen', 'config', 'workers', 'lastRound', 'quality'],
+        required: ['id', 'status', 'round', 'version', 'samplesSeen', 'config', 'data', 'workers', 'lastRound', 'quality'],
         properties: {
           id: { type: 'string' },
           status: { enum: ['waiting', 'running', 'paused', 'finished', 'stopped'] },
@@ -130,6 +130,16 @@ export const openApiDocument = {
           version: { type: 'integer', description: 'training steps applied' },
           samplesSeen: { type: 'integer' },
           config: ref('JobConfig'),
+          data: {
+            type: 'object',
+            description: "the dataset's images as the model is built for them (a folder dataset's classes are its subfolders)",
+            required: ['imageShape', 'classes', 'classNames'],
+            properties: {
+              imageShape: { type: 'array', items: { type: 'integer' }, minItems: 3, maxItems: 3, description: '[height, width, channels]' },
+              classes: { type: 'integer', description: '0 for unlabelled images' },
+              classNames: { type: 'array', items: { type: 'string' } },
+            },
+          },
           workers: { type: 'array', items: ref('Worker') },
           lastRound: { oneOf: [ref('Round'), { type: 'null' }] },
           quality: {
@@ -529,6 +539,20 @@ export const openApiDocument = {
           400: error,
           403: { description: "an index outside the worker's assignments (NOT_ASSIGNED, field indices[i])", ...json(ref('Error')) },
           404: error,
+        },
+      }),
+    },
+    '/api/shards/{hash}': {
+      get: operation({
+        operationId: 'getDatasetShard',
+        summary:
+          'one shard of a folder dataset (images) by the sha256 of its bytes, as the welcome lists them, for a connected worker session of ' +
+          'that job: immutable, so workers cache it and check its hash',
+        access: 'session',
+        parameters: [{ name: 'hash', in: 'path', required: true, schema: { type: 'string', pattern: '^[0-9a-f]{64}$' } }],
+        responses: {
+          200: { description: 'the shard: its examples’ indices, labels and pixels as bytes (msgpack)', ...bytes('application/x-msgpack') },
+          404: { description: "no shard of that hash in the worker's job", ...json(ref('Error')) },
         },
       }),
     },

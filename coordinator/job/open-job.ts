@@ -8,11 +8,12 @@ import { Job } from './job.ts';
 import { writeFileAtomic } from '../outputs.ts';
 import { parseRoundLog, ROUND_LOG } from '../round-log.ts';
 import { JobRunner } from './runner.ts';
+import { jobData } from '../job-data.ts';
 
 /** Tensor shapes of a config's model, from a throwaway trainer. */
 export function shapesOf(config: JobConfig): Record<string, number[]> {
   const spec = getModel(config.model.id);
-  const trainer = spec.createTrainer(spec.parseConfig(config.model.config));
+  const trainer = spec.createTrainer(spec.parseConfig(config.model.config), jobData(config).dataShape);
   const shapes = trainer.shapes;
   trainer.dispose();
   return shapes;
@@ -40,8 +41,9 @@ export async function openJob(raw: unknown): Promise<{ runner: JobRunner; resume
       }
     : requested;
   const spec = getModel(config.model.id);
-  const samplingTrainer = spec.createTrainer(spec.parseConfig(config.model.config));
-  const dataset = loadDataset(config.dataset.id);
+  // The model is built for the dataset's shape and classes; a folder dataset's shards are cut and hashed here, once.
+  const samplingTrainer = spec.createTrainer(spec.parseConfig(config.model.config), jobData(config).dataShape);
+  const dataset = loadDataset(config.dataset);
   const state = checkpoint?.state ?? Job.initialState(spec, samplingTrainer.initialWeights(config.training.seed), config.dataset.shards);
   const job = new Job(config, samplingTrainer.shapes, state, dataset.count);
   const runner = new JobRunner(job, samplingTrainer);

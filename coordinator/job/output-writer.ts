@@ -78,7 +78,7 @@ export class OutputWriter {
       this.samplingTrainer.setWeights(samplingWeights(state));
       if (wantSamples) {
         const { images } = await this.samplingTrainer.sample(output.sampleCount, training.seed);
-        const png = sampleGridPng(images, output.sampleCount, this.job.spec.imageShape);
+        const png = sampleGridPng(images, output.sampleCount, this.job.config.dataset.shape);
         const path = join(this.outputDir, 'samples', `round-${String(round).padStart(6, '0')}.png`);
         await writeFileAtomic(path, png);
         await writeFileAtomic(join(this.outputDir, 'samples', 'latest.png'), png);
@@ -122,11 +122,11 @@ export class OutputWriter {
     void this.quality.close();
   }
 
-  /** Held-out digits (top rows) above their reconstructions (bottom rows), for autoencoders. */
+  /** Held-out images (top rows) above their reconstructions (bottom rows), for autoencoders. */
   private async writeReconstructions(count: number): Promise<void> {
     const columns = 8;
     const shown = Math.max(columns, Math.floor(Math.min(count, 32) / columns) * columns);
-    const dataset = loadDataset(this.job.config.dataset.id);
+    const dataset = loadDataset(this.job.config.dataset);
     const { heldOut } = this.job;
     // Spread over the held-out set, which is sorted by index and so by digit.
     const step = Math.max(1, Math.floor(heldOut.length / shown));
@@ -135,6 +135,9 @@ export class OutputWriter {
     const both = new Float32Array(originals.images.length * 2);
     both.set(originals.images);
     both.set(reconstructions, originals.images.length);
-    await writeFileAtomic(join(this.outputDir, 'samples', 'reconstructions-latest.png'), sampleGridPng(both, shown * 2, this.job.spec.imageShape, { columns }));
+    await writeFileAtomic(
+      join(this.outputDir, 'samples', 'reconstructions-latest.png'),
+      sampleGridPng(both, shown * 2, this.job.config.dataset.shape, { columns }),
+    );
   }
 }

@@ -6,8 +6,10 @@
 import { supplyDatasetLoader } from '../../shared/data/registry.ts';
 import { loadMnist } from '../../shared/data/mnist.ts';
 import { loadFashionMnist } from './fashion-mnist.ts';
+import { describeImages, loadImages } from './images.ts';
 
 supplyDatasetLoader('mnist', loadMnist);
 supplyDatasetLoader('fashion-mnist', () => loadFashionMnist());
+supplyDatasetLoader('images', loadImages, describeImages);
 
-export { getDatasetSpec, listDatasets, loadDataset } from '../../shared/data/registry.ts';
+export { describeDataset, getDatasetSpec, isFolderDataset, listDatasets, loadDataset } from '../../shared/data/registry.ts';

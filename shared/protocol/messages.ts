@@ -90,13 +90,24 @@ export type WorkerMessage = Hello | FetchWeights | Update | Heartbeat | Leave;
 
 // ---- coordinator -> worker -------------------------------------------------
 
+/** The job's dataset as a worker needs it. */
+export interface WelcomeDataset {
+  id: string;
+  /** [height, width, channels] of its images: the worker builds the model for them. */
+  imageShape: [number, number, number];
+  /** Classes of its labels (what a conditional model is conditioned on); 0 when unlabelled. */
+  classes: number;
+  /** A folder dataset's shards: the content hash of each (index = shard id), fetched by hash from /api/shards/{hash}. */
+  shardHashes?: string[];
+}
+
 export interface Welcome {
   type: 'welcome';
   workerId: string;
   jobId: string;
   /** The model the job trains and its resolved config: the worker builds the same spec. */
   model: { id: string; config: Record<string, unknown> };
-  dataset: { id: string };
+  dataset: WelcomeDataset;
   heartbeatMs: number;
   /**
    * This session's secret (32 random bytes, base64url): a later hello naming
@@ -265,12 +276,18 @@ export function parseCoordinatorMessage(value: unknown): CoordinatorMessage {
       check.string(message.hash, 'hash', 128);
       check.bytes(message.tensors, 'tensors', LIMITS.maxTensorBytes);
       break;
-    case 'welcome':
+    case 'welcome': {
       check.string(message.workerId, 'workerId', LIMITS.maxIdLength);
       check.record(message.model, 'model');
+      const dataset = check.record(message.dataset, 'dataset');
+      check.integerArray(dataset.imageShape, 'dataset.imageShape', 3, 1, 4096);
+      check.integer(dataset.classes, 'dataset.classes');
+      if (dataset.shardHashes !== undefined && (!Array.isArray(dataset.shardHashes) || dataset.shardHashes.length > 4096))
+        check.oneOf('not a list', 'dataset.shardHashes', ['a list of up to 4096 hashes']);
       check.string(message.resumeSecret, 'resumeSecret', 128);
       check.string(message.dataToken, 'dataToken', 128);
       break;
+    }
   }
   return message as unknown as CoordinatorMessage;
 }

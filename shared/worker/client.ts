@@ -16,6 +16,7 @@ import {
   type Hello,
   type Update,
   type Welcome,
+  type WelcomeDataset,
   type WorkerKind,
 } from '../protocol/messages.ts';
 
@@ -47,8 +48,11 @@ export interface WorkerClientOptions {
   device: string;
   name?: string;
   createSocket(url: string): SocketLike;
-  /** The examples at these dataset indices (Node reads its local copy, a browser fetches them). */
-  loadBatch(datasetId: string, indices: number[]): Batch | Promise<Batch>;
+  /**
+   * The examples at these dataset indices, drawn from these shards (Node reads
+   * its local copy, a browser fetches them; a folder dataset's shards come by hash).
+   */
+  loadBatch(dataset: WelcomeDataset, indices: number[], shardIds: number[]): Batch | Promise<Batch>;
   onEvent?(event: WorkerEvent): void;
   /** Reconnect backoff: doubles from the first delay up to the cap, with jitter. */
   reconnectInitialMs?: number;
@@ -314,11 +318,13 @@ export class WorkerClient {
 
   private ensureTrainer(): Trainer {
     const model = this.welcome!.model;
-    const key = JSON.stringify(model);
+    // The dataset's shape and classes build the model too.
+    const key = JSON.stringify([model, this.welcome!.dataset.imageShape, this.welcome!.dataset.classes]);
     if (!this.trainer || this.trainerKey !== key) {
       this.trainer?.dispose();
       const spec = getModel(model.id);
-      this.trainer = spec.createTrainer(spec.parseConfig(model.config));
+      const { imageShape, classes } = this.welcome!.dataset;
+      this.trainer = spec.createTrainer(spec.parseConfig(model.config), { imageShape, classes });
       this.trainerKey = key;
       this.loadedHash = '';
       // Inner optimizer moments belong to the old model's tensors.
@@ -340,7 +346,7 @@ export class WorkerClient {
     const trainer = this.ensureTrainer();
     const fetchStart = performance.now();
     const weights = await this.weightsFor(assign.weightsHash);
-    const batch = await this.options.loadBatch(this.welcome!.dataset.id, assign.sampleIndices);
+    const batch = await this.options.loadBatch(this.welcome!.dataset, assign.sampleIndices, assign.shardIds);
     const fetchMs = performance.now() - fetchStart;
     // A Node worker cannot send heartbeats while it computes: one now restarts the coordinator's silence clock.
     this.send({ type: 'heartbeat' });

@@ -1,0 +1,53 @@
+import { createHash } from 'node:crypto';
+import { describeDataset, loadDataset } from '../runtime/node/datasets.ts';
+import { keepShardFile } from '../runtime/node/images-shards.ts';
+import type { DatasetSpec } from '../shared/data/registry.ts';
+import { encodeShard } from '../shared/data/shard-blobs.ts';
+import { makeShards, splitDataset } from '../shared/data/shards.ts';
+import type { DataShape } from '../shared/models/types.ts';
+import type { WelcomeDataset } from '../shared/protocol/messages.ts';
+import type { JobConfig } from './config.ts';
+
+/** A job's data as the coordinator hands it out. */
+export interface JobData {
+  spec: DatasetSpec;
+  /** What the model is built for: the dataset's image shape and classes. */
+  dataShape: DataShape;
+  /** What a welcome tells workers of it. */
+  welcome: WelcomeDataset;
+  /** A folder dataset's shard blobs by content hash (empty for a packaged dataset, whose examples are served by index). */
+  shards: ReadonlyMap<string, Uint8Array>;
+}
+
+const byConfig = new WeakMap<JobConfig, JobData>();
+
+/**
+ * The data of a job's config, worked out once per config object: its spec,
+ * and for a folder dataset every shard of the job (the same split and cut the
+ * Job makes from dataset.heldOutFraction, training.seed and dataset.shards)
+ * encoded and hashed. The blobs are also written to the dataset cache under
+ * their hash, where Node workers on this machine find them without asking.
+ */
+export function jobData(config: JobConfig): JobData {
+  let data = byConfig.get(config);
+  if (data) return data;
+  const spec = describeDataset(config.dataset);
+  const dataShape: DataShape = { imageShape: spec.imageShape, classes: spec.classes };
+  const welcome: WelcomeDataset = { id: spec.id, imageShape: [...spec.imageShape], classes: spec.classes };
+  const shards = new Map<string, Uint8Array>();
+  if (spec.folder) {
+    const dataset = loadDataset(config.dataset);
+    const split = splitDataset(dataset.count, config.dataset.heldOutFraction, config.training.seed);
+    welcome.shardHashes = makeShards(split.train, config.dataset.shards).map((indices) => {
+      const bytes = encodeShard(dataset, indices);
+      // The sha256 a tab computes with Web Crypto (shared/codec/named.ts contentHash), here synchronously.
+      const hash = createHash('sha256').update(bytes).digest('hex');
+      shards.set(hash, bytes);
+      keepShardFile(hash, bytes);
+      return hash;
+    });
+  }
+  data = { spec, dataShape, welcome, shards };
+  byConfig.set(config, data);
+  return data;
+}
