@@ -64,17 +64,32 @@ export function weightedLowerMedian(values: ArrayLike<number>, shares: ArrayLike
  */
 export function clipRadii(lengths: readonly number[], shares: Float64Array, clipNorm: number, byShare = true): number[] {
   if (clipNorm > 0) return lengths.map(() => clipNorm);
-  const floor = 1 / (LIGHTEST * shares.length);
-  const noiseScale = Array.from(shares, (share) => (byShare ? Math.sqrt(Math.max(share, floor)) : 1));
+  const tau = derivedTau(lengths, shares, byShare);
+  return byShare ? radiiFromTau(tau, shares) : lengths.map(() => tau);
+}
+
+/** How far a share's noise reaches: sqrt(share), the share floored at 1/LIGHTEST of an equal one among `count`. */
+export function noiseScale(share: number, count: number): number {
+  return Math.sqrt(Math.max(share, 1 / (LIGHTEST * count)));
+}
+
+/** τ of clipRadii: CLIP_MULTIPLE x the lower weighted median of length · noiseScale over the lengths above 0 (0 when none). */
+export function derivedTau(lengths: readonly number[], shares: Float64Array, byShare = true): number {
+  const scales = Array.from(shares, (share) => (byShare ? noiseScale(share, shares.length) : 1));
   const counted = lengths.flatMap((length, k) => (length > 0 && shares[k] > 0 ? [k] : []));
-  if (counted.length === 0) return lengths.map(() => 0);
-  const tau =
+  if (counted.length === 0) return 0;
+  return (
     CLIP_MULTIPLE *
     weightedLowerMedian(
-      counted.map((k) => lengths[k] * noiseScale[k]),
+      counted.map((k) => lengths[k] * scales[k]),
       counted.map((k) => shares[k]),
-    );
-  return noiseScale.map((scale) => tau / scale);
+    )
+  );
+}
+
+/** Each share's clip radius from τ: τ / noiseScale (see clipRadii). */
+export function radiiFromTau(tau: number, shares: ArrayLike<number>): number[] {
+  return Array.from(shares, (share) => tau / noiseScale(share, shares.length));
 }
 
 /** A distance in clip radii, finite (0 at the centre, capped far beyond it). */

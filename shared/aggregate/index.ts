@@ -17,3 +17,4 @@ export { trimmedMean, MAX_TRIM_FRACTION } from './trimmed-mean.ts';
 export { median } from './median.ts';
 export { centeredClip } from './centered-clip.ts';
 export { CLIP_MULTIPLE } from './clip.ts';
+export { StreamingMean } from './streaming-mean.ts';

@@ -1,0 +1,90 @@
+import { describe, expect, it } from 'vitest';
+import { shuffle } from '../training/random.ts';
+import { CLIP_MULTIPLE, derivedTau } from './clip.ts';
+import { mean } from './mean.ts';
+import { distanceTo, globalNorm } from './norms.ts';
+import { cappedShares } from './shares.ts';
+import { StreamingMean } from './streaming-mean.ts';
+import { SIZES, honestUpdates, maxAbs, maxDifference, scaled } from './test-utils.ts';
+import type { WeightedUpdate } from './types.ts';
+
+const keys = (updates: readonly WeightedUpdate[]) => updates.map((_, k) => `w${k}`);
+const assignedOf = (updates: readonly WeightedUpdate[]) => new Map(updates.map((update, k) => [`w${k}`, update.weight]));
+
+/** Folds `order` of the updates into a streaming mean opened on all of them. */
+function stream(updates: readonly WeightedUpdate[], order: readonly number[], options: { maxShare: number; clipNorm: number; tau: number }) {
+  const streaming = new StreamingMean(SIZES, assignedOf(updates), options);
+  const verdicts = new Map(order.map((k) => [k, streaming.add(keys(updates)[k], updates[k].tensors)]));
+  return { streaming, verdicts };
+}
+
+describe('StreamingMean', () => {
+  it('equals the buffered mean, in any arrival order, when τ is the round own and every update arrives', () => {
+    const updates = honestUpdates([16, 8, 32, 16, 4, 24], 3);
+    updates[2] = { weight: 32, tensors: scaled(updates[2].tensors, -50) };
+    const options = { maxShare: 0.3, clipNorm: 0, trimFraction: 0, iterations: 0 };
+    const shares = cappedShares(
+      updates.map((update) => update.weight),
+      options.maxShare,
+    );
+    const tau = derivedTau(
+      updates.map((update) => globalNorm(update.tensors)),
+      shares,
+    );
+    const buffered = mean.aggregate(updates, options);
+    for (const seed of [1, 2, 3]) {
+      const order = shuffle(
+        updates.map((_, k) => k),
+        seed,
+      );
+      const { streaming, verdicts } = stream(updates, order, { ...options, tau });
+      expect(maxDifference(streaming.result(), buffered.tensors)).toBeLessThanOrEqual(1e-6 * maxAbs(buffered.tensors));
+      expect(updates.map((_, k) => verdicts.get(k)!.clipped)).toEqual(buffered.outliers);
+      expect(streaming.nextTau()).toBeCloseTo(tau, 10);
+    }
+  });
+
+  it('bounds a huge update by the radius of the round before: its pull stays within (CLIP_MULTIPLE + 1) / 2 of the largest honest norm', () => {
+    const before = honestUpdates([16, 16, 16, 16, 16], 5);
+    const first = stream(before, [0, 1, 2, 3, 4], { maxShare: 0.5, clipNorm: 0, tau: Infinity });
+    const tau = first.streaming.nextTau();
+    const updates = honestUpdates([16, 16, 16, 16, 16], 6);
+    const honest = stream(updates, [0, 1, 2, 3, 4], { maxShare: 0.5, clipNorm: 0, tau }).streaming.result();
+    const largest = Math.max(...updates.map((update) => globalNorm(update.tensors)));
+    updates[4] = { weight: 16, tensors: scaled(updates[4].tensors, -1e6) };
+    const { streaming, verdicts } = stream(updates, [4, 0, 1, 2, 3], { maxShare: 0.5, clipNorm: 0, tau });
+    expect(verdicts.get(4)!.clipped).toBe(true);
+    expect(verdicts.get(4)!.deviation).toBeGreaterThan(1);
+    expect(distanceTo(streaming.result(), honest)).toBeLessThanOrEqual(((CLIP_MULTIPLE + 1) / 2) * largest);
+  });
+
+  it('caps a share against the assigned weight and renormalises over the updates that came', () => {
+    const updates = honestUpdates([16, 16, 96], 7);
+    const options = { maxShare: 0.5, clipNorm: 1e9, tau: 0 };
+    // All three: the heavy one's share is capped at one half of the assigned weight.
+    const all = stream(updates, [0, 1, 2], options).streaming.result();
+    const expected = Object.fromEntries(
+      Object.keys(SIZES).map((name) => [
+        name,
+        updates[0].tensors[name].map((value, i) => 0.25 * value + 0.25 * updates[1].tensors[name][i] + 0.5 * updates[2].tensors[name][i]),
+      ]),
+    );
+    expect(maxDifference(all, expected)).toBeLessThanOrEqual(1e-6 * maxAbs(expected));
+    // The first two only: their assigned shares (a quarter each) renormalised to halves.
+    const two = stream(updates, [1, 0], options).streaming.result();
+    const halves = Object.fromEntries(
+      Object.keys(SIZES).map((name) => [name, updates[0].tensors[name].map((value, i) => 0.5 * value + 0.5 * updates[1].tensors[name][i])]),
+    );
+    expect(maxDifference(two, halves)).toBeLessThanOrEqual(1e-6 * maxAbs(halves));
+  });
+
+  it('refuses an update it has no assignment for, a second one, another shape, and a result of nothing', () => {
+    const updates = honestUpdates([16, 16], 9);
+    const streaming = new StreamingMean(SIZES, assignedOf(updates), { maxShare: 1, clipNorm: 0, tau: 1 });
+    expect(() => streaming.result()).toThrow(/no update/);
+    expect(() => streaming.add('stranger', updates[0].tensors)).toThrow(/no assignment/);
+    streaming.add('w0', updates[0].tensors);
+    expect(() => streaming.add('w0', updates[0].tensors)).toThrow(/folded already/);
+    expect(() => streaming.add('w1', { g_w: new Float32Array(3) })).toThrow(/tensor/);
+  });
+});

@@ -1,0 +1,91 @@
+import type { NamedArrays } from '../codec/types.ts';
+import { CLIP_MULTIPLE, deviationOf, noiseScale, radiiFromTau, weightedLowerMedian } from './clip.ts';
+import { globalNorm } from './norms.ts';
+import { cappedShares } from './shares.ts';
+import { addScaled } from './weighted-mean.ts';
+
+/**
+ * The `mean` rule folded as updates arrive: memory O(parameters) however many
+ * workers, and closing is one division. What `mean` needs from the whole
+ * round is taken from what is known when the round opens:
+ *
+ * - the share cap against the *assigned* weights (water-filled over the
+ *   assignments, as cappedShares does over the updates): at close the folded
+ *   shares are renormalised over the updates that came, so an update carries
+ *   at most maxShare x (assigned weight / arrived weight) of the round, which
+ *   is maxShare when all arrive;
+ * - the derived clip radius from *earlier* rounds: τ = CLIP_MULTIPLE x the
+ *   lower weighted median of norm · sqrt(share) of the last round (see
+ *   clipRadii), each update's radius τ / sqrt(its assigned share). With no
+ *   τ yet (the first round) the caller buffers the round and uses `mean`.
+ *   The bound stays: the lower median of the last round is an honest norm
+ *   while attackers held less than half its weight.
+ *
+ * Outliers are the clipped updates; an update's deviation is its norm over
+ * its radius (its distance to the result is not known once it is folded).
+ */
+export class StreamingMean {
+  private readonly sums: Record<string, Float64Array>;
+  private readonly shares: Map<string, number>;
+  private readonly radii: Map<string, number>;
+  private arrivedShare = 0;
+  private readonly assignedCount: number;
+  /** norm · noiseScale(share) and share of each update folded, for the next round's τ. */
+  private readonly scaledNorms: number[] = [];
+  private readonly foldedShares: number[] = [];
+
+  /**
+   * `lengths`: each tensor's element count; `assigned`: each assignment's
+   * weight by key (worker id); `tau` from nextTau of earlier rounds (ignored
+   * when clipNorm > 0).
+   */
+  constructor(lengths: Readonly<Record<string, number>>, assigned: ReadonlyMap<string, number>, options: { maxShare: number; clipNorm: number; tau: number }) {
+    this.sums = Object.fromEntries(Object.entries(lengths).map(([name, length]) => [name, new Float64Array(length)]));
+    const keys = [...assigned.keys()];
+    const shares = cappedShares(
+      keys.map((key) => assigned.get(key)!),
+      options.maxShare,
+    );
+    const radii = options.clipNorm > 0 ? keys.map(() => options.clipNorm) : radiiFromTau(options.tau, shares);
+    this.assignedCount = keys.length;
+    this.shares = new Map(keys.map((key, k) => [key, shares[k]]));
+    this.radii = new Map(keys.map((key, k) => [key, radii[k]]));
+  }
+
+  /** Folds one assigned update in (a key at most once); says whether it was clipped and its norm in radii. */
+  add(key: string, tensors: NamedArrays): { clipped: boolean; deviation: number } {
+    const share = this.shares.get(key);
+    const radius = this.radii.get(key);
+    if (share === undefined || radius === undefined) throw new Error(`streaming mean: ${key} has no assignment, or was folded already`);
+    this.shares.delete(key);
+    const norm = globalNorm(tensors);
+    const scale = norm > radius ? radius / norm : 1;
+    for (const [name, sum] of Object.entries(this.sums)) {
+      const values = tensors[name];
+      if (!values || values.length !== sum.length) throw new Error(`streaming mean: tensor ${name} missing or of another length`);
+      if (share * scale !== 0) addScaled(sum, values, share * scale);
+    }
+    this.arrivedShare += share;
+    if (norm > 0 && share > 0) {
+      this.scaledNorms.push(norm * noiseScale(share, this.assignedCount));
+      this.foldedShares.push(share);
+    }
+    return { clipped: scale < 1, deviation: deviationOf(norm, radius) };
+  }
+
+  /** Updates folded so far carry any weight. */
+  get empty(): boolean {
+    return this.arrivedShare === 0;
+  }
+
+  /** The mean of what arrived, shares renormalised over it, rounded once to float32. */
+  result(): NamedArrays {
+    if (this.empty) throw new Error('streaming mean: no update with weight was folded');
+    return Object.fromEntries(Object.entries(this.sums).map(([name, sum]) => [name, Float32Array.from(sum, (value) => value / this.arrivedShare)]));
+  }
+
+  /** τ for the next round from this one's norms (0 when none had length). */
+  nextTau(): number {
+    return this.scaledNorms.length === 0 ? 0 : CLIP_MULTIPLE * weightedLowerMedian(this.scaledNorms, this.foldedShares);
+  }
+}
