@@ -7,7 +7,7 @@ import type { TabStatus } from '../browser-worker/messages.ts';
 import { launchChromium } from './helpers/browser.ts';
 import { freePort } from './helpers/nats-server.ts';
 import { startScript, stopAll, until } from './helpers/processes.ts';
-import { readRounds } from './helpers/round-log.ts';
+import { waitForRounds } from './helpers/round-log.ts';
 
 /**
  * `npm start -- --set dataset.id=fashion-mnist` as a user runs it: the
@@ -28,13 +28,6 @@ afterAll(async () => {
   rmSync(outputDir, { recursive: true, force: true });
   rmSync(cache, { recursive: true, force: true });
 });
-
-interface RoundLine {
-  round: number;
-  applied: boolean;
-  updates: { workerId: string }[];
-  excluded: { workerId: string }[];
-}
 
 describe('a job on fashion-mnist', () => {
   it('trains rounds end to end with two Node workers and a browser tab, and writes its sample grids', async () => {
@@ -77,14 +70,8 @@ describe('a job on fashion-mnist', () => {
     expect(tab.state, tab.message).toBe('training');
     expect(tab.updatesRejected).toBe(0);
 
-    const rounds = await until(
-      () => readRounds<RoundLine>(join(outputDir, 'default', 'rounds.jsonl')),
-      (rows) => rows.length >= 10,
-      60_000,
-      '10 rounds',
-    );
+    const { rounds, workers } = await waitForRounds(join(outputDir, 'default', 'rounds.jsonl'), 10, 60_000);
     expect(rounds.every((row) => row.applied)).toBe(true);
-    const workers = new Set(rounds.flatMap((row) => [...row.updates, ...row.excluded].map((update) => update.workerId)));
     expect(workers.size).toBe(3);
     expect(workers.has(tab.workerId)).toBe(true);
 

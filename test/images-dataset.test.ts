@@ -8,7 +8,7 @@ import { writeShapeFolder } from './fixtures/image-folder.ts';
 import { launchChromium } from './helpers/browser.ts';
 import { freePort } from './helpers/nats-server.ts';
 import { startScript, stopAll, until } from './helpers/processes.ts';
-import { readRounds } from './helpers/round-log.ts';
+import { waitForRounds } from './helpers/round-log.ts';
 
 /**
  * A job on a folder of the user's own images, as a user points Tessera at
@@ -31,13 +31,6 @@ afterAll(async () => {
   await stopAll();
   rmSync(root, { recursive: true, force: true });
 });
-
-interface RoundLine {
-  round: number;
-  applied: boolean;
-  updates: { workerId: string }[];
-  excluded: { workerId: string }[];
-}
 
 describe('a job on a folder of 32x32 RGB images', () => {
   it('trains rounds end to end with two Node workers and a browser tab, and draws RGB grids of 32x32 samples', async () => {
@@ -81,14 +74,8 @@ describe('a job on a folder of 32x32 RGB images', () => {
     expect(tab.state, tab.message).toBe('training');
     expect(tab.updatesRejected).toBe(0);
 
-    const rounds = await until(
-      () => readRounds<RoundLine>(join(outputDir, 'default', 'rounds.jsonl')),
-      (rows) => rows.length >= 7,
-      60_000,
-      '7 rounds',
-    );
+    const { rounds, workers } = await waitForRounds(join(outputDir, 'default', 'rounds.jsonl'), 7, 60_000);
     expect(rounds.every((row) => row.applied)).toBe(true);
-    const workers = new Set(rounds.flatMap((row) => [...row.updates, ...row.excluded].map((update) => update.workerId)));
     expect(workers.size).toBe(3);
     expect(workers.has(tab.workerId)).toBe(true);
 
