@@ -26,6 +26,11 @@ export function getEvalDataset(id: string, field = 'dataset.id'): EvalDataset {
   return dataset;
 }
 
+/** Whether a dataset has an evaluator (a classifier trained on it): only those are scored during training. */
+export function hasEvalDataset(id: string): boolean {
+  return datasets.has(id);
+}
+
 export function listEvalDatasets(): EvalDataset[] {
   return [...datasets.values()];
 }

@@ -3,6 +3,7 @@ import { deriveSeed } from '../../shared/training/random.ts';
 import type { Job } from '../job/job.ts';
 import { samplingWeights } from '../job/state.ts';
 import type { QualityRow } from '../round-log.ts';
+import { hasEvalDataset } from './datasets.ts';
 import { ScoringThread, type Scorer } from './scoring-thread.ts';
 
 /** Quality rows kept in memory for the API and the dashboard (the full record is the round log). */
@@ -71,7 +72,7 @@ export class QualityMonitor extends EventEmitter<QualityEvents> {
   /** A round closed at `now`: scores the sampling weights when the training steps reached a multiple of output.evalEvery. */
   roundClosed(summary: { round: number; applied: boolean; durationMs: number }, now: number): void {
     this.startedAt ??= now - summary.durationMs;
-    const every = this.job.config.output.evalEvery;
+    const every = this.evalEvery();
     if (every === 0 || !summary.applied || this.job.state.version % every !== 0) return;
     this.begin(summary.round, now);
   }
@@ -86,7 +87,7 @@ export class QualityMonitor extends EventEmitter<QualityEvents> {
   async settle(round: number, now: number): Promise<void> {
     await this.running;
     const { version } = this.job.state;
-    const every = this.job.config.output.evalEvery;
+    const every = this.evalEvery();
     if (every === 0 || version < every || this.lastVersion === version) return;
     this.begin(round, now);
     await this.running;
@@ -96,6 +97,11 @@ export class QualityMonitor extends EventEmitter<QualityEvents> {
   async close(): Promise<void> {
     this.closed = true;
     await this.scorer?.close();
+  }
+
+  /** output.evalEvery, or 0 for a dataset without an evaluator (a folder of the user's images): nothing to score against. */
+  private evalEvery(): number {
+    return hasEvalDataset(this.job.config.dataset.id) ? this.job.config.output.evalEvery : 0;
   }
 
   private begin(round: number, now: number): void {
