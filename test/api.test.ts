@@ -6,6 +6,8 @@ import WebSocket from 'ws';
 import { openApiDocument } from '../coordinator/api/openapi.ts';
 import { startCoordinator, type Coordinator } from '../coordinator/server.ts';
 import { decodeExamples } from '../shared/data/examples-wire.ts';
+import { decodeShard } from '../shared/data/shard-blobs.ts';
+import { writeShapeFolder } from './fixtures/image-folder.ts';
 import { ErrorCode } from '../shared/protocol/errors.ts';
 import { loadMnist } from '../shared/data/mnist.ts';
 import { dcgan } from '../shared/models/gan/dcgan.ts';
@@ -185,6 +187,45 @@ describe('job API', () => {
       5_000,
       'the departed session refused',
     );
+  });
+
+  it("serves a folder dataset's shards by content hash, immutable, only to a session of that job", async () => {
+    // The coordinator keeps the shards it cuts in its cache folder: this test's, not the user's.
+    const cacheBefore = process.env.TESSERA_CACHE;
+    process.env.TESSERA_CACHE = join(outputDir, 'cache');
+    const folder = writeShapeFolder(join(outputDir, 'shapes'), { perClass: 3, size: 8, seed: 2 });
+    const created = await post('/api/jobs', { id: 'shapes', ...small, dataset: { id: 'images', path: folder, shape: [8, 8, 3], shards: 2 } });
+    process.env.TESSERA_CACHE = cacheBefore;
+    expect(created.status).toBe(201);
+    const job = await (await get('/api/jobs/shapes')).json();
+    expect(job.data).toEqual({ imageShape: [8, 8, 3], classes: 3, classNames: ['circle', 'square', 'triangle'] });
+
+    const worker = new RawWorker(`${base.replace('http', 'ws')}/ws`);
+    await worker.hello({ jobId: 'shapes' });
+    const welcome = await worker.next('welcome');
+    expect(welcome.dataset).toMatchObject({ id: 'images', imageShape: [8, 8, 3], classes: 3 });
+    const hashes = welcome.dataset.shardHashes!;
+    expect(hashes).toHaveLength(2);
+    const shard = (hash: string, authorization?: string) => get(`/api/shards/${hash}`, authorization ? { headers: { authorization } } : {});
+    const mine = sessionAuthorization(welcome.workerId, welcome.dataToken);
+
+    const served = await shard(hashes[1], mine);
+    expect(served.status).toBe(200);
+    expect(served.headers.get('cache-control')).toBe('private, max-age=31536000, immutable');
+    const decoded = await decodeShard(new Uint8Array(await served.arrayBuffer()), hashes[1], 8 * 8 * 3);
+    expect(decoded.indices.length).toBe(4);
+    await expectError(await shard(hashes[1]), 401, 'UNAUTHORIZED', 'authorization');
+    await expectError(await shard('0'.repeat(64), mine), 404, 'NOT_ASSIGNED', 'hash');
+    // A session of another job has no business with these shards.
+    const other = new RawWorker(`${base.replace('http', 'ws')}/ws`);
+    await other.hello({ jobId: 'default' });
+    const otherWelcome = await other.next('welcome');
+    expect(otherWelcome.dataset).toEqual({ id: 'mnist', imageShape: [28, 28, 1], classes: 10 });
+    await expectError(await shard(hashes[0], sessionAuthorization(otherWelcome.workerId, otherWelcome.dataToken)), 404, 'NOT_ASSIGNED', 'hash');
+    for (const raw of [worker, other]) {
+      raw.close();
+      await raw.closed;
+    }
   });
 
   it('releases and bans a worker (admin only): a banned worker is disconnected and its id refused at hello', async () => {
