@@ -1,6 +1,7 @@
 import { readFile, rename } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { loadDataset } from '../../runtime/node/datasets.ts';
+import { admitForData } from '../../runtime/node/model-modules.ts';
 import { getModel } from '../../shared/models/registry.ts';
 import { loadCheckpoint } from '../checkpoint.ts';
 import { parseJobConfig, type JobConfig } from '../config.ts';
@@ -42,6 +43,8 @@ export async function openJob(raw: unknown): Promise<{ runner: JobRunner; resume
     : requested;
   const spec = getModel(config.model.id);
   // The model is built for the dataset's shape and classes; a folder dataset's shards are cut and hashed here, once.
+  // A family from a module is checked on that data first, unless it is the data it was admitted on.
+  await admitForData(spec, spec.parseConfig(config.model.config), jobData(config).dataShape);
   const samplingTrainer = spec.createTrainer(spec.parseConfig(config.model.config), jobData(config).dataShape);
   const dataset = loadDataset(config.dataset);
   const state = checkpoint?.state ?? Job.initialState(spec, samplingTrainer.initialWeights(config.training.seed), config.dataset.shards);

@@ -2,14 +2,29 @@ import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { admitModel, type AdmissionCheck } from '../../shared/models/admission.ts';
 import { registerModel } from '../../shared/models/registry.ts';
-import type { ModelSpec } from '../../shared/models/types.ts';
+import { defaultDataShape } from '../../shared/models/data-shape.ts';
+import type { DataShape, ModelSpec } from '../../shared/models/types.ts';
 import { ErrorCode, TesseraError } from '../../shared/protocol/errors.ts';
 
 /** Absolute paths of the model modules this process loaded, in order (the browser bundle includes the same). */
 const loaded: string[] = [];
+/** Ids of the families those modules registered. */
+const loadedIds = new Set<string>();
 
 export function loadedModelModules(): readonly string[] {
   return loaded;
+}
+
+/**
+ * Checks a family loaded from a module on the data a job gives it, when that
+ * is not the data it was admitted on at load (its own imageShape and classes):
+ * a family that says it builds for 32x32x3 must also keep the contract there.
+ * Built-in families are checked at every shape by their tests.
+ */
+export async function admitForData(spec: ModelSpec<any>, config: object, data: DataShape): Promise<void> {
+  const own = defaultDataShape(spec);
+  if (!loadedIds.has(spec.id) || (own.imageShape.join('x') === data.imageShape.join('x') && own.classes === data.classes)) return;
+  await admitModel(spec, config, 'dataset.shape', data);
 }
 
 /** The ModelSpec a module exports: its default export, else an export named `spec`. */
@@ -46,6 +61,7 @@ export async function loadModelModules(paths: readonly string[], options: { admi
     const checks = options.admit ? await admitModel(spec) : [];
     registerModel(spec);
     loaded.push(absolute);
+    loadedIds.add(spec.id);
     results.push({ spec, checks });
   }
   return results;
