@@ -36,9 +36,13 @@ export function addExampleRoutes(app: Hono, hub: Hub): void {
       return fail(
         c,
         401,
-        new TesseraError(ErrorCode.Unauthorized, 'examples are served to a worker session: Authorization: Bearer <workerId>.<dataToken> from its welcome', {
-          field: 'authorization',
-        }),
+        new TesseraError(
+          ErrorCode.Unauthorized,
+          'examples and shards are served to a worker session: Authorization: Bearer <workerId>.<dataToken> from its welcome',
+          {
+            field: 'authorization',
+          },
+        ),
       );
     const session = hub.sessions.get(credential.workerId);
     if (!session || !session.channel || !identityOf(hub).secrets.authorisesData(session, credential.dataToken)) {

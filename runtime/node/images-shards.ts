@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { sessionAuthorization } from '../../shared/protocol/session-auth.ts';
-import { datasetCacheDir } from './fashion-mnist.ts';
+import { tesseraCacheDir } from './cache.ts';
 
 /*
  * Shard blobs of folder datasets on disk, named by their content hash: the
@@ -13,7 +13,7 @@ import { datasetCacheDir } from './fashion-mnist.ts';
 
 /** Where shard blobs are kept: $TESSERA_CACHE/datasets/shards, else ~/.cache/tessera/datasets/shards. */
 export function shardCacheDir(env: NodeJS.ProcessEnv = process.env): string {
-  return join(datasetCacheDir(env), 'shards');
+  return join(tesseraCacheDir('datasets', env), 'shards');
 }
 
 /** A hash as a file name: 64 hex digits and nothing else, so a hash from the wire cannot name another path. */

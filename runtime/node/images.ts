@@ -5,7 +5,7 @@ import { InMemoryDataset } from '../../shared/data/dataset.ts';
 import type { DatasetSource, DatasetSpec } from '../../shared/data/registry.ts';
 import { fromBytes, resizeImage, toBytes } from '../../shared/data/resize.ts';
 import { ErrorCode, TesseraError } from '../../shared/protocol/errors.ts';
-import { datasetCacheDir } from './fashion-mnist.ts';
+import { tesseraCacheDir } from './cache.ts';
 import { decodeImage, isImageFile } from './images-decode.ts';
 
 /** Bumped when the cache file's layout or the resampling changes: part of the content hash, so an old file is never misread. */
@@ -106,7 +106,7 @@ export function loadImages(source: DatasetSource): InMemoryDataset {
   const key = `${resolve(source.path ?? '')}\0${shape.join('x')}`;
   let dataset = loaded.get(key);
   if (!dataset) {
-    dataset = readImageFolder(source.path, shape, datasetCacheDir()).dataset;
+    dataset = readImageFolder(source.path, shape, tesseraCacheDir('datasets')).dataset;
     loaded.set(key, dataset);
   }
   return dataset;
