@@ -40,6 +40,7 @@ Variants of a GAN's default recipe at equal CPU time, scored by the evaluator; r
   --parallel N         trials at once, one process each (default 2)
   --score N            samples generated and scored per set of weights (default 1000; quick 128)
   --seed N             initial weights' seed (default 1)
+  --truncations LIST   also score samples with latents truncated at these bounds, comma-separated (e.g. 1,0.7)
   --quick              a smoke run: width 8, 20 CPU seconds, two trials
   --help               print this and exit
 `;
@@ -50,6 +51,7 @@ const values = benchOptions(USAGE, {
   parallel: { type: 'string', default: '2' },
   score: { type: 'string' },
   seed: { type: 'string', default: '1' },
+  truncations: { type: 'string', default: '' },
   trial: { type: 'string' },
 });
 
@@ -58,6 +60,8 @@ interface Trial {
   modelConfig?: Record<string, unknown>;
   optimizers?: Record<string, Partial<OptimizerConfig>>;
   batch?: number;
+  /** Overrides of the job's training config. */
+  training?: Record<string, unknown>;
 }
 
 /** The variants: each changes one thing of the defaults (base). */
@@ -69,6 +73,7 @@ const TRIALS: Record<string, Trial> = {
   'beta-0': { description: 'Adam β1 0, β2 0.99 for both', optimizers: { generator: { beta1: 0, beta2: 0.99 }, discriminator: { beta1: 0, beta2: 0.99 } } },
   'batch-128': { description: 'global batch 128 (one step per 128 samples)', batch: 128 },
   'width-48': { description: 'width 48', modelConfig: { width: 48 } },
+  'lr-half-3000': { description: 'learning rates halve every 3,000 steps', training: { lrHalfLife: 3000 } },
   'pixel-norm': { description: 'pixel norm in G instead of layer norm', modelConfig: { generatorNorm: 'pixel' } },
 };
 const SCORE_SEED = 7;
@@ -112,7 +117,7 @@ async function runTrial(name: string): Promise<void> {
     workers: 1,
     batchPerWorker: batch,
     samples: Number.MAX_SAFE_INTEGER,
-    training: { referenceBatch: batch },
+    training: { referenceBatch: batch, ...trial.training },
     modelConfig,
     optimizers: trial.optimizers,
     stop: () => cpu() - start >= cpuSeconds,
@@ -124,9 +129,17 @@ async function runTrial(name: string): Promise<void> {
     ['raw', result.job.state.weights],
     ...(result.job.state.ema ? [['ema', result.job.state.ema] as [string, NamedArrays]] : []),
   ];
+  const bounds = values.truncations ? values.truncations.split(',').map(Number) : [];
   for (const [label, weights] of weightSets) {
     trainer.setWeights(weights);
     reports[label] = await evaluator.scoreTrainer(trainer, spec, scored, SCORE_SEED);
+    for (const bound of bounds) {
+      // Sampling alone changes: the same weights in a trainer whose config truncates the latents.
+      const truncated = spec.createTrainer(spec.parseConfig({ ...modelConfig, truncation: bound }));
+      truncated.setWeights(weights);
+      reports[`${label}@${bound}`] = await evaluator.scoreTrainer(truncated, spec, scored, SCORE_SEED);
+      truncated.dispose();
+    }
   }
   evaluator.dispose();
   trainer.dispose();
@@ -150,6 +163,8 @@ function spawnTrial(name: string): Promise<TrialResult> {
     String(scored),
     '--seed',
     values.seed,
+    '--truncations',
+    values.truncations,
     ...(quick ? ['--quick'] : []),
   ];
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });

@@ -47,12 +47,21 @@ describe('parseJobConfig defaults', () => {
         aggregation: { maxShare: 0.5, clipNorm: 0, trimFraction: 0.25, iterations: 5 },
         lrScaling: 'none',
         referenceBatch: 64,
+        lrHalfLife: 0,
         verification: { duplicateShare: 0.05, tolerance: 1e-3, quarantineBelow: 0.3, releaseAbove: 0.6 },
       },
       optimizers: { generator: dcgan.networks.generator, discriminator: dcgan.networks.discriminator },
       output: { dir: 'runs', checkpointEvery: 10, sampleEvery: 25, exportEvery: 100, sampleCount: 64, evalEvery: 200, evalSamples: 500 },
     });
-    expect(config.model.config).toEqual({ latentDim: 64, width: 32, leak: 0.2, generatorNorm: 'layer', discriminatorNorm: 'spectral', powerIterations: 2 });
+    expect(config.model.config).toEqual({
+      latentDim: 64,
+      width: 32,
+      leak: 0.2,
+      generatorNorm: 'layer',
+      discriminatorNorm: 'spectral',
+      powerIterations: 2,
+      truncation: 0,
+    });
   });
 
   it('hands out fresh defaults: changing one config does not change the next', () => {

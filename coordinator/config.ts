@@ -79,6 +79,7 @@ export interface TrainingConfig {
   aggregation: AggregationOptions;
   lrScaling: LrScalingRule;
   referenceBatch: number;
+  lrHalfLife: number;
   verification: VerificationConfig;
 }
 
@@ -226,6 +227,9 @@ const trainingSchema: Schema<Omit<TrainingConfig, 'aggregator'>> = {
   // The global batch the learning rates are set for: 64 is what `npm start` trains (2 local workers x 32), where the
   // model defaults were tried.
   referenceBatch: fields.integer(64, 1, 1_000_000),
+  // Training steps over which the learning rates halve (exponential decay, after the batch scaling); 0 keeps them
+  // constant. A GAN's late steps then move less, so its samples settle (docs/training-runs.md).
+  lrHalfLife: fields.integer(0, 0, 1_000_000_000),
   verification: fields.nested(verificationSchema),
 };
 

@@ -24,7 +24,7 @@ export function stepWeights(state: JobState, contributions: readonly AcceptedUpd
     nesterovStep(state.weights, grads, state.outerMomentum, { learningRate: training.outerLearningRate, momentum: training.outerMomentum });
   } else {
     for (const [network, optimizer] of Object.entries(state.optimizers)) {
-      adamStep(state.weights, grads, optimizer, scaledOptimizer(config.optimizers[network], samples, training));
+      adamStep(state.weights, grads, optimizer, scaledOptimizer(config.optimizers[network], samples, training, state.version));
     }
   }
   state.version += 1;

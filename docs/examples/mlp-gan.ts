@@ -32,6 +32,8 @@ const schema: Schema<MlpGanConfig> = {
   generatorNorm: fields.oneOf<MlpGanConfig['generatorNorm']>('none', ['none']),
   discriminatorNorm: fields.oneOf<MlpGanConfig['discriminatorNorm']>('none', ['none']),
   powerIterations: fields.integer(1, 1, 1),
+  // How DCGAN's trainer draws the latents of samples: 0, the untruncated normal.
+  truncation: fields.number(0, 0, 16),
 };
 
 const IMAGE: [number, number, number] = [28, 28, 1];

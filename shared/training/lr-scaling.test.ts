@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { learningRateScale, LR_SCALING_RULES, scaledOptimizer } from './lr-scaling.ts';
+import { learningRateDecay, learningRateScale, LR_SCALING_RULES, scaledOptimizer } from './lr-scaling.ts';
 
 const optimizer = { learningRate: 2e-4, beta1: 0.5, beta2: 0.999, epsilon: 1e-8 };
 
@@ -29,5 +29,23 @@ describe('scaledOptimizer', () => {
     expect(scaled).toEqual({ ...optimizer, learningRate: 4e-4 });
     expect(optimizer.learningRate).toBe(2e-4);
     expect(scaledOptimizer(optimizer, 128, { lrScaling: 'none', referenceBatch: 64 })).toBe(optimizer);
+  });
+});
+
+describe('learningRateDecay', () => {
+  it('halves the rate every half-life of steps, and keeps it without one', () => {
+    const config = { lrScaling: 'none' as const, referenceBatch: 64, lrHalfLife: 1000 };
+    expect(learningRateDecay(0, config)).toBe(1);
+    expect(learningRateDecay(1000, config)).toBeCloseTo(0.5, 12);
+    expect(learningRateDecay(3000, config)).toBeCloseTo(0.125, 12);
+    expect(learningRateDecay(5000, { ...config, lrHalfLife: 0 })).toBe(1);
+    expect(learningRateDecay(5000, { lrScaling: 'none', referenceBatch: 64 })).toBe(1);
+  });
+
+  it('multiplies with the batch scaling in the optimizer a step uses', () => {
+    const scaled = scaledOptimizer(optimizer, 256, { lrScaling: 'sqrt', referenceBatch: 64, lrHalfLife: 10 }, 10);
+    // sqrt(256 / 64) x 2^-1: the two factors cancel.
+    expect(scaled.learningRate).toBeCloseTo(optimizer.learningRate, 15);
+    expect(scaledOptimizer(optimizer, 64, { lrScaling: 'none', referenceBatch: 64, lrHalfLife: 10 }, 0)).toBe(optimizer);
   });
 });

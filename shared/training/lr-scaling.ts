@@ -22,6 +22,8 @@ export interface LrScalingConfig {
   lrScaling: LrScalingRule;
   /** The global batch at which the configured learning rates hold. */
   referenceBatch: number;
+  /** Training steps over which the rates halve (an exponential decay); 0 or absent keeps them constant. */
+  lrHalfLife?: number;
 }
 
 /** The factor on the configured learning rate for a round that averages `globalBatch` samples. */
@@ -39,8 +41,16 @@ export function learningRateScale(globalBatch: number, config: LrScalingConfig):
   }
 }
 
-/** The optimizer config with its learning rate scaled for this round's global batch (the same object when unscaled). */
-export function scaledOptimizer(optimizer: OptimizerConfig, globalBatch: number, config: LrScalingConfig): OptimizerConfig {
-  const scale = learningRateScale(globalBatch, config);
+/** The factor on the learning rate at training step `step` (0 for the first): 2^(-step / lrHalfLife), or 1 without a half-life. */
+export function learningRateDecay(step: number, config: LrScalingConfig): number {
+  return config.lrHalfLife ? 0.5 ** (step / config.lrHalfLife) : 1;
+}
+
+/**
+ * The optimizer config with its learning rate scaled for this round's global
+ * batch and decayed for its step (the same object when neither changes it).
+ */
+export function scaledOptimizer(optimizer: OptimizerConfig, globalBatch: number, config: LrScalingConfig, step = 0): OptimizerConfig {
+  const scale = learningRateScale(globalBatch, config) * learningRateDecay(step, config);
   return scale === 1 ? optimizer : { ...optimizer, learningRate: optimizer.learningRate * scale };
 }

@@ -41,17 +41,24 @@ export function shuffle<T extends { length: number; [index: number]: number }>(v
 /**
  * `count` standard normal values from a seed (Box–Muller over the seeded
  * stream). Drawn in plain JS so every backend and runtime gets the very same
- * noise for the same seed.
+ * noise for the same seed. With a `bound`, values beyond ±bound are dropped and
+ * the stream drawn on (a truncated normal, BigGAN's truncation trick); with no
+ * bound the values are the same as the plain draw's.
  */
-export function gaussian(count: number, seed: number): Float32Array {
+export function gaussian(count: number, seed: number, bound = Infinity): Float32Array {
+  if (!(bound > 0)) throw new RangeError(`gaussian: bound ${bound} must be positive`);
   const next = createRandom(seed);
   const values = new Float32Array(count);
-  for (let i = 0; i < count; i += 2) {
+  let filled = 0;
+  const keep = (value: number) => {
+    if (filled < count && Math.abs(value) <= bound) values[filled++] = value;
+  };
+  while (filled < count) {
     // (next() + 1) / 2^32 lies in (0, 1]: the logarithm stays finite.
     const radius = Math.sqrt(-2 * Math.log((next() + 1) / 4294967296));
     const angle = (2 * Math.PI * next()) / 4294967296;
-    values[i] = radius * Math.cos(angle);
-    if (i + 1 < count) values[i + 1] = radius * Math.sin(angle);
+    keep(radius * Math.cos(angle));
+    keep(radius * Math.sin(angle));
   }
   return values;
 }

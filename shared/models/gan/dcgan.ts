@@ -8,8 +8,11 @@ import { halvedTwiceError } from '../data-shape.ts';
 import { discriminatorDense, discriminatorFeatures, generatorBody, IMAGE, type GanArchitecture } from './blocks.ts';
 import { discriminatorGrads, generatorGrads, jointGrads, type GanBatch, type NetworkGrads } from './gan-step.ts';
 
-/** DCGAN's knobs: the architecture blocks.ts builds. */
-export type DcganConfig = GanArchitecture;
+/** DCGAN's knobs: the architecture blocks.ts builds, and how samples draw their latents. */
+export interface DcganConfig extends GanArchitecture {
+  /** Samples only (training draws the full normal): latents within ±truncation, 0 for the untruncated normal. */
+  truncation: number;
+}
 
 const schema: Schema<DcganConfig> = {
   // 64 latent dimensions are plenty for 28x28 digits and keep G's dense layer small.
@@ -26,6 +29,8 @@ const schema: Schema<DcganConfig> = {
   discriminatorNorm: fields.oneOf<DcganConfig['discriminatorNorm']>('spectral', ['none', 'spectral']),
   // 2 power iterations from a fixed start per step: stateless (every worker computes the same), and as good as 5 in the trials.
   powerIterations: fields.integer(2, 1, 64),
+  // Sampling only: training always draws the full normal.
+  truncation: fields.number(0, 0, 16),
 };
 
 /**
@@ -184,7 +189,8 @@ export class DcganTrainer<Config extends DcganConfig = DcganConfig> implements T
   async sample(count: number, seed: number, labels?: Int32Array): Promise<{ images: Float32Array; labels: Int32Array }> {
     const used = this.sampleLabels(count, labels);
     const images = tf.tidy(() => {
-      const latents = tf.tensor2d(gaussian(count * this.config.latentDim, seed), [count, this.config.latentDim]);
+      const bound = this.config.truncation > 0 ? this.config.truncation : Infinity;
+      const latents = tf.tensor2d(gaussian(count * this.config.latentDim, seed, bound), [count, this.config.latentDim]);
       return (this.generator.predict(withConditions(latents, this.conditions(used))) as tf.Tensor).add(1).div(2);
     });
     try {
