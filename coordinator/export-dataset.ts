@@ -10,13 +10,16 @@ import { samplingWeights } from './job/state.ts';
 import { shapesOf } from './job/open-job.ts';
 import { sampleGridPng } from './outputs.ts';
 import { describeDataset } from '../runtime/node/datasets.ts';
+import { classFolders } from '../shared/data/class-folders.ts';
 
 const USAGE = `Usage: npm run export-dataset -- --job-dir runs/JOB --per-class N [--out DIR] [--seed S]
 
 Generates a labelled synthetic dataset from a conditional job's last
 checkpoint (cdcgan, or ddpm with conditioning): N images per class, as PNG
-files (class-K/NNNNN.png), a labels file (labels.csv) and one binary file of
-tensors (dataset.msgpack: {shape, images: float32 bytes in [0, 1], labels: int32 bytes}).
+files in a folder per class (CLASS/NNNNN.png, named by the dataset's class
+names, else by the label: 0/, 1/, ...; the layout an images dataset reads
+back), a labels file (labels.csv: file,label,class) and one binary file of
+tensors (dataset.msgpack: {shape, images: float32 bytes in [0, 1], labels: int32 bytes, classNames}).
 `;
 
 const { values } = parseArgs({
@@ -61,22 +64,23 @@ const imageSize = height * width * channels;
 const total = perClass * data.classes;
 const images = new Float32Array(total * imageSize);
 const labels = new Int32Array(total);
-const lines = ['file,label'];
+const folders = classFolders(data.classes, data.classNames);
+const lines = ['file,label,class'];
 // Generated in chunks so memory stays bounded whatever N is.
 const CHUNK = 100;
 let written = 0;
 for (let label = 0; label < data.classes; label++) {
-  await mkdir(join(out, `class-${label}`), { recursive: true });
+  await mkdir(join(out, folders[label]), { recursive: true });
   for (let start = 0; start < perClass; start += CHUNK) {
     const count = Math.min(CHUNK, perClass - start);
     const chunk = await trainer.sample(count, Number(values.seed) * 1_000_003 + label * 7919 + start, new Int32Array(count).fill(label));
     for (let i = 0; i < count; i++) {
       const image = chunk.images.subarray(i * imageSize, (i + 1) * imageSize);
-      const file = join(`class-${label}`, `${String(start + i).padStart(5, '0')}.png`);
+      const file = join(folders[label], `${String(start + i).padStart(5, '0')}.png`);
       await writeFile(join(out, file), sampleGridPng(image, 1, data.imageShape, { gutter: 0 }));
       images.set(image, written * imageSize);
       labels[written] = chunk.labels[i];
-      lines.push(`${file},${chunk.labels[i]}`);
+      lines.push(`${file},${chunk.labels[i]},${folders[label]}`);
       written += 1;
     }
   }
@@ -84,7 +88,14 @@ for (let label = 0; label < data.classes; label++) {
 await writeFile(join(out, 'labels.csv'), `${lines.join('\n')}\n`);
 await writeFile(
   join(out, 'dataset.msgpack'),
-  pack({ shape: [total, height, width, channels], images: bytesOf(images), labels: bytesOf(labels), model: spec.id, version: checkpoint.state.version }),
+  pack({
+    shape: [total, height, width, channels],
+    images: bytesOf(images),
+    labels: bytesOf(labels),
+    classNames: folders,
+    model: spec.id,
+    version: checkpoint.state.version,
+  }),
 );
 trainer.dispose();
 process.stdout.write(`wrote ${total} images (${perClass} per class) to ${out}\n`);

@@ -87,10 +87,11 @@ describe('model families', () => {
     const exporter = startScript('coordinator/export-dataset.ts', ['--job-dir', join(outputDir, 'cdcgan'), '--per-class', '3', '--out', out]);
     expect(await exporter.exited).toBe(0);
     const labels = readFileSync(join(out, 'labels.csv'), 'utf8').trim().split('\n');
-    expect(labels[0]).toBe('file,label');
+    expect(labels[0]).toBe('file,label,class');
     expect(labels).toHaveLength(31);
-    expect(labels[1]).toBe('class-0/00000.png,0');
-    expect(labels.at(-1)).toBe('class-9/00002.png,9');
+    // MNIST names no classes: a folder per digit, as an images dataset would read back.
+    expect(labels[1]).toBe('0/00000.png,0,0');
+    expect(labels.at(-1)).toBe('9/00002.png,9,9');
     for (const line of labels.slice(1)) expect(existsSync(join(out, line.split(',')[0]))).toBe(true);
     const dataset = unpack(readFileSync(join(out, 'dataset.msgpack'))) as { shape: number[]; images: Uint8Array; labels: Uint8Array };
     expect(dataset.shape).toEqual([30, 28, 28, 1]);

@@ -18,7 +18,7 @@ PATH is one of:
   an exported model folder   model.json + weights.bin (a job's outputs/model): a generator or decoder
   a checkpoint               checkpoint.msgpack, or the job folder holding it (EMA weights when kept)
   a folder of PNGs           grey 28x28 digits; a name starting with a digit and a dash
-                             (3-0012.png) or a class-K/ subfolder gives the label asked for
+                             (3-0012.png) or a K/ or class-K/ subfolder gives the label asked for
   a grid PNG (with --grid)   a job's sample grid (samples.png): cut into its cells
 
   --count N          samples to score (default 1000; a PNG folder: all its images)

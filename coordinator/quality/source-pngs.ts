@@ -6,7 +6,7 @@ import type { SampleSource } from './sources.ts';
 
 /** A file name that states its label: `3-0012.png`, `3_0012.png`. */
 const LABELLED_NAME = /^(\d+)[-_]/;
-/** A subfolder that states its files' label: `class-3/` (as npm run export-dataset writes) or `3/`. */
+/** A subfolder that states its files' label: `3/` (as npm run export-dataset writes for digits) or `class-3/`. */
 const LABELLED_FOLDER = /^(?:class-)?(\d+)$/;
 /** The gutter coordinator/outputs.ts's sampleGridPng draws between cells (white). */
 const GRID_GUTTER = 1;
@@ -27,7 +27,7 @@ interface Digit {
 }
 
 /**
- * PNGs to score: a folder (and its class-K/ subfolders) read in name order,
+ * PNGs to score: a folder (and its K/ or class-K/ subfolders) read in name order,
  * or one grid file. Grey is the mean of R, G and B, in [0, 1]. A label comes
  * from a `K-` name prefix or a `class-K` folder; -1 otherwise. Undefined
  * when there is no PNG.
