@@ -41,6 +41,7 @@ export function encodeCheckpoint(checkpoint: Checkpoint, shapes: Record<string, 
     outerMomentum: state.outerMomentum ? encodeArrays(state.outerMomentum, shapes, Object.keys(shapes)) : null,
     ema: state.ema ? encodeArrays(state.ema, shapes, Object.keys(shapes)) : null,
     banned: state.banned ?? [],
+    dataHash: state.dataHash ?? null,
     optimizers: Object.fromEntries(
       Object.entries(state.optimizers).map(([network, adam]) => {
         const names = Object.keys(adam.firstMoment);
@@ -84,6 +85,7 @@ export function decodeCheckpoint(bytes: Uint8Array, shapesOf: (config: JobConfig
       ...(Array.isArray(raw.banned) && raw.banned.length > 0
         ? { banned: raw.banned.map((id: unknown, i: number) => check.string(id, `banned[${i}]`, LIMITS.maxIdLength)) }
         : {}),
+      ...(raw.dataHash != null ? { dataHash: check.string(raw.dataHash, 'dataHash', 128) } : {}),
       optimizers: Object.fromEntries(
         Object.entries(optimizers).map(([network, value]) => {
           const adam = check.record(value, `optimizers.${network}`);

@@ -17,6 +17,8 @@ export interface JobData {
   welcome: WelcomeDataset;
   /** A folder dataset's shard blobs by content hash (empty for a packaged dataset, whose examples are served by index). */
   shards: ReadonlyMap<string, Uint8Array>;
+  /** A folder dataset's hash over its shards' hashes, in order: what a checkpoint remembers of the images it was trained on. */
+  dataHash?: string;
 }
 
 const byConfig = new WeakMap<JobConfig, JobData>();
@@ -47,7 +49,8 @@ export function jobData(config: JobConfig): JobData {
       return hash;
     });
   }
-  data = { spec, dataShape, welcome, shards };
+  const dataHash = welcome.shardHashes ? createHash('sha256').update(welcome.shardHashes.join(',')).digest('hex') : undefined;
+  data = { spec, dataShape, welcome, shards, ...(dataHash ? { dataHash } : {}) };
   byConfig.set(config, data);
   return data;
 }

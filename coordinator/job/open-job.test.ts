@@ -5,6 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { selectNodeBackend } from '../../runtime/node/backend.ts';
 import { openJob } from './open-job.ts';
 import { ROUND_LOG } from '../round-log.ts';
+import { ErrorCode } from '../../shared/protocol/errors.ts';
+import { shapePng, writeShapeFolder } from '../../test/fixtures/image-folder.ts';
 
 /** Opening a job on a folder an earlier start left behind. */
 describe('openJob on an earlier run’s folder', () => {
@@ -76,5 +78,28 @@ describe('openJob on an earlier run’s folder', () => {
     expect(kept).toEqual([round(0), round(1), quality(1), round(2)]);
     expect(runner.quality.history).toEqual([quality(1)]);
     runner.dispose();
+  });
+
+  it('resumes an images job on the same folder, and refuses one whose images changed, naming dataset.path', async () => {
+    process.env.TESSERA_CACHE = join(root, 'cache');
+    const images = writeShapeFolder(join(root, 'shapes'), { perClass: 4, size: 16, seed: 3 });
+    const dir = join(root, 'images');
+    const job = (extra: object = {}) => ({ ...small(dir), dataset: { id: 'images', path: images, shape: [16, 16, 3], shards: 2 }, ...extra });
+    const first = await openJob(job({ training: { rounds: 0 } }));
+    const hash = first.runner.job.state.dataHash;
+    expect(hash).toMatch(/^[0-9a-f]{64}$/);
+    await first.runner.flush();
+    first.runner.dispose();
+    const again = await openJob(job());
+    expect(again.resumed).toBe(true);
+    expect(again.runner.job.state.dataHash).toBe(hash);
+    again.runner.dispose();
+    // One more circle: the shards, and what the checkpoint's positions in them mean, are not the same.
+    writeFileSync(join(images, 'circle', 'extra.png'), shapePng('circle', 16, 99));
+    await expect(openJob(job())).rejects.toMatchObject({
+      code: ErrorCode.InvalidConfig,
+      field: 'dataset.path',
+      message: expect.stringMatching(/changed since/),
+    });
   });
 });

@@ -19,6 +19,8 @@ export interface JobState {
   ema?: NamedArrays;
   /** Worker ids an admin banned: refused at hello, and still after a restart. */
   banned?: string[];
+  /** A folder dataset's content hash (over its training shards' hashes) when the job began: a resume on other images is refused. */
+  dataHash?: string;
 }
 
 /** A fresh state: initial weights and zeroed optimizers, one per network. */

@@ -98,17 +98,27 @@ export function describeImages(source: DatasetSource): DatasetSpec {
   };
 }
 
-const loaded = new Map<string, InMemoryDataset>();
+/** By folder and shape: the listing last read and its dataset (one entry each, replaced when the folder changes). */
+const loaded = new Map<string, { listing: string; dataset: InMemoryDataset }>();
 
-/** The images of a source, converted once per process and per content (see readImageFolder). */
+/**
+ * The images of a source, converted once per content (see readImageFolder)
+ * and read once per process while the folder's listing (names, sizes,
+ * modification times) stays the same: a long-running coordinator that opens
+ * another job after the folder changed reads it again.
+ */
 export function loadImages(source: DatasetSource): InMemoryDataset {
   const shape = [...(source.shape ?? DEFAULT_SHAPE)] as [number, number, number];
+  const folder = listImageFolder(source.path);
+  const listing = folder.files.map((file) => {
+    const stat = statSync(join(folder.root, file.path));
+    return `${file.label}\0${file.path}\0${stat.size}\0${stat.mtimeMs}`;
+  });
   const key = `${resolve(source.path ?? '')}\0${shape.join('x')}`;
-  let dataset = loaded.get(key);
-  if (!dataset) {
-    dataset = readImageFolder(source.path, shape, tesseraCacheDir('datasets')).dataset;
-    loaded.set(key, dataset);
-  }
+  const known = loaded.get(key);
+  if (known?.listing === listing.join('\n')) return known.dataset;
+  const { dataset } = readImageFolder(source.path, shape, tesseraCacheDir('datasets'));
+  loaded.set(key, { listing: listing.join('\n'), dataset });
   return dataset;
 }
 
