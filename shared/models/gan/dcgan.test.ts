@@ -68,6 +68,18 @@ describe('dcgan: data-parallel gradients equal single-process gradients', () => 
     }
   });
 
+  it('one joint pass gives what the two networks’ separate passes give', async () => {
+    const batch = loadMnist().batch([5, 6, 7, 8, 9, 10]);
+    const noise = trainer.drawNoise(6, 11);
+    const joint = await trainer.lossAndGrads(batch, noise);
+    const d = await trainer.lossAndGrads(batch, noise, ['discriminator']);
+    const g = await trainer.lossAndGrads(batch, noise, ['generator']);
+    expect(joint.losses.d).toBeCloseTo(d.losses.d, 5);
+    expect(joint.losses.g).toBeCloseTo(g.losses.g, 5);
+    for (const [name, values] of Object.entries({ ...d.grads, ...g.grads })) expect(relativeError(joint.grads[name], values), name).toBeLessThan(1e-5);
+    expect(Object.keys(joint.grads).sort()).toEqual(Object.keys(trainer.shapes).sort());
+  });
+
   it('assigns every tensor to the network that owns it', () => {
     const networks = Object.keys(trainer.shapes).map((name) => dcgan.networkOf(name));
     expect(new Set(networks)).toEqual(new Set(['generator', 'discriminator']));
