@@ -171,6 +171,10 @@ describe('wasm conv gradient kernels', () => {
     unregisterWasmConvKernels();
     expect(tf.getKernel('Conv2DBackpropInput', 'wasm').kernelFunc).not.toBe(ours);
     expect(tf.getKernel('Conv2DBackpropFilter', 'wasm')).toBeUndefined();
+    const matMul = tf.getKernel('BatchMatMul', 'wasm').kernelFunc;
+    const product = tf.matMul(tf.ones([16, 16]), tf.ones([16, 1024]), true);
+    expect(product.dataSync()[0]).toBe(16);
+    product.dispose();
     // The built-in kernel still works after the swap.
     const y = tf.conv2dTranspose(tf.ones([1, 2, 2, 1]) as tf.Tensor4D, tf.ones([2, 2, 1, 1]) as tf.Tensor4D, [1, 4, 4, 1], 2, 'same');
     expect(Array.from(y.dataSync())).toEqual(new Array(16).fill(1));
@@ -178,5 +182,28 @@ describe('wasm conv gradient kernels', () => {
     registerWasmConvKernels();
     expect(tf.getKernel('Conv2DBackpropInput', 'wasm').kernelFunc).toBe(ours);
     expect(tf.getKernel('Conv2DBackpropFilter', 'wasm')).toBeDefined();
+    expect(tf.getKernel('BatchMatMul', 'wasm').kernelFunc).not.toBe(matMul);
+  });
+
+  it.each([
+    // G's dense gradients at width 32, latents 64 (cut to 128 columns): dW = a^T dy and dX = dy W^T.
+    { a: [64, 64], b: [64, 128], transposeA: true, transposeB: false },
+    { a: [64, 128], b: [64, 128], transposeA: false, transposeB: true },
+    { a: [64, 40], b: [96, 64], transposeA: true, transposeB: true },
+    { a: [3, 32, 64], b: [3, 128, 64], transposeA: false, transposeB: true },
+    // Below the threshold (a vector side): wasm's own kernel, transposed.
+    { a: [128, 300], b: [128, 1], transposeA: true, transposeB: false },
+    { a: [64, 64], b: [64, 128], transposeA: false, transposeB: false },
+  ])('matMul of $a by $b (transposed $transposeA, $transposeB) matches cpu', async ({ a, b, transposeA, transposeB }) => {
+    const rand = seeded(a.length * 1000 + a[0] + b[1]);
+    const [aValues, bValues] = [randomArray(size(a), rand), randomArray(size(b), rand)];
+    const product = async (backend: 'cpu' | 'wasm') => {
+      await tf.setBackend(backend);
+      return tf.tidy(() => tf.matMul(tf.tensor(aValues, a), tf.tensor(bValues, b), transposeA, transposeB).dataSync() as Float32Array);
+    };
+    const before = (await tf.setBackend('wasm'), tf.memory().numDataBuffers);
+    const wasm = await product('wasm');
+    expect(tf.memory().numDataBuffers).toBe(before);
+    expect(relativeError(wasm, await product('cpu'))).toBeLessThan(1e-5);
   });
 });
