@@ -4,7 +4,9 @@ import { ShardCache } from '../shared/data/shard-cache.ts';
 import { getModel } from '../shared/models/registry.ts';
 import { selectBackend } from '../shared/tfjs/backends.ts';
 import { sessionAuthorization } from '../shared/protocol/session-auth.ts';
-import { WorkerClient, type SocketLike, type WorkerEvent } from '../shared/worker/client.ts';
+import { webSocketTransport } from '../shared/transport/websocket.ts';
+import type { WorkerTransport } from '../shared/transport/worker.ts';
+import { WorkerClient, type WorkerEvent } from '../shared/worker/client.ts';
 import { BROWSER_BACKENDS, browserCandidates, describeDevice, type BrowserBackend } from './backends.ts';
 import { explainRefusal, isLate } from './explain.ts';
 import type { PageToWorker, TabStatus, WorkerToPage } from './messages.ts';
@@ -35,8 +37,8 @@ let imageShape: readonly [number, number, number] = [28, 28, 1];
 let shardCache: ShardCache | undefined;
 /** The session's secret, kept across a pause so the tab resumes under its id (not shown to the page). */
 let resumeSecret: string | undefined;
-/** The client's current WebSocket: closed at once when the tab steps back after a late update. */
-let socket: WebSocket | undefined;
+/** The client's current connection: closed at once when the tab steps back after a late update. */
+let connection: WorkerTransport | undefined;
 let started: Extract<PageToWorker, { type: 'start' }> | undefined;
 let dutyCycle = 1;
 let localSamples = true;
@@ -116,7 +118,7 @@ async function spectate(reason: string, leaveNow = false): Promise<void> {
   client = undefined;
   if (leaving) {
     const stopped = leaving.stop('too slow for this job: watching');
-    if (leaveNow) socket?.close(1000, 'too slow for this job: watching');
+    if (leaveNow) connection?.close('too slow for this job: watching');
     await stopped;
   }
   const waitMs = recheckDelayMs(watchingAttempts++);
@@ -209,8 +211,8 @@ async function sendSamples(trainer = client?.currentTrainer): Promise<void> {
 function connect(): void {
   const start = started!;
   clearTimeout(recheckTimer);
+  const openWebSocket = webSocketTransport(start.url, (url) => new WebSocket(url));
   const session: WorkerClient = new WorkerClient({
-    url: start.url,
     jobId: start.jobId,
     kind: 'browser',
     backend: status.backend,
@@ -219,7 +221,7 @@ function connect(): void {
     token: start.token,
     workerId: status.workerId || undefined,
     resumeSecret,
-    createSocket: (url) => (socket = new WebSocket(url)) as unknown as SocketLike,
+    transport: (target) => (connection = openWebSocket(target)),
     loadBatch: async (dataset, indices, shardIds) => {
       publish({ activity: 'computing', share: indices.length });
       imageShape = dataset.imageShape;

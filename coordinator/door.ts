@@ -1,6 +1,6 @@
 import { ErrorCode, TesseraError } from '../shared/protocol/errors.ts';
 import { TokenBucket, type DoorLimits } from './limits.ts';
-import type { WorkerChannel } from './transports/types.ts';
+import type { WorkerChannel } from '../shared/transport/coordinator.ts';
 
 /** What the guard knows of one connection. */
 interface Connection {

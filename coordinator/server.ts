@@ -3,7 +3,8 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { serve } from '@hono/node-server';
 import { ErrorCode, TesseraError } from '../shared/protocol/errors.ts';
-import { connectNats, type NatsSettings } from '../runtime/node/nats.ts';
+import type { NatsSettings } from '../runtime/node/nats.ts';
+import type { CoordinatorTransport } from '../shared/transport/coordinator.ts';
 import { liveNatsIds } from './api/nats-identities.ts';
 import { createApp } from './app.ts';
 import { Hub } from './hub.ts';
@@ -14,8 +15,9 @@ import { NatsIdentityPool, OBSERVE_MS } from './nats-identities.ts';
 import { openJob } from './job/open-job.ts';
 import type { JobRunner } from './job/runner.ts';
 import { loadOrCreateSecret } from './secrets.ts';
-import { attachNatsTransport, type NatsTransport } from './transports/nats.ts';
-import { attachWebSocketTransport } from './transports/websocket.ts';
+import { NatsTransport } from './transports/nats.ts';
+import { serveTransports } from './transports/serve.ts';
+import { WebSocketTransport } from './transports/websocket.ts';
 
 /** The generated admin token, in the first job's folder. */
 export const ADMIN_TOKEN_FILE = 'admin-token';
@@ -50,6 +52,8 @@ export interface CoordinatorOptions {
   onNatsStatus?(status: string): void;
   /** Overrides of the limits on what workers may send (coordinator/limits.ts has the defaults and why). */
   limits?: Partial<DoorLimits>;
+  /** More transports to serve workers on, started like the built-in ones (the in-memory one, in tests). */
+  transports?: CoordinatorTransport[];
 }
 
 export interface Coordinator {
@@ -68,37 +72,10 @@ export interface Coordinator {
   close(): Promise<void>;
 }
 
-/** Connects to NATS; every job gets its subjects, and each new weights version is broadcast once. */
-async function startNats(settings: NatsSettings, hub: Hub, timing: { heartbeatMs: number; silenceTimeoutMs?: number }, onStatus?: (status: string) => void) {
-  const connection = await connectNats({ ...settings, name: settings.name ?? 'tessera-coordinator' });
-  void (async () => {
-    for await (const status of connection.status()) {
-      if (status.type === 'disconnect' || status.type === 'reconnect') onStatus?.(`NATS ${status.type}ed (${status.data})`);
-    }
-  })();
-  const transport: NatsTransport = attachNatsTransport(connection, hub, timing);
-  const serveJob = (runner: JobRunner) => {
-    const jobId = runner.job.config.id;
-    transport.addJob(jobId);
-    runner.on('published', (weights) => {
-      transport.broadcast(jobId, { type: 'weights', hash: weights.hash, version: weights.version, codec: weights.codec, tensors: weights.bytes });
-      hub.emit('bytesOut', jobId, weights.bytes.byteLength, 'weights-broadcast', 'nats');
-    });
-  };
-  for (const runner of hub.runners.values()) serveJob(runner);
-  hub.on('jobAdded', serveJob);
-  return {
-    async close() {
-      await transport.close();
-      await connection.drain().catch(() => undefined);
-    },
-  };
-}
-
 /**
  * Opens the first job (from its last checkpoint when there is one), starts
- * the HTTP server, the WebSocket transport and, when configured, NATS. The
- * tfjs backend must be chosen before.
+ * the HTTP server and the transports (WebSockets always, NATS when
+ * configured, any given). The tfjs backend must be chosen before.
  */
 export async function startCoordinator(options: CoordinatorOptions): Promise<Coordinator> {
   const first = await openJob(options.job);
@@ -131,8 +108,15 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Coo
   const server = await new Promise<Server>((resolveServer) => {
     const created = serve({ fetch: app.fetch, port: options.port, hostname: options.host }, () => resolveServer(created as Server)) as Server;
   });
-  const transport = attachWebSocketTransport(server, hub, { path: '/ws', pingIntervalMs: heartbeatMs * 3 });
-  const nats = options.nats ? await startNats(options.nats, hub, { heartbeatMs, silenceTimeoutMs: options.silenceTimeoutMs }, options.onNatsStatus) : undefined;
+  const transports: CoordinatorTransport[] = [new WebSocketTransport(server, { path: '/ws', pingIntervalMs: heartbeatMs * 3 })];
+  if (options.nats)
+    transports.push(new NatsTransport({ settings: options.nats, heartbeatMs, silenceTimeoutMs: options.silenceTimeoutMs, onStatus: options.onNatsStatus }));
+  transports.push(...(options.transports ?? []));
+  const served = await serveTransports(hub, transports).catch((error: unknown) => {
+    // NATS unreachable: nothing is left listening.
+    server.close();
+    throw error;
+  });
   const port = (server.address() as AddressInfo).port;
   return {
     port,
@@ -146,8 +130,7 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Coo
     async close() {
       clearInterval(observer);
       await Promise.all([...hub.runners.values()].map((runner) => runner.shutdown()));
-      transport.close();
-      await nats?.close();
+      await served.close();
       hub.dispose();
       server.closeAllConnections?.();
       await new Promise<void>((done) => server.close(() => done()));

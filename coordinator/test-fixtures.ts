@@ -13,7 +13,7 @@ import { parseJobConfig } from './config.ts';
 import { Hub, type HubOptions } from './hub.ts';
 import { Job } from './job/job.ts';
 import { JobRunner } from './job/runner.ts';
-import type { WorkerChannel } from './transports/types.ts';
+import type { WorkerChannel } from '../shared/transport/coordinator.ts';
 
 /** Two tiny tensors named like the model's (g_ for the generator, the rest for the discriminator). */
 export const shapes: Record<string, number[]> = { g_w: [2, 3], d_w: [4] };

@@ -1,6 +1,6 @@
 import { creditedComputeMs, type ShareInput } from '../shared/schedule/schedule.ts';
 import type { WorkerKind } from '../shared/protocol/messages.ts';
-import type { WorkerChannel } from './transports/types.ts';
+import type { WorkerChannel } from '../shared/transport/coordinator.ts';
 import type { TrustState } from './trust.ts';
 
 /** What the coordinator knows of one worker; kept across reconnects by worker id. */

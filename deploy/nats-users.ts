@@ -11,7 +11,7 @@
  *                 subscribe tessera.*.in.*
  *
  * The id is the worker's public nkey, and it is also the connection id in its
- * subjects (worker/nats-socket.ts), so a worker cannot speak as another: the
+ * subjects (worker/nats-transport.ts), so a worker cannot speak as another: the
  * server refuses its publish. The coordinator hands the seeds out, one per
  * worker process, to workers that show the worker token
  * (POST /api/nats/worker-identity), so identical replicas (a Deployment,

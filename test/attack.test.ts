@@ -49,7 +49,7 @@ describe(`attacks on a ${ROUNDS}-round DCGAN job, one hostile worker of four`, (
   });
 
   it.each(RUNS)(
-    `%s under %s (%s sockets): held-out loss within ${MAX_LOSS_RATIO}x of clean, attacker quarantined by round ${ROUNDS}, no honest worker`,
+    `%s under %s (%s transport): held-out loss within ${MAX_LOSS_RATIO}x of clean, attacker quarantined by round ${ROUNDS}, no honest worker`,
     async (attack, rule, transport) => {
       const result = await runScenario({ attack: attackById(attack), rule, rounds: ROUNDS, transport });
       results.push(result);

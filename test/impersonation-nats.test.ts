@@ -13,7 +13,7 @@ import { parseSeeds } from '../coordinator/nats-identities.ts';
 import { startCoordinator, type Coordinator } from '../coordinator/server.ts';
 import { selectNodeBackend } from '../runtime/node/backend.ts';
 import { borrowNatsIdentity } from '../worker/nats-identity.ts';
-import { NatsSocket } from '../worker/nats-socket.ts';
+import { natsWorkerTransport } from '../worker/nats-transport.ts';
 import { NATS_PASS, NATS_USER, startConfiguredNats, type ConfiguredNats } from './helpers/nats-conf.ts';
 import { until } from './helpers/processes.ts';
 
@@ -80,13 +80,13 @@ describe('worker identity over NATS', () => {
     const unauthorizedBefore = coordinator.hub.refusals.get(ErrorCode.Unauthorized) ?? 0;
     const connected: string[] = [];
     const client = new WorkerClient({
-      url: nats.url,
+      jobId: 'default',
       token: WORKER_TOKEN,
       kind: 'node',
       backend: 'wasm',
       device: 'test',
       name: 'victim',
-      createSocket: () => new NatsSocket({ servers: [nats.url], nkeySeed: victimIdentity.seed }, 'default'),
+      transport: natsWorkerTransport({ servers: [nats.url], nkeySeed: victimIdentity.seed }),
       loadBatch: (_dataset, indices) => loadMnist().batch(indices),
       onEvent: (event) => {
         if (event.type === 'connected') connected.push(event.workerId);

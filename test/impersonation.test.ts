@@ -1,7 +1,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getCodec } from '../shared/codec/index.ts';
 import { arraysToTensors, tensorsToArrays } from '../shared/codec/named.ts';
@@ -10,7 +9,8 @@ import { getModel } from '../shared/models/registry.ts';
 import { ErrorCode } from '../shared/protocol/errors.ts';
 import { exampleNoise } from '../shared/training/noise.ts';
 import type { Assign, Welcome } from '../shared/protocol/messages.ts';
-import { WorkerClient, type SocketLike } from '../shared/worker/client.ts';
+import { WorkerClient } from '../shared/worker/client.ts';
+import { nodeWebSocketTransport } from '../runtime/node/websocket.ts';
 import { startCoordinator, type Coordinator } from '../coordinator/server.ts';
 import { selectNodeBackend } from '../runtime/node/backend.ts';
 import { until } from './helpers/processes.ts';
@@ -175,12 +175,11 @@ describe('impersonating a live worker', () => {
   it('the worker client resumes its own session after its connection drops', async () => {
     const connected: string[] = [];
     const client = new WorkerClient({
-      url: wsUrl,
       kind: 'node',
       backend: 'wasm',
       device: 'test',
       name: 'client',
-      createSocket: (url) => new WebSocket(url) as unknown as SocketLike,
+      transport: nodeWebSocketTransport(wsUrl),
       loadBatch: (_dataset, indices) => loadMnist().batch(indices),
       onEvent: (event) => {
         if (event.type === 'connected') connected.push(event.workerId);

@@ -1,19 +1,19 @@
 #!/usr/bin/env node
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
-import WebSocket from 'ws';
 import { loadDataset } from '../runtime/node/datasets.ts';
 import { shardFetcher } from '../runtime/node/images-shards.ts';
 import { ShardCache } from '../shared/data/shard-cache.ts';
 import { ErrorCode, TesseraError } from '../shared/protocol/errors.ts';
-import { WorkerClient, type SocketLike, type WorkerEvent } from '../shared/worker/client.ts';
+import { WorkerClient, type WorkerEvent } from '../shared/worker/client.ts';
 import { describeFigures } from '../shared/tfjs/backends.ts';
 import { NODE_BACKENDS, selectNodeBackend } from '../runtime/node/backend.ts';
 import { NATS_CLI_OPTIONS, NATS_CLI_USAGE, natsSettingsFrom, natsValues } from '../runtime/node/nats.ts';
 import { borrowNatsIdentity } from './nats-identity.ts';
-import { NatsSocket } from './nats-socket.ts';
+import { natsWorkerTransport } from './nats-transport.ts';
 import { requireRealSecret } from '../runtime/node/placeholder-secrets.ts';
 import { loadModelModules } from '../runtime/node/model-modules.ts';
+import { nodeWebSocketTransport } from '../runtime/node/websocket.ts';
 
 const USAGE = `Usage: tessera-worker (--url ws://HOST:PORT/ws | --nats nats://HOST:4222) [options]
 
@@ -23,7 +23,8 @@ Joins a Tessera coordinator and trains until stopped (Ctrl+C leaves cleanly).
 ${NATS_CLI_USAGE}
   --coordinator URL    with --nats and no NATS credentials: borrow this worker's own NATS identity from the
                        coordinator's API at URL (env TESSERA_COORDINATOR_URL; needs the worker token)
-  --job ID             the job to join (default: the coordinator's default job)
+  --job ID             the job to join (default: the coordinator's default job; over NATS, whose subjects name
+                       the job, \`default\`: the id a coordinator's first job has unless configured)
   --token TOKEN        worker token or join token, when the coordinator asks for one (env TESSERA_WORKER_TOKEN;
                        prefer the environment: arguments show in \`ps\`)
   --backend NAME       force a tfjs backend: ${NODE_BACKENDS.join(', ')} (default: each present one is timed
@@ -34,6 +35,9 @@ ${NATS_CLI_USAGE}
   --quiet              print only errors, and of rejected updates none (the coordinator logs them)
   --help               print this and exit
 `;
+
+/** The id of a coordinator's first job when its config names none (coordinator/config.ts). */
+const DEFAULT_NATS_JOB = 'default';
 
 const { values } = parseArgs({
   options: {
@@ -140,20 +144,19 @@ function onEvent(event: WorkerEvent): void {
   }
 }
 
+/** Over NATS the job is part of every subject, so the worker names one: the coordinator's default id unless told. */
+const jobId = values.job ?? (nats ? DEFAULT_NATS_JOB : undefined);
+
 let shards: ShardCache | undefined;
 const client: WorkerClient = new WorkerClient({
-  url: values.url ?? nats!.servers.join(','),
-  jobId: values.job,
+  jobId,
   token: values.token,
   kind: 'node',
   backend: backend.name,
   device: backend.device,
   name: values.name,
   // NATS when given (cluster workers), else the coordinator's WebSocket.
-  createSocket: (url) =>
-    nats
-      ? new NatsSocket({ ...nats, name: `tessera-worker-${values.name}` }, values.job ?? 'default', log)
-      : (new WebSocket(url, { maxPayload: 512 * 1024 * 1024 }) as unknown as SocketLike),
+  transport: nats ? natsWorkerTransport({ ...nats, name: `tessera-worker-${values.name}` }, log) : nodeWebSocketTransport(values.url!),
   loadBatch: (dataset, indices, shardIds) => {
     if (!dataset.shardHashes) return loadDataset(dataset.id).batch(indices);
     // A folder dataset: its shards by hash, from this machine's cache (where a local coordinator wrote them) or the coordinator's API.

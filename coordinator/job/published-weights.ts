@@ -1,5 +1,6 @@
 import { getCodec } from '../../shared/codec/index.ts';
 import { arraysToTensors, contentHash } from '../../shared/codec/named.ts';
+import type { CoordinatorMessage } from '../../shared/protocol/messages.ts';
 import type { JobState } from './state.ts';
 
 /** Weights of one version, encoded once and shared by every worker that asks. */
@@ -8,6 +9,11 @@ export interface PublishedWeights {
   hash: string;
   codec: string;
   bytes: Uint8Array;
+}
+
+/** The message that carries these weights to workers: a fetch's answer, or a broadcast. */
+export function weightsMessage(weights: PublishedWeights): Extract<CoordinatorMessage, { type: 'weights' }> {
+  return { type: 'weights', hash: weights.hash, version: weights.version, codec: weights.codec, tensors: weights.bytes };
 }
 
 /** Encodes the job's weights once per version and keeps the version before, for a worker finishing late. */

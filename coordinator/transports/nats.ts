@@ -4,9 +4,12 @@ import { pack } from '../../shared/codec/packr.ts';
 import { ErrorCode, TesseraError, isTesseraError } from '../../shared/protocol/errors.ts';
 import { LIMITS, type CoordinatorMessage } from '../../shared/protocol/messages.ts';
 import { subjects } from '../../shared/protocol/subjects.ts';
-import type { ChannelHandler, WorkerChannel } from './types.ts';
+import type { ChannelHandler, CoordinatorTransport, WorkerChannel } from '../../shared/transport/coordinator.ts';
+import { connectNats, type NatsSettings } from '../../runtime/node/nats.ts';
 
 export interface NatsTransportOptions {
+  /** The cluster to connect to, and as whom. */
+  settings: NatsSettings;
   heartbeatMs: number;
   /**
    * A worker silent this long is taken as gone (NATS has no per-worker
@@ -21,27 +24,63 @@ export interface NatsTransportOptions {
    * every worker (default 512 MiB: a hundred updates of the default models).
    */
   maxReassemblyBytes?: number;
+  /** Told of NATS disconnects and reconnects. */
+  onStatus?(status: string): void;
 }
 
 /** Chunked messages one worker may have incomplete at once: its update, and its resend after a reject. */
 const MAX_PENDING_PER_WORKER = 2;
 
-export interface NatsTransport {
-  /** Starts serving a job's workers (jobs can be added while the coordinator runs). */
-  addJob(jobId: string): void;
-  /** Sends one message to every worker of the job: encoded and published once, whatever the number of workers. */
-  broadcast(jobId: string, message: CoordinatorMessage): void;
-  /** Resolves when everything queued so far has been handed to the client. */
-  drained(): Promise<void>;
-  close(): Promise<void>;
-}
-
 /**
  * Serves the worker protocol over NATS: each worker connection has a subject
  * pair (in/out, see shared/protocol/subjects.ts) and the job a broadcast
- * subject. Messages above the server's max_payload are chunked.
+ * subject, on which each weights version is published once whatever the
+ * number of workers. Messages above the server's max_payload are chunked.
+ * The transport holds its own NATS connection, which reconnects for as long
+ * as it runs.
  */
-export function attachNatsTransport(nc: NatsConnection, handler: ChannelHandler, options: NatsTransportOptions): NatsTransport {
+export class NatsTransport implements CoordinatorTransport {
+  readonly name = 'nats';
+  private connection: NatsConnection | undefined;
+  private served: ReturnType<typeof serve> | undefined;
+  private readonly jobs = new Set<string>();
+
+  constructor(private readonly options: NatsTransportOptions) {}
+
+  async start(handler: ChannelHandler): Promise<void> {
+    if (this.connection) throw new Error('the NATS transport was started already');
+    const { settings, onStatus } = this.options;
+    const connection = await connectNats({ ...settings, name: settings.name ?? 'tessera-coordinator' });
+    this.connection = connection;
+    void (async () => {
+      for await (const status of connection.status()) {
+        if (status.type === 'disconnect' || status.type === 'reconnect') onStatus?.(`NATS ${status.type}ed (${status.data})`);
+      }
+    })();
+    this.served = serve(connection, handler, this.options);
+    for (const jobId of this.jobs) this.served.addJob(jobId);
+  }
+
+  addJob(jobId: string): void {
+    if (this.jobs.has(jobId)) return;
+    this.jobs.add(jobId);
+    this.served?.addJob(jobId);
+  }
+
+  broadcast(jobId: string, message: CoordinatorMessage): boolean {
+    this.served?.broadcast(jobId, message);
+    return true;
+  }
+
+  async close(): Promise<void> {
+    await this.served?.close();
+    this.served = undefined;
+    await this.connection?.drain().catch(() => undefined);
+  }
+}
+
+/** The transport on a connected NATS client: the subscriptions, the channels, and the sweeper of silent ones. */
+function serve(nc: NatsConnection, handler: ChannelHandler, options: NatsTransportOptions) {
   // Each channel's own limit is passed per chunk; this is only the ceiling.
   const reassembler = new Reassembler(LIMITS.maxTensorBytes + 1024 * 1024, {
     maxTotalBytes: options.maxReassemblyBytes ?? 512 * 1024 * 1024,
@@ -180,13 +219,12 @@ export function attachNatsTransport(nc: NatsConnection, handler: ChannelHandler,
   sweeper.unref();
 
   return {
-    addJob(jobId) {
+    addJob(jobId: string) {
       subscriptions.push(subscribe(jobId));
     },
-    broadcast(jobId, message) {
+    broadcast(jobId: string, message: CoordinatorMessage) {
       publish(subjects.broadcast(jobId), message);
     },
-    drained: () => outbox,
     async close() {
       clearInterval(sweeper);
       for (const subscription of subscriptions) subscription.unsubscribe();

@@ -4,8 +4,8 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
 import type { TesseraError } from '../../shared/protocol/errors.ts';
 import { LIMITS } from '../../shared/protocol/messages.ts';
-import type { ChannelHandler, WorkerChannel } from './types.ts';
-import { attachWebSocketTransport } from './websocket.ts';
+import type { ChannelHandler, WorkerChannel } from '../../shared/transport/coordinator.ts';
+import { WebSocketTransport } from './websocket.ts';
 
 /**
  * The WebSocket transport against a real ws client on loopback: the
@@ -38,16 +38,17 @@ class RecordingHandler implements ChannelHandler {
 
 describe('WebSocket transport', () => {
   let server: Server | undefined;
-  let transport: { close(): void } | undefined;
+  let transport: WebSocketTransport | undefined;
 
   afterEach(async () => {
-    transport?.close();
+    await transport?.close();
     await new Promise<void>((done) => (server ? server.close(() => done()) : done()));
   });
 
   async function serve(handler: ChannelHandler, maxBufferedBytes?: number): Promise<string> {
     server = createServer();
-    transport = attachWebSocketTransport(server, handler, { path: '/ws', pingIntervalMs: 60_000, maxBufferedBytes });
+    transport = new WebSocketTransport(server, { path: '/ws', pingIntervalMs: 60_000, maxBufferedBytes });
+    await transport.start(handler);
     await new Promise<void>((done) => server!.listen(0, '127.0.0.1', done));
     return `ws://127.0.0.1:${(server.address() as AddressInfo).port}/ws`;
   }

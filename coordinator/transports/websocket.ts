@@ -1,9 +1,11 @@
 import type { IncomingMessage, Server } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { pack } from '../../shared/codec/packr.ts';
 import { ErrorCode, TesseraError } from '../../shared/protocol/errors.ts';
 import { LIMITS, type CoordinatorMessage } from '../../shared/protocol/messages.ts';
-import type { ChannelHandler, WorkerChannel } from './types.ts';
+import type { ChannelHandler, CoordinatorTransport, WorkerChannel } from '../../shared/transport/coordinator.ts';
+import { closeReason } from '../../shared/transport/websocket.ts';
 
 export interface WebSocketTransportOptions {
   path: string;
@@ -29,13 +31,6 @@ function toBytes(data: RawData): Uint8Array {
   if (Array.isArray(data)) return Buffer.concat(data);
   if (data instanceof ArrayBuffer) return new Uint8Array(data);
   return data;
-}
-
-/** A WebSocket close reason holds at most 123 bytes of UTF-8 (ws throws on more): cut at a character. */
-function closeReason(text: string): string {
-  let reason = text.slice(0, 123);
-  while (Buffer.byteLength(reason) > 123) reason = reason.slice(0, -1);
-  return reason;
 }
 
 /** ws's receiver of a socket, reached through a private field (see limitMessages). */
@@ -94,55 +89,96 @@ class WebSocketChannel implements WorkerChannel {
 /**
  * Serves the worker protocol on `path` of an HTTP server: one binary msgpack
  * message per frame. Every socket starts at the pre-hello message limit; the
- * hub raises it once the worker is welcomed.
+ * hub raises it once the worker is welcomed. There is no broadcast: each
+ * worker fetches the weights by hash, and the hello names the job.
  */
-export function attachWebSocketTransport(server: Server, handler: ChannelHandler, options: WebSocketTransportOptions): { close(): void } {
-  const wss = new WebSocketServer({
+export class WebSocketTransport implements CoordinatorTransport {
+  readonly name = 'websocket';
+  private readonly channels = new Set<WebSocketChannel>();
+  private readonly wss = new WebSocketServer({
     noServer: true,
     // The limit until the hub says otherwise (onOpen sets it again): nothing larger than a hello is read from a stranger.
     maxPayload: LIMITS.maxHelloBytes,
     // Compression would let a small frame inflate to the limit: off, as it is by default on a server.
     perMessageDeflate: false,
   });
-  const maxBufferedBytes = options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES;
-  let nextId = 0;
-  server.on('upgrade', (request: IncomingMessage, socket, head) => {
-    const path = new URL(request.url ?? '/', 'http://localhost').pathname;
-    if (path !== options.path) {
-      socket.destroy();
-      return;
-    }
-    wss.handleUpgrade(request, socket, head, (ws) => {
-      const address = request.socket.remoteAddress ?? 'unknown';
-      const channel = new WebSocketChannel(`ws-${++nextId}`, `${address}:${request.socket.remotePort}`, address, ws, maxBufferedBytes);
-      ws.on('pong', () => (channel.alive = true));
-      ws.on('message', (data) => {
-        channel.alive = true;
-        // A text frame's bytes go to the decoder as they are (UTF-8 is not msgpack, so it is refused there), not through a string.
-        handler.onMessage(channel, toBytes(data));
-      });
-      ws.on('close', (code, reason) => handler.onClose(channel, `closed (${code}${reason.length ? `: ${reason}` : ''})`));
-      ws.on('error', (error: Error & { code?: string }) => {
-        if (error.code !== 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') {
-          ws.terminate();
-          return;
-        }
-        // ws refused the frame from its header and sent close 1009. It would read and discard whatever still comes;
-        // stop reading instead (after ws's own resume, on the next tick), so a sender streaming 64 MB costs nothing.
-        // Cut the socket a moment later, not at once: a reset now would destroy the 1009 before the peer reads it.
-        handler.onRefused(channel, new TesseraError(ErrorCode.TooLarge, "a message above this connection's limit", { field: 'message' }));
-        setImmediate(() => ws.pause());
-        setTimeout(() => ws.terminate(), OVERSIZE_CLOSE_MS).unref();
-      });
-      channels.add(channel);
-      ws.on('close', () => channels.delete(channel));
-      // Before any message is read: ws reads the socket from the next tick on.
-      handler.onOpen(channel);
+  private upgrade: ((request: IncomingMessage, socket: Duplex, head: Buffer) => void) | undefined;
+  private pinger: ReturnType<typeof setInterval> | undefined;
+  private nextId = 0;
+
+  constructor(
+    private readonly server: Server,
+    private readonly options: WebSocketTransportOptions,
+  ) {}
+
+  async start(handler: ChannelHandler): Promise<void> {
+    if (this.upgrade) throw new Error('the WebSocket transport was started already');
+    this.upgrade = (request, socket, head) => {
+      const path = new URL(request.url ?? '/', 'http://localhost').pathname;
+      if (path !== this.options.path) {
+        socket.destroy();
+        return;
+      }
+      this.wss.handleUpgrade(request, socket, head, (ws) => this.accept(ws, request, handler));
+    };
+    this.server.on('upgrade', this.upgrade);
+    this.pinger = setInterval(() => this.ping(), this.options.pingIntervalMs);
+    this.pinger.unref();
+  }
+
+  /** Nothing to do: a worker names its job in its hello. */
+  addJob(_jobId: string): void {}
+
+  broadcast(_jobId: string, _message: CoordinatorMessage): boolean {
+    return false;
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.pinger);
+    if (this.upgrade) this.server.off('upgrade', this.upgrade);
+    for (const channel of this.channels) channel.socket.terminate();
+    this.wss.close();
+  }
+
+  private accept(ws: WebSocket, request: IncomingMessage, handler: ChannelHandler): void {
+    const address = request.socket.remoteAddress ?? 'unknown';
+    const channel = new WebSocketChannel(
+      `ws-${++this.nextId}`,
+      `${address}:${request.socket.remotePort}`,
+      address,
+      ws,
+      this.options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES,
+    );
+    ws.on('pong', () => (channel.alive = true));
+    ws.on('message', (data) => {
+      channel.alive = true;
+      // A text frame's bytes go to the decoder as they are (UTF-8 is not msgpack, so it is refused there), not through a string.
+      handler.onMessage(channel, toBytes(data));
     });
-  });
-  const channels = new Set<WebSocketChannel>();
-  const pinger = setInterval(() => {
-    for (const channel of channels) {
+    ws.on('close', (code, reason) => {
+      this.channels.delete(channel);
+      handler.onClose(channel, `closed (${code}${reason.length ? `: ${reason}` : ''})`);
+    });
+    ws.on('error', (error: Error & { code?: string }) => {
+      if (error.code !== 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') {
+        ws.terminate();
+        return;
+      }
+      // ws refused the frame from its header and sent close 1009. It would read and discard whatever still comes;
+      // stop reading instead (after ws's own resume, on the next tick), so a sender streaming 64 MB costs nothing.
+      // Cut the socket a moment later, not at once: a reset now would destroy the 1009 before the peer reads it.
+      handler.onRefused(channel, new TesseraError(ErrorCode.TooLarge, "a message above this connection's limit", { field: 'message' }));
+      setImmediate(() => ws.pause());
+      setTimeout(() => ws.terminate(), OVERSIZE_CLOSE_MS).unref();
+    });
+    this.channels.add(channel);
+    // Before any message is read: ws reads the socket from the next tick on.
+    handler.onOpen(channel);
+  }
+
+  /** A connection that missed the last ping is dropped (a crashed worker, a dead link). */
+  private ping(): void {
+    for (const channel of this.channels) {
       if (!channel.alive) {
         channel.socket.terminate();
         continue;
@@ -150,13 +186,5 @@ export function attachWebSocketTransport(server: Server, handler: ChannelHandler
       channel.alive = false;
       channel.socket.ping();
     }
-  }, options.pingIntervalMs);
-  pinger.unref();
-  return {
-    close() {
-      clearInterval(pinger);
-      for (const channel of channels) channel.socket.terminate();
-      wss.close();
-    },
-  };
+  }
 }

@@ -7,7 +7,7 @@ import { getModel } from '../models/registry.ts';
 import type { Batch, Trainer } from '../models/types.ts';
 import { runLocalSteps, type InnerState } from '../training/local-steps.ts';
 import { exampleNoise, localStepNoise } from '../training/noise.ts';
-import { ErrorCode, TesseraError } from '../protocol/errors.ts';
+import { ErrorCode, TesseraError, isTesseraError } from '../protocol/errors.ts';
 import {
   PROTOCOL_VERSION,
   parseCoordinatorMessage,
@@ -19,15 +19,7 @@ import {
   type WelcomeDataset,
   type WorkerKind,
 } from '../protocol/messages.ts';
-
-/** The part of the WebSocket API the client uses: the browser's WebSocket and the `ws` package both have it. */
-export interface SocketLike {
-  binaryType: string;
-  readonly readyState: number;
-  send(data: Uint8Array): void;
-  close(code?: number, reason?: string): void;
-  addEventListener(type: 'open' | 'close' | 'error' | 'message', listener: (event: any) => void): void;
-}
+import type { TransportClosed, WorkerTransport, WorkerTransportFactory } from '../transport/worker.ts';
 
 export type WorkerEvent =
   | { type: 'connected'; workerId: string; jobId: string; modelId: string }
@@ -39,15 +31,15 @@ export type WorkerEvent =
   | { type: 'fatal'; error: TesseraError };
 
 export interface WorkerClientOptions {
-  /** The coordinator's WebSocket URL, e.g. ws://host:8080/ws. */
-  url: string;
+  /** The job to join; the coordinator's default job when not given (a transport whose addresses name the job needs it). */
   jobId?: string;
   token?: string;
   kind: WorkerKind;
   backend: string;
   device: string;
   name?: string;
-  createSocket(url: string): SocketLike;
+  /** Opens a connection to the coordinator (shared/transport/): at start and at every reconnect, given `jobId`. */
+  transport: WorkerTransportFactory;
   /**
    * The examples at these dataset indices, drawn from these shards (Node reads
    * its local copy, a browser fetches them; a folder dataset's shards come by hash).
@@ -67,12 +59,6 @@ export interface WorkerClientOptions {
   resumeSecret?: string;
 }
 
-/**
- * A close code in the application range meaning "do not retry": the reason
- * reads `CODE: message` with an ErrorCode (a transport refusing credentials).
- */
-export const FATAL_CLOSE_CODE = 4401;
-
 /** How many weight versions to keep: the current one, and the previous for a round still finishing. */
 const WEIGHT_CACHE_SIZE = 2;
 
@@ -87,7 +73,7 @@ export class WorkerClient {
   resumeSecret: string | undefined;
   /** The session's credential for dataset fetches over HTTP, from the last welcome. */
   dataToken: string | undefined;
-  private socket: SocketLike | undefined;
+  private transport: WorkerTransport | undefined;
   private welcome: Welcome | undefined;
   private trainer: Trainer | undefined;
   private trainerKey = '';
@@ -127,7 +113,7 @@ export class WorkerClient {
 
   /**
    * Leaves cleanly: an update being computed is finished and sent first, then
-   * the coordinator is told, then the socket closes.
+   * the coordinator is told, then the connection closes.
    */
   async stop(reason = 'stopped'): Promise<void> {
     if (this.stopping) return;
@@ -142,58 +128,70 @@ export class WorkerClient {
   private teardown(reason: string): void {
     clearInterval(this.heartbeatTimer);
     clearTimeout(this.helloTimer);
-    this.socket?.close(1000, reason.slice(0, 120));
+    this.transport?.close(reason);
     this.trainer?.dispose();
     this.trainer = undefined;
     this.finished(reason);
   }
 
   private connect(): void {
-    const socket = this.options.createSocket(this.options.url);
-    this.socket = socket;
-    socket.binaryType = 'arraybuffer';
-    // Also fired again by transports that reconnect underneath (NATS): registering again is harmless.
-    socket.addEventListener('open', () => this.sayHello());
-    socket.addEventListener('message', (event: { data: ArrayBuffer | Uint8Array }) => {
-      const bytes = event.data instanceof Uint8Array ? event.data : new Uint8Array(event.data);
-      let message: CoordinatorMessage;
-      try {
-        message = parseCoordinatorMessage(unpack(bytes));
-      } catch (error) {
-        this.emit({
-          type: 'reject',
-          code: (error as TesseraError).code ?? ErrorCode.DecodeFailed,
-          message: `bad message from the coordinator: ${(error as Error).message}`,
-        });
-        return;
-      }
-      this.receive(message);
+    let transport: WorkerTransport;
+    try {
+      transport = this.options.transport({ jobId: this.options.jobId });
+    } catch (error) {
+      // A transport that cannot be opened as configured (a NATS worker with no job) would fail the same way again.
+      this.refused(isTesseraError(error) ? error : new TesseraError(ErrorCode.InvalidConfig, (error as Error).message, { cause: error }));
+      return;
+    }
+    this.transport = transport;
+    // Events of a connection given up on (a reconnect replaced it) are not this client's any more.
+    const current = () => this.transport === transport;
+    transport.connect({
+      opened: () => current() && this.sayHello(),
+      frame: (bytes) => current() && this.receiveFrame(bytes),
+      closed: (reason) => current() && this.lost(reason),
     });
-    socket.addEventListener('error', () => {
-      /* the close event follows and schedules the reconnect */
-    });
-    socket.addEventListener('close', (event: { reason?: string; code?: number }) => {
-      if (this.socket !== socket) return;
-      clearInterval(this.heartbeatTimer);
-      clearTimeout(this.helloTimer);
-      if (event.code === FATAL_CLOSE_CODE && !this.stopping) {
-        const [code, ...rest] = (event.reason ?? '').split(': ');
-        const error = new TesseraError((code as ErrorCode) || ErrorCode.Unauthorized, rest.join(': ') || 'refused by the transport');
-        this.emit({ type: 'fatal', error });
-        this.stopping = true;
-        this.teardown(`${error.code}: ${error.message}`);
-        return;
-      }
-      this.queue = [];
-      for (const waiter of this.weightWaiters.values()) waiter.reject(new Error('connection lost'));
-      this.weightWaiters.clear();
-      if (this.stopping) return;
-      const initial = this.options.reconnectInitialMs ?? 250;
-      const delay = Math.min(this.options.reconnectMaxMs ?? 10_000, initial * 2 ** this.attempts) * (0.75 + 0.5 * Math.random());
-      this.attempts += 1;
-      this.emit({ type: 'disconnected', reason: event.reason || `code ${event.code ?? '?'}`, retryInMs: Math.round(delay) });
-      this.reconnectTimer = setTimeout(() => this.connect(), delay);
-    });
+  }
+
+  private receiveFrame(bytes: Uint8Array): void {
+    let message: CoordinatorMessage;
+    try {
+      message = parseCoordinatorMessage(unpack(bytes));
+    } catch (error) {
+      this.emit({
+        type: 'reject',
+        code: (error as TesseraError).code ?? ErrorCode.DecodeFailed,
+        message: `bad message from the coordinator: ${(error as Error).message}`,
+      });
+      return;
+    }
+    this.receive(message);
+  }
+
+  /** The connection ended: the client stops when it was refused for good, else connects again after a backoff. */
+  private lost(closed: TransportClosed): void {
+    clearInterval(this.heartbeatTimer);
+    clearTimeout(this.helloTimer);
+    if (closed.kind === 'fatal') {
+      if (!this.stopping) this.refused(closed.error);
+      return;
+    }
+    this.queue = [];
+    for (const waiter of this.weightWaiters.values()) waiter.reject(new Error('connection lost'));
+    this.weightWaiters.clear();
+    if (this.stopping) return;
+    const initial = this.options.reconnectInitialMs ?? 250;
+    const delay = Math.min(this.options.reconnectMaxMs ?? 10_000, initial * 2 ** this.attempts) * (0.75 + 0.5 * Math.random());
+    this.attempts += 1;
+    this.emit({ type: 'disconnected', reason: closed.reason, retryInMs: Math.round(delay) });
+    this.reconnectTimer = setTimeout(() => this.connect(), delay);
+  }
+
+  /** Refused for good (wrong credentials, unknown job): trying again would be refused again. */
+  private refused(error: TesseraError): void {
+    this.emit({ type: 'fatal', error });
+    this.stopping = true;
+    this.teardown(`${error.code}: ${error.message}`);
   }
 
   /**
@@ -287,10 +285,7 @@ export class WorkerClient {
           return;
         }
         // Fatal (wrong token, unknown job): retrying would be refused again.
-        const error = new TesseraError(message.code, message.message, { field: message.field });
-        this.emit({ type: 'fatal', error });
-        this.stopping = true;
-        this.teardown(`${message.code}: ${message.message}`);
+        this.refused(new TesseraError(message.code, message.message, { field: message.field }));
         return;
       }
       case 'idle':
@@ -400,7 +395,7 @@ export class WorkerClient {
   }
 
   private send(message: Parameters<typeof pack>[0]): void {
-    if (this.socket && this.socket.readyState === 1) this.socket.send(pack(message));
+    this.transport?.send(pack(message));
   }
 
   private emit(event: WorkerEvent): void {

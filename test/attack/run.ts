@@ -17,7 +17,7 @@ which verification quarantined the attacker. Exits 1 when a target is missed.
   --attacks LIST    comma-separated attack ids (default all: ${ATTACKS.map((attack) => attack.id).join(', ')})
   --seed N          data, noise and duplicate plan (default 1)
   --share X         training.verification.duplicateShare (default 0.05)
-  --transport T     memory (in-process sockets, default) or websocket (real sockets on loopback)
+  --transport T     memory (the in-memory transport, default) or websocket (real sockets on loopback)
 `;
 
 const { values } = parseArgs({

@@ -3,20 +3,23 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import WebSocket from 'ws';
 import { pack, unpack } from '../../shared/codec/packr.ts';
 import type { NamedArrays } from '../../shared/codec/types.ts';
 import { loadMnist } from '../../shared/data/mnist.ts';
 import { getModel } from '../../shared/models/registry.ts';
 import { createUniform } from '../../shared/training/random.ts';
-import { WorkerClient, type SocketLike } from '../../shared/worker/client.ts';
-import { attachWebSocketTransport } from '../../coordinator/transports/websocket.ts';
+import { MemoryTransport } from '../../shared/transport/memory.ts';
+import type { WorkerTransportFactory } from '../../shared/transport/worker.ts';
+import { WorkerClient } from '../../shared/worker/client.ts';
+import { serveTransports } from '../../coordinator/transports/serve.ts';
+import { WebSocketTransport } from '../../coordinator/transports/websocket.ts';
+import { nodeWebSocketTransport } from '../../runtime/node/websocket.ts';
 import { parseJobConfig } from '../../coordinator/config.ts';
 import { Hub } from '../../coordinator/hub.ts';
 import { Job } from '../../coordinator/job/job.ts';
 import { JobRunner } from '../../coordinator/job/runner.ts';
+import { rewritingTransport } from '../helpers/rewriting-transport.ts';
 import type { Attack } from './attacks.ts';
-import { MemorySocket } from './memory-socket.ts';
 
 export interface ScenarioOptions {
   /** The hostile worker's behaviour; none for a clean run (four honest workers). */
@@ -31,7 +34,7 @@ export interface ScenarioOptions {
   evalExamples?: number;
   /** Training settings on top of the scenario's (a clean baseline for an attack that needs some, e.g. throughput batching). */
   training?: Record<string, unknown>;
-  /** How workers reach the hub: in-process sockets (default), or real WebSockets on loopback through the coordinator's transport. */
+  /** How workers reach the hub: the in-memory transport (default), or real WebSockets on loopback through the coordinator's transport. */
   transport?: 'memory' | 'websocket';
 }
 
@@ -72,9 +75,9 @@ const MODEL = { id: 'dcgan', config: { width: 8, latentDim: 16, generatorNorm: '
 
 /**
  * One run: the real Job, JobRunner and Hub in this process, four real
- * WorkerClients (each with its own trainer) over in-process sockets that pack
- * every message to bytes (or real WebSockets on loopback), one of them
- * hostile when an attack is given. Waits
+ * WorkerClients (each with its own trainer) over the in-memory transport,
+ * which packs every message to bytes (or real WebSockets on loopback), one of
+ * them hostile when an attack is given. Waits
  * for `rounds` training steps, then measures the model's loss on held-out
  * examples. Seeded: the data, the noise and the duplicate plan replay; the
  * rounds' contents replay too except under throughput batching, which
@@ -138,20 +141,16 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
   });
 
   const tamper = options.attack?.start({ shapes: samplingTrainer.shapes, maxGradNorm: config.training.maxGradNorm });
-  const connect =
-    options.transport === 'websocket'
-      ? await webSocketsTo(hub)
-      : { url: 'memory://coordinator', socket: (outgoing?: Outgoing) => new MemorySocket(hub, outgoing), close: () => {} };
-  const clients = [...HONEST, ...(tamper ? [HOSTILE] : ['honest-4'])].map((workerId) => {
-    const outgoing = workerId === HOSTILE && tamper ? (bytes: Uint8Array) => pack(tamper(unpack(bytes) as Record<string, unknown>)).slice() : undefined;
+  const connect = options.transport === 'websocket' ? await webSocketsTo(hub) : await inMemoryTo(hub);
+  const tampering = tamper && ((bytes: Uint8Array) => pack(tamper(unpack(bytes) as Record<string, unknown>)).slice());
+  const clients = [...HONEST, ...(tampering ? [HOSTILE] : ['honest-4'])].map((workerId) => {
     const client = new WorkerClient({
-      url: connect.url,
       workerId,
       kind: 'node',
       backend: 'wasm',
       device: 'in-process',
       name: workerId,
-      createSocket: () => connect.socket(outgoing),
+      transport: workerId === HOSTILE && tampering ? rewritingTransport(connect.worker, tampering) : connect.worker,
       loadBatch: (_dataset, indices) => dataset.batch(indices),
     });
     client.start();
@@ -186,26 +185,28 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
   };
 }
 
-type Outgoing = (bytes: Uint8Array) => Uint8Array;
+/** How the workers reach the hub: a factory of their connections, and the coordinator's transport to close after the run. */
+interface Connection {
+  worker: WorkerTransportFactory;
+  close(): Promise<void>;
+}
 
-/** The coordinator's WebSocket transport on a loopback port, and real `ws` sockets to it (the hostile one rewriting what it sends). */
-async function webSocketsTo(hub: Hub): Promise<{ url: string; socket(outgoing?: Outgoing): SocketLike; close(): Promise<void> }> {
+/** The in-memory transport: every message packed to bytes and handed over on a later turn. */
+async function inMemoryTo(hub: Hub): Promise<Connection> {
+  const memory = new MemoryTransport();
+  const serving = await serveTransports(hub, [memory]);
+  return { worker: memory.connect, close: () => serving.close() };
+}
+
+/** The coordinator's WebSocket transport on a loopback port, and real `ws` sockets to it. */
+async function webSocketsTo(hub: Hub): Promise<Connection> {
   const server = createServer();
-  const transport = attachWebSocketTransport(server, hub, { path: '/ws', pingIntervalMs: 600_000 });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const url = `ws://127.0.0.1:${(server.address() as AddressInfo).port}/ws`;
+  const serving = await serveTransports(hub, [new WebSocketTransport(server, { path: '/ws', pingIntervalMs: 600_000 })]);
   return {
-    url,
-    socket(outgoing) {
-      const socket = new WebSocket(url);
-      if (outgoing) {
-        const send = socket.send.bind(socket);
-        socket.send = ((data: Uint8Array) => send(outgoing(data))) as typeof socket.send;
-      }
-      return socket as unknown as SocketLike;
-    },
+    worker: nodeWebSocketTransport(`ws://127.0.0.1:${(server.address() as AddressInfo).port}/ws`),
     async close() {
-      transport.close();
+      await serving.close();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },

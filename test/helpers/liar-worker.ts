@@ -9,11 +9,12 @@
  * Usage: node --import tsx test/helpers/liar-worker.ts --url ws://HOST:PORT/ws
  */
 import { parseArgs } from 'node:util';
-import WebSocket from 'ws';
 import { pack, unpack } from '../../shared/codec/packr.ts';
 import { loadMnist } from '../../shared/data/mnist.ts';
-import { WorkerClient, type SocketLike } from '../../shared/worker/client.ts';
+import { WorkerClient } from '../../shared/worker/client.ts';
 import { selectNodeBackend } from '../../runtime/node/backend.ts';
+import { nodeWebSocketTransport } from '../../runtime/node/websocket.ts';
+import { rewritingTransport } from './rewriting-transport.ts';
 
 const { values } = parseArgs({ options: { url: { type: 'string' }, name: { type: 'string', default: 'liar' } } });
 if (!values.url) throw new Error('--url is required');
@@ -26,33 +27,14 @@ function lie(bytes: Uint8Array): Uint8Array {
   return bytes;
 }
 
-/** A ws socket whose send lies; the client sees an ordinary socket. */
-function lyingSocket(url: string): SocketLike {
-  const socket = new WebSocket(url, { maxPayload: 512 * 1024 * 1024 });
-  return {
-    get binaryType() {
-      return socket.binaryType;
-    },
-    set binaryType(value: string) {
-      socket.binaryType = value as WebSocket['binaryType'];
-    },
-    get readyState() {
-      return socket.readyState;
-    },
-    send: (data) => socket.send(lie(data)),
-    close: (code, reason) => socket.close(code, reason),
-    addEventListener: (type, listener) => socket.addEventListener(type, listener),
-  };
-}
-
 const backend = await selectNodeBackend('wasm');
 const client = new WorkerClient({
-  url: values.url,
   kind: 'node',
   backend: backend.name,
   device: backend.device,
   name: values.name,
-  createSocket: lyingSocket,
+  // A WebSocket whose sends lie; the client sees an ordinary connection.
+  transport: rewritingTransport(nodeWebSocketTransport(values.url), lie),
   loadBatch: (_datasetId, indices) => loadMnist().batch(indices),
   onEvent: (event) => {
     if (event.type === 'connected') process.stdout.write(`[liar] joined job ${event.jobId} as ${event.workerId}\n`);
