@@ -130,7 +130,8 @@ export function createMetrics(hub: Hub, options: MetricsOptions = {}): Metrics {
   const timeConstant = options.throughputTimeConstantSeconds ?? THROUGHPUT_TIME_CONSTANT_SECONDS;
   const maxWorkerSeries = options.maxWorkerSeries ?? MAX_WORKER_SERIES;
   const registry = new Registry();
-  // Unprefixed on purpose: process_* and nodejs_* are the names every Node.js dashboard and alert expects; the scrape's job and instance labels already say which process they describe.
+  // Unprefixed on purpose: process_* and nodejs_* are the names every Node.js dashboard and alert expects;
+  // the scrape's job and instance labels already say which process they describe.
   collectDefaultMetrics({ register: registry });
   const registers = [registry];
   const tracking = new Map<string, JobTracking>();

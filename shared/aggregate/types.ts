@@ -10,7 +10,10 @@ export interface WeightedUpdate {
 export interface AggregationOptions {
   /** Largest share of the round's total weight one update may carry, (0, 1]; 1 = no cap. */
   maxShare: number;
-  /** Each update's norm (or its deviation from the robust centre, for centered-clip) is clipped to this; 0 = derive it from the round (e.g. a multiple of the median norm). */
+  /**
+   * Each update's norm (or its deviation from the robust centre, for centered-clip) is clipped to this;
+   * 0 = derive it from the round (e.g. a multiple of the median norm).
+   */
   clipNorm: number;
   /** trimmed-mean: fraction trimmed at each end per coordinate (weight-based). */
   trimFraction: number;

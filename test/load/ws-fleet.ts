@@ -6,7 +6,8 @@
  *
  * Start the coordinator with a small model so the fleet's updates are small
  * and the coordinator, not the tensors, is measured:
- *   npm run coordinator -- --port 8080 --set model.config.width=4 --set model.config.latentDim=8 --set training.batchSize=1 --set training.verification.duplicateShare=0
+ *   npm run coordinator -- --port 8080 --set model.config.width=4 --set model.config.latentDim=8 \
+ *     --set training.batchSize=1 --set training.verification.duplicateShare=0
  * Exits 1 when any update was rejected, any worker refused or any connection dropped.
  * Only against a coordinator you run, on loopback or your own test hosts.
  */
