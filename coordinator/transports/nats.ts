@@ -42,7 +42,7 @@ const MAX_PENDING_PER_WORKER = 2;
 export class NatsTransport implements CoordinatorTransport {
   readonly name = 'nats';
   private connection: NatsConnection | undefined;
-  private served: ReturnType<typeof serve> | undefined;
+  private served: ReturnType<typeof serveOnConnection> | undefined;
   private readonly jobs = new Set<string>();
 
   constructor(private readonly options: NatsTransportOptions) {}
@@ -57,7 +57,7 @@ export class NatsTransport implements CoordinatorTransport {
         if (status.type === 'disconnect' || status.type === 'reconnect') onStatus?.(`NATS ${status.type}ed (${status.data})`);
       }
     })();
-    this.served = serve(connection, handler, this.options);
+    this.served = serveOnConnection(connection, handler, this.options);
     for (const jobId of this.jobs) this.served.addJob(jobId);
   }
 
@@ -80,7 +80,7 @@ export class NatsTransport implements CoordinatorTransport {
 }
 
 /** The transport on a connected NATS client: the subscriptions, the channels, and the sweeper of silent ones. */
-function serve(nc: NatsConnection, handler: ChannelHandler, options: NatsTransportOptions) {
+function serveOnConnection(nc: NatsConnection, handler: ChannelHandler, options: NatsTransportOptions) {
   // Each channel's own limit is passed per chunk; this is only the ceiling.
   const reassembler = new Reassembler(LIMITS.maxTensorBytes + 1024 * 1024, {
     maxTotalBytes: options.maxReassemblyBytes ?? 512 * 1024 * 1024,
