@@ -117,6 +117,18 @@ describe('Hub', () => {
     expect(hub.sessions.size).toBe(0);
   });
 
+  it('refuses a hello for another job than the one the connection’s carrier is bound to (NATS subjects), naming jobId', async () => {
+    const bound = new FakeChannel();
+    bound.jobId = 'other';
+    send(bound, hello);
+    expect(bound.sent).toEqual([expect.objectContaining({ type: 'error', code: ErrorCode.InvalidMessage, field: 'jobId' })]);
+    expect(hub.sessions.size).toBe(0);
+    const own = new FakeChannel();
+    own.jobId = 'unit';
+    await join(own);
+    expect(hub.sessions.size).toBe(1);
+  });
+
   it('answers a missing or wrong token with Unauthorized, then closes; the right one joins', async () => {
     makeHub({ workerToken: 'open sesame' });
     for (const token of [undefined, 'wrong']) {

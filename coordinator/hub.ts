@@ -258,6 +258,14 @@ export class Hub extends EventEmitter<HubEvents> implements ChannelHandler {
       return;
     }
     const jobId = hello.jobId ?? (admitted.via === 'join-token' ? admitted.jobId : this.options.defaultJobId);
+    if (channel.jobId !== undefined && channel.jobId !== jobId) {
+      // Its subjects are the other job's: it would get that job's broadcasts while training this one.
+      this.fail(
+        channel,
+        new TesseraError(ErrorCode.InvalidMessage, `this connection's subjects are job ${JSON.stringify(channel.jobId)}'s`, { field: 'jobId' }),
+      );
+      return;
+    }
     const runner = this.runners.get(jobId);
     if (!runner) {
       this.fail(

@@ -25,6 +25,8 @@ export class FakeChannel implements WorkerChannel {
   readonly transport = 'fake';
   readonly remote = 'test';
   readonly address: string;
+  /** The job a carrier bound this connection to (as NATS subjects do); none by default. */
+  jobId?: string;
   readonly sent: CoordinatorMessage[] = [];
   readonly closed: string[] = [];
   /** The message limits the hub set, newest last. */

@@ -11,6 +11,8 @@ export interface WorkerChannel {
   readonly remote: string;
   /** Whom connections are counted by while they wait for hello: the peer's IP address, or the NATS connection. */
   readonly address: string;
+  /** The job the carrier binds this connection to (NATS subjects name one), if any: a hello for another job is refused. */
+  readonly jobId?: string;
   send(message: CoordinatorMessage): void;
   /** Closes the connection; the transport reports it through onClose. */
   close(reason: string): void;
