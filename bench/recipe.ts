@@ -74,6 +74,8 @@ const TRIALS: Record<string, Trial> = {
   'batch-128': { description: 'global batch 128 (one step per 128 samples)', batch: 128 },
   'width-48': { description: 'width 48', modelConfig: { width: 48 } },
   'lr-half-3000': { description: 'learning rates halve every 3,000 steps', training: { lrHalfLife: 3000 } },
+  'd-depth-3': { description: 'a third conv in D (3x3, stride 1, at 7x7)', modelConfig: { discriminatorDepth: 3 } },
+  'd-width-48': { description: 'D at width 48 (G at 32)', modelConfig: { discriminatorWidth: 48 } },
   'pixel-norm': { description: 'pixel norm in G instead of layer norm', modelConfig: { generatorNorm: 'pixel' } },
 };
 const SCORE_SEED = 7;

@@ -60,6 +60,8 @@ describe('parseJobConfig defaults', () => {
       generatorNorm: 'layer',
       discriminatorNorm: 'spectral',
       powerIterations: 2,
+      discriminatorDepth: 2,
+      discriminatorWidth: 0,
       truncation: 0,
     });
   });

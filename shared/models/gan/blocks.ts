@@ -27,6 +27,10 @@ export interface GanArchitecture {
   discriminatorNorm: 'none' | 'spectral';
   /** Power iterations per step of the spectral norm's fixed-start estimate. */
   powerIterations: number;
+  /** D's convolutions: the two strided ones, then 3x3 stride-1 ones at the last grid; 2 when absent. */
+  discriminatorDepth?: number;
+  /** D's base channel count (w, then 2w); `width` when absent or 0. */
+  discriminatorWidth?: number;
 }
 
 /** The shape both GANs are built for when no dataset says otherwise: MNIST's. */
@@ -75,8 +79,14 @@ export function generatorBody(input: tf.SymbolicTensor, config: GanArchitecture,
 }
 
 /** A strided 4x4 convolution of D, spectrally normalized when the config asks. */
-function discriminatorConv(name: string, filters: number, config: GanArchitecture, seed: number): tf.layers.Layer {
-  const common = { name, kernelSize: 4, strides: 2, padding: 'same' as const, kernelInitializer: initializer(seed) };
+function discriminatorConv(
+  name: string,
+  filters: number,
+  config: GanArchitecture,
+  seed: number,
+  shape: { kernelSize: number; strides: number } = { kernelSize: 4, strides: 2 },
+): tf.layers.Layer {
+  const common = { name, ...shape, padding: 'same' as const, kernelInitializer: initializer(seed) };
   return config.discriminatorNorm === 'spectral'
     ? new SpectralConv2D({ ...common, units: filters, iterations: config.powerIterations })
     : tf.layers.conv2d({ ...common, filters });
@@ -91,9 +101,14 @@ export function discriminatorDense(name: string, units: number, config: GanArchi
 
 /** D from an image to its flattened features: two stride-2 convolutions, 7x7x2w of them for 28x28, 8x8x2w for 32x32. */
 export function discriminatorFeatures(images: tf.SymbolicTensor, config: GanArchitecture, seed: number): tf.SymbolicTensor {
-  let x = apply(discriminatorConv('d_conv1', config.width, config, seed + 11), images);
+  const w = config.discriminatorWidth || config.width;
+  let x = apply(discriminatorConv('d_conv1', w, config, seed + 11), images);
   x = apply(new FastLeakyReLU({ name: 'd_act1', alpha: config.leak }), x);
-  x = apply(discriminatorConv('d_conv2', 2 * config.width, config, seed + 12), x);
+  x = apply(discriminatorConv('d_conv2', 2 * w, config, seed + 12), x);
   x = apply(new FastLeakyReLU({ name: 'd_act2', alpha: config.leak }), x);
+  for (let i = 3; i <= (config.discriminatorDepth ?? 2); i++) {
+    x = apply(discriminatorConv(`d_conv${i}`, 2 * w, config, seed + 20 + i, { kernelSize: 3, strides: 1 }), x);
+    x = apply(new FastLeakyReLU({ name: `d_act${i}`, alpha: config.leak }), x);
+  }
   return apply(tf.layers.flatten({ name: 'd_flatten' }), x);
 }

@@ -29,6 +29,10 @@ const schema: Schema<DcganConfig> = {
   discriminatorNorm: fields.oneOf<DcganConfig['discriminatorNorm']>('spectral', ['none', 'spectral']),
   // 2 power iterations from a fixed start per step: stateless (every worker computes the same), and as good as 5 in the trials.
   powerIterations: fields.integer(2, 1, 64),
+  // Two strided convolutions, as the DCGAN paper's MNIST D; more add 3x3 stride-1 ones at the last grid.
+  discriminatorDepth: fields.integer(2, 2, 6),
+  // 0: D as wide as G (width).
+  discriminatorWidth: fields.integer(0, 0, 512),
   // Sampling only: training always draws the full normal.
   truncation: fields.number(0, 0, 16),
 };
