@@ -20,8 +20,14 @@ import {
   type MessageOf,
 } from './message-schema.ts';
 
-/** Bumped on any change to a message's shape; hello carries it. */
-export const PROTOCOL_VERSION = 1;
+/**
+ * Bumped on any change to a message's shape; hello carries it, and a worker of
+ * another version is refused (PROTOCOL_MISMATCH) rather than misreading. 2: the
+ * welcome names the job's dataset (shape, classes, a folder dataset's shard
+ * hashes), which a version-1 worker would ignore and train on MNIST instead;
+ * heartbeat and leave refuse unknown keys.
+ */
+export const PROTOCOL_VERSION = 2;
 
 /** Upper bounds at the door, so a hostile peer cannot make the coordinator allocate without limit. */
 export const LIMITS = {
