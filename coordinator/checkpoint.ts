@@ -7,7 +7,8 @@ import type { NamedArrays } from '../shared/codec/types.ts';
 import * as check from '../shared/protocol/check.ts';
 import { ErrorCode, TesseraError, invalid } from '../shared/protocol/errors.ts';
 import { LIMITS } from '../shared/protocol/messages.ts';
-import { parseJobConfig, type JobConfig } from './config.ts';
+import { parseJobConfig } from './config.ts';
+import type { JobConfig } from '../shared/api/job-config.ts';
 import type { JobState } from './job/state.ts';
 
 const FORMAT = 'tessera-checkpoint';

@@ -8,29 +8,8 @@ import { MAX_SHARD_BYTES, SHARD_BYTES_PER_EXAMPLE } from '../shared/data/shard-b
 import { checkDataShape } from '../shared/models/data-shape.ts';
 import { getModel, listModels } from '../shared/models/registry.ts';
 import type { OptimizerConfig } from '../shared/models/types.ts';
-import { LR_SCALING_RULES, type LrScalingRule } from '../shared/training/lr-scaling.ts';
-
-/** Everything that defines a job; resolved once, validated, and saved in every checkpoint. */
-export interface JobConfig {
-  id: string;
-  model: { id: string; config: Record<string, unknown> };
-  dataset: DatasetConfig;
-  training: TrainingConfig;
-  /** Optimizer per network; the model's defaults fill what is absent. */
-  optimizers: Record<string, OptimizerConfig>;
-  output: OutputConfig;
-}
-
-export interface DatasetConfig {
-  /** A dataset of the registry (shared/data/registry.ts). */
-  id: string;
-  heldOutFraction: number;
-  shards: number;
-  /** The folder of the `images` dataset; '' for a packaged one. */
-  path: string;
-  /** [height, width, channels] of the images: `images` resizes to it, a packaged dataset has its own. */
-  shape: [number, number, number];
-}
+import { LR_SCALING_RULES } from '../shared/training/lr-scaling.ts';
+import type { DatasetConfig, JobConfig, OutputConfig, TrainingConfig, VerificationConfig } from '../shared/api/job-config.ts';
 
 /** Image sides `images` may be resized to: 8 is the least the models can halve twice; 256 keeps a 64-image batch under 50 MB as float32. */
 const SIDE = { min: 8, max: 256 };
@@ -53,53 +32,6 @@ const shapeField: Field<[number, number, number] | undefined> = {
     maxItems: 3,
   }),
 };
-
-export interface TrainingConfig {
-  batchSize: number;
-  batching: 'throughput' | 'equal';
-  maxWorkerShare: number;
-  maxBatchGrowth: number;
-  rounds: number;
-  minWorkers: number;
-  roundDeadlineMs: number;
-  deadline: 'adaptive' | 'fixed';
-  deadlineFloorMs: number;
-  lateUpdates: 'drop' | 'stale';
-  mode: 'sync' | 'local';
-  localSteps: number;
-  outerLearningRate: number;
-  outerMomentum: number;
-  stalenessDecay: number;
-  maxStaleness: number;
-  seed: number;
-  codec: string;
-  maxGradNorm: number;
-  /** The aggregation rule for each network (the model's networks), by rule id. */
-  aggregator: Record<string, string>;
-  aggregation: AggregationOptions;
-  lrScaling: LrScalingRule;
-  referenceBatch: number;
-  lrHalfLife: number;
-  verification: VerificationConfig;
-}
-
-/** Duplicate assignments and the trust score that follows from them (coordinator/verification.ts, coordinator/trust.ts). */
-export interface VerificationConfig {
-  duplicateShare: number;
-  tolerance: number;
-  quarantineBelow: number;
-  releaseAbove: number;
-}
-
-export interface OutputConfig {
-  dir: string;
-  checkpointEvery: number;
-  sampleEvery: number;
-  exportEvery: number;
-  sampleCount: number;
-  evalEvery: number;
-  evalSamples: number;
-}
 
 /** The dataset keys as parsed: the shape is filled in from the dataset when absent. */
 type ParsedDataset = Omit<DatasetConfig, 'shape'> & { shape: [number, number, number] | undefined };

@@ -6,7 +6,7 @@ import { encodeShard } from '../shared/data/shard-blobs.ts';
 import { makeShards, splitDataset } from '../shared/data/shards.ts';
 import type { DataShape } from '../shared/models/types.ts';
 import type { WelcomeDataset } from '../shared/protocol/messages.ts';
-import type { JobConfig } from './config.ts';
+import type { JobConfig } from '../shared/api/job-config.ts';
 
 /** A job's data as the coordinator hands it out. */
 export interface JobData {

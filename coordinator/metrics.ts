@@ -4,7 +4,7 @@ import type { Hub } from './hub.ts';
 import { addQualityMetrics } from './quality/prometheus.ts';
 import type { RoundSummary } from './job/round.ts';
 import type { JobRunner } from './job/runner.ts';
-import type { JobStatus } from './job/runner-events.ts';
+import type { JobStatus } from '../shared/api/jobs.ts';
 import type { WorkerSession } from './workers.ts';
 
 /*

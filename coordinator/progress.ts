@@ -1,5 +1,5 @@
 import type { RoundSummary } from './job/round.ts';
-import type { QualityRow } from './round-log.ts';
+import type { QualityRow } from '../shared/api/round-log.ts';
 
 /** One compact line per round: round, losses, who contributed at what speed, and the total. */
 export function formatRound(summary: RoundSummary, nameOf: (workerId: string) => string, totalRounds: number): string {

@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import type { DuplicateComparison, ExclusionReason } from '../shared/api/round-log.ts';
 import type { NamedArrays } from '../shared/codec/types.ts';
 import { ErrorCode } from '../shared/protocol/errors.ts';
 import type { Assign } from '../shared/protocol/messages.ts';
@@ -33,18 +34,9 @@ export interface VerifierOptions {
   referee?: Referee | null;
 }
 
-/** Why an accepted update was left out of the aggregate. */
-export type Exclusion = 'duplicate' | 'disputed' | 'quarantined';
-
-/** One comparison of a pair. */
-export interface Verdict {
+/** One comparison of a pair, in a round (the round log shows it without the round, in the round's row). */
+export interface Verdict extends DuplicateComparison {
   round: number;
-  original: string;
-  copy: string;
-  /** agree: within the tolerance; disputed: not, the referee recomputes; unresolved: not, and no referee could (soft mismatches). */
-  outcome: 'agree' | 'disputed' | 'unresolved';
-  distance: number;
-  tensor: string;
 }
 
 /** The referee's word on one side of a disputed pair. */
@@ -151,8 +143,8 @@ export class Verifier extends EventEmitter<VerifierEvents> {
    * counts whatever the quarantined copy sent: a quarantined worker cannot
    * veto anyone's work.
    */
-  exclusions(round: OpenRound): { excluded: Map<string, Exclusion>; verdicts: Verdict[] } {
-    const excluded = new Map<string, Exclusion>();
+  exclusions(round: OpenRound): { excluded: Map<string, ExclusionReason>; verdicts: Verdict[] } {
+    const excluded = new Map<string, ExclusionReason>();
     const verdicts: Verdict[] = [];
     const tell = (verdict: Verdict) => {
       verdicts.push(verdict);

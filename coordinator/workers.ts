@@ -1,16 +1,10 @@
 import { creditedComputeMs, type ShareInput } from '../shared/schedule/schedule.ts';
-import type { WorkerKind } from '../shared/protocol/messages.ts';
+import type { WorkerIdentity, WorkerRow } from '../shared/api/workers.ts';
 import type { WorkerChannel } from '../shared/transport/coordinator.ts';
 import type { TrustState } from './trust.ts';
 
 /** What the coordinator knows of one worker; kept across reconnects by worker id. */
-export interface WorkerSession {
-  id: string;
-  jobId: string;
-  kind: WorkerKind;
-  backend: string;
-  device: string;
-  name: string;
+export interface WorkerSession extends WorkerIdentity {
   /** The live connection, or undefined while the worker is away. */
   channel: WorkerChannel | undefined;
   joinedAt: number;
@@ -114,7 +108,7 @@ export function lateMeasurement(session: WorkerSession, round: number, now: numb
 }
 
 /** The worker table row, as the API and the dashboard show it. */
-export function describeWorker(session: WorkerSession) {
+export function describeWorker(session: WorkerSession): WorkerRow {
   return {
     id: session.id,
     jobId: session.jobId,
@@ -129,9 +123,7 @@ export function describeWorker(session: WorkerSession) {
     updatesAccepted: session.updatesAccepted,
     updatesRejected: session.updatesRejected,
     weightFetches: session.weightFetches,
-    /** 0 to 1; below training.verification.quarantineBelow the worker is quarantined (coordinator/trust.ts). */
     trust: session.trust?.score ?? 1,
-    /** Its updates are acknowledged but never aggregated; it only gets copies of others' assignments. */
     quarantined: session.trust?.quarantined ?? false,
     banned: session.trust?.banned ?? false,
     lastSeenAt: new Date(session.lastSeenAt).toISOString(),

@@ -1,21 +1,23 @@
 /// <reference lib="dom" />
 import 'uplot/dist/uPlot.min.css';
-import type { describeJob } from '../coordinator/api/jobs.ts';
-import type { RoundRow } from '../coordinator/round-log.ts';
+import type { ErrorBody } from '../shared/api/errors.ts';
+import type { JobEvents, JobSnapshot } from '../shared/api/events.ts';
+import type { JobDescription, JobList } from '../shared/api/jobs.ts';
+import type { RoundRow } from '../shared/api/round-log.ts';
+import type { WorkerRow } from '../shared/api/workers.ts';
 import { RoundChart } from './chart.ts';
 import { formatBytes, formatCount, formatDuration, formatRate } from './format.ts';
 import { ClockOffset, describeMix, recentPace, workerMix } from './headline.ts';
-import { QualityPanel, type QualityEvent } from './quality-panel.ts';
+import { QualityPanel } from './quality-panel.ts';
 import { lossesOf, participationOf, throughputOf, TOTAL_KEY, trafficOf, WORKER_KEY, type XAxis } from './series.ts';
-import { renderWorkers, type WorkerRow } from './workers-table.ts';
+import { renderWorkers } from './workers-table.ts';
 
 /**
  * The job dashboard: one EventSource on the job's events, nothing polled. The
  * `snapshot` event (sent again on every reconnect) replaces everything shown;
  * `round`, `workers`, `status`, `samples` and `quality` events then add to it.
+ * Their data, and the API's answers, are typed in shared/api/.
  */
-
-type JobView = ReturnType<typeof describeJob>;
 
 const params = new URLSearchParams(location.search);
 /** A read token in the page's own URL goes along on every API call (EventSource cannot send headers). */
@@ -65,7 +67,7 @@ const charts = {
 // Not among `charts`: it has points only every output.evalEvery rounds.
 const quality = new QualityPanel({ chart: $('chart-quality'), latest: $('quality-latest'), every: $('quality-every'), samples: $('quality-samples') });
 
-let job: JobView | undefined;
+let job: JobDescription | undefined;
 let workers: WorkerRow[] = [];
 let lastRound: RoundRow | undefined;
 /** Rounds of the last few minutes, for the headline (the charts keep their own). */
@@ -158,7 +160,7 @@ function showSamples(url: string, round?: number): void {
   image.src = withToken(url);
 }
 
-function onSnapshot(snapshot: { job: JobView; rounds: RoundRow[]; quality: QualityEvent[] }): void {
+function onSnapshot(snapshot: JobSnapshot): void {
   job = snapshot.job;
   lastRound = undefined;
   recentRounds = [];
@@ -197,8 +199,8 @@ function fail(message: string): void {
 
 function listen(jobId: string): void {
   const events = new EventSource(withToken(`/api/jobs/${encodeURIComponent(jobId)}/events`));
-  const on = <T>(name: string, handle: (data: T) => void) =>
-    events.addEventListener(name, (event) => handle(JSON.parse((event as MessageEvent<string>).data) as T));
+  const on = <Name extends keyof JobEvents>(name: Name, handle: (data: JobEvents[Name]) => void) =>
+    events.addEventListener(name, (event) => handle(JSON.parse((event as MessageEvent<string>).data) as JobEvents[Name]));
   events.onopen = () => {
     showConnection('live');
     fail('');
@@ -208,27 +210,27 @@ function listen(jobId: string): void {
     // The browser gave up (a refused token, an unknown job): ask the API why.
     showConnection('closed');
     void fetch(withToken(`/api/jobs/${encodeURIComponent(jobId)}`))
-      .then((response) => response.json())
+      .then((response) => response.json() as Promise<Partial<ErrorBody>>)
       .then((body) => fail(body.error?.message ?? 'the event stream closed'))
       .catch(() => fail('the coordinator cannot be reached'));
   };
   on('snapshot', onSnapshot);
   on('round', onRound);
   on('workers', showWorkers);
-  on<{ status: string; round: number; version: number }>('status', (status) => {
+  on('status', (status) => {
     showStatus(status.status);
     if (job) Object.assign(job, { status: status.status, round: status.round, version: status.version });
     showState();
   });
-  on<{ round: number; url: string }>('samples', (samples) => showSamples(samples.url, samples.round));
-  on('quality', (row: QualityEvent) => quality.add(row));
+  on('samples', (samples) => showSamples(samples.url, samples.round));
+  on('quality', (row) => quality.add(row));
 }
 
 async function start(): Promise<void> {
   if (requestedJob) return listen(requestedJob);
   const response = await fetch(withToken('/api/jobs'));
-  const body = await response.json();
-  const first = (body.jobs as JobView[] | undefined)?.[0];
+  const body = (await response.json()) as Partial<JobList & ErrorBody>;
+  const first = body.jobs?.[0];
   if (!response.ok || !first) {
     showConnection('closed');
     $('job').textContent = 'no job';

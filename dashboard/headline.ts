@@ -2,17 +2,13 @@
  * The dashboard's headline figures as pure functions: what a person watching
  * a fleet wants first. No DOM here, so the numbers are tested without a browser.
  */
+import type { RoundRow } from '../shared/api/round-log.ts';
 
 /** The window the headline figures cover. */
 export const HEADLINE_WINDOW_MS = 60_000;
 
-/** What the headline reads of a closed round (a subset of the coordinator's RoundRow). */
-export interface RoundTiming {
-  closedAt: string;
-  durationMs: number;
-  samples: number;
-  applied: boolean;
-}
+/** What the headline reads of a closed round. */
+export type RoundTiming = Pick<RoundRow, 'closedAt' | 'durationMs' | 'samples' | 'applied'>;
 
 export interface RecentPace {
   /** Samples trained per second over the window: the rounds that applied, over the time they cover. */

@@ -1,9 +1,9 @@
 /**
  * The dashboard's sample-quality figures as pure functions over quality rows
- * (the round log's quality lines, coordinator/round-log.ts): the chart's
+ * (the round log's quality lines, shared/api/round-log.ts): the chart's
  * series and the sentence under it, tested without a browser.
  */
-import type { QualityRow } from '../coordinator/round-log.ts';
+import type { QualityRow } from '../shared/api/round-log.ts';
 import { formatCount, formatDuration } from './format.ts';
 
 /** What the dashboard reads of a quality row. */

@@ -2,6 +2,7 @@
  * The dashboard's chart data as pure functions over round rows: no DOM and no
  * uPlot here, so the numbers the charts show are tested without a browser.
  */
+import type { RoundRow, RoundUpdateRow } from '../shared/api/round-log.ts';
 
 /** Points kept per series: about one screen width of rounds, and cheap to redraw on every round. */
 export const MAX_POINTS = 2000;
@@ -69,12 +70,9 @@ export class RoundTable {
   }
 }
 
-/** What the charts read of a closed round (a subset of the coordinator's RoundRow). */
-export interface RoundFacts {
-  durationMs: number;
-  samplesPerSecond: number;
-  losses: Record<string, number>;
-  updates: readonly { workerId: string; samples: number; bytes: number }[];
+/** What the charts read of a closed round. */
+export interface RoundFacts extends Pick<RoundRow, 'durationMs' | 'samplesPerSecond' | 'losses'> {
+  updates: readonly Pick<RoundUpdateRow, 'workerId' | 'samples' | 'bytes'>[];
   failures: readonly unknown[];
 }
 

@@ -1,9 +1,6 @@
 /// <reference lib="dom" />
-import type { describeWorker } from '../coordinator/workers.ts';
+import type { WorkerRow } from '../shared/api/workers.ts';
 import { formatAge, formatCount, formatRate } from './format.ts';
-
-/** A worker as the coordinator describes it in `workers` events. */
-export type WorkerRow = ReturnType<typeof describeWorker>;
 
 function cell(text: string, title?: string): HTMLTableCellElement {
   const td = document.createElement('td');

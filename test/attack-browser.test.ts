@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TabStatus } from '../browser-worker/messages.ts';
-import type { RoundRow } from '../coordinator/round-log.ts';
+import type { RoundRow } from '../shared/api/round-log.ts';
 import { launchChromium } from './helpers/browser.ts';
 import { freePort } from './helpers/nats-server.ts';
 import { startScript, stopAll, type Started, until } from './helpers/processes.ts';

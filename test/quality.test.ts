@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { QualityRow } from '../coordinator/round-log.ts';
+import type { QualityRow } from '../shared/api/round-log.ts';
 import { launchChromium } from './helpers/browser.ts';
 import { freePort } from './helpers/nats-server.ts';
 import { ROOT, startScript, stopAll, until } from './helpers/processes.ts';

@@ -1,4 +1,5 @@
-import { parseJobConfig, type JobConfig } from '../../coordinator/config.ts';
+import { parseJobConfig } from '../../coordinator/config.ts';
+import type { JobConfig } from '../../shared/api/job-config.ts';
 import { Job } from '../../coordinator/job/job.ts';
 import { samplingWeights } from '../../coordinator/job/state.ts';
 import { getCodec } from '../../shared/codec/index.ts';

@@ -1,4 +1,5 @@
 import type { Context, MiddlewareHandler } from 'hono';
+import type { ErrorBody } from '../../shared/api/errors.ts';
 import { ErrorCode, TesseraError } from '../../shared/protocol/errors.ts';
 import { sameToken } from '../secrets.ts';
 
@@ -9,7 +10,7 @@ export function headerToken(c: Context): string | undefined {
 }
 
 /** The error body every API failure uses: `{ error: { code, message, field } }`. */
-export function errorBody(error: TesseraError) {
+export function errorBody(error: TesseraError): ErrorBody {
   return { error: error.toWire() };
 }
 

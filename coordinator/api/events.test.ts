@@ -9,7 +9,7 @@ import { Hono } from 'hono';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Hub } from '../hub.ts';
 import type { JobRunner } from '../job/runner.ts';
-import type { JobStatus } from '../job/runner-events.ts';
+import type { JobStatus } from '../../shared/api/jobs.ts';
 import { testHub } from '../test-fixtures.ts';
 import { addEventRoutes } from './events.ts';
 

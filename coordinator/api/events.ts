@@ -2,7 +2,10 @@ import type { Hono } from 'hono';
 import { streamSSE } from 'hono/streaming';
 import { ErrorCode, TesseraError } from '../../shared/protocol/errors.ts';
 import type { Hub } from '../hub.ts';
-import { roundRow, type QualityRow, type RoundRow } from '../round-log.ts';
+import type { JobEvents } from '../../shared/api/events.ts';
+import type { JobStatus } from '../../shared/api/jobs.ts';
+import type { QualityRow, RoundRow } from '../../shared/api/round-log.ts';
+import { roundRow } from '../round-log.ts';
 import type { RoundSummary } from '../job/round.ts';
 import { describeWorker, type WorkerSession } from '../workers.ts';
 import { errorBody } from './auth.ts';
@@ -49,7 +52,7 @@ export function addEventRoutes(app: Hono, hub: Hub, limits: EventStreamLimits = 
         stream.abort();
         (c.env as NodeBindings | undefined)?.outgoing?.destroy();
       };
-      const push = (event: string, data: unknown) => {
+      const push = <Name extends keyof JobEvents>(event: Name, data: JobEvents[Name]) => {
         if (!open) return;
         if (!queue.push(event, JSON.stringify(data))) {
           drop();
@@ -67,7 +70,7 @@ export function addEventRoutes(app: Hono, hub: Hub, limits: EventStreamLimits = 
       const onMembership = (session: WorkerSession) => {
         if (session.jobId === runner.job.config.id) push('workers', workers());
       };
-      const onStatus = (status: string) => push('status', { status, round: runner.job.state.round, version: runner.job.state.version });
+      const onStatus = (status: JobStatus) => push('status', { status, round: runner.job.state.round, version: runner.job.state.version });
       const onSamples = (_path: string, round: number) =>
         push('samples', { round, url: `/api/jobs/${runner.job.config.id}/samples/latest.png?round=${round}` });
       const onQuality = (row: QualityRow) => push('quality', row);

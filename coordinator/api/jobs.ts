@@ -1,6 +1,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Context, Hono } from 'hono';
+import type { JobDescription, JobList, QualityList, RoundList, SampleList } from '../../shared/api/jobs.ts';
 import { ErrorCode, TesseraError } from '../../shared/protocol/errors.ts';
 import { CHECKPOINT_FILE } from '../checkpoint.ts';
 import type { Hub } from '../hub.ts';
@@ -16,7 +17,7 @@ export interface JobRoutesOptions {
 }
 
 /** A job as the API shows it. */
-export function describeJob(runner: JobRunner) {
+export function describeJob(runner: JobRunner): JobDescription {
   const { job } = runner;
   const last = runner.history.at(-1);
   return {
@@ -56,7 +57,7 @@ export function addJobRoutes(app: Hono, hub: Hub, options: JobRoutesOptions): vo
   app.use('/api/jobs', read);
   app.use('/api/jobs/*', read);
 
-  app.get('/api/jobs', (c) => c.json({ jobs: [...hub.runners.values()].map(describeJob) }));
+  app.get('/api/jobs', (c) => c.json<JobList>({ jobs: [...hub.runners.values()].map(describeJob) }));
 
   app.post('/api/jobs', admin, async (c) => {
     let body: unknown;
@@ -84,13 +85,13 @@ export function addJobRoutes(app: Hono, hub: Hub, options: JobRoutesOptions): vo
   app.get('/api/jobs/:id/rounds', (c) => {
     const runner = runnerOf(c);
     if (runner instanceof TesseraError) return fail(c, 404, runner);
-    return c.json({ rounds: runner.history.slice(-limitOf(c)) });
+    return c.json<RoundList>({ rounds: runner.history.slice(-limitOf(c)) });
   });
 
   app.get('/api/jobs/:id/quality', (c) => {
     const runner = runnerOf(c);
     if (runner instanceof TesseraError) return fail(c, 404, runner);
-    return c.json({ quality: runner.quality.history.slice(-limitOf(c)) });
+    return c.json<QualityList>({ quality: runner.quality.history.slice(-limitOf(c)) });
   });
 
   const action = (name: 'pause' | 'resume' | 'stop') =>
@@ -113,7 +114,9 @@ export function addJobRoutes(app: Hono, hub: Hub, options: JobRoutesOptions): vo
     if (runner instanceof TesseraError) return fail(c, 404, runner);
     const files = await readdir(join(runner.outputDir, 'samples')).catch(() => [] as string[]);
     const rounds = files.filter((file) => /^round-\d{6}\.png$/.test(file)).sort();
-    return c.json({ samples: rounds.map((file) => ({ round: Number(file.slice(6, 12)), url: `/api/jobs/${runner.job.config.id}/samples/${file}` })) });
+    return c.json<SampleList>({
+      samples: rounds.map((file) => ({ round: Number(file.slice(6, 12)), url: `/api/jobs/${runner.job.config.id}/samples/${file}` })),
+    });
   });
 
   app.get('/api/jobs/:id/samples/:file', async (c) => {

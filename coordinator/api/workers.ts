@@ -1,4 +1,5 @@
 import type { Context, Hono } from 'hono';
+import type { WorkerRow, WorkerTrustAnswer } from '../../shared/api/workers.ts';
 import { ErrorCode, TesseraError } from '../../shared/protocol/errors.ts';
 import type { Hub } from '../hub.ts';
 import type { TrustState } from '../trust.ts';
@@ -6,7 +7,7 @@ import { describeWorker } from '../workers.ts';
 import { errorBody, requireToken } from './auth.ts';
 
 /** What a release or a ban answers: the worker's id and its trust now (and its table row while it is connected). */
-function answer(workerId: string, trust: TrustState, row: ReturnType<typeof describeWorker> | undefined) {
+function answer(workerId: string, trust: TrustState, row: WorkerRow | undefined): WorkerTrustAnswer {
   return { id: workerId, trust: trust.score, quarantined: trust.quarantined, banned: trust.banned, worker: row ?? null };
 }
 

@@ -1,18 +1,8 @@
 import { getRule } from '../../shared/aggregate/index.ts';
 import type { NamedArrays } from '../../shared/codec/types.ts';
 import type { ModelSpec } from '../../shared/models/types.ts';
-import type { TrainingConfig } from '../config.ts';
-
-/** An update that some network's rule clipped, trimmed or found beyond its radius (for trust scoring and the round log). */
-export interface RoundOutlier {
-  workerId: string;
-  /** The round the update was computed for (earlier than the closing round for a late update). */
-  round: number;
-  /** The networks whose rule flagged it. */
-  networks: string[];
-  /** Its largest distance to a flagged network's result, in that rule's clip radii. */
-  deviation: number;
-}
+import type { TrainingConfig } from '../../shared/api/job-config.ts';
+import type { RoundOutlier } from '../../shared/api/round-log.ts';
 
 /** What the round's updates came to: every tensor combined, and the updates flagged as outliers. */
 export interface AggregatedRound {

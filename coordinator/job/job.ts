@@ -4,10 +4,11 @@ import { ErrorCode, TesseraError } from '../../shared/protocol/errors.ts';
 import type { Update } from '../../shared/protocol/messages.ts';
 import { getModel } from '../../shared/models/registry.ts';
 import type { ModelSpec } from '../../shared/models/types.ts';
-import type { JobConfig } from '../config.ts';
+import type { JobConfig } from '../../shared/api/job-config.ts';
 import { LateUpdates } from './late-updates.ts';
 import { WeightsPublisher, type PublishedWeights } from './published-weights.ts';
-import { assignRound, type AcceptedUpdate, type Assignment, type OpenRound, type RoundFailure, type RoundSummary } from './round.ts';
+import type { ExclusionReason, RoundFailure } from '../../shared/api/round-log.ts';
+import { assignRound, type AcceptedUpdate, type Assignment, type OpenRound, type RoundSummary } from './round.ts';
 import { initialState, type JobState } from './state.ts';
 import { stepWeights } from './step.ts';
 import { summarizeRound } from './summary.ts';
@@ -149,7 +150,7 @@ export class Job {
    * accepted update leaves the weights as they were. Updates of the workers in
    * `excluded` (worker id -> reason) were accepted but are left out of the aggregate.
    */
-  closeRound(now: number, excluded: ReadonlyMap<string, string> = new Map()): RoundSummary {
+  closeRound(now: number, excluded: ReadonlyMap<string, ExclusionReason> = new Map()): RoundSummary {
     const round = this.current;
     if (!round) throw new Error('no open round');
     for (const workerId of round.assignments.keys()) this.markFailed(workerId, 'DEADLINE', 'no update before the round closed');

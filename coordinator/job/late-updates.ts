@@ -1,7 +1,7 @@
 import { stalenessWeight } from '../../shared/schedule/schedule.ts';
 import { ErrorCode, TesseraError } from '../../shared/protocol/errors.ts';
 import type { Update } from '../../shared/protocol/messages.ts';
-import type { TrainingConfig } from '../config.ts';
+import type { TrainingConfig } from '../../shared/api/job-config.ts';
 import type { AcceptedUpdate, Assignment, OpenRound } from './round.ts';
 import { checkContent, checkWeightsHash, type ContentRules } from './update-checks.ts';
 

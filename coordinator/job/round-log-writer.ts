@@ -1,6 +1,7 @@
 import { appendFile, mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { roundRow, type QualityRow, type RoundRow } from '../round-log.ts';
+import type { QualityRow, RoundLogLine, RoundRow } from '../../shared/api/round-log.ts';
+import { roundRow } from '../round-log.ts';
 import type { Verdict } from '../verification.ts';
 import type { RoundSummary } from './round.ts';
 
@@ -36,7 +37,7 @@ export class RoundLogWriter {
     this.append(row);
   }
 
-  private append(line: RoundRow | QualityRow): void {
+  private append(line: RoundLogLine): void {
     const text = `${JSON.stringify(line)}\n`;
     this.enqueue(async () => {
       await mkdir(dirname(this.path), { recursive: true });

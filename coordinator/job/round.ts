@@ -1,10 +1,9 @@
 import type { NamedArrays } from '../../shared/codec/types.ts';
 import { dealShards, type ShardSampler } from '../../shared/data/shards.ts';
-import type { ErrorCode } from '../../shared/protocol/errors.ts';
 import type { Assign } from '../../shared/protocol/messages.ts';
 import { deriveSeed } from '../../shared/training/random.ts';
-import type { JobConfig } from '../config.ts';
-import type { RoundOutlier } from './aggregate-round.ts';
+import type { JobConfig } from '../../shared/api/job-config.ts';
+import type { RoundExclusion, RoundFailure, RoundOutlier } from '../../shared/api/round-log.ts';
 
 /** A worker's share of a round. */
 export interface Assignment {
@@ -34,13 +33,6 @@ export interface AcceptedUpdate {
   receivedAt: number;
 }
 
-/** A worker that was assigned work but whose update will not count, and why. */
-export interface RoundFailure {
-  workerId: string;
-  code: ErrorCode | 'LEFT' | 'DEADLINE';
-  message: string;
-}
-
 export interface OpenRound {
   round: number;
   version: number;
@@ -65,7 +57,7 @@ export interface RoundSummary {
   late: AcceptedUpdate[];
   failures: RoundFailure[];
   /** Accepted updates left out of the aggregate, and why (a verification copy, a disputed pair, a quarantined worker). */
-  excluded: { workerId: string; reason: string }[];
+  excluded: RoundExclusion[];
   samples: number;
   losses: Record<string, number>;
   /** Samples of the round over its wall time. */

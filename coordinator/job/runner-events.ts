@@ -1,14 +1,8 @@
+import type { JobStatus } from '../../shared/api/jobs.ts';
 import type { TesseraError } from '../../shared/protocol/errors.ts';
 import type { WorkerSession } from '../workers.ts';
 import type { PublishedWeights } from './published-weights.ts';
 import type { RoundSummary } from './round.ts';
-
-/**
- * waiting: too few workers for a round; running: rounds go on; paused: the
- * open round finishes, no new one starts; finished: the round budget is spent;
- * stopped: ended by an admin, final outputs written.
- */
-export type JobStatus = 'waiting' | 'running' | 'paused' | 'finished' | 'stopped';
 
 /** What a JobRunner tells its listeners (the hub, the metrics, the event stream, the transports). */
 export interface RunnerEvents {

@@ -3,7 +3,7 @@ import type { Update } from '../../shared/protocol/messages.ts';
 import type { Trainer } from '../../shared/models/types.ts';
 import { QualityMonitor } from '../quality/monitor.ts';
 import type { Scorer } from '../quality/scoring-thread.ts';
-import type { RoundRow } from '../round-log.ts';
+import type { RoundRow } from '../../shared/api/round-log.ts';
 import { Verifier, type VerifierOptions } from '../verification.ts';
 import type { WorkerSession } from '../workers.ts';
 import { ConnectedWorkers } from './connected-workers.ts';
@@ -12,7 +12,8 @@ import { OutputWriter } from './output-writer.ts';
 import type { RoundSummary } from './round.ts';
 import { RoundDeadline } from './round-deadline.ts';
 import { RoundScheduler } from './scheduler.ts';
-import type { JobStatus, RunnerEvents } from './runner-events.ts';
+import type { JobStatus } from '../../shared/api/jobs.ts';
+import type { RunnerEvents } from './runner-events.ts';
 
 /**
  * Drives one job through its states: opens a round when the scheduler finds

@@ -3,8 +3,9 @@ import { adamStep } from '../../shared/training/adam.ts';
 import { emaDecayAt, updateEma } from '../../shared/training/ema.ts';
 import { scaledOptimizer } from '../../shared/training/lr-scaling.ts';
 import { createMomentum, nesterovStep } from '../../shared/training/nesterov.ts';
-import type { JobConfig } from '../config.ts';
-import { aggregateRound, type RoundOutlier } from './aggregate-round.ts';
+import type { JobConfig } from '../../shared/api/job-config.ts';
+import type { RoundOutlier } from '../../shared/api/round-log.ts';
+import { aggregateRound } from './aggregate-round.ts';
 import type { AcceptedUpdate } from './round.ts';
 import type { JobState } from './state.ts';
 

@@ -1,3 +1,4 @@
+import type { ExclusionReason } from '../../shared/api/round-log.ts';
 import type { AcceptedUpdate, OpenRound, RoundSummary } from './round.ts';
 
 /**
@@ -5,7 +6,7 @@ import type { AcceptedUpdate, OpenRound, RoundSummary } from './round.ts';
  * and who was left out, with `applied` true when any update counts. The
  * aggregate's outliers are filled in by the step that follows.
  */
-export function summarizeRound(round: OpenRound, now: number, excluded: ReadonlyMap<string, string>): RoundSummary {
+export function summarizeRound(round: OpenRound, now: number, excluded: ReadonlyMap<string, ExclusionReason>): RoundSummary {
   const included = (update: AcceptedUpdate) => !excluded.has(update.workerId);
   // In worker id order, not arrival order: the float sums, and so the weights, replay the same whatever the timing.
   const updates = [...round.updates.values()].filter(included).sort(byWorkerId);

@@ -3,7 +3,7 @@ import type { NamedArrays } from '../../shared/codec/types.ts';
 import { dcgan } from '../../shared/models/gan/dcgan.ts';
 import { parseJobConfig } from '../config.ts';
 import { Job } from '../job/job.ts';
-import type { QualityRow } from '../round-log.ts';
+import type { QualityRow } from '../../shared/api/round-log.ts';
 import { shapes } from '../test-fixtures.ts';
 import { QualityMonitor } from './monitor.ts';
 import type { QualityReport } from '../../shared/eval/report.ts';

@@ -2,7 +2,8 @@ import { EventEmitter } from 'node:events';
 import { deriveSeed } from '../../shared/training/random.ts';
 import type { Job } from '../job/job.ts';
 import { samplingWeights } from '../job/state.ts';
-import type { QualityRow } from '../round-log.ts';
+import type { QualityCounts } from '../../shared/api/jobs.ts';
+import type { QualityRow } from '../../shared/api/round-log.ts';
 import { hasEvalDataset } from './datasets.ts';
 import { ScoringThread, type Scorer } from './scoring-thread.ts';
 
@@ -17,13 +18,6 @@ export interface QualityEvents {
   /** A scoring fell due while the previous one still ran, and was not started. */
   skipped: [round: number];
   failed: [round: number, error: Error];
-}
-
-/** How many scorings were done, skipped (the previous one still ran) and failed since this coordinator started. */
-export interface QualityCounts {
-  scored: number;
-  skipped: number;
-  failed: number;
 }
 
 /**

@@ -1,7 +1,7 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { Hub } from '../hub.ts';
 import type { JobRunner } from '../job/runner.ts';
-import type { QualityCounts } from './monitor.ts';
+import type { QualityCounts } from '../../shared/api/jobs.ts';
 import type { QualityReport } from '../../shared/eval/report.ts';
 
 /** The report's figures as gauges: one series per job, each a fixed name (no label takes a value from outside). */

@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { parseRoundLog, type QualityRow, type RoundRow } from '../../coordinator/round-log.ts';
+import { parseRoundLog } from '../../coordinator/round-log.ts';
+import type { QualityRow, RoundRow } from '../../shared/api/round-log.ts';
 import { until } from './processes.ts';
 
 /** The round lines of a round log (its quality lines left out); [] while the file does not exist. */
