@@ -1,4 +1,6 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join, normalize, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ROOT } from './helpers/processes.ts';
@@ -8,18 +10,38 @@ import { ROOT } from './helpers/processes.ts';
  * folders promise (README's Layout table) is only true while nothing crosses them.
  */
 
-function sources(folder: string): string[] {
-  return readdirSync(join(ROOT, folder), { recursive: true, withFileTypes: true })
+function sources(folder: string, root = ROOT): string[] {
+  return readdirSync(join(root, folder), { recursive: true, withFileTypes: true })
     .filter((entry) => entry.isFile() && entry.name.endsWith('.ts'))
-    .map((entry) => relative(ROOT, join(entry.parentPath, entry.name)));
+    .map((entry) => relative(root, join(entry.parentPath, entry.name)));
 }
 
 /** Every module a file imports: relative ones resolved to repo paths, packages and node: modules as written. */
-function importsOf(file: string): string[] {
-  const text = readFileSync(join(ROOT, file), 'utf8');
+function importsOf(file: string, root = ROOT): string[] {
+  const text = readFileSync(join(root, file), 'utf8');
   return [...text.matchAll(/(?:^|\n)\s*(?:import|export)\b[^'"]*?from\s*['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g)]
     .map((match) => match[1] ?? match[2])
     .map((spec) => (spec.startsWith('.') ? normalize(join(dirname(file), spec)) : spec));
+}
+
+/** The repo's top-level folders: an import resolved into one of them is the repo's code, not a package. */
+const TOP_FOLDERS = new Set(
+  readdirSync(ROOT, { withFileTypes: true })
+    .filter((entry) => entry.isDirectory())
+    .map((entry) => entry.name),
+);
+const isRepoPath = (target: string) => target.startsWith('..') || TOP_FOLDERS.has(target.split('/')[0]);
+
+/**
+ * The dashboard's imports other than its own folder, shared/ and npm packages: it takes its wire types from
+ * shared/api/, as the coordinator does, never from the coordinator's internals; and it runs in a browser (no node:).
+ */
+function dashboardCrossings(root = ROOT): string[] {
+  return sources('dashboard', root).flatMap((file) =>
+    importsOf(file, root)
+      .filter((target) => target.startsWith('node:') || (isRepoPath(target) && !target.startsWith('dashboard/') && !target.startsWith('shared/')))
+      .map((target) => `${file} -> ${target}`),
+  );
 }
 
 describe('layout', () => {
@@ -43,6 +65,30 @@ describe('layout', () => {
     expect(crossing).toEqual([]);
   });
 
+  it('no file under dashboard/ imports from outside dashboard/ and shared/, but npm packages (the API types are in shared/api/)', () => {
+    expect(dashboardCrossings()).toEqual([]);
+  });
+
+  it('the dashboard rule catches a stray import (the coordinator, a node: module) and lets packages and shared/ pass', () => {
+    const copy = mkdtempSync(join(tmpdir(), 'tessera-layout-'));
+    try {
+      mkdirSync(join(copy, 'dashboard'));
+      writeFileSync(
+        join(copy, 'dashboard', 'stray.ts'),
+        [
+          "import uPlot from 'uplot';",
+          "import type { RoundRow } from '../shared/api/round-log.ts';",
+          "import { formatCount } from './format.ts';",
+          "import type { describeJob } from '../coordinator/api/jobs.ts';",
+          "import { readFileSync } from 'node:fs';",
+        ].join('\n'),
+      );
+      expect(dashboardCrossings(copy)).toEqual(['dashboard/stray.ts -> coordinator/api/jobs.ts', 'dashboard/stray.ts -> node:fs']);
+    } finally {
+      rmSync(copy, { recursive: true, force: true });
+    }
+  });
+
   it('the import scan sees imports (it would catch a crossing)', () => {
     expect(importsOf('coordinator/job/open-job.ts')).toContain('runtime/node/datasets.ts');
     expect(importsOf('runtime/node/fashion-mnist.ts')).toContain('node:crypto');
@@ -50,10 +96,7 @@ describe('layout', () => {
 });
 
 describe('the type check of shared/', () => {
-  it('fails when a file under shared/ imports node:fs', async () => {
-    const { cpSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } = await import('node:fs');
-    const { tmpdir } = await import('node:os');
-    const { spawnSync } = await import('node:child_process');
+  it('fails when a file under shared/ imports node:fs', () => {
     const copy = mkdtempSync(join(tmpdir(), 'tessera-layout-'));
     try {
       cpSync(join(ROOT, 'shared'), join(copy, 'shared'), { recursive: true });
