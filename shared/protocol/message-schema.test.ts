@@ -1,20 +1,7 @@
 import { describe, expect, expectTypeOf, it } from 'vitest';
 import { ErrorCode, TesseraError } from './errors.ts';
-import {
-  bytes,
-  int,
-  message,
-  messageParser,
-  num,
-  object,
-  oneOf,
-  optional,
-  str,
-  trusted,
-  withDefault,
-  type FieldValue,
-  type MessageOf,
-} from './message-schema.ts';
+import { bytes, int, num, oneOf, optional, str, trusted, withDefault, type FieldValue } from './fields.ts';
+import { message, messageParser, object, type MessageOf } from './message-schema.ts';
 import {
   COORDINATOR_MESSAGES,
   WORKER_MESSAGES,

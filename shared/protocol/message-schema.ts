@@ -1,5 +1,6 @@
 import * as check from './check.ts';
-import { ErrorCode, TesseraError, invalid } from './errors.ts';
+import { ErrorCode, TesseraError } from './errors.ts';
+import { field, type FieldCheck, type FieldValue } from './fields.ts';
 
 /*
  * Messages declared once. A declaration names the message's type and its
@@ -15,21 +16,8 @@ import { ErrorCode, TesseraError, invalid } from './errors.ts';
  * first bad one is the one named.
  */
 
-/** How one field of a message is read: a checker that names the field on failure. `optional` makes it `?:` in the type. */
-export interface MessageField<T> {
-  parse(value: unknown, field: string): T;
-  optional?: true;
-}
-
-/** A field that may be absent: its parse gives undefined then, and its key is `?:` in the type. */
-export interface OptionalField<T> extends MessageField<T | undefined> {
-  optional: true;
-}
-
-export type MessageFields = Record<string, MessageField<unknown>>;
-
-/** The value a field gives. */
-export type FieldValue<F> = F extends MessageField<infer T> ? T : never;
+/** A message's fields by key: checks from fields.ts, or `object(...)` for a nested shape. */
+export type MessageFields = Record<string, FieldCheck<unknown>>;
 
 type Simplify<T> = { [K in keyof T]: T[K] } & {};
 type OptionalKeys<F extends MessageFields> = { [K in keyof F]: F[K] extends { optional: true } ? K : never }[keyof F];
@@ -102,62 +90,10 @@ export function messageParser<const M extends readonly MessageSchema<string, any
   };
 }
 
-// ---- fields -----------------------------------------------------------------
-
-/** A field read by `parse` (a checker from check.ts, or one of its own). */
-export const field = <T>(parse: (value: unknown, field: string) => T): MessageField<T> => ({ parse });
-
-/** A string of at most `maxLength` characters. */
-export const str = (maxLength = 256): MessageField<string> => field((value, name) => check.string(value, name, maxLength));
-
-/** An integer in [min, max]. */
-export const int = (min = 0, max = Number.MAX_SAFE_INTEGER): MessageField<number> => field((value, name) => check.integer(value, name, min, max));
-
-/** A finite number in [min, max]. */
-export const num = (min = -Infinity, max = Infinity): MessageField<number> => field((value, name) => check.finiteNumber(value, name, min, max));
-
-/** One of a fixed set of strings. */
-export const oneOf = <const T extends string>(options: readonly T[]): MessageField<T> => field((value, name) => check.oneOf(value, name, options));
-
-/** Bytes (a Uint8Array) of at most `maxBytes`; more is TOO_LARGE. */
-export const bytes = (maxBytes: number): MessageField<Uint8Array> => field((value, name) => check.bytes(value, name, maxBytes));
-
-/** A list of at most `maxLength` integers in [min, max]; more entries are TOO_LARGE. */
-export const intArray = (maxLength: number, min = 0, max = Number.MAX_SAFE_INTEGER): MessageField<number[]> =>
-  field((value, name) => check.integerArray(value, name, maxLength, min, max));
-
-/** An object of finite numbers by name (losses), at most `maxKeys` of them. */
-export const numberRecord = (maxKeys = 32): MessageField<Record<string, number>> => field((value, name) => check.numberRecord(value, name, maxKeys));
-
-/** A list of at most `maxLength` entries, which are not checked (from a trusted peer). */
-export const list = <T>(maxLength: number): MessageField<T[]> =>
-  field((value, name) => {
-    if (!Array.isArray(value) || value.length > maxLength) invalid(name, `a list of up to ${maxLength} entries`, value);
-    return value as T[];
-  });
+// ---- nested shapes --------------------------------------------------------
 
 /** A nested object with these fields, named `parent.key` on failure; unknown keys are refused unless `unknownKeys: 'ignore'`. */
-export function object<F extends MessageFields>(fields: F, options: ShapeOptions = {}): MessageField<ShapeOf<F>> {
+export function object<F extends MessageFields>(fields: F, options: ShapeOptions = {}): FieldCheck<ShapeOf<F>> {
   const keys = Object.keys(fields);
   return field((value, name) => readFields(check.record(value, name, options.unknownKeys === 'ignore' ? undefined : keys), fields, name));
 }
-
-/**
- * A field that may be absent (undefined; null too with `nullIsAbsent`, as
- * check.optionalString reads strings): absent, it is left out of the message.
- */
-export function optional<T>(inner: MessageField<T>, options: { nullIsAbsent?: boolean } = {}): OptionalField<T> {
-  return {
-    optional: true,
-    parse: (value, name) => (value === undefined || (options.nullIsAbsent && value === null) ? undefined : inner.parse(value, name)),
-  };
-}
-
-/** A field that reads as `defaultValue` when absent (undefined or null). */
-export const withDefault = <T>(inner: MessageField<T>, defaultValue: T): MessageField<T> => field((value, name) => inner.parse(value ?? defaultValue, name));
-
-/**
- * A field taken as it comes, unchecked: for a message from a trusted peer
- * (the coordinator), whose fields a worker does not act on before using them.
- */
-export const trusted = <T>(): MessageField<T> => field((value) => value as T);

@@ -1,24 +1,7 @@
 import * as check from './check.ts';
 import { ErrorCode, TesseraError } from './errors.ts';
-import {
-  field,
-  bytes,
-  int,
-  intArray,
-  list,
-  message,
-  messageParser,
-  num,
-  numberRecord,
-  object,
-  oneOf,
-  optional,
-  str,
-  trusted,
-  withDefault,
-  type FieldValue,
-  type MessageOf,
-} from './message-schema.ts';
+import { bytes, field, int, intArray, list, num, numberRecord, oneOf, optional, str, trusted, withDefault, type FieldValue } from './fields.ts';
+import { message, messageParser, object, type MessageOf } from './message-schema.ts';
 
 /**
  * Bumped on any change to a message's shape; hello carries it, and a worker of
@@ -47,7 +30,8 @@ export const LIMITS = {
 } as const;
 
 /*
- * Each message is declared once (shared/protocol/message-schema.ts): its type,
+ * Each message is declared once (shared/protocol/message-schema.ts, its fields
+ * from fields.ts, the checks configs use too): its type,
  * its parser and its keys all come from the declaration. Fields are checked in
  * the order declared.
  */

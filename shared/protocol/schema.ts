@@ -1,22 +1,12 @@
 import * as check from './check.ts';
 import { ErrorCode, TesseraError, describe } from './errors.ts';
+import { bool, int, num, oneOf, str, type FieldCheck, type JsonSchema, type JsonSchemaOptions } from './fields.ts';
 
-/** How one config key is read: its default and a checker that names the field on failure. */
-export interface Field<T> {
+export type { JsonSchema, JsonSchemaOptions } from './fields.ts';
+
+/** How one config key is read: a check (fields.ts, as messages use) and the default that fills it when absent. */
+export interface Field<T> extends FieldCheck<T> {
   default: T;
-  parse(value: unknown, field: string): T;
-  /** The values parse accepts, as JSON Schema (for the API's description); absent: any value. */
-  jsonSchema?(options: JsonSchemaOptions): JsonSchema;
-}
-
-/** A JSON Schema object (draft 2020-12, as OpenAPI 3.1 uses). */
-export type JsonSchema = Record<string, unknown>;
-
-export interface JsonSchemaOptions {
-  /** Describe a resolved config (every key present), not the partial one a caller sends. */
-  resolved: boolean;
-  /** Leave the defaults out (when they depend on something else, such as the model family); default true. */
-  defaults?: boolean;
 }
 
 export type Schema<Config> = { [K in keyof Config]: Field<Config[K]> };
@@ -71,33 +61,23 @@ function withoutDefault(schema: JsonSchema, drop: boolean): JsonSchema {
   return rest;
 }
 
-/** Schema fields for the common cases. */
+/** A config field: `check` read as given, `defaultValue` when absent, and that default in its JSON Schema. */
+function withConfigDefault<T>(check: FieldCheck<T>, defaultValue: T): Field<T> {
+  const { jsonSchema } = check;
+  return {
+    default: defaultValue,
+    parse: check.parse,
+    ...(jsonSchema ? { jsonSchema: (options: JsonSchemaOptions) => ({ ...jsonSchema(options), default: defaultValue }) } : {}),
+  };
+}
+
+/** Schema fields for the common cases: the checks messages use (fields.ts), each with its default. */
 export const fields = {
-  integer: (defaultValue: number, min: number, max: number): Field<number> => ({
-    default: defaultValue,
-    parse: (value, field) => check.integer(value, field, min, max),
-    jsonSchema: () => ({ type: 'integer', minimum: min, maximum: max, default: defaultValue }),
-  }),
-  number: (defaultValue: number, min: number, max: number): Field<number> => ({
-    default: defaultValue,
-    parse: (value, field) => check.finiteNumber(value, field, min, max),
-    jsonSchema: () => ({ type: 'number', minimum: min, maximum: max, default: defaultValue }),
-  }),
-  boolean: (defaultValue: boolean): Field<boolean> => ({
-    default: defaultValue,
-    parse: (value, field) => check.boolean(value, field),
-    jsonSchema: () => ({ type: 'boolean', default: defaultValue }),
-  }),
-  string: (defaultValue: string, maxLength = 256): Field<string> => ({
-    default: defaultValue,
-    parse: (value, field) => check.string(value, field, maxLength),
-    jsonSchema: () => ({ type: 'string', maxLength, default: defaultValue }),
-  }),
-  oneOf: <T extends string>(defaultValue: T, options: readonly T[]): Field<T> => ({
-    default: defaultValue,
-    parse: (value, field) => check.oneOf(value, field, options),
-    jsonSchema: () => ({ type: 'string', enum: [...options], default: defaultValue }),
-  }),
+  integer: (defaultValue: number, min: number, max: number): Field<number> => withConfigDefault(int(min, max), defaultValue),
+  number: (defaultValue: number, min: number, max: number): Field<number> => withConfigDefault(num(min, max), defaultValue),
+  boolean: (defaultValue: boolean): Field<boolean> => withConfigDefault(bool(), defaultValue),
+  string: (defaultValue: string, maxLength = 256): Field<string> => withConfigDefault(str(maxLength), defaultValue),
+  oneOf: <T extends string>(defaultValue: T, options: readonly T[]): Field<T> => withConfigDefault(oneOf(options), defaultValue),
   nested: <T>(schema: Schema<T>): Field<T> => ({
     default: parseConfig(schema, {}),
     parse: (value, field) => parseConfig(schema, value, field),
