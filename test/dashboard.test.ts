@@ -3,8 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openApiDocument } from '../coordinator/api/openapi.ts';
+import type { JobDescription } from '../shared/api/jobs.ts';
 import { launchChromium } from './helpers/browser.ts';
 import { freePort } from './helpers/nats-server.ts';
+import { keyMismatches } from './helpers/openapi-keys.ts';
 import { ROOT, startScript, stopAll, until } from './helpers/processes.ts';
 
 /**
@@ -34,17 +37,12 @@ interface DashboardState {
   sampleImage: { round: number | null; naturalWidth: number };
 }
 
-interface JobBody {
-  workers: { id: string; connected: boolean }[];
-  lastRound: { round: number; samplesPerSecond: number } | null;
-}
-
 const stateOf = (page: Page) => page.evaluate(() => (globalThis as unknown as { tesseraDashboard: { state(): DashboardState } }).tesseraDashboard.state());
 
-async function getJob(): Promise<JobBody> {
+async function getJob(): Promise<JobDescription> {
   const response = await fetch(`http://127.0.0.1:${port}/api/jobs/default`, { headers: { authorization: `Bearer ${READ_TOKEN}` } });
   expect(response.status).toBe(200);
-  return (await response.json()) as JobBody;
+  return (await response.json()) as JobDescription;
 }
 
 beforeAll(async () => {
@@ -119,6 +117,8 @@ describe('dashboard', () => {
     expect(shown.tableRows).toBe(job.workers.length);
     expect(Math.abs(shown.samplesPerSecond! - job.lastRound!.samplesPerSecond)).toBeLessThanOrEqual(0.05 + 1e-9);
     expect(shown.samplesPerSecond).toBeGreaterThan(0);
+    // A running job, with its workers and a closed round, has the keys /api/openapi.json names.
+    expect(keyMismatches(openApiDocument, 'Job', job)).toEqual([]);
 
     const samples = await until(
       () => stateOf(page),
