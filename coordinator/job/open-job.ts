@@ -1,6 +1,5 @@
 import { readFile, rename } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { loadDataset } from '../../runtime/node/datasets.ts';
 import { admitForData } from '../../runtime/node/model-modules.ts';
 import { getModel } from '../../shared/models/registry.ts';
 import { ErrorCode, TesseraError } from '../../shared/protocol/errors.ts';
@@ -48,8 +47,7 @@ export async function openJob(raw: unknown): Promise<{ runner: JobRunner; resume
   // A family from a module is checked on that data first, unless it is the data it was admitted on.
   await admitForData(spec, spec.parseConfig(config.model.config), jobData(config).dataShape);
   const samplingTrainer = spec.createTrainer(spec.parseConfig(config.model.config), jobData(config).dataShape);
-  const dataset = loadDataset(config.dataset);
-  const { dataHash } = jobData(config);
+  const { dataHash, dataset } = jobData(config);
   if (checkpoint?.state.dataHash && checkpoint.state.dataHash !== dataHash) {
     samplingTrainer.dispose();
     throw new TesseraError(
@@ -61,7 +59,7 @@ export async function openJob(raw: unknown): Promise<{ runner: JobRunner; resume
   const state = checkpoint?.state ?? Job.initialState(spec, samplingTrainer.initialWeights(config.training.seed), config.dataset.shards);
   // A checkpoint from before data hashes adopts the folder as it is now.
   if (dataHash) state.dataHash = dataHash;
-  const job = new Job(config, samplingTrainer.shapes, state, dataset.count);
+  const job = new Job(config, samplingTrainer.shapes, state, dataset().count);
   const runner = new JobRunner(job, samplingTrainer);
   if (checkpoint) {
     const { rounds, quality } = parseRoundLog(await trimRoundLog(runner.outputDir, state.round));
