@@ -44,18 +44,17 @@ export async function openJob(raw: unknown): Promise<{ runner: JobRunner; resume
     : requested;
   const spec = getModel(config.model.id);
   // The model is built for the dataset's shape and classes; a folder dataset's shards are cut and hashed here, once.
-  // A family from a module is checked on that data first, unless it is the data it was admitted on.
-  await admitForData(spec, spec.parseConfig(config.model.config), jobData(config).dataShape);
-  const samplingTrainer = spec.createTrainer(spec.parseConfig(config.model.config), jobData(config).dataShape);
-  const { dataHash, dataset } = jobData(config);
+  const { dataShape, dataHash, dataset } = jobData(config);
   if (checkpoint?.state.dataHash && checkpoint.state.dataHash !== dataHash) {
-    samplingTrainer.dispose();
     throw new TesseraError(
       ErrorCode.InvalidConfig,
       `the images under ${config.dataset.path} changed since the job's checkpoint (content hash ${checkpoint.state.dataHash.slice(0, 12)} then, ${dataHash?.slice(0, 12)} now): its shard positions and model belong to the old images. Restore the folder, or train on it as a new job (another id)`,
       { field: 'dataset.path' },
     );
   }
+  // A family from a module is checked on that data first, unless it is the data it was admitted on.
+  await admitForData(spec, spec.parseConfig(config.model.config), dataShape);
+  const samplingTrainer = spec.createTrainer(spec.parseConfig(config.model.config), dataShape);
   const state = checkpoint?.state ?? Job.initialState(spec, samplingTrainer.initialWeights(config.training.seed), config.dataset.shards);
   // A checkpoint from before data hashes adopts the folder as it is now.
   if (dataHash) state.dataHash = dataHash;
