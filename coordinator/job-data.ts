@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { describeDataset, loadDataset } from '../runtime/node/datasets.ts';
 import { keepShardFile } from '../runtime/node/images-shards.ts';
+import type { InMemoryDataset } from '../shared/data/dataset.ts';
 import type { DatasetSpec } from '../shared/data/registry.ts';
 import { encodeShard } from '../shared/data/shard-blobs.ts';
 import { makeShards, splitDataset } from '../shared/data/shards.ts';
@@ -19,6 +20,11 @@ export interface JobData {
   shards: ReadonlyMap<string, Uint8Array>;
   /** A folder dataset's hash over its shards' hashes, in order: what a checkpoint remembers of the images it was trained on. */
   dataHash?: string;
+  /**
+   * The examples, loaded on first use and then kept: the job's outputs, referee and example route read them from here,
+   * so a folder is listed and checked for changes once, when the job opens, not at every use.
+   */
+  dataset(): InMemoryDataset;
 }
 
 const byConfig = new WeakMap<JobConfig, JobData>();
@@ -37,11 +43,12 @@ export function jobData(config: JobConfig): JobData {
   const dataShape: DataShape = { imageShape: spec.imageShape, classes: spec.classes };
   const welcome: WelcomeDataset = { id: spec.id, imageShape: [...spec.imageShape], classes: spec.classes };
   const shards = new Map<string, Uint8Array>();
+  let loaded: InMemoryDataset | undefined;
+  const dataset = () => (loaded ??= loadDataset(config.dataset));
   if (spec.folder) {
-    const dataset = loadDataset(config.dataset);
-    const split = splitDataset(dataset.count, config.dataset.heldOutFraction, config.training.seed);
+    const split = splitDataset(dataset().count, config.dataset.heldOutFraction, config.training.seed);
     welcome.shardHashes = makeShards(split.train, config.dataset.shards).map((indices) => {
-      const bytes = encodeShard(dataset, indices);
+      const bytes = encodeShard(dataset(), indices);
       // The sha256 a tab computes with Web Crypto (shared/codec/named.ts contentHash), here synchronously.
       const hash = createHash('sha256').update(bytes).digest('hex');
       shards.set(hash, bytes);
@@ -50,7 +57,7 @@ export function jobData(config: JobConfig): JobData {
     });
   }
   const dataHash = welcome.shardHashes ? createHash('sha256').update(welcome.shardHashes.join(',')).digest('hex') : undefined;
-  data = { spec, dataShape, welcome, shards, ...(dataHash ? { dataHash } : {}) };
+  data = { spec, dataShape, welcome, shards, dataset, ...(dataHash ? { dataHash } : {}) };
   byConfig.set(config, data);
   return data;
 }

@@ -1,6 +1,5 @@
 import { getCodec } from '../shared/codec/index.ts';
 import { tensorsToArrays } from '../shared/codec/named.ts';
-import { loadDataset } from '../runtime/node/datasets.ts';
 import type { Trainer } from '../shared/models/types.ts';
 import { exampleNoise } from '../shared/training/noise.ts';
 import type { Job } from './job/job.ts';
@@ -20,7 +19,7 @@ export function trainerReferee(job: Job): Referee {
     async recompute(assign, weightsBytes) {
       trainer ??= job.spec.createTrainer(job.spec.parseConfig(job.config.model.config), jobData(job.config).dataShape);
       trainer.setWeights(tensorsToArrays(getCodec('f32').decode(weightsBytes), trainer.shapes, 'weights'));
-      const batch = loadDataset(job.config.dataset).batch(assign.sampleIndices);
+      const batch = jobData(job.config).dataset().batch(assign.sampleIndices);
       const { grads } = await trainer.lossAndGrads(batch, exampleNoise(trainer, assign.seed, assign.sampleIndices));
       return grads;
     },

@@ -1,6 +1,5 @@
 import type { Context, Hono } from 'hono';
 import { encodeExamples, parseIndices } from '../../shared/data/examples-wire.ts';
-import { loadDataset } from '../../runtime/node/datasets.ts';
 import { ErrorCode, TesseraError } from '../../shared/protocol/errors.ts';
 import { parseSessionAuthorization } from '../../shared/protocol/session-auth.ts';
 import type { Hub } from '../hub.ts';
@@ -69,7 +68,7 @@ export function addExampleRoutes(app: Hono, hub: Hub): void {
     const datasetId = c.req.param('id');
     if (!runner || datasetId !== runner.job.config.dataset.id)
       return fail(c, 404, new TesseraError(ErrorCode.InvalidConfig, `no dataset ${JSON.stringify(datasetId)} in this worker's job`, { field: 'id' }));
-    const dataset = loadDataset(runner.job.config.dataset);
+    const dataset = jobData(runner.job.config).dataset();
     let indices: number[];
     try {
       indices = parseIndices(c.req.query('indices') ?? '', dataset.count);

@@ -1,6 +1,6 @@
 import type { EventEmitter } from 'node:events';
 import { join, resolve } from 'node:path';
-import { loadDataset } from '../../runtime/node/datasets.ts';
+import { jobData } from '../job-data.ts';
 import type { Trainer } from '../../shared/models/types.ts';
 import { saveCheckpoint } from '../checkpoint.ts';
 import { exportLayersModel, sampleGridPng, writeFileAtomic } from '../outputs.ts';
@@ -126,7 +126,7 @@ export class OutputWriter {
   private async writeReconstructions(count: number): Promise<void> {
     const columns = 8;
     const shown = Math.max(columns, Math.floor(Math.min(count, 32) / columns) * columns);
-    const dataset = loadDataset(this.job.config.dataset);
+    const dataset = jobData(this.job.config).dataset();
     const { heldOut } = this.job;
     // Spread over the held-out set, which is sorted by index and so by digit.
     const step = Math.max(1, Math.floor(heldOut.length / shown));
