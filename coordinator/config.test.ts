@@ -60,7 +60,7 @@ describe('parseJobConfig defaults', () => {
       generatorNorm: 'layer',
       discriminatorNorm: 'spectral',
       powerIterations: 2,
-      discriminatorDepth: 2,
+      discriminatorDepth: 3,
       discriminatorWidth: 0,
       truncation: 0,
     });

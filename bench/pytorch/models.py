@@ -65,8 +65,8 @@ def spectral_normalize(weight, start, iterations):
 
 
 class SpectralConv2d(SameConv2d):
-    def __init__(self, in_channels, out_channels, size, iterations):
-        super().__init__(in_channels, out_channels, 4, 2, size)
+    def __init__(self, in_channels, out_channels, size, iterations, kernel=4, stride=2):
+        super().__init__(in_channels, out_channels, kernel, stride, size)
         self.iterations = iterations
         self.register_buffer("start", torch.randn(out_channels, generator=torch.Generator().manual_seed(START_SEED)))
 
@@ -121,17 +121,23 @@ class Discriminator(nn.Module):
         super().__init__()
         if config["discriminatorNorm"] != "spectral":
             raise ValueError("discriminatorNorm 'none' is not rebuilt here (the bench times the default, 'spectral')")
-        w = config["width"]
+        w = config.get("discriminatorWidth") or config["width"]
         self.leak = config["leak"]
         iterations = config["powerIterations"]
         self.conv1 = SpectralConv2d(1, w, 28, iterations)
         self.conv2 = SpectralConv2d(w, 2 * w, 14, iterations)
+        # discriminatorDepth past 2 adds 3x3 stride-1 convolutions at 7x7 (blocks.ts's d_conv3...).
+        self.extra = [f"conv{i}" for i in range(3, config.get("discriminatorDepth", 2) + 1)]
+        for name in self.extra:
+            setattr(self, name, SpectralConv2d(2 * w, 2 * w, 7, iterations, kernel=3, stride=1))
         self.logit = SpectralLinear(7 * 7 * 2 * w, 1, iterations)
         self.logit.nhwc_in = (7, 7, 2 * w)
 
     def forward(self, images):
         x = F.leaky_relu(self.conv1(images), self.leak)
         x = F.leaky_relu(self.conv2(x), self.leak)
+        for name in self.extra:
+            x = F.leaky_relu(getattr(self, name)(x), self.leak)
         return self.logit(x.flatten(1))
 
 
