@@ -182,7 +182,9 @@ describe('elastic training', () => {
     await coordinator.waitFor(/tessera coordinator on/);
     worker(port, 'fast');
     await until(() => log().length >= 6, 90_000, 'six rounds to learn a deadline');
-    worker(port, 'crawler', ['--throttle', '12']);
+    // 20x: its first, equal batch (48 samples, ~120-160 ms on the fast worker) takes seconds, well past the 1.5 s floor
+    // whatever the machine's load (at 12x a quiet machine fitted it inside the floor, so nothing was cut off).
+    worker(port, 'crawler', ['--throttle', '20']);
     const crawler = await idOf(coordinator, 'crawler');
     await until(() => log().some((line) => line.updates.some((update) => update.workerId === crawler)), 90_000, 'the slow newcomer contributing');
     const first = log().find((line) => line.updates.some((update) => update.workerId === crawler))!;
