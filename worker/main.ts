@@ -7,7 +7,8 @@ import { ShardCache } from '../shared/data/shard-cache.ts';
 import { ErrorCode, TesseraError } from '../shared/protocol/errors.ts';
 import { WorkerClient, type WorkerEvent } from '../shared/worker/client.ts';
 import { describeFigures } from '../shared/tfjs/backends.ts';
-import { NODE_BACKENDS, selectNodeBackend } from '../runtime/node/backend.ts';
+import { NODE_BACKENDS } from '../runtime/node/backend.ts';
+import { startComputeThread } from '../runtime/node/compute-thread.ts';
 import { NATS_CLI_OPTIONS, NATS_CLI_USAGE, natsSettingsFrom, natsValues } from '../runtime/node/nats.ts';
 import { borrowNatsIdentity } from './nats-identity.ts';
 import { natsWorkerTransport } from './nats-transport.ts';
@@ -30,7 +31,8 @@ ${NATS_CLI_USAGE}
   --backend NAME       force a tfjs backend: ${NODE_BACKENDS.join(', ')} (default: each present one is timed
                        on a small conv step and the fastest kept; software GPUs are passed over)
   --name NAME          how the worker table shows this worker (default: the host name)
-  --throttle F         stretch each compute F times (to try out slow workers)
+  --throttle F         stretch each compute F times, holding the compute thread as a slower machine would
+                       (to try out slow workers)
   --model-module PATH  load a model family from a module, as the coordinator was given it (repeatable)
   --quiet              print only errors, and of rejected updates none (the coordinator logs them)
   --help               print this and exit
@@ -68,7 +70,8 @@ try {
   process.stderr.write(`refusing to start: ${(error as Error).message}\n`);
   process.exit(2);
 }
-// Users' model families: registered before the job's welcome names one (the coordinator checked them already).
+// Users' model families (the coordinator checked them already): loaded here first, so a bad path stops the worker with its
+// reason before the compute thread starts, which registers them again for itself.
 try {
   await loadModelModules(values['model-module'], { admit: false });
 } catch (error) {
@@ -99,7 +102,17 @@ const log = (line: string) => {
   if (!values.quiet) process.stdout.write(`[worker ${values.name}] ${line}\n`);
 };
 
-const backend = await selectNodeBackend(values.backend);
+// The backend is chosen, and every step computed, in a thread of its own: this one keeps heartbeats and messages going meanwhile.
+const compute = await startComputeThread({
+  backend: values.backend,
+  modelModules: values['model-module'],
+  onExit: (error) => {
+    process.stderr.write(`[worker ${values.name}] ${error.message}; leaving\n`);
+    process.exitCode = 1;
+    void client.stop('compute thread exited');
+  },
+});
+const { backend } = compute;
 for (const skipped of backend.skipped) log(`backend ${skipped.name} skipped: ${skipped.reason}`);
 log(`backend ${backend.name} on ${backend.device}${backend.figures.length > 0 ? ` (measured: ${describeFigures(backend.figures)})` : ' (forced)'}`);
 
@@ -165,6 +178,7 @@ const client: WorkerClient = new WorkerClient({
   },
   onEvent,
   throttleFactor,
+  compute,
 });
 
 let signals = 0;

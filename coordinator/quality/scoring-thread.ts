@@ -1,5 +1,6 @@
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import type { QualityReport } from '../../shared/eval/report.ts';
+import { startTypeScriptThread } from '../../runtime/node/typescript-thread.ts';
 import type { ScoreReply, ScoreRequest } from './thread-protocol.ts';
 
 /** What the coordinator asks of a scorer: the request without its id. */
@@ -10,19 +11,6 @@ export interface Scorer {
   /** Takes what it needs of `job.weights` before returning: the job steps them on. */
   score(job: ScoreJob): Promise<QualityReport>;
   close(): Promise<void>;
-}
-
-const ENTRY = new URL('./thread-entry.ts', import.meta.url).href;
-
-/**
- * Node does not carry tsx's loader into worker threads: a small ES module
- * (a data: URL, so there is no .mjs file to keep beside the sources)
- * registers it there, then imports the TypeScript entry.
- */
-function bootstrapUrl(): URL {
-  const tsx = import.meta.resolve('tsx/esm/api');
-  const source = `const { register } = await import(${JSON.stringify(tsx)});\nregister();\nawait import(${JSON.stringify(ENTRY)});\n`;
-  return new URL(`data:text/javascript,${encodeURIComponent(source)}`);
 }
 
 /**
@@ -60,7 +48,7 @@ export class ScoringThread implements Scorer {
   }
 
   private start(): Worker {
-    const worker = new Worker(bootstrapUrl());
+    const worker = startTypeScriptThread(new URL('./thread-entry.ts', import.meta.url));
     // A scoring in flight must not keep a coordinator that is done from exiting.
     worker.unref();
     worker.on('message', (reply: ScoreReply) => {

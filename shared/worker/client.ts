@@ -1,12 +1,8 @@
-import * as tf from '@tensorflow/tfjs';
 import { getCodec } from '../codec/index.ts';
 import { arraysToTensors, tensorsToArrays } from '../codec/named.ts';
 import { pack, unpack } from '../codec/packr.ts';
 import type { NamedArrays } from '../codec/types.ts';
-import { getModel } from '../models/registry.ts';
-import type { Batch, Trainer } from '../models/types.ts';
-import { runLocalSteps, type InnerState } from '../training/local-steps.ts';
-import { exampleNoise, localStepNoise } from '../training/noise.ts';
+import type { Batch, DataShape, Trainer } from '../models/types.ts';
 import { ErrorCode, TesseraError, isTesseraError } from '../protocol/errors.ts';
 import {
   PROTOCOL_VERSION,
@@ -15,11 +11,13 @@ import {
   type CoordinatorMessage,
   type Hello,
   type Update,
+  type Weights,
   type Welcome,
   type WelcomeDataset,
   type WorkerKind,
 } from '../protocol/messages.ts';
 import type { TransportClosed, WorkerTransport, WorkerTransportFactory } from '../transport/worker.ts';
+import { LocalCompute, type StepCompute } from './compute.ts';
 
 export type WorkerEvent =
   | { type: 'connected'; workerId: string; jobId: string; modelId: string }
@@ -54,6 +52,8 @@ export interface WorkerClientOptions {
    * and a browser tab's load limit (50% duty cycle = factor 2). Read per step.
    */
   throttleFactor?: number | (() => number);
+  /** Where steps run (default: in this thread, a LocalCompute); the client disposes it when it stops. */
+  compute?: StepCompute;
   /** Rejoin under this id (a tab resuming after a pause keeps its counters), with the secret its last welcome carried. */
   workerId?: string;
   resumeSecret?: string;
@@ -75,14 +75,10 @@ export class WorkerClient {
   dataToken: string | undefined;
   private transport: WorkerTransport | undefined;
   private welcome: Welcome | undefined;
-  private trainer: Trainer | undefined;
-  private trainerKey = '';
-  private loadedHash = '';
+  private readonly stepCompute: StepCompute;
   private readonly weights = new Map<string, NamedArrays>();
   private readonly weightWaiters = new Map<string, { resolve(weights: NamedArrays): void; reject(error: Error): void }>();
   private queue: Assign[] = [];
-  /** Local-update mode's inner optimizer state, kept across rounds as DiLoCo does. */
-  private readonly innerState: InnerState = {};
   /** The last update sent and not yet acknowledged: sent again after a reconnect (the coordinator drops duplicates). */
   private unacknowledged: Update | undefined;
   private working: Promise<void> | undefined;
@@ -100,11 +96,12 @@ export class WorkerClient {
     this.done = new Promise((resolve) => (this.finished = resolve));
     this.workerId = options.workerId;
     this.resumeSecret = options.resumeSecret;
+    this.stepCompute = options.compute ?? new LocalCompute();
   }
 
-  /** The trainer, once the coordinator has said which model (for sampling, tests). */
+  /** The trainer, once the coordinator has said which model, when it runs in this thread (for sampling, tests). */
   get currentTrainer(): Trainer | undefined {
-    return this.trainer;
+    return this.stepCompute instanceof LocalCompute ? this.stepCompute.trainer : undefined;
   }
 
   start(): void {
@@ -129,8 +126,7 @@ export class WorkerClient {
     clearInterval(this.heartbeatTimer);
     clearTimeout(this.helloTimer);
     this.transport?.close(reason);
-    this.trainer?.dispose();
-    this.trainer = undefined;
+    this.stepCompute.dispose();
     this.finished(reason);
   }
 
@@ -241,20 +237,9 @@ export class WorkerClient {
         this.queue = [message];
         if (!this.working) this.working = this.work().finally(() => (this.working = undefined));
         return;
-      case 'weights': {
-        // Either the answer to a fetch, or a broadcast of a new version (NATS): cached by hash either way.
-        const waiter = this.weightWaiters.get(message.hash);
-        this.weightWaiters.delete(message.hash);
-        if (!this.welcome || (!waiter && this.weights.has(message.hash))) return;
-        try {
-          const weights = tensorsToArrays(getCodec(message.codec).decode(message.tensors), this.ensureTrainer().shapes, 'weights');
-          this.cacheWeights(message.hash, weights);
-          waiter?.resolve(weights);
-        } catch (error) {
-          waiter?.reject(error as Error);
-        }
+      case 'weights':
+        void this.receiveWeights(message);
         return;
-      }
       case 'ack':
         if (this.unacknowledged?.round === message.round) this.unacknowledged = undefined;
         this.emit({ type: 'ack', round: message.round });
@@ -294,6 +279,20 @@ export class WorkerClient {
     }
   }
 
+  /** Either the answer to a fetch, or a broadcast of a new version (NATS): cached by hash either way. */
+  private async receiveWeights(message: Weights): Promise<void> {
+    const waiter = this.weightWaiters.get(message.hash);
+    this.weightWaiters.delete(message.hash);
+    if (!this.welcome || (!waiter && this.weights.has(message.hash))) return;
+    try {
+      const weights = tensorsToArrays(getCodec(message.codec).decode(message.tensors), await this.shapes(), 'weights');
+      this.cacheWeights(message.hash, weights);
+      waiter?.resolve(weights);
+    } catch (error) {
+      waiter?.reject(error as Error);
+    }
+  }
+
   /** Runs queued assignments one after another. */
   private async work(): Promise<void> {
     while (this.queue.length > 0 && !this.stopping) {
@@ -311,21 +310,14 @@ export class WorkerClient {
     }
   }
 
-  private ensureTrainer(): Trainer {
-    const model = this.welcome!.model;
-    // The dataset's shape and classes build the model too.
-    const key = JSON.stringify([model, this.welcome!.dataset.imageShape, this.welcome!.dataset.classes]);
-    if (!this.trainer || this.trainerKey !== key) {
-      this.trainer?.dispose();
-      const spec = getModel(model.id);
-      const { imageShape, classes } = this.welcome!.dataset;
-      this.trainer = spec.createTrainer(spec.parseConfig(model.config), { imageShape, classes });
-      this.trainerKey = key;
-      this.loadedHash = '';
-      // Inner optimizer moments belong to the old model's tensors.
-      for (const network of Object.keys(this.innerState)) delete this.innerState[network];
-    }
-    return this.trainer;
+  /** The shapes of the welcome's model built for its dataset. */
+  private shapes(): Promise<Record<string, number[]>> {
+    return this.stepCompute.shapes(this.welcome!.model, this.dataShape());
+  }
+
+  private dataShape(): DataShape {
+    const { imageShape, classes } = this.welcome!.dataset;
+    return { imageShape, classes };
   }
 
   private async weightsFor(hash: string): Promise<NamedArrays> {
@@ -338,22 +330,30 @@ export class WorkerClient {
   }
 
   private async compute(assign: Assign): Promise<void> {
-    const trainer = this.ensureTrainer();
+    const { model } = this.welcome!;
+    const shapes = await this.shapes();
     const fetchStart = performance.now();
     const weights = await this.weightsFor(assign.weightsHash);
     const batch = await this.options.loadBatch(this.welcome!.dataset, assign.sampleIndices, assign.shardIds);
     const fetchMs = performance.now() - fetchStart;
-    // A Node worker cannot send heartbeats while it computes: one now restarts the coordinator's silence clock.
+    // A compute in this thread (a tab's) holds heartbeats back until it ends: one now restarts the coordinator's silence clock.
     this.send({ type: 'heartbeat' });
-    const computeStart = performance.now();
-    const { grads, losses } = await this.computeResult(trainer, assign, weights, batch);
-    let computeMs = performance.now() - computeStart;
     const factor = this.options.throttleFactor;
-    const throttle = typeof factor === 'function' ? factor() : (factor ?? 1);
-    if (throttle > 1) {
-      await new Promise((resolve) => setTimeout(resolve, computeMs * (throttle - 1)));
-      computeMs *= throttle;
-    }
+    const computeStart = performance.now();
+    const { grads, losses, numTensors } = await this.stepCompute.step({
+      model,
+      data: this.dataShape(),
+      weightsHash: assign.weightsHash,
+      weights,
+      batch,
+      seed: assign.seed,
+      sampleIndices: assign.sampleIndices,
+      localSteps: assign.localSteps,
+      innerOptimizers: assign.innerOptimizers,
+      throttle: Math.max(1, typeof factor === 'function' ? factor() : (factor ?? 1)),
+    });
+    // Stretched by the throttle, and with a thread's message passing: the time this worker takes for a step.
+    const computeMs = performance.now() - computeStart;
     const update: Update = {
       type: 'update',
       jobId: assign.jobId,
@@ -362,36 +362,14 @@ export class WorkerClient {
       weightsHash: assign.weightsHash,
       samples: batch.count,
       codec: assign.codec,
-      tensors: getCodec(assign.codec).encode(arraysToTensors(grads, trainer.shapes)),
+      tensors: getCodec(assign.codec).encode(arraysToTensors(grads, shapes)),
       losses,
       timing: { computeMs, fetchMs },
-      workerTensors: tf.memory().numTensors,
+      workerTensors: numTensors,
     };
     this.unacknowledged = update;
     this.send(update);
     this.emit({ type: 'update', round: assign.round, samples: batch.count, computeMs, losses });
-  }
-
-  /** The round's result: the gradient at the given weights, or in local-update mode the weight delta after the inner steps. */
-  private async computeResult(
-    trainer: Trainer,
-    assign: Assign,
-    weights: NamedArrays,
-    batch: Batch,
-  ): Promise<{ grads: NamedArrays; losses: Record<string, number> }> {
-    if ((assign.localSteps ?? 1) > 1 && assign.innerOptimizers) {
-      // The inner steps move the trainer's weights away from any published version.
-      this.loadedHash = '';
-      const spec = getModel(this.welcome!.model.id);
-      const noise = localStepNoise(trainer, assign.seed, assign.sampleIndices);
-      const { delta, losses } = await runLocalSteps(trainer, spec, weights, batch, assign.localSteps!, noise, assign.innerOptimizers, this.innerState);
-      return { grads: delta, losses };
-    }
-    if (this.loadedHash !== assign.weightsHash) {
-      trainer.setWeights(weights);
-      this.loadedHash = assign.weightsHash;
-    }
-    return trainer.lossAndGrads(batch, exampleNoise(trainer, assign.seed, assign.sampleIndices));
   }
 
   private send(message: Parameters<typeof pack>[0]): void {
