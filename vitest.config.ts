@@ -7,6 +7,7 @@ const UNIT = [
   'runtime/**/*.test.ts',
   'coordinator/**/*.test.ts',
   'worker/**/*.test.ts',
+  'aggregator/**/*.test.ts',
   'browser-worker/**/*.test.ts',
   'dashboard/**/*.test.ts',
 ];

@@ -165,6 +165,24 @@ export function createMetrics(hub: Hub, options: MetricsOptions = {}): Metrics {
     labelNames: ['job_id', 'worker_kind', 'outcome'],
     registers,
   });
+  const partials = new Counter({
+    name: 'tessera_aggregator_partials_total',
+    help: 'Partial sums aggregator processes sent and the job added to a round (one per aggregator per round; docs/aggregators.md).',
+    labelNames: ['job_id'],
+    registers,
+  });
+  const partialUpdates = new Counter({
+    name: 'tessera_aggregator_updates_total',
+    help: "Updates that reached the job folded inside aggregators' partials rather than one by one (also in tessera_updates_total when their round closes).",
+    labelNames: ['job_id'],
+    registers,
+  });
+  const partialBytes = new Counter({
+    name: 'tessera_aggregator_partial_bytes_total',
+    help: 'Bytes of the partials the job received from aggregators.',
+    labelNames: ['job_id'],
+    registers,
+  });
   const rejected = new Counter({
     name: 'tessera_updates_rejected_total',
     help: 'Worker messages refused, by error code: stage="job" for updates the job rejected, stage="door" for messages the hub refused before any job saw them (job_id is empty when the sender had not joined one). Each refusal counts once.',
@@ -403,6 +421,11 @@ export function createMetrics(hub: Hub, options: MetricsOptions = {}): Metrics {
     runner.on('status', (status) => onStatus(jobId, status));
     // The hub counts these in its refusals but does not emit them as 'refused': counted here, once.
     runner.on('rejected', (workerId, error) => onRejected(jobId, workerId, error.code));
+    runner.on('partial', (_aggregatorId, _round, folded, bytes) => {
+      partials.inc({ job_id: jobId });
+      partialUpdates.inc({ job_id: jobId }, folded);
+      partialBytes.inc({ job_id: jobId }, bytes);
+    });
     runner.verifier.on('verdict', (verdict) => verifications.inc({ job_id: jobId, outcome: verdict.outcome }));
     runner.verifier.on('ruling', (ruling) => rulings.inc({ job_id: jobId, agrees: String(ruling.agrees) }));
     runner.on('checkpoint', (_path, _round, durationMs, bytes) => {

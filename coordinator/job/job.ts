@@ -158,7 +158,7 @@ export class Job {
     this.state.round += 1;
     this.lateUpdates.remember(round);
     const summary = summarizeRound(round, now, excluded);
-    if (summary.applied) summary.outliers = stepWeights(this.state, [...summary.updates, ...summary.late], this.spec, this.config);
+    if (summary.applied) summary.outliers = stepWeights(this.state, [...summary.updates, ...summary.late], this.spec, this.config, round.fold);
     return summary;
   }
 }

@@ -4,6 +4,7 @@ import type { Assign } from '../../shared/protocol/messages.ts';
 import { deriveSeed } from '../../shared/training/random.ts';
 import type { JobConfig } from '../../shared/api/job-config.ts';
 import type { RoundExclusion, RoundFailure, RoundOutlier } from '../../shared/api/round-log.ts';
+import type { RoundFold } from './round-fold.ts';
 
 /** A worker's share of a round. */
 export interface Assignment {
@@ -45,6 +46,8 @@ export interface OpenRound {
   late: AcceptedUpdate[];
   /** Verification copies: worker id -> the worker whose assignment it was given again (same indices and seed). */
   copies: Map<string, string>;
+  /** Set when aggregators fold this round's updates (coordinator/aggregation/): the partials and the mean they add up to. */
+  fold?: RoundFold;
 }
 
 export interface RoundSummary {

@@ -2,7 +2,7 @@ import type { JobStatus } from '../../shared/api/jobs.ts';
 import type { TesseraError } from '../../shared/protocol/errors.ts';
 import type { WorkerSession } from '../workers.ts';
 import type { PublishedWeights } from './published-weights.ts';
-import type { RoundSummary } from './round.ts';
+import type { OpenRound, RoundSummary } from './round.ts';
 
 /** What a JobRunner tells its listeners (the hub, the metrics, the event stream, the transports). */
 export interface RunnerEvents {
@@ -17,4 +17,8 @@ export interface RunnerEvents {
   /** A new weights version is about to be assigned (transports that broadcast send it now). */
   published: [weights: PublishedWeights];
   outputError: [error: Error];
+  /** A round was opened; its assignments leave right after the listeners return (aggregators are told of the round now). */
+  opening: [round: OpenRound];
+  /** An aggregator's partial of the round was added: `updates` folded updates of `bytes` bytes in one message. */
+  partial: [aggregatorId: string, round: number, updates: number, bytes: number];
 }

@@ -28,6 +28,16 @@ export interface NatsTransportOptions {
   onStatus?(status: string): void;
 }
 
+/** The coordinator's side of aggregators on this transport's connection, for one job. */
+export interface AggregationPort {
+  subscribe(subject: string, callback: (subject: string, data: Uint8Array) => void): void;
+  /** Publishes after everything sent before it, chunked above max_payload. */
+  publish(subject: string, bytes: Uint8Array): void;
+  /** In the job's inbox queue group (no aggregator runs) or out of it (aggregators take the workers' frames). */
+  joinInbox(joined: boolean): void;
+  maxFrameBytes(): number;
+}
+
 /** Chunked messages one worker may have incomplete at once: its update, and its resend after a reject. */
 const MAX_PENDING_PER_WORKER = 2;
 
@@ -67,6 +77,16 @@ export class NatsTransport implements CoordinatorTransport {
     this.served?.addJob(jobId);
   }
 
+  /**
+   * What the job's aggregator link (coordinator/aggregation/) uses of this
+   * transport: its connection's subscriptions, its ordered outbox (a plan
+   * published before the round's assignments reaches aggregators first), and
+   * the coordinator's place in the workers' queue group. Undefined before start.
+   */
+  aggregationPort(jobId: string): AggregationPort | undefined {
+    return this.served?.port(jobId);
+  }
+
   broadcast(jobId: string, message: CoordinatorMessage): boolean {
     this.served?.broadcast(jobId, message);
     return true;
@@ -93,8 +113,8 @@ function serveOnConnection(nc: NatsConnection, handler: ChannelHandler, options:
   let nextMessageId = 1;
   const maxFrameBytes = () => nc.info?.max_payload ?? 1024 * 1024;
 
-  const publish = (subject: string, message: CoordinatorMessage) => {
-    const bytes = pack(message).slice();
+  const publish = (subject: string, message: CoordinatorMessage | Uint8Array) => {
+    const bytes = message instanceof Uint8Array ? message : pack(message).slice();
     outbox = outbox
       .then(async () => {
         for (const frame of await splitMessage(bytes, maxFrameBytes(), nextMessageId++)) nc.publish(subject, frame);
@@ -151,53 +171,63 @@ function serveOnConnection(nc: NatsConnection, handler: ChannelHandler, options:
   };
 
   const subscriptions: Subscription[] = [];
-  const subscribe = (jobId: string) =>
-    nc.subscribe(subjects.coordinatorInbox(jobId), {
-      callback: (error, message) => {
-        if (error) return;
-        const connectionId = subjects.connectionOf(message.subject);
-        const id = `nats-${jobId}-${connectionId}`;
-        let channel = channels.get(id);
-        if (!channel) {
-          channel = new NatsChannel(id, jobId, connectionId);
-          channels.set(id, channel);
-          // The hub sets its limits, or turns it away (it is then gone from channels).
-          handler.onOpen(channel);
-          if (channels.get(id) !== channel) return;
-        }
-        channel.lastHeardAt = Date.now();
-        const frame = message.data;
-        const target = channel;
-        // Two whole messages may wait; beyond that the sender is far ahead of what it may send.
-        if (target.inboxBytes + frame.byteLength > 2 * Math.max(target.messageLimit, maxFrameBytes())) {
-          handler.onRefused(target, new TesseraError(ErrorCode.RateLimited, 'frames arrive faster than they are handled', { field: 'message' }));
-          return;
-        }
-        target.inboxBytes += frame.byteLength;
-        target.inbox = target.inbox.then(async () => {
-          target.inboxBytes -= frame.byteLength;
-          let bytes: Uint8Array | undefined = frame;
-          if (isChunk(frame)) {
-            try {
-              // A connection whose messages all fit in one frame (one that has not said hello) has no reason to chunk.
-              if (target.messageLimit <= maxFrameBytes())
-                throw new TesseraError(
-                  ErrorCode.TooLarge,
-                  `chunked messages are for messages above one frame; this connection may send at most ${target.messageLimit} bytes`,
-                  { field: 'message' },
-                );
-              bytes = await reassembler.add(target.id, frame, Date.now(), target.messageLimit);
-            } catch (failure) {
-              const error = isTesseraError(failure) ? failure : new TesseraError(ErrorCode.DecodeFailed, 'a chunk that could not be read', { cause: failure });
-              handler.onRefused(target, error);
-              target.send({ type: 'reject', ...error.toWire() });
-              return;
-            }
+  /** Each job's subscription to its workers' inbox, while the coordinator is in the queue group (no aggregator runs). */
+  const inboxes = new Map<string, Subscription | undefined>();
+  const joinInbox = (jobId: string, joined: boolean) => {
+    const current = inboxes.get(jobId);
+    if (joined && !current) inboxes.set(jobId, nc.subscribe(subjects.coordinatorInbox(jobId), { queue: subjects.inboxQueue(jobId), callback: receive(jobId) }));
+    if (!joined && current) {
+      current.unsubscribe();
+      inboxes.set(jobId, undefined);
+    }
+  };
+  // A worker's frames come on its inbox subject, or relayed by an aggregator on the relay subject: both read alike.
+  const receive =
+    (jobId: string) =>
+    (error: unknown, message: { subject: string; data: Uint8Array }): void => {
+      if (error) return;
+      const connectionId = subjects.connectionOf(message.subject);
+      const id = `nats-${jobId}-${connectionId}`;
+      let channel = channels.get(id);
+      if (!channel) {
+        channel = new NatsChannel(id, jobId, connectionId);
+        channels.set(id, channel);
+        // The hub sets its limits, or turns it away (it is then gone from channels).
+        handler.onOpen(channel);
+        if (channels.get(id) !== channel) return;
+      }
+      channel.lastHeardAt = Date.now();
+      const frame = message.data;
+      const target = channel;
+      // Two whole messages may wait; beyond that the sender is far ahead of what it may send.
+      if (target.inboxBytes + frame.byteLength > 2 * Math.max(target.messageLimit, maxFrameBytes())) {
+        handler.onRefused(target, new TesseraError(ErrorCode.RateLimited, 'frames arrive faster than they are handled', { field: 'message' }));
+        return;
+      }
+      target.inboxBytes += frame.byteLength;
+      target.inbox = target.inbox.then(async () => {
+        target.inboxBytes -= frame.byteLength;
+        let bytes: Uint8Array | undefined = frame;
+        if (isChunk(frame)) {
+          try {
+            // A connection whose messages all fit in one frame (one that has not said hello) has no reason to chunk.
+            if (target.messageLimit <= maxFrameBytes())
+              throw new TesseraError(
+                ErrorCode.TooLarge,
+                `chunked messages are for messages above one frame; this connection may send at most ${target.messageLimit} bytes`,
+                { field: 'message' },
+              );
+            bytes = await reassembler.add(target.id, frame, Date.now(), target.messageLimit);
+          } catch (failure) {
+            const error = isTesseraError(failure) ? failure : new TesseraError(ErrorCode.DecodeFailed, 'a chunk that could not be read', { cause: failure });
+            handler.onRefused(target, error);
+            target.send({ type: 'reject', ...error.toWire() });
+            return;
           }
-          if (bytes && channels.get(target.id) === target) handler.onMessage(target, bytes);
-        });
-      },
-    });
+        }
+        if (bytes && channels.get(target.id) === target) handler.onMessage(target, bytes);
+      });
+    };
 
   const sweeper = setInterval(
     () => {
@@ -220,7 +250,18 @@ function serveOnConnection(nc: NatsConnection, handler: ChannelHandler, options:
 
   return {
     addJob(jobId: string) {
-      subscriptions.push(subscribe(jobId));
+      joinInbox(jobId, true);
+      subscriptions.push(nc.subscribe(subjects.relayInbox(jobId), { callback: receive(jobId) }));
+    },
+    port(jobId: string): AggregationPort {
+      return {
+        subscribe: (subject, callback) => {
+          subscriptions.push(nc.subscribe(subject, { callback: (error, message) => error || callback(message.subject, message.data) }));
+        },
+        publish,
+        joinInbox: (joined) => joinInbox(jobId, joined),
+        maxFrameBytes,
+      };
     },
     broadcast(jobId: string, message: CoordinatorMessage) {
       publish(subjects.broadcast(jobId), message);
@@ -228,6 +269,7 @@ function serveOnConnection(nc: NatsConnection, handler: ChannelHandler, options:
     async close() {
       clearInterval(sweeper);
       for (const subscription of subscriptions) subscription.unsubscribe();
+      for (const jobId of inboxes.keys()) joinInbox(jobId, false);
       await outbox;
       for (const channel of [...channels.values()]) drop(channel, 'coordinator closing');
     },

@@ -1,4 +1,5 @@
 import { normClippedRule } from './clip.ts';
+import type { AggregationRule } from './types.ts';
 import { weightedSum } from './weighted-mean.ts';
 
 /**
@@ -8,9 +9,13 @@ import { weightedSum } from './weighted-mean.ts';
  * within the radius counts in full. For trusted fleets; the robust rules are
  * for open ones.
  */
-export const mean = normClippedRule('mean', 'weighted mean of norm-clipped updates (weights capped at maxShare)', (updates, { shares, scales }) =>
-  weightedSum(
-    updates,
-    Array.from(shares, (share, k) => share * scales[k]),
+export const mean: AggregationRule = {
+  ...normClippedRule('mean', 'weighted mean of norm-clipped updates (weights capped at maxShare)', (updates, { shares, scales }) =>
+    weightedSum(
+      updates,
+      Array.from(shares, (share, k) => share * scales[k]),
+    ),
   ),
-);
+  // A sum: aggregators fold it (StreamingMean), with the radius of the round before when clipNorm is 0.
+  folds: true,
+};

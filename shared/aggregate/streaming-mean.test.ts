@@ -78,6 +78,20 @@ describe('StreamingMean', () => {
     expect(maxDifference(two, halves)).toBeLessThanOrEqual(1e-6 * maxAbs(halves));
   });
 
+  it('merged partials of disjoint sets of updates (as aggregators send them) equal one mean folding them all, τ included', () => {
+    const updates = honestUpdates([16, 8, 32, 16, 4, 24, 12], 11);
+    updates[3] = { weight: 16, tensors: scaled(updates[3].tensors, 40) };
+    const options = { maxShare: 0.3, clipNorm: 0, tau: 0.5 };
+    const whole = stream(updates, [0, 1, 2, 3, 4, 5, 6], options).streaming;
+    // Three aggregators' partials and the coordinator's own fold, which merges them.
+    const partials = [[0, 4], [2, 5, 6], [1]].map((order) => stream(updates, order, options).streaming.state());
+    const coordinator = stream(updates, [3], options).streaming;
+    for (const partial of partials) coordinator.merge(partial);
+    expect(maxDifference(coordinator.result(), whole.result())).toBeLessThanOrEqual(1e-6 * maxAbs(whole.result()));
+    expect(coordinator.nextTau()).toBeCloseTo(whole.nextTau(), 10);
+    expect(() => coordinator.merge({ ...partials[0], sums: { g_w: new Float64Array(1) } })).toThrow(/merged tensor/);
+  });
+
   it('refuses an update it has no assignment for, a second one, another shape, and a result of nothing', () => {
     const updates = honestUpdates([16, 16], 9);
     const streaming = new StreamingMean(SIZES, assignedOf(updates), { maxShare: 1, clipNorm: 0, tau: 1 });

@@ -5,6 +5,20 @@ import { cappedShares } from './shares.ts';
 import { addScaled } from './weighted-mean.ts';
 
 /**
+ * What a StreamingMean has folded, in a form that adds up: the shares and the
+ * float64 sums Σ share·scale·tensor, and each folded update's scaled norm and
+ * share for the next round's τ. Aggregators send it (their partial of the
+ * round); merging partials of disjoint sets of updates gives what one
+ * StreamingMean folding all of them would hold, up to float64 rounding.
+ */
+export interface MeanState {
+  share: number;
+  sums: Record<string, Float64Array>;
+  scaledNorms: number[];
+  foldedShares: number[];
+}
+
+/**
  * The `mean` rule folded as updates arrive: memory O(parameters) however many
  * workers, and closing is one division. What `mean` needs from the whole
  * round is taken from what is known when the round opens:
@@ -71,6 +85,29 @@ export class StreamingMean {
       this.foldedShares.push(share);
     }
     return { clipped: scale < 1, deviation: deviationOf(norm, radius) };
+  }
+
+  /** What was folded so far (views of the sums, not copies). */
+  state(): MeanState {
+    return { share: this.arrivedShare, sums: this.sums, scaledNorms: this.scaledNorms, foldedShares: this.foldedShares };
+  }
+
+  /**
+   * Adds another StreamingMean's state, built on the same assignments and
+   * options over updates folded neither here nor in another merged state.
+   */
+  merge(other: MeanState): void {
+    for (const [name, sum] of Object.entries(this.sums)) {
+      const values = other.sums[name];
+      if (!values || values.length !== sum.length) throw new Error(`streaming mean: merged tensor ${name} missing or of another length`);
+    }
+    for (const [name, sum] of Object.entries(this.sums)) {
+      const values = other.sums[name];
+      for (let i = 0; i < sum.length; i++) sum[i] += values[i];
+    }
+    this.arrivedShare += other.share;
+    this.scaledNorms.push(...other.scaledNorms);
+    this.foldedShares.push(...other.foldedShares);
   }
 
   /** Updates folded so far carry any weight. */

@@ -38,5 +38,13 @@ export interface AggregationRule {
   /** The id used in config (training.aggregator). */
   readonly id: string;
   readonly description: string;
+  /**
+   * True when the round's result can be built from partial sums of disjoint
+   * sets of updates (StreamingMean): aggregator processes fold such a rule.
+   * A rule that needs every update at once (a coordinate-wise median, a
+   * trimmed mean, centered-clip's iterations around a common centre) leaves
+   * it out, and aggregators pass its updates on unfolded.
+   */
+  readonly folds?: boolean;
   aggregate(updates: readonly WeightedUpdate[], options: AggregationOptions): Aggregate;
 }
