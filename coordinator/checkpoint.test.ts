@@ -10,6 +10,7 @@ import { createRandom } from '../shared/training/random.ts';
 import { CHECKPOINT_FILE, decodeCheckpoint, encodeCheckpoint, loadCheckpoint, saveCheckpoint, type Checkpoint } from './checkpoint.ts';
 import { parseJobConfig } from './config.ts';
 import { Job } from './job/job.ts';
+import { CHECKPOINT_DIGEST_FILE } from './store/folder-store.ts';
 
 // Small stand-ins named like the model's tensors: networkOf sends 'g_' to the generator, the rest to the discriminator.
 const shapes: Record<string, number[]> = { g_a: [2, 3], g_b: [3], d_a: [2, 2, 1, 2], d_b: [1] };
@@ -156,7 +157,7 @@ describe('checkpoint', () => {
     const fresh = makeCheckpoint(2);
     const { bytes } = await saveCheckpoint(dir, fresh, shapes);
     expect(bytes).toBeLessThan(oldSize);
-    expect(fs.readdirSync(dir)).toEqual([CHECKPOINT_FILE]);
+    expect(fs.readdirSync(dir).sort()).toEqual([CHECKPOINT_FILE, CHECKPOINT_DIGEST_FILE]);
     expect(fs.statSync(file).size).toBe(bytes);
     // A new file renamed over the old one, not the old file rewritten.
     expect(fs.statSync(file).ino).not.toBe(oldInode);
@@ -166,7 +167,7 @@ describe('checkpoint', () => {
   it('creates the directory when it does not exist yet', async () => {
     const nested = path.join(dir, 'runs', 'job');
     await saveCheckpoint(nested, makeCheckpoint(), shapes);
-    expect(fs.readdirSync(nested)).toEqual([CHECKPOINT_FILE]);
+    expect(fs.readdirSync(nested).sort()).toEqual([CHECKPOINT_FILE, CHECKPOINT_DIGEST_FILE]);
   });
 
   it('a missing checkpoint (file or folder) is undefined', async () => {

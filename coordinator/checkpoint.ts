@@ -1,5 +1,3 @@
-import { mkdir, open, readFile, rename } from 'node:fs/promises';
-import { join } from 'node:path';
 import { getCodec } from '../shared/codec/index.ts';
 import { arraysToTensors, tensorsToArrays } from '../shared/codec/named.ts';
 import { pack, unpack } from '../shared/codec/packr.ts';
@@ -10,10 +8,11 @@ import { LIMITS } from '../shared/protocol/messages.ts';
 import { parseJobConfig } from './config.ts';
 import type { JobConfig } from '../shared/api/job-config.ts';
 import type { JobState } from './job/state.ts';
+import { CHECKPOINT_FILE, FolderStore } from './store/folder-store.ts';
 
 const FORMAT = 'tessera-checkpoint';
 const FORMAT_VERSION = 1;
-export const CHECKPOINT_FILE = 'checkpoint.msgpack';
+export { CHECKPOINT_FILE };
 
 export interface Checkpoint {
   config: JobConfig;
@@ -118,33 +117,18 @@ export function decodeCheckpoint(bytes: Uint8Array, shapesOf: (config: JobConfig
 }
 
 /**
- * Writes the checkpoint atomically: to a temporary file, flushed, then renamed
- * over the old one, so a crash mid-write leaves the previous checkpoint whole.
+ * Writes the checkpoint into a folder, atomically (FolderStore: a temporary
+ * file, flushed, renamed over the old one), with its digest beside it.
  */
 export async function saveCheckpoint(dir: string, checkpoint: Checkpoint, shapes: Record<string, number[]>): Promise<{ path: string; bytes: number }> {
-  await mkdir(dir, { recursive: true });
-  const path = join(dir, CHECKPOINT_FILE);
-  const temporary = `${path}.${process.pid}.tmp`;
+  const store = new FolderStore(dir);
   const bytes = encodeCheckpoint(checkpoint, shapes);
-  const handle = await open(temporary, 'w');
-  try {
-    await handle.writeFile(bytes);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  await rename(temporary, path);
-  return { path, bytes: bytes.byteLength };
+  await store.saveCheckpoint(bytes);
+  return { path: store.checkpointLocation, bytes: bytes.byteLength };
 }
 
-/** The job's last checkpoint, or undefined when it has none yet. */
+/** The last checkpoint in a job's folder, its digest checked; undefined when it has none yet. */
 export async function loadCheckpoint(dir: string, shapesOf: (config: JobConfig) => Record<string, number[]>): Promise<Checkpoint | undefined> {
-  let bytes: Uint8Array;
-  try {
-    bytes = await readFile(join(dir, CHECKPOINT_FILE));
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw error;
-  }
-  return decodeCheckpoint(bytes, shapesOf);
+  const bytes = await new FolderStore(dir).loadCheckpoint();
+  return bytes && decodeCheckpoint(bytes, shapesOf);
 }

@@ -12,6 +12,7 @@ import { formatQuality, formatRound } from './progress.ts';
 import { MAKE_SECRET, requireRealSecret } from '../runtime/node/placeholder-secrets.ts';
 import { parseSeeds } from './nats-identities.ts';
 import { startCoordinator } from './server.ts';
+import { STORE_CLI_OPTIONS, STORE_CLI_USAGE, storesFromCli } from './store/cli.ts';
 import { jobData } from './job-data.ts';
 
 const USAGE = `Usage: tessera-coordinator [options]
@@ -39,7 +40,7 @@ Runs a coordinator: serves the worker protocol on ws://HOST:PORT/ws and the API 
   --door-limits JSON   override limits on what workers may send, e.g. '{"maxPreHelloPerAddress":256}' behind a proxy
                        (env TESSERA_DOOR_LIMITS; keys and defaults in coordinator/limits.ts)
 ${NATS_CLI_USAGE}                       with --nats, Node workers can also join over NATS (workers always can over WebSockets)
-  --help               print this and exit
+${STORE_CLI_USAGE}  --help               print this and exit
 `;
 
 const { values } = parseArgs({
@@ -58,6 +59,7 @@ const { values } = parseArgs({
     'door-limits': { type: 'string', default: process.env.TESSERA_DOOR_LIMITS },
     help: { type: 'boolean', default: false },
     ...NATS_CLI_OPTIONS,
+    ...STORE_CLI_OPTIONS,
   },
 });
 if (values.help) {
@@ -143,6 +145,11 @@ try {
   );
   process.exit(2);
 }
+const stores = await storesFromCli(values, nats).catch((error: unknown) => {
+  if (!(error instanceof TesseraError)) throw error;
+  process.stderr.write(`refusing to start: ${error.message}\n`);
+  process.exit(error.code === 'INVALID_CONFIG' ? 2 : error.code === 'UNAUTHORIZED' ? 3 : 1);
+});
 const coordinator = await startCoordinator({
   port: Number(values.port),
   host: values.host,
@@ -154,6 +161,7 @@ const coordinator = await startCoordinator({
   natsWorkerSeeds,
   limits,
   nats,
+  stores,
   onNatsStatus: (status) => process.stdout.write(`${status}\n`),
 }).catch((error: unknown) => {
   if (error instanceof TesseraError && error.field === 'nats') {
@@ -175,6 +183,7 @@ const datasetNote = config.dataset.path ? ` (${jobData(config).spec.description}
 const roundBudget = config.training.rounds || 'unlimited';
 print(`job ${config.id}: ${config.model.id} on ${config.dataset.id}${datasetNote}, batch ${config.training.batchSize} per worker, ${roundBudget} rounds`);
 print(`outputs in ${runner.outputDir}${coordinator.resumed ? ` (resumed at round ${runner.job.state.round})` : ''}`);
+if (stores.kind === 'nats') print(`job state in JetStream: checkpoint in ${runner.outputs.store.checkpointLocation}, status and round log beside it`);
 print(`dashboard: ${coordinator.url}/dashboard   join page for browsers: ${coordinator.url}/join`);
 print(`workers join with: npm run worker -- --url ws://<this host>:${coordinator.port}/ws`);
 if (coordinator.adminTokenPath) print(`admin token: in ${coordinator.adminTokenPath} (generated, mode 0600; set TESSERA_ADMIN_TOKEN to choose one)`);

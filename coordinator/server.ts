@@ -15,8 +15,9 @@ import { NatsIdentityPool, OBSERVE_MS } from './nats-identities.ts';
 import { openJob } from './job/open-job.ts';
 import type { JobRunner } from './job/runner.ts';
 import { loadOrCreateSecret } from './secrets.ts';
+import { folderStores } from './store/folder-store.ts';
+import type { JobStores } from './store/job-store.ts';
 import { NatsTransport } from './transports/nats.ts';
-import { AggregatorLink } from './aggregation/link.ts';
 import { serveTransports } from './transports/serve.ts';
 import { WebSocketTransport } from './transports/websocket.ts';
 
@@ -55,6 +56,8 @@ export interface CoordinatorOptions {
   limits?: Partial<DoorLimits>;
   /** More transports to serve workers on, started like the built-in ones (the in-memory one, in tests). */
   transports?: CoordinatorTransport[];
+  /** Where the jobs' checkpoints, status and round logs are kept: each job's output folder when not given (`--store`). Closed with the coordinator. */
+  stores?: JobStores;
 }
 
 export interface Coordinator {
@@ -79,7 +82,8 @@ export interface Coordinator {
  * configured, any given). The tfjs backend must be chosen before.
  */
 export async function startCoordinator(options: CoordinatorOptions): Promise<Coordinator> {
-  const first = await openJob(options.job);
+  const stores = options.stores ?? folderStores;
+  const first = await openJob(options.job, stores);
   const heartbeatMs = options.heartbeatMs ?? 10_000;
   const hub = new Hub({ defaultJobId: first.runner.job.config.id, heartbeatMs, workerToken: options.workerToken, limits: options.limits });
   const secretsDir = first.runner.outputDir;
@@ -95,7 +99,7 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Coo
     const id = (raw as { id?: unknown } | undefined)?.id;
     if (typeof id === 'string' && hub.runners.has(id))
       throw new TesseraError(ErrorCode.InvalidConfig, `a job ${JSON.stringify(id)} exists already`, { field: 'id' });
-    const { runner } = await openJob(raw);
+    const { runner } = await openJob(raw, stores);
     if (hub.runners.has(runner.job.config.id))
       throw new TesseraError(ErrorCode.InvalidConfig, `a job ${JSON.stringify(runner.job.config.id)} exists already`, { field: 'id' });
     hub.addRunner(runner);
@@ -110,24 +114,14 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Coo
     const created = serve({ fetch: app.fetch, port: options.port, hostname: options.host }, () => resolveServer(created as Server)) as Server;
   });
   const transports: CoordinatorTransport[] = [new WebSocketTransport(server, { path: '/ws', pingIntervalMs: heartbeatMs * 3 })];
-  const nats = options.nats
-    ? new NatsTransport({ settings: options.nats, heartbeatMs, silenceTimeoutMs: options.silenceTimeoutMs, onStatus: options.onNatsStatus })
-    : undefined;
-  if (nats) transports.push(nats);
+  if (options.nats)
+    transports.push(new NatsTransport({ settings: options.nats, heartbeatMs, silenceTimeoutMs: options.silenceTimeoutMs, onStatus: options.onNatsStatus }));
   transports.push(...(options.transports ?? []));
   const served = await serveTransports(hub, transports).catch((error: unknown) => {
     // NATS unreachable: nothing is left listening.
     server.close();
     throw error;
   });
-  // Aggregator processes may serve any job over NATS (docs/aggregators.md).
-  const links: AggregatorLink[] = [];
-  const link = (runner: JobRunner) => {
-    const port = nats?.aggregationPort(runner.job.config.id);
-    if (port) links.push(new AggregatorLink(port, runner, hub, options.onNatsStatus));
-  };
-  for (const runner of hub.runners.values()) link(runner);
-  hub.on('jobAdded', link);
   const port = (server.address() as AddressInfo).port;
   return {
     port,
@@ -140,13 +134,13 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Coo
     createJob,
     async close() {
       clearInterval(observer);
-      for (const each of links) each.dispose();
       await Promise.all([...hub.runners.values()].map((runner) => runner.shutdown()));
       await served.close();
       hub.dispose();
       server.closeAllConnections?.();
       await new Promise<void>((done) => server.close(() => done()));
       for (const runner of hub.runners.values()) runner.dispose();
+      await stores.close();
     },
   };
 }

@@ -232,7 +232,7 @@ describe('the JetStream job store on a 3-server cluster', () => {
     await expect(connectJetStreamStores({ servers: [nowhere] })).rejects.toMatchObject({
       code: ErrorCode.Internal,
       field: 'nats',
-      message: expect.stringContaining(`no NATS server answered at ${nowhere}`),
+      message: expect.stringContaining(`cannot use the NATS servers at ${nowhere}: CONNECTION_REFUSED`),
     });
   });
 });

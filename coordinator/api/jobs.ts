@@ -149,15 +149,13 @@ export function addJobRoutes(app: Hono, hub: Hub, options: JobRoutesOptions): vo
   app.get('/api/jobs/:id/checkpoint', async (c) => {
     const runner = runnerOf(c);
     if (runner instanceof TesseraError) return fail(c, 404, runner);
-    try {
-      const body = await readFile(join(runner.outputDir, CHECKPOINT_FILE));
-      return c.body(body, 200, {
-        'content-type': 'application/x-msgpack',
-        'content-disposition': `attachment; filename="${runner.job.config.id}-${CHECKPOINT_FILE}"`,
-      });
-    } catch {
-      return fail(c, 404, new TesseraError(ErrorCode.NotReady, 'no checkpoint yet', { field: 'checkpoint' }));
-    }
+    // From the job's store (its folder, or JetStream), its digest checked on the way.
+    const body = await runner.outputs.store.loadCheckpoint();
+    if (!body) return fail(c, 404, new TesseraError(ErrorCode.NotReady, 'no checkpoint yet', { field: 'checkpoint' }));
+    return c.body(body as Uint8Array<ArrayBuffer>, 200, {
+      'content-type': 'application/x-msgpack',
+      'content-disposition': `attachment; filename="${runner.job.config.id}-${CHECKPOINT_FILE}"`,
+    });
   });
 
   // The current master weights, as the f32 codec's bytes (what workers fetch).

@@ -1,14 +1,14 @@
-import { readFile, rename } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { admitForData } from '../../runtime/node/model-modules.ts';
 import { getModel } from '../../shared/models/registry.ts';
 import { ErrorCode, TesseraError } from '../../shared/protocol/errors.ts';
-import { loadCheckpoint } from '../checkpoint.ts';
+import { decodeCheckpoint } from '../checkpoint.ts';
 import { parseJobConfig } from '../config.ts';
 import type { JobConfig } from '../../shared/api/job-config.ts';
 import { Job } from './job.ts';
-import { writeFileAtomic } from '../outputs.ts';
-import { parseRoundLog, ROUND_LOG } from '../round-log.ts';
+import { parseRoundLog } from '../round-log.ts';
+import { folderStores } from '../store/folder-store.ts';
+import type { JobStore, JobStores } from '../store/job-store.ts';
 import { JobRunner } from './runner.ts';
 import { jobData } from '../job-data.ts';
 
@@ -23,13 +23,25 @@ export function shapesOf(config: JobConfig): Record<string, number[]> {
 
 /**
  * Opens a job from a (partial) config: from its last checkpoint when its
- * output folder has one, else fresh. Invalid configs throw a TesseraError
- * naming the field. The tfjs backend must be chosen before (weights are
- * initialized and samples drawn with it).
+ * store has one, else fresh. The store is the job's output folder unless
+ * `stores` says otherwise (`--store nats`). Invalid configs throw a
+ * TesseraError naming the field. The tfjs backend must be chosen before
+ * (weights are initialized and samples drawn with it).
  */
-export async function openJob(raw: unknown): Promise<{ runner: JobRunner; resumed: boolean }> {
+export async function openJob(raw: unknown, stores: JobStores = folderStores): Promise<{ runner: JobRunner; resumed: boolean }> {
   const requested = parseJobConfig(raw);
-  const checkpoint = await loadCheckpoint(resolve(requested.output.dir, requested.id), shapesOf);
+  const store = await stores.open(requested.id, resolve(requested.output.dir, requested.id));
+  try {
+    return await openFromStore(requested, store);
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
+}
+
+async function openFromStore(requested: JobConfig, store: JobStore): Promise<{ runner: JobRunner; resumed: boolean }> {
+  const bytes = await store.loadCheckpoint();
+  const checkpoint = bytes && decodeCheckpoint(bytes, shapesOf);
   // A checkpoint's config is the job's: training resumes as it was set up. Only the round budget, the output folder,
   // minWorkers (a property of the fleet at hand: `npm start` sets it to its local workers) and how quality is watched
   // (evalEvery, evalSamples: each quality line names its sample count and floor) may change.
@@ -59,58 +71,18 @@ export async function openJob(raw: unknown): Promise<{ runner: JobRunner; resume
   // A checkpoint from before data hashes adopts the folder as it is now.
   if (dataHash) state.dataHash = dataHash;
   const job = new Job(config, samplingTrainer.shapes, state, dataset().count);
-  const runner = new JobRunner(job, samplingTrainer);
+  const runner = new JobRunner(job, samplingTrainer, Date.now, {}, undefined, store);
   if (checkpoint) {
-    const { rounds, quality } = parseRoundLog(await trimRoundLog(runner.outputDir, state.round));
+    // The rounds past the checkpoint are played again, and the log must count each round once, as the state does.
+    const { rounds, quality } = parseRoundLog((await store.trimRounds(state.round)).join('\n'));
     // The first round's opening is where a quality line's wall time counts from, across restarts.
     const first = rounds[0];
     runner.quality.restore(quality, first ? Date.parse(first.closedAt) - first.durationMs : undefined);
   } else {
-    await setAsideRoundLog(runner.outputDir, new Date());
+    // Round 0 again: a log left by an earlier start (killed before its first checkpoint, or a job of the same id)
+    // would list those rounds twice. It is set aside, not deleted: it is the only record of that run.
+    await store.setAsideRounds(new Date());
   }
+  runner.outputs.recordStatus(checkpoint ? { round: state.round, version: state.version, savedAt: checkpoint.savedAt } : null);
   return { runner, resumed: checkpoint !== undefined };
-}
-
-/**
- * With no checkpoint the job starts again at round 0, so a round log left by
- * an earlier start (killed before its first checkpoint, or a job of the same
- * id) would list those rounds twice. It is moved aside, not deleted: it is
- * the only record of that run. Returns the new name, if there was a log.
- */
-export async function setAsideRoundLog(dir: string, now: Date): Promise<string | undefined> {
-  const path = join(dir, ROUND_LOG);
-  const aside = join(dir, `${ROUND_LOG.replace(/\.jsonl$/, '')}-before-${now.toISOString().replace(/[:.]/g, '-')}.jsonl`);
-  try {
-    await rename(path, aside);
-    return aside;
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw error;
-  }
-}
-
-/**
- * Drops the round log's lines past the checkpoint: those rounds are redone
- * after a restart, and the log must count each round once, as the state does.
- * Quality lines name a round too, and go with it. Returns the lines kept.
- */
-async function trimRoundLog(dir: string, nextRound: number): Promise<string> {
-  const path = join(dir, ROUND_LOG);
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch {
-    return '';
-  }
-  const lines = text.split('\n').filter((line) => line.trim() !== '');
-  const kept = lines.filter((line) => {
-    try {
-      return (JSON.parse(line) as { round: number }).round < nextRound;
-    } catch {
-      return false;
-    }
-  });
-  const keptText = kept.map((line) => `${line}\n`).join('');
-  if (kept.length !== lines.length) await writeFileAtomic(path, keptText);
-  return keptText;
 }

@@ -2,10 +2,12 @@ import type { EventEmitter } from 'node:events';
 import { join, resolve } from 'node:path';
 import { jobData } from '../job-data.ts';
 import type { Trainer } from '../../shared/models/types.ts';
-import { saveCheckpoint } from '../checkpoint.ts';
+import { encodeCheckpoint } from '../checkpoint.ts';
 import { exportLayersModel, sampleGridPng, writeFileAtomic } from '../outputs.ts';
 import type { QualityMonitor } from '../quality/monitor.ts';
-import { ROUND_LOG } from '../round-log.ts';
+import { FolderStore } from '../store/folder-store.ts';
+import type { JobStatusRecord, JobStore } from '../store/job-store.ts';
+import type { JobStatus } from '../../shared/api/jobs.ts';
 import type { Job } from './job.ts';
 import { RoundLogWriter } from './round-log-writer.ts';
 import type { RunnerEvents } from './runner-events.ts';
@@ -16,16 +18,22 @@ import { samplingWeights } from './state.ts';
  * exported model, each when the config makes it due, and the round log with
  * the quality lines of the background scoring. Writes run one after another
  * in the background, off the round's critical path; a failed write is
- * reported as an `outputError` event and the next one still runs.
+ * reported as an `outputError` event and the next one still runs. The job's
+ * state (checkpoint, status, round log) goes to its store; samples and the
+ * export, which are outputs and not state, to its output folder.
  */
 export class OutputWriter {
   /** The job's output folder: output.dir/<job id>. */
   readonly outputDir: string;
+  /** The job's checkpoint, status and round log. */
+  readonly store: JobStore;
   lastSamplesPath: string | undefined;
   /** When the last checkpoint was written (ms since the epoch), for its age in the metrics. */
   lastCheckpointAt: number | undefined;
   readonly roundLog: RoundLogWriter;
   private writes: Promise<void> = Promise.resolve();
+  private status: JobStatus = 'waiting';
+  private lastCheckpoint: JobStatusRecord['checkpoint'] = null;
 
   constructor(
     private readonly job: Job,
@@ -34,9 +42,16 @@ export class OutputWriter {
     private readonly quality: QualityMonitor,
     private readonly events: EventEmitter<RunnerEvents>,
     private readonly clock: () => number,
+    /** Where the checkpoint, the status and the round log go: the output folder when not given. */
+    store?: JobStore,
   ) {
     this.outputDir = resolve(job.config.output.dir, job.config.id);
-    this.roundLog = new RoundLogWriter(join(this.outputDir, ROUND_LOG), (write) => this.enqueue(write), clock);
+    this.store = store ?? new FolderStore(this.outputDir);
+    this.roundLog = new RoundLogWriter(this.store, (write) => this.enqueue(write), clock);
+    events.on('status', (status) => {
+      this.status = status;
+      this.enqueue(() => this.putStatus());
+    });
     quality.on('quality', (row) => this.roundLog.quality(row));
     quality.on('failed', (round, error) => events.emit('outputError', new Error(`quality scoring after round ${round} failed: ${error.message}`)));
   }
@@ -70,9 +85,12 @@ export class OutputWriter {
     this.enqueue(async () => {
       if (wantCheckpoint) {
         const started = performance.now();
-        const { path, bytes } = await saveCheckpoint(this.outputDir, { config: this.job.config, state, savedAt }, this.job.shapes);
+        const bytes = encodeCheckpoint({ config: this.job.config, state, savedAt }, this.job.shapes);
+        await this.store.saveCheckpoint(bytes);
         this.lastCheckpointAt = Date.now();
-        this.events.emit('checkpoint', path, round, performance.now() - started, bytes);
+        this.lastCheckpoint = { round: state.round, version: state.version, savedAt };
+        this.events.emit('checkpoint', this.store.checkpointLocation, round, performance.now() - started, bytes.byteLength);
+        await this.putStatus();
       }
       if (!wantSamples && !wantExport) return;
       this.samplingTrainer.setWeights(samplingWeights(state));
@@ -110,10 +128,26 @@ export class OutputWriter {
     await this.settled();
   }
 
-  /** For shutting down: ends the quality scoring and waits for the writes already started. */
+  /** For shutting down: ends the quality scoring, waits for the writes already started, and closes the store. */
   async close(): Promise<void> {
     await this.quality.close();
     await this.settled();
+    await this.store.close();
+  }
+
+  /** Queues the status record now (when the job opens): its config, status and last checkpoint. */
+  recordStatus(checkpoint: JobStatusRecord['checkpoint']): void {
+    this.lastCheckpoint = checkpoint;
+    this.enqueue(() => this.putStatus());
+  }
+
+  private putStatus(): Promise<void> {
+    return this.store.putStatus({
+      config: this.job.config,
+      status: this.status,
+      checkpoint: this.lastCheckpoint,
+      updatedAt: new Date(this.clock()).toISOString(),
+    });
   }
 
   /** Frees the tfjs model used for samples and export, and ends the scoring thread. */

@@ -1,25 +1,25 @@
-import { appendFile, mkdir } from 'node:fs/promises';
-import { dirname } from 'node:path';
 import type { QualityRow, RoundLogLine, RoundRow } from '../../shared/api/round-log.ts';
 import { roundRow } from '../round-log.ts';
+import type { JobStore } from '../store/job-store.ts';
 import type { Verdict } from '../verification.ts';
 import type { RoundSummary } from './round.ts';
 
-/** Rounds kept in memory for the dashboard's charts (the full log is on disk). */
+/** Rounds kept in memory for the dashboard's charts (the full log is in the job's store). */
 const HISTORY_ROUNDS = 2000;
 
 /**
- * Writes the round log (rounds.jsonl, format in ../round-log.ts): one line
- * per closed round, who contributed what, who missed it and why, and the
- * quality lines. Lines go through `enqueue`, the job's one queue of output
- * writes, so they land in order with the checkpoints and samples.
+ * Writes the round log (format in ../round-log.ts) to the job's store
+ * (rounds.jsonl in a folder, or a JetStream stream): one line per closed
+ * round, who contributed what, who missed it and why, and the quality
+ * lines. Lines go through `enqueue`, the job's one queue of output writes,
+ * so they land in order with the checkpoints and samples.
  */
 export class RoundLogWriter {
   /** The most recent rounds, oldest first. */
   readonly history: RoundRow[] = [];
 
   constructor(
-    private readonly path: string,
+    private readonly store: JobStore,
     private readonly enqueue: (write: () => Promise<void>) => void,
     private readonly clock: () => number,
   ) {}
@@ -38,10 +38,7 @@ export class RoundLogWriter {
   }
 
   private append(line: RoundLogLine): void {
-    const text = `${JSON.stringify(line)}\n`;
-    this.enqueue(async () => {
-      await mkdir(dirname(this.path), { recursive: true });
-      await appendFile(this.path, text);
-    });
+    const text = JSON.stringify(line);
+    this.enqueue(() => this.store.appendRounds([text]));
   }
 }

@@ -14,6 +14,7 @@ import { RoundDeadline } from './round-deadline.ts';
 import { RoundScheduler } from './scheduler.ts';
 import type { JobStatus } from '../../shared/api/jobs.ts';
 import type { RunnerEvents } from './runner-events.ts';
+import type { JobStore } from '../store/job-store.ts';
 
 /**
  * Drives one job through its states: opens a round when the scheduler finds
@@ -46,10 +47,12 @@ export class JobRunner extends EventEmitter<RunnerEvents> {
     private readonly clock: () => number = Date.now,
     verification: VerifierOptions = {},
     createScorer?: () => Scorer,
+    /** The job's checkpoint, status and round log: its output folder when not given. */
+    store?: JobStore,
   ) {
     super();
     this.quality = new QualityMonitor(job, createScorer);
-    this.outputs = new OutputWriter(job, samplingTrainer, this.quality, this, clock);
+    this.outputs = new OutputWriter(job, samplingTrainer, this.quality, this, clock, store);
     this.outputDir = this.outputs.outputDir;
     this.history = this.outputs.roundLog.history;
     this.verifier = new Verifier(job, verification);
@@ -161,7 +164,6 @@ export class JobRunner extends EventEmitter<RunnerEvents> {
       }
       const round = await this.job.openRound(this.scheduler.planBatches(working), this.clock(), this.scheduler.nextDeadlineMs(), copies);
       this.status = 'running';
-      this.emit('opening', round);
       this.sessions.assign(round, working);
       this.deadline.start(round);
     } finally {
@@ -170,8 +172,7 @@ export class JobRunner extends EventEmitter<RunnerEvents> {
     this.closeIfComplete();
   }
 
-  /** Closes the open round when every assigned worker is accounted for, or its deadline passed (after a partial, for one). */
-  closeIfComplete(): void {
+  private closeIfComplete(): void {
     if (this.job.current && !this.opening && (this.job.roundComplete() || this.deadline.overdue())) this.closeRound();
   }
 

@@ -34,8 +34,8 @@ export interface JetStreamStores extends JobStores {
 }
 
 /**
- * Connects to the NATS cluster for `--store nats`. Unreachable servers are a
- * TesseraError (field `nats`) at once; a cluster without JetStream one after
+ * Connects to the NATS cluster for `--store nats`. Unreachable servers or
+ * refused credentials are a TesseraError (field `nats`) at once; a cluster without JetStream one after
  * `retryMs` (field `store`), saying to enable it.
  */
 export async function connectJetStreamStores(settings: NatsSettings, options: JetStreamStoresOptions = {}): Promise<JetStreamStores> {
@@ -46,8 +46,10 @@ export async function connectJetStreamStores(settings: NatsSettings, options: Je
   try {
     nc = await connectNats({ ...settings, name: settings.name ?? 'tessera-coordinator-store' });
   } catch (error) {
+    // connectNats's TesseraError carries the client's error as its cause: its code (refused, unauthorized) says what happened.
     const refusal = error instanceof TesseraError ? error : natsError(error);
-    throw new TesseraError(refusal.code, `--store nats: no NATS server answered at ${settings.servers.join(', ')}: ${refusal.message}`, {
+    const reason = (refusal.cause as Error | undefined)?.message ?? refusal.message;
+    throw new TesseraError(refusal.code, `--store nats: cannot use the NATS servers at ${settings.servers.join(', ')}: ${reason}`, {
       field: 'nats',
       cause: error,
     });
