@@ -18,6 +18,7 @@ import { loadOrCreateSecret } from './secrets.ts';
 import { folderStores } from './store/folder-store.ts';
 import type { JobStores } from './store/job-store.ts';
 import { NatsTransport } from './transports/nats.ts';
+import { AggregatorLink } from './aggregation/link.ts';
 import { serveTransports } from './transports/serve.ts';
 import { WebSocketTransport } from './transports/websocket.ts';
 
@@ -114,14 +115,24 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Coo
     const created = serve({ fetch: app.fetch, port: options.port, hostname: options.host }, () => resolveServer(created as Server)) as Server;
   });
   const transports: CoordinatorTransport[] = [new WebSocketTransport(server, { path: '/ws', pingIntervalMs: heartbeatMs * 3 })];
-  if (options.nats)
-    transports.push(new NatsTransport({ settings: options.nats, heartbeatMs, silenceTimeoutMs: options.silenceTimeoutMs, onStatus: options.onNatsStatus }));
+  const nats = options.nats
+    ? new NatsTransport({ settings: options.nats, heartbeatMs, silenceTimeoutMs: options.silenceTimeoutMs, onStatus: options.onNatsStatus })
+    : undefined;
+  if (nats) transports.push(nats);
   transports.push(...(options.transports ?? []));
   const served = await serveTransports(hub, transports).catch((error: unknown) => {
     // NATS unreachable: nothing is left listening.
     server.close();
     throw error;
   });
+  // Aggregator processes may serve any job over NATS (docs/aggregators.md).
+  const links: AggregatorLink[] = [];
+  const link = (runner: JobRunner) => {
+    const port = nats?.aggregationPort(runner.job.config.id);
+    if (port) links.push(new AggregatorLink(port, runner, hub, options.onNatsStatus));
+  };
+  for (const runner of hub.runners.values()) link(runner);
+  hub.on('jobAdded', link);
   const port = (server.address() as AddressInfo).port;
   return {
     port,
@@ -134,6 +145,7 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Coo
     createJob,
     async close() {
       clearInterval(observer);
+      for (const each of links) each.dispose();
       await Promise.all([...hub.runners.values()].map((runner) => runner.shutdown()));
       await served.close();
       hub.dispose();

@@ -164,6 +164,7 @@ export class JobRunner extends EventEmitter<RunnerEvents> {
       }
       const round = await this.job.openRound(this.scheduler.planBatches(working), this.clock(), this.scheduler.nextDeadlineMs(), copies);
       this.status = 'running';
+      this.emit('opening', round);
       this.sessions.assign(round, working);
       this.deadline.start(round);
     } finally {
@@ -172,7 +173,8 @@ export class JobRunner extends EventEmitter<RunnerEvents> {
     this.closeIfComplete();
   }
 
-  private closeIfComplete(): void {
+  /** Closes the open round when every assigned worker is accounted for, or its deadline passed (after a partial, for one). */
+  closeIfComplete(): void {
     if (this.job.current && !this.opening && (this.job.roundComplete() || this.deadline.overdue())) this.closeRound();
   }
 
