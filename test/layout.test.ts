@@ -90,7 +90,7 @@ describe('layout', () => {
   });
 
   it('the import scan sees imports (it would catch a crossing)', () => {
-    expect(importsOf('coordinator/job/open-job.ts')).toContain('runtime/node/datasets.ts');
+    expect(importsOf('coordinator/job-data.ts')).toContain('runtime/node/datasets.ts');
     expect(importsOf('runtime/node/fashion-mnist.ts')).toContain('node:crypto');
   });
 });
