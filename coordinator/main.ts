@@ -12,7 +12,7 @@ import { formatQuality, formatRound } from './progress.ts';
 import { MAKE_SECRET, requireRealSecret } from '../runtime/node/placeholder-secrets.ts';
 import { parseSeeds } from './nats-identities.ts';
 import { startCoordinator } from './server.ts';
-import { STORE_CLI_OPTIONS, STORE_CLI_USAGE, storesFromCli } from './store/cli.ts';
+import { STORE_CLI_USAGE, storesFromCli } from './store/cli.ts';
 import { jobData } from './job-data.ts';
 
 const USAGE = `Usage: tessera-coordinator [options]
@@ -58,8 +58,10 @@ const { values } = parseArgs({
     'read-token': { type: 'string', default: process.env.TESSERA_READ_TOKEN },
     'door-limits': { type: 'string', default: process.env.TESSERA_DOOR_LIMITS },
     help: { type: 'boolean', default: false },
+    // Where each job's checkpoint, status and round log are kept (coordinator/store/cli.ts).
+    store: { type: 'string', default: 'folder' },
+    'store-replicas': { type: 'string' },
     ...NATS_CLI_OPTIONS,
-    ...STORE_CLI_OPTIONS,
   },
 });
 if (values.help) {

@@ -4,12 +4,7 @@ import { folderStores } from './folder-store.ts';
 import type { JobStores } from './job-store.ts';
 import { connectJetStreamStores } from './jetstream-stores.ts';
 
-/** The command-line options storesFromCli reads, for parseArgs. */
-export const STORE_CLI_OPTIONS = {
-  store: { type: 'string', default: 'folder' },
-  'store-replicas': { type: 'string' },
-} as const;
-
+/** The usage lines of the options storesFromCli reads, `--store` and `--store-replicas` (main.ts declares them to parseArgs). */
 export const STORE_CLI_USAGE = `  --store KIND         where each job's checkpoint, status and round log are kept: folder (default: its output
                        folder) or nats (JetStream on the --nats servers; samples and exports stay in the folder)
   --store-replicas N   with --store nats: replicas of its buckets and stream (default min(3, servers the cluster
