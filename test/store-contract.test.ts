@@ -221,10 +221,18 @@ describe('the JetStream job store on a 3-server cluster', () => {
     const after = pseudoRandomBytes(2 * MiB, 6);
     await job.saveCheckpoint(after);
     await job.appendRounds([roundLine(1)]);
+    const status: JobStatusRecord = {
+      config: parseJobConfig({ id: 'failover' }),
+      status: 'running',
+      checkpoint: { round: 2, version: 2, savedAt: new Date(2).toISOString() },
+      updatedAt: new Date(3).toISOString(),
+    };
+    await job.putStatus(status);
     expect(Buffer.from((await job.loadCheckpoint())!).equals(Buffer.from(after))).toBe(true);
     const restarted = await stores[1].open('failover');
     expect(Buffer.from((await restarted.loadCheckpoint())!).equals(Buffer.from(after))).toBe(true);
     expect(await restarted.readRounds()).toEqual([roundLine(0), roundLine(1)]);
+    expect(await restarted.getStatus()).toEqual(status);
   }, 45_000);
 
   it('says clearly when no NATS server answers', async () => {
