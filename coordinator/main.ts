@@ -2,9 +2,11 @@
 import { loadedModelModules, loadModelModules } from '../runtime/node/model-modules.ts';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { selectNodeBackend } from '../runtime/node/backend.ts';
+import { threadsPerWorker } from '../runtime/node/wasm-threads.ts';
 import { NATS_CLI_OPTIONS, NATS_CLI_USAGE, natsSettingsFrom, natsValues } from '../runtime/node/nats.ts';
 import { TesseraError } from '../shared/protocol/errors.ts';
 import { parseDoorLimits } from './limits.ts';
@@ -27,7 +29,7 @@ Runs a coordinator: serves the worker protocol on ws://HOST:PORT/ws and the API 
   --model-module PATH  load a model family from a TypeScript module (its ModelSpec as default export; see
                        docs/model-modules.md); it is checked for data parallelism before the job starts,
                        then passed to the local workers and bundled for browsers (repeatable)
-  --local-workers N    also start N Node workers on this machine
+  --local-workers N    also start N Node workers on this machine, each with its share of the cores as wasm threads
   --worker-backend B   backend for the local workers (default: the fastest present)
   --worker-token T     require this token (or a join token) from workers (env TESSERA_WORKER_TOKEN; without it anyone may join)
   --admin-token T      token for the API's admin actions (env TESSERA_ADMIN_TOKEN; when not set, one is generated
@@ -229,8 +231,13 @@ coordinator.hub.on('left', (session, reason) => print(`worker ${session.id} left
 
 const children: ChildProcess[] = [];
 const workerMain = fileURLToPath(new URL('../worker/main.ts', import.meta.url));
+// Every core used, none by two workers' threads at once (on 2 cores, 2 workers of 1 thread each).
+const localThreads = threadsPerWorker(availableParallelism(), localWorkers);
+if (localWorkers > 0)
+  print(`local workers: ${localWorkers}, ${localThreads} wasm thread${localThreads === 1 ? '' : 's'} each (${availableParallelism()} cores)`);
 for (let i = 0; i < localWorkers; i++) {
   const args = ['--import', 'tsx', workerMain, '--url', `ws://127.0.0.1:${coordinator.port}/ws`, '--name', `local-${i + 1}`, '--quiet'];
+  args.push('--threads', String(localThreads));
   if (values['worker-backend']) args.push('--backend', values['worker-backend']);
   for (const module of loadedModelModules()) args.push('--model-module', module);
   // The token goes in the environment, never on argv: any user of the machine can read a process's arguments (`ps`).

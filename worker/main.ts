@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { hostname } from 'node:os';
+import { availableParallelism, hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import { loadDataset } from '../runtime/node/datasets.ts';
 import { shardFetcher } from '../runtime/node/images-shards.ts';
@@ -9,6 +9,7 @@ import { WorkerClient, type WorkerEvent } from '../shared/worker/client.ts';
 import { describeFigures } from '../shared/tfjs/backends.ts';
 import { NODE_BACKENDS } from '../runtime/node/backend.ts';
 import { startComputeThread } from '../runtime/node/compute-thread.ts';
+import { MAX_WASM_THREADS } from '../runtime/node/wasm-threads.ts';
 import { NATS_CLI_OPTIONS, NATS_CLI_USAGE, natsSettingsFrom, natsValues } from '../runtime/node/nats.ts';
 import { borrowNatsIdentity } from './nats-identity.ts';
 import { natsWorkerTransport } from './nats-transport.ts';
@@ -30,6 +31,8 @@ ${NATS_CLI_USAGE}
                        prefer the environment: arguments show in \`ps\`)
   --backend NAME       force a tfjs backend: ${NODE_BACKENDS.join(', ')} (default: each present one is timed
                        on a small conv step and the fastest kept; software GPUs are passed over)
+  --threads N          threads of the wasm backend, 1 to ${MAX_WASM_THREADS} (default: the cores this process may use,
+                       ${Math.min(availableParallelism(), MAX_WASM_THREADS)} here; more than 1 loads tfjs-wasm's threaded SIMD build)
   --name NAME          how the worker table shows this worker (default: the host name)
   --throttle F         stretch each compute F times, holding the compute thread as a slower machine would
                        (to try out slow workers)
@@ -50,6 +53,7 @@ const { values } = parseArgs({
     backend: { type: 'string' },
     name: { type: 'string', default: hostname() },
     throttle: { type: 'string', default: '1' },
+    threads: { type: 'string', default: String(Math.min(availableParallelism(), MAX_WASM_THREADS)) },
     'model-module': { type: 'string', multiple: true, default: [] },
     quiet: { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
@@ -98,6 +102,12 @@ if (!(throttleFactor >= 1)) {
   process.exit(2);
 }
 
+const wasmThreads = Number(values.threads);
+if (!Number.isInteger(wasmThreads) || wasmThreads < 1 || wasmThreads > MAX_WASM_THREADS) {
+  process.stderr.write(`--threads must be an integer from 1 to ${MAX_WASM_THREADS}, got ${values.threads}\n`);
+  process.exit(2);
+}
+
 const log = (line: string) => {
   if (!values.quiet) process.stdout.write(`[worker ${values.name}] ${line}\n`);
 };
@@ -105,6 +115,7 @@ const log = (line: string) => {
 // The backend is chosen, and every step computed, in a thread of its own: this one keeps heartbeats and messages going meanwhile.
 const compute = await startComputeThread({
   backend: values.backend,
+  wasmThreads,
   modelModules: values['model-module'],
   onExit: (error) => {
     process.stderr.write(`[worker ${values.name}] ${error.message}; leaving\n`);

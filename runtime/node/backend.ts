@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { cpus } from 'node:os';
 import { selectBackend, type BackendCandidate, type BackendChoice } from '../../shared/tfjs/backends.ts';
+import { installThreadedWasm } from './wasm-threads.ts';
 import { installNodeWebGpu, vulkanLoaderMissing } from './webgpu.ts';
 
 export const NODE_BACKENDS = ['tensorflow', 'webgpu', 'wasm', 'cpu'] as const;
@@ -22,7 +23,7 @@ async function importOptional(name: string): Promise<boolean> {
  * project's conv kernels, and plain JS. A software WebGPU adapter is passed
  * over unless forced: it runs shaders on the CPU, far slower than wasm.
  */
-function nodeCandidates(forced: boolean): Record<(typeof NODE_BACKENDS)[number], BackendCandidate> {
+function nodeCandidates(forced: boolean, wasmThreads: number): Record<(typeof NODE_BACKENDS)[number], BackendCandidate> {
   return {
     tensorflow: {
       name: 'tensorflow',
@@ -43,6 +44,8 @@ function nodeCandidates(forced: boolean): Record<(typeof NODE_BACKENDS)[number],
       name: 'wasm',
       load: async () => {
         await import('@tensorflow/tfjs-backend-wasm');
+        // More than one thread: the threaded SIMD build, which tfjs itself loads only in browsers.
+        if (wasmThreads > 1) await installThreadedWasm(wasmThreads);
         const { registerWasmConvKernels } = await import('../../shared/tfjs/wasm-conv-kernels.ts');
         registerWasmConvKernels();
       },
@@ -60,12 +63,17 @@ function nodeCandidates(forced: boolean): Record<(typeof NODE_BACKENDS)[number],
   };
 }
 
+export interface NodeBackendOptions {
+  /** Threads of the wasm backend (default 1: its one-thread build). */
+  wasmThreads?: number;
+}
+
 /**
  * Measures every backend present and keeps the fastest (shared/tfjs/backends.ts),
  * or takes the one asked for (and only it, measured for the log).
  */
-export async function selectNodeBackend(forced?: string): Promise<BackendChoice & { device: string }> {
-  const candidates = nodeCandidates(Boolean(forced));
+export async function selectNodeBackend(forced?: string, options: NodeBackendOptions = {}): Promise<BackendChoice & { device: string }> {
+  const candidates = nodeCandidates(Boolean(forced), options.wasmThreads ?? 1);
   let order: BackendCandidate[];
   if (forced) {
     const candidate = candidates[forced as keyof typeof candidates];
@@ -84,6 +92,11 @@ async function describeDevice(backend: string): Promise<string> {
   if (backend === 'webgpu') {
     const webgpu = await installNodeWebGpu();
     return `WebGPU ${webgpu?.adapterName ?? 'adapter'}${webgpu?.software ? `, software on ${cpu}` : ''}`;
+  }
+  if (backend === 'wasm') {
+    const { getThreadsCount } = await import('@tensorflow/tfjs-backend-wasm');
+    const threads = getThreadsCount();
+    return `${cpu} (${cpus().length} cores, wasm, ${threads} thread${threads === 1 ? '' : 's'})`;
   }
   return `${cpu} (${cpus().length} cores, ${tf.getBackend()})`;
 }

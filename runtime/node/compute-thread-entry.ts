@@ -36,7 +36,7 @@ async function answer(request: ThreadRequest): Promise<void> {
 async function prepare(): Promise<boolean> {
   try {
     await loadModelModules(init.modelModules, { admit: false });
-    reply({ type: 'ready', backend: await selectNodeBackend(init.backend) });
+    reply({ type: 'ready', backend: await selectNodeBackend(init.backend, { wasmThreads: init.wasmThreads }) });
     return true;
   } catch (error) {
     reply({ type: 'failed', error: toWireError(error) });

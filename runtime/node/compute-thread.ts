@@ -19,6 +19,8 @@ import { startTypeScriptThread } from './typescript-thread.ts';
 export interface ThreadInit {
   /** A tfjs backend to force (`--backend`); else the fastest measured there. */
   backend?: string;
+  /** Threads of the wasm backend (`--threads`). */
+  wasmThreads?: number;
   /** Users' model families to register in the thread (`--model-module`), as the worker's own thread did. */
   modelModules: readonly string[];
 }
@@ -67,6 +69,7 @@ export function buffersOf(arrays: NamedArrays): ArrayBuffer[] {
 
 export interface ComputeThreadOptions {
   backend?: string;
+  wasmThreads?: number;
   modelModules?: readonly string[];
   /** Told when the thread ends without being asked to (an uncaught error, out of memory). */
   onExit?(error: TesseraError): void;
@@ -74,7 +77,7 @@ export interface ComputeThreadOptions {
 
 /** Starts the compute thread and waits until it has chosen its backend; rejects with the thread's error when it cannot start. */
 export async function startComputeThread(options: ComputeThreadOptions = {}): Promise<ThreadCompute> {
-  const init: ThreadInit = { backend: options.backend, modelModules: options.modelModules ?? [] };
+  const init: ThreadInit = { backend: options.backend, wasmThreads: options.wasmThreads, modelModules: options.modelModules ?? [] };
   const worker = startTypeScriptThread(new URL('./compute-thread-entry.ts', import.meta.url), { workerData: init });
   const backend = await new Promise<ThreadBackend>((resolve, reject) => {
     // Only these listeners go: Node keeps listeners of its own on a Worker (removeAllListeners would stop its messages).
