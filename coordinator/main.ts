@@ -2,10 +2,10 @@
 import { loadedModelModules, loadModelModules } from '../runtime/node/model-modules.ts';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { selectNodeBackend } from '../runtime/node/backend.ts';
+import { usableCores } from '../runtime/node/cores.ts';
 import { threadsPerWorker } from '../runtime/node/wasm-threads.ts';
 import { NATS_CLI_OPTIONS, NATS_CLI_USAGE, natsSettingsFrom, natsValues } from '../runtime/node/nats.ts';
 import { TesseraError } from '../shared/protocol/errors.ts';
@@ -232,9 +232,8 @@ coordinator.hub.on('left', (session, reason) => print(`worker ${session.id} left
 const children: ChildProcess[] = [];
 const workerMain = fileURLToPath(new URL('../worker/main.ts', import.meta.url));
 // Every core used, none by two workers' threads at once (on 2 cores, 2 workers of 1 thread each).
-const localThreads = threadsPerWorker(availableParallelism(), localWorkers);
-if (localWorkers > 0)
-  print(`local workers: ${localWorkers}, ${localThreads} wasm thread${localThreads === 1 ? '' : 's'} each (${availableParallelism()} cores)`);
+const localThreads = threadsPerWorker(usableCores(), localWorkers);
+if (localWorkers > 0) print(`local workers: ${localWorkers}, ${localThreads} wasm thread${localThreads === 1 ? '' : 's'} each (${usableCores()} cores)`);
 for (let i = 0; i < localWorkers; i++) {
   const args = ['--import', 'tsx', workerMain, '--url', `ws://127.0.0.1:${coordinator.port}/ws`, '--name', `local-${i + 1}`, '--quiet'];
   args.push('--threads', String(localThreads));

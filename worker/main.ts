@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { availableParallelism, hostname } from 'node:os';
+import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import { loadDataset } from '../runtime/node/datasets.ts';
 import { shardFetcher } from '../runtime/node/images-shards.ts';
@@ -9,6 +9,7 @@ import { WorkerClient, type WorkerEvent } from '../shared/worker/client.ts';
 import { describeFigures } from '../shared/tfjs/backends.ts';
 import { NODE_BACKENDS } from '../runtime/node/backend.ts';
 import { startComputeThread } from '../runtime/node/compute-thread.ts';
+import { usableCores } from '../runtime/node/cores.ts';
 import { MAX_WASM_THREADS } from '../runtime/node/wasm-threads.ts';
 import { NATS_CLI_OPTIONS, NATS_CLI_USAGE, natsSettingsFrom, natsValues } from '../runtime/node/nats.ts';
 import { borrowNatsIdentity } from './nats-identity.ts';
@@ -31,8 +32,8 @@ ${NATS_CLI_USAGE}
                        prefer the environment: arguments show in \`ps\`)
   --backend NAME       force a tfjs backend: ${NODE_BACKENDS.join(', ')} (default: each present one is timed
                        on a small conv step and the fastest kept; software GPUs are passed over)
-  --threads N          threads of the wasm backend, 1 to ${MAX_WASM_THREADS} (default: the cores this process may use,
-                       ${Math.min(availableParallelism(), MAX_WASM_THREADS)} here; more than 1 loads tfjs-wasm's threaded SIMD build)
+  --threads N          threads of the wasm backend, 1 to ${MAX_WASM_THREADS} (default: the cores this process may use, its
+                       CPU quota counted, ${Math.min(usableCores(), MAX_WASM_THREADS)} here; more than 1 loads tfjs-wasm's threaded SIMD build)
   --name NAME          how the worker table shows this worker (default: the host name)
   --throttle F         stretch each compute F times, holding the compute thread as a slower machine would
                        (to try out slow workers)
@@ -53,7 +54,7 @@ const { values } = parseArgs({
     backend: { type: 'string' },
     name: { type: 'string', default: hostname() },
     throttle: { type: 'string', default: '1' },
-    threads: { type: 'string', default: String(Math.min(availableParallelism(), MAX_WASM_THREADS)) },
+    threads: { type: 'string', default: String(Math.min(usableCores(), MAX_WASM_THREADS)) },
     'model-module': { type: 'string', multiple: true, default: [] },
     quiet: { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
