@@ -8,7 +8,10 @@
  * running a timer during a step (how late a heartbeat could be), and the cost
  * of encoding the gradients on that thread with each codec.
  *
- *   npx tsx bench/compute-thread.ts [--batch 64] [--repeats 9] [--quick]
+ * With --threads N, a third compute thread runs tfjs-wasm's threaded build
+ * with N threads (runtime/node/wasm-threads.ts), alternating with the others.
+ *
+ *   npx tsx bench/compute-thread.ts [--batch 64] [--repeats 9] [--threads 2] [--quick]
  */
 import { cpus, loadavg } from 'node:os';
 import { listCodecs } from '../shared/codec/index.ts';
@@ -27,11 +30,12 @@ One DCGAN step on the worker's own thread against the same step in the compute t
 
   --batch N            batch per step (default 64; quick 8)
   --repeats N          timed steps of each, after two warm-up steps (default 9; quick 2)
+  --threads N          also time a compute thread whose wasm has N threads (default: none)
   --quick              a smoke run
   --help               print this and exit
 `;
 
-const values = benchOptions(USAGE, { batch: { type: 'string' }, repeats: { type: 'string' } });
+const values = benchOptions(USAGE, { batch: { type: 'string' }, repeats: { type: 'string' }, threads: { type: 'string' } });
 const batchSize = Number(values.batch ?? (values.quick ? 8 : 64));
 const repeats = Number(values.repeats ?? (values.quick ? 2 : 9));
 /** The heartbeat-like timer whose lateness is measured: a 10 ms tick. */
@@ -43,7 +47,9 @@ const spec = getModel(model.id);
 
 await selectNodeBackend('wasm');
 const local = new LocalCompute();
-const thread = await startComputeThread({ backend: 'wasm' });
+const thread = await startComputeThread({ backend: 'wasm', wasmThreads: 1 });
+const wasmThreads = Number(values.threads ?? 1);
+const threaded = wasmThreads > 1 ? await startComputeThread({ backend: 'wasm', wasmThreads }) : undefined;
 const builder = spec.createTrainer(spec.parseConfig(model.config), data);
 const shapes = await local.shapes(model, data);
 const pixels = data.imageShape.reduce((product, size) => product * size);
@@ -86,8 +92,9 @@ async function timed(compute: StepCompute, step: StepRequest) {
 }
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
-const computes = { 'main thread': local as StepCompute, 'compute thread': thread as StepCompute };
-const runs: Record<string, { ms: number[]; stallMs: number[] }> = { 'main thread': { ms: [], stallMs: [] }, 'compute thread': { ms: [], stallMs: [] } };
+const computes: Record<string, StepCompute> = { 'main thread': local, 'compute thread': thread };
+if (threaded) computes[`compute thread, ${wasmThreads} wasm threads`] = threaded;
+const runs = Object.fromEntries(Object.keys(computes).map((name) => [name, { ms: [] as number[], stallMs: [] as number[] }]));
 
 for (const compute of Object.values(computes)) for (let warm = 0; warm < 2; warm++) await compute.step(request());
 let grads = {};
@@ -101,8 +108,7 @@ for (let repeat = 0; repeat < repeats; repeat++) {
     grads = run.grads;
   }
 }
-thread.dispose();
-local.dispose();
+for (const compute of Object.values(computes)) compute.dispose();
 
 const base = runs['main thread'].ms;
 // Each repeat's two steps ran back to back: their difference cancels most of a load that comes and goes.
