@@ -32,7 +32,7 @@ ${NATS_CLI_USAGE}
                        prefer the environment: arguments show in \`ps\`)
   --backend NAME       force a tfjs backend: ${NODE_BACKENDS.join(', ')} (default: each present one is timed
                        on a small conv step and the fastest kept; software GPUs are passed over)
-  --threads N          threads of the wasm backend, 1 to ${MAX_WASM_THREADS} (default: the cores this process may use, its
+  --threads N          threads of the wasm backend, 1 to ${MAX_WASM_THREADS} (env TESSERA_THREADS; default: the cores this process may use, its
                        CPU quota counted, ${Math.min(usableCores(), MAX_WASM_THREADS)} here; more than 1 loads tfjs-wasm's threaded SIMD build)
   --name NAME          how the worker table shows this worker (default: the host name)
   --throttle F         stretch each compute F times, holding the compute thread as a slower machine would
@@ -54,7 +54,7 @@ const { values } = parseArgs({
     backend: { type: 'string' },
     name: { type: 'string', default: hostname() },
     throttle: { type: 'string', default: '1' },
-    threads: { type: 'string', default: String(Math.min(usableCores(), MAX_WASM_THREADS)) },
+    threads: { type: 'string', default: process.env.TESSERA_THREADS ?? String(Math.min(usableCores(), MAX_WASM_THREADS)) },
     'model-module': { type: 'string', multiple: true, default: [] },
     quiet: { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },

@@ -15,11 +15,14 @@ export interface Started {
 
 const started = new Set<Started>();
 
-/** Starts a TypeScript entry point of the project under tsx, in its own process group. */
+/**
+ * Starts a TypeScript entry point of the project under tsx, in its own process group. Workers get one wasm thread
+ * each unless `env` says otherwise: tests run several on two cores, as `npm start` sizes its local workers.
+ */
 export function startScript(script: string, args: string[], env: Record<string, string> = {}): Started {
   const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], {
     cwd: ROOT,
-    env: { ...process.env, ...env },
+    env: { ...process.env, TESSERA_THREADS: '1', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
   });
