@@ -7,7 +7,7 @@ const CROSS_PROCESS = ['test/**/*.test.ts'];
  * checks time nothing that CPU contention could push past a bound: they run one at a time beside the unit files,
  * which wait on nothing, instead of adding their waits to the serial cross-process queue.
  */
-const WAITING = ['test/store-contract.test.ts', 'test/lease.test.ts', 'test/k8s.test.ts', 'test/nats-config.test.ts'];
+const WAITING = ['test/store-contract.test.ts', 'test/lease.test.ts', 'test/k8s.test.ts', 'test/nats-config.test.ts', 'test/nats-cluster-config.test.ts'];
 const UNIT = [
   'shared/**/*.test.ts',
   'runtime/**/*.test.ts',

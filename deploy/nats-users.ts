@@ -7,8 +7,8 @@
  *
  *   worker <id>   publish   tessera.*.in.<id>            (its messages to the coordinator)
  *                 subscribe tessera.*.out.<id>, tessera.*.broadcast
- *   coordinator   publish   tessera.*.out.*, tessera.*.broadcast
- *                 subscribe tessera.*.in.*
+ *   coordinator   publish   tessera.*.out.*, tessera.*.broadcast (and aggregators' and JetStream's subjects: see
+ *                 subscribe tessera.*.in.*                          coordinatorPermissions)
  *
  * The id is the worker's public nkey, and it is also the connection id in its
  * subjects (worker/nats-transport.ts), so a worker cannot speak as another: the
@@ -40,10 +40,27 @@ export const SEEDS_FILE = 'worker-seeds';
 /** The same seeds as one environment variable, for a Kubernetes Secret (k8s/base/secrets/nats-worker-seeds.env). */
 export const SEEDS_ENV_FILE = 'nats-worker-seeds.env';
 
-/** What the coordinator may do: read every worker's messages, write to any worker and to the broadcasts. */
+/**
+ * What the coordinator may do: read every worker's messages, write to any worker and to the broadcasts; speak with
+ * aggregators (docs/aggregators.md: relayed frames, presence, round plans, partials, frames between aggregators);
+ * and, with `--store nats`, keep the job in JetStream (docs/job-store.md: the JetStream API and flow control, the
+ * object store's and KV's subjects, the round log's stream, and replies on inboxes). Aggregators are the operator's
+ * processes and connect as this user too.
+ */
 export const coordinatorPermissions = {
-  publish: [`${SUBJECT_ROOT}.*.out.*`, `${SUBJECT_ROOT}.*.broadcast`],
-  subscribe: [`${SUBJECT_ROOT}.*.in.*`],
+  publish: [
+    `${SUBJECT_ROOT}.*.out.*`,
+    `${SUBJECT_ROOT}.*.broadcast`,
+    `${SUBJECT_ROOT}.*.relay.*`,
+    `${SUBJECT_ROOT}.*.agg.>`,
+    '$JS.API.>',
+    '$JS.FC.>',
+    '$JS.ACK.>',
+    '$O.>',
+    '$KV.>',
+    'tessera-rounds.>',
+  ],
+  subscribe: [`${SUBJECT_ROOT}.*.in.*`, `${SUBJECT_ROOT}.*.relay.*`, `${SUBJECT_ROOT}.*.agg.>`, '$O.>', '$KV.>', '_INBOX.>'],
 };
 
 /** What one worker may do: publish as itself only, read what is sent to it and the broadcasts. */
