@@ -51,6 +51,7 @@ COPY worker ./worker
 COPY browser-worker ./browser-worker
 COPY dashboard ./dashboard
 COPY coordinator ./coordinator
+COPY aggregator ./aggregator
 # The default output.dir is `runs`, relative to the working directory. UID 1000
 # is the image's `node` user; Kubernetes gives the volume to it with fsGroup 1000.
 RUN mkdir -p /app/runs && chown 1000:1000 /app/runs

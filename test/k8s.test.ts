@@ -439,6 +439,79 @@ describe.each(OVERLAYS)('k8s/overlays/%s', (overlay) => {
   });
 });
 
+describe('k8s/overlays/cluster (issue #16: NATS cluster with JetStream, coordinator on --store nats, aggregators)', () => {
+  const objects = once(() => new Rendered((kubectl(), render('cluster'))));
+
+  it('renders, every object valid against the Kubernetes API schema, all in the namespace', () => {
+    expect(objects().objects.map(validationError).filter(Boolean)).toEqual([]);
+    const namespaced = objects().objects.filter((object) => object.kind !== 'Namespace');
+    expect(namespaced.filter((object) => object.metadata.namespace !== 'tessera').map((object) => `${object.kind}/${object.metadata.name}`)).toEqual([]);
+    // Every Service, PodDisruptionBudget and NetworkPolicy selects pods of some workload.
+    for (const object of [...objects().ofKind('Service'), ...objects().ofKind('PodDisruptionBudget'), ...objects().ofKind('NetworkPolicy')]) {
+      const selector = object.spec.selector?.matchLabels ?? object.spec.selector ?? object.spec.podSelector?.matchLabels;
+      expect(objects().selected(selector), `${object.kind}/${object.metadata.name} selects a workload`).not.toHaveLength(0);
+    }
+  });
+
+  it('runs three NATS servers on deploy/nats-cluster.conf, each with its own JetStream volume, and keeps two through a drain', () => {
+    const nats = objects().byComponent('nats');
+    expect(nats.kind).toBe('StatefulSet');
+    expect(nats.spec.replicas).toBe(3);
+    const container = nats.spec.template.spec.containers[0];
+    expect(container.args).toEqual(['--config', '/etc/nats/nats-cluster.conf']);
+    const configMount = container.volumeMounts.find((mount: any) => mount.mountPath === '/etc/nats/nats-cluster.conf');
+    const configVolume = nats.spec.template.spec.volumes.find((volume: any) => volume.name === configMount.name);
+    const configMap = objects().get('ConfigMap', configVolume.configMap.name)!;
+    expect(configMap.data['nats-cluster.conf']).toBe(readFileSync(join(ROOT, 'deploy', 'nats-cluster.conf'), 'utf8'));
+    // The config's routes name the StatefulSet's pods behind its headless Service, on the port the pods declare.
+    const headless = objects().get('Service', nats.spec.serviceName)!;
+    expect(headless.spec.clusterIP).toBe('None');
+    expect(headless.spec.ports.map((port: any) => port.port)).toContain(6222);
+    expect(containerPort(nats, 'cluster')).toBe(6222);
+    for (let i = 0; i < 3; i++) expect(configMap.data['nats-cluster.conf']).toContain(`nats-route://${nats.metadata.name}-${i}.${headless.metadata.name}:6222`);
+    const env = Object.fromEntries(container.env.map((variable: any) => [variable.name, variable.value ?? variable.valueFrom?.fieldRef?.fieldPath]));
+    expect(env).toMatchObject({ TESSERA_NATS_SERVER_NAME: 'metadata.name', TESSERA_NATS_STORE_DIR: '/data/jetstream' });
+    const [claim] = nats.spec.volumeClaimTemplates;
+    expect(container.volumeMounts.find((mount: any) => mount.name === claim.metadata.name).mountPath).toBe('/data');
+    expect(nats.spec.template.spec.securityContext.fsGroup).toBe(1000);
+    const pdb = objects()
+      .ofKind('PodDisruptionBudget')
+      .find((budget) => isSubset(budget.spec.selector.matchLabels, nats.spec.template.metadata.labels))!;
+    expect(pdb.spec.minAvailable).toBe(2);
+  });
+
+  it('runs the coordinator as a Deployment on --store nats, with no volume claim', () => {
+    const coordinator = objects().byComponent('coordinator');
+    expect(coordinator.kind).toBe('Deployment');
+    expect(coordinator.spec.volumeClaimTemplates).toBeUndefined();
+    expect(coordinator.spec.template.spec.volumes.some((volume: any) => volume.persistentVolumeClaim)).toBe(false);
+    expect(coordinator.spec.template.spec.containers[0].args).toEqual(['--config', '/etc/tessera/job.json', '--store', 'nats']);
+    expect(coordinator.spec.template.spec.containers[0].env.find((variable: any) => variable.name === 'TESSERA_NATS_URL').value).toBe('nats://nats:4222');
+    expect(
+      objects()
+        .ofKind('StatefulSet')
+        .map((set) => set.metadata.name),
+    ).toEqual(['nats']);
+  });
+
+  it('runs aggregators for the job of job.json, scaled by their own autoscaler, allowed into NATS only', () => {
+    const aggregator = objects().byComponent('aggregator');
+    expect(aggregator.kind).toBe('Deployment');
+    expect(aggregator.spec.replicas).toBeUndefined();
+    const container = aggregator.spec.template.spec.containers[0];
+    expect(container.command).toEqual(['node', '--import', 'tsx', 'aggregator/main.ts']);
+    const jobConfigMap = objects().objects.find((object) => object.kind === 'ConfigMap' && object.data?.['job.json'])!;
+    expect(container.args[container.args.indexOf('--job') + 1]).toBe(parseJobConfig(JSON.parse(jobConfigMap.data['job.json'])).id);
+    const hpa = objects().get('HorizontalPodAutoscaler', 'aggregator')!;
+    expect(hpa.spec.scaleTargetRef).toMatchObject({ kind: 'Deployment', name: aggregator.metadata.name });
+    expect(hpa.spec.maxReplicas).toBeGreaterThan(hpa.spec.minReplicas);
+    const natsPolicy = objects().get('NetworkPolicy', 'nats')!;
+    const clientPeers = natsPolicy.spec.ingress.find((rule: any) => rule.ports.some((port: any) => port.port === 'client')).from;
+    expect(clientPeers.map((peer: any) => peer.podSelector.matchLabels['app.kubernetes.io/component']).sort()).toEqual(['aggregator', 'coordinator', 'worker']);
+    expect(objects().get('NetworkPolicy', 'aggregator')!.spec.ingress).toEqual([]);
+  });
+});
+
 describe('deploy/*.Dockerfile', () => {
   it.each([
     ['coordinator', 'coordinator/main.ts'],
