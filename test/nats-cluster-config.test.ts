@@ -3,6 +3,7 @@ import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, nkeyAuthenticator } from 'nats';
+import { parse } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseSeeds } from '../coordinator/nats-identities.ts';
 import { connectJetStreamStores } from '../coordinator/store/jetstream-stores.ts';
@@ -110,5 +111,27 @@ describe('deploy/nats-cluster.conf on three real nats-servers', () => {
     } finally {
       await connection.close();
     }
+  });
+});
+
+describe('deploy/compose.cluster.yaml', () => {
+  const compose = parse(readFileSync(join(ROOT, 'deploy/compose.cluster.yaml'), 'utf8'), { merge: true }) as { services: Record<string, any> };
+  const conf = readFileSync(join(ROOT, 'deploy/nats-cluster.conf'), 'utf8');
+
+  it('runs three servers on nats-cluster.conf, named and stored as it expects, reachable at the names its routes dial', () => {
+    for (let i = 0; i < 3; i++) {
+      const server = compose.services[`nats-${i}`];
+      expect(server.command).toEqual(['--config', '/etc/nats/nats-cluster.conf']);
+      expect(server.environment).toMatchObject({ TESSERA_NATS_SERVER_NAME: `nats-${i}`, TESSERA_NATS_STORE_DIR: '/data/jetstream' });
+      expect(server.volumes).toContain(`jetstream-${i}:/data`);
+      for (const alias of server.networks.default.aliases) expect(conf).toContain(`nats-route://${alias}:6222`);
+    }
+  });
+
+  it('points the coordinator (on --store nats), the aggregators and the workers at all three', () => {
+    const urls = 'nats://nats-0:4222,nats://nats-1:4222,nats://nats-2:4222';
+    expect(compose.services.coordinator.command).toEqual(['--store', 'nats']);
+    expect(compose.services.aggregator.entrypoint).toEqual(['node', '--import', 'tsx', 'aggregator/main.ts']);
+    for (const name of ['coordinator', 'aggregator', 'worker']) expect(compose.services[name].environment.TESSERA_NATS_URL).toBe(urls);
   });
 });
