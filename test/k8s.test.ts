@@ -480,6 +480,15 @@ describe('k8s/overlays/cluster (issue #16: NATS cluster with JetStream, coordina
     expect(pdb.spec.minAvailable).toBe(2);
   });
 
+  it("probes the NATS servers as the NATS helm chart does: liveness never on the meta leader's presence", () => {
+    const [container] = objects().byComponent('nats').spec.template.spec.containers;
+    const paths = Object.fromEntries(['startupProbe', 'livenessProbe', 'readinessProbe'].map((kind) => [kind, container[kind].httpGet.path]));
+    // Plain /healthz fails without a meta leader: as liveness it would restart the last server standing.
+    expect(paths).toEqual({ startupProbe: '/healthz', livenessProbe: '/healthz?js-enabled-only=true', readinessProbe: '/healthz?js-server-only=true' });
+    // Time for a restarted server to catch its stream replicas up before the kubelet gives up on it.
+    expect(container.startupProbe.periodSeconds * container.startupProbe.failureThreshold).toBeGreaterThanOrEqual(600);
+  });
+
   it('runs the coordinator as a Deployment on --store nats, with no volume claim', () => {
     const coordinator = objects().byComponent('coordinator');
     expect(coordinator.kind).toBe('Deployment');
