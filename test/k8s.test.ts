@@ -12,6 +12,7 @@ import { createApp } from '../coordinator/app.ts';
 import { parseJobConfig } from '../coordinator/config.ts';
 import { Hub } from '../coordinator/hub.ts';
 import { createMetrics } from '../coordinator/metrics.ts';
+import { secretProblem } from '../runtime/node/placeholder-secrets.ts';
 import { ROOT } from './helpers/processes.ts';
 
 /*
@@ -501,6 +502,15 @@ describe('k8s/overlays/cluster (issue #16: NATS cluster with JetStream, coordina
         .ofKind('StatefulSet')
         .map((set) => set.metadata.name),
     ).toEqual(['nats']);
+  });
+
+  it('signs join links with a key from a Secret, not one each pod makes on its emptyDir', () => {
+    const [container] = objects().byComponent('coordinator').spec.template.spec.containers;
+    const ref = container.env.find((variable: any) => variable.name === 'TESSERA_JOIN_KEY')?.valueFrom?.secretKeyRef;
+    expect(ref, 'TESSERA_JOIN_KEY from a Secret').toBeDefined();
+    const value = Buffer.from(objects().get('Secret', ref.name)!.data[ref.key], 'base64').toString();
+    // A placeholder the coordinator refuses to start on, as the base's secrets are.
+    expect(secretProblem(value)).toMatch(/placeholder/);
   });
 
   it('runs aggregators for the job of job.json, scaled by their own autoscaler, allowed into NATS only', () => {
