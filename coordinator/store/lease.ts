@@ -1,0 +1,259 @@
+import { hostname } from 'node:os';
+import { randomUUID } from 'node:crypto';
+import { StorageType, type KV, type NatsConnection } from 'nats';
+import { ErrorCode, TesseraError } from '../../shared/protocol/errors.ts';
+import { isTransient, retrying } from './retry.ts';
+
+/** The lease's timing, all from its TTL (leaseTiming). */
+export interface LeaseTiming {
+  /** The bucket's max_age: a lease not renewed for this long is gone, and a standby may take it. */
+  ttlMs: number;
+  /**
+   * How often the holder renews: TTL/8 (1 s by default), so that after the
+   * last renewal before a server's loss the lease still has TTL - 2 x TTL/16
+   * (6.5 s by default) to outlast the election of its stream's new leader.
+   */
+  renewMs: number;
+  /** How often a standby tries to take it: TTL/16, so a takeover comes at most that long after the expiry. */
+  pollMs: number;
+  /**
+   * The holder counts its lease lost this long before the bucket would drop
+   * it (TTL/16), measured from when it sent its last renewal that succeeded:
+   * the server stored that renewal later still, so the holder stops serving
+   * before any standby can take over, by at least this much.
+   */
+  marginMs: number;
+}
+
+/**
+ * The default TTL. A kill -9 of the server leading the lease's stream left
+ * it unwritable for 4.4 to 5.7 s on the 3-server test cluster (nats-server
+ * 2.9: the followers' election timeout, plus the client's reconnect); 8 s
+ * outlasts that after a renewal interval and the margin, and a standby
+ * takes over 7 to 8.5 s after its holder died.
+ */
+export const DEFAULT_LEASE_TTL_MS = 8_000;
+/** Below this a loaded machine's event-loop stalls alone would cost the lease. */
+const MIN_LEASE_TTL_MS = 2_000;
+
+/** The key of the lease in its bucket. */
+const LEASE_KEY = 'leader';
+/** JetStream's error code for an expected-last-sequence mismatch: someone else wrote the key (compare-and-set failed). */
+const WRONG_LAST_SEQUENCE = 10071;
+
+/** The timing of a lease of `ttlMs`; a TesseraError at `lease-ttl` for a TTL that is not a whole number of ms from 2 s to 10 min. */
+export function leaseTiming(ttlMs = DEFAULT_LEASE_TTL_MS): LeaseTiming {
+  if (!Number.isInteger(ttlMs) || ttlMs < MIN_LEASE_TTL_MS || ttlMs > 600_000) {
+    throw new TesseraError(ErrorCode.InvalidConfig, `the lease TTL must be a whole number of ms from ${MIN_LEASE_TTL_MS} to 600000, got ${ttlMs}`, {
+      field: 'lease-ttl',
+    });
+  }
+  const sixteenth = Math.floor(ttlMs / 16);
+  return { ttlMs, renewMs: 2 * sixteenth, pollMs: sixteenth, marginMs: sixteenth };
+}
+
+/** The lease bucket of job `jobId` (a KV bucket, stream KV_<bucket>). */
+export function leaseBucketName(jobId: string): string {
+  return `tessera-lease-${jobId}`;
+}
+
+export interface JobLeaseOptions {
+  /** Replicas of the bucket, as the job's other buckets have (jetstream-limits.ts replicasFor). */
+  replicas: number;
+  ttlMs?: number;
+  /** Who holds it, as standbys and `nats kv get` show it: host, PID and a random part, so no two holders are the same. */
+  holder?: string;
+  /** How long opening the bucket is retried through a server's loss (default 20 s). */
+  retryMs?: number;
+  /** Told once when the lease is lost: the holder must stop serving the job at once. */
+  onLost?(error: TesseraError): void;
+}
+
+/**
+ * A job's lease: one coordinator holds it and serves the job, the others
+ * wait (standbys). It is one key in a KV bucket of its own whose max_age is
+ * the TTL (NATS 2.9 has no per-key TTL). Taken with create (only when no
+ * live holder wrote it), renewed every TTL/3 with update on the revision
+ * last written (compare-and-set: after a standby took it the old holder's
+ * update fails), released on a clean shutdown by a delete on that revision.
+ *
+ * Fencing: a renewal refused by the compare-and-set, or none acknowledged
+ * by the time the lease could expire (less a margin), makes the lease lost:
+ * `held` turns false and onLost is called once; the holder must stop
+ * serving at once.
+ */
+export class JobLease {
+  readonly holder: string;
+  readonly timing: LeaseTiming;
+  private revision = 0;
+  /** When the lease counts as lost unless a renewal is acknowledged first: the last acknowledged one's sending + TTL - margin. */
+  private deadline = 0;
+  private lostError: TesseraError | undefined;
+  private renewTimer: ReturnType<typeof setTimeout> | undefined;
+  private deadlineTimer: ReturnType<typeof setTimeout> | undefined;
+  private stopped = false;
+
+  private constructor(
+    private readonly kv: KV,
+    readonly jobId: string,
+    timing: LeaseTiming,
+    private readonly options: JobLeaseOptions,
+  ) {
+    this.timing = timing;
+    this.holder = options.holder ?? `${hostname()}/${process.pid}/${randomUUID().slice(0, 8)}`;
+  }
+
+  /** Opens (or makes) job `jobId`'s lease bucket on `nc`, without taking the lease. */
+  static async open(nc: NatsConnection, jobId: string, options: JobLeaseOptions): Promise<JobLease> {
+    const timing = leaseTiming(options.ttlMs);
+    // A request may wait until the next renewal is due, no longer: a renewal that hangs must not outlive the lease.
+    const js = nc.jetstream({ timeout: timing.renewMs });
+    const kv = await retrying(`opening the lease bucket ${leaseBucketName(jobId)}`, options.retryMs ?? 20_000, () =>
+      js.views.kv(leaseBucketName(jobId), {
+        replicas: options.replicas,
+        ttl: timing.ttlMs,
+        history: 1,
+        // Reads go to the stream's leader: a replica's direct answer may lag, and who holds the lease must not.
+        allow_direct: false,
+        storage: StorageType.File,
+        description: `tessera job ${jobId}: the lease of the coordinator serving it`,
+      }),
+    );
+    return new JobLease(kv, jobId, timing, options);
+  }
+
+  /**
+   * True while this holder holds the lease. Read by the clock, not only by
+   * the timers: after the event loop stalled past the deadline it is false
+   * before the deadline's timer has run.
+   */
+  get held(): boolean {
+    return this.revision > 0 && this.lostError === undefined && Date.now() < this.deadline;
+  }
+
+  /** Why the lease was lost; undefined while held or never taken. */
+  get lost(): TesseraError | undefined {
+    return this.lostError;
+  }
+
+  /** Who holds the lease now (undefined when nobody does), as the bucket says. */
+  async currentHolder(): Promise<string | undefined> {
+    const entry = await this.kv.get(LEASE_KEY);
+    return entry && entry.operation === 'PUT' ? entry.string() : undefined;
+  }
+
+  /** Takes the lease if nobody holds it; false when someone does. */
+  async tryAcquire(): Promise<boolean> {
+    if (this.held) return true;
+    if (this.lostError || this.stopped) throw this.notHolding('take');
+    const sentAt = Date.now();
+    try {
+      const revision = await this.kv.create(LEASE_KEY, this.holder);
+      this.revision = revision;
+    } catch (error) {
+      if (isCasFailure(error) || isTransient(error)) return false;
+      throw leaseError('taking the lease', error);
+    }
+    this.confirmed(sentAt);
+    return true;
+  }
+
+  /**
+   * Waits as a standby until the lease is free, then takes it. `onWaiting`
+   * is told who holds it each time that changes. Rejects when `signal` aborts.
+   */
+  async acquire(options: { signal?: AbortSignal; onWaiting?(holder: string | undefined): void } = {}): Promise<void> {
+    let told: string | undefined | null = null;
+    while (!(await this.tryAcquire())) {
+      if (options.signal?.aborted) throw new TesseraError(ErrorCode.NotReady, 'stopped waiting for the lease', { field: 'lease' });
+      const holder = await this.currentHolder().catch(() => undefined);
+      if (holder !== told) options.onWaiting?.(holder);
+      told = holder;
+      await new Promise((resolve) => setTimeout(resolve, this.timing.pollMs));
+    }
+  }
+
+  /** Gives the lease up (a clean shutdown), so a standby takes it at once instead of after the TTL. */
+  async release(): Promise<void> {
+    const wasHeld = this.held;
+    this.stop();
+    if (!wasHeld) return;
+    // On the revision last written: a lease someone else took meanwhile is theirs to keep.
+    await this.kv.delete(LEASE_KEY, { previousSeq: this.revision }).catch(() => undefined);
+    this.revision = 0;
+  }
+
+  /** Stops renewing without releasing (the lease expires after its TTL). */
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.renewTimer);
+    clearTimeout(this.deadlineTimer);
+  }
+
+  /** A renewal (or the take) sent at `sentAt` succeeded: the lease is ours until sentAt + TTL - margin at the earliest. */
+  private confirmed(sentAt: number): void {
+    if (this.stopped) return;
+    clearTimeout(this.deadlineTimer);
+    const { ttlMs, marginMs, renewMs } = this.timing;
+    this.deadline = sentAt + ttlMs - marginMs;
+    this.deadlineTimer = setTimeout(
+      () => this.lose(`no renewal was acknowledged within ${ttlMs - marginMs} ms (the cluster is out of reach)`),
+      this.deadline - Date.now(),
+    );
+    this.scheduleRenewal(sentAt + renewMs - Date.now());
+  }
+
+  private scheduleRenewal(delayMs: number): void {
+    clearTimeout(this.renewTimer);
+    this.renewTimer = setTimeout(() => void this.renew(), Math.max(0, delayMs));
+  }
+
+  private async renew(): Promise<void> {
+    if (!this.held || this.stopped) return;
+    const sentAt = Date.now();
+    try {
+      const revision = await this.kv.update(LEASE_KEY, this.holder, this.revision);
+      if (!this.held) return;
+      this.revision = revision;
+      this.confirmed(sentAt);
+    } catch (error) {
+      if (!this.held || this.stopped) return;
+      if (isCasFailure(error)) {
+        // A renewal whose answer was lost may have landed: the key then still names this holder, at a revision we did not see.
+        const entry = await this.kv.get(LEASE_KEY).catch(() => null);
+        if (entry?.operation === 'PUT' && entry.string() === this.holder && entry.revision > this.revision) {
+          this.revision = entry.revision;
+          this.scheduleRenewal(0);
+          return;
+        }
+        this.lose(`the lease was taken by ${entry?.operation === 'PUT' ? entry.string() : 'nobody (it expired)'}: the renewal's compare-and-set failed`);
+        return;
+      }
+      // Out of reach, or a leader election: try again soon; the deadline timer ends it if the cluster does not answer in time.
+      if (!isTransient(error)) {
+        this.lose(`a renewal failed: ${(error as Error).message}`);
+        return;
+      }
+      this.scheduleRenewal(Math.min(250, this.timing.pollMs));
+    }
+  }
+
+  private lose(reason: string): void {
+    if (this.lostError || this.stopped) return;
+    this.lostError = new TesseraError(ErrorCode.Internal, `lost the lease of job ${this.jobId}: ${reason}`, { field: 'lease' });
+    this.stop();
+    this.options.onLost?.(this.lostError);
+  }
+
+  private notHolding(what: string): TesseraError {
+    return this.lostError ?? new TesseraError(ErrorCode.Internal, `cannot ${what} the lease of job ${this.jobId}: stopped`, { field: 'lease' });
+  }
+}
+
+function isCasFailure(error: unknown): boolean {
+  return (error as { api_error?: { err_code?: number } })?.api_error?.err_code === WRONG_LAST_SEQUENCE;
+}
+
+function leaseError(what: string, error: unknown): TesseraError {
+  return new TesseraError(ErrorCode.Internal, `job lease: ${what} failed: ${(error as Error)?.message ?? String(error)}`, { field: 'lease', cause: error });
+}
