@@ -26,6 +26,9 @@ export interface AppOptions extends JobRoutesOptions {
 export function createApp(hub: Hub, options: AppOptions): Hono {
   const app = new Hono();
   app.get('/health', (c) => c.json({ ok: true, jobs: hub.runners.size }));
+  // Kubernetes' names: alive, and ready for traffic. A standby (standby.ts) answers the same paths, /readyz with 503.
+  app.get('/healthz', (c) => c.json({ ok: true, jobs: hub.runners.size }));
+  app.get('/readyz', (c) => c.json({ ready: true, jobs: hub.runners.size }));
   app.get('/api/openapi.json', (c) => c.json(openApiDocument));
   // Open like /health: Prometheus scrapes it, and it names no secrets.
   const metrics = createMetrics(hub);

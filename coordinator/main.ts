@@ -16,6 +16,10 @@ import { parseSeeds } from './nats-identities.ts';
 import { startCoordinator } from './server.ts';
 import { STORE_CLI_USAGE, storesFromCli } from './store/cli.ts';
 import { jobData } from './job-data.ts';
+import { parseJobConfig } from './config.ts';
+import { lead, type Leadership } from './leadership.ts';
+import { fencedStores } from './store/fenced-stores.ts';
+import type { JetStreamStores } from './store/jetstream-stores.ts';
 
 const USAGE = `Usage: tessera-coordinator [options]
 
@@ -42,7 +46,10 @@ Runs a coordinator: serves the worker protocol on ws://HOST:PORT/ws and the API 
   --door-limits JSON   override limits on what workers may send, e.g. '{"maxPreHelloPerAddress":256}' behind a proxy
                        (env TESSERA_DOOR_LIMITS; keys and defaults in coordinator/limits.ts)
 ${NATS_CLI_USAGE}                       with --nats, Node workers can also join over NATS (workers always can over WebSockets)
-${STORE_CLI_USAGE}  --help               print this and exit
+${STORE_CLI_USAGE}  --lease-ttl MS        with --store nats: the job's lease TTL (default 8000); the coordinator holding the lease
+                       serves the job, others wait as standbys (503 on /readyz) and take over when it expires;
+                       one that loses it exits with code 4 (docs/job-store.md, standby coordinators)
+  --help               print this and exit
 `;
 
 const { values } = parseArgs({
@@ -63,6 +70,7 @@ const { values } = parseArgs({
     // Where each job's checkpoint, status and round log are kept (coordinator/store/cli.ts).
     store: { type: 'string', default: 'folder' },
     'store-replicas': { type: 'string' },
+    'lease-ttl': { type: 'string' },
     ...NATS_CLI_OPTIONS,
   },
 });
@@ -154,6 +162,30 @@ const stores = await storesFromCli(values, nats).catch((error: unknown) => {
   process.stderr.write(`refusing to start: ${error.message}\n`);
   process.exit(error.code === 'INVALID_CONFIG' ? 2 : error.code === 'UNAUTHORIZED' ? 3 : 1);
 });
+// With --store nats the job is served by whichever coordinator holds its lease; the others wait here as standbys.
+let leadership: Leadership | undefined;
+if (stores.kind === 'nats') {
+  try {
+    leadership = await lead({
+      nats: nats!,
+      jobId: parseJobConfig(jobConfig).id,
+      replicas: (stores as JetStreamStores).replicas,
+      ttlMs: values['lease-ttl'] === undefined ? undefined : Number(values['lease-ttl']),
+      port: Number(values.port),
+      host: values.host,
+      print: (line) => process.stdout.write(`${line}\n`),
+      // Fencing: no round more, no write more (the store refuses them already); Kubernetes restarts this one as a standby.
+      onLost: (error) => {
+        process.stderr.write(`${error.message}; stopping at once, a standby takes the job over\n`);
+        process.exit(4);
+      },
+    });
+  } catch (error) {
+    if (!(error instanceof TesseraError)) throw error;
+    process.stderr.write(`refusing to start: ${error.code}${error.field ? ` at ${error.field}` : ''}: ${error.message}\n`);
+    process.exit(error.code === 'INVALID_CONFIG' ? 2 : 1);
+  }
+}
 const coordinator = await startCoordinator({
   port: Number(values.port),
   host: values.host,
@@ -165,7 +197,7 @@ const coordinator = await startCoordinator({
   natsWorkerSeeds,
   limits,
   nats,
-  stores,
+  stores: leadership ? fencedStores(stores, [leadership.lease]) : stores,
   onNatsStatus: (status) => process.stdout.write(`${status}\n`),
 }).catch((error: unknown) => {
   if (error instanceof TesseraError && error.field === 'nats') {
@@ -259,6 +291,8 @@ async function shutdown(code: number): Promise<void> {
   // A finished job has written its final outputs already.
   if (!runner.ended) await runner.flush();
   await coordinator.close();
+  // After the last checkpoint: a standby takes over at once rather than after the lease's TTL.
+  await leadership?.release();
   process.exit(code);
 }
 runner.on('finished', (round) => {

@@ -22,7 +22,8 @@ const USAGE = `Usage: tessera-worker (--url ws://HOST:PORT/ws | --nats nats://HO
 
 Joins a Tessera coordinator and trains until stopped (Ctrl+C leaves cleanly).
 
-  --url URL            the coordinator's WebSocket URL (env TESSERA_URL)
+  --url URL[,URL...]   the coordinator's WebSocket URL (env TESSERA_URL); several, comma-separated: the coordinators
+                       of one job (a leader and its standbys, docs/job-store.md), tried in turn on each reconnect
 ${NATS_CLI_USAGE}
   --coordinator URL    with --nats and no NATS credentials: borrow this worker's own NATS identity from the
                        coordinator's API at URL (env TESSERA_COORDINATOR_URL; needs the worker token)
@@ -169,6 +170,12 @@ function onEvent(event: WorkerEvent): void {
   }
 }
 
+/** The coordinators to try in turn; one in the usual case. */
+const urls = (values.url ?? '')
+  .split(',')
+  .map((url) => url.trim())
+  .filter(Boolean);
+
 /** Over NATS the job is part of every subject, so the worker names one: the coordinator's default id unless told. */
 const jobId = values.job ?? (nats ? DEFAULT_NATS_JOB : undefined);
 
@@ -181,11 +188,13 @@ const client: WorkerClient = new WorkerClient({
   device: backend.device,
   name: values.name,
   // NATS when given (cluster workers), else the coordinator's WebSocket.
-  transport: nats ? natsWorkerTransport({ ...nats, name: `tessera-worker-${values.name}` }, log) : nodeWebSocketTransport(values.url!),
+  transport: nats ? natsWorkerTransport({ ...nats, name: `tessera-worker-${values.name}` }, log) : nodeWebSocketTransport(urls),
+  // Several coordinators: at most one serves, a standby refuses at once, so the next is tried within 2 s rather than 10.
+  reconnectMaxMs: urls.length > 1 ? 2_000 : undefined,
   loadBatch: (dataset, indices, shardIds) => {
     if (!dataset.shardHashes) return loadDataset(dataset.id).batch(indices);
     // A folder dataset: its shards by hash, from this machine's cache (where a local coordinator wrote them) or the coordinator's API.
-    shards ??= new ShardCache(shardFetcher(values.url ?? values.coordinator, () => [client.workerId, client.dataToken]));
+    shards ??= new ShardCache(shardFetcher(urls[0] ?? values.coordinator, () => [client.workerId, client.dataToken]));
     return shards.batch({ imageShape: dataset.imageShape, shardHashes: dataset.shardHashes }, indices, shardIds);
   },
   onEvent,
