@@ -40,7 +40,7 @@ const KUBECTL = process.env.KUBECTL ?? 'kubectl';
 type K8sObject = {
   apiVersion: string;
   kind: string;
-  metadata: { name: string; labels?: Record<string, string>; annotations?: Record<string, string> };
+  metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string> };
   [key: string]: any;
 };
 type Labels = Record<string, string>;
