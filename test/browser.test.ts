@@ -161,18 +161,20 @@ describe('browser worker', () => {
     // Later rounds keep closing (the Node worker and the webgpu tab carry on), and none waits for the closed tab.
     await until(
       async () => roundLog().length,
-      (count) => count >= roundsBefore + 3,
+      (count) => count >= roundsBefore + 5,
       120_000,
-      'three more rounds',
+      'five more rounds',
     );
     const after = roundLog().slice(roundsBefore);
     expect(after.every((line) => line.applied)).toBe(true);
-    // A tab that was in the round open when it closed got its update in, or that round counts it as failed (LEFT, or
-    // DEADLINE when a loaded machine made it late before it closed); one that closed between two rounds (while the last
-    // was stepped and logged) is in neither. Either way no later round counts it or waits for it.
-    const later = after.slice(1);
-    expect(later.some((line) => line.updates.some((update) => update.workerId === workerId))).toBe(false);
-    expect(later.some((line) => line.failures.some((failure) => failure.workerId === workerId))).toBe(false);
+    // The round log is written off the round's path, so when it is read before the close it may lack the round that
+    // had just closed: the first two rounds of `after` may carry the tab's update, and one of the first three may count
+    // it as failed (LEFT: the round open at the close, or one opened in the moment before the coordinator saw it; or
+    // DEADLINE on a loaded machine). From the fourth on, nothing of it: no round waits for it.
+    const mentions = (line: RoundLine) => [...line.updates, ...line.failures].some((entry) => entry.workerId === workerId);
+    expect(after.slice(2).some((line) => line.updates.some((update) => update.workerId === workerId))).toBe(false);
+    expect(after.filter((line) => line.failures.some((failure) => failure.workerId === workerId)).length).toBeLessThanOrEqual(1);
+    expect(after.slice(3).some(mentions)).toBe(false);
     expect(coordinator.output()).toMatch(new RegExp(`worker ${workerId} left`));
   });
 });

@@ -262,7 +262,9 @@ describe.each(OVERLAYS)('k8s/overlays/%s', (overlay) => {
         }
       }
     }
-    expect(probed).toEqual(expect.arrayContaining(['livenessProbe /health', 'readinessProbe /health']));
+    // Ready on /health with one coordinator; on /readyz with a leader and a standby (the standby answers it 503).
+    const readiness = overlay === 'cluster' ? 'readinessProbe /readyz' : 'readinessProbe /health';
+    expect(probed).toEqual(expect.arrayContaining(['livenessProbe /health', readiness]));
   });
 
   it('resolves every Secret key and ConfigMap the pods refer to', () => {
@@ -500,9 +502,12 @@ describe('k8s/overlays/cluster (issue #16: NATS cluster with JetStream, coordina
     expect(container.startupProbe.periodSeconds * container.startupProbe.failureThreshold).toBeGreaterThanOrEqual(600);
   });
 
-  it('runs the coordinator as a Deployment on --store nats, with no volume claim', () => {
+  it('runs the coordinator as a Deployment on --store nats, with no volume claim: a leader and a standby, only the leader ready', () => {
     const coordinator = objects().byComponent('coordinator');
     expect(coordinator.kind).toBe('Deployment');
+    expect(coordinator.spec.replicas).toBe(2);
+    expect(coordinator.spec.strategy.rollingUpdate).toEqual({ maxSurge: 0, maxUnavailable: 1 });
+    expect(coordinator.spec.template.spec.containers[0].readinessProbe.httpGet.path).toBe('/readyz');
     expect(coordinator.spec.volumeClaimTemplates).toBeUndefined();
     expect(coordinator.spec.template.spec.volumes.some((volume: any) => volume.persistentVolumeClaim)).toBe(false);
     expect(coordinator.spec.template.spec.containers[0].args).toEqual(['--config', '/etc/tessera/job.json', '--store', 'nats']);
