@@ -1,8 +1,9 @@
 import { connect, type NatsConnection } from 'nats';
 import { isChunk, Reassembler, splitMessage } from '../../shared/codec/chunking.ts';
 import { getCodec } from '../../shared/codec/index.ts';
+import { arraysToTensors } from '../../shared/codec/named.ts';
 import { pack, unpack } from '../../shared/codec/packr.ts';
-import type { NamedArrays, NamedTensors } from '../../shared/codec/types.ts';
+import type { NamedArrays } from '../../shared/codec/types.ts';
 import { PROTOCOL_VERSION, type Assign, type CoordinatorMessage, type Hello, type Update } from '../../shared/protocol/messages.ts';
 import { subjects } from '../../shared/protocol/subjects.ts';
 import { createUniform, deriveSeed } from '../../shared/training/random.ts';
@@ -185,7 +186,6 @@ class SimulatedNatsWorker {
       const { options, report } = this.state;
       const shapes = this.state.shapes!;
       const grads = fleetGradient(options.seed, this.index, assign.round, shapes);
-      const tensors: NamedTensors = Object.fromEntries(Object.entries(grads).map(([name, data]) => [name, { dtype: 'float32', shape: shapes[name], data }]));
       const update: Update = {
         type: 'update',
         jobId: assign.jobId,
@@ -194,7 +194,7 @@ class SimulatedNatsWorker {
         weightsHash: assign.weightsHash,
         samples: assign.sampleIndices.length,
         codec: 'f32',
-        tensors: getCodec('f32').encode(tensors).slice(),
+        tensors: getCodec('f32').encode(arraysToTensors(grads, shapes)).slice(),
         losses: options.losses,
         timing: { computeMs: options.computeMs, fetchMs: 0 },
       };
