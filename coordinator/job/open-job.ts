@@ -65,8 +65,9 @@ async function openFromStore(requested: JobConfig, store: JobStore): Promise<{ r
     );
   }
   // A family from a module is checked on that data first, unless it is the data it was admitted on.
-  await admitForData(spec, spec.parseConfig(config.model.config), dataShape);
-  const samplingTrainer = spec.createTrainer(spec.parseConfig(config.model.config), dataShape);
+  const modelConfig = spec.parseConfig(config.model.config);
+  await admitForData(spec, modelConfig, dataShape);
+  const samplingTrainer = spec.createTrainer(modelConfig, dataShape);
   const state = checkpoint?.state ?? Job.initialState(spec, samplingTrainer.initialWeights(config.training.seed), config.dataset.shards);
   // A checkpoint from before data hashes adopts the folder as it is now.
   if (dataHash) state.dataHash = dataHash;
