@@ -75,6 +75,8 @@ const TRIALS: Record<string, Trial> = {
   'width-48': { description: 'width 48', modelConfig: { width: 48 } },
   'lr-half-3000': { description: 'learning rates halve every 3,000 steps', training: { lrHalfLife: 3000 } },
   'd-depth-3': { description: 'a third conv in D (3x3, stride 1, at 7x7)', modelConfig: { discriminatorDepth: 3 } },
+  'g-depth-3': { description: 'a third conv in G (3x3, stride 1, at 14x14, normalized)', modelConfig: { generatorDepth: 3 } },
+  'g-depth-4': { description: 'two more convs in G (3x3, stride 1, at 14x14, normalized)', modelConfig: { generatorDepth: 4 } },
   'd-width-48': { description: 'D at width 48 (G at 32)', modelConfig: { discriminatorWidth: 48 } },
   'pixel-norm': { description: 'pixel norm in G instead of layer norm', modelConfig: { generatorNorm: 'pixel' } },
 };

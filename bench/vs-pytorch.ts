@@ -61,6 +61,7 @@ stepped in turn in the same run. Skipped (exit 0) when no Python imports torch.
   --malloc MODE        kept (default): glibc keeps freed memory in both children, as wasm's heap does;
                        default: glibc's own thresholds (PyTorch then page-faults fresh buffers every step)
   --profile            time the kernels of one tfjs step of each model (tf.profile) instead of comparing
+  --config JSON        overrides of the models' default configs, e.g. '{"generatorDepth":3}' with --models dcgan
   --check              compare one step's losses and gradient norms, same weights and inputs on both sides, instead
   --quick              a smoke run: batch 8, one warm-up step and one timed step
   --child MODEL        (internal) serve MODEL's tfjs steps on stdin/stdout
@@ -77,6 +78,7 @@ const values = benchOptions(USAGE, {
   malloc: { type: 'string', default: 'kept' },
   profile: { type: 'boolean', default: false },
   check: { type: 'boolean', default: false },
+  config: { type: 'string' },
   child: { type: 'string' },
 });
 const QUICK = values.quick;
@@ -107,11 +109,17 @@ function positive(name: string, text: string, min = 1): number {
 }
 
 /** A model's trainer at its defaults, on wasm with the project's kernels, and a batch of seeded pixels. */
+/** A model's config: its defaults with --config's overrides, checked by the model's own schema. */
+function modelConfig(modelId: string) {
+  const spec = getModel(modelId, '--models');
+  return { spec, config: spec.parseConfig({ ...spec.defaults, ...(values.config ? JSON.parse(values.config) : {}) }) };
+}
+
 async function setUp(modelId: string, batchSize: number) {
   const choice = await selectNodeBackend('wasm');
-  const spec = getModel(modelId, '--models');
-  const trainer = spec.createTrainer(spec.defaults);
-  return { choice, spec, trainer, batch: syntheticBatch(spec, batchSize, 42) };
+  const { spec, config } = modelConfig(modelId);
+  const trainer = spec.createTrainer(config);
+  return { choice, spec, config, trainer, batch: syntheticBatch(spec, batchSize, 42) };
 }
 
 /** Threads of the wasm module (1 unless tfjs loaded its threaded build). */
@@ -173,7 +181,7 @@ function summarize(samples: number[]): Timings {
 
 /** Starts a model's tfjs child and one PyTorch child per thread count, then steps them in turn. */
 async function compare(modelId: string, python: string): Promise<Comparison> {
-  const spec = getModel(modelId, '--models');
+  const { config } = modelConfig(modelId);
   const children: StepChild[] = [];
   // The same malloc for both sides: Node's array buffers (the gradients read back) come from glibc too.
   const malloc = values.malloc === 'kept' ? KEEP_FREED_MEMORY : {};
@@ -181,7 +189,7 @@ async function compare(modelId: string, python: string): Promise<Comparison> {
     const tfjs = await StepChild.start(
       `tfjs ${modelId}`,
       process.execPath,
-      ['--import', 'tsx', fileURLToPath(import.meta.url), '--child', modelId, '--batch', String(BATCH)],
+      ['--import', 'tsx', fileURLToPath(import.meta.url), '--child', modelId, '--batch', String(BATCH), ...(values.config ? ['--config', values.config] : [])],
       START_TIMEOUT_MS,
       { ...process.env, ...malloc },
     );
@@ -196,7 +204,7 @@ async function compare(modelId: string, python: string): Promise<Comparison> {
         OPENBLAS_NUM_THREADS: String(threads),
         PYTHONDONTWRITEBYTECODE: '1',
       };
-      const args = [PYTORCH_STEP, '--model', modelId, '--config', JSON.stringify(spec.defaults), '--batch', String(BATCH), '--threads', String(threads)];
+      const args = [PYTORCH_STEP, '--model', modelId, '--config', JSON.stringify(config), '--batch', String(BATCH), '--threads', String(threads)];
       const started = await StepChild.start(`PyTorch ${modelId} ${threads} threads`, python, args, START_TIMEOUT_MS, env);
       children.push(started.child);
       pytorch.push({ threads, ready: started.ready });
@@ -323,11 +331,11 @@ async function checkEquivalence(python: string): Promise<boolean> {
   const rows: string[][] = [];
   let agreed = true;
   for (const modelId of MODELS) {
-    const { spec, trainer, batch } = await setUp(modelId, BATCH);
+    const { config, trainer, batch } = await setUp(modelId, BATCH);
     try {
       // A diffusion trainer's schedule: PyTorch takes its ᾱ as they are.
       const alphaBars = (trainer as { schedule?: { alphaBars: ArrayLike<number> } }).schedule?.alphaBars;
-      for (const agreement of await compareWithPytorch(python, { id: modelId, config: spec.defaults }, trainer, batch, 7, alphaBars)) {
+      for (const agreement of await compareWithPytorch(python, { id: modelId, config }, trainer, batch, 7, alphaBars)) {
         const same = agreement.relativeDifference <= TOLERANCE;
         agreed &&= same;
         const cells = [agreement.tfjs, agreement.pytorch, agreement.relativeDifference].map((value) => value.toPrecision(4));

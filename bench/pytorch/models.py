@@ -107,12 +107,19 @@ class Generator(nn.Module):
         self.norm0 = example_norm(2 * w, config["generatorNorm"])
         self.up1 = conv_transpose_same(2 * w, w, 7)
         self.norm1 = example_norm(w, config["generatorNorm"])
+        # generatorDepth past 2 adds 3x3 stride-1 convolutions at 14x14, each normalized (blocks.ts's g_conv3, g_norm3...).
+        self.extra = [i for i in range(3, config.get("generatorDepth", 2) + 1)]
+        for i in self.extra:
+            setattr(self, f"conv{i}", SameConv2d(w, w, 3, 1, 14))
+            setattr(self, f"norm{i}", example_norm(w, config["generatorNorm"]))
         self.up2 = conv_transpose_same(w, 1, 14)
 
     def forward(self, latents):
         x = self.dense(latents).view(-1, 2 * self.width, 7, 7)
         x = F.leaky_relu(self.norm0(x), self.leak)
         x = F.leaky_relu(self.norm1(self.up1(x)), self.leak)
+        for i in self.extra:
+            x = F.leaky_relu(getattr(self, f"norm{i}")(getattr(self, f"conv{i}")(x)), self.leak)
         return torch.tanh(self.up2(x))
 
 

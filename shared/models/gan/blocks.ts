@@ -29,6 +29,8 @@ export interface GanArchitecture {
   powerIterations: number;
   /** D's convolutions: the two strided ones, then 3x3 stride-1 ones at the last grid; 2 when absent. */
   discriminatorDepth?: number;
+  /** G's convolutions: the two transposed ones, with 3x3 stride-1 ones at the half grid between them; 2 when absent. */
+  generatorDepth?: number;
   /** D's base channel count (w, then 2w); `width` when absent or 0. */
   discriminatorWidth?: number;
 }
@@ -56,7 +58,9 @@ function normalizeAndActivate(x: tf.SymbolicTensor, config: GanArchitecture, ind
  * G from its input vector (latents, with the label's embedding when
  * conditional) to an image of the data's shape in [-1, 1]: a dense layer to a
  * grid a quarter of the image's size (7x7 for 28x28, 8x8 for 32x32), then two
- * 2x transposed convolutions, the last one to the image's channels.
+ * 2x transposed convolutions, the last one to the image's channels; with
+ * `generatorDepth` past 2, 3x3 stride-1 convolutions at the half grid (14x14)
+ * between them, each normalized and activated as the others.
  */
 export function generatorBody(input: tf.SymbolicTensor, config: GanArchitecture, seed: number, data: DataShape): tf.SymbolicTensor {
   const w = config.width;
@@ -66,6 +70,13 @@ export function generatorBody(input: tf.SymbolicTensor, config: GanArchitecture,
   x = normalizeAndActivate(x, config, 0);
   x = apply(tf.layers.conv2dTranspose({ name: 'g_up1', filters: w, kernelSize: 4, strides: 2, padding: 'same', kernelInitializer: initializer(seed + 2) }), x);
   x = normalizeAndActivate(x, config, 1);
+  for (let i = 3; i <= (config.generatorDepth ?? 2); i++) {
+    x = apply(
+      tf.layers.conv2d({ name: `g_conv${i}`, filters: w, kernelSize: 3, strides: 1, padding: 'same', kernelInitializer: initializer(seed + 30 + i) }),
+      x,
+    );
+    x = normalizeAndActivate(x, config, i);
+  }
   const up2 = tf.layers.conv2dTranspose({
     name: 'g_up2',
     filters: data.imageShape[2],

@@ -92,9 +92,10 @@ describe('dcgan: data-parallel gradients equal single-process gradients', () => 
 });
 
 describe.each([
-  { generatorNorm: 'pixel', discriminatorNorm: 'none' },
-  { generatorNorm: 'layer', discriminatorNorm: 'spectral' },
-] as const)('dcgan with G norm $generatorNorm and D norm $discriminatorNorm: every example still on its own', (options) => {
+  { generatorNorm: 'pixel', discriminatorNorm: 'none', generatorDepth: 2 },
+  { generatorNorm: 'layer', discriminatorNorm: 'spectral', generatorDepth: 2 },
+  { generatorNorm: 'layer', discriminatorNorm: 'spectral', generatorDepth: 3 },
+] as const)('dcgan with G norm $generatorNorm, D norm $discriminatorNorm, G depth $generatorDepth: every example still on its own', (options) => {
   const config = dcgan.parseConfig({ width: 8, latentDim: 16, ...options });
   let trainer: DcganTrainer;
 

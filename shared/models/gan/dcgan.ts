@@ -32,6 +32,8 @@ export const dcganSchema: Schema<DcganConfig> = {
   // Two strided convolutions (the DCGAN paper's MNIST D) and a third, 3x3 stride 1 at the last grid: at equal CPU time it
   // scored 0.68x the Fréchet distance of two and more recognisable digits (docs/training-runs.md); more add further ones.
   discriminatorDepth: fields.integer(3, 2, 6),
+  // Two transposed convolutions (the DCGAN paper's MNIST G); more add 3x3 stride-1 ones at the half grid.
+  generatorDepth: fields.integer(2, 2, 6),
   // 0: D as wide as G (width).
   discriminatorWidth: fields.integer(0, 0, 512),
   // Sampling only: training always draws the full normal.
