@@ -32,6 +32,12 @@ export class OutputWriter {
   lastCheckpointAt: number | undefined;
   readonly roundLog: RoundLogWriter;
   private writes: Promise<void> = Promise.resolve();
+  /**
+   * Set by `close`: the store is closed, so a write queued after it (a round
+   * closed by a late message while the transports shut down) is dropped, not
+   * written into a folder that may be being removed.
+   */
+  private closed = false;
   private status: JobStatus = 'waiting';
   private lastCheckpoint: JobStatusRecord['checkpoint'] = null;
 
@@ -58,6 +64,7 @@ export class OutputWriter {
 
   /** Runs `write` after the writes already queued. */
   enqueue(write: () => Promise<void>): void {
+    if (this.closed) return;
     this.writes = this.writes.then(write).catch((error: Error) => {
       this.events.emit('outputError', error);
     });
@@ -132,6 +139,7 @@ export class OutputWriter {
   async close(): Promise<void> {
     await this.quality.close();
     await this.settled();
+    this.closed = true;
     await this.store.close();
   }
 
