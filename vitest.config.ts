@@ -1,7 +1,25 @@
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
 
 /** Files that start processes (coordinators, workers, nats-server, Chromium) or time the machine: they live in test/. */
 const CROSS_PROCESS = ['test/**/*.test.ts'];
+/**
+ * Files of test/ that start servers but spend their time waiting on them (NATS clusters electing leaders, leases
+ * expiring, kubectl renders), with no worker computing and no timing finer than a second: they run beside the unit
+ * files, two files at a time, instead of in the serial queue (~90 s of that queue's ~15 minutes).
+ */
+const WAITING = [
+  'test/lease.test.ts',
+  'test/store-contract.test.ts',
+  'test/nats-cluster-config.test.ts',
+  'test/nats-config.test.ts',
+  'test/k8s.test.ts',
+  'test/impersonation.test.ts',
+  'test/impersonation-nats.test.ts',
+  'test/amplification-nats.test.ts',
+  'test/fuzz.test.ts',
+  'test/layout.test.ts',
+  'test/api.test.ts',
+];
 const UNIT = [
   'shared/**/*.test.ts',
   'runtime/**/*.test.ts',
@@ -25,8 +43,19 @@ export default defineConfig({
       },
       {
         extends: true,
+        // Same group as the unit files, so vitest runs them in one pool of two: a waiting file takes a slot, not the CPU.
+        test: { name: 'waiting', include: WAITING, maxWorkers: 2, sequence: { groupOrder: 0 } },
+      },
+      {
+        extends: true,
         // Tests that start processes share two cores with them: one file at a time, after the unit files.
-        test: { name: 'cross-process', include: CROSS_PROCESS, fileParallelism: false, sequence: { groupOrder: 1 } },
+        test: {
+          name: 'cross-process',
+          include: CROSS_PROCESS,
+          exclude: [...configDefaults.exclude, ...WAITING],
+          fileParallelism: false,
+          sequence: { groupOrder: 1 },
+        },
       },
     ],
   },

@@ -26,12 +26,23 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   npm ci --no-audit --no-fund
 fi
 
-npx tsc --noEmit -p .
-# shared/ once more with neither DOM nor Node types: code both runtimes run imports neither.
-npx tsc --noEmit -p shared
-# Lint and format (npm run format fixes the format).
-npx eslint .
-npx prettier --check --log-level warn "**/*.{ts,js,mjs}"
+# Static checks in two lanes, one a core (~35 s one after another): the whole tree's type check in one; in the
+# other, shared/ once more with neither DOM nor Node types (code both runtimes run imports neither), then lint and
+# format (npm run format fixes the format). Each lane's output is printed whole once it is done.
+static_logs=$(mktemp -d)
+(npx tsc --noEmit -p . >"$static_logs/types" 2>&1) &
+types_pid=$!
+(npx tsc --noEmit -p shared && npx eslint . && npx prettier --check --log-level warn "**/*.{ts,js,mjs}") >"$static_logs/style" 2>&1 &
+style_pid=$!
+static=0
+wait "$types_pid" || static=1
+wait "$style_pid" || static=1
+cat "$static_logs/types" "$static_logs/style"
+rm -rf "$static_logs"
+if [ "$static" -ne 0 ]; then
+  echo "static checks failed (type check, lint or format): see above"
+  exit 1
+fi
 mkdir -p test-artifacts
 status=0
 npx vitest run --reporter=default --reporter=json --outputFile.json=test-artifacts/vitest.json "$@" || status=$?
