@@ -4,11 +4,11 @@
  * imports this module rather than shared/data/registry.ts directly.
  */
 import { supplyDatasetLoader } from '../../shared/data/registry.ts';
-import { loadMnist } from '../../shared/data/mnist.ts';
 import { loadFashionMnist } from './fashion-mnist.ts';
 import { describeImages, loadImages } from './images.ts';
+import { loadMnistCached } from './mnist.ts';
 
-supplyDatasetLoader('mnist', loadMnist);
+supplyDatasetLoader('mnist', () => loadMnistCached());
 supplyDatasetLoader('fashion-mnist', () => loadFashionMnist());
 supplyDatasetLoader('images', loadImages, describeImages);
 

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { getDatasetSpec, listDatasets, loadDataset } from './datasets.ts';
-import { datasetCacheDir, readFashionMnist } from './fashion-mnist.ts';
+import { datasetCacheDir } from './cache.ts';
+import { readFashionMnist } from './fashion-mnist.ts';
 
 const cacheDir = mkdtempSync(join(tmpdir(), 'tessera-datasets-'));
 afterAll(() => rmSync(cacheDir, { recursive: true, force: true }));

@@ -1,19 +1,14 @@
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { tesseraCacheDir } from './cache.ts';
+import { datasetCacheDir, readOrMakeCacheFile } from './cache.ts';
 import { InMemoryDataset } from '../../shared/data/dataset.ts';
 
 const CLASSES = 10;
 const PIXELS = 28 * 28;
 /** Bumped when the cache file's layout changes: part of its name, so an old file is never misread. */
 const FORMAT = 1;
-
-/** Where converted datasets go: $TESSERA_CACHE/datasets, else ~/.cache/tessera/datasets. */
-export function datasetCacheDir(env: NodeJS.ProcessEnv = process.env): string {
-  return tesseraCacheDir('datasets', env);
-}
 
 /** The package's ten JSON files, one per class (7,000 images each, 784 integers in 0-255 per image). */
 function sourceFiles(): string[] {
@@ -46,24 +41,10 @@ export function readFashionMnist(cacheDir: string): { dataset: InMemoryDataset; 
     return bytes;
   });
   const path = join(cacheDir, `fashion-mnist-v${FORMAT}-${hash.digest('hex').slice(0, 16)}.bin`);
-  let bytes: Uint8Array | undefined;
-  try {
-    bytes = readFileSync(path);
-  } catch {
-    bytes = undefined;
-  }
-  const count = bytes ? bytes.length / (1 + PIXELS) : 0;
-  // A missing or torn file (a size that is not a whole number of examples) is made again.
-  const converted = !bytes || !Number.isInteger(count) || count === 0;
-  if (converted) {
-    bytes = convert(sources);
-    mkdirSync(cacheDir, { recursive: true });
-    // Written aside and renamed: two processes converting at once each leave a whole file.
-    const partial = `${path}.${process.pid}.partial`;
-    writeFileSync(partial, bytes);
-    renameSync(partial, path);
-  }
-  return { dataset: fromBytes(bytes!), path, converted };
+  // A torn file (a size that is not a whole number of examples) is made again.
+  const isWhole = (bytes: Uint8Array) => bytes.length > 0 && Number.isInteger(bytes.length / (1 + PIXELS));
+  const { bytes, made } = readOrMakeCacheFile(path, isWhole, () => convert(sources));
+  return { dataset: fromBytes(bytes), path, converted: made };
 }
 
 /** JSON per class -> one buffer: every label (one byte each), then every image's pixels (one byte each). */
