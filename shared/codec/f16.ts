@@ -90,4 +90,11 @@ const f16Data: DataCodec = {
  * Lossy: float32 tensors travel as IEEE half (|err| <= max(|x|·2^-11, 2^-25);
  * |x| >= 65520 becomes ±Infinity; NaN stays NaN), other dtypes as in f32.
  */
-export const f16Codec = wireCodec('f16', false, f16Data, f16ErrorBound);
+export const f16Codec = wireCodec('f16', false, f16Data, f16ErrorBound, {
+  // B(x)_i = max(u|x_i|, m), u = 2^-11, m = 2^-25, and |x_i - s_i| <= B(x)_i for the decoded s_i: where u|x_i| >= m,
+  // u|x_i| <= u|s_i| + u B(x)_i gives B(x)_i <= B(s)_i / (1 - u); elsewhere B(x)_i = m <= B(s)_i.
+  fromDecoded: 1 / (1 - 2 ** -11),
+  // max(u|x_i + e_i|, m) <= max(u|x_i|, m) + u|e_i|, element by element, so in L2 too.
+  scale: 1,
+  perChange: 2 ** -11,
+});

@@ -15,3 +15,4 @@ export * from './registry.ts';
 export * from './f32.ts';
 export * from './f16.ts';
 export * from './int8.ts';
+export * from './error-feedback.ts';

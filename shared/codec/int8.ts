@@ -104,4 +104,13 @@ function bad(field: string, message: string): never {
  * float32 scale (maxabs/127); see int8ErrorBound. A block with NaN or ±Infinity
  * decodes as all NaN. Other dtypes travel as in f32.
  */
-export const int8Codec = wireCodec('int8', false, int8Data, int8ErrorBound);
+export const int8Codec = wireCodec('int8', false, int8Data, int8ErrorBound, {
+  // A block's largest |q| is 127 (its scale is maxabs/127 rounded up by under 2^-23), so its decoded maximum is 127 x scale
+  // rounded to float32 (2^-24 relative), and the decoded block's own scale is at least the sent one x (1 - 2^-24).
+  fromDecoded: 1 / (1 - 2 ** -24),
+  // A block's maxabs grows by at most max|e| over the block, so its scale by max|e| / 127, and rounding up adds 2^-23 relative
+  // (scales in float32's normal range: block maxima above 1.5e-36). Summed in L2 over blocks of 256, max|e| per block is
+  // at most its L2 norm, so ||B(x + e)|| <= (1 + 2^-23)(||B(x)|| + sqrt(256) (1/2 + 2^-16) / 127 ||e||).
+  scale: 1 + 2 ** -23,
+  perChange: ((1 + 2 ** -23) * Math.sqrt(INT8_BLOCK) * (0.5 + 2 ** -16)) / 127,
+});

@@ -1,5 +1,5 @@
 import { ErrorCode, TesseraError, describe, invalid } from '../protocol/errors.ts';
-import type { DType, HostTensor, NamedTensors, TensorCodec, TensorData } from './types.ts';
+import type { BoundGrowth, DType, HostTensor, NamedTensors, TensorCodec, TensorData } from './types.ts';
 import { alignedCopy, bytesOf, pack, type TypedArrayClass } from './packr.ts';
 import { decodeUntrusted, type DecodeBudget } from './untrusted.ts';
 
@@ -236,7 +236,13 @@ function maxWireBytes(id: string, shapes: Readonly<Record<string, readonly numbe
 }
 
 /** A TensorCodec whose messages are the packed wire form with `dataCodec`'s element layout. */
-export function wireCodec(id: string, lossless: boolean, dataCodec: DataCodec, errorBound?: (original: Float32Array) => Float32Array): TensorCodec {
+export function wireCodec(
+  id: string,
+  lossless: boolean,
+  dataCodec: DataCodec,
+  errorBound?: (original: Float32Array) => Float32Array,
+  boundGrowth?: BoundGrowth,
+): TensorCodec {
   const codec: TensorCodec = {
     id,
     lossless,
@@ -245,7 +251,7 @@ export function wireCodec(id: string, lossless: boolean, dataCodec: DataCodec, e
     maxEncodedBytes: (shapes) => maxWireBytes(id, shapes, dataCodec),
   };
   if (errorBound) codec.errorBound = errorBound;
-  return Object.freeze(codec);
+  return Object.freeze(boundGrowth ? { ...codec, boundGrowth: Object.freeze({ ...boundGrowth }) } : codec);
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

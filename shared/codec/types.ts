@@ -46,4 +46,20 @@ export interface TensorCodec {
    * element of a float32 tensor with finite values, so tests can hold the codec to it.
    */
   errorBound?(original: Float32Array): Float32Array;
+  /**
+   * Lossy codecs only: how the L2 norm of `errorBound` moves, so a receiver can bound an update sent with error feedback
+   * from the decoded values alone (shared/codec/error-feedback.ts).
+   */
+  readonly boundGrowth?: BoundGrowth;
+}
+
+/**
+ * Two inequalities a codec's error bound B obeys, as L2 norms over one float32 tensor (finite values):
+ * ||B(x)|| <= fromDecoded * ||B(decode(encode(x)))|| (the receiver sees only the decoded values), and
+ * ||B(x + e)|| <= scale * ||B(x)|| + perChange * ||e|| (how far the bound can move when the values move by e).
+ */
+export interface BoundGrowth {
+  fromDecoded: number;
+  scale: number;
+  perChange: number;
 }
