@@ -42,6 +42,7 @@ describe('parseJobConfig defaults', () => {
         outerMomentum: 0.9,
         seed: 1,
         codec: 'f32',
+        errorFeedback: false,
         maxGradNorm: 1e4,
         aggregator: { generator: 'mean', discriminator: 'mean' },
         aggregation: { maxShare: 0.5, clipNorm: 0, trimFraction: 0.25, iterations: 5 },
@@ -153,6 +154,10 @@ describe('parseJobConfig refuses, naming the dotted field', () => {
     expect(refusal({ training: { maxWorkerShare: -0.1 } })).toEqual(invalidConfig('training.maxWorkerShare'));
     expect(refusal({ training: { maxBatchGrowth: 0.5 } })).toEqual(invalidConfig('training.maxBatchGrowth'));
     expect(refusal({ training: { codec: 'zip' } })).toEqual(invalidConfig('training.codec'));
+    expect(refusal({ training: { errorFeedback: 'yes' } })).toEqual(invalidConfig('training.errorFeedback'));
+    // Error feedback is for gradients (sync mode); a local-mode update is a weight delta.
+    expect(refusal({ training: { errorFeedback: true, mode: 'local' } })).toEqual(invalidConfig('training.errorFeedback'));
+    expect(parseJobConfig({ training: { errorFeedback: true, codec: 'int8' } }).training).toMatchObject({ errorFeedback: true, codec: 'int8' });
     expect(refusal({ training: { seed: -1 } })).toEqual(invalidConfig('training.seed'));
     expect(refusal({ training: { roundDeadlineMs: 99 } })).toEqual(invalidConfig('training.roundDeadlineMs'));
     expect(refusal({ training: { verification: { duplicateShare: 1.5 } } })).toEqual(invalidConfig('training.verification.duplicateShare'));

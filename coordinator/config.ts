@@ -146,6 +146,10 @@ const trainingSchema: Schema<Omit<TrainingConfig, 'aggregator'>> = {
       ),
     jsonSchema: () => ({ type: 'string', enum: listCodecs().map((codec) => codec.id), default: 'f32' }),
   },
+  // Error feedback for a lossy codec in sync mode: each worker adds what the codec's rounding took from its last updates to
+  // the next (shared/worker/error-feedback.ts). Off by default: at equal samples it changed no quality measure beyond the
+  // run-to-run spread (docs/training-runs.md), and it doubles the codec's slack in verification (coordinator/verification-compare.ts).
+  errorFeedback: fields.boolean(false),
   // An update whose global gradient norm exceeds this is refused as corrupt (no honest gradient comes near it); 0 turns
   // the check off. It is the guard against garbage, not the defence against large updates: the aggregation rules
   // clip those (training.aggregation), which bounds their pull without throwing away a worker's round.
@@ -271,6 +275,9 @@ export function parseJobConfig(raw: unknown): JobConfig {
   };
   const { model: _model, ...rest } = input;
   const resolved = parseConfig(schema, rest);
+  // A local-mode update is a weight delta, not a gradient, and the coordinator's verification is off there.
+  if (resolved.training.errorFeedback && resolved.training.mode === 'local')
+    throw new TesseraError(ErrorCode.InvalidConfig, 'error feedback applies to sync mode; training.mode is local', { field: 'training.errorFeedback' });
   // The dataset's shape and classes (a folder's, as read now) decide the model's: a shape the family cannot make, or a
   // conditional family on unlabelled images, is refused here rather than failing on the first batch.
   const data = describeDataset(resolved.dataset);

@@ -120,7 +120,7 @@ export function assignRound(
     if (training.mode === 'local') {
       message.localSteps = training.localSteps;
       message.innerOptimizers = config.optimizers;
-    }
+    } else if (training.errorFeedback) message.errorFeedback = true;
     assignments.set(worker.id, { workerId: worker.id, message, assignedAt: plan.now });
   }
   for (const [copy, original] of copies) {

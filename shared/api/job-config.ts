@@ -50,6 +50,7 @@ export interface TrainingConfig {
   maxStaleness: number;
   seed: number;
   codec: string;
+  errorFeedback: boolean;
   maxGradNorm: number;
   /** The aggregation rule for each network (the model's networks), by rule id. */
   aggregator: Record<string, string>;

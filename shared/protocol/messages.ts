@@ -173,6 +173,11 @@ const assign = message(
     /** The round's seed (every worker of the round gets the same): with an example's index it seeds that example's noise (shared/training/noise.ts). */
     seed: int(0, 2 ** 32 - 1),
     codec: trusted<string>(),
+    /**
+     * Error feedback (training.errorFeedback, sync mode): the worker adds to this update what its codec's rounding took
+     * from its last ones (shared/worker/error-feedback.ts). Absent: off, as a worker that does not know the key behaves.
+     */
+    errorFeedback: optional(trusted<boolean>()),
     /** Milliseconds the worker has before the round closes without it. */
     deadlineMs: trusted<number>(),
     /**

@@ -18,6 +18,7 @@ import {
 } from '../protocol/messages.ts';
 import type { TransportClosed, WorkerTransport, WorkerTransportFactory } from '../transport/worker.ts';
 import { LocalCompute, type StepCompute } from './compute.ts';
+import { ErrorFeedback } from './error-feedback.ts';
 
 export type WorkerEvent =
   | { type: 'connected'; workerId: string; jobId: string; modelId: string }
@@ -81,6 +82,8 @@ export class WorkerClient {
   private queue: Assign[] = [];
   /** The last update sent and not yet acknowledged: sent again after a reconnect (the coordinator drops duplicates). */
   private unacknowledged: Update | undefined;
+  /** The residuals error feedback carries, when the assignments ask for it. */
+  private readonly feedback = new ErrorFeedback();
   private working: Promise<void> | undefined;
   private stopping = false;
   private attempts = 0;
@@ -224,6 +227,8 @@ export class WorkerClient {
         this.awaitingWelcome = false;
         clearTimeout(this.helloTimer);
         this.welcome = message;
+        // A rejoin: the coordinator may have restarted from a checkpoint, so no residual is owed to it any more.
+        this.feedback.reset();
         this.workerId = message.workerId;
         this.resumeSecret = message.resumeSecret;
         this.dataToken = message.dataToken;
@@ -242,11 +247,13 @@ export class WorkerClient {
         return;
       case 'ack':
         if (this.unacknowledged?.round === message.round) this.unacknowledged = undefined;
+        this.feedback.accepted(message.round);
         this.emit({ type: 'ack', round: message.round });
         return;
       case 'reject':
         if (message.round !== undefined && this.unacknowledged?.round === message.round && message.code !== ErrorCode.IncompleteMessage)
           this.unacknowledged = undefined;
+        this.settleFeedback(message);
         if (message.code === ErrorCode.NotRegistered) {
           // The coordinator restarted and forgot this connection: register again.
           this.sayHello();
@@ -277,6 +284,13 @@ export class WorkerClient {
         this.emit({ type: 'idle', reason: message.reason });
         return;
     }
+  }
+
+  /** A refusal of an update settles its residual: a duplicate of one the coordinator holds counts as taken; a resend is pending still. */
+  private settleFeedback(reject: { round?: number; code: ErrorCode; field?: string }): void {
+    if (reject.round === undefined || reject.code === ErrorCode.IncompleteMessage || reject.field?.startsWith('chunk')) return;
+    if (reject.code === ErrorCode.DuplicateUpdate) this.feedback.accepted(reject.round);
+    else this.feedback.refused(reject.round);
   }
 
   /** Either the answer to a fetch, or a broadcast of a new version (NATS): cached by hash either way. */
@@ -354,6 +368,8 @@ export class WorkerClient {
     });
     // Stretched by the throttle, and with a thread's message passing: the time this worker takes for a step.
     const computeMs = performance.now() - computeStart;
+    const codec = getCodec(assign.codec);
+    if (!assign.errorFeedback) this.feedback.reset();
     const update: Update = {
       type: 'update',
       jobId: assign.jobId,
@@ -362,7 +378,7 @@ export class WorkerClient {
       weightsHash: assign.weightsHash,
       samples: batch.count,
       codec: assign.codec,
-      tensors: getCodec(assign.codec).encode(arraysToTensors(grads, shapes)),
+      tensors: assign.errorFeedback ? this.feedback.encode(codec, grads, shapes, assign.round) : codec.encode(arraysToTensors(grads, shapes)),
       losses,
       timing: { computeMs, fetchMs },
       workerTensors: numTensors,
