@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { getCodec } from '../shared/codec/index.ts';
+import { encodeWithFeedback, getCodec } from '../shared/codec/index.ts';
+import { tensorsToArrays } from '../shared/codec/named.ts';
 import type { NamedArrays } from '../shared/codec/types.ts';
 import { createUniform } from '../shared/training/random.ts';
 import { codecSlack, compareGradients } from './verification-compare.ts';
@@ -84,5 +85,48 @@ describe('compareGradients', () => {
     expect(compareGradients({ w: a }, { w: roundTrip(scaled(values, -1)) }, 1e-3, { slackA: codecSlack('int8'), slackB: codecSlack('int8') }).agree).toBe(
       false,
     );
+  });
+});
+
+describe('compareGradients with error feedback', () => {
+  const shapes = { w: [1024] };
+  /** What an honest worker sends for `gradient` after `history` (its own earlier gradients) with error feedback. */
+  function sendAfter(codecId: string, history: Float32Array[], gradient: Float32Array): Float32Array {
+    const codec = getCodec(codecId);
+    let residuals: NamedArrays = {};
+    for (const earlier of history) residuals = encodeWithFeedback(codec, { w: earlier }, residuals, shapes).residuals;
+    const { bytes } = encodeWithFeedback(codec, { w: gradient }, residuals, shapes);
+    return tensorsToArrays(codec.decode(bytes), shapes).w;
+  }
+
+  it.each(['f16', 'int8'])('%s: honest duplicates with their own residuals agree, the referee agrees with each, flipped or scaled ones do not', (codecId) => {
+    const gradient = random(1024);
+    // Each worker's last rounds were its own batches, some much larger than this one: residuals of the most they may carry.
+    const [historyA, historyB] = [1, 2].map((seed) => [0, 1, 2].map((round) => scaled(random(1024), 10 ** (round - seed))));
+    // Another backend: the copy's gradient 1e-5 apart from the original's.
+    const a = sendAfter(codecId, historyA, gradient);
+    const b = sendAfter(
+      codecId,
+      historyB,
+      gradient.map((v) => v * (1 + 1e-5 * (uniform() - 0.5))),
+    );
+    const slack = codecSlack(codecId, { errorFeedback: true });
+    const pair = { slackA: slack, slackB: slack };
+    expect(compareGradients({ w: a }, { w: b }, 1e-3, pair).agree).toBe(true);
+    // The referee's own gradient is exact: only the worker's side carries a codec's error.
+    for (const sent of [a, b]) expect(compareGradients({ w: gradient }, { w: sent }, 1e-3, { slackB: slack }).agree).toBe(true);
+    // Flipped, or scaled by 1.1, after the same honest history: far outside even the widened bound.
+    for (const cheat of [scaled(gradient, -1), scaled(gradient, 1.1)]) {
+      const sent = sendAfter(codecId, historyB, cheat);
+      expect(compareGradients({ w: a }, { w: sent }, 1e-3, pair).agree).toBe(false);
+      expect(compareGradients({ w: gradient }, { w: sent }, 1e-3, { slackB: slack }).agree).toBe(false);
+    }
+  });
+
+  it('int8: the residual an honest worker carries would be a mismatch under the slack of the codec alone', () => {
+    const gradient = random(1024);
+    const sent = sendAfter('int8', [scaled(random(1024), 10)], gradient);
+    expect(compareGradients({ w: gradient }, { w: sent }, 1e-3, { slackB: codecSlack('int8') }).agree).toBe(false);
+    expect(compareGradients({ w: gradient }, { w: sent }, 1e-3, { slackB: codecSlack('int8', { errorFeedback: true }) }).agree).toBe(true);
   });
 });

@@ -1,4 +1,4 @@
-import { getCodec } from '../shared/codec/index.ts';
+import { feedbackSlackFactor, getCodec, l2Norm } from '../shared/codec/index.ts';
 import type { NamedArrays } from '../shared/codec/types.ts';
 
 /** Two gradients of one assignment, compared tensor by tensor. */
@@ -13,17 +13,18 @@ export interface Comparison {
 /** For a lossy codec, the L2 norm of its documented per-element error bound for these values; 0 for lossless ones. */
 export type CodecSlack = (values: Float32Array) => number;
 
-const l2 = (values: Float32Array) => {
-  let sum = 0;
-  for (let i = 0; i < values.length; i++) sum += values[i] * values[i];
-  return Math.sqrt(sum);
-};
-
-/** The slack of a codec by its wire id: what decoding may have moved each value, as an L2 norm. */
-export function codecSlack(codecId: string): CodecSlack {
+/**
+ * The slack of a codec by its wire id: what encoding may have moved the values, as an L2 norm, from the decoded values
+ * (the bound of the decoded ones x BoundGrowth.fromDecoded, 1 + 2^-11 at most). With error feedback an honest update
+ * also carries the residual of earlier rounds, at most the bound of this round's gradient: feedbackSlackFactor x the
+ * decoded values' bound, 2.0034 for f16 and 2.0692 for int8 (shared/codec/error-feedback.ts derives both).
+ */
+export function codecSlack(codecId: string, options: { errorFeedback?: boolean } = {}): CodecSlack {
   const codec = getCodec(codecId);
   if (codec.lossless || !codec.errorBound) return () => 0;
-  return (values) => l2(codec.errorBound!(values));
+  const growth = codec.boundGrowth;
+  const factor = !growth ? 1 : options.errorFeedback ? feedbackSlackFactor(growth) : growth.fromDecoded;
+  return (values) => factor * l2Norm(codec.errorBound!(values));
 }
 
 const exact: CodecSlack = () => 0;
@@ -62,7 +63,7 @@ export function compareGradients(a: NamedArrays, b: NamedArrays, tolerance: numb
     const difference = Math.sqrt(squared);
     const network = normsA.get(networkOf(name))!;
     const evenShare = Math.max(network.norm, normsB.get(networkOf(name))?.norm ?? 0) * Math.sqrt(left.length / network.size);
-    const scale = Math.max(l2(left), l2(right), evenShare);
+    const scale = Math.max(l2Norm(left), l2Norm(right), evenShare);
     const distance = difference === 0 ? 0 : scale === 0 ? Infinity : difference / scale;
     const fits = difference <= tolerance * scale + slackA(left) + slackB(right);
     // Name the farthest tensor at fault; when all fit, the farthest of all.

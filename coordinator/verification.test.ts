@@ -6,6 +6,7 @@ import { dcgan } from '../shared/models/gan/dcgan.ts';
 import { ErrorCode } from '../shared/protocol/errors.ts';
 import type { Update } from '../shared/protocol/messages.ts';
 import { createUniform } from '../shared/training/random.ts';
+import { ErrorFeedback } from '../shared/worker/error-feedback.ts';
 import { parseJobConfig } from './config.ts';
 import { Job } from './job/job.ts';
 import type { RoundSummary } from './job/round.ts';
@@ -38,7 +39,7 @@ function setup(options: VerifierOptions, training: Record<string, unknown> = {})
   verifier.on('ruling', (ruling) => rulings.push(ruling));
   /** One round with these copies, each worker sending the given gradient (the robust rule flagging `outliers`); returns what the aggregate left out. */
   const round = async (
-    sent: Record<string, NamedArrays>,
+    sent: Record<string, NamedArrays | Uint8Array>,
     copies: Map<string, string>,
     outliers: string[] = [],
   ): Promise<{ excluded: Map<string, string>; summary: RoundSummary }> => {
@@ -48,7 +49,15 @@ function setup(options: VerifierOptions, training: Record<string, unknown> = {})
       1000,
       copies,
     );
-    for (const [id, grads] of Object.entries(sent)) job.acceptUpdate(id, updateFor(open.assignments.get(id)!.message, { tensors: encode(grads) }) as Update, 1);
+    for (const [id, grads] of Object.entries(sent))
+      job.acceptUpdate(
+        id,
+        updateFor(open.assignments.get(id)!.message, {
+          tensors: grads instanceof Uint8Array ? grads : encode(grads),
+          codec: open.assignments.get(id)!.message.codec,
+        }) as Update,
+        1,
+      );
     const { excluded } = verifier.exclusions(open);
     const summary = job.closeRound(2, excluded);
     // As the robust rule would have flagged them.
@@ -59,6 +68,38 @@ function setup(options: VerifierOptions, training: Record<string, unknown> = {})
 }
 
 describe('Verifier', () => {
+  it('with int8 and error feedback, honest copies carrying their own residuals agree, and a flipped one is ruled against', async () => {
+    // Values between the int8 steps (±0.1 everywhere would sit on them): what rounding takes is carried to the next update.
+    const gradient: NamedArrays = { g_w: new Float32Array([0.1, -0.031, 0.067, -0.012, 0.052, -0.093]), d_w: new Float32Array([0.2, 0.047, -0.13, -0.021]) };
+    const referee = fakeReferee(gradient);
+    const { verifier, verdicts, rulings, round } = setup({ referee }, { codec: 'int8', errorFeedback: true });
+    const uniform = createUniform(8);
+    /** What a worker sends for `grads` after earlier rounds of its own, three times larger. */
+    const sendAfterHistory = (grads: NamedArrays) => {
+      const feedback = new ErrorFeedback();
+      for (let earlier = 0; earlier < 3; earlier++) {
+        const history = Object.fromEntries(
+          Object.entries(shapes).map(([name, shape]) => [name, Float32Array.from({ length: shape.reduce((a, b) => a * b) }, () => 0.6 * (uniform() - 0.5))]),
+        );
+        feedback.encode(getCodec('int8'), history, shapes, earlier);
+        feedback.accepted(earlier);
+      }
+      return feedback.encode(getCodec('int8'), grads, shapes, 3);
+    };
+    await round({ a: sendAfterHistory(gradient), b: sendAfterHistory(gradient), c: sendAfterHistory(gradient) }, new Map([['c', 'a']]));
+    expect(verdicts[0]).toMatchObject({ original: 'a', copy: 'c', outcome: 'agree' });
+    const flippedGradient = Object.fromEntries(Object.entries(gradient).map(([name, values]) => [name, values.map((v) => -v)]));
+    await round({ a: sendAfterHistory(gradient), b: sendAfterHistory(gradient), c: sendAfterHistory(flippedGradient) }, new Map([['c', 'a']]));
+    expect(verdicts[1]).toMatchObject({ outcome: 'disputed' });
+    await verifier.settled();
+    expect(referee.calls).toBe(1);
+    // The referee's gradient is exact: the honest side carries the codec's error and its residual, within the widened slack.
+    expect(rulings.map(({ workerId, agrees }) => [workerId, agrees])).toEqual([
+      ['a', true],
+      ['c', false],
+    ]);
+  });
+
   it('an agreeing pair counts once: the copy is left out, both gain an agreement', async () => {
     const { verifier, verdicts, round } = setup({ referee: fakeReferee() });
     const { excluded, summary } = await round({ a: honest, b: honest, c: honest }, new Map([['c', 'a']]));

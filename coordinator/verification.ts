@@ -203,10 +203,13 @@ export class Verifier extends EventEmitter<VerifierEvents> {
     return 'disputed';
   }
 
-  /** Two gradients of one assignment by the job's tolerance; the first went through the job's codec too, or is the referee's own (exact). */
+  /**
+   * Two gradients of one assignment by the job's tolerance; the first went through the job's codec too, or is the
+   * referee's own (exact). With error feedback each encoded side also carries its worker's residual.
+   */
   private compare(first: NamedArrays, second: NamedArrays, firstEncoded: boolean) {
     const { training } = this.job.config;
-    const slack = codecSlack(training.codec);
+    const slack = codecSlack(training.codec, { errorFeedback: training.errorFeedback });
     return compareGradients(first, second, training.verification.tolerance, {
       slackA: firstEncoded ? slack : undefined,
       slackB: slack,
