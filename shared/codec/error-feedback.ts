@@ -64,28 +64,29 @@ export function encodeWithFeedback(codec: TensorCodec, grads: NamedArrays, resid
   for (const name of Object.keys(shapes)) {
     const gradient = grads[name];
     const residual = residuals[name];
-    const values = Float32Array.from(gradient);
     const norm = residual ? l2Norm(residual) : 0;
-    if (norm > 0 && Number.isFinite(norm)) {
-      const bound = l2Norm(codec.errorBound(gradient));
-      const factor = norm > bound ? (bound / norm) * SHORTEN_MARGIN : 1;
-      if (factor < 1) shortened.push(name);
-      for (let i = 0; i < values.length; i++) values[i] += factor * residual[i];
+    if (!(norm > 0 && Number.isFinite(norm))) {
+      sent[name] = gradient.slice();
+      continue;
     }
+    const bound = l2Norm(codec.errorBound(gradient));
+    const factor = norm > bound ? (bound / norm) * SHORTEN_MARGIN : 1;
+    if (factor < 1) shortened.push(name);
+    const values = new Float32Array(gradient.length);
+    for (let i = 0; i < values.length; i++) values[i] = gradient[i] + factor * residual[i];
     sent[name] = values;
   }
   const bytes = codec.encode(arraysToTensors(sent, shapes)).slice();
   const decoded = tensorsToArrays(codec.decode(bytes), shapes);
-  const next: NamedArrays = {};
-  for (const [name, values] of Object.entries(sent)) {
+  // What was sent is not needed once encoded: each array becomes its residual in place.
+  for (const [name, residual] of Object.entries(sent)) {
     const got = decoded[name];
-    const residual = new Float32Array(values.length);
     let finite = true;
-    for (let i = 0; i < values.length; i++) {
-      residual[i] = values[i] - got[i];
+    for (let i = 0; i < residual.length; i++) {
+      residual[i] -= got[i];
       finite &&= Number.isFinite(residual[i]);
     }
-    next[name] = finite ? residual : new Float32Array(values.length);
+    if (!finite) residual.fill(0);
   }
-  return { bytes, residuals: next, shortened };
+  return { bytes, residuals: sent, shortened };
 }
