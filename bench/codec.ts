@@ -1,10 +1,12 @@
 /**
  * Codec throughput on a DCGAN-sized gradient set, against a JSON baseline
- * measured in the same run. Run: npx tsx bench/codec.ts [--quick]
+ * measured in the same run, and each codec's update bytes per sample trained in sync and local mode.
+ * Run: npx tsx bench/codec.ts [--batch 32] [--local-steps 8] [--quick]
+ * A codec with error feedback (+ef) sends the same bytes; its encode also decodes and keeps the residual.
  * MB/s counts float32 payload bytes (4 per parameter), so codecs compare on the same work.
  * --quick times each codec for a tenth of the budget (a smoke run: fewer repeats, noisier medians).
  */
-import { listCodecs, type NamedTensors, type TensorCodec } from '../shared/codec/index.ts';
+import { encodeWithFeedback, listCodecs, supportsFeedback, type NamedArrays, type NamedTensors, type TensorCodec } from '../shared/codec/index.ts';
 import { mulberry32 } from '../shared/codec/test-utils.ts';
 import { benchOptions } from './lib/options.ts';
 
@@ -72,10 +74,15 @@ const USAGE = `Usage: npx tsx bench/codec.ts [--quick]
 
 Encode and decode speed and size of every codec on a DCGAN-sized gradient set, against JSON.
 
+  --batch N            samples per worker and step, for bytes per sample (default 32, training.batchSize's default)
+  --local-steps H      inner steps per update in local mode, for bytes per sample (default 8, training.localSteps's default)
   --quick              a smoke run: a tenth of the time per codec
   --help               print this and exit
 `;
-const QUICK = benchOptions(USAGE, {}).quick;
+const options = benchOptions(USAGE, { batch: { type: 'string', default: '32' }, 'local-steps': { type: 'string', default: '8' } });
+const QUICK = options.quick;
+const batch = Number(options.batch);
+const localSteps = Number(options['local-steps']);
 const tensors = gradients();
 const params = Object.values(tensors).reduce((n, t) => n + t.data.length, 0);
 const payloadMB = (params * 4) / 1e6;
@@ -94,23 +101,33 @@ for (const codec of [jsonCodec, ...listCodecs()]) {
   const encodeMs = time(() => void codec.encode(tensors), budget);
   const decodeMs = time(() => void codec.decode(bytes), budget);
   rows.push({ id: codec.id, bytes: bytes.length, encodeMs, decodeMs });
+  if (!supportsFeedback(codec)) continue;
+  // Error feedback: the same bytes; the encode adds the residual, decodes what it sent and keeps the difference.
+  const grads: NamedArrays = Object.fromEntries(Object.entries(tensors).map(([name, tensor]) => [name, tensor.data as Float32Array]));
+  const shapes = Object.fromEntries(Object.entries(tensors).map(([name, tensor]) => [name, tensor.shape]));
+  let residuals: NamedArrays = {};
+  const feedbackMs = time(() => void (residuals = encodeWithFeedback(codec, grads, residuals, shapes).residuals), budget);
+  rows.push({ id: `${codec.id}+ef`, bytes: bytes.length, encodeMs: feedbackMs, decodeMs });
 }
 
 const json = rows[0];
 const f32 = rows.find((r) => r.id === 'f32')!;
 console.log(`${params} float32 parameters in ${Object.keys(tensors).length} tensors (${payloadMB.toFixed(2)} MB), Node ${process.version}`);
-console.log('codec | bytes     | encode MB/s | decode MB/s | speed x JSON (enc+dec) | bytes / f32');
-console.log('------|-----------|-------------|-------------|------------------------|------------');
+console.log(`bytes per sample: one update per ${batch} samples in sync mode, per ${batch} x ${localSteps} in local mode (H=${localSteps})`);
+console.log('codec   | bytes     | encode MB/s | decode MB/s | speed x JSON (enc+dec) | bytes / f32 | bytes/sample sync | bytes/sample local');
+console.log('--------|-----------|-------------|-------------|------------------------|-------------|-------------------|-------------------');
 for (const r of rows) {
   const speedup = (json.encodeMs + json.decodeMs) / (r.encodeMs + r.decodeMs);
   console.log(
     [
-      r.id.padEnd(5),
+      r.id.padEnd(7),
       String(r.bytes).padStart(9),
       (payloadMB / (r.encodeMs / 1000)).toFixed(0).padStart(11),
       (payloadMB / (r.decodeMs / 1000)).toFixed(0).padStart(11),
       `${speedup.toFixed(1)}x`.padStart(22),
-      (r.bytes / f32.bytes).toFixed(3).padStart(10),
+      (r.bytes / f32.bytes).toFixed(3).padStart(11),
+      (r.bytes / batch).toFixed(0).padStart(17),
+      (r.bytes / (batch * localSteps)).toFixed(0).padStart(18),
     ].join(' | '),
   );
 }

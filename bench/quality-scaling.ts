@@ -2,14 +2,14 @@
  * Sample quality against workers and against update bytes, at equal samples
  * seen, scored by the project's evaluator (coordinator/quality/).
  *
- *   npx tsx bench/quality-scaling.ts [--samples 16384] [--config '{"width":32}'] [--lr 1e-3] [--only workers,growth,bytes] [--quick]
+ *   npx tsx bench/quality-scaling.ts [--samples 16384] [--config '{"width":32}'] [--lr 1e-3] [--only workers,growth,bytes,codecs] [--quick]
  *
  * Three tables, each with ratios against a baseline measured in the same run:
  * - workers: 1, 2 and 4 workers at the same global batch (64 = 1x64, 2x32, 4x16),
  *   and 2 and 4 without the mean rule's norm clipping;
  * - growth: the global batch growing with the workers, as the coordinator
  *   does by default (training.batchSize per worker), with lrScaling none and sqrt;
- * - bytes: 2 workers, sync with the f32, f16 and int8 codecs and local mode
+ * - bytes: 2 workers, sync with the f32, f16 and int8 codecs (and f16, int8 with error feedback) and local mode
  *   with H = 4, 8, 16 inner steps, with the coordinator's outer step (DiLoCo's
  *   Nesterov lr 0.7, momentum 0.9) and with the plain average (lr 1, no
  *   momentum); and the baseline again from another initialization, which
@@ -39,7 +39,7 @@ Sample quality (Fréchet distance, recognisable share, precision, recall) agains
   --samples N          samples each configuration trains on, a multiple of 16 global batches (default 16384; quick 1024)
   --batch N            global batch of the workers and bytes tables (default 64)
   --score N            samples generated and scored (default 1000; quick 128)
-  --only NAMES         tables to run, comma-separated: workers, growth, bytes (default all)
+  --only NAMES         tables to run, comma-separated: workers, growth, bytes, codecs (bytes' sync rows alone) (default all but codecs)
   --seed N             initial weights' seed (default 1; the spread row uses N + 1)
   --quick              a smoke run
   --help               print this and exit
@@ -54,7 +54,7 @@ const values = benchOptions(USAGE, {
   only: { type: 'string', default: 'workers,growth,bytes' },
   seed: { type: 'string', default: '1' },
 });
-const TABLES = ['workers', 'growth', 'bytes'];
+const TABLES = ['workers', 'growth', 'bytes', 'codecs'];
 const tables = values.only.split(',');
 for (const table of tables) if (!TABLES.includes(table)) throw new Error(`--only: unknown table ${table}; known: ${TABLES.join(', ')}`);
 /** Every configuration's samples come from this seed, so all are scored on the same latents. */
@@ -101,6 +101,8 @@ interface Setup {
   /** Local mode's outer step (training.outerLearningRate, outerMomentum); absent, the coordinator's defaults (DiLoCo's 0.7, 0.9). */
   outer?: { learningRate: number; momentum: number };
   codec?: string;
+  /** training.errorFeedback (sync mode, lossy codecs). */
+  errorFeedback?: boolean;
   lrScaling?: LrScalingRule;
   initSeed?: number;
   /** False: the mean rule's clip radius set beyond any gradient, so the aggregate is the plain weighted mean. */
@@ -123,10 +125,10 @@ async function measure(setup: Setup): Promise<Outcome> {
   const key = JSON.stringify({ ...setup, label: undefined });
   const known = measured.get(key);
   if (known) return known;
-  const { mode = 'sync', localSteps = 1, codec = 'f32', lrScaling = 'none', initSeed = seed } = setup;
+  const { mode = 'sync', localSteps = 1, codec = 'f32', errorFeedback = false, lrScaling = 'none', initSeed = seed } = setup;
   const outer = setup.outer ? { outerLearningRate: setup.outer.learningRate, outerMomentum: setup.outer.momentum } : {};
   const aggregation = setup.clip === false ? { aggregation: { clipNorm: 1e30 } } : {};
-  const training = { mode, localSteps, codec, lrScaling, referenceBatch: globalBatch, ...outer, ...aggregation };
+  const training = { mode, localSteps, codec, errorFeedback, lrScaling, referenceBatch: globalBatch, ...outer, ...aggregation };
   const result = await simulateTraining({
     spec,
     trainer,
@@ -213,12 +215,16 @@ if (tables.includes('growth')) {
   );
 }
 
-if (tables.includes('bytes')) {
+// 'codecs' is the bytes table's synchronous rows alone (6 trainings rather than 12): the codecs with and without error feedback.
+if (tables.includes('bytes') || tables.includes('codecs')) {
+  const withLocal = tables.includes('bytes');
   const rows = [await measure(pair)];
   for (const codec of ['f16', 'int8']) rows.push(await measure({ ...pair, label: `sync ${codec}`, codec }));
-  for (const localSteps of [4, 8, 16]) rows.push(await measure({ ...pair, label: `local H=${localSteps}`, mode: 'local', localSteps }));
+  // The same bytes, with what each rounding took carried into the next update (training.errorFeedback).
+  for (const codec of ['f16', 'int8']) rows.push(await measure({ ...pair, label: `sync ${codec} + error feedback`, codec, errorFeedback: true }));
+  for (const localSteps of withLocal ? [4, 8, 16] : []) rows.push(await measure({ ...pair, label: `local H=${localSteps}`, mode: 'local', localSteps }));
   // The same with the plain average of the workers' weights as the outer step (FedAvg, local SGD): no outer momentum.
-  for (const localSteps of [4, 8, 16])
+  for (const localSteps of withLocal ? [4, 8, 16] : [])
     rows.push(
       await measure({ ...pair, label: `local H=${localSteps}, outer 1 / no momentum`, mode: 'local', localSteps, outer: { learningRate: 1, momentum: 0 } }),
     );

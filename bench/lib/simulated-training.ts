@@ -9,6 +9,7 @@ import type { InMemoryDataset } from '../../shared/data/dataset.ts';
 import type { ModelSpec, OptimizerConfig, Trainer } from '../../shared/models/types.ts';
 import { runLocalSteps, type InnerState } from '../../shared/training/local-steps.ts';
 import { exampleNoise, localStepNoise } from '../../shared/training/noise.ts';
+import { ErrorFeedback } from '../../shared/worker/error-feedback.ts';
 
 /** One training run of the real Job with simulated workers in this process. */
 export interface SimulatedRun {
@@ -71,6 +72,8 @@ export async function simulateTraining(run: SimulatedRun): Promise<SimulatedResu
   const perWorker = run.batchPerWorker * (training.mode === 'local' ? training.localSteps : 1);
   const rounds = Math.max(1, Math.round(run.samples / (perWorker * run.workers)));
   const inner: Record<string, InnerState> = Object.fromEntries(ids.map((id) => [id, {}]));
+  // Each worker's residuals when the assignments ask for error feedback, kept as the worker client keeps them.
+  const feedback: Record<string, ErrorFeedback> = Object.fromEntries(ids.map((id) => [id, new ErrorFeedback()]));
   const codec = getCodec(training.codec);
   let bytes = 0;
   let outliers = 0;
@@ -100,8 +103,10 @@ export async function simulateTraining(run: SimulatedRun): Promise<SimulatedResu
         trainer.setWeights(job.state.weights);
         result = await trainer.lossAndGrads(batch, exampleNoise(trainer, message.seed, message.sampleIndices));
       }
-      // A copy: the encoder's output views a buffer the next encode reuses.
-      const tensors = codec.encode(arraysToTensors(result.grads, trainer.shapes)).slice();
+      // A copy: the encoder's output views a buffer the next encode reuses (encodeWithFeedback copies too).
+      const tensors = message.errorFeedback
+        ? feedback[workerId].encode(codec, result.grads, trainer.shapes, message.round)
+        : codec.encode(arraysToTensors(result.grads, trainer.shapes)).slice();
       bytes += tensors.byteLength;
       const timing = { computeMs: 1, fetchMs: 0 };
       job.acceptUpdate(
@@ -120,6 +125,7 @@ export async function simulateTraining(run: SimulatedRun): Promise<SimulatedResu
         },
         r,
       );
+      feedback[workerId].accepted(message.round);
     }
     outliers += job.closeRound(r + 1).outliers.length;
     await run.afterRound?.(job);
