@@ -152,7 +152,11 @@ async function measure(setup: Setup): Promise<Outcome> {
     seconds: result.seconds,
     report,
   };
-  process.stderr.write(`${setup.label}: ${outcome.steps} steps, ${outcome.seconds.toFixed(0)} s, Fréchet ${report.frechet.toFixed(1)}\n`);
+  const { feedback } = result;
+  const residuals = feedback
+    ? `, residual shortened in ${feedback.shortened} of ${feedback.tensors} tensors sent, |sent - gradient| up to ${fixed(feedback.worstShareOfSlack)} of the slack (mean ${fixed(feedback.meanShareOfSlack)})`
+    : '';
+  process.stderr.write(`${setup.label}: ${outcome.steps} steps, ${outcome.seconds.toFixed(0)} s, Fréchet ${report.frechet.toFixed(1)}${residuals}\n`);
   measured.set(key, outcome);
   return outcome;
 }

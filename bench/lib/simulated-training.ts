@@ -2,8 +2,9 @@ import { parseJobConfig } from '../../coordinator/config.ts';
 import type { JobConfig } from '../../shared/api/job-config.ts';
 import { Job } from '../../coordinator/job/job.ts';
 import { samplingWeights } from '../../coordinator/job/state.ts';
-import { getCodec } from '../../shared/codec/index.ts';
-import { arraysToTensors } from '../../shared/codec/named.ts';
+import { codecSlack } from '../../coordinator/verification-compare.ts';
+import { getCodec, l2Norm } from '../../shared/codec/index.ts';
+import { arraysToTensors, tensorsToArrays } from '../../shared/codec/named.ts';
 import type { NamedArrays } from '../../shared/codec/types.ts';
 import type { InMemoryDataset } from '../../shared/data/dataset.ts';
 import type { ModelSpec, OptimizerConfig, Trainer } from '../../shared/models/types.ts';
@@ -46,6 +47,11 @@ export interface SimulatedResult {
   bytes: number;
   /** Updates the aggregation rule clipped or found beyond its radius (the mean is then not the plain mean). */
   outliers: number;
+  /**
+   * With error feedback: tensors sent and how many carried a shortened residual, and ||sent - gradient|| as a share of
+   * the verification's slack for it (coordinator/verification-compare.ts), the largest and the mean over tensors sent.
+   */
+  feedback?: { tensors: number; shortened: number; worstShareOfSlack: number; meanShareOfSlack: number };
   /** The weights to sample from: the moving average when the model keeps one. */
   weights: NamedArrays;
   seconds: number;
@@ -77,6 +83,8 @@ export async function simulateTraining(run: SimulatedRun): Promise<SimulatedResu
   const codec = getCodec(training.codec);
   let bytes = 0;
   let outliers = 0;
+  const slack = codecSlack(training.codec, { errorFeedback: true });
+  const shares: number[] = [];
   const started = performance.now();
   for (let r = 0; r < rounds; r++) {
     const round = await job.openRound(
@@ -107,6 +115,10 @@ export async function simulateTraining(run: SimulatedRun): Promise<SimulatedResu
       const tensors = message.errorFeedback
         ? feedback[workerId].encode(codec, result.grads, trainer.shapes, message.round)
         : codec.encode(arraysToTensors(result.grads, trainer.shapes)).slice();
+      if (message.errorFeedback) {
+        const sent = tensorsToArrays(codec.decode(tensors), trainer.shapes);
+        for (const [name, values] of Object.entries(sent)) shares.push(l2Norm(values.map((v, i) => v - result.grads[name][i])) / slack(values));
+      }
       bytes += tensors.byteLength;
       const timing = { computeMs: 1, fetchMs: 0 };
       job.acceptUpdate(
@@ -131,5 +143,16 @@ export async function simulateTraining(run: SimulatedRun): Promise<SimulatedResu
     await run.afterRound?.(job);
     if (run.stop?.(job)) break;
   }
-  return { config, job, rounds: job.state.version, bytes, outliers, weights: samplingWeights(job.state), seconds: (performance.now() - started) / 1000 };
+  const counts = Object.values(feedback).map((worker) => worker.counts);
+  const measured =
+    shares.length === 0
+      ? undefined
+      : {
+          tensors: counts.reduce((sum, count) => sum + count.tensors, 0),
+          shortened: counts.reduce((sum, count) => sum + count.shortened, 0),
+          worstShareOfSlack: Math.max(...shares),
+          meanShareOfSlack: shares.reduce((sum, share) => sum + share, 0) / shares.length,
+        };
+  const seconds = (performance.now() - started) / 1000;
+  return { config, job, rounds: job.state.version, bytes, outliers, feedback: measured, weights: samplingWeights(job.state), seconds };
 }

@@ -19,6 +19,8 @@ export class ErrorFeedback {
   private shapes: Record<string, number[]> | undefined;
   private committed: NamedArrays = {};
   private pending: { round: number; residuals: NamedArrays } | undefined;
+  /** Tensors encoded, and how many of them had their carried residual shortened to the gradient's bound (benches report it). */
+  readonly counts = { tensors: 0, shortened: 0 };
 
   /** The bytes of round `round`'s update: `grads` plus the residual carried so far, by `codec`. */
   encode(codec: TensorCodec, grads: NamedArrays, shapes: Record<string, number[]>, round: number): Uint8Array {
@@ -29,6 +31,8 @@ export class ErrorFeedback {
     }
     if (this.pending) this.committed = this.pending.residuals;
     const step = encodeWithFeedback(codec, grads, this.committed, shapes);
+    this.counts.tensors += Object.keys(shapes).length;
+    this.counts.shortened += step.shortened.length;
     this.pending = { round, residuals: step.residuals };
     return step.bytes;
   }
