@@ -1,4 +1,5 @@
-import { feedbackSlackFactor, getCodec, l2Norm } from '../shared/codec/index.ts';
+import { l2Norm } from '../shared/aggregate/norms.ts';
+import { feedbackSlackFactor, getCodec } from '../shared/codec/index.ts';
 import type { NamedArrays } from '../shared/codec/types.ts';
 
 /** Two gradients of one assignment, compared tensor by tensor. */

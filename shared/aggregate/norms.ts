@@ -11,6 +11,11 @@ export function findNonFinite(tensors: NamedArrays): { name: string; index: numb
   return undefined;
 }
 
+/** The L2 norm of one tensor, summed in float64. */
+export function l2Norm(values: Float32Array): number {
+  return Math.sqrt(sumOfSquares(values));
+}
+
 /** The L2 norm of all tensors together. */
 export function globalNorm(tensors: NamedArrays): number {
   let sum = 0;

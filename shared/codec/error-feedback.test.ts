@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { encodeWithFeedback, feedbackSlackFactor, l2Norm, supportsFeedback } from './error-feedback.ts';
+import { l2Norm } from '../aggregate/norms.ts';
+import { encodeWithFeedback, feedbackSlackFactor, supportsFeedback } from './error-feedback.ts';
 import { getCodec, listCodecs, type NamedArrays, type TensorCodec } from './index.ts';
 import { arraysToTensors, tensorsToArrays } from './named.ts';
 import { mulberry32 } from './test-utils.ts';

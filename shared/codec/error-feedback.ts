@@ -1,3 +1,4 @@
+import { l2Norm } from '../aggregate/norms.ts';
 import { arraysToTensors, tensorsToArrays } from './named.ts';
 import type { BoundGrowth, NamedArrays, TensorCodec } from './types.ts';
 
@@ -15,13 +16,6 @@ import type { BoundGrowth, NamedArrays, TensorCodec } from './types.ts';
  * from one round to the next, as a residual is about a uniform rounding error, 1/sqrt(3) of its bound): about 10% of
  * the tensors sent in a dcgan run (docs/training-runs.md).
  */
-
-/** L2 norm, summed in float64. */
-export function l2Norm(values: Float32Array): number {
-  let sum = 0;
-  for (let i = 0; i < values.length; i++) sum += values[i] * values[i];
-  return Math.sqrt(sum);
-}
 
 /**
  * Covers the float32 rounding of g + r (at most 2^-24 |g + r| an element: under 2^-12 of B for f16, whose B is
