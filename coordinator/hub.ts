@@ -7,7 +7,6 @@ import { parseWorkerMessage, type Hello, type Update, type WorkerMessage } from 
 import { ConnectionGuard } from './door.ts';
 import { DEFAULT_DOOR_LIMITS, messageBudget, updateFrameLimit, type DoorLimits } from './limits.ts';
 import { identityOf } from './identity.ts';
-import { weightsMessage } from './job/published-weights.ts';
 import type { JobRunner } from './job/runner.ts';
 import type { ChannelHandler, WorkerChannel } from '../shared/transport/coordinator.ts';
 import type { WorkerSession } from './workers.ts';
@@ -219,7 +218,7 @@ export class Hub extends EventEmitter<HubEvents> implements ChannelHandler {
         const weights = runner.job.weightsByHash(message.hash);
         if (!weights) throw new TesseraError(ErrorCode.UnknownWeights, `no weights with hash ${message.hash.slice(0, 16)}…`, { field: 'hash' });
         session.weightFetches += 1;
-        channel.send(weightsMessage(weights));
+        channel.send(weights.message);
         this.emit('bytesOut', session.jobId, weights.bytes.byteLength, 'weights-fetch', channel.transport);
         return;
       }

@@ -1,19 +1,17 @@
 import { getCodec } from '../../shared/codec/index.ts';
 import { arraysToTensors, contentHash } from '../../shared/codec/named.ts';
+import { packOnce } from '../../shared/codec/packr.ts';
 import type { CoordinatorMessage } from '../../shared/protocol/messages.ts';
 import type { JobState } from './state.ts';
 
-/** Weights of one version, encoded once and shared by every worker that asks. */
+/** Weights of one version, encoded and packed once and shared by every worker that asks. */
 export interface PublishedWeights {
   version: number;
   hash: string;
   codec: string;
   bytes: Uint8Array;
-}
-
-/** The message that carries these weights to workers: a fetch's answer, or a broadcast. */
-export function weightsMessage(weights: PublishedWeights): Extract<CoordinatorMessage, { type: 'weights' }> {
-  return { type: 'weights', hash: weights.hash, version: weights.version, codec: weights.codec, tensors: weights.bytes };
+  /** The message that carries them to workers (a fetch's answer, or a broadcast), packed once for all of them. */
+  message: Extract<CoordinatorMessage, { type: 'weights' }>;
 }
 
 /** Encodes the job's weights once per version and keeps the version before, for a worker finishing late. */
@@ -32,7 +30,10 @@ export class WeightsPublisher {
     const codec = getCodec('f32');
     // A copy: the encoder's output views a larger shared buffer, and this one is kept for the whole version.
     const bytes = codec.encode(arraysToTensors(this.state.weights, this.shapes)).slice();
-    const published = { version: this.state.version, hash: await contentHash(bytes), codec: codec.id, bytes };
+    const hash = await contentHash(bytes);
+    const version = this.state.version;
+    const message = packOnce({ type: 'weights' as const, hash, version, codec: codec.id, tensors: bytes });
+    const published = { version, hash, codec: codec.id, bytes, message };
     // Another call may have published this version while the hash was computed.
     if (this.published?.version !== published.version) {
       this.previous = this.published;

@@ -1,6 +1,6 @@
 import type { NatsConnection, Subscription } from 'nats';
 import { isChunk, Reassembler, splitMessage } from '../../shared/codec/chunking.ts';
-import { pack } from '../../shared/codec/packr.ts';
+import { packMessage } from '../../shared/codec/packr.ts';
 import { ErrorCode, TesseraError, isTesseraError } from '../../shared/protocol/errors.ts';
 import { LIMITS, type CoordinatorMessage } from '../../shared/protocol/messages.ts';
 import { subjects } from '../../shared/protocol/subjects.ts';
@@ -114,7 +114,7 @@ function serveOnConnection(nc: NatsConnection, handler: ChannelHandler, options:
   const maxFrameBytes = () => nc.info?.max_payload ?? 1024 * 1024;
 
   const publish = (subject: string, message: CoordinatorMessage | Uint8Array) => {
-    const bytes = message instanceof Uint8Array ? message : pack(message).slice();
+    const bytes = message instanceof Uint8Array ? message : packMessage(message, true);
     outbox = outbox
       .then(async () => {
         for (const frame of await splitMessage(bytes, maxFrameBytes(), nextMessageId++)) nc.publish(subject, frame);

@@ -1,6 +1,5 @@
 import type { CoordinatorTransport } from '../../shared/transport/coordinator.ts';
 import type { Hub } from '../hub.ts';
-import { weightsMessage } from '../job/published-weights.ts';
 import type { JobRunner } from '../job/runner.ts';
 
 /**
@@ -28,9 +27,8 @@ export async function serveTransports(hub: Hub, transports: readonly Coordinator
     for (const transport of transports) transport.addJob(jobId);
     runner.on('published', (weights) => {
       if (closed) return;
-      const message = weightsMessage(weights);
       for (const transport of transports) {
-        if (transport.broadcast(jobId, message)) hub.emit('bytesOut', jobId, weights.bytes.byteLength, 'weights-broadcast', transport.name);
+        if (transport.broadcast(jobId, weights.message)) hub.emit('bytesOut', jobId, weights.bytes.byteLength, 'weights-broadcast', transport.name);
       }
     });
   };

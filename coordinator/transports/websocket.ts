@@ -1,7 +1,7 @@
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
-import { pack } from '../../shared/codec/packr.ts';
+import { packMessage } from '../../shared/codec/packr.ts';
 import { ErrorCode, TesseraError } from '../../shared/protocol/errors.ts';
 import { LIMITS, type CoordinatorMessage } from '../../shared/protocol/messages.ts';
 import type { ChannelHandler, CoordinatorTransport, WorkerChannel } from '../../shared/transport/coordinator.ts';
@@ -56,7 +56,7 @@ class WebSocketChannel implements WorkerChannel {
       this.closeSlowReader();
       return;
     }
-    this.socket.send(pack(message));
+    this.socket.send(packMessage(message));
   }
 
   close(reason: string): void {

@@ -24,6 +24,31 @@ export function pack(value: unknown): Uint8Array {
   return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
 }
 
+/** Messages packed once by packOnce, by identity. */
+const packedOnce = new WeakMap<object, Uint8Array>();
+
+/**
+ * Packs a message that goes to many connections unchanged (a weights
+ * version, answered to every worker that fetches it) now, once: the
+ * transports' packMessage hands out these bytes for it from then on. The
+ * message must not change afterwards.
+ */
+export function packOnce<T extends object>(message: T): T {
+  packedOnce.set(message, pack(message).slice());
+  return message;
+}
+
+/**
+ * A message's bytes for a transport to send: those packOnce kept, else packed
+ * now. `keep`: the caller holds on to them (queues them), so fresh packs are
+ * copied out of msgpackr's shared buffer.
+ */
+export function packMessage(message: object, keep = false): Uint8Array {
+  const packed = packedOnce.get(message);
+  if (packed) return packed;
+  return keep ? pack(message).slice() : pack(message);
+}
+
 /**
  * Unpacks a whole protocol message; any failure (truncated, not msgpack,
  * trailing bytes) becomes DecodeFailed. The result is untrusted: validate it.

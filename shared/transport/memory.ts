@@ -1,4 +1,4 @@
-import { pack } from '../codec/packr.ts';
+import { packMessage } from '../codec/packr.ts';
 import { ErrorCode, TesseraError } from '../protocol/errors.ts';
 import type { CoordinatorMessage } from '../protocol/messages.ts';
 import type { ChannelHandler, CoordinatorTransport, WorkerChannel } from './coordinator.ts';
@@ -31,7 +31,7 @@ export class MemoryTransport implements CoordinatorTransport {
   addJob(_jobId: string): void {}
 
   broadcast(jobId: string, message: CoordinatorMessage): boolean {
-    const bytes = pack(message).slice();
+    const bytes = packMessage(message).slice();
     for (const link of this.links) if (link.jobId === jobId) link.toWorker(bytes);
     return true;
   }
@@ -79,7 +79,7 @@ class MemoryLink {
       transport: 'memory',
       remote: id,
       address: id,
-      send: (message) => this.toWorker(pack(message).slice()),
+      send: (message) => this.toWorker(packMessage(message).slice()),
       close: (reason) => this.end(reason),
       limitMessages: (maxBytes) => (this.messageLimit = maxBytes),
     };
