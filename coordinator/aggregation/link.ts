@@ -12,11 +12,10 @@ import {
 import { isTesseraError } from '../../shared/protocol/errors.ts';
 import { subjects } from '../../shared/protocol/subjects.ts';
 import type { Hub } from '../hub.ts';
-import type { RoundFold } from '../job/round-fold.ts';
 import { addPartial } from '../job/round-fold.ts';
 import type { JobRunner } from '../job/runner.ts';
 import type { AggregationPort } from '../transports/nats.ts';
-import { planRound, tauOfUpdates } from './plan.ts';
+import { planRound } from './plan.ts';
 
 /** How often silent aggregators are looked for and stalled partials dropped. */
 const SWEEP_MS = 500;
@@ -34,9 +33,6 @@ export class AggregatorLink {
   /** Live aggregators by id: when each was last heard. */
   private readonly live = new Map<string, number>();
   private plan: Uint8Array | undefined;
-  private fold: RoundFold | undefined;
-  /** Each network's clip scale from the last round, for the next round's fold (clipNorm 0). */
-  private tau: Record<string, number> = {};
   private readonly reassembler: Reassembler;
   private readonly maxPartialBytes: number;
   private readonly sweeper: NodeJS.Timeout;
@@ -105,7 +101,6 @@ export class AggregatorLink {
   }
 
   private opening(round: Parameters<typeof planRound>[1]): void {
-    this.fold = undefined;
     this.plan = undefined;
     if (this.live.size === 0) return;
     const { job } = this.runner;
@@ -113,32 +108,15 @@ export class AggregatorLink {
       const channel = this.hub.sessions.get(workerId)?.channel;
       return channel?.transport === 'nats' ? subjects.connectionOf(channel.remote) : undefined;
     };
-    const { plan, fold } = planRound(job, round, this.aggregators, connectionOf, this.tau);
+    const { plan, fold } = planRound(job, round, this.aggregators, connectionOf, job.tau);
     round.fold = fold;
-    this.fold = fold;
     this.plan = pack(plan).slice();
     this.port.publish(subjects.aggregatorPlan(job.config.id), this.plan);
   }
 
-  /** A round closed: learn τ for the next one while aggregators run (they need it before the round, the coordinator after). */
+  /** A round closed: its plan is done with (the job learnt τ for the next round from it). */
   private closed(): void {
-    const fold = this.fold;
-    this.fold = undefined;
     this.plan = undefined;
-    if (this.live.size === 0) return;
-    const summary = this.runner.lastRound;
-    if (fold) {
-      for (const [network, mean] of Object.entries(fold.means)) {
-        const tau = mean.nextTau();
-        if (tau > 0) this.tau[network] = tau;
-      }
-    } else if (summary) {
-      const { job } = this.runner;
-      Object.assign(
-        this.tau,
-        tauOfUpdates(summary.updates, (name) => job.spec.networkOf(name), job.config.training.aggregation.maxShare),
-      );
-    }
   }
 
   private workerLeft(workerId: string): void {

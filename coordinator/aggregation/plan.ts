@@ -1,28 +1,7 @@
-import { derivedTau } from '../../shared/aggregate/clip.ts';
-import { getRule } from '../../shared/aggregate/registry.ts';
-import { globalNorm } from '../../shared/aggregate/norms.ts';
-import { cappedShares } from '../../shared/aggregate/shares.ts';
-import type { TrainingConfig } from '../../shared/api/job-config.ts';
 import type { PlanAssignment, RoundPlan } from '../../shared/protocol/aggregation.ts';
 import type { Job } from '../job/job.ts';
-import { openFold, type RoundFold } from '../job/round-fold.ts';
-import type { AcceptedUpdate, OpenRound } from '../job/round.ts';
-
-/**
- * Why aggregators cannot fold a round, or undefined when they can. A rule
- * folds when its result is a sum over updates (shared/aggregate: `folds`,
- * today the clipped weighted mean); its clip radius must be known before
- * the round (clipNorm set, or τ of the round before). Late updates carry a
- * staleness weight outside the round's shares, so 'stale' does not fold.
- */
-export function foldRefusal(training: TrainingConfig, tau: Readonly<Record<string, number>>): string | undefined {
-  for (const [network, id] of Object.entries(training.aggregator)) {
-    if (!getRule(id).folds) return `training.aggregator.${network} is ${id}, which needs every update at once`;
-    if (training.aggregation.clipNorm === 0 && !((tau[network] ?? 0) > 0)) return `no clip radius for ${network} yet (the first round aggregators see)`;
-  }
-  if (training.lateUpdates === 'stale') return "training.lateUpdates is 'stale'";
-  return undefined;
-}
+import { foldRefusal, openFold, type RoundFold } from '../job/round-fold.ts';
+import type { OpenRound } from '../job/round.ts';
 
 /** FNV-1a, 32 bits: rendezvous hashing needs a fast, stable spread, not a secret. */
 function fnv1a(text: string): number {
@@ -98,30 +77,4 @@ export function planRound(
   const assigned = new Map(assignments.map((entry) => [entry.workerId, entry.samples]));
   const options = { maxShare: training.aggregation.maxShare, clipNorm: training.aggregation.clipNorm, tau: { ...tau } };
   return { plan, fold: openFold(job.shapes, (name) => networkOf[name], assigned, options, owners) };
-}
-
-/**
- * Each network's τ for the next round from a round the coordinator
- * aggregated itself (every update's tensors at hand), as StreamingMean's
- * nextTau would give it: CLIP_MULTIPLE x the lower weighted median of
- * norm x sqrt(share).
- */
-export function tauOfUpdates(updates: readonly AcceptedUpdate[], networkOf: (name: string) => string, maxShare: number): Record<string, number> {
-  const withTensors = updates.filter((update) => Object.keys(update.grads).length > 0);
-  if (withTensors.length === 0) return {};
-  const shares = cappedShares(
-    withTensors.map((update) => update.weight),
-    maxShare,
-  );
-  const namesOf = new Map<string, string[]>();
-  for (const name of Object.keys(withTensors[0].grads)) namesOf.set(networkOf(name), [...(namesOf.get(networkOf(name)) ?? []), name]);
-  return Object.fromEntries(
-    [...namesOf].map(([network, names]) => [
-      network,
-      derivedTau(
-        withTensors.map((update) => globalNorm(Object.fromEntries(names.map((name) => [name, update.grads[name]])))),
-        shares,
-      ),
-    ]),
-  );
 }

@@ -103,3 +103,43 @@ describe('Job learning-rate scaling', () => {
     expect(Array.from(job.state.weights.d_w)).toEqual(Array.from(expected.d_w));
   });
 });
+
+describe('folding updates as they arrive', () => {
+  it('buffers the first round, then folds each on-time update on arrival (no tensors kept) to the mean the buffered rule gives', async () => {
+    const folding = makeJob();
+    // The same job with late updates weighted by staleness: such rounds are never folded (foldRefusal).
+    const config = parseJobConfig({ id: 'unit', training: { batchSize: 4, maxGradNorm: 100, lateUpdates: 'stale' }, dataset: { shards: 4 } });
+    const buffered = new Job(config, shapes, Job.initialState(dcgan, structuredClone(folding.state.weights), config.dataset.shards), 100);
+    for (const job of [folding, buffered]) {
+      for (const round of [0, 1, 2]) {
+        const open = await job.openRound(workers, round * 10);
+        // No τ before a round applied: the first round is aggregated whole.
+        expect(open.fold !== undefined).toBe(job === folding && round > 0);
+        const accepted = job.acceptUpdate('a', update(job, {}, grads(1 + round)), round * 10 + 1);
+        expect(Object.keys(accepted.grads).length === 0).toBe(job === folding && round > 0);
+        job.acceptUpdate('b', update(job, {}, grads(3 + round)), round * 10 + 2);
+        expect(job.closeRound(round * 10 + 5).outliers).toEqual([]);
+      }
+      expect(job.tau.generator).toBeGreaterThan(0);
+    }
+    for (const name of Object.keys(shapes)) {
+      const [got, want] = [folding.state.weights[name], buffered.state.weights[name]];
+      for (let i = 0; i < got.length; i++) expect(got[i]).toBeCloseTo(want[i], 6);
+    }
+  });
+
+  it("keeps a verification pair's tensors for the comparison at close, and folds them then", async () => {
+    const job = makeJob();
+    await job.openRound(workers, 0);
+    job.acceptUpdate('a', update(job), 1);
+    job.acceptUpdate('b', update(job), 2);
+    job.closeRound(3);
+    const round = await job.openRound([...workers, { id: 'c', batchSize: 4 }], 10, 1000, new Map([['c', 'a']]));
+    const kept = ['a', 'b', 'c'].map((id) => job.acceptUpdate(id, update(job, {}, grads(2)), 11));
+    expect(kept.map((accepted) => Object.keys(accepted.grads).length > 0)).toEqual([true, false, true]);
+    expect([...round.fold!.folded]).toEqual(['b']);
+    const summary = job.closeRound(12, new Map([['c', 'duplicate']]));
+    expect(summary.applied).toBe(true);
+    expect([...round.fold!.folded].sort()).toEqual(['a', 'b']);
+  });
+});

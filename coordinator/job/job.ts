@@ -9,6 +9,7 @@ import { LateUpdates } from './late-updates.ts';
 import { WeightsPublisher, type PublishedWeights } from './published-weights.ts';
 import type { ExclusionReason, RoundFailure } from '../../shared/api/round-log.ts';
 import { assignRound, type AcceptedUpdate, type Assignment, type OpenRound, type RoundSummary } from './round.ts';
+import { foldRefusal, foldUpdate, openFold, tauOfUpdates, type RoundFold } from './round-fold.ts';
 import { initialState, type JobState } from './state.ts';
 import { stepWeights } from './step.ts';
 import { summarizeRound } from './summary.ts';
@@ -28,6 +29,13 @@ export class Job {
   /** Examples never trained on, for evaluation and reconstructions. */
   readonly heldOut: number[];
   current: OpenRound | undefined;
+  /**
+   * Each network's clip scale τ, learnt from the last round: the next round's
+   * updates are folded with it as they arrive (round-fold.ts), by this
+   * coordinator and by aggregators. Empty until a round applied, and after a
+   * restart: that round is buffered and aggregated whole.
+   */
+  readonly tau: Record<string, number> = {};
   private readonly publisher: WeightsPublisher;
   private readonly contentRules: ContentRules;
   private readonly lateUpdates: LateUpdates;
@@ -92,6 +100,7 @@ export class Job {
       late: [],
       copies: new Map(copies),
     };
+    this.current.fold = this.openFold(this.current);
     return this.current;
   }
 
@@ -109,6 +118,8 @@ export class Job {
       const assignment = checkOnTime(round, workerId, update);
       const accepted = checkContent(this.contentRules, workerId, update, assignment, now, update.samples);
       round!.updates.set(workerId, accepted);
+      // A verification pair's tensors are compared when the round closes; every other update is folded now.
+      if (round!.fold && !round!.copies.has(workerId) && ![...round!.copies.values()].includes(workerId)) foldUpdate(round!.fold, accepted);
       return accepted;
     } catch (error) {
       if (round && round.assignments.has(workerId) && !round.updates.has(workerId) && update.round === round.round) {
@@ -159,6 +170,35 @@ export class Job {
     this.lateUpdates.remember(round);
     const summary = summarizeRound(round, now, excluded);
     if (summary.applied) summary.outliers = stepWeights(this.state, [...summary.updates, ...summary.late], this.spec, this.config, round.fold);
+    this.learnTau(round, summary);
     return summary;
+  }
+
+  /**
+   * The round's fold when it can be folded as updates arrive (see foldRefusal),
+   * over its assignments' samples. Aggregators, when they run, replace it with
+   * theirs, which also knows which workers they own.
+   */
+  private openFold(round: OpenRound): RoundFold | undefined {
+    const { training } = this.config;
+    if (foldRefusal(training, this.tau) !== undefined) return undefined;
+    const assigned = new Map([...round.assignments].map(([workerId, assignment]) => [workerId, assignment.message.sampleIndices.length]));
+    const options = { maxShare: training.aggregation.maxShare, clipNorm: training.aggregation.clipNorm, tau: { ...this.tau } };
+    return openFold(this.shapes, (name) => this.spec.networkOf(name), assigned, options, new Map());
+  }
+
+  /** τ for the next round: from the fold's norms, or from the updates' own when the round was aggregated whole. */
+  private learnTau(round: OpenRound, summary: RoundSummary): void {
+    if (round.fold) {
+      for (const [network, mean] of Object.entries(round.fold.means)) {
+        const tau = mean.nextTau();
+        if (tau > 0) this.tau[network] = tau;
+      }
+    } else {
+      Object.assign(
+        this.tau,
+        tauOfUpdates(summary.updates, (name) => this.spec.networkOf(name), this.config.training.aggregation.maxShare),
+      );
+    }
   }
 }

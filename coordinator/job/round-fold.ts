@@ -1,4 +1,9 @@
+import { derivedTau } from '../../shared/aggregate/clip.ts';
+import { globalNorm } from '../../shared/aggregate/norms.ts';
+import { getRule } from '../../shared/aggregate/registry.ts';
+import { cappedShares } from '../../shared/aggregate/shares.ts';
 import { StreamingMean } from '../../shared/aggregate/streaming-mean.ts';
+import type { TrainingConfig } from '../../shared/api/job-config.ts';
 import type { NamedArrays } from '../../shared/codec/types.ts';
 import { sumOf, type PartialMessage } from '../../shared/protocol/aggregation.ts';
 import { ErrorCode, TesseraError } from '../../shared/protocol/errors.ts';
@@ -6,12 +11,13 @@ import type { RoundOutlier } from '../../shared/api/round-log.ts';
 import type { AcceptedUpdate, OpenRound } from './round.ts';
 
 /**
- * A round whose updates aggregators fold (coordinator/aggregation/): one
- * StreamingMean per network, opened on every assignment of the round with
- * the shares and radii the aggregators use, into which their partials are
- * merged as they come and the updates that reached the coordinator itself
- * (WebSocket workers, verification pairs, anything relayed) are added when
- * the round closes. The result is the one StreamingMean over all of them.
+ * A round folded as its updates arrive (when foldRefusal allows: the rule is
+ * a sum and its clip radius is known before the round): one StreamingMean
+ * per network, opened on every assignment of the round, into which the
+ * updates the coordinator receives are added as they come (foldUpdate) and,
+ * when aggregators run (coordinator/aggregation/), their partials are
+ * merged. Verification pairs are added when the round closes, after their
+ * tensors were compared. The result is the one StreamingMean over all of them.
  */
 export interface RoundFold {
   /** The aggregator owning each folded worker's updates. */
@@ -25,6 +31,24 @@ export interface RoundFold {
   folded: Set<string>;
   /** Updates the aggregators' folds clipped. */
   outliers: RoundOutlier[];
+}
+
+/**
+ * Why a round cannot be folded as its updates arrive (by the coordinator, or
+ * by aggregators), or undefined when it can. A rule
+ * folds when its result is a sum over updates (shared/aggregate: `folds`,
+ * today the clipped weighted mean); its clip radius must be known before
+ * the round (clipNorm set, or τ of the round before). Late updates carry a
+ * staleness weight outside the round's shares, so 'stale' does not fold.
+ */
+export function foldRefusal(training: TrainingConfig, tau: Readonly<Record<string, number>>): string | undefined {
+  for (const [network, id] of Object.entries(training.aggregator)) {
+    if (!getRule(id).folds) return `training.aggregator.${network} is ${id}, which needs every update at once`;
+    if (training.aggregation.clipNorm === 0 && !((tau[network] ?? 0) > 0))
+      return `no clip radius for ${network} yet (the job's first round, or the first after a restart)`;
+  }
+  if (training.lateUpdates === 'stale') return "training.lateUpdates is 'stale'";
+  return undefined;
 }
 
 /** Opens a round's fold on its assignments (worker id -> samples); `tau` per network when options.clipNorm is 0. */
@@ -121,24 +145,57 @@ function lengthOf(fold: RoundFold, network: string, name: string): number {
 }
 
 /**
- * The round's aggregate: the updates the coordinator received itself are
- * folded in (the partials' are there already), then each network's mean.
- * Returns the tensors and the updates clipped.
+ * Folds an update the coordinator received itself into the round's means as
+ * it arrives, and drops its tensors (the fold holds what the round needs of
+ * them): memory stays O(parameters) however many workers report.
+ */
+export function foldUpdate(fold: RoundFold, update: AcceptedUpdate): void {
+  const networks: string[] = [];
+  let deviation = 0;
+  for (const [network, names] of fold.namesOf) {
+    const verdict = fold.means[network].add(update.workerId, Object.fromEntries(names.map((name) => [name, update.grads[name]])));
+    if (verdict.clipped) networks.push(network);
+    deviation = Math.max(deviation, verdict.deviation);
+  }
+  fold.folded.add(update.workerId);
+  update.grads = {};
+  if (networks.length > 0) fold.outliers.push({ workerId: update.workerId, round: update.round, networks, deviation });
+}
+
+/**
+ * The round's aggregate: the contributions not folded yet (verification
+ * pairs, whose tensors are compared at close) are folded in, then each
+ * network's mean. Returns the tensors and the updates clipped.
  */
 export function closeFold(fold: RoundFold, contributions: readonly AcceptedUpdate[]): { tensors: NamedArrays; outliers: RoundOutlier[] } {
-  const outliers = [...fold.outliers];
-  for (const update of contributions) {
-    if (fold.folded.has(update.workerId)) continue;
-    const networks: string[] = [];
-    let deviation = 0;
-    for (const [network, names] of fold.namesOf) {
-      const verdict = fold.means[network].add(update.workerId, Object.fromEntries(names.map((name) => [name, update.grads[name]])));
-      if (verdict.clipped) networks.push(network);
-      deviation = Math.max(deviation, verdict.deviation);
-    }
-    if (networks.length > 0) outliers.push({ workerId: update.workerId, round: update.round, networks, deviation });
-  }
+  for (const update of contributions) if (!fold.folded.has(update.workerId)) foldUpdate(fold, update);
   const tensors: NamedArrays = {};
   for (const mean of Object.values(fold.means)) Object.assign(tensors, mean.result());
-  return { tensors, outliers };
+  return { tensors, outliers: [...fold.outliers] };
+}
+
+/**
+ * Each network's τ for the next round from a round the coordinator
+ * aggregated itself (every update's tensors at hand), as StreamingMean's
+ * nextTau would give it: CLIP_MULTIPLE x the lower weighted median of
+ * norm x sqrt(share).
+ */
+export function tauOfUpdates(updates: readonly AcceptedUpdate[], networkOf: (name: string) => string, maxShare: number): Record<string, number> {
+  const withTensors = updates.filter((update) => Object.keys(update.grads).length > 0);
+  if (withTensors.length === 0) return {};
+  const shares = cappedShares(
+    withTensors.map((update) => update.weight),
+    maxShare,
+  );
+  const namesOf = new Map<string, string[]>();
+  for (const name of Object.keys(withTensors[0].grads)) namesOf.set(networkOf(name), [...(namesOf.get(networkOf(name)) ?? []), name]);
+  return Object.fromEntries(
+    [...namesOf].map(([network, names]) => [
+      network,
+      derivedTau(
+        withTensors.map((update) => globalNorm(Object.fromEntries(names.map((name) => [name, update.grads[name]])))),
+        shares,
+      ),
+    ]),
+  );
 }
