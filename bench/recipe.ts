@@ -77,6 +77,8 @@ const TRIALS: Record<string, Trial> = {
   'd-depth-3': { description: 'a third conv in D (3x3, stride 1, at 7x7)', modelConfig: { discriminatorDepth: 3 } },
   'g-depth-3': { description: 'a third conv in G (3x3, stride 1, at 14x14, normalized)', modelConfig: { generatorDepth: 3 } },
   'g-depth-4': { description: 'two more convs in G (3x3, stride 1, at 14x14, normalized)', modelConfig: { generatorDepth: 4 } },
+  'g-depth-6': { description: 'four more convs in G (3x3, stride 1, at 14x14, normalized)', modelConfig: { generatorDepth: 6 } },
+  'd-depth-4': { description: 'a fourth conv in D (3x3, stride 1, at 7x7)', modelConfig: { discriminatorDepth: 4 } },
   'd-width-48': { description: 'D at width 48 (G at 32)', modelConfig: { discriminatorWidth: 48 } },
   'pixel-norm': { description: 'pixel norm in G instead of layer norm', modelConfig: { generatorNorm: 'pixel' } },
 };

@@ -64,7 +64,7 @@ describe('parseJobConfig defaults', () => {
       discriminatorDepth: 3,
       discriminatorWidth: 0,
       truncation: 0,
-      generatorDepth: 2,
+      generatorDepth: 4,
     });
   });
 
