@@ -4,8 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian packages the cross-process tests start for real.
-debian_packages=(nats-server chromium)
+# Debian packages the cross-process tests start for real, and oneDNN for the optional convolution addon (native/).
+debian_packages=(nats-server chromium libdnnl-dev g++)
 missing=()
 for package in "${debian_packages[@]}"; do
   dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
@@ -25,6 +25,9 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   echo "installing npm dependencies (npm ci)"
   npm ci --no-audit --no-fund
 fi
+
+# The oneDNN addon Node workers use when it is built (a few seconds; skipped when up to date).
+bash native/build.sh
 
 # Static checks in two lanes, one a core (~35 s one after another): the whole tree's type check in one; in the
 # other, shared/ once more with neither DOM nor Node types (code both runtimes run imports neither), then lint and

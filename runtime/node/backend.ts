@@ -20,7 +20,8 @@ async function importOptional(name: string): Promise<boolean> {
  * Node's candidates: libtensorflow through tfjs-node-gpu or tfjs-node when one
  * is installed (they are optional: their install downloads libtensorflow),
  * WebGPU through Dawn (the optional `webgpu` package), wasm with the
- * project's conv kernels, and plain JS. A software WebGPU adapter is passed
+ * project's conv kernels (and oneDNN's convolutions where the optional addon
+ * of native/ is built), and plain JS. A software WebGPU adapter is passed
  * over unless forced: it runs shaders on the CPU, far slower than wasm.
  */
 function nodeCandidates(forced: boolean, wasmThreads: number): Record<(typeof NODE_BACKENDS)[number], BackendCandidate> {
@@ -48,6 +49,9 @@ function nodeCandidates(forced: boolean, wasmThreads: number): Record<(typeof NO
         if (wasmThreads > 1) await installThreadedWasm(wasmThreads);
         const { registerWasmConvKernels } = await import('../../shared/tfjs/wasm-conv-kernels.ts');
         registerWasmConvKernels();
+        // The convolutions in oneDNN where its optional addon is built (native/build.sh), on as many threads as wasm has.
+        const { registerDnnlKernels } = await import('./dnnl-kernels.ts');
+        registerDnnlKernels(wasmThreads);
       },
     },
     cpu: {
