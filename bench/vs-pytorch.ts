@@ -12,6 +12,9 @@
  * comparison is skipped with a message and exit code 0. Without OpenBLAS,
  * Debian's torch multiplies with the reference BLAS, several times slower.
  *
+ * The tfjs side runs the project's oneDNN convolutions when their addon is
+ * built (native/build.sh); TESSERA_NATIVE_KERNELS=0 measures wasm alone.
+ *
  * Each side runs in its own child process (tfjs backends are process-global;
  * PyTorch's threads are set before its first op), one child per model and
  * thread count, all started before the first timed step and then stepped in
@@ -38,6 +41,7 @@ import { spawnSync } from 'node:child_process';
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { dnnlUnavailable } from '../runtime/node/dnnl-kernels.ts';
 import { selectNodeBackend } from '../runtime/node/backend.ts';
 import { getModel } from '../shared/models/registry.ts';
 import { median } from '../shared/schedule/schedule.ts';
@@ -108,13 +112,13 @@ function positive(name: string, text: string, min = 1): number {
   return value;
 }
 
-/** A model's trainer at its defaults, on wasm with the project's kernels, and a batch of seeded pixels. */
 /** A model's config: its defaults with --config's overrides, checked by the model's own schema. */
 function modelConfig(modelId: string) {
   const spec = getModel(modelId, '--models');
   return { spec, config: spec.parseConfig({ ...spec.defaults, ...(values.config ? JSON.parse(values.config) : {}) }) };
 }
 
+/** A model's trainer at its defaults, on wasm with the project's kernels (and oneDNN's convolutions where built), and a batch of seeded pixels. */
 async function setUp(modelId: string, batchSize: number) {
   const choice = await selectNodeBackend('wasm');
   const { spec, config } = modelConfig(modelId);
@@ -138,7 +142,7 @@ async function serveTfjs(modelId: string): Promise<void> {
     parameters: sizes.reduce((sum, size) => sum + size, 0),
     tensorSizes: sizes.sort((a, b) => a - b),
     tfjs: tf.version.tfjs,
-    backend: choice.name,
+    backend: dnnlUnavailable() === undefined ? `${choice.name}, convolutions in oneDNN` : `${choice.name} (oneDNN convolutions: ${dnnlUnavailable()})`,
     threads: wasmThreads(),
   };
   process.stdout.write(`READY ${JSON.stringify(ready)}\n`);
