@@ -64,7 +64,13 @@ export function openFold(
   const means: Record<string, StreamingMean> = {};
   for (const [network, names] of namesOf) {
     const lengths = Object.fromEntries(names.map((name) => [name, shapes[name].reduce((a, b) => a * b, 1)]));
-    means[network] = new StreamingMean(lengths, assigned, { maxShare: options.maxShare, clipNorm: options.clipNorm, tau: options.tau[network] ?? 0 });
+    // hold: an update beyond the last round's radius waits for its own round's τ (streaming-mean.ts).
+    means[network] = new StreamingMean(lengths, assigned, {
+      maxShare: options.maxShare,
+      clipNorm: options.clipNorm,
+      tau: options.tau[network] ?? 0,
+      hold: true,
+    });
   }
   return { owners, namesOf, means, partials: new Set(), folded: new Set(), outliers: [] };
 }
@@ -147,31 +153,49 @@ function lengthOf(fold: RoundFold, network: string, name: string): number {
 /**
  * Folds an update the coordinator received itself into the round's means as
  * it arrives, and drops its tensors (the fold holds what the round needs of
- * them): memory stays O(parameters) however many workers report.
+ * them, and the means hold an update beyond the last round's radius until
+ * the close): memory stays O(parameters) for an honest round however many
+ * workers report.
  */
 export function foldUpdate(fold: RoundFold, update: AcceptedUpdate): void {
-  const networks: string[] = [];
-  let deviation = 0;
-  for (const [network, names] of fold.namesOf) {
-    const verdict = fold.means[network].add(update.workerId, Object.fromEntries(names.map((name) => [name, update.grads[name]])));
-    if (verdict.clipped) networks.push(network);
-    deviation = Math.max(deviation, verdict.deviation);
-  }
+  const verdicts = [...fold.namesOf].map(([network, names]) => ({
+    network,
+    ...fold.means[network].add(update.workerId, Object.fromEntries(names.map((name) => [name, update.grads[name]]))),
+  }));
   fold.folded.add(update.workerId);
   update.grads = {};
-  if (networks.length > 0) fold.outliers.push({ workerId: update.workerId, round: update.round, networks, deviation });
+  noteOutlier(fold.outliers, update.workerId, update.round, verdicts);
+}
+
+/** Records a worker's update as an outlier of the round when some network clipped it (merging with what is there). */
+function noteOutlier(outliers: RoundOutlier[], workerId: string, round: number, verdicts: { network: string; clipped: boolean; deviation: number }[]) {
+  const clipped = verdicts.filter((verdict) => verdict.clipped);
+  if (clipped.length === 0) return;
+  const deviation = Math.max(...clipped.map((verdict) => verdict.deviation));
+  const known = outliers.find((outlier) => outlier.workerId === workerId);
+  if (!known) outliers.push({ workerId, round, networks: clipped.map((verdict) => verdict.network), deviation });
+  else {
+    known.networks.push(...clipped.map((verdict) => verdict.network));
+    known.deviation = Math.max(known.deviation, deviation);
+  }
 }
 
 /**
  * The round's aggregate: the contributions not folded yet (verification
- * pairs, whose tensors are compared at close) are folded in, then each
- * network's mean. Returns the tensors and the updates clipped.
+ * pairs, whose tensors are compared at close) are folded in, the held
+ * updates settled, then each network's mean. Returns the tensors and the
+ * updates clipped.
  */
 export function closeFold(fold: RoundFold, contributions: readonly AcceptedUpdate[]): { tensors: NamedArrays; outliers: RoundOutlier[] } {
+  const rounds = new Map(contributions.map((update) => [update.workerId, update.round]));
   for (const update of contributions) if (!fold.folded.has(update.workerId)) foldUpdate(fold, update);
+  const outliers = fold.outliers.map((outlier) => ({ ...outlier, networks: [...outlier.networks] }));
   const tensors: NamedArrays = {};
-  for (const mean of Object.values(fold.means)) Object.assign(tensors, mean.result());
-  return { tensors, outliers: [...fold.outliers] };
+  for (const [network, mean] of Object.entries(fold.means)) {
+    for (const { key, clipped, deviation } of mean.settle()) noteOutlier(outliers, key, rounds.get(key) ?? 0, [{ network, clipped, deviation }]);
+    Object.assign(tensors, mean.result());
+  }
+  return { tensors, outliers };
 }
 
 /**

@@ -12,7 +12,7 @@ const keys = (updates: readonly WeightedUpdate[]) => updates.map((_, k) => `w${k
 const assignedOf = (updates: readonly WeightedUpdate[]) => new Map(updates.map((update, k) => [`w${k}`, update.weight]));
 
 /** Folds `order` of the updates into a streaming mean opened on all of them. */
-function stream(updates: readonly WeightedUpdate[], order: readonly number[], options: { maxShare: number; clipNorm: number; tau: number }) {
+function stream(updates: readonly WeightedUpdate[], order: readonly number[], options: { maxShare: number; clipNorm: number; tau: number; hold?: boolean }) {
   const streaming = new StreamingMean(SIZES, assignedOf(updates), options);
   const verdicts = new Map(order.map((k) => [k, streaming.add(keys(updates)[k], updates[k].tensors)]));
   return { streaming, verdicts };
@@ -42,6 +42,27 @@ describe('StreamingMean', () => {
       expect(updates.map((_, k) => verdicts.get(k)!.clipped)).toEqual(buffered.outliers);
       expect(streaming.nextTau()).toBeCloseTo(tau, 10);
     }
+  });
+
+  it('with hold, waits for the round own τ for the updates beyond the last radius: a round grown 10x is not cut back, a huge update still is', () => {
+    const before = honestUpdates([16, 16, 16, 16], 7);
+    const tau = stream(before, [0, 1, 2, 3], { maxShare: 1, clipNorm: 0, tau: Infinity }).streaming.nextTau();
+    const grown = honestUpdates([16, 16, 16, 16], 8).map((update) => ({ ...update, tensors: scaled(update.tensors, 10 * CLIP_MULTIPLE) }));
+    const options = { maxShare: 1, clipNorm: 0, trimFraction: 0, iterations: 0 };
+    const buffered = mean.aggregate(grown, options);
+    // Without hold every update is clipped to the last round's radius; with it, the result is the buffered mean's.
+    const cut = stream(grown, [0, 1, 2, 3], { ...options, tau });
+    expect([...cut.verdicts.values()].every((verdict) => verdict.clipped)).toBe(true);
+    const held = stream(grown, [3, 1, 0, 2], { ...options, tau, hold: true });
+    expect([...held.verdicts.values()].every((verdict) => verdict.held && !verdict.clipped)).toBe(true);
+    expect(held.streaming.settle().map((verdict) => verdict.clipped)).toEqual([false, false, false, false]);
+    expect(maxDifference(held.streaming.result(), buffered.tensors)).toBeLessThanOrEqual(1e-6 * maxAbs(buffered.tensors));
+    // One update 1e6 times the others is held, then clipped to this round's radius when the round settles.
+    const attacked = [...grown];
+    attacked[0] = { weight: 16, tensors: scaled(grown[0].tensors, 1e6) };
+    const hit = stream(attacked, [0, 1, 2, 3], { ...options, tau, hold: true });
+    expect(hit.streaming.settle().find((verdict) => verdict.key === 'w0')!.clipped).toBe(true);
+    expect(maxDifference(hit.streaming.result(), mean.aggregate(attacked, options).tensors)).toBeLessThanOrEqual(1e-6 * maxAbs(buffered.tensors) * 10);
   });
 
   it('bounds a huge update by the radius of the round before: its pull stays within (CLIP_MULTIPLE + 1) / 2 of the largest honest norm', () => {

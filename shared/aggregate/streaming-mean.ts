@@ -37,6 +37,15 @@ export interface MeanState {
  *
  * Outliers are the clipped updates; an update's deviation is its norm over
  * its radius (its distance to the result is not known once it is folded).
+ *
+ * With `hold` (the coordinator's own fold), an update beyond the last round's
+ * radius is not clipped to it at once but held whole until the round closes
+ * (`settle`), then clipped to the radius of its own round's τ, as the
+ * buffered `mean` does: a round whose honest gradients all grew more than
+ * CLIP_MULTIPLE times (a GAN's D suddenly winning) is not cut back to the
+ * last round's size, and 1, 2 or 4 workers still train alike. Only the
+ * updates beyond the radius are held: an honest round keeps O(parameters).
+ * Aggregators clip at once (their partial carries sums, not updates).
  */
 export class StreamingMean {
   private readonly sums: Record<string, Float64Array>;
@@ -47,13 +56,20 @@ export class StreamingMean {
   /** norm · noiseScale(share) and share of each update folded, for the next round's τ. */
   private readonly scaledNorms: number[] = [];
   private readonly foldedShares: number[] = [];
+  /** Updates beyond the last round's radius, kept whole until settle (with options.hold). */
+  private held: { key: string; share: number; norm: number; tensors: NamedArrays }[] = [];
+  private readonly hold: boolean;
 
   /**
    * `lengths`: each tensor's element count; `assigned`: each assignment's
    * weight by key (worker id); `tau` from nextTau of earlier rounds (ignored
    * when clipNorm > 0).
    */
-  constructor(lengths: Readonly<Record<string, number>>, assigned: ReadonlyMap<string, number>, options: { maxShare: number; clipNorm: number; tau: number }) {
+  constructor(
+    lengths: Readonly<Record<string, number>>,
+    assigned: ReadonlyMap<string, number>,
+    options: { maxShare: number; clipNorm: number; tau: number; hold?: boolean },
+  ) {
     this.sums = Object.fromEntries(Object.entries(lengths).map(([name, length]) => [name, new Float64Array(length)]));
     const keys = [...assigned.keys()];
     const shares = cappedShares(
@@ -62,29 +78,60 @@ export class StreamingMean {
     );
     const radii = options.clipNorm > 0 ? keys.map(() => options.clipNorm) : radiiFromTau(options.tau, shares);
     this.assignedCount = keys.length;
+    this.hold = (options.hold ?? false) && options.clipNorm === 0;
     this.shares = new Map(keys.map((key, k) => [key, shares[k]]));
     this.radii = new Map(keys.map((key, k) => [key, radii[k]]));
   }
 
-  /** Folds one assigned update in (a key at most once); says whether it was clipped and its norm in radii. */
-  add(key: string, tensors: NamedArrays): { clipped: boolean; deviation: number } {
+  /**
+   * Folds one assigned update in (a key at most once); says whether it was
+   * clipped and its norm in radii, or that it is held (then settle says).
+   */
+  add(key: string, tensors: NamedArrays): { clipped: boolean; deviation: number; held: boolean } {
     const share = this.shares.get(key);
     const radius = this.radii.get(key);
     if (share === undefined || radius === undefined) throw new Error(`streaming mean: ${key} has no assignment, or was folded already`);
+    for (const [name, sum] of Object.entries(this.sums)) {
+      if (tensors[name]?.length !== sum.length) throw new Error(`streaming mean: tensor ${name} missing or of another length`);
+    }
     this.shares.delete(key);
     const norm = globalNorm(tensors);
-    const scale = norm > radius ? radius / norm : 1;
-    for (const [name, sum] of Object.entries(this.sums)) {
-      const values = tensors[name];
-      if (!values || values.length !== sum.length) throw new Error(`streaming mean: tensor ${name} missing or of another length`);
-      if (share * scale !== 0) addScaled(sum, values, share * scale);
-    }
     this.arrivedShare += share;
     if (norm > 0 && share > 0) {
       this.scaledNorms.push(norm * noiseScale(share, this.assignedCount));
       this.foldedShares.push(share);
     }
-    return { clipped: scale < 1, deviation: deviationOf(norm, radius) };
+    if (this.hold && norm > radius) {
+      this.held.push({ key, share, norm, tensors });
+      return { clipped: false, deviation: deviationOf(norm, radius), held: true };
+    }
+    const scale = norm > radius ? radius / norm : 1;
+    this.addToSums(tensors, share * scale);
+    return { clipped: scale < 1, deviation: deviationOf(norm, radius), held: false };
+  }
+
+  private addToSums(tensors: NamedArrays, weight: number): void {
+    if (weight === 0) return;
+    for (const [name, sum] of Object.entries(this.sums)) addScaled(sum, tensors[name], weight);
+  }
+
+  /**
+   * Folds the held updates, each clipped to its radius from this round's own
+   * τ (over every update folded, as the buffered `mean` derives it), and says
+   * for each whether it was clipped and its norm in those radii. Called by
+   * result(); a second call has nothing left to settle.
+   */
+  settle(): { key: string; clipped: boolean; deviation: number }[] {
+    if (this.held.length === 0) return [];
+    const tau = this.nextTau();
+    const settled = this.held.map(({ key, share, norm, tensors }) => {
+      const radius = tau / noiseScale(share, this.assignedCount);
+      const scale = norm > radius ? radius / norm : 1;
+      this.addToSums(tensors, share * scale);
+      return { key, clipped: scale < 1, deviation: deviationOf(norm, radius) };
+    });
+    this.held = [];
+    return settled;
   }
 
   /** What was folded so far (views of the sums, not copies). */
@@ -115,9 +162,10 @@ export class StreamingMean {
     return this.arrivedShare === 0;
   }
 
-  /** The mean of what arrived, shares renormalised over it, rounded once to float32. */
+  /** The mean of what arrived (held updates settled first), shares renormalised over it, rounded once to float32. */
   result(): NamedArrays {
     if (this.empty) throw new Error('streaming mean: no update with weight was folded');
+    this.settle();
     return Object.fromEntries(Object.entries(this.sums).map(([name, sum]) => [name, Float32Array.from(sum, (value) => value / this.arrivedShare)]));
   }
 
