@@ -1,5 +1,5 @@
 # syntax=docker/dockerfile:1
-# A Tessera worker on CPU: tfjs's wasm backend with the project's conv kernels.
+# A Tessera worker on CPU: tfjs's wasm backend with the project's conv kernels, its convolutions in oneDNN.
 # It serves no port; it connects out to the coordinator (TESSERA_URL=ws://HOST:8080/ws)
 # or to NATS (TESSERA_NATS_URL=nats://HOST:4222 with TESSERA_NATS_USER/_PASS).
 #
@@ -27,10 +27,23 @@ RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
  && rm -rf node_modules/webgpu \
  && npm cache clean --force
 
+# The oneDNN convolutions (native/): built against Debian's libdnnl-dev here, run on its libdnnl2 below.
+FROM ${NODE_IMAGE} AS native
+RUN apt-get update -qq \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libdnnl-dev g++ \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /app
+COPY native ./native
+RUN bash native/build.sh && test -f native/build/tessera_dnnl.node
+
 FROM ${NODE_IMAGE}
 ENV NODE_ENV=production
+RUN apt-get update -qq \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libdnnl2 libgomp1 \
+ && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
+COPY --from=native /app/native/build ./native/build
 COPY package.json tsconfig.json ./
 COPY shared ./shared
 COPY runtime ./runtime
