@@ -1,9 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
-import '@tensorflow/tfjs-backend-wasm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createUniform } from '../../shared/training/random.ts';
-import { registerWasmConvKernels } from '../../shared/tfjs/wasm-conv-kernels.ts';
-import { dnnlCalls, dnnlUnavailable, registerDnnlKernels, unregisterDnnlKernels } from './dnnl-kernels.ts';
+import { describe, expect, it } from 'vitest';
+import { dnnlCalls } from './dnnl-kernels.ts';
+import { dnnlSkipReason, relativeError, useDnnlKernels, values } from './dnnl-test-support.ts';
 
 type Shape4 = [number, number, number, number];
 type Case = {
@@ -14,26 +12,6 @@ type Case = {
   /** What the gradients are taken for (tfjs has no gradient of a dilated conv; a bias only where the op adds one). */
   wrt: ('x' | 'f' | 'bias')[];
 };
-
-const why = dnnlUnavailable();
-if (why) console.log(`oneDNN kernels not tested: ${why}`);
-
-/** Deterministic values in [-1, 1). */
-function values(size: number, seed: number): Float32Array {
-  const uniform = createUniform(seed);
-  return Float32Array.from({ length: size }, () => uniform() * 2 - 1);
-}
-
-function relativeError(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let diff = 0;
-  let norm = 0;
-  for (let i = 0; i < b.length; i++) {
-    diff += (a[i] - b[i]) ** 2;
-    norm += b[i] ** 2;
-  }
-  return Math.sqrt(diff / Math.max(norm, 1e-30));
-}
 
 /** The op's output and the gradients of sum(op · r) for c.wrt, on one backend. */
 async function run(backend: string, c: Case): Promise<Float32Array[]> {
@@ -99,13 +77,9 @@ const CASES: Case[] = [
   },
 ];
 
-describe.skipIf(why !== undefined)('oneDNN convolutions for the wasm backend', () => {
-  beforeAll(async () => {
-    await tf.setBackend('wasm');
-    registerWasmConvKernels();
-    expect(registerDnnlKernels(1)).toBeUndefined();
-  });
-  afterAll(() => unregisterDnnlKernels());
+// Each kernel is checked alone in its own test file; here the ops the models call, with their gradients, end to end.
+describe.skipIf(dnnlSkipReason !== undefined)('oneDNN convolutions for the wasm backend', () => {
+  useDnnlKernels();
 
   it.each(CASES)('$name: output and gradients as the cpu backend gives them', async (c) => {
     const expected = await run('cpu', c);
