@@ -13,7 +13,7 @@
 // leaky relu, forward only), then leaky relu's alpha x 1e6.
 //
 // oneDNN picks its own layouts (format any) and the user's are reordered to
-// and from them; a primitive and its scratch buffers are made once per
+// and from them; a primitive, its reorders and their buffers are made once per
 // shape and kept. Threads: setThreads(n) (OpenMP).
 #include <node_api.h>
 #include <omp.h>
@@ -51,10 +51,14 @@ struct Operand {
   memory::desc inner;
   int arg;
   memory buffer;
+  primitive reorder;  // user to inner for an input, inner to user for the output; made once
 
-  Operand(const memory::desc &user_desc, const memory::desc &inner_desc, int argument)
+  Operand(const memory::desc &user_desc, const memory::desc &inner_desc, int argument, bool is_output = false)
       : user(user_desc), inner(inner_desc), arg(argument) {
-    if (user != inner) buffer = memory(inner, cpu());
+    if (user == inner) return;
+    buffer = memory(inner, cpu());
+    reorder = is_output ? dnnl::reorder(dnnl::reorder::primitive_desc(cpu(), inner, cpu(), user))
+                        : dnnl::reorder(dnnl::reorder::primitive_desc(cpu(), user, cpu(), inner));
   }
   bool reordered() const { return user != inner; }
 };
@@ -93,7 +97,7 @@ std::unique_ptr<Plan> make_plan(int kind, const int *p) {
     plan->run = dnnl::convolution_forward(forward);
     plan->a = std::make_unique<Operand>(x_user, forward.src_desc(), DNNL_ARG_SRC);
     plan->b = std::make_unique<Operand>(w_user, forward.weights_desc(), DNNL_ARG_WEIGHTS);
-    plan->out = std::make_unique<Operand>(y_user, forward.dst_desc(), DNNL_ARG_DST);
+    plan->out = std::make_unique<Operand>(y_user, forward.dst_desc(), DNNL_ARG_DST, true);
     if (with_bias) plan->bias = std::make_unique<Operand>(b_user, b_user, DNNL_ARG_BIAS);
   } else if (kind == 1) {
     const dnnl::convolution_backward_data::desc desc(algorithm::convolution_direct, x_any, w_any, y_any, strides, dilates, pad_l, pad_r);
@@ -101,14 +105,14 @@ std::unique_ptr<Plan> make_plan(int kind, const int *p) {
     plan->run = dnnl::convolution_backward_data(pd);
     plan->a = std::make_unique<Operand>(y_user, pd.diff_dst_desc(), DNNL_ARG_DIFF_DST);
     plan->b = std::make_unique<Operand>(w_user, pd.weights_desc(), DNNL_ARG_WEIGHTS);
-    plan->out = std::make_unique<Operand>(x_user, pd.diff_src_desc(), DNNL_ARG_DIFF_SRC);
+    plan->out = std::make_unique<Operand>(x_user, pd.diff_src_desc(), DNNL_ARG_DIFF_SRC, true);
   } else {
     const dnnl::convolution_backward_weights::desc desc(algorithm::convolution_direct, x_any, w_any, y_any, strides, dilates, pad_l, pad_r);
     const dnnl::convolution_backward_weights::primitive_desc pd(desc, cpu(), forward);
     plan->run = dnnl::convolution_backward_weights(pd);
     plan->a = std::make_unique<Operand>(x_user, pd.src_desc(), DNNL_ARG_SRC);
     plan->b = std::make_unique<Operand>(y_user, pd.diff_dst_desc(), DNNL_ARG_DIFF_DST);
-    plan->out = std::make_unique<Operand>(w_user, pd.diff_weights_desc(), DNNL_ARG_DIFF_WEIGHTS);
+    plan->out = std::make_unique<Operand>(w_user, pd.diff_weights_desc(), DNNL_ARG_DIFF_WEIGHTS, true);
   }
   return plan;
 }
@@ -131,7 +135,7 @@ void execute(Plan &plan, float *a, float *b, float *out, float *bias) {
   auto input = [&](Operand &operand, float *data) {
     memory user(operand.user, cpu(), data);
     if (operand.reordered()) {
-      dnnl::reorder(user, operand.buffer).execute(s, user, operand.buffer);
+      operand.reorder.execute(s, {{DNNL_ARG_FROM, user}, {DNNL_ARG_TO, operand.buffer}});
       args.insert({operand.arg, operand.buffer});
     } else {
       args.insert({operand.arg, user});
@@ -143,7 +147,7 @@ void execute(Plan &plan, float *a, float *b, float *out, float *bias) {
   memory result(plan.out->user, cpu(), out);
   args.insert({plan.out->arg, plan.out->reordered() ? plan.out->buffer : result});
   plan.run.execute(s, args);
-  if (plan.out->reordered()) dnnl::reorder(plan.out->buffer, result).execute(s, plan.out->buffer, result);
+  if (plan.out->reordered()) plan.out->reorder.execute(s, {{DNNL_ARG_FROM, plan.out->buffer}, {DNNL_ARG_TO, result}});
   s.wait();
 }
 
