@@ -13,7 +13,9 @@
  * Debian's torch multiplies with the reference BLAS, several times slower.
  *
  * The tfjs side runs the project's oneDNN convolutions when their addon is
- * built (native/build.sh); TESSERA_NATIVE_KERNELS=0 measures wasm alone.
+ * built (native/build.sh); then wasm alone (TESSERA_NATIVE_KERNELS=0) is
+ * measured too, in a child of its own stepped in the same turns, and shown in
+ * columns of its own. TESSERA_NATIVE_KERNELS=0 measures wasm alone only.
  *
  * Each side runs in its own child process (tfjs backends are process-global;
  * PyTorch's threads are set before its first op), one child per model and
@@ -175,6 +177,8 @@ interface Timings {
 interface Comparison {
   model: string;
   tfjs?: { ready: ReadyInfo; timings: Timings };
+  /** tfjs without the oneDNN convolutions (TESSERA_NATIVE_KERNELS=0), measured alongside when they are in use. */
+  wasmAlone?: Timings;
   pytorch: { threads: number; ready: ReadyInfo; timings: Timings }[];
   error?: string;
 }
@@ -190,14 +194,25 @@ async function compare(modelId: string, python: string): Promise<Comparison> {
   // The same malloc for both sides: Node's array buffers (the gradients read back) come from glibc too.
   const malloc = values.malloc === 'kept' ? KEEP_FREED_MEMORY : {};
   try {
-    const tfjs = await StepChild.start(
-      `tfjs ${modelId}`,
-      process.execPath,
-      ['--import', 'tsx', fileURLToPath(import.meta.url), '--child', modelId, '--batch', String(BATCH), ...(values.config ? ['--config', values.config] : [])],
-      START_TIMEOUT_MS,
-      { ...process.env, ...malloc },
-    );
+    const tfjsArgs = [
+      '--import',
+      'tsx',
+      fileURLToPath(import.meta.url),
+      '--child',
+      modelId,
+      '--batch',
+      String(BATCH),
+      ...(values.config ? ['--config', values.config] : []),
+    ];
+    const tfjs = await StepChild.start(`tfjs ${modelId}`, process.execPath, tfjsArgs, START_TIMEOUT_MS, { ...process.env, ...malloc });
     children.push(tfjs.child);
+    // With the oneDNN convolutions in use, wasm alone is stepped in the same turns, so the two see the same load.
+    const withAlone = dnnlUnavailable() === undefined;
+    if (withAlone) {
+      const env = { ...process.env, ...malloc, TESSERA_NATIVE_KERNELS: '0' };
+      children.push((await StepChild.start(`tfjs ${modelId} without oneDNN`, process.execPath, tfjsArgs, START_TIMEOUT_MS, env)).child);
+    }
+    const firstPytorch = children.length;
     const pytorch = [];
     for (const threads of THREADS) {
       // Debian's torch does not size OpenBLAS's own thread pool: the environment does, before it starts (and no .pyc in bench/).
@@ -225,7 +240,8 @@ async function compare(modelId: string, python: string): Promise<Comparison> {
     return {
       model: modelId,
       tfjs: { ready: tfjs.ready, timings: summarize(samples[0]) },
-      pytorch: pytorch.map((side, index) => ({ ...side, timings: summarize(samples[index + 1]) })),
+      wasmAlone: withAlone ? summarize(samples[1]) : undefined,
+      pytorch: pytorch.map((side, index) => ({ ...side, timings: summarize(samples[index + firstPytorch]) })),
     };
   } catch (error) {
     return { model: modelId, pytorch: [], error: (error as Error).message };
@@ -245,22 +261,27 @@ const ms = (timings: Timings) => `${timings.median.toFixed(0)} (${timings.min.to
 
 function printComparison(comparisons: Comparison[]): void {
   const rows: string[][] = [];
-  for (const { model, tfjs, pytorch, error } of comparisons) {
+  const withAlone = comparisons.some((comparison) => comparison.wasmAlone);
+  for (const { model, tfjs, wasmAlone, pytorch, error } of comparisons) {
     if (error || !tfjs) {
-      rows.push([model, '-', '-', '-', '-', '-', `not measured: ${error}`]);
+      rows.push([model, '-', '-', '-', '-', '-', ...(withAlone ? ['-', '-'] : []), `not measured: ${error}`]);
       continue;
     }
     for (const side of pytorch) {
       const notSame = mismatch(tfjs.ready, side.ready);
       const tfjsHere = tfjs.ready.threads === side.threads ? tfjs.timings : undefined;
       const ratio = (of: keyof Timings) => (notSame ? 'refused' : tfjsHere ? `${(tfjsHere[of] / side.timings[of]).toFixed(2)}x` : 'n/a');
-      rows.push([model, String(side.threads), tfjsHere ? ms(tfjsHere) : 'n/a', ms(side.timings), ratio('median'), ratio('min'), notSame ?? '']);
+      const alone = wasmAlone && tfjsHere ? [ms(wasmAlone), notSame ? 'refused' : `${(wasmAlone.median / side.timings.median).toFixed(2)}x`] : ['n/a', 'n/a'];
+      const row = [model, String(side.threads), tfjsHere ? ms(tfjsHere) : 'n/a', ms(side.timings), ratio('median'), ratio('min')];
+      rows.push([...row, ...(withAlone ? alone : []), notSame ?? '']);
     }
   }
   console.log(`\nlossAndGrads at each model's defaults, batch ${BATCH}: median (min-max) of ${REPEATS} steps after ${WARMUP} warm-up, in ms`);
   // Other processes only ever add time: on a busy machine the minimums' ratio is the steadier figure.
   console.log('tfjs/PyTorch is the ratio of the medians; "of minimums" the ratio of the fastest steps');
-  printTable(['model', 'threads', 'tfjs ms', 'PyTorch ms', 'tfjs/PyTorch', 'of minimums', 'note'], rows);
+  if (withAlone) console.log('"wasm alone" is tfjs without the oneDNN convolutions (TESSERA_NATIVE_KERNELS=0), stepped in the same turns');
+  const aloneColumns = withAlone ? ['wasm alone ms', 'wasm alone/PyTorch'] : [];
+  printTable(['model', 'threads', 'tfjs ms', 'PyTorch ms', 'tfjs/PyTorch', 'of minimums', ...aloneColumns, 'note'], rows);
   for (const { model, tfjs, pytorch } of comparisons) {
     if (!tfjs || pytorch.length === 0) continue;
     const count = (info: ReadyInfo) => `${Number(info.parameters).toLocaleString('en')} in ${(info.tensorSizes as number[]).length} tensors`;
