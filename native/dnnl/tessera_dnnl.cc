@@ -15,10 +15,14 @@
 // oneDNN picks its own layouts (format any) and the user's are reordered to
 // and from them; a primitive, its reorders and their buffers are made once per
 // shape and kept. Threads: setThreads(n) (OpenMP).
+//
+// And sum(x, out, dims): tfjs's Sum over any axes (dims: x's, then out's with
+// 1 on the reduced axes), in plain C++.
 #include <node_api.h>
 #include <omp.h>
 
 #include <dnnl.hpp>
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -198,6 +202,62 @@ napi_value conv(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// out[j] = sum of x over the axes where out_dims is 1 (x's dims otherwise), both row-major, rank <= 6. Plain C++,
+// one pass over x: wasm's Sum transposes the reduced axes inward first, which costs more than the sum.
+void reduce_sum(const float *x, float *out, const int64_t *dims, const int64_t *out_dims, int rank) {
+  int64_t out_size = 1;
+  for (int i = 0; i < rank; i++) out_size *= out_dims[i];
+  std::fill(out, out + out_size, 0.0f);
+  int64_t out_stride[6] = {0, 0, 0, 0, 0, 0};
+  for (int i = rank - 1, stride = 1; i >= 0; i--) {
+    out_stride[i] = out_dims[i] == 1 ? 0 : stride;
+    stride *= int(out_dims[i]);
+  }
+  const int64_t inner = dims[rank - 1];
+  const bool inner_reduced = out_stride[rank - 1] == 0;
+  int64_t index[6] = {0, 0, 0, 0, 0, 0};
+  int64_t rows = 1;
+  for (int i = 0; i < rank - 1; i++) rows *= dims[i];
+  for (int64_t row = 0; row < rows; row++, x += inner) {
+    int64_t at = 0;
+    for (int i = 0; i < rank - 1; i++) at += index[i] * out_stride[i];
+    float *o = out + at;
+    if (inner_reduced) {
+      float sum = 0;
+      for (int64_t k = 0; k < inner; k++) sum += x[k];
+      *o += sum;
+    } else {
+      for (int64_t k = 0; k < inner; k++) o[k] += x[k];
+    }
+    for (int i = rank - 2; i >= 0 && ++index[i] == dims[i]; i--) index[i] = 0;
+  }
+}
+
+napi_value sum(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  if (argc < 3) return fail(env, "sum(x, out, dims)");
+  size_t lengths[3] = {0, 0, 0};
+  const float *x = typed_data<float>(env, argv[0], napi_float32_array, &lengths[0]);
+  float *out = typed_data<float>(env, argv[1], napi_float32_array, &lengths[1]);
+  const int32_t *d = typed_data<int32_t>(env, argv[2], napi_int32_array, &lengths[2]);
+  const int rank = int(lengths[2] / 2);
+  if (!x || !out || !d || lengths[2] % 2 != 0 || rank < 1 || rank > 6) return fail(env, "x and out must be Float32Arrays, dims an Int32Array of x's dims then out's (rank 1 to 6)");
+  int64_t dims[6], out_dims[6];
+  size_t x_size = 1, out_size = 1;
+  for (int i = 0; i < rank; i++) {
+    dims[i] = d[i];
+    out_dims[i] = d[rank + i];
+    if (out_dims[i] != 1 && out_dims[i] != dims[i]) return fail(env, "out's dims must be x's or 1");
+    x_size *= size_t(dims[i]);
+    out_size *= size_t(out_dims[i]);
+  }
+  if (lengths[0] != x_size || lengths[1] != out_size || x_size == 0) return fail(env, "tensor lengths do not match dims");
+  reduce_sum(x, out, dims, out_dims, rank);
+  return nullptr;
+}
+
 napi_value set_threads(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
@@ -212,8 +272,9 @@ napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor methods[] = {
       {"conv", nullptr, conv, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"setThreads", nullptr, set_threads, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"sum", nullptr, sum, nullptr, nullptr, nullptr, napi_default, nullptr},
   };
-  napi_define_properties(env, exports, 2, methods);
+  napi_define_properties(env, exports, 3, methods);
   return exports;
 }
 

@@ -21,6 +21,7 @@ export type Kernel = (args: Args) => TensorInfo | TensorInfo[];
 interface Addon {
   conv(kind: number, a: Float32Array, b: Float32Array, out: Float32Array, params: Int32Array, bias?: Float32Array): void;
   setThreads(threads: number): void;
+  sum(x: Float32Array, out: Float32Array, dims: Int32Array): void;
 }
 
 /** The slice of the wasm backend the kernels use: where each tensor lives in its heap, and output allocation. */
@@ -37,7 +38,7 @@ export const INPUT_GRADIENT = 1;
 export const FILTER_GRADIENT = 2;
 
 let addon: Addon | undefined;
-/** Convolutions the addon ran, and calls passed to the kernels it stands in for. */
+/** Kernel calls the addon ran, and calls passed to the kernels it stands in for. */
 export const dnnlCalls = { native: 0, passedOn: 0 };
 /** The kernels these replace, for what they do not take (filled by registerDnnlKernels). */
 export const replaced = new Map<string, tf.KernelConfig>();
@@ -100,6 +101,20 @@ export function runConv(args: Args, kind: number, a: TensorInfo, b: TensorInfo, 
   try {
     const views = [a, b, out].map((info) => heapView(backend, info));
     addon!.conv(kind, views[0], views[1], views[2], params, bias ? heapView(backend, bias) : undefined);
+    dnnlCalls.native += 1;
+  } catch (error) {
+    backend.disposeData(out.dataId, true);
+    throw error;
+  }
+  return out;
+}
+
+/** Sums x into a new output of `outShape` over the axes where `reducedDims` (x's rank) is 1 and x's dim is not. */
+export function runSum(args: Args, x: TensorInfo, reducedDims: number[], outShape: number[]): TensorInfo {
+  const backend = args.backend as WasmBackend;
+  const out = backend.makeOutput(outShape, 'float32');
+  try {
+    addon!.sum(heapView(backend, x), heapView(backend, out), Int32Array.from([...x.shape, ...reducedDims]));
     dnnlCalls.native += 1;
   } catch (error) {
     backend.disposeData(out.dataId, true);

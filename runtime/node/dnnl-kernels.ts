@@ -3,6 +3,7 @@ import { dnnlUnavailable, replaced, setDnnlThreads, type Kernel } from './dnnl-a
 import { conv2dBackpropFilter } from './dnnl-conv2d-backprop-filter.ts';
 import { conv2dBackpropInput } from './dnnl-conv2d-backprop-input.ts';
 import { conv2d, fusedConv2d } from './dnnl-conv2d.ts';
+import { sum } from './dnnl-sum.ts';
 
 export { dnnlCalls, dnnlUnavailable } from './dnnl-addon.ts';
 
@@ -10,7 +11,7 @@ export { dnnlCalls, dnnlUnavailable } from './dnnl-addon.ts';
  * The wasm backend's convolutions run by oneDNN through the optional addon of
  * native/ (see dnnl-addon.ts): Conv2D, FusedConv2D, Conv2DBackpropInput (also
  * every transposed convolution's forward pass) and Conv2DBackpropFilter, one
- * file each. What they do not take (NCHW, other activations, a broadcast
+ * file each, and Sum (plain C++ in the addon). What they do not take (NCHW, other activations, a broadcast
  * bias) goes to the kernel registered before them, the project's or wasm's
  * own. Not built or TESSERA_NATIVE_KERNELS=0: nothing changes.
  */
@@ -20,6 +21,7 @@ const KERNELS: Record<string, Kernel> = {
   FusedConv2D: fusedConv2d,
   Conv2DBackpropInput: conv2dBackpropInput,
   Conv2DBackpropFilter: conv2dBackpropFilter,
+  Sum: sum,
 };
 
 /**
