@@ -44,8 +44,10 @@ engine &cpu() {
   return e;
 }
 
+// A process may run tfjs on several threads (the coordinator's main thread draws sample grids while its scoring thread
+// scores): each thread has its own stream and plans, so no plan's scratch buffers are shared between two calls at once.
 stream &queue() {
-  static stream s(cpu());
+  thread_local stream s(cpu());
   return s;
 }
 
@@ -72,7 +74,7 @@ struct Plan {
   std::unique_ptr<Operand> a, b, out, bias;
 };
 
-std::unordered_map<std::string, std::unique_ptr<Plan>> plans;
+thread_local std::unordered_map<std::string, std::unique_ptr<Plan>> plans;
 
 std::unique_ptr<Plan> make_plan(int kind, const int *p) {
   const memory::dim n = p[0], ih = p[1], iw = p[2], ic = p[3], oc = p[4], kh = p[5], kw = p[6], oh = p[7], ow = p[8];
