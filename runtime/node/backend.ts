@@ -100,7 +100,9 @@ async function describeDevice(backend: string): Promise<string> {
   if (backend === 'wasm') {
     const { getThreadsCount } = await import('@tensorflow/tfjs-backend-wasm');
     const threads = getThreadsCount();
-    return `${cpu} (${cpus().length} cores, wasm, ${threads} thread${threads === 1 ? '' : 's'})`;
+    const { dnnlUnavailable } = await import('./dnnl-addon.ts');
+    const convolutions = dnnlUnavailable() === undefined ? ', convolutions in oneDNN' : '';
+    return `${cpu} (${cpus().length} cores, wasm, ${threads} thread${threads === 1 ? '' : 's'}${convolutions})`;
   }
   return `${cpu} (${cpus().length} cores, ${tf.getBackend()})`;
 }

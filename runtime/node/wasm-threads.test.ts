@@ -36,8 +36,8 @@ describe('tfjs-wasm with threads in Node', () => {
     const one = await startComputeThread({ backend: 'wasm', wasmThreads: 1 });
     const two = await startComputeThread({ backend: 'wasm', wasmThreads: 2 });
     threads.push(one, two);
-    expect(one.backend.device).toMatch(/wasm, 1 thread\)/);
-    expect(two.backend.device).toMatch(/wasm, 2 threads\)/);
+    expect(one.backend.device).toMatch(/wasm, 1 thread[,)]/);
+    expect(two.backend.device).toMatch(/wasm, 2 threads[,)]/);
     const expected = await one.step(request());
     const actual = await two.step(request());
     for (const name of Object.keys(expected.grads)) {
