@@ -100,7 +100,7 @@ export class Job {
       late: [],
       copies: new Map(copies),
     };
-    this.current.fold = this.openFold(this.current);
+    this.current.fold = this.foldFor(this.current);
     return this.current;
   }
 
@@ -179,7 +179,7 @@ export class Job {
    * over its assignments' samples. Aggregators, when they run, replace it with
    * theirs, which also knows which workers they own.
    */
-  private openFold(round: OpenRound): RoundFold | undefined {
+  private foldFor(round: OpenRound): RoundFold | undefined {
     const { training } = this.config;
     if (foldRefusal(training, this.tau) !== undefined) return undefined;
     const assigned = new Map([...round.assignments].map(([workerId, assignment]) => [workerId, assignment.message.sampleIndices.length]));
