@@ -4,6 +4,7 @@ import { afterAll, beforeAll, expect } from 'vitest';
 import { createUniform } from '../../shared/training/random.ts';
 import { registerWasmConvKernels } from '../../shared/tfjs/wasm-conv-kernels.ts';
 import { dnnlCalls, dnnlUnavailable, registerDnnlKernels, unregisterDnnlKernels } from './dnnl-kernels.ts';
+import { relativeError as admissionRelativeError } from '../../shared/models/admission.ts';
 
 /*
  * What the oneDNN kernels' tests share: whether they can run, the kernels
@@ -31,16 +32,10 @@ export function values(size: number, seed: number): Float32Array {
   return Float32Array.from({ length: size }, () => uniform() * 2 - 1);
 }
 
-/** The root-mean-square difference relative to b's norm. */
-export function relativeError(a: ArrayLike<number>, b: ArrayLike<number>): number {
+/** ||a - b|| / ||b|| (admission's), the lengths checked first. */
+export function relativeError(a: Float32Array, b: Float32Array): number {
   expect(a.length).toBe(b.length);
-  let diff = 0;
-  let norm = 0;
-  for (let i = 0; i < b.length; i++) {
-    diff += (a[i] - b[i]) ** 2;
-    norm += b[i] ** 2;
-  }
-  return Math.sqrt(diff / Math.max(norm, 1e-30));
+  return admissionRelativeError(a, b);
 }
 
 async function runKernel(backend: string, name: string, shapes: Record<string, number[]>, attrs: Record<string, unknown>) {
