@@ -8,7 +8,7 @@ import type { JobConfig } from '../../shared/api/job-config.ts';
 import { LateUpdates } from './late-updates.ts';
 import { WeightsPublisher, type PublishedWeights } from './published-weights.ts';
 import type { ExclusionReason, RoundFailure } from '../../shared/api/round-log.ts';
-import { assignRound, type AcceptedUpdate, type Assignment, type OpenRound, type RoundSummary } from './round.ts';
+import { assignRound, inVerificationPair, type AcceptedUpdate, type Assignment, type OpenRound, type RoundSummary } from './round.ts';
 import { foldRefusal, foldUpdate, openFold, tauOfUpdates, type RoundFold } from './round-fold.ts';
 import { initialState, type JobState } from './state.ts';
 import { stepWeights } from './step.ts';
@@ -119,7 +119,7 @@ export class Job {
       const accepted = checkContent(this.contentRules, workerId, update, assignment, now, update.samples);
       round!.updates.set(workerId, accepted);
       // A verification pair's tensors are compared when the round closes; every other update is folded now.
-      if (round!.fold && !round!.copies.has(workerId) && ![...round!.copies.values()].includes(workerId)) foldUpdate(round!.fold, accepted);
+      if (round!.fold && !inVerificationPair(round!, workerId)) foldUpdate(round!.fold, accepted);
       return accepted;
     } catch (error) {
       if (round && round.assignments.has(workerId) && !round.updates.has(workerId) && update.round === round.round) {

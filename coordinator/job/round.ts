@@ -70,6 +70,13 @@ export interface RoundSummary {
   outliers: RoundOutlier[];
 }
 
+/** True for a verification copy or its original: their tensors are compared when the round closes, so they stay whole until then. */
+export function inVerificationPair(round: OpenRound, workerId: string): boolean {
+  if (round.copies.has(workerId)) return true;
+  for (const original of round.copies.values()) if (original === workerId) return true;
+  return false;
+}
+
 /** What the next round trains: its number, the weights it starts from, and when it must close. */
 export interface RoundPlan {
   round: number;

@@ -94,13 +94,13 @@ export function paramsOf(info: tf.backend_util.Conv2DInfo, activation = 0, alpha
   ]);
 }
 
-/** Runs the addon's convolution of `kind` into a new output of `shape`. */
-export function runConv(args: Args, kind: number, a: TensorInfo, b: TensorInfo, shape: number[], params: Int32Array, bias?: TensorInfo): TensorInfo {
+/** A new float32 output of `shape` that `fill` writes in the addon; freed again if the addon throws. */
+function intoNewOutput(args: Args, shape: number[], fill: (view: (info: TensorInfo) => Float32Array, out: TensorInfo) => void): TensorInfo {
   const backend = args.backend as WasmBackend;
   const out = backend.makeOutput(shape, 'float32');
   try {
-    const views = [a, b, out].map((info) => heapView(backend, info));
-    addon!.conv(kind, views[0], views[1], views[2], params, bias ? heapView(backend, bias) : undefined);
+    // Views only after the allocation: it may have grown the heap.
+    fill((info) => heapView(backend, info), out);
     dnnlCalls.native += 1;
   } catch (error) {
     backend.disposeData(out.dataId, true);
@@ -109,18 +109,14 @@ export function runConv(args: Args, kind: number, a: TensorInfo, b: TensorInfo, 
   return out;
 }
 
+/** Runs the addon's convolution of `kind` into a new output of `shape`. */
+export function runConv(args: Args, kind: number, a: TensorInfo, b: TensorInfo, shape: number[], params: Int32Array, bias?: TensorInfo): TensorInfo {
+  return intoNewOutput(args, shape, (view, out) => addon!.conv(kind, view(a), view(b), view(out), params, bias ? view(bias) : undefined));
+}
+
 /** Sums x into a new output of `outShape` over the axes where `reducedDims` (x's rank) is 1 and x's dim is not. */
 export function runSum(args: Args, x: TensorInfo, reducedDims: number[], outShape: number[]): TensorInfo {
-  const backend = args.backend as WasmBackend;
-  const out = backend.makeOutput(outShape, 'float32');
-  try {
-    addon!.sum(heapView(backend, x), heapView(backend, out), Int32Array.from([...x.shape, ...reducedDims]));
-    dnnlCalls.native += 1;
-  } catch (error) {
-    backend.disposeData(out.dataId, true);
-    throw error;
-  }
-  return out;
+  return intoNewOutput(args, outShape, (view, out) => addon!.sum(view(x), view(out), Int32Array.from([...x.shape, ...reducedDims])));
 }
 
 /** The kernel replaced, for a call these do not take. */
