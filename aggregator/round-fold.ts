@@ -1,3 +1,4 @@
+import { normOfSquares } from '../shared/aggregate/norms.ts';
 import { StreamingMean } from '../shared/aggregate/streaming-mean.ts';
 import type { NamedArrays } from '../shared/codec/types.ts';
 import { sumBytes, type FoldedUpdate, type PartialMessage, type PlanAssignment, type RefusedUpdate, type RoundPlan } from '../shared/protocol/aggregation.ts';
@@ -88,7 +89,7 @@ export class RoundFold {
       const clippedNetworks: string[] = [];
       let deviation = 0;
       for (const [network, names] of this.namesOf) {
-        const verdict = this.means[network].add(workerId, pick(accepted.grads, names));
+        const verdict = this.means[network].add(workerId, pick(accepted.grads, names), accepted.squares && normOfSquares(accepted.squares, names));
         if (verdict.clipped) clippedNetworks.push(network);
         deviation = Math.max(deviation, verdict.deviation);
       }

@@ -1,5 +1,5 @@
 import { derivedTau } from '../../shared/aggregate/clip.ts';
-import { globalNorm } from '../../shared/aggregate/norms.ts';
+import { globalNorm, normOfSquares } from '../../shared/aggregate/norms.ts';
 import { getRule } from '../../shared/aggregate/registry.ts';
 import { cappedShares } from '../../shared/aggregate/shares.ts';
 import { StreamingMean } from '../../shared/aggregate/streaming-mean.ts';
@@ -160,7 +160,7 @@ function lengthOf(fold: RoundFold, network: string, name: string): number {
 export function foldUpdate(fold: RoundFold, update: AcceptedUpdate): void {
   const verdicts = [...fold.namesOf].map(([network, names]) => ({
     network,
-    ...fold.means[network].add(update.workerId, Object.fromEntries(names.map((name) => [name, update.grads[name]]))),
+    ...fold.means[network].add(update.workerId, networkTensors(update, names), networkNorm(update, names)),
   }));
   fold.folded.add(update.workerId);
   update.grads = {};
@@ -217,9 +217,19 @@ export function tauOfUpdates(updates: readonly AcceptedUpdate[], networkOf: (nam
     [...namesOf].map(([network, names]) => [
       network,
       derivedTau(
-        withTensors.map((update) => globalNorm(Object.fromEntries(names.map((name) => [name, update.grads[name]])))),
+        withTensors.map((update) => networkNorm(update, names)),
         shares,
       ),
     ]),
   );
+}
+
+/** One network's tensors of an update. */
+function networkTensors(update: AcceptedUpdate, names: readonly string[]): NamedArrays {
+  return Object.fromEntries(names.map((name) => [name, update.grads[name]]));
+}
+
+/** One network's L2 norm of an update: from the sums of squares its checks computed, else from its tensors. */
+function networkNorm(update: AcceptedUpdate, names: readonly string[]): number {
+  return update.squares ? normOfSquares(update.squares, names) : globalNorm(networkTensors(update, names));
 }

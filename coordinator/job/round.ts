@@ -27,6 +27,8 @@ export interface AcceptedUpdate {
   /** Live tensors the worker reported (leak watch). */
   workerTensors?: number;
   grads: NamedArrays;
+  /** Each tensor's sum of squares, as the checks computed them (the norms the fold and τ need without another pass). */
+  squares?: Record<string, number>;
   losses: Record<string, number>;
   computeMs: number;
   fetchMs: number;

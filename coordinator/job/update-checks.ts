@@ -1,4 +1,4 @@
-import { findNonFinite, globalNorm } from '../../shared/aggregate/norms.ts';
+import { findNonFinite, normOfSquares, squaredNorms } from '../../shared/aggregate/norms.ts';
 import { getCodec } from '../../shared/codec/index.ts';
 import { tensorsToArrays } from '../../shared/codec/named.ts';
 import { ErrorCode, TesseraError } from '../../shared/protocol/errors.ts';
@@ -57,9 +57,15 @@ export function checkContent(rules: ContentRules, workerId: string, update: Upda
     throw new TesseraError(ErrorCode.InvalidMessage, `expected ${assigned} samples, got ${update.samples}`, { field: 'samples' });
   checkLosses(update.losses, rules.lossNames);
   const grads = tensorsToArrays(getCodec(update.codec).decode(update.tensors), rules.shapes);
-  const nonFinite = findNonFinite(grads);
-  if (nonFinite) throw new TesseraError(ErrorCode.NonFinite, `non-finite value at index ${nonFinite.index}`, { field: `tensors.${nonFinite.name}` });
-  const norm = globalNorm(grads);
+  // One pass over the values: the sums of squares give the norm, and a non-finite sum says a value is NaN or infinite.
+  const squares = squaredNorms(grads);
+  const norm = normOfSquares(squares);
+  if (!Number.isFinite(norm)) {
+    const nonFinite = findNonFinite(grads);
+    throw new TesseraError(ErrorCode.NonFinite, `non-finite value at index ${nonFinite?.index ?? 0}`, {
+      field: `tensors${nonFinite ? `.${nonFinite.name}` : ''}`,
+    });
+  }
   // The corruption guard (a norm no honest gradient reaches), not the defence against large updates: the
   // aggregation rules clip those in closeRound, bounding their pull without throwing away the worker's round.
   const limit = rules.maxGradNorm;
@@ -74,6 +80,7 @@ export function checkContent(rules: ContentRules, workerId: string, update: Upda
     shardIds: assignment.message.shardIds,
     workerTensors: update.workerTensors,
     grads,
+    squares,
     losses: update.losses,
     computeMs: update.timing.computeMs,
     fetchMs: update.timing.fetchMs,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { findNonFinite, globalNorm } from './norms.ts';
+import { findNonFinite, globalNorm, normOfSquares, squaredNorms } from './norms.ts';
 
 describe('findNonFinite', () => {
   it('returns undefined when every value is finite (including ±0, extremes and subnormals)', () => {
@@ -50,5 +50,26 @@ describe('globalNorm', () => {
   it('is NaN or Infinity when a value is', () => {
     expect(globalNorm({ a: new Float32Array([1, Number.NaN]) })).toBeNaN();
     expect(globalNorm({ a: new Float32Array([Number.NEGATIVE_INFINITY]) })).toBe(Number.POSITIVE_INFINITY);
+  });
+});
+
+describe('squaredNorms and normOfSquares', () => {
+  it("give each tensor's sum of squares and the norm of any of them, as globalNorm does", () => {
+    const tensors = { a: new Float32Array([3]), b: new Float32Array([4, 0]), c: new Float32Array([1, 2, 2]) };
+    const squares = squaredNorms(tensors);
+    expect(squares).toEqual({ a: 9, b: 16, c: 9 });
+    expect(normOfSquares(squares)).toBe(globalNorm(tensors));
+    expect(normOfSquares(squares, ['a', 'b'])).toBe(globalNorm({ a: tensors.a, b: tensors.b }));
+    expect(normOfSquares({})).toBe(0);
+  });
+
+  it('is finite exactly when every value is: the one pass the update checks rely on', () => {
+    const extremes = new Float32Array(1 << 16).fill(3.4e38);
+    expect(Number.isFinite(normOfSquares(squaredNorms({ a: extremes, b: new Float32Array([-3.4e38, 1e-45]) })))).toBe(true);
+    for (const bad of [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY]) {
+      const values = new Float32Array(4).fill(1);
+      values[3] = bad;
+      expect(Number.isFinite(normOfSquares(squaredNorms({ ok: new Float32Array(2), bad: values })))).toBe(false);
+    }
   });
 });

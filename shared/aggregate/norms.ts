@@ -11,6 +11,25 @@ export function findNonFinite(tensors: NamedArrays): { name: string; index: numb
   return undefined;
 }
 
+/**
+ * Each tensor's sum of squares, in float64: one pass that gives the norms and
+ * whether every value is finite. A NaN or an infinity makes its sum
+ * non-finite, and finite float32 values cannot (their squares are below 2^256,
+ * so even billions of them stay far from float64's limit).
+ */
+export function squaredNorms(tensors: NamedArrays): Record<string, number> {
+  const squares: Record<string, number> = {};
+  for (const [name, values] of Object.entries(tensors)) squares[name] = sumOfSquares(values);
+  return squares;
+}
+
+/** The L2 norm of the tensors `names` (all of them when absent) from their sums of squares. */
+export function normOfSquares(squares: Readonly<Record<string, number>>, names: readonly string[] = Object.keys(squares)): number {
+  let sum = 0;
+  for (const name of names) sum += squares[name];
+  return Math.sqrt(sum);
+}
+
 /** The L2 norm of one tensor, summed in float64. */
 export function l2Norm(values: Float32Array): number {
   return Math.sqrt(sumOfSquares(values));

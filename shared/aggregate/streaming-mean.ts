@@ -86,8 +86,10 @@ export class StreamingMean {
   /**
    * Folds one assigned update in (a key at most once); says whether it was
    * clipped and its norm in radii, or that it is held (then settle says).
+   * `norm` is the tensors' L2 norm when the caller has it already (the
+   * coordinator's update checks compute it); it is computed otherwise.
    */
-  add(key: string, tensors: NamedArrays): { clipped: boolean; deviation: number; held: boolean } {
+  add(key: string, tensors: NamedArrays, norm: number = globalNorm(tensors)): { clipped: boolean; deviation: number; held: boolean } {
     const share = this.shares.get(key);
     const radius = this.radii.get(key);
     if (share === undefined || radius === undefined) throw new Error(`streaming mean: ${key} has no assignment, or was folded already`);
@@ -95,7 +97,6 @@ export class StreamingMean {
       if (tensors[name]?.length !== sum.length) throw new Error(`streaming mean: tensor ${name} missing or of another length`);
     }
     this.shares.delete(key);
-    const norm = globalNorm(tensors);
     this.arrivedShare += share;
     if (norm > 0 && share > 0) {
       this.scaledNorms.push(norm * noiseScale(share, this.assignedCount));
