@@ -55,8 +55,13 @@ function setup(settings: string[]) {
   return { log, start };
 }
 
+// Plain wasm kernels, not the oneDNN addon: these tests compare workers' speeds, and with the addon a width-32 step is so
+// short that each round's fixed costs (weights fetch, upload) dominate the finish times the split is learned from; one
+// round on a busy machine then read 3x off its speed (a 5x-throttled worker's share 0.31 of its speed ratio).
 const worker = (port: number, name: string, extra: string[] = []) =>
-  startScript('worker/main.ts', ['--url', `ws://127.0.0.1:${port}/ws`, '--backend', 'wasm', '--name', name, ...extra]);
+  startScript('worker/main.ts', ['--url', `ws://127.0.0.1:${port}/ws`, '--backend', 'wasm', '--name', name, ...extra], {
+    TESSERA_NATIVE_KERNELS: '0',
+  });
 
 async function until(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
