@@ -79,6 +79,15 @@ describe.each([
     expect((await trainer.sample(3, 11, asked)).images).toEqual(images);
   });
 
+  it('lets timers run while it samples: the event loop is not held for the whole sampling', async () => {
+    let timerFiredAt: 'during' | 'after' | undefined;
+    let sampling = true;
+    setTimeout(() => (timerFiredAt = sampling ? 'during' : 'after'), 0);
+    await trainer.sample(2, 5);
+    sampling = false;
+    expect(timerFiredAt).toBe('during');
+  });
+
   it('samples with the ancestral sampler too', async () => {
     // The shortest schedule the config allows keeps T network calls cheap.
     const ancestral = spec.createTrainer(spec.parseConfig({ ...SMALL, sampler: 'ddpm', timesteps: 20 })) as DdpmTrainer;
