@@ -163,18 +163,19 @@ export class DdpmTrainer implements Trainer {
       images.set(x);
       if (rows.length > count) images.set(x, count * this.pixels);
       const predicted = tf.tidy(() => this.unet.apply(this.inputs(images, new Float32Array(rows.length).fill(t), oneHot)) as tf.Tensor);
+      let epsilon: Float32Array;
       try {
-        const epsilon = (await predicted.data()) as Float32Array;
-        // A timer's turn between network evaluations: reading the result resolves without one, so a 50-step sample
-        // would hold the thread for seconds. The coordinator draws its grids on its event loop (a ddpm grid held the
-        // round's updates for ~6.5 s every 25 rounds), and a tab's page stays responsive while it samples.
-        await new Promise<void>((resolve) => setTimeout(resolve, 0));
-        if (rows.length === count) return epsilon.slice();
-        const size = count * this.pixels;
-        return guide(epsilon.subarray(0, size), epsilon.subarray(size), guidance);
+        epsilon = (await predicted.data()) as Float32Array;
       } finally {
         predicted.dispose();
       }
+      // A timer's turn between network evaluations, with no tensor held across it: reading the result resolves without
+      // one, so a 50-step sample would hold the thread for seconds. The coordinator draws its grids on its event loop (a
+      // ddpm grid held the round's updates for ~6.5 s every 25 rounds), and a tab's page stays responsive while it samples.
+      await new Promise<void>((resolve) => setTimeout(resolve, 0));
+      if (rows.length === count) return epsilon.slice();
+      const size = count * this.pixels;
+      return guide(epsilon.subarray(0, size), epsilon.subarray(size), guidance);
     };
   }
 
