@@ -164,12 +164,8 @@ async function fuzz(
         const fatal =
           answers.some((answer) => answer.type === 'error') ||
           answers.some((answer) => answer.type === 'reject' && answer.code === ErrorCode.NotRegistered && answer.field === 'hello');
-        // However high the rates, a connection's byte bucket holds two of its largest messages, refilled by the
-        // millisecond: three large frames read within one millisecond (more likely since ws unmasks natively) are
-        // refused as RATE_LIMITED and the connection closed, a typed refusal like the others.
-        const burst = reason.startsWith(`${ErrorCode.RateLimited}:`);
         expect(
-          code === 1009 || reason === 'bye' || fatal || burst || client.closedByUs,
+          code === 1009 || reason === 'bye' || fatal || client.closedByUs,
           `connection closed (${code} ${reason}) after a ${frame.kind} frame: ${JSON.stringify(answers.slice(-3))}`,
         ).toBe(true);
         break;
