@@ -1,11 +1,10 @@
-import { normOfSquares } from '../shared/aggregate/norms.ts';
 import { StreamingMean } from '../shared/aggregate/streaming-mean.ts';
-import type { NamedArrays } from '../shared/codec/types.ts';
 import { sumBytes, type FoldedUpdate, type PartialMessage, type PlanAssignment, type RefusedUpdate, type RoundPlan } from '../shared/protocol/aggregation.ts';
 import { ErrorCode, TesseraError } from '../shared/protocol/errors.ts';
 import type { Update } from '../shared/protocol/messages.ts';
 // The coordinator's own checks, called as they are so an aggregator refuses exactly what the coordinator would.
 import { checkContent, checkOnTime } from '../coordinator/job/update-checks.ts';
+import { networkNorm, networkTensors } from '../coordinator/job/round-fold.ts';
 import type { OpenRound } from '../coordinator/job/round.ts';
 
 /** What judging an update came to: folded, or refused with the error the worker is told. */
@@ -89,7 +88,7 @@ export class RoundFold {
       const clippedNetworks: string[] = [];
       let deviation = 0;
       for (const [network, names] of this.namesOf) {
-        const verdict = this.means[network].add(workerId, pick(accepted.grads, names), accepted.squares && normOfSquares(accepted.squares, names));
+        const verdict = this.means[network].add(workerId, networkTensors(accepted, names), networkNorm(accepted, names));
         if (verdict.clipped) clippedNetworks.push(network);
         deviation = Math.max(deviation, verdict.deviation);
       }
@@ -161,8 +160,4 @@ export class RoundFold {
       refused: this.refused,
     };
   }
-}
-
-function pick(tensors: NamedArrays, names: readonly string[]): NamedArrays {
-  return Object.fromEntries(names.map((name) => [name, tensors[name]]));
 }

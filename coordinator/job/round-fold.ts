@@ -225,11 +225,11 @@ export function tauOfUpdates(updates: readonly AcceptedUpdate[], networkOf: (nam
 }
 
 /** One network's tensors of an update. */
-function networkTensors(update: AcceptedUpdate, names: readonly string[]): NamedArrays {
+export function networkTensors(update: AcceptedUpdate, names: readonly string[]): NamedArrays {
   return Object.fromEntries(names.map((name) => [name, update.grads[name]]));
 }
 
 /** One network's L2 norm of an update: from the sums of squares its checks computed, else from its tensors. */
-function networkNorm(update: AcceptedUpdate, names: readonly string[]): number {
+export function networkNorm(update: AcceptedUpdate, names: readonly string[]): number {
   return update.squares ? normOfSquares(update.squares, names) : globalNorm(networkTensors(update, names));
 }
