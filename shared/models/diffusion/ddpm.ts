@@ -173,7 +173,8 @@ export class DdpmTrainer implements Trainer {
       // one, so a 50-step sample would hold the thread for seconds. The coordinator draws its grids on its event loop (a
       // ddpm grid held the round's updates for ~6.5 s every 25 rounds), and a tab's page stays responsive while it samples.
       await new Promise<void>((resolve) => setTimeout(resolve, 0));
-      if (rows.length === count) return epsilon.slice();
+      // data() gave a copy of its own: returned as is.
+      if (rows.length === count) return epsilon;
       const size = count * this.pixels;
       return guide(epsilon.subarray(0, size), epsilon.subarray(size), guidance);
     };
