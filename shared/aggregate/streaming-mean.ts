@@ -2,7 +2,7 @@ import type { NamedArrays } from '../codec/types.ts';
 import { CLIP_MULTIPLE, deviationOf, noiseScale, radiiFromTau, weightedLowerMedian } from './clip.ts';
 import { globalNorm } from './norms.ts';
 import { cappedShares } from './shares.ts';
-import { addScaled } from './weighted-mean.ts';
+import { addScaled, dividedToFloat32 } from './weighted-mean.ts';
 
 /**
  * What a StreamingMean has folded, in a form that adds up: the shares and the
@@ -167,7 +167,7 @@ export class StreamingMean {
   result(): NamedArrays {
     if (this.empty) throw new Error('streaming mean: no update with weight was folded');
     this.settle();
-    return Object.fromEntries(Object.entries(this.sums).map(([name, sum]) => [name, Float32Array.from(sum, (value) => value / this.arrivedShare)]));
+    return Object.fromEntries(Object.entries(this.sums).map(([name, sum]) => [name, dividedToFloat32(sum, this.arrivedShare)]));
   }
 
   /** τ for the next round from this one's norms (0 when none had length). */

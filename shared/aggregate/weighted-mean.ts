@@ -40,3 +40,14 @@ export function weightedSum(updates: readonly WeightedUpdate[], coefficients: Ar
 export function addScaled(sum: Float64Array, values: Float32Array, scale: number): void {
   for (let i = 0; i < sum.length; i++) sum[i] += scale * values[i];
 }
+
+/**
+ * sum / divisor, rounded to float32. A loop rather than
+ * `Float32Array.from(sum, mapFn)`, which goes through the iterator protocol
+ * and a call per element: ~20x slower, 60 ms a round for the default dcgan.
+ */
+export function dividedToFloat32(sum: Float64Array, divisor: number): Float32Array {
+  const result = new Float32Array(sum.length);
+  for (let i = 0; i < sum.length; i++) result[i] = sum[i] / divisor;
+  return result;
+}
