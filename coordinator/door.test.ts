@@ -151,6 +151,19 @@ describe('the door', () => {
     expect(channel.last()).toMatchObject({ type: 'reject', code: ErrorCode.RateLimited });
   });
 
+  it('lets a connection send a second of its byte rate at once: several whole updates read within one millisecond pass', async () => {
+    const limit = updateFrameLimit(shapes, DEFAULT_DOOR_LIMITS.updateMarginBytes);
+    makeHub({ bytesPerSecond: 8 * limit, messageBurst: 100_000 });
+    const channel = new FakeChannel();
+    const assign = await join(channel);
+    const update = pack(updateFor(assign)).slice();
+    // More than two updates' worth (the old burst) and less than a second of the rate; the clock may not even move.
+    const count = Math.floor((4 * limit) / update.byteLength);
+    expect(count * update.byteLength).toBeGreaterThan(2 * limit);
+    for (let i = 0; i < count; i++) hub.onMessage(channel, update);
+    expect(channel.ofType('reject').filter((reject) => reject.code === ErrorCode.RateLimited)).toEqual([]);
+  });
+
   it('forgets a departed worker’s session after the grace period, keeps one that came back, and keeps at most maxAwaySessions', async () => {
     makeHub({ sessionGraceMs: 80, maxAwaySessions: 2 });
     const channels = [new FakeChannel(), new FakeChannel(), new FakeChannel(), new FakeChannel()];

@@ -89,16 +89,19 @@ export class ConnectionGuard {
   welcome(channel: WorkerChannel, maxBytes: number, now: number): void {
     const connection = this.connections.get(channel);
     if (!connection) return;
-    // Two whole updates may always arrive back to back (a resend after a reconnect).
+    // The bucket holds a second of the byte rate, and two whole updates at least (a resend after a reconnect may
+    // follow an update back to back). Not two updates only: the bucket refills by the clock's millisecond, and a
+    // socket read can hand over several large frames within one, which a high configured rate must admit.
+    const burst = Math.max(2 * maxBytes, this.limits.bytesPerSecond);
     if (!connection.welcomed) {
       connection.welcomed = true;
       clearTimeout(connection.helloTimer);
       connection.helloTimer = undefined;
       this.stopWaiting(connection.address);
-      connection.bytes = new TokenBucket(2 * maxBytes, this.limits.bytesPerSecond, now);
+      connection.bytes = new TokenBucket(burst, this.limits.bytesPerSecond, now);
     } else {
       // Saying hello again refills nothing.
-      connection.bytes.resize(2 * maxBytes);
+      connection.bytes.resize(burst);
     }
     connection.messageLimit = maxBytes;
     channel.limitMessages(maxBytes);

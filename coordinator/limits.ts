@@ -50,7 +50,8 @@ export const DEFAULT_DOOR_LIMITS: Readonly<DoorLimits> = Object.freeze({
   // large frames is held by bytesPerSecond, small ones cost the decoder microseconds each.
   messagesPerSecond: 200,
   messageBurst: 400,
-  // Default models send ~3 MB per f32 update; 16 MB/s is an update of a 4 M-parameter model every second. The burst always admits two whole updates.
+  // Default models send ~3 MB per f32 update; 16 MB/s is an update of a 4 M-parameter model every second. The burst
+  // is a second of this rate, and always admits two whole updates.
   bytesPerSecond: 16 * 1024 * 1024,
   rateStrikes: 20,
   // A worker that lost its link reconnects within seconds (its backoff stops at 10 s); 5 min also spans a coordinator-side blip.
