@@ -200,6 +200,10 @@ const coordinator = await startCoordinator({
   stores: leadership ? fencedStores(stores, [leadership.lease]) : stores,
   onNatsStatus: (status) => process.stdout.write(`${status}\n`),
 }).catch((error: unknown) => {
+  if (error instanceof TesseraError && error.field === 'port') {
+    process.stderr.write(`refusing to start: ${error.message}\n`);
+    process.exit(1);
+  }
   if (error instanceof TesseraError && error.field === 'nats') {
     process.stderr.write(`${error.message}\n`);
     process.exit(error.code === 'UNAUTHORIZED' ? 3 : 1);

@@ -111,8 +111,25 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Coo
   const observer = natsIdentities ? setInterval(() => natsIdentities.observe(liveNatsIds(hub)), OBSERVE_MS) : undefined;
   observer?.unref();
   const app = createApp(hub, { adminToken, readToken: options.readToken, createJob, workerToken: options.workerToken, natsIdentities });
-  const server = await new Promise<Server>((resolveServer) => {
+  // Start-up failed after the job opened: its timers, scoring thread and store go too, so a caller may go on.
+  const abandon = async () => {
+    clearInterval(observer);
+    await Promise.all([...hub.runners.values()].map((runner) => runner.shutdown()));
+    hub.dispose();
+    for (const runner of hub.runners.values()) runner.dispose();
+    await stores.close();
+  };
+  const server = await new Promise<Server>((resolveServer, rejectServer) => {
     const created = serve({ fetch: app.fetch, port: options.port, hostname: options.host }, () => resolveServer(created as Server)) as Server;
+    // A port taken (another coordinator still running) is the usual cause: said plainly, not as a crash.
+    created.once('error', (error: NodeJS.ErrnoException) => {
+      const taken = error.code === 'EADDRINUSE' || error.code === 'EACCES';
+      const why = error.code === 'EADDRINUSE' ? 'is in use (another coordinator still running?)' : 'may not be opened by this user';
+      const refusal = taken
+        ? new TesseraError(ErrorCode.InvalidConfig, `port ${options.port} on ${options.host} ${why}: stop it, or pass --port`, { field: 'port' })
+        : error;
+      void abandon().then(() => rejectServer(refusal), rejectServer);
+    });
   });
   const transports: CoordinatorTransport[] = [new WebSocketTransport(server, { path: '/ws', pingIntervalMs: heartbeatMs * 3 })];
   const nats = options.nats
@@ -120,9 +137,10 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Coo
     : undefined;
   if (nats) transports.push(nats);
   transports.push(...(options.transports ?? []));
-  const served = await serveTransports(hub, transports).catch((error: unknown) => {
+  const served = await serveTransports(hub, transports).catch(async (error: unknown) => {
     // NATS unreachable: nothing is left listening.
     server.close();
+    await abandon();
     throw error;
   });
   // Aggregator processes may serve any job over NATS (docs/aggregators.md).

@@ -51,6 +51,12 @@ afterAll(async () => {
 });
 
 describe('job API', () => {
+  it('refuses to start a second coordinator on a port in use, naming the port, and leaves the first serving', async () => {
+    const second = startCoordinator({ port: coordinator.port, host: '127.0.0.1', adminToken: ADMIN, job: { id: 'second', ...small } });
+    await expect(second).rejects.toMatchObject({ code: ErrorCode.InvalidConfig, field: 'port', message: expect.stringMatching(/in use/) });
+    expect((await get('/health')).status).toBe(200);
+  });
+
   it('health, list and get; an unknown job or route is a typed 404', async () => {
     expect(await (await get('/health')).json()).toEqual({ ok: true, jobs: 1 });
     const list = await (await get('/api/jobs')).json();
