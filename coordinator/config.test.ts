@@ -242,7 +242,8 @@ describe('jobConfigJsonSchema', () => {
     const expected = keysOfValue(defaults) as { training: Record<string, unknown> };
     // Per network, so per model family: the schema says "a rule per network", not which networks.
     expected.training.aggregator = true;
-    expect(keysOf(resolved)).toEqual({ ...expected, model: { id: true, config: true }, optimizers: true });
+    // model.initFrom is optional: a resolved config has it only when it was given.
+    expect(keysOf(resolved)).toEqual({ ...expected, model: { id: true, config: true, initFrom: true }, optimizers: true });
     expect(resolved.required).toEqual(expect.arrayContaining(Object.keys(defaults)));
     for (const [path, leaf] of described) expect(leaf.default, path.join('.')).toEqual(path.reduce<any>((value, key) => value[key], defaults));
   });

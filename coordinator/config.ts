@@ -227,6 +227,12 @@ export function jobConfigJsonSchema(options: JsonSchemaOptions): JsonSchema {
     properties: {
       id: { type: 'string', enum: listModels().map((spec) => spec.id), default: 'dcgan' },
       config: { type: 'object', description: "the model family's own keys (width, latentDim, ...); absent ones take the family's defaults" },
+      initFrom: {
+        type: 'string',
+        maxLength: 4096,
+        description:
+          "a folder with another job's checkpoint (its output folder) of the same model: this job starts from its sampling weights (the EMA where kept) with fresh optimizers, instead of random ones. Read when the job starts fresh; a job's own checkpoint wins",
+      },
     },
     ...required(['id', 'config']),
   };
@@ -258,8 +264,10 @@ export function parseJobConfig(raw: unknown): JobConfig {
   const model = check.isRecord(input.model) ? input.model : input.model === undefined ? {} : undefined;
   if (!model) throw new TesseraError(ErrorCode.InvalidConfig, 'expected an object', { field: 'model' });
   for (const key of Object.keys(model)) {
-    if (key !== 'id' && key !== 'config') throw new TesseraError(ErrorCode.InvalidConfig, 'unknown key; known keys: id, config', { field: `model.${key}` });
+    if (key !== 'id' && key !== 'config' && key !== 'initFrom')
+      throw new TesseraError(ErrorCode.InvalidConfig, 'unknown key; known keys: id, config, initFrom', { field: `model.${key}` });
   }
+  const initFrom = model.initFrom === undefined || model.initFrom === '' ? undefined : check.string(model.initFrom, 'model.initFrom', 4096);
   const modelId = model.id === undefined ? 'dcgan' : model.id;
   if (typeof modelId !== 'string') throw new TesseraError(ErrorCode.InvalidConfig, 'expected a model id string', { field: 'model.id' });
   const spec = getModel(modelId, 'model.id');
@@ -285,7 +293,8 @@ export function parseJobConfig(raw: unknown): JobConfig {
   checkDataShape(spec, data, !folder ? 'dataset.id' : spec.classes > 0 && data.classes === 0 ? 'dataset.path' : 'dataset.shape');
   const dataset: DatasetConfig = { ...resolved.dataset, shape: data.imageShape };
   checkShardSize(dataset, data.count);
-  return { ...resolved, dataset, model: { id: spec.id, config: spec.parseConfig(model.config, 'model.config') as Record<string, unknown> } };
+  const modelConfig = spec.parseConfig(model.config, 'model.config') as Record<string, unknown>;
+  return { ...resolved, dataset, model: { id: spec.id, config: modelConfig, ...(initFrom ? { initFrom } : {}) } };
 }
 
 /** Refuses a folder dataset cut into shards over MAX_SHARD_BYTES, naming the least dataset.shards that fits. */

@@ -102,4 +102,30 @@ describe('openJob on an earlier run’s folder', () => {
       message: expect.stringMatching(/changed since/),
     });
   });
+  it('starts a new job from another job’s sampling weights (model.initFrom) with fresh optimizers, and refuses a mismatch naming model.initFrom', async () => {
+    const dir = join(root, 'init');
+    const source = await openJob({ ...small(dir), id: 'source', training: { rounds: 0 } });
+    const { state } = source.runner.job;
+    // The EMA is what a job samples from: the new job takes it, not the trained weights.
+    state.ema = Object.fromEntries(Object.entries(state.weights).map(([name, values]) => [name, new Float32Array(values.length).fill(name.length / 100)]));
+    Object.assign(state, { round: 7, version: 7 });
+    state.optimizers[Object.keys(state.optimizers)[0]].step = 7;
+    await source.runner.flush();
+    source.runner.dispose();
+    const { runner, resumed } = await openJob({ ...small(dir), id: 'tuned', model: { ...small(dir).model, initFrom: join(dir, 'source') } });
+    expect(resumed).toBe(false);
+    const started = runner.job.state;
+    expect([started.round, started.version]).toEqual([0, 0]);
+    for (const [name, values] of Object.entries(started.weights)) expect([...new Set(values)]).toEqual([Math.fround(name.length / 100)]);
+    for (const optimizer of Object.values(started.optimizers)) expect(optimizer.step).toBe(0);
+    expect(runner.job.config.model.initFrom).toBe(join(dir, 'source'));
+    runner.dispose();
+    for (const model of [
+      { config: { width: 8, latentDim: 8 }, initFrom: join(dir, 'source') },
+      { id: 'vae', initFrom: join(dir, 'source') },
+      { config: { width: 4, latentDim: 8 }, initFrom: join(dir, 'nothing-here') },
+    ]) {
+      await expect(openJob({ ...small(dir), id: 'refused', model })).rejects.toMatchObject({ code: ErrorCode.InvalidConfig, field: 'model.initFrom' });
+    }
+  });
 });

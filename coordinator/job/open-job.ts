@@ -2,7 +2,9 @@ import { resolve } from 'node:path';
 import { admitForData } from '../../runtime/node/model-modules.ts';
 import { getModel } from '../../shared/models/registry.ts';
 import { ErrorCode, TesseraError } from '../../shared/protocol/errors.ts';
-import { decodeCheckpoint } from '../checkpoint.ts';
+import { decodeCheckpoint, loadCheckpoint } from '../checkpoint.ts';
+import type { NamedArrays } from '../../shared/codec/types.ts';
+import { samplingWeights } from './state.ts';
 import { parseJobConfig } from '../config.ts';
 import type { JobConfig } from '../../shared/api/job-config.ts';
 import { Job } from './job.ts';
@@ -19,6 +21,30 @@ export function shapesOf(config: JobConfig): Record<string, number[]> {
   const shapes = trainer.shapes;
   trainer.dispose();
   return shapes;
+}
+
+/**
+ * The sampling weights (the EMA where kept) of the checkpoint in
+ * config.model.initFrom, for a new job of the same model to start from.
+ * Refused (INVALID_CONFIG at model.initFrom) when there is no checkpoint
+ * there, or its model or a tensor's shape differs.
+ */
+async function weightsToStartFrom(config: JobConfig, shapes: Record<string, number[]>): Promise<NamedArrays> {
+  const dir = resolve(config.model.initFrom!);
+  const refuse = (message: string) => new TesseraError(ErrorCode.InvalidConfig, message, { field: 'model.initFrom' });
+  const source = await loadCheckpoint(dir, shapesOf).catch((error: unknown) => {
+    throw refuse(`the checkpoint in ${dir} cannot be read: ${error instanceof Error ? error.message : String(error)}`);
+  });
+  if (!source) throw refuse(`no checkpoint in ${dir}`);
+  if (source.config.model.id !== config.model.id)
+    throw refuse(`the checkpoint in ${dir} is of model ${source.config.model.id}, this job trains ${config.model.id}`);
+  const weights = samplingWeights(source.state);
+  for (const [name, shape] of Object.entries(shapes)) {
+    const length = shape.reduce((a, b) => a * b, 1);
+    if (weights[name]?.length !== length)
+      throw refuse(`tensor ${name} of the checkpoint in ${dir} has ${weights[name]?.length ?? 0} values, this job's model ${length} (another model config?)`);
+  }
+  return Object.fromEntries(Object.keys(shapes).map((name) => [name, weights[name].slice()]));
 }
 
 /**
@@ -68,7 +94,9 @@ async function openFromStore(requested: JobConfig, store: JobStore): Promise<{ r
   const modelConfig = spec.parseConfig(config.model.config);
   await admitForData(spec, modelConfig, dataShape);
   const samplingTrainer = spec.createTrainer(modelConfig, dataShape);
-  const state = checkpoint?.state ?? Job.initialState(spec, samplingTrainer.initialWeights(config.training.seed), config.dataset.shards);
+  const initial = () =>
+    config.model.initFrom ? weightsToStartFrom(config, samplingTrainer.shapes) : Promise.resolve(samplingTrainer.initialWeights(config.training.seed));
+  const state = checkpoint?.state ?? Job.initialState(spec, await initial(), config.dataset.shards);
   // A checkpoint from before data hashes adopts the folder as it is now.
   if (dataHash) state.dataHash = dataHash;
   const job = new Job(config, samplingTrainer.shapes, state, dataset().count);

@@ -12,7 +12,8 @@ import type { LrScalingRule } from '../training/lr-scaling.ts';
 /** Everything that defines a job; resolved once, validated, and saved in every checkpoint. */
 export interface JobConfig {
   id: string;
-  model: { id: string; config: Record<string, unknown> };
+  /** initFrom: a folder with another job's checkpoint whose sampling weights this job starts from (fine-tuning; absent: random weights). */
+  model: { id: string; config: Record<string, unknown>; initFrom?: string };
   dataset: DatasetConfig;
   training: TrainingConfig;
   /** Optimizer per network; the model's defaults fill what is absent. */
