@@ -81,6 +81,8 @@ interface Row {
   overheadMs: number;
   overhead: number;
   fanOutMs: number;
+  startMs: number;
+  closeMs: number;
   updateBytes: number;
   weightsBytes: number;
   rssPerWorker: number;
@@ -89,14 +91,14 @@ interface Row {
 }
 
 /** The measured rounds: every worker assigned and answered, after the warm-up, each followed by a round that opened. */
-function measuredRounds(timings: readonly RoundTiming[], workers: number): { timing: RoundTiming; periodMs: number }[] {
+function measuredRounds(timings: readonly RoundTiming[], workers: number): { timing: RoundTiming; periodMs: number; nextAt: number }[] {
   const full = timings.filter((timing) => timing.assigned === workers && timing.updatesSent === workers);
   const next = new Map(timings.map((timing) => [timing.round, timing]));
   return full
     .slice(warmup)
     .flatMap((timing) => {
       const following = next.get(timing.round + 1);
-      return following ? [{ timing, periodMs: following.firstAssignAt - timing.firstAssignAt }] : [];
+      return following ? [{ timing, periodMs: following.firstAssignAt - timing.firstAssignAt, nextAt: following.firstAssignAt }] : [];
     })
     .slice(0, rounds);
 }
@@ -155,6 +157,8 @@ async function measure(workers: number): Promise<Row> {
       overheadMs: median(measured.map(({ timing, periodMs }) => periodMs - timing.slowestComputeMs)),
       overhead: median(overheads),
       fanOutMs: median(measured.map(({ timing }) => timing.lastAssignAt - timing.firstAssignAt)),
+      startMs: median(measured.map(({ timing }) => timing.lastComputeStartAt - timing.firstAssignAt)),
+      closeMs: median(measured.map(({ timing, nextAt }) => nextAt - timing.lastUpdateAt)),
       updateBytes: report.updateBytes,
       weightsBytes: report.weightsBytes,
       rssPerWorker: (peak - baseline.rssBytes) / workers,
@@ -198,6 +202,8 @@ printTable(
     'overhead ms',
     `x ${reference.workers}w`,
     'fan-out ms',
+    'start ms',
+    'close ms',
     'overhead',
     'target',
     '',
@@ -214,6 +220,8 @@ printTable(
     row.overheadMs.toFixed(1),
     (row.overheadMs / reference.overheadMs).toFixed(1),
     row.fanOutMs.toFixed(1),
+    row.startMs.toFixed(1),
+    row.closeMs.toFixed(1),
     `${(row.overhead * 100).toFixed(1)}%`,
     `< ${(target(row.workers) * 100).toFixed(0)}%`,
     row.overhead < target(row.workers) ? 'meets' : 'misses',
@@ -226,6 +234,8 @@ printTable(
 console.log(
   `\nround ms: first assignment of a round to the first of the next, at the fleet; compute ms: the slowest worker's sleep; overhead = (round - compute) / round, ` +
     `the median over rounds; x ${reference.workers}w: overhead ms against the first row's; fan-out: first to last assignment of a round to arrive; ` +
+    `start: first assignment to the last worker computing (assignments, weights fetches); close: the last update sent to the next round's first assignment ` +
+    `(updates read and checked, the step, the next round opened); ` +
     `update and weights KB: per worker and round (each worker fetches each version); RSS/worker: the coordinator's peak RSS over its idle RSS, per worker`,
 );
 const failed = rows.filter((row) => row.rejects > 0 || row.measured === 0);

@@ -78,6 +78,9 @@ export interface RoundTiming {
   /** Updates sent, and the longest simulated compute among them (the sleep as it ran, timer lateness included). */
   updatesSent: number;
   slowestComputeMs: number;
+  /** When the last worker started computing (its weights in hand), and when the last update was sent. */
+  lastComputeStartAt: number;
+  lastUpdateAt: number;
 }
 
 /** Small random gradients in the shapes of the weights, encoded once and reused: the coordinator checks shape, finiteness and norm, not values. */
@@ -210,6 +213,8 @@ class SimulatedWorker {
             lastAssignAt: now,
             updatesSent: 0,
             slowestComputeMs: 0,
+            lastComputeStartAt: now,
+            lastUpdateAt: now,
           });
         }
         if (this.options.fetchEveryVersion && this.fetched && this.heldHash !== message.weightsHash) {
@@ -262,6 +267,8 @@ class SimulatedWorker {
   private compute(assign: Assign): void {
     const jitter = this.options.computeJitter ?? 1;
     const sleepStartedAt = performance.now();
+    const started = this.counters.roundTimings.get(assign.round);
+    if (started) started.lastComputeStartAt = Math.max(started.lastComputeStartAt, sleepStartedAt);
     setTimeout(
       () => {
         if (this.leaving || !this.welcome) return;
@@ -269,6 +276,7 @@ class SimulatedWorker {
         if (timing) {
           timing.updatesSent += 1;
           timing.slowestComputeMs = Math.max(timing.slowestComputeMs, performance.now() - sleepStartedAt);
+          timing.lastUpdateAt = performance.now();
         }
         const update: Update = {
           type: 'update',
