@@ -236,6 +236,7 @@ if (nats)
     `           or over NATS: npm run worker -- --nats ${nats.servers.join(',')} --job ${config.id}${natsWorkerSeeds ? ` --coordinator ${coordinator.url} (${natsWorkerSeeds.length} NATS identities to lend)` : ''}`,
   );
 
+runner.on('diverged', (message) => process.stderr.write(`${message}\n`));
 let lastWaiting = '';
 runner.on('waiting', (reason) => {
   if (reason !== lastWaiting) print(reason);

@@ -8,6 +8,8 @@ import type { OpenRound, RoundSummary } from './round.ts';
 export interface RunnerEvents {
   round: [summary: RoundSummary, workers: WorkerSession[]];
   waiting: [reason: string];
+  /** The job paused because its training diverged (runner.diverged); the message says how to go on. */
+  diverged: [message: string];
   checkpoint: [path: string, round: number, durationMs: number, bytes: number];
   status: [status: JobStatus];
   samples: [path: string, round: number];

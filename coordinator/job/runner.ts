@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { ErrorCode } from '../../shared/protocol/errors.ts';
 import type { Update } from '../../shared/protocol/messages.ts';
 import type { Trainer } from '../../shared/models/types.ts';
 import { QualityMonitor } from '../quality/monitor.ts';
@@ -15,6 +16,9 @@ import { RoundScheduler } from './scheduler.ts';
 import type { JobStatus } from '../../shared/api/jobs.ts';
 import type { RunnerEvents } from './runner-events.ts';
 import type { JobStore } from '../store/job-store.ts';
+
+/** Rounds in a row with every update refused for its norm (or non-finite values) before a job counts as diverged. */
+export const DIVERGED_ROUNDS = 3;
 
 /**
  * Drives one job through its states: opens a round when the scheduler finds
@@ -38,6 +42,11 @@ export class JobRunner extends EventEmitter<RunnerEvents> {
   readonly outputs: OutputWriter;
   /** The job's output folder. */
   readonly outputDir: string;
+  /** Set when the job paused because its training diverged (see watchDivergence): the round and what to do. */
+  diverged: { round: number; message: string } | undefined;
+  /** Consecutive closed rounds whose every update was refused for its norm or a non-finite value, and by whom. */
+  private refusedRounds = 0;
+  private readonly refusedBy = new Set<string>();
   /** The most recent rounds, oldest first (the round log's). */
   readonly history: RoundRow[];
 
@@ -106,6 +115,9 @@ export class JobRunner extends EventEmitter<RunnerEvents> {
 
   resume(): void {
     if (this.status === 'paused') {
+      this.diverged = undefined;
+      this.refusedRounds = 0;
+      this.refusedBy.clear();
       this.status = 'waiting';
       void this.maybeOpenRound();
     }
@@ -190,9 +202,43 @@ export class JobRunner extends EventEmitter<RunnerEvents> {
     this.emit('round', summary, this.workers);
     this.quality.roundClosed(summary, this.clock());
     if (this.status === 'stopped') return;
+    if (this.watchDivergence(summary)) return;
     if (summary.applied) this.outputs.queue(false);
     if (this.job.budgetSpent()) this.finish();
     else void this.maybeOpenRound();
+  }
+
+  /**
+   * Pauses the job when its training diverged: DIVERGED_ROUNDS rounds in a
+   * row in which every update was refused as NORM_TOO_LARGE or NON_FINITE and
+   * none was applied, from at least two workers (or the one the job needs).
+   * The weights then make every honest gradient huge, and going on would only
+   * quarantine every worker in turn. Says so, with the way back (a new job
+   * from this one's sampling weights at a lower learning rate). Returns true
+   * when it paused.
+   */
+  private watchDivergence(summary: RoundSummary): boolean {
+    const blownUp = summary.failures.filter((failure) => failure.code === ErrorCode.NormTooLarge || failure.code === ErrorCode.NonFinite);
+    if (summary.applied || summary.updates.length > 0 || blownUp.length === 0 || blownUp.length < summary.failures.length) {
+      this.refusedRounds = 0;
+      this.refusedBy.clear();
+      return false;
+    }
+    this.refusedRounds += 1;
+    for (const failure of blownUp) this.refusedBy.add(failure.workerId);
+    if (this.refusedRounds < DIVERGED_ROUNDS || this.refusedBy.size < Math.min(2, this.job.config.training.minWorkers)) return false;
+    const { config } = this.job;
+    const rates = Object.entries(config.optimizers)
+      .map(([network, optimizer]) => `--set optimizers.${network}.learningRate=${optimizer.learningRate / 4}`)
+      .join(' ');
+    const message =
+      `training diverged: every update of the last ${this.refusedRounds} rounds (to round ${summary.round}) was refused for its gradient norm ` +
+      `or non-finite values (${[...new Set(blownUp.map((failure) => failure.code))].join(', ')}), so the weights no longer train; the job is paused. ` +
+      `Go on from its sampling weights as a new job at a lower learning rate: --set model.initFrom=${this.outputDir} ${rates} (and another id)`;
+    this.diverged = { round: summary.round, message };
+    this.pause();
+    this.emit('diverged', message);
+    return true;
   }
 
   private finish(): void {
