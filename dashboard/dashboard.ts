@@ -75,10 +75,11 @@ let recentRounds: RoundRow[] = [];
 const RECENT_KEPT_MS = 5 * 60_000;
 const coordinatorClock = new ClockOffset();
 
-function showStatus(status: string): void {
+function showStatus(status: string, diverged?: string): void {
   $('status').textContent = status;
   $('status').dataset.status = status;
-  $('status-text').textContent = status;
+  // A job that paused itself says why: its training diverged, and how to go on.
+  $('status-text').textContent = diverged ? `${status}: ${diverged}` : status;
 }
 
 function showConnection(connection: 'connecting' | 'live' | 'reconnecting' | 'closed'): void {
@@ -170,7 +171,7 @@ function onSnapshot(snapshot: JobSnapshot): void {
   $('job').textContent = job.id;
   $('model').textContent = `${job.config.model.id} on ${job.config.dataset.id}, batch ${job.config.training.batchSize} per worker`;
   $('config').textContent = JSON.stringify(job.config, null, 2);
-  showStatus(job.status);
+  showStatus(job.status, job.diverged?.message);
   // Names first, so the throughput series get them as labels.
   for (const worker of job.workers) workerNames.set(worker.id, worker.name);
   for (const row of snapshot.rounds) addRound(row);
@@ -218,7 +219,7 @@ function listen(jobId: string): void {
   on('round', onRound);
   on('workers', showWorkers);
   on('status', (status) => {
-    showStatus(status.status);
+    showStatus(status.status, status.diverged);
     if (job) Object.assign(job, { status: status.status, round: status.round, version: status.version });
     showState();
   });

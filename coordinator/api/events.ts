@@ -70,7 +70,13 @@ export function addEventRoutes(app: Hono, hub: Hub, limits: EventStreamLimits = 
       const onMembership = (session: WorkerSession) => {
         if (session.jobId === runner.job.config.id) push('workers', workers());
       };
-      const onStatus = (status: JobStatus) => push('status', { status, round: runner.job.state.round, version: runner.job.state.version });
+      const onStatus = (status: JobStatus) =>
+        push('status', {
+          status,
+          round: runner.job.state.round,
+          version: runner.job.state.version,
+          ...(runner.diverged ? { diverged: runner.diverged.message } : {}),
+        });
       const onSamples = (_path: string, round: number) =>
         push('samples', { round, url: `/api/jobs/${runner.job.config.id}/samples/latest.png?round=${round}` });
       const onQuality = (row: QualityRow) => push('quality', row);

@@ -31,6 +31,7 @@ export function describeJob(runner: JobRunner): JobDescription {
     workers: runner.workers.map(describeWorker),
     lastRound: last ?? null,
     quality: { latest: runner.quality.latest ?? null, ...runner.quality.counts, running: runner.quality.busy },
+    diverged: runner.diverged ?? null,
   };
 }
 

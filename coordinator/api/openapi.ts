@@ -126,7 +126,7 @@ export const openApiDocument = {
       Job: {
         type: 'object',
         description: 'a job (shared/api/jobs.ts)',
-        required: ['id', 'status', 'round', 'version', 'samplesSeen', 'config', 'data', 'workers', 'lastRound', 'quality'],
+        required: ['id', 'status', 'round', 'version', 'samplesSeen', 'config', 'data', 'workers', 'lastRound', 'quality', 'diverged'],
         properties: {
           id: { type: 'string' },
           status: { enum: ['waiting', 'running', 'paused', 'finished', 'stopped'] },
@@ -146,6 +146,18 @@ export const openApiDocument = {
           },
           workers: { type: 'array', items: ref('Worker') },
           lastRound: { oneOf: [ref('Round'), { type: 'null' }] },
+          diverged: {
+            oneOf: [
+              {
+                type: 'object',
+                required: ['round', 'message'],
+                properties: { round: { type: 'integer' }, message: { type: 'string' } },
+                description:
+                  'the job paused itself: every update of its last rounds was refused for its norm or non-finite values; the message says how to go on',
+              },
+              { type: 'null' },
+            ],
+          },
           quality: {
             type: 'object',
             description: 'sample quality scored in the background every output.evalEvery training steps (docs/architecture.md)',
@@ -472,7 +484,7 @@ export const openApiDocument = {
         responses: {
           200: {
             description:
-              "an event stream; each event's data is JSON (typed in shared/api/events.ts): `snapshot` first and on every reconnect, {job: Job, rounds: [Round], quality: [Quality]}; `round`, a Round; `workers`, [Worker]; `status`, {status, round, version}; `samples`, {round, url}; `quality`, a Quality; `keepalive`, {} every 15 s",
+              "an event stream; each event's data is JSON (typed in shared/api/events.ts): `snapshot` first and on every reconnect, {job: Job, rounds: [Round], quality: [Quality]}; `round`, a Round; `workers`, [Worker]; `status`, {status, round, version, diverged?}; `samples`, {round, url}; `quality`, a Quality; `keepalive`, {} every 15 s",
             content: { 'text/event-stream': { schema: { type: 'string' } } },
           },
           404: notFound,

@@ -6,6 +6,7 @@ import { getCodec } from '../../shared/codec/index.ts';
 import { arraysToTensors } from '../../shared/codec/named.ts';
 import { pack } from '../../shared/codec/packr.ts';
 import { PROTOCOL_VERSION, type Assign } from '../../shared/protocol/messages.ts';
+import { describeJob } from '../api/jobs.ts';
 import type { Hub } from '../hub.ts';
 import { FakeChannel, shapes, testHub, updateFor } from '../test-fixtures.ts';
 import { DIVERGED_ROUNDS, type JobRunner } from './runner.ts';
@@ -67,9 +68,12 @@ describe('a job whose training diverged', () => {
     expect(messages[0]).toContain(`--set model.initFrom=${runner.outputDir}`);
     expect(messages[0]).toMatch(/--set optimizers\.generator\.learningRate=/);
     expect(runner.diverged?.message).toBe(messages[0]);
+    // The job API and the dashboard show it.
+    expect(describeJob(runner).diverged).toEqual({ round: runner.job.state.round - 1, message: messages[0] });
     // Resuming is the operator's call: the job trains again, the watch starts over.
     runner.resume();
     expect(runner.diverged).toBeUndefined();
+    expect(describeJob(runner).diverged).toBeNull();
   });
 
   it('goes on when only one of the workers sends blown-up updates: the round applies the other', async () => {

@@ -23,6 +23,8 @@ export interface StatusEvent {
   status: JobStatus;
   round: number;
   version: number;
+  /** Set when the job paused because its training diverged: what happened and how to go on. */
+  diverged?: string;
 }
 
 /** A sample grid was written after `round`. */

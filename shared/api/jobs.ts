@@ -49,6 +49,8 @@ export interface JobDescription {
   workers: WorkerRow[];
   lastRound: RoundRow | null;
   quality: JobQuality;
+  /** Why the job paused itself when its training diverged (the round, and how to go on); null otherwise. */
+  diverged: { round: number; message: string } | null;
 }
 
 /** GET /api/jobs. */
