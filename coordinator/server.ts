@@ -124,10 +124,11 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Coo
     // A port taken (another coordinator still running) is the usual cause: said plainly, not as a crash.
     created.once('error', (error: NodeJS.ErrnoException) => {
       const taken = error.code === 'EADDRINUSE' || error.code === 'EACCES';
-      const why = error.code === 'EADDRINUSE' ? 'is in use (another coordinator still running?)' : 'may not be opened by this user';
-      const refusal = taken
-        ? new TesseraError(ErrorCode.InvalidConfig, `port ${options.port} on ${options.host} ${why}: stop it, or pass --port`, { field: 'port' })
-        : error;
+      const why =
+        error.code === 'EADDRINUSE'
+          ? 'is in use (another coordinator still running?): stop it, or pass --port N'
+          : 'may not be opened by this user: pass --port N above 1023';
+      const refusal = taken ? new TesseraError(ErrorCode.InvalidConfig, `port ${options.port} on ${options.host} ${why}`, { field: 'port' }) : error;
       void abandon().then(() => rejectServer(refusal), rejectServer);
     });
   });
