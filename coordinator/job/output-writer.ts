@@ -138,7 +138,14 @@ export class OutputWriter {
   /** For shutting down: ends the quality scoring, waits for the writes already started, and closes the store. */
   async close(): Promise<void> {
     await this.quality.close();
-    await this.settled();
+    // Until nothing more was queued while waiting: a round closed meanwhile (a worker's departure arriving over NATS
+    // while the coordinator shuts down) queues its line after the writes awaited, and would write into the folder after
+    // close resolved, while a caller removes it (transport-contract.test.ts saw ENOTEMPTY).
+    let writes: Promise<void>;
+    do {
+      writes = this.writes;
+      await writes;
+    } while (writes !== this.writes);
     this.closed = true;
     await this.store.close();
   }
