@@ -3,6 +3,7 @@ import { admitForData } from '../../runtime/node/model-modules.ts';
 import { getModel } from '../../shared/models/registry.ts';
 import { ErrorCode, TesseraError } from '../../shared/protocol/errors.ts';
 import { decodeCheckpoint, loadCheckpoint } from '../checkpoint.ts';
+import { elementCount } from '../../shared/codec/tensor-wire.ts';
 import type { NamedArrays } from '../../shared/codec/types.ts';
 import { samplingWeights } from './state.ts';
 import { parseJobConfig } from '../config.ts';
@@ -40,7 +41,7 @@ async function weightsToStartFrom(config: JobConfig, shapes: Record<string, numb
     throw refuse(`the checkpoint in ${dir} is of model ${source.config.model.id}, this job trains ${config.model.id}`);
   const weights = samplingWeights(source.state);
   for (const [name, shape] of Object.entries(shapes)) {
-    const length = shape.reduce((a, b) => a * b, 1);
+    const length = elementCount(shape);
     if (weights[name]?.length !== length)
       throw refuse(`tensor ${name} of the checkpoint in ${dir} has ${weights[name]?.length ?? 0} values, this job's model ${length} (another model config?)`);
   }
