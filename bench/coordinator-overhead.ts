@@ -24,7 +24,7 @@ import { benchOptions } from './lib/options.ts';
 import { printTable } from './lib/table.ts';
 
 const USAGE = `Usage: npx tsx bench/coordinator-overhead.ts [--workers N,N,...] [--compute-ms MS] [--rounds N] [--warmup N]
-                                          [--width N] [--latent N] [--aggregator ID] [--quick]
+                                          [--width N] [--latent N] [--aggregator ID] [--set KEY=VALUE ...] [--quick]
 
 Coordinator overhead per round, (round time - slowest compute) / round time, with simulated workers whose
 compute is a fixed sleep, beside the targets of issue #15 (< 3% at 2 workers, < 5% at 128, < 10% at 512).
@@ -35,6 +35,8 @@ compute is a fixed sleep, beside the targets of issue #15 (< 3% at 2 workers, < 
   --width N           dcgan width of the coordinator's model (default 8): the update size
   --latent N          dcgan latentDim (default 16)
   --aggregator ID     training.aggregator for every network (default: the job's default, mean)
+  --set KEY=VALUE     any other job config value, as the coordinator takes it (repeatable), e.g.
+                      --set training.foldThreadFrom=0 to fold every round on the event loop
 `;
 
 const options = benchOptions(USAGE, {
@@ -45,6 +47,7 @@ const options = benchOptions(USAGE, {
   width: { type: 'string', default: '8' },
   latent: { type: 'string', default: '16' },
   aggregator: { type: 'string' },
+  set: { type: 'string', multiple: true },
 });
 
 function whole(text: string, name: string, minimum: number): number {
@@ -119,6 +122,7 @@ async function measure(workers: number): Promise<Row> {
     'training.verification.duplicateShare=0',
     'output.evalEvery=0',
     ...(options.aggregator ? [`training.aggregator=${options.aggregator}`] : []),
+    ...(options.set ?? []),
   ];
   const coordinator = startScript('coordinator/main.ts', [
     '--port',

@@ -44,6 +44,7 @@ describe('parseJobConfig defaults', () => {
         codec: 'f32',
         errorFeedback: false,
         maxGradNorm: 1e4,
+        foldThreadFrom: 32,
         aggregator: { generator: 'mean', discriminator: 'mean' },
         aggregation: { maxShare: 0.5, clipNorm: 0, trimFraction: 0.25, iterations: 5 },
         lrScaling: 'none',

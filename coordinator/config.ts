@@ -154,6 +154,10 @@ const trainingSchema: Schema<Omit<TrainingConfig, 'aggregator'>> = {
   // the check off. It is the guard against garbage, not the defence against large updates: the aggregation rules
   // clip those (training.aggregation), which bounds their pull without throwing away a worker's round.
   maxGradNorm: fields.number(1e4, 0, Number.MAX_VALUE),
+  // A round of this many workers or more has its updates decoded, checked and folded in a worker thread (the coordinator's
+  // second core) while the event loop reads the next ones off the sockets (docs/performance.md); 0 never does. Below it
+  // the thread's hop costs more than it saves: the 2 local workers of `npm start` fold on the event loop.
+  foldThreadFrom: fields.integer(32, 0, 1_000_000),
   aggregation: fields.nested(aggregationSchema),
   // How the optimizers' learning rates follow a round's global batch (its samples: batchSize x workers), which an
   // autoscaler changes (shared/training/lr-scaling.ts): 'sqrt' is the rule for Adam. 'none' by default, so a run

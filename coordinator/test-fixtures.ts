@@ -94,11 +94,11 @@ export function updateFor(assign: Assign, overrides: Record<string, unknown> = {
   };
 }
 
-/** A hub with one tiny job ('unit', 4 samples a round, one worker needed) whose outputs go to `dir` far in the future. */
-export function testHub(dir: string, options: Partial<HubOptions> = {}): { hub: Hub; runner: JobRunner } {
+/** A hub with one tiny job ('unit', 4 samples a round, one worker needed, `training` on top) whose outputs go to `dir` far in the future. */
+export function testHub(dir: string, options: Partial<HubOptions> = {}, training: Record<string, unknown> = {}): { hub: Hub; runner: JobRunner } {
   const config = parseJobConfig({
     id: 'unit',
-    training: { batchSize: 4, minWorkers: 1 },
+    training: { batchSize: 4, minWorkers: 1, ...training },
     dataset: { shards: 4 },
     output: { dir, checkpointEvery: 1_000_000, sampleEvery: 1_000_000, exportEvery: 1_000_000 },
   });

@@ -3,7 +3,7 @@ import type { Update } from '../../shared/protocol/messages.ts';
 import type { Verifier } from '../verification.ts';
 import { lateMeasurement, recordSpeed, type WorkerSession } from '../workers.ts';
 import type { Job } from './job.ts';
-import type { OpenRound } from './round.ts';
+import type { AcceptedUpdate, OpenRound } from './round.ts';
 
 /**
  * The workers connected to one job, as the job sees them: each session's
@@ -52,26 +52,44 @@ export class ConnectedWorkers {
     return true;
   }
 
-  /** Hands an update to the job and answers the worker; returns the refusal, if it was refused. */
-  answer(session: WorkerSession, update: Update): TesseraError | undefined {
+  /**
+   * Hands an update to the job and answers the worker; returns the refusal,
+   * if it was refused (a promise of it when the job checks the update in its
+   * fold thread: the worker is answered then).
+   */
+  answer(session: WorkerSession, update: Update): TesseraError | undefined | Promise<TesseraError | undefined> {
+    let accepted: AcceptedUpdate | Promise<AcceptedUpdate>;
     try {
-      const accepted = this.job.acceptUpdate(session.id, update, this.clock());
-      session.updatesAccepted += 1;
-      session.samplesContributed += accepted.samples;
-      session.bytesReceived += accepted.bytes;
-      recordSpeed(session, accepted.samples, accepted.finishMs, accepted);
-      session.channel?.send({ type: 'ack', round: update.round });
-      return undefined;
+      accepted = this.job.acceptUpdate(session.id, update, this.clock());
     } catch (error) {
-      const failure = error instanceof TesseraError ? error : new TesseraError(ErrorCode.Internal, String(error), { cause: error });
-      session.updatesRejected += 1;
-      this.verifier.refused(session.id, failure.code);
-      // A late update still measured the worker's speed: without it a slow newcomer, cut off by a deadline learned
-      // from faster workers, would get the same too-large batch every round and never contribute.
-      const late = failure.code === ErrorCode.WrongRound ? lateMeasurement(session, update.round, this.clock()) : undefined;
-      if (late) recordSpeed(session, late.samples, late.finishMs, update.timing);
-      session.channel?.send({ type: 'reject', round: update.round, ...failure.toWire() });
-      return failure;
+      return this.refuse(session, update, error);
     }
+    if (accepted instanceof Promise)
+      return accepted.then(
+        (done) => this.acknowledge(session, update, done),
+        (error: unknown) => this.refuse(session, update, error),
+      );
+    return this.acknowledge(session, update, accepted);
+  }
+
+  private acknowledge(session: WorkerSession, update: Update, accepted: AcceptedUpdate): undefined {
+    session.updatesAccepted += 1;
+    session.samplesContributed += accepted.samples;
+    session.bytesReceived += accepted.bytes;
+    recordSpeed(session, accepted.samples, accepted.finishMs, accepted);
+    session.channel?.send({ type: 'ack', round: update.round });
+    return undefined;
+  }
+
+  private refuse(session: WorkerSession, update: Update, error: unknown): TesseraError {
+    const failure = error instanceof TesseraError ? error : new TesseraError(ErrorCode.Internal, String(error), { cause: error });
+    session.updatesRejected += 1;
+    this.verifier.refused(session.id, failure.code);
+    // A late update still measured the worker's speed: without it a slow newcomer, cut off by a deadline learned
+    // from faster workers, would get the same too-large batch every round and never contribute.
+    const late = failure.code === ErrorCode.WrongRound ? lateMeasurement(session, update.round, this.clock()) : undefined;
+    if (late) recordSpeed(session, late.samples, late.finishMs, update.timing);
+    session.channel?.send({ type: 'reject', round: update.round, ...failure.toWire() });
+    return failure;
   }
 }

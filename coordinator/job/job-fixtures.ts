@@ -12,8 +12,8 @@ import { Job } from './job.ts';
 // Two tiny tensors, one per network, stand in for the model: the Job only needs names and shapes.
 export const shapes = { g_w: [2, 3], d_w: [4] };
 
-export function makeJob() {
-  const config = parseJobConfig({ id: 'unit', training: { batchSize: 4, maxGradNorm: 100 }, dataset: { shards: 4 } });
+export function makeJob(training: Record<string, unknown> = {}) {
+  const config = parseJobConfig({ id: 'unit', training: { batchSize: 4, maxGradNorm: 100, ...training }, dataset: { shards: 4 } });
   const weights: NamedArrays = { g_w: new Float32Array([1, 2, 3, 4, 5, 6]), d_w: new Float32Array([1, 1, 1, 1]) };
   return new Job(config, shapes, Job.initialState(dcgan, weights, config.dataset.shards), 100);
 }

@@ -115,7 +115,7 @@ describe('folding updates as they arrive', () => {
         const open = await job.openRound(workers, round * 10);
         // No τ before a round applied: the first round is aggregated whole.
         expect(open.fold !== undefined).toBe(job === folding && round > 0);
-        const accepted = job.acceptUpdate('a', update(job, {}, grads(1 + round)), round * 10 + 1);
+        const accepted = await job.acceptUpdate('a', update(job, {}, grads(1 + round)), round * 10 + 1);
         expect(Object.keys(accepted.grads).length === 0).toBe(job === folding && round > 0);
         job.acceptUpdate('b', update(job, {}, grads(3 + round)), round * 10 + 2);
         expect(job.closeRound(round * 10 + 5).outliers).toEqual([]);
@@ -135,7 +135,7 @@ describe('folding updates as they arrive', () => {
     job.acceptUpdate('b', update(job), 2);
     job.closeRound(3);
     const round = await job.openRound([...workers, { id: 'c', batchSize: 4 }], 10, 1000, new Map([['c', 'a']]));
-    const kept = ['a', 'b', 'c'].map((id) => job.acceptUpdate(id, update(job, {}, grads(2)), 11));
+    const kept = await Promise.all(['a', 'b', 'c'].map((id) => job.acceptUpdate(id, update(job, {}, grads(2)), 11)));
     expect(kept.map((accepted) => Object.keys(accepted.grads).length > 0)).toEqual([true, false, true]);
     expect([...round.fold!.folded]).toEqual(['b']);
     const summary = job.closeRound(12, new Map([['c', 'duplicate']]));

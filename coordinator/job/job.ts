@@ -9,11 +9,13 @@ import { LateUpdates } from './late-updates.ts';
 import { WeightsPublisher, type PublishedWeights } from './published-weights.ts';
 import type { ExclusionReason, RoundFailure } from '../../shared/api/round-log.ts';
 import { assignRound, inVerificationPair, type AcceptedUpdate, type Assignment, type OpenRound, type RoundSummary } from './round.ts';
-import { foldRefusal, foldUpdate, openFold, tauOfUpdates, type RoundFold } from './round-fold.ts';
+import type { FoldOpen } from './fold-protocol.ts';
+import { FoldThread } from './fold-thread.ts';
+import { foldRefusal, foldUpdate, mergeThreadFold, openFold, tauOfUpdates, type RoundFold } from './round-fold.ts';
 import { initialState, type JobState } from './state.ts';
 import { stepWeights } from './step.ts';
 import { summarizeRound } from './summary.ts';
-import { checkContent, checkOnTime, type ContentRules } from './update-checks.ts';
+import { acceptedUpdate, checkContent, checkCounts, checkOnTime, type ContentRules } from './update-checks.ts';
 
 /**
  * One training job: master weights, optimizer state and the round in
@@ -39,6 +41,8 @@ export class Job {
   private readonly publisher: WeightsPublisher;
   private readonly contentRules: ContentRules;
   private readonly lateUpdates: LateUpdates;
+  /** Checks and folds the updates of rounds with training.foldThreadFrom assignments or more; started at the first. */
+  private foldThread: FoldThread | undefined;
 
   constructor(
     readonly config: JobConfig,
@@ -101,6 +105,9 @@ export class Job {
       copies: new Map(copies),
     };
     this.current.fold = this.foldFor(this.current);
+    const from = this.config.training.foldThreadFrom;
+    // Loading the thread takes a moment: it does so while the workers compute, not when their updates arrive.
+    if (from > 0 && assignments.size >= from) (this.foldThread ??= new FoldThread()).warm();
     return this.current;
   }
 
@@ -108,26 +115,123 @@ export class Job {
    * Validates an update at the door and keeps it for the round. Throws a
    * TesseraError naming the code and field; a rejected update also counts as
    * that worker's failure for the round, so the round does not wait for it.
+   * In a round of training.foldThreadFrom workers or more, the tensors are
+   * checked and folded in the fold thread: the answer is then a promise,
+   * rejected as the checks would have thrown (the update is pending
+   * meanwhile, and the round waits for it).
    */
-  acceptUpdate(workerId: string, update: Update, now: number): AcceptedUpdate {
+  acceptUpdate(workerId: string, update: Update, now: number): AcceptedUpdate | Promise<AcceptedUpdate> {
     const round = this.current;
     try {
       if (update.jobId !== this.config.id)
         throw new TesseraError(ErrorCode.UnknownJob, `update for job ${update.jobId} sent to job ${this.config.id}`, { field: 'jobId' });
       if (round && update.round < round.round && this.config.training.lateUpdates === 'stale') return this.lateUpdates.accept(workerId, update, round, now);
       const assignment = checkOnTime(round, workerId, update);
+      if (this.foldsInThread(round!, workerId)) return this.acceptInThread(round!, workerId, update, assignment, now);
       const accepted = checkContent(this.contentRules, workerId, update, assignment, now, update.samples);
       round!.updates.set(workerId, accepted);
       // A verification pair's tensors are compared when the round closes; every other update is folded now.
       if (round!.fold && !inVerificationPair(round!, workerId)) foldUpdate(round!.fold, accepted);
       return accepted;
     } catch (error) {
-      if (round && round.assignments.has(workerId) && !round.updates.has(workerId) && update.round === round.round) {
-        const failure = error instanceof TesseraError ? error : new TesseraError(ErrorCode.Internal, String(error));
-        round.failures.set(workerId, { workerId, code: failure.code, message: failure.message });
-      }
-      throw error;
+      throw this.refused(round, workerId, update, error);
     }
+  }
+
+  /** Counts a refused update of the open round as its worker's failure there; returns the error. */
+  private refused(round: OpenRound | undefined, workerId: string, update: Update, error: unknown): unknown {
+    // A duplicate of an update still being checked is refused without failing the one being checked.
+    if (round && round.assignments.has(workerId) && !round.updates.has(workerId) && !round.pending?.has(workerId) && update.round === round.round) {
+      const failure = error instanceof TesseraError ? error : new TesseraError(ErrorCode.Internal, String(error));
+      round.failures.set(workerId, { workerId, code: failure.code, message: failure.message });
+    }
+    return error;
+  }
+
+  /**
+   * True when this update's tensors go to the fold thread: a folded round with
+   * enough workers, no aggregators, not a verification pair, and the round's
+   * fold did not die with a thread (the rest of that round folds here).
+   */
+  private foldsInThread(round: OpenRound, workerId: string): boolean {
+    const from = this.config.training.foldThreadFrom;
+    if (from === 0 || round.assignments.size < from || !round.fold || round.fold.owners.size > 0) return false;
+    return !inVerificationPair(round, workerId) && !this.foldThread?.lost(round.round);
+  }
+
+  private acceptInThread(round: OpenRound, workerId: string, update: Update, assignment: Assignment, now: number): Promise<AcceptedUpdate> {
+    checkCounts(this.contentRules, update, assignment);
+    const fold = round.fold!;
+    const thread = (fold.thread ??= { workers: new Set(), merged: false });
+    const pending = (round.pending ??= new Map());
+    this.foldThread ??= new FoldThread();
+    const checked = this.foldThread
+      .check(round.round, () => this.foldOpen(round, fold), workerId, update.codec, update.tensors)
+      .then(
+        () => {
+          pending.delete(workerId);
+          const accepted = acceptedUpdate(workerId, update, assignment, now, update.samples);
+          round.updates.set(workerId, accepted);
+          fold.folded.add(workerId);
+          thread.workers.add(workerId);
+          return accepted;
+        },
+        (error: unknown) => {
+          pending.delete(workerId);
+          throw this.refused(round, workerId, update, error);
+        },
+      );
+    pending.set(workerId, checked);
+    return checked;
+  }
+
+  /** What the fold thread opens its fold of a round on: the round's own fold's assignments and options. */
+  private foldOpen(round: OpenRound, fold: RoundFold): FoldOpen {
+    const { training } = this.config;
+    return {
+      type: 'open',
+      round: round.round,
+      shapes: this.shapes,
+      networkOf: Object.fromEntries([...fold.namesOf].flatMap(([network, names]) => names.map((name) => [name, network]))),
+      assigned: [...round.assignments].map(([workerId, assignment]) => [workerId, assignment.message.sampleIndices.length]),
+      options: { maxShare: training.aggregation.maxShare, clipNorm: training.aggregation.clipNorm, tau: { ...this.tau } },
+      maxGradNorm: training.maxGradNorm,
+    };
+  }
+
+  /** True when the open round has updates in the fold thread: settleFoldThread must run before closeRound. */
+  get foldsOffThread(): boolean {
+    return !!this.current?.fold?.thread && !this.current.fold.thread.merged;
+  }
+
+  /**
+   * Before closing a round the fold thread had a part in: takes no more
+   * on-time updates, waits for those being checked, then adds what the
+   * thread folded to the round's fold. Should the thread have died, the
+   * updates it had folded are lost: they become the round's INTERNAL
+   * failures (their workers were answered already) and the round closes on
+   * the rest.
+   */
+  async settleFoldThread(): Promise<void> {
+    const round = this.current;
+    const thread = round?.fold?.thread;
+    if (!round || !thread || thread.merged) return;
+    round.closing = true;
+    await Promise.allSettled([...(round.pending?.values() ?? [])]);
+    try {
+      mergeThreadFold(round.fold!, await this.foldThread!.close());
+    } catch (error) {
+      for (const workerId of thread.workers) {
+        round.updates.delete(workerId);
+        round.failures.set(workerId, { workerId, code: ErrorCode.Internal, message: `its update was lost with the fold thread (${(error as Error).message})` });
+      }
+      thread.merged = true;
+    }
+  }
+
+  /** Ends the fold thread, if one was started. */
+  dispose(): Promise<void> {
+    return this.foldThread?.dispose() ?? Promise.resolve();
   }
 
   /** Assignments of closed rounds that `workerId` missed and a late update may still fill (training.lateUpdates = 'stale'). */
@@ -138,7 +242,8 @@ export class Job {
   /** Marks an assigned worker as gone for this round (left, crashed, timed out). */
   markFailed(workerId: string, code: RoundFailure['code'], message: string): void {
     const round = this.current;
-    if (round?.assignments.has(workerId) && !round.updates.has(workerId) && !round.failures.has(workerId)) {
+    // A pending update decides for itself (accepted, or refused as its checks say).
+    if (round?.assignments.has(workerId) && !round.updates.has(workerId) && !round.failures.has(workerId) && !round.pending?.has(workerId)) {
       round.failures.set(workerId, { workerId, code, message });
     }
   }
@@ -164,6 +269,7 @@ export class Job {
   closeRound(now: number, excluded: ReadonlyMap<string, ExclusionReason> = new Map()): RoundSummary {
     const round = this.current;
     if (!round) throw new Error('no open round');
+    if (this.foldsOffThread) throw new Error(`round ${round.round} has updates in the fold thread: settleFoldThread first`);
     for (const workerId of round.assignments.keys()) this.markFailed(workerId, 'DEADLINE', 'no update before the round closed');
     this.current = undefined;
     this.state.round += 1;

@@ -8,6 +8,7 @@ import type { NamedArrays } from '../../shared/codec/types.ts';
 import { sumOf, type PartialMessage } from '../../shared/protocol/aggregation.ts';
 import { ErrorCode, TesseraError } from '../../shared/protocol/errors.ts';
 import type { RoundOutlier } from '../../shared/api/round-log.ts';
+import type { ThreadFold } from './fold-thread.ts';
 import type { AcceptedUpdate, OpenRound } from './round.ts';
 
 /**
@@ -31,6 +32,12 @@ export interface RoundFold {
   folded: Set<string>;
   /** Updates the aggregators' folds clipped. */
   outliers: RoundOutlier[];
+  /**
+   * Set when the fold thread (fold-thread.ts) checks and folds some of the
+   * round's updates: whose, and whether what it folded was merged here
+   * (mergeThreadFold), which the round's close needs first.
+   */
+  thread?: { workers: Set<string>; merged: boolean };
 }
 
 /**
@@ -157,7 +164,7 @@ function lengthOf(fold: RoundFold, network: string, name: string): number {
  * the close): memory stays O(parameters) for an honest round however many
  * workers report.
  */
-export function foldUpdate(fold: RoundFold, update: AcceptedUpdate): void {
+export function foldUpdate(fold: RoundFold, update: Pick<AcceptedUpdate, 'workerId' | 'round' | 'grads' | 'squares'>): void {
   const verdicts = [...fold.namesOf].map(([network, names]) => ({
     network,
     ...fold.means[network].add(update.workerId, networkTensors(update, names), networkNorm(update, names)),
@@ -178,6 +185,19 @@ function noteOutlier(outliers: RoundOutlier[], workerId: string, round: number, 
     known.networks.push(...clipped.map((verdict) => verdict.network));
     known.deviation = Math.max(known.deviation, deviation);
   }
+}
+
+/** Adds what the fold thread folded of the round: each network's sums, norms and held updates, and the outliers it flagged. */
+export function mergeThreadFold(fold: RoundFold, folded: ThreadFold): void {
+  for (const [network, mean] of Object.entries(fold.means)) {
+    const state = folded.states[network];
+    if (!state) throw new Error(`the fold thread sent no state for network ${network}`);
+    mean.merge(state);
+    mean.adoptHeld(folded.held[network] ?? []);
+  }
+  // Its workers' updates were folded nowhere else: their outliers are theirs alone.
+  fold.outliers.push(...folded.outliers);
+  if (fold.thread) fold.thread.merged = true;
 }
 
 /**
@@ -225,11 +245,11 @@ export function tauOfUpdates(updates: readonly AcceptedUpdate[], networkOf: (nam
 }
 
 /** One network's tensors of an update. */
-export function networkTensors(update: AcceptedUpdate, names: readonly string[]): NamedArrays {
+export function networkTensors(update: Pick<AcceptedUpdate, 'grads'>, names: readonly string[]): NamedArrays {
   return Object.fromEntries(names.map((name) => [name, update.grads[name]]));
 }
 
 /** One network's L2 norm of an update: from the sums of squares its checks computed, else from its tensors. */
-export function networkNorm(update: AcceptedUpdate, names: readonly string[]): number {
+export function networkNorm(update: Pick<AcceptedUpdate, 'grads' | 'squares'>, names: readonly string[]): number {
   return update.squares ? normOfSquares(update.squares, names) : globalNorm(networkTensors(update, names));
 }

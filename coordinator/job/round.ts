@@ -50,6 +50,10 @@ export interface OpenRound {
   copies: Map<string, string>;
   /** Set when aggregators fold this round's updates (coordinator/aggregation/): the partials and the mean they add up to. */
   fold?: RoundFold;
+  /** Updates the fold thread is checking (worker id -> settled once accepted or refused); neither accepted nor failed yet. */
+  pending?: Map<string, Promise<unknown>>;
+  /** Set while the round waits for the fold thread before closing: no more on-time updates are taken. */
+  closing?: boolean;
 }
 
 export interface RoundSummary {

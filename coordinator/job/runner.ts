@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { ErrorCode } from '../../shared/protocol/errors.ts';
+import { ErrorCode, type TesseraError } from '../../shared/protocol/errors.ts';
 import type { Update } from '../../shared/protocol/messages.ts';
 import type { Trainer } from '../../shared/models/types.ts';
 import { QualityMonitor } from '../quality/monitor.ts';
@@ -10,7 +10,7 @@ import type { WorkerSession } from '../workers.ts';
 import { ConnectedWorkers } from './connected-workers.ts';
 import type { Job } from './job.ts';
 import { OutputWriter } from './output-writer.ts';
-import type { RoundSummary } from './round.ts';
+import type { OpenRound, RoundSummary } from './round.ts';
 import { RoundDeadline } from './round-deadline.ts';
 import { RoundScheduler } from './scheduler.ts';
 import type { JobStatus } from '../../shared/api/jobs.ts';
@@ -30,6 +30,8 @@ export class JobRunner extends EventEmitter<RunnerEvents> {
   private currentStatus: JobStatus = 'waiting';
   private readonly sessions: ConnectedWorkers;
   private opening = false;
+  /** Set while a round waits for its fold thread before closing (Job.settleFoldThread). */
+  private closing: Promise<void> | undefined;
   private lastPublished = -1;
   private readonly deadline: RoundDeadline;
   lastRound: RoundSummary | undefined;
@@ -102,9 +104,14 @@ export class JobRunner extends EventEmitter<RunnerEvents> {
     this.closeIfComplete();
   }
 
-  /** Validates and keeps an update; answers the worker with ack or reject. */
+  /** Validates and keeps an update; answers the worker with ack or reject (once the fold thread checked it, in a large round). */
   receiveUpdate(session: WorkerSession, update: Update): void {
-    const refusal = this.sessions.answer(session, update);
+    const answered = this.sessions.answer(session, update);
+    if (answered instanceof Promise) void answered.then((refusal) => this.answered(session, refusal));
+    else this.answered(session, answered);
+  }
+
+  private answered(session: WorkerSession, refusal: TesseraError | undefined): void {
     if (refusal) this.emit('rejected', session.id, refusal);
     this.closeIfComplete();
   }
@@ -130,7 +137,7 @@ export class JobRunner extends EventEmitter<RunnerEvents> {
   async stopTraining(): Promise<void> {
     if (this.ended) return;
     this.status = 'stopped';
-    if (this.job.current) this.closeRound();
+    if (this.job.current) await this.closeRound();
     for (const session of this.workers) session.channel?.send({ type: 'idle', reason: `job ${this.job.config.id} was stopped` });
     await this.outputs.final(this.lastRound?.round ?? 0);
   }
@@ -142,10 +149,11 @@ export class JobRunner extends EventEmitter<RunnerEvents> {
     await this.outputs.close();
   }
 
-  /** Frees the tfjs model used for samples and export, and ends the scoring thread. */
+  /** Frees the tfjs model used for samples and export, and ends the scoring and fold threads. */
   dispose(): void {
     this.outputs.dispose();
     this.verifier.dispose();
+    void this.job.dispose();
   }
 
   /** Writes outputs now (e.g. on shutdown): checkpoint always, samples and export as asked. */
@@ -187,13 +195,28 @@ export class JobRunner extends EventEmitter<RunnerEvents> {
 
   /** Closes the open round when every assigned worker is accounted for, or its deadline passed (after a partial, for one). */
   closeIfComplete(): void {
-    if (this.job.current && !this.opening && (this.job.roundComplete() || this.deadline.overdue())) this.closeRound();
+    if (this.job.current && !this.opening && !this.closing && (this.job.roundComplete() || this.deadline.overdue())) void this.closeRound();
   }
 
-  private closeRound(): void {
+  /** Closes the open round: at once, or once the fold thread gave back what it folded of it. */
+  private closeRound(): Promise<void> {
     this.deadline.roundClosed();
-    if (!this.job.current) return;
-    const { excluded, verdicts } = this.verifier.exclusions(this.job.current);
+    const round = this.job.current;
+    if (!round) return Promise.resolve();
+    if (this.closing) return this.closing;
+    if (!this.job.foldsOffThread) {
+      this.closed(round);
+      return Promise.resolve();
+    }
+    this.closing = this.job.settleFoldThread().then(() => {
+      this.closing = undefined;
+      if (this.job.current === round) this.closed(round);
+    });
+    return this.closing;
+  }
+
+  private closed(round: OpenRound): void {
+    const { excluded, verdicts } = this.verifier.exclusions(round);
     const summary = this.job.closeRound(this.clock(), excluded);
     this.verifier.observe(summary);
     this.lastRound = summary;

@@ -2,6 +2,7 @@ import { findNonFinite, normOfSquares, squaredNorms } from '../../shared/aggrega
 import { getCodec } from '../../shared/codec/index.ts';
 import { tensorsToArrays } from '../../shared/codec/named.ts';
 import { ErrorCode, TesseraError } from '../../shared/protocol/errors.ts';
+import type { NamedArrays } from '../../shared/codec/types.ts';
 import type { Update } from '../../shared/protocol/messages.ts';
 import { checkLosses } from './losses.ts';
 import type { AcceptedUpdate, Assignment, OpenRound } from './round.ts';
@@ -25,10 +26,11 @@ export function checkOnTime(round: OpenRound | undefined, workerId: string, upda
   }
   const assignment = round.assignments.get(workerId);
   if (!assignment) throw new TesseraError(ErrorCode.NotAssigned, `worker ${workerId} has no work in round ${round.round}`, { field: 'round' });
-  if (round.updates.has(workerId))
+  if (round.updates.has(workerId) || round.pending?.has(workerId))
     throw new TesseraError(ErrorCode.DuplicateUpdate, `worker ${workerId} already sent round ${round.round}`, { field: 'round' });
   if (round.failures.has(workerId))
     throw new TesseraError(ErrorCode.WrongRound, `round ${round.round} stopped waiting for worker ${workerId}`, { field: 'round' });
+  if (round.closing) throw new TesseraError(ErrorCode.WrongRound, `round ${round.round} is closing`, { field: 'round' });
   if (update.version !== round.version) {
     throw new TesseraError(ErrorCode.StaleVersion, `computed on version ${update.version}, round ${round.round} trains version ${round.version}`, {
       field: 'version',
@@ -50,13 +52,19 @@ export function checkWeightsHash(update: Update, assignment: Assignment): void {
   }
 }
 
-/** The checks on an update's content, shared by on-time and late updates; `weight` is its weight in the average. */
-export function checkContent(rules: ContentRules, workerId: string, update: Update, assignment: Assignment, now: number, weight: number): AcceptedUpdate {
-  const assigned = assignment.message.sampleIndices.length;
-  if (update.samples !== assigned)
-    throw new TesseraError(ErrorCode.InvalidMessage, `expected ${assigned} samples, got ${update.samples}`, { field: 'samples' });
-  checkLosses(update.losses, rules.lossNames);
-  const grads = tensorsToArrays(getCodec(update.codec).decode(update.tensors), rules.shapes);
+/** An update's tensors decoded and checked: the arrays in the job's shapes, and each one's sum of squares. */
+export interface CheckedTensors {
+  grads: NamedArrays;
+  squares: Record<string, number>;
+}
+
+/**
+ * Decodes an update's tensors (`bytes` in `codec`) into the job's shapes and
+ * refuses non-finite values and a global norm above the job's limit. Shared
+ * by the event loop's checks and the fold thread (fold-thread-entry.ts).
+ */
+export function checkTensors(rules: Pick<ContentRules, 'shapes' | 'maxGradNorm'>, codec: string, bytes: Uint8Array): CheckedTensors {
+  const grads = tensorsToArrays(getCodec(codec).decode(bytes), rules.shapes);
   // One pass over the values: the sums of squares give the norm, and a non-finite sum says a value is NaN or infinite.
   const squares = squaredNorms(grads);
   const norm = normOfSquares(squares);
@@ -71,7 +79,31 @@ export function checkContent(rules: ContentRules, workerId: string, update: Upda
   const limit = rules.maxGradNorm;
   if (limit > 0 && norm > limit)
     throw new TesseraError(ErrorCode.NormTooLarge, `gradient norm ${norm.toPrecision(4)} above the job's limit ${limit}`, { field: 'tensors' });
-  return {
+  return { grads, squares };
+}
+
+/** The checks on an update that need no tensor decoded: its samples against the assignment, and its losses. */
+export function checkCounts(rules: ContentRules, update: Update, assignment: Assignment): void {
+  const assigned = assignment.message.sampleIndices.length;
+  if (update.samples !== assigned)
+    throw new TesseraError(ErrorCode.InvalidMessage, `expected ${assigned} samples, got ${update.samples}`, { field: 'samples' });
+  checkLosses(update.losses, rules.lossNames);
+}
+
+/**
+ * An accepted update from its checked parts; `weight` is its weight in the
+ * average. `checked` absent: its tensors are being checked and folded in the
+ * fold thread, and the update carries none.
+ */
+export function acceptedUpdate(
+  workerId: string,
+  update: Update,
+  assignment: Assignment,
+  now: number,
+  weight: number,
+  checked?: CheckedTensors,
+): AcceptedUpdate {
+  const accepted: AcceptedUpdate = {
     workerId,
     round: update.round,
     samples: update.samples,
@@ -79,12 +111,19 @@ export function checkContent(rules: ContentRules, workerId: string, update: Upda
     finishMs: now - assignment.assignedAt,
     shardIds: assignment.message.shardIds,
     workerTensors: update.workerTensors,
-    grads,
-    squares,
+    grads: checked?.grads ?? {},
     losses: update.losses,
     computeMs: update.timing.computeMs,
     fetchMs: update.timing.fetchMs,
     bytes: update.tensors.byteLength,
     receivedAt: now,
   };
+  if (checked) accepted.squares = checked.squares;
+  return accepted;
+}
+
+/** The checks on an update's content, shared by on-time and late updates; `weight` is its weight in the average. */
+export function checkContent(rules: ContentRules, workerId: string, update: Update, assignment: Assignment, now: number, weight: number): AcceptedUpdate {
+  checkCounts(rules, update, assignment);
+  return acceptedUpdate(workerId, update, assignment, now, weight, checkTensors(rules, update.codec, update.tensors));
 }

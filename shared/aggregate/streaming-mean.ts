@@ -47,6 +47,14 @@ export interface MeanState {
  * updates beyond the radius are held: an honest round keeps O(parameters).
  * Aggregators clip at once (their partial carries sums, not updates).
  */
+/** An update a StreamingMean with `hold` keeps whole until settle: its key, assigned share, norm and tensors. */
+export interface HeldUpdate {
+  key: string;
+  share: number;
+  norm: number;
+  tensors: NamedArrays;
+}
+
 export class StreamingMean {
   private readonly sums: Record<string, Float64Array>;
   private readonly shares: Map<string, number>;
@@ -57,7 +65,7 @@ export class StreamingMean {
   private readonly scaledNorms: number[] = [];
   private readonly foldedShares: number[] = [];
   /** Updates beyond the last round's radius, kept whole until settle (with options.hold). */
-  private held: { key: string; share: number; norm: number; tensors: NamedArrays }[] = [];
+  private held: HeldUpdate[] = [];
   private readonly hold: boolean;
 
   /**
@@ -156,6 +164,27 @@ export class StreamingMean {
     this.arrivedShare += other.share;
     this.scaledNorms.push(...other.scaledNorms);
     this.foldedShares.push(...other.foldedShares);
+  }
+
+  /**
+   * Hands over the updates held so far (and holds them no more): with
+   * state(), what another StreamingMean on the same assignments needs to
+   * take this one's place (merge, then adoptHeld).
+   */
+  takeHeld(): HeldUpdate[] {
+    const held = this.held;
+    this.held = [];
+    return held;
+  }
+
+  /** Holds updates another StreamingMean held, whose state() was merged here: settle clips and adds them. */
+  adoptHeld(held: readonly HeldUpdate[]): void {
+    for (const update of held) {
+      for (const [name, sum] of Object.entries(this.sums)) {
+        if (update.tensors[name]?.length !== sum.length) throw new Error(`streaming mean: held tensor ${name} missing or of another length`);
+      }
+    }
+    this.held.push(...held);
   }
 
   /** Updates folded so far carry any weight. */

@@ -53,6 +53,8 @@ export interface TrainingConfig {
   codec: string;
   errorFeedback: boolean;
   maxGradNorm: number;
+  /** Rounds with at least this many assignments have their updates checked and folded in a worker thread; 0: never. */
+  foldThreadFrom: number;
   /** The aggregation rule for each network (the model's networks), by rule id. */
   aggregator: Record<string, string>;
   aggregation: AggregationOptions;

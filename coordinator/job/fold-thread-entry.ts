@@ -1,0 +1,74 @@
+import { parentPort } from 'node:worker_threads';
+import { ErrorCode, isTesseraError } from '../../shared/protocol/errors.ts';
+import type { FoldReply, FoldRequest } from './fold-protocol.ts';
+import { foldUpdate, openFold, type RoundFold } from './round-fold.ts';
+import { checkTensors } from './update-checks.ts';
+
+/*
+ * The fold thread: decodes each update's tensors, checks them (finite, norm
+ * under the job's limit) and folds them into its StreamingMeans for the
+ * round, as Job.acceptUpdate does on the event loop for a smaller round. At
+ * the round's close it hands its means' state and held updates back
+ * (coordinator/job/fold-thread.ts merges them). One round at a time.
+ */
+
+const port = parentPort;
+if (!port) throw new Error('coordinator/job/fold-thread-entry.ts runs in a worker_thread (coordinator/job/fold-thread.ts starts it)');
+
+let open: { round: number; fold: RoundFold; rules: { shapes: Record<string, number[]>; maxGradNorm: number } } | undefined;
+
+function reply(message: FoldReply, transfer: ArrayBuffer[] = []): void {
+  port!.postMessage(message, transfer);
+}
+
+/** A TesseraError's message without the " (field: …)" its constructor appended: the main thread builds the error again. */
+function ownMessage(error: Error & { field?: string }): string {
+  const suffix = error.field === undefined ? '' : ` (field: ${error.field})`;
+  return suffix && error.message.endsWith(suffix) ? error.message.slice(0, -suffix.length) : error.message;
+}
+
+port.on('message', (request: FoldRequest) => {
+  switch (request.type) {
+    case 'open': {
+      const { round, shapes, networkOf, assigned, options, maxGradNorm } = request;
+      open = { round, fold: openFold(shapes, (name) => networkOf[name], new Map(assigned), options, new Map()), rules: { shapes, maxGradNorm } };
+      return;
+    }
+    case 'check': {
+      const { round, workerId } = request;
+      if (open?.round !== round) {
+        reply({ type: 'refused', round, workerId, code: ErrorCode.Internal, message: `the fold thread has no round ${round} open` });
+        return;
+      }
+      try {
+        const { grads, squares } = checkTensors(open.rules, request.codec, request.bytes);
+        foldUpdate(open.fold, { workerId, round, grads, squares });
+        reply({ type: 'checked', round, workerId });
+      } catch (error) {
+        if (isTesseraError(error)) {
+          const field = error.field === undefined ? {} : { field: error.field };
+          reply({ type: 'refused', round, workerId, code: error.code, message: ownMessage(error), ...field });
+        } else reply({ type: 'refused', round, workerId, code: ErrorCode.Internal, message: (error as Error).message ?? String(error) });
+      }
+      return;
+    }
+    case 'close': {
+      const { round } = request;
+      if (open?.round !== round) {
+        reply({ type: 'failed', round, message: `the fold thread has no round ${round} open` });
+        return;
+      }
+      const { fold } = open;
+      open = undefined;
+      const states = Object.fromEntries(Object.entries(fold.means).map(([network, mean]) => [network, mean.state()]));
+      const held = Object.fromEntries(Object.entries(fold.means).map(([network, mean]) => [network, mean.takeHeld()]));
+      // The sums and the held tensors move back rather than being copied: this fold is done with them.
+      const transfer = [
+        ...Object.values(states).flatMap((state) => Object.values(state.sums).map((sum) => sum.buffer as ArrayBuffer)),
+        ...Object.values(held).flatMap((updates) => updates.flatMap((update) => Object.values(update.tensors).map((array) => array.buffer as ArrayBuffer))),
+      ];
+      reply({ type: 'closed', round, states, held, outliers: fold.outliers }, [...new Set(transfer)]);
+      return;
+    }
+  }
+});
