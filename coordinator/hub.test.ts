@@ -160,7 +160,8 @@ describe('Hub', () => {
       resumeSecret: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/),
       dataToken: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/),
     });
-    expect(rest).toEqual([assign]);
+    // The round's weights go out first: the worker computes on the assignment's arrival, without asking.
+    expect(rest).toEqual([expect.objectContaining({ type: 'weights', hash: assign.weightsHash }), assign]);
     expect(assign).toMatchObject({ type: 'assign', jobId: 'unit', round: 0, version: 0, codec: 'f32' });
     expect(assign.sampleIndices).toHaveLength(4);
     expect(joined).toHaveBeenCalledOnce();
@@ -182,6 +183,32 @@ describe('Hub', () => {
     send(channel, { type: 'fetchWeights', hash: '0'.repeat(64) });
     expect(channel.last()).toMatchObject({ type: 'reject', code: ErrorCode.UnknownWeights, field: 'hash' });
     expect(channel.closed).toEqual([]);
+  });
+
+  it('pushes each new version before the assignment that needs it, once per connection, and never over a broadcasting transport', async () => {
+    const pushed = vi.fn();
+    hub.on('bytesOut', pushed);
+    const channel = new FakeChannel();
+    const first = await join(channel);
+    const weightsOf = (hash: string) => channel.ofType('weights').filter((weights) => weights.hash === hash);
+    expect(weightsOf(first.weightsHash)).toHaveLength(1);
+    expect(pushed).toHaveBeenCalledWith('unit', expect.any(Number), 'weights-push', 'fake');
+    // The round applies: the next one trains a new version, pushed again before its assignment.
+    send(channel, updateFor(first));
+    await vi.waitFor(() => expect(channel.ofType('assign').length).toBe(2));
+    const second = channel.ofType('assign')[1];
+    expect(second.weightsHash).not.toBe(first.weightsHash);
+    const sent = channel.sent.map((message) => message.type);
+    expect(sent.slice(-2)).toEqual(['weights', 'assign']);
+    expect(weightsOf(second.weightsHash)).toHaveLength(1);
+    // A connection whose transport broadcasts each version (NATS) is sent assignments only.
+    const broadcast = Object.assign(new FakeChannel(), { broadcastsWeights: true });
+    send(broadcast, hello);
+    await vi.waitFor(() => expect(hub.sessions.size).toBe(2));
+    send(channel, updateFor(second));
+    await vi.waitFor(() => expect(broadcast.ofType('assign')).toHaveLength(1));
+    expect(broadcast.ofType('weights')).toEqual([]);
+    expect(weightsOf(broadcast.ofType('assign')[0].weightsHash)).toHaveLength(1);
   });
 
   it('counts refusals by code and emits each one', async () => {

@@ -29,7 +29,7 @@ export interface HubEvents {
   /** A job was added to the coordinator (at start or through the API). */
   jobAdded: [runner: JobRunner];
   /** Bytes of tensors sent to workers: weights fetched by one worker, or broadcast once to all (NATS). */
-  bytesOut: [jobId: string, bytes: number, kind: 'weights-fetch' | 'weights-broadcast', transport: string];
+  bytesOut: [jobId: string, bytes: number, kind: 'weights-fetch' | 'weights-push' | 'weights-broadcast', transport: string];
   joined: [session: WorkerSession];
   left: [session: WorkerSession, reason: string];
   /** A message refused at the door (bad bytes, bad fields, wrong state), counted by code. */
@@ -79,6 +79,7 @@ export class Hub extends EventEmitter<HubEvents> implements ChannelHandler {
     this.runners.set(runner.job.config.id, runner);
     // Updates the job refuses count with the door's refusals: one tally of bad input by code.
     runner.on('rejected', (_workerId, error) => this.count(error.code));
+    runner.on('weightsPushed', (bytes, transport) => this.emit('bytesOut', runner.job.config.id, bytes, 'weights-push', transport));
     this.emit('jobAdded', runner);
   }
 
@@ -218,6 +219,7 @@ export class Hub extends EventEmitter<HubEvents> implements ChannelHandler {
         const weights = runner.job.weightsByHash(message.hash);
         if (!weights) throw new TesseraError(ErrorCode.UnknownWeights, `no weights with hash ${message.hash.slice(0, 16)}…`, { field: 'hash' });
         session.weightFetches += 1;
+        session.weightsSent = weights.hash;
         channel.send(weights.message);
         this.emit('bytesOut', session.jobId, weights.bytes.byteLength, 'weights-fetch', channel.transport);
         return;
@@ -321,7 +323,8 @@ export class Hub extends EventEmitter<HubEvents> implements ChannelHandler {
       this.byChannel.delete(session.channel);
       session.channel.close('replaced by a newer connection');
     }
-    Object.assign(session, { backend: hello.backend, device: hello.device, kind: hello.kind, channel, lastSeenAt: now });
+    // A new connection holds no weights the coordinator sent (a worker keeps those it has, and a second push is ignored).
+    Object.assign(session, { backend: hello.backend, device: hello.device, kind: hello.kind, channel, lastSeenAt: now, weightsSent: undefined });
     this.sessions.set(session.id, session);
     this.byChannel.set(channel, session);
     identity.bind(session, admitted);

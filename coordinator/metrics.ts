@@ -216,7 +216,7 @@ export function createMetrics(hub: Hub, options: MetricsOptions = {}): Metrics {
   });
   const updateBytes = new Counter({
     name: 'tessera_update_bytes_total',
-    help: 'Tensor bytes between coordinator and workers: direction="in" kind="update" (accepted gradients; the codec is the job\'s training.codec), direction="out" kind="weights-fetch" or "weights-broadcast".',
+    help: 'Tensor bytes between coordinator and workers: direction="in" kind="update" (accepted gradients; the codec is the job\'s training.codec), direction="out" kind="weights-push" (sent with an assignment), "weights-fetch" (asked for) or "weights-broadcast".',
     labelNames: ['job_id', 'direction', 'kind'],
     registers,
   });

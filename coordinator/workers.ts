@@ -22,6 +22,12 @@ export interface WorkerSession extends WorkerIdentity {
   bytesReceived: number;
   /** Weights sent to this worker on request; NATS workers get each version by broadcast instead. */
   weightFetches: number;
+  /**
+   * The hash of the weights last sent on its current connection, pushed
+   * before an assignment or fetched: an assignment on other weights has
+   * them sent first (ConnectedWorkers), so the worker need not ask.
+   */
+  weightsSent?: string;
   /** Its trust, as the job's verifier last set it (absent until it joins a job's runner). */
   trust?: TrustState;
 }

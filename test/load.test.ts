@@ -70,7 +70,9 @@ describe('coordinator under load on loopback', () => {
     expect(report.rejects).toEqual({});
     expect(report.refused).toBe(0);
     expect(report.dropped).toBe(0);
-    expect(report.weightFetches).toBe(WORKERS);
+    // Each version goes out before the assignment on it: no worker has to ask.
+    expect(report.weightFetches).toBe(0);
+    expect(report.weightPushes).toBeGreaterThanOrEqual(WORKERS);
     // Every update is answered, but for those still in flight when their workers left (at most one each).
     expect(report.acks).toBeGreaterThanOrEqual(report.updatesSent - WORKERS);
     expect(report.rounds).toBeGreaterThanOrEqual(20);

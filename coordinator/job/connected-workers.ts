@@ -3,7 +3,8 @@ import type { Update } from '../../shared/protocol/messages.ts';
 import type { Verifier } from '../verification.ts';
 import { lateMeasurement, recordSpeed, type WorkerSession } from '../workers.ts';
 import type { Job } from './job.ts';
-import type { AcceptedUpdate, OpenRound } from './round.ts';
+import type { PublishedWeights } from './published-weights.ts';
+import type { AcceptedUpdate, Assignment, OpenRound } from './round.ts';
 
 /**
  * The workers connected to one job, as the job sees them: each session's
@@ -18,6 +19,8 @@ export class ConnectedWorkers {
     private readonly job: Job,
     private readonly verifier: Verifier,
     private readonly clock: () => number,
+    /** Told of each weights push (its tensor bytes and the transport), for the byte counters. */
+    private readonly pushed: (bytes: number, transport: string) => void = () => undefined,
   ) {
     verifier.on('trust', (workerId, trust) => {
       const session = this.sessions.get(workerId);
@@ -36,13 +39,38 @@ export class ConnectedWorkers {
     // A worker back mid-round finds its assignment again, if the round still waits for it.
     const round = this.job.current;
     const assignment = round?.assignments.get(session.id);
-    if (assignment && !round!.updates.has(session.id) && !round!.failures.has(session.id)) session.channel?.send(assignment.message);
+    if (assignment && !round!.updates.has(session.id) && !round!.failures.has(session.id) && !round!.pending?.has(session.id))
+      this.send(session, assignment, this.job.weightsByHash(assignment.message.weightsHash));
   }
 
-  /** Sends each worker its assignment in the round just opened; the planned workers that left while it opened are its failures. */
-  assign(round: OpenRound, planned: readonly WorkerSession[]): void {
-    for (const assignment of round.assignments.values()) this.sessions.get(assignment.workerId)?.channel?.send(assignment.message);
+  /**
+   * Sends each worker its assignment in the round just opened, `weights`
+   * (the round's) first to those that lack them; the planned workers that
+   * left while it opened are its failures.
+   */
+  assign(round: OpenRound, planned: readonly WorkerSession[], weights: PublishedWeights): void {
+    for (const assignment of round.assignments.values()) {
+      const session = this.sessions.get(assignment.workerId);
+      if (session) this.send(session, assignment, weights);
+    }
     for (const session of planned) if (!this.sessions.has(session.id)) this.job.markFailed(session.id, 'LEFT', 'left while the round opened');
+  }
+
+  /**
+   * An assignment, preceded by its weights when this connection was not sent
+   * them yet and its transport does not broadcast them: the worker computes
+   * on arrival instead of asking (a round trip per worker and round, and the
+   * coordinator reads no request). A worker still holding them ignores them.
+   */
+  private send(session: WorkerSession, assignment: Assignment, weights: PublishedWeights | undefined): void {
+    const channel = session.channel;
+    if (!channel) return;
+    if (weights?.hash === assignment.message.weightsHash && !channel.broadcastsWeights && session.weightsSent !== weights.hash) {
+      channel.send(weights.message);
+      session.weightsSent = weights.hash;
+      this.pushed(weights.bytes.byteLength, channel.transport);
+    }
+    channel.send(assignment.message);
   }
 
   /** A worker left; false if it was not here. */

@@ -16,6 +16,8 @@ export interface RunnerEvents {
   exported: [dir: string, round: number];
   finished: [round: number];
   rejected: [workerId: string, error: TesseraError];
+  /** Weights of `bytes` tensor bytes went to a worker just before its assignment (over a transport that does not broadcast). */
+  weightsPushed: [bytes: number, transport: string];
   /** A new weights version is about to be assigned (transports that broadcast send it now). */
   published: [weights: PublishedWeights];
   outputError: [error: Error];

@@ -67,7 +67,7 @@ export class JobRunner extends EventEmitter<RunnerEvents> {
     this.outputDir = this.outputs.outputDir;
     this.history = this.outputs.roundLog.history;
     this.verifier = new Verifier(job, verification);
-    this.sessions = new ConnectedWorkers(job, this.verifier, clock);
+    this.sessions = new ConnectedWorkers(job, this.verifier, clock, (bytes, transport) => this.emit('weightsPushed', bytes, transport));
     this.scheduler = new RoundScheduler(job, this.verifier, clock);
     this.deadline = new RoundDeadline(job, clock, () => this.closeRound());
   }
@@ -185,7 +185,7 @@ export class JobRunner extends EventEmitter<RunnerEvents> {
       const round = await this.job.openRound(this.scheduler.planBatches(working), this.clock(), this.scheduler.nextDeadlineMs(), copies);
       this.status = 'running';
       this.emit('opening', round);
-      this.sessions.assign(round, working);
+      this.sessions.assign(round, working, weights);
       this.deadline.start(round);
     } finally {
       this.opening = false;

@@ -126,6 +126,7 @@ function serveOnConnection(nc: NatsConnection, handler: ChannelHandler, options:
 
   class NatsChannel implements WorkerChannel {
     readonly transport = 'nats';
+    readonly broadcastsWeights = true;
     lastHeardAt = Date.now();
     /** The largest message the hub lets this connection send now; nothing until it is opened. */
     messageLimit = 0;

@@ -13,6 +13,13 @@ export interface WorkerChannel {
   readonly address: string;
   /** The job the carrier binds this connection to (NATS subjects name one), if any: a hello for another job is refused. */
   readonly jobId?: string;
+  /**
+   * True when the transport broadcasts each new weights version to its
+   * workers (NATS): the coordinator then never sends weights to one
+   * connection unasked. Otherwise (WebSocket) a new version goes out just
+   * before the assignment that needs it.
+   */
+  readonly broadcastsWeights?: boolean;
   send(message: CoordinatorMessage): void;
   /** Closes the connection; the transport reports it through onClose. */
   close(reason: string): void;

@@ -57,6 +57,8 @@ export interface FleetReport {
   /** Connections that failed or that the coordinator closed while the worker meant to stay. */
   dropped: number;
   weightFetches: number;
+  /** Weights the coordinator sent unasked, before an assignment on them. */
+  weightPushes: number;
   /** Distinct rounds the fleet was assigned work in. */
   rounds: number;
   /** Per round, in round order: when its assignments arrived and how long the slowest worker computed. */
@@ -123,6 +125,7 @@ interface Counters {
   refused: number;
   dropped: number;
   weightFetches: number;
+  weightPushes: number;
   rounds: Set<number>;
   roundTimings: Map<number, RoundTiming>;
   payloads: UpdatePayloads | undefined;
@@ -235,6 +238,9 @@ class SimulatedWorker {
         return;
       }
       case 'weights': {
+        if (!this.waitingForWeights) this.counters.weightPushes += 1;
+        // Held: a later assignment on these weights computes at once, as a real worker's does.
+        this.fetched = true;
         this.heldHash = message.hash;
         this.counters.weightsBytes = message.tensors.byteLength;
         if (!this.counters.payloads) {
@@ -323,6 +329,7 @@ export async function runFleet(options: FleetOptions): Promise<FleetReport> {
     refused: 0,
     dropped: 0,
     weightFetches: 0,
+    weightPushes: 0,
     rounds: new Set(),
     roundTimings: new Map(),
     payloads: undefined,
@@ -375,6 +382,7 @@ export async function runFleet(options: FleetOptions): Promise<FleetReport> {
     refused: counters.refused,
     dropped: counters.dropped,
     weightFetches: counters.weightFetches,
+    weightPushes: counters.weightPushes,
     rounds: counters.rounds.size,
     roundTimings: [...counters.roundTimings.values()].sort((a, b) => a.round - b.round),
     updateBytes: counters.updateBytes,
@@ -399,7 +407,7 @@ export function formatReport(report: FleetReport): string[] {
   return [
     `workers: ${report.joined}/${report.workers} joined, ${report.joinRatePerSecond.toFixed(1)} joins/s; join latency ${spread(report.joinLatencyMs)}`,
     `updates: ${report.updatesSent} sent, ${report.acks} acknowledged in ${report.rounds} rounds; send-to-ack latency ${spread(report.updateLatencyMs)}`,
-    `refusals: rejects ${rejects}; fatal ${report.refused}; connections dropped ${report.dropped}; weight fetches ${report.weightFetches}`,
+    `refusals: rejects ${rejects}; fatal ${report.refused}; connections dropped ${report.dropped}; weight fetches ${report.weightFetches}, pushes ${report.weightPushes}`,
     `coordinator RSS: ${mb(baseline.rssBytes)} before, peak ${mb(peak.rssBytes)} at ${(peak.atMs / 1000).toFixed(1)} s (+${mb(peak.rssBytes - baseline.rssBytes)}), ${mb(end.rssBytes)} after all left; heap used ${mb(baseline.heapUsedBytes)} -> ${mb(end.heapUsedBytes)}`,
     `memory over time: ${report.memory.map((sample) => `${(sample.atMs / 1000).toFixed(0)}s ${(sample.rssBytes / 2 ** 20).toFixed(0)}`).join(' | ')} (MB)`,
   ];
