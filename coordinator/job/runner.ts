@@ -146,6 +146,8 @@ export class JobRunner extends EventEmitter<RunnerEvents> {
   async shutdown(): Promise<void> {
     this.deadline.stop();
     if (!this.ended) this.status = 'paused';
+    // A round waiting for its fold thread closes first: its round-log line and checkpoint are queued before the writer closes.
+    await this.closing;
     await this.outputs.close();
   }
 
