@@ -113,6 +113,29 @@ describe('StreamingMean', () => {
     expect(() => coordinator.merge({ ...partials[0], sums: { g_w: new Float64Array(1) } })).toThrow(/merged tensor/);
   });
 
+  it('with hold, hands its held updates over with its state (as the fold thread does): the merged mean settles them as one would', () => {
+    const before = honestUpdates([16, 16, 16, 16], 7);
+    const tau = stream(before, [0, 1, 2, 3], { maxShare: 1, clipNorm: 0, tau: Infinity }).streaming.nextTau();
+    const updates = honestUpdates([16, 16, 16, 16], 9);
+    // Two beyond the last round's radius: held, one of them far enough to be clipped at the settle.
+    updates[1] = { weight: 16, tensors: scaled(updates[1].tensors, 3 * CLIP_MULTIPLE) };
+    updates[2] = { weight: 16, tensors: scaled(updates[2].tensors, 1e4) };
+    const options = { maxShare: 1, clipNorm: 0, tau, hold: true };
+    const whole = stream(updates, [0, 1, 2, 3], options).streaming;
+    const thread = stream(updates, [1, 2], options).streaming;
+    const own = stream(updates, [0, 3], options).streaming;
+    const held = thread.takeHeld();
+    expect(held.map((update) => update.key)).toEqual(['w1', 'w2']);
+    expect(thread.takeHeld()).toEqual([]);
+    own.merge(thread.state());
+    own.adoptHeld(held);
+    const settled = own.settle();
+    expect(settled).toEqual(whole.settle());
+    expect(settled.find((verdict) => verdict.key === 'w2')!.clipped).toBe(true);
+    expect(maxDifference(own.result(), whole.result())).toBeLessThanOrEqual(1e-6 * maxAbs(whole.result()));
+    expect(() => own.adoptHeld([{ ...held[0], tensors: { g_w: new Float32Array(1) } }])).toThrow(/held tensor/);
+  });
+
   it('refuses an update it has no assignment for, a second one, another shape, and a result of nothing', () => {
     const updates = honestUpdates([16, 16], 9);
     const streaming = new StreamingMean(SIZES, assignedOf(updates), { maxShare: 1, clipNorm: 0, tau: 1 });

@@ -18,6 +18,14 @@ export interface MeanState {
   foldedShares: number[];
 }
 
+/** An update a StreamingMean with `hold` keeps whole until settle: its key, assigned share, norm and tensors. */
+export interface HeldUpdate {
+  key: string;
+  share: number;
+  norm: number;
+  tensors: NamedArrays;
+}
+
 /**
  * The `mean` rule folded as updates arrive: memory O(parameters) however many
  * workers, and closing is one division. What `mean` needs from the whole
@@ -47,14 +55,6 @@ export interface MeanState {
  * updates beyond the radius are held: an honest round keeps O(parameters).
  * Aggregators clip at once (their partial carries sums, not updates).
  */
-/** An update a StreamingMean with `hold` keeps whole until settle: its key, assigned share, norm and tensors. */
-export interface HeldUpdate {
-  key: string;
-  share: number;
-  norm: number;
-  tensors: NamedArrays;
-}
-
 export class StreamingMean {
   private readonly sums: Record<string, Float64Array>;
   private readonly shares: Map<string, number>;
