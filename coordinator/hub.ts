@@ -28,7 +28,7 @@ const MAX_TYPE_LENGTH = 32;
 export interface HubEvents {
   /** A job was added to the coordinator (at start or through the API). */
   jobAdded: [runner: JobRunner];
-  /** Bytes of tensors sent to workers: weights fetched by one worker, or broadcast once to all (NATS). */
+  /** Bytes of tensors sent to workers: weights pushed to one before its assignment, fetched by one, or broadcast once to all (NATS). */
   bytesOut: [jobId: string, bytes: number, kind: 'weights-fetch' | 'weights-push' | 'weights-broadcast', transport: string];
   joined: [session: WorkerSession];
   left: [session: WorkerSession, reason: string];
