@@ -187,15 +187,15 @@ export class Job {
 
   /** What the fold thread opens its fold of a round on: the round's own fold's assignments and options. */
   private foldOpen(round: OpenRound, fold: RoundFold): FoldOpen {
-    const { training } = this.config;
+    const { assigned, options } = this.foldInputs(round);
     return {
       type: 'open',
       round: round.round,
       shapes: this.shapes,
       networkOf: Object.fromEntries([...fold.namesOf].flatMap(([network, names]) => names.map((name) => [name, network]))),
-      assigned: [...round.assignments].map(([workerId, assignment]) => [workerId, assignment.message.sampleIndices.length]),
-      options: { maxShare: training.aggregation.maxShare, clipNorm: training.aggregation.clipNorm, tau: { ...this.tau } },
-      maxGradNorm: training.maxGradNorm,
+      assigned: [...assigned],
+      options,
+      maxGradNorm: this.config.training.maxGradNorm,
     };
   }
 
@@ -286,11 +286,18 @@ export class Job {
    * theirs, which also knows which workers they own.
    */
   private foldFor(round: OpenRound): RoundFold | undefined {
-    const { training } = this.config;
-    if (foldRefusal(training, this.tau) !== undefined) return undefined;
-    const assigned = new Map([...round.assignments].map(([workerId, assignment]) => [workerId, assignment.message.sampleIndices.length]));
-    const options = { maxShare: training.aggregation.maxShare, clipNorm: training.aggregation.clipNorm, tau: { ...this.tau } };
+    if (foldRefusal(this.config.training, this.tau) !== undefined) return undefined;
+    const { assigned, options } = this.foldInputs(round);
     return openFold(this.shapes, (name) => this.spec.networkOf(name), assigned, options, new Map());
+  }
+
+  /** What a round's fold is opened on, here and in the fold thread: each assignment's samples, the share cap, clip and τ. */
+  private foldInputs(round: OpenRound): { assigned: Map<string, number>; options: { maxShare: number; clipNorm: number; tau: Record<string, number> } } {
+    const { aggregation } = this.config.training;
+    return {
+      assigned: new Map([...round.assignments].map(([workerId, assignment]) => [workerId, assignment.message.sampleIndices.length])),
+      options: { maxShare: aggregation.maxShare, clipNorm: aggregation.clipNorm, tau: { ...this.tau } },
+    };
   }
 
   /** τ for the next round: from the fold's norms, or from the updates' own when the round was aggregated whole. */

@@ -101,9 +101,7 @@ export class StreamingMean {
     const share = this.shares.get(key);
     const radius = this.radii.get(key);
     if (share === undefined || radius === undefined) throw new Error(`streaming mean: ${key} has no assignment, or was folded already`);
-    for (const [name, sum] of Object.entries(this.sums)) {
-      if (tensors[name]?.length !== sum.length) throw new Error(`streaming mean: tensor ${name} missing or of another length`);
-    }
+    this.checkLengths(tensors, '');
     this.shares.delete(key);
     this.arrivedShare += share;
     if (norm > 0 && share > 0) {
@@ -153,10 +151,7 @@ export class StreamingMean {
    * options over updates folded neither here nor in another merged state.
    */
   merge(other: MeanState): void {
-    for (const [name, sum] of Object.entries(this.sums)) {
-      const values = other.sums[name];
-      if (!values || values.length !== sum.length) throw new Error(`streaming mean: merged tensor ${name} missing or of another length`);
-    }
+    this.checkLengths(other.sums, 'merged ');
     for (const [name, sum] of Object.entries(this.sums)) {
       const values = other.sums[name];
       for (let i = 0; i < sum.length; i++) sum[i] += values[i];
@@ -179,12 +174,15 @@ export class StreamingMean {
 
   /** Holds updates another StreamingMean held, whose state() was merged here: settle clips and adds them. */
   adoptHeld(held: readonly HeldUpdate[]): void {
-    for (const update of held) {
-      for (const [name, sum] of Object.entries(this.sums)) {
-        if (update.tensors[name]?.length !== sum.length) throw new Error(`streaming mean: held tensor ${name} missing or of another length`);
-      }
-    }
+    for (const update of held) this.checkLengths(update.tensors, 'held ');
     this.held.push(...held);
+  }
+
+  /** Throws unless `tensors` holds every tensor of the sums at its length (`what` names them in the message). */
+  private checkLengths(tensors: Readonly<Record<string, { length: number } | undefined>>, what: string): void {
+    for (const [name, sum] of Object.entries(this.sums)) {
+      if (tensors[name]?.length !== sum.length) throw new Error(`streaming mean: ${what}tensor ${name} missing or of another length`);
+    }
   }
 
   /** Updates folded so far carry any weight. */
