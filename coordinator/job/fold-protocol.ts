@@ -40,9 +40,10 @@ export interface FoldClose {
 
 export type FoldRequest = FoldOpen | FoldCheck | FoldClose;
 
+/** `spent`: the check's bytes, moved back for the coordinator to reuse their buffer. */
 export type FoldReply =
-  | { type: 'checked'; round: number; workerId: string }
-  | { type: 'refused'; round: number; workerId: string; code: ErrorCode; message: string; field?: string }
+  | { type: 'checked'; round: number; workerId: string; spent: Uint8Array }
+  | { type: 'refused'; round: number; workerId: string; code: ErrorCode; message: string; field?: string; spent: Uint8Array }
   /** Each network's state and held updates (their buffers moved back), and the updates its clip flagged. */
   | { type: 'closed'; round: number; states: Record<string, MeanState>; held: Record<string, HeldUpdate[]>; outliers: RoundOutlier[] }
   /** The thread could not do what it was asked (a bug, not a worker's fault). */

@@ -3,6 +3,7 @@ import { ErrorCode, isTesseraError } from '../../shared/protocol/errors.ts';
 import type { FoldReply, FoldRequest } from './fold-protocol.ts';
 import { foldUpdate, openFold, type RoundFold } from './round-fold.ts';
 import { checkTensors } from './update-checks.ts';
+import type { NamedArrays } from '../../shared/codec/types.ts';
 
 /*
  * The fold thread: decodes each update's tensors, checks them (finite, norm
@@ -16,6 +17,32 @@ const port = parentPort;
 if (!port) throw new Error('coordinator/job/fold-thread-entry.ts runs in a worker_thread (coordinator/job/fold-thread.ts starts it)');
 
 let open: { round: number; fold: RoundFold; rules: { shapes: Record<string, number[]>; maxGradNorm: number } } | undefined;
+/**
+ * Where every update is decoded: one array per tensor of the model, views of
+ * one buffer, reused from update to update (a fold reads an update's values
+ * once; the means copy an update they hold). Allocating each update's
+ * tensors afresh took most of the thread's time with hundreds of workers.
+ */
+let scratch: { shapes: Record<string, number[]>; arrays: NamedArrays } | undefined;
+
+function scratchFor(shapes: Record<string, number[]>): NamedArrays {
+  if (scratch && sameShapes(scratch.shapes, shapes)) return scratch.arrays;
+  const counts = Object.entries(shapes).map(([name, shape]) => [name, shape.reduce((a, b) => a * b, 1)] as const);
+  const buffer = new ArrayBuffer(4 * counts.reduce((total, [, count]) => total + count, 0));
+  const arrays: NamedArrays = {};
+  let offset = 0;
+  for (const [name, count] of counts) {
+    arrays[name] = new Float32Array(buffer, offset, count);
+    offset += 4 * count;
+  }
+  scratch = { shapes, arrays };
+  return arrays;
+}
+
+function sameShapes(a: Record<string, number[]>, b: Record<string, number[]>): boolean {
+  const names = Object.keys(a);
+  return names.length === Object.keys(b).length && names.every((name) => b[name]?.length === a[name].length && b[name].every((size, i) => size === a[name][i]));
+}
 
 function reply(message: FoldReply, transfer: ArrayBuffer[] = []): void {
   port!.postMessage(message, transfer);
@@ -35,20 +62,22 @@ port.on('message', (request: FoldRequest) => {
       return;
     }
     case 'check': {
-      const { round, workerId } = request;
+      const { round, workerId, bytes } = request;
+      // The bytes' buffer goes back with the answer, for the coordinator to copy the next update into.
+      const spent = [bytes.buffer as ArrayBuffer];
       if (open?.round !== round) {
-        reply({ type: 'refused', round, workerId, code: ErrorCode.Internal, message: `the fold thread has no round ${round} open` });
+        reply({ type: 'refused', round, workerId, code: ErrorCode.Internal, message: `the fold thread has no round ${round} open`, spent: bytes }, spent);
         return;
       }
       try {
-        const { grads, squares } = checkTensors(open.rules, request.codec, request.bytes);
-        foldUpdate(open.fold, { workerId, round, grads, squares });
-        reply({ type: 'checked', round, workerId });
+        const { grads, squares } = checkTensors(open.rules, request.codec, bytes, scratchFor(open.rules.shapes));
+        foldUpdate(open.fold, { workerId, round, grads, squares }, true);
+        reply({ type: 'checked', round, workerId, spent: bytes }, spent);
       } catch (error) {
         if (isTesseraError(error)) {
           const field = error.field === undefined ? {} : { field: error.field };
-          reply({ type: 'refused', round, workerId, code: error.code, message: ownMessage(error), ...field });
-        } else reply({ type: 'refused', round, workerId, code: ErrorCode.Internal, message: (error as Error).message ?? String(error) });
+          reply({ type: 'refused', round, workerId, code: error.code, message: ownMessage(error), ...field, spent: bytes }, spent);
+        } else reply({ type: 'refused', round, workerId, code: ErrorCode.Internal, message: (error as Error).message ?? String(error), spent: bytes }, spent);
       }
       return;
     }

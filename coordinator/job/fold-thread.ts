@@ -22,6 +22,7 @@ export class FoldThread {
   private lostRound = -1;
   private readonly checks = new Map<string, { resolve(): void; reject(error: Error): void }>();
   private closing: { round: number; resolve(fold: ThreadFold): void; reject(error: Error): void } | undefined;
+  private readonly buffers = new SpentBuffers();
 
   /**
    * Checks and folds one update of `round` in the thread; resolves once it
@@ -38,7 +39,7 @@ export class FoldThread {
     }
     const key = `${round}/${workerId}`;
     // A copy of its own to move to the thread: `bytes` may be a Node Buffer, whose slice() is a view of the socket's buffer.
-    const own = new Uint8Array(bytes.byteLength);
+    const own = this.buffers.take(bytes.byteLength);
     own.set(bytes);
     return new Promise<void>((resolve, reject) => {
       this.checks.set(key, { resolve, reject });
@@ -106,6 +107,7 @@ export class FoldThread {
       else closing.reject(new Error(reply.message));
       return;
     }
+    this.buffers.give(reply.spent);
     const key = `${reply.round}/${reply.workerId}`;
     const check = this.checks.get(key);
     if (!check) return;
@@ -124,5 +126,37 @@ export class FoldThread {
     const closing = this.closing;
     this.closing = undefined;
     closing?.reject(error);
+  }
+}
+
+/** Most bytes of spent buffers kept: as many are in use as updates wait for the thread, so this only bounds a backlog. */
+const SPENT_BYTES = 32 * 1024 * 1024;
+
+/**
+ * The buffers the thread gave back, by size, for the next updates' copies:
+ * updates of one job are mostly of one size, and a fresh 88 KB buffer per
+ * update (its pages touched for the first time, then left to the garbage
+ * collector) cost the event loop more than the copy into it.
+ */
+class SpentBuffers {
+  private readonly bySize = new Map<number, ArrayBuffer[]>();
+  private bytes = 0;
+
+  /** `size` bytes: a spent buffer of that size, else a new one. */
+  take(size: number): Uint8Array<ArrayBuffer> {
+    const buffer = this.bySize.get(size)?.pop();
+    if (!buffer) return new Uint8Array(size);
+    this.bytes -= size;
+    return new Uint8Array(buffer);
+  }
+
+  /** Keeps `spent`'s buffer when it is whole (not a view of a larger one) and there is room. */
+  give(spent: Uint8Array): void {
+    const buffer = spent.buffer as ArrayBuffer;
+    if (spent.byteOffset !== 0 || spent.byteLength !== buffer.byteLength || this.bytes + buffer.byteLength > SPENT_BYTES) return;
+    const list = this.bySize.get(buffer.byteLength) ?? [];
+    list.push(buffer);
+    this.bySize.set(buffer.byteLength, list);
+    this.bytes += buffer.byteLength;
   }
 }

@@ -162,12 +162,13 @@ function lengthOf(fold: RoundFold, network: string, name: string): number {
  * it arrives, and drops its tensors (the fold holds what the round needs of
  * them, and the means hold an update beyond the last round's radius until
  * the close): memory stays O(parameters) for an honest round however many
- * workers report.
+ * workers report. `borrowed`: the caller reuses the tensors' memory (the
+ * means copy what they hold).
  */
-export function foldUpdate(fold: RoundFold, update: Pick<AcceptedUpdate, 'workerId' | 'round' | 'grads' | 'squares'>): void {
+export function foldUpdate(fold: RoundFold, update: Pick<AcceptedUpdate, 'workerId' | 'round' | 'grads' | 'squares'>, borrowed = false): void {
   const verdicts = [...fold.namesOf].map(([network, names]) => ({
     network,
-    ...fold.means[network].add(update.workerId, networkTensors(update, names), networkNorm(update, names)),
+    ...fold.means[network].add(update.workerId, networkTensors(update, names), networkNorm(update, names), borrowed),
   }));
   fold.folded.add(update.workerId);
   update.grads = {};

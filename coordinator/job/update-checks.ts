@@ -61,10 +61,11 @@ export interface CheckedTensors {
 /**
  * Decodes an update's tensors (`bytes` in `codec`) into the job's shapes and
  * refuses non-finite values and a global norm above the job's limit. Shared
- * by the event loop's checks and the fold thread (fold-thread-entry.ts).
+ * by the event loop's checks and the fold thread (fold-thread-entry.ts),
+ * which decodes every update `into` the same arrays (TensorCodec.decode).
  */
-export function checkTensors(rules: Pick<ContentRules, 'shapes' | 'maxGradNorm'>, codec: string, bytes: Uint8Array): CheckedTensors {
-  const grads = tensorsToArrays(getCodec(codec).decode(bytes), rules.shapes);
+export function checkTensors(rules: Pick<ContentRules, 'shapes' | 'maxGradNorm'>, codec: string, bytes: Uint8Array, into?: NamedArrays): CheckedTensors {
+  const grads = tensorsToArrays(getCodec(codec).decode(bytes, into), rules.shapes);
   // One pass over the values: the sums of squares give the norm, and a non-finite sum says a value is NaN or infinite.
   const squares = squaredNorms(grads);
   const norm = normOfSquares(squares);

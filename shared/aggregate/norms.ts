@@ -45,10 +45,26 @@ export function globalNorm(tensors: NamedArrays): number {
 // The loops below are functions of their own so V8 optimises each as a whole (inside the callers' loops they ran
 // several times slower, through on-stack replacement).
 
+/** Four partial sums: one chain of additions waits on each add's latency, four overlap (~2x on 22k values). */
 function sumOfSquares(values: Float32Array): number {
-  let sum = 0;
-  for (let i = 0; i < values.length; i++) sum += values[i] * values[i];
-  return sum;
+  const length = values.length;
+  let a = 0;
+  let b = 0;
+  let c = 0;
+  let d = 0;
+  let i = 0;
+  for (; i + 3 < length; i += 4) {
+    const w = values[i];
+    const x = values[i + 1];
+    const y = values[i + 2];
+    const z = values[i + 3];
+    a += w * w;
+    b += x * x;
+    c += y * y;
+    d += z * z;
+  }
+  for (; i < length; i++) a += values[i] * values[i];
+  return a + b + (c + d);
 }
 
 function squaredDistance(values: Float32Array, other: ArrayLike<number>, scale: number): number {

@@ -96,8 +96,11 @@ export class StreamingMean {
    * clipped and its norm in radii, or that it is held (then settle says).
    * `norm` is the tensors' L2 norm when the caller has it already (the
    * coordinator's update checks compute it); it is computed otherwise.
+   * `borrowed`: the caller reuses the tensors' memory after the call (the
+   * fold thread decodes every update into one scratch set), so an update
+   * held until settle is held as a copy.
    */
-  add(key: string, tensors: NamedArrays, norm: number = globalNorm(tensors)): { clipped: boolean; deviation: number; held: boolean } {
+  add(key: string, tensors: NamedArrays, norm: number = globalNorm(tensors), borrowed = false): { clipped: boolean; deviation: number; held: boolean } {
     const share = this.shares.get(key);
     const radius = this.radii.get(key);
     if (share === undefined || radius === undefined) throw new Error(`streaming mean: ${key} has no assignment, or was folded already`);
@@ -109,7 +112,8 @@ export class StreamingMean {
       this.foldedShares.push(share);
     }
     if (this.hold && norm > radius) {
-      this.held.push({ key, share, norm, tensors });
+      const kept = borrowed ? Object.fromEntries(Object.entries(tensors).map(([name, array]) => [name, array.slice()])) : tensors;
+      this.held.push({ key, share, norm, tensors: kept });
       return { clipped: false, deviation: deviationOf(norm, radius), held: true };
     }
     const scale = norm > radius ? radius / norm : 1;

@@ -38,7 +38,16 @@ export function weightedSum(updates: readonly WeightedUpdate[], coefficients: Ar
  * whole: left inside the caller's loops it ran ~5x slower (on-stack replacement).
  */
 export function addScaled(sum: Float64Array, values: Float32Array, scale: number): void {
-  for (let i = 0; i < sum.length; i++) sum[i] += scale * values[i];
+  const length = sum.length;
+  let i = 0;
+  // Four a step: fewer loop checks, and the loads of one element do not wait on the store of the one before.
+  for (; i + 3 < length; i += 4) {
+    sum[i] += scale * values[i];
+    sum[i + 1] += scale * values[i + 1];
+    sum[i + 2] += scale * values[i + 2];
+    sum[i + 3] += scale * values[i + 3];
+  }
+  for (; i < length; i++) sum[i] += scale * values[i];
 }
 
 /**

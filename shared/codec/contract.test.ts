@@ -160,6 +160,30 @@ describe.each(codecs.map((codec) => [codec.id, codec] as const))('codec %s', (_i
     expectRoundTrip(codec, expected, decoded);
   });
 
+  it('decodes float32 tensors into the arrays it is given, where name and length match, and the rest into fresh ones', () => {
+    const rand = mulberry32(12);
+    const original: NamedTensors = {
+      a: randomTensor('float32', [2, 5], rand),
+      b: randomTensor('float32', [7], rand),
+      c: randomTensor('int32', [3], rand),
+      constructor: randomTensor('float32', [1], rand),
+    };
+    const plain = codec.decode(codec.encode(original));
+    // b's array has the wrong length, c is not float32, and 'constructor' is no tensor's name (nor a key to take from).
+    const into = { a: new Float32Array(10), b: new Float32Array(6), c: new Float32Array(3) };
+    const decoded = codec.decode(codec.encode(original), into);
+    expect(decoded.a.data).toBe(into.a);
+    expect(decoded.b.data).not.toBe(into.b);
+    expect(decoded.c.data).not.toBe(into.c);
+    expect(decoded['constructor' as string]!.data).toBeInstanceOf(Float32Array);
+    expect(into.b.every((value) => value === 0)).toBe(true);
+    for (const name of Object.keys(original)) expect(decoded[name]).toEqual(plain[name]);
+    // The same arrays again: the next message's values replace the last's.
+    const next: NamedTensors = { ...original, a: randomTensor('float32', [2, 5], rand) };
+    expect(codec.decode(codec.encode(next), into).a.data).toBe(into.a);
+    expect(into.a).toEqual(codec.decode(codec.encode(next)).a.data);
+  });
+
   it('refuses to encode tensors whose data does not match dtype or shape', () => {
     expectDoorError(() => codec.encode({ w: { dtype: 'float32', shape: [4], data: new Float32Array(3) } }), ErrorCode.TensorMismatch, 'tensors[0].data');
     expectDoorError(() => codec.encode({ w: { dtype: 'float32', shape: [2], data: new Float64Array(2) } }), ErrorCode.TensorMismatch, 'tensors[0].data');

@@ -75,11 +75,11 @@ const f16Data: DataCodec = {
     return bytesOf(out);
   },
   maxBytes: (dtype, count) => (dtype === 'float32' ? 2 * count : losslessData.maxBytes(dtype, count)),
-  decode(bytes, dtype, count, field) {
+  decode(bytes, dtype, count, field, into) {
     if (dtype !== 'float32') return losslessData.decode(bytes, dtype, count, field);
     checkByteLength(bytes.byteLength, count * 2, field);
     const lookup = halfTable();
-    const out = new Float32Array(count);
+    const out = into ?? new Float32Array(count);
     // Byte pairs, not a Uint16Array: the bytes may start at an odd offset of the message.
     for (let i = 0, j = 0; i < count; i++, j += 2) out[i] = lookup[bytes[j] | (bytes[j + 1] << 8)];
     return out;

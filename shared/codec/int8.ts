@@ -66,14 +66,14 @@ const int8Data: DataCodec = {
     return out;
   },
   maxBytes: (dtype, count) => (dtype === 'float32' ? Math.ceil(count / INT8_BLOCK) * 4 + count : losslessData.maxBytes(dtype, count)),
-  decode(bytes, dtype, count, field) {
+  decode(bytes, dtype, count, field, into) {
     if (dtype !== 'float32') return losslessData.decode(bytes, dtype, count, field);
     const blocks = Math.ceil(count / INT8_BLOCK);
     checkByteLength(bytes.byteLength, blocks * 4 + count, field);
     const view = new DataView(bytes.buffer, bytes.byteOffset, blocks * 4);
     // Int8 needs no alignment, so the quantized values are read in place.
     const q = new Int8Array(bytes.buffer, bytes.byteOffset + blocks * 4, count);
-    const out = new Float32Array(count);
+    const out = into ?? new Float32Array(count);
     for (let b = 0; b < blocks; b++) {
       const scale = view.getFloat32(b * 4, true);
       const start = b * INT8_BLOCK;

@@ -1,5 +1,5 @@
 import { ErrorCode, TesseraError, describe, invalid } from '../protocol/errors.ts';
-import type { BoundGrowth, DType, HostTensor, NamedTensors, TensorCodec, TensorData } from './types.ts';
+import type { BoundGrowth, DType, HostTensor, NamedArrays, NamedTensors, TensorCodec, TensorData } from './types.ts';
 import { alignedCopy, bytesOf, pack, type TypedArrayClass } from './packr.ts';
 import { decodeUntrusted, type DecodeBudget } from './untrusted.ts';
 
@@ -24,8 +24,11 @@ export interface WireTensor {
 /** How a codec turns one tensor's elements into bytes and back. */
 export interface DataCodec {
   encode(tensor: HostTensor): Uint8Array;
-  /** `count` is the element count the shape promises; `field` names `data` in errors. */
-  decode(bytes: Uint8Array, dtype: DType, count: number, field: string): TensorData;
+  /**
+   * `count` is the element count the shape promises; `field` names `data` in errors. A float32 tensor is written
+   * into `out` when given (`count` elements, the caller's), else into a fresh array.
+   */
+  decode(bytes: Uint8Array, dtype: DType, count: number, field: string, out?: Float32Array): TensorData;
   /** The most bytes encode() writes for `count` elements of `dtype`: what the door lets through. */
   maxBytes(dtype: DType, count: number): number;
 }
@@ -132,8 +135,12 @@ export function checkByteLength(actual: number, expected: number, field: string)
 export const losslessData: DataCodec = {
   encode: (tensor) => bytesOf(tensor.data),
   maxBytes: (dtype, count) => count * BYTES_PER_ELEMENT[dtype],
-  decode(bytes, dtype, count, field) {
+  decode(bytes, dtype, count, field, out) {
     checkByteLength(bytes.byteLength, count * BYTES_PER_ELEMENT[dtype], field);
+    if (out && dtype === 'float32') {
+      new Uint8Array(out.buffer, out.byteOffset, out.byteLength).set(bytes);
+      return out;
+    }
     const data = alignedCopy(bytes, ARRAY_CLASS[dtype]);
     if (dtype === 'bool') checkBool(data as Uint8Array, field);
     return data;
@@ -174,9 +181,11 @@ export function toWire(codec: string, tensors: NamedTensors, dataCodec: DataCode
 
 /**
  * Checks an untrusted decoded value field by field and returns fresh, aligned
- * tensors that share no memory with the message.
+ * tensors that share no memory with the message. A float32 tensor named in
+ * `into` with the element count its shape promises is written there instead
+ * of into a fresh array (see TensorCodec.decode).
  */
-export function fromWire(value: unknown, codec: string, dataCodec: DataCodec = losslessData): NamedTensors {
+export function fromWire(value: unknown, codec: string, dataCodec: DataCodec = losslessData, into?: NamedArrays): NamedTensors {
   if (!isPlainObject(value)) {
     throw new TesseraError(ErrorCode.InvalidMessage, `expected an object with codec and tensors, got ${describe(value)}`);
   }
@@ -197,7 +206,9 @@ export function fromWire(value: unknown, codec: string, dataCodec: DataCodec = l
     const dtype = checkDType(entry.dtype, `${field}.dtype`);
     const shape = checkShape(entry.shape, `${field}.shape`);
     if (!(entry.data instanceof Uint8Array)) invalid(`${field}.data`, 'a byte string', entry.data);
-    const data = dataCodec.decode(entry.data, dtype, elementCount(shape), `${field}.data`);
+    const count = elementCount(shape);
+    const target = into && dtype === 'float32' && Object.hasOwn(into, name) && into[name].length === count ? into[name] : undefined;
+    const data = dataCodec.decode(entry.data, dtype, count, `${field}.data`, target);
     out[name] = { dtype, shape, data };
   }
   return out;
@@ -247,7 +258,7 @@ export function wireCodec(
     id,
     lossless,
     encode: (tensors) => pack(toWire(id, tensors, dataCodec)),
-    decode: (bytes) => fromWire(decodeUntrusted(bytes, TENSOR_DECODE_BUDGET), id, dataCodec),
+    decode: (bytes, into) => fromWire(decodeUntrusted(bytes, TENSOR_DECODE_BUDGET), id, dataCodec, into),
     maxEncodedBytes: (shapes) => maxWireBytes(id, shapes, dataCodec),
   };
   if (errorBound) codec.errorBound = errorBound;

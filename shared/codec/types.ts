@@ -35,7 +35,13 @@ export interface TensorCodec {
   /** Whether decode(encode(x)) equals x to the bit. */
   readonly lossless: boolean;
   encode(tensors: NamedTensors): Uint8Array;
-  decode(bytes: Uint8Array): NamedTensors;
+  /**
+   * `into`: float32 arrays by tensor name to decode into instead of fresh
+   * ones (a tensor whose name or element count does not match gets a fresh
+   * array), for a reader that decodes many messages of one model and reuses
+   * its memory; the returned tensors' data are then those arrays.
+   */
+  decode(bytes: Uint8Array, into?: NamedArrays): NamedTensors;
   /**
    * The most bytes encode() writes for float32 tensors of these shapes: the
    * coordinator refuses a larger update before decoding it.
