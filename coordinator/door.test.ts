@@ -63,10 +63,10 @@ describe('the door', () => {
     expect(channel.last()).toMatchObject({ type: 'reject', code: ErrorCode.TooLarge, field: 'message' });
     const tooMany = new Uint8Array(updateFrameLimit(shapes, 0) + 1);
     send(channel, updateFor(assign, { tensors: tooMany }));
-    expect(channel.last()).toMatchObject({ type: 'reject', round: assign.round, code: ErrorCode.TooLarge, field: 'tensors' });
+    expect(channel.answer()).toMatchObject({ type: 'reject', round: assign.round, code: ErrorCode.TooLarge, field: 'tensors' });
     expect(runner.job.state.version).toBe(0);
     send(channel, updateFor(assign));
-    expect(channel.last()).toEqual({ type: 'ack', round: assign.round });
+    expect(channel.answer()).toEqual({ type: 'ack', round: assign.round });
   });
 
   it('refuses extension types and a type that is not a short string, naming only its kind and size', async () => {
@@ -188,7 +188,7 @@ describe('the door', () => {
       [{ d: 1e308, g: -1e308 }, 'losses.d'],
     ] as const) {
       send(channel, updateFor(assign, { losses }));
-      expect(channel.last()).toMatchObject({ type: 'reject', round: assign.round, code: ErrorCode.InvalidMessage, field });
+      expect(channel.answer()).toMatchObject({ type: 'reject', round: assign.round, code: ErrorCode.InvalidMessage, field });
       await vi.waitFor(() => expect(channel.assigns().at(-1)!.round).toBeGreaterThan(assign.round));
       assign = channel.assigns().at(-1)!;
     }

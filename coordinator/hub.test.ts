@@ -241,7 +241,7 @@ describe('Hub', () => {
     const channel = new FakeChannel();
     const assign = await join(channel);
     send(channel, updateFor(assign, { version: 5 }));
-    expect(channel.last()).toMatchObject({ type: 'reject', round: 0, code: ErrorCode.StaleVersion, field: 'version' });
+    expect(channel.answer()).toMatchObject({ type: 'reject', round: 0, code: ErrorCode.StaleVersion, field: 'version' });
     // The rejected update was the only worker's share: the round closed without it, and the next one trains the same version.
     await vi.waitFor(() => expect(channel.ofType('assign')).toHaveLength(2));
     const again = channel.ofType('assign')[1];

@@ -46,6 +46,10 @@ export class FakeChannel implements WorkerChannel {
   last(): CoordinatorMessage | undefined {
     return this.sent.at(-1);
   }
+  /** The last ack or reject: the answer to an update, which the next round's assignment may follow at once. */
+  answer(): CoordinatorMessage | undefined {
+    return [...this.sent].reverse().find((message) => message.type === 'ack' || message.type === 'reject');
+  }
   ofType<T extends CoordinatorMessage['type']>(type: T): Extract<CoordinatorMessage, { type: T }>[] {
     return this.sent.filter((message): message is Extract<CoordinatorMessage, { type: T }> => message.type === type);
   }

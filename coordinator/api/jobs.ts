@@ -163,7 +163,7 @@ export function addJobRoutes(app: Hono, hub: Hub, options: JobRoutesOptions): vo
   app.get('/api/jobs/:id/weights', async (c) => {
     const runner = runnerOf(c);
     if (runner instanceof TesseraError) return fail(c, 404, runner);
-    const weights = await runner.job.publishedWeights();
+    const weights = runner.job.publishedWeights();
     return c.body(weights.bytes as Uint8Array<ArrayBuffer>, 200, {
       'content-type': 'application/x-msgpack',
       'x-tessera-version': String(weights.version),

@@ -68,7 +68,7 @@ export class Job {
   }
 
   /** The current weights, encoded and hashed once per version. */
-  publishedWeights(): Promise<PublishedWeights> {
+  publishedWeights(): PublishedWeights {
     return this.publisher.current();
   }
 
@@ -82,14 +82,14 @@ export class Job {
    * round closes by `deadlineMs` at the latest. A worker in `copies` (copy ->
    * original) gets the original's assignment again.
    */
-  async openRound(
+  openRound(
     workers: readonly { id: string; batchSize: number }[],
     now: number,
     deadlineMs = this.config.training.roundDeadlineMs,
     copies: ReadonlyMap<string, string> = new Map(),
-  ): Promise<OpenRound> {
+  ): OpenRound {
     if (this.current) throw new Error(`round ${this.current.round} is still open`);
-    const weights = await this.publishedWeights();
+    const weights = this.publishedWeights();
     const { round, version } = this.state;
     const plan = { round, version, weightsHash: weights.hash, deadlineMs, now };
     const assignments = assignRound(this.config, this.shardSampler, plan, workers, copies);

@@ -1,5 +1,6 @@
+import { createHash } from 'node:crypto';
 import { getCodec } from '../../shared/codec/index.ts';
-import { arraysToTensors, contentHash } from '../../shared/codec/named.ts';
+import { arraysToTensors } from '../../shared/codec/named.ts';
 import { packOnce } from '../../shared/codec/packr.ts';
 import type { CoordinatorMessage } from '../../shared/protocol/messages.ts';
 import type { JobState } from './state.ts';
@@ -25,20 +26,18 @@ export class WeightsPublisher {
   ) {}
 
   /** The current weights, encoded and hashed once per version. */
-  async current(): Promise<PublishedWeights> {
+  current(): PublishedWeights {
     if (this.published?.version === this.state.version) return this.published;
     const codec = getCodec('f32');
     // A copy: the encoder's output views a larger shared buffer, and this one is kept for the whole version.
     const bytes = codec.encode(arraysToTensors(this.state.weights, this.shapes)).slice();
-    const hash = await contentHash(bytes);
+    // The hash workers check (shared/codec/named.ts contentHash), here in one synchronous call: Web Crypto's digest goes
+    // through the thread pool and back through an event loop that, at a round's close, has hundreds of sockets to read.
+    const hash = createHash('sha256').update(bytes).digest('hex');
     const version = this.state.version;
     const message = packOnce({ type: 'weights' as const, hash, version, codec: codec.id, tensors: bytes });
-    const published = { version, hash, codec: codec.id, bytes, message };
-    // Another call may have published this version while the hash was computed.
-    if (this.published?.version !== published.version) {
-      this.previous = this.published;
-      this.published = published;
-    }
+    this.previous = this.published;
+    this.published = { version, hash, codec: codec.id, bytes, message };
     return this.published;
   }
 

@@ -179,12 +179,12 @@ export class JobRunner extends EventEmitter<RunnerEvents> {
     const { working, copies } = participants;
     this.opening = true;
     try {
-      const weights = await this.job.publishedWeights();
+      const weights = this.job.publishedWeights();
       if (weights.version !== this.lastPublished) {
         this.lastPublished = weights.version;
         this.emit('published', weights);
       }
-      const round = await this.job.openRound(this.scheduler.planBatches(working), this.clock(), this.scheduler.nextDeadlineMs(), copies);
+      const round = this.job.openRound(this.scheduler.planBatches(working), this.clock(), this.scheduler.nextDeadlineMs(), copies);
       this.status = 'running';
       this.emit('opening', round);
       this.sessions.assign(round, working, weights);
