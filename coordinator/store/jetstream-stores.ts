@@ -87,6 +87,10 @@ export async function connectJetStreamStores(settings: NatsSettings, options: Je
         const status = await retrying(`opening the KV bucket ${names.statusBucket}`, retryMs, () =>
           js.views.kv(names.statusBucket, {
             replicas,
+            // Reads go to the stream's leader, as the lease's do: a replica's direct answer may lag a put just made (the
+            // round log's start after setAsideRounds read the old start once, on a loaded machine), for buckets made
+            // before this too (the client then asks the leader whatever the stream allows).
+            allow_direct: false,
             history: limits.statusHistory,
             max_bytes: limits.maxStatusBytes,
             maxValueSize: limits.maxStatusValueBytes,
