@@ -161,12 +161,13 @@ describe('a runner whose rounds fold in the thread', () => {
         .encode(arraysToTensors({ g_w: new Float32Array(6).fill(NaN), d_w: new Float32Array(4) }, hubShapes))
         .slice();
       for (let played = 0; played < 4; played++) {
-        await vi.waitFor(() => expect(runner.job.current?.assignments.size).toBe(2));
+        // The thread's first start (a second V8 isolate loading TypeScript) can take seconds beside other test files.
+        await vi.waitFor(() => expect(runner.job.current?.assignments.size).toBe(2), { timeout: 20_000 });
         const round = runner.job.current!.round;
         const assigns = channels.map((channel) => channel.assigns().find((assign: Assign) => assign.round === round)!);
         // In round 2, the second worker sends NaNs.
         assigns.forEach((assign, k) => send(channels[k], updateFor(assign, played === 2 && k === 1 ? { tensors: nan } : {})));
-        await vi.waitFor(() => expect(runner.lastRound?.round).toBe(round));
+        await vi.waitFor(() => expect(runner.lastRound?.round).toBe(round), { timeout: 20_000 });
         expect(runner.lastRound!.applied).toBe(true);
         if (played === 2) {
           expect(runner.lastRound!.failures).toEqual([expect.objectContaining({ code: ErrorCode.NonFinite })]);
