@@ -1,9 +1,9 @@
 import { parentPort } from 'node:worker_threads';
+import type { NamedArrays } from '../../shared/codec/types.ts';
 import { ErrorCode, isTesseraError } from '../../shared/protocol/errors.ts';
 import type { FoldReply, FoldRequest } from './fold-protocol.ts';
 import { foldUpdate, openFold, type RoundFold } from './round-fold.ts';
 import { checkTensors } from './update-checks.ts';
-import type { NamedArrays } from '../../shared/codec/types.ts';
 
 /*
  * The fold thread: decodes each update's tensors, checks them (finite, norm
@@ -16,7 +16,7 @@ import type { NamedArrays } from '../../shared/codec/types.ts';
 const port = parentPort;
 if (!port) throw new Error('coordinator/job/fold-thread-entry.ts runs in a worker_thread (coordinator/job/fold-thread.ts starts it)');
 
-let open: { round: number; fold: RoundFold; rules: { shapes: Record<string, number[]>; maxGradNorm: number } } | undefined;
+let open: { round: number; fold: RoundFold; rules: { shapes: Record<string, number[]>; maxGradNorm: number }; scratch: NamedArrays } | undefined;
 /**
  * Where every update is decoded: one array per tensor of the model, views of
  * one buffer, reused from update to update (a fold reads an update's values
@@ -58,7 +58,8 @@ port.on('message', (request: FoldRequest) => {
   switch (request.type) {
     case 'open': {
       const { round, shapes, networkOf, assigned, options, maxGradNorm } = request;
-      open = { round, fold: openFold(shapes, (name) => networkOf[name], new Map(assigned), options, new Map()), rules: { shapes, maxGradNorm } };
+      const fold = openFold(shapes, (name) => networkOf[name], new Map(assigned), options, new Map());
+      open = { round, fold, rules: { shapes, maxGradNorm }, scratch: scratchFor(shapes) };
       return;
     }
     case 'check': {
@@ -70,7 +71,7 @@ port.on('message', (request: FoldRequest) => {
         return;
       }
       try {
-        const { grads, squares } = checkTensors(open.rules, request.codec, bytes, scratchFor(open.rules.shapes));
+        const { grads, squares } = checkTensors(open.rules, request.codec, bytes, open.scratch);
         foldUpdate(open.fold, { workerId, round, grads, squares }, true);
         reply({ type: 'checked', round, workerId, spent: bytes }, spent);
       } catch (error) {
