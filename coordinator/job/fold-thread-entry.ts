@@ -1,4 +1,5 @@
 import { parentPort } from 'node:worker_threads';
+import { elementCount } from '../../shared/codec/tensor-wire.ts';
 import type { NamedArrays } from '../../shared/codec/types.ts';
 import { ErrorCode, isTesseraError } from '../../shared/protocol/errors.ts';
 import type { FoldReply, FoldRequest } from './fold-protocol.ts';
@@ -17,31 +18,22 @@ const port = parentPort;
 if (!port) throw new Error('coordinator/job/fold-thread-entry.ts runs in a worker_thread (coordinator/job/fold-thread.ts starts it)');
 
 let open: { round: number; fold: RoundFold; rules: { shapes: Record<string, number[]>; maxGradNorm: number }; scratch: NamedArrays } | undefined;
+
 /**
- * Where every update is decoded: one array per tensor of the model, views of
- * one buffer, reused from update to update (a fold reads an update's values
- * once; the means copy an update they hold). Allocating each update's
+ * Where a round's updates are decoded: one array per tensor of the model,
+ * views of one buffer, reused from update to update (a fold reads an update's
+ * values once; the means copy an update they hold). Allocating each update's
  * tensors afresh took most of the thread's time with hundreds of workers.
  */
-let scratch: { shapes: Record<string, number[]>; arrays: NamedArrays } | undefined;
-
 function scratchFor(shapes: Record<string, number[]>): NamedArrays {
-  if (scratch && sameShapes(scratch.shapes, shapes)) return scratch.arrays;
-  const counts = Object.entries(shapes).map(([name, shape]) => [name, shape.reduce((a, b) => a * b, 1)] as const);
-  const buffer = new ArrayBuffer(4 * counts.reduce((total, [, count]) => total + count, 0));
-  const arrays: NamedArrays = {};
+  const buffer = new ArrayBuffer(4 * Object.values(shapes).reduce((total, shape) => total + elementCount(shape), 0));
   let offset = 0;
-  for (const [name, count] of counts) {
-    arrays[name] = new Float32Array(buffer, offset, count);
-    offset += 4 * count;
+  const arrays: NamedArrays = {};
+  for (const [name, shape] of Object.entries(shapes)) {
+    arrays[name] = new Float32Array(buffer, offset, elementCount(shape));
+    offset += arrays[name].byteLength;
   }
-  scratch = { shapes, arrays };
   return arrays;
-}
-
-function sameShapes(a: Record<string, number[]>, b: Record<string, number[]>): boolean {
-  const names = Object.keys(a);
-  return names.length === Object.keys(b).length && names.every((name) => b[name]?.length === a[name].length && b[name].every((size, i) => size === a[name][i]));
 }
 
 function reply(message: FoldReply, transfer: ArrayBuffer[] = []): void {
