@@ -3,13 +3,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_LEASE_TTL_MS, JobLease, leaseBucketName, type JobLeaseOptions } from '../coordinator/store/lease.ts';
 import type { TesseraError } from '../shared/protocol/errors.ts';
 import { NatsCluster } from './helpers/nats-cluster.ts';
+import { TcpProxy } from './helpers/tcp-proxy.ts';
 
 /**
  * The job lease on a real 3-server nats-server cluster (R3 bucket): one
  * holder at a time, a standby takes over after the holder stops renewing,
- * a holder whose lease was taken or whose cluster is gone says so, and the
- * loss of one server (the one leading the lease's stream, the holder
- * connected to it) does not cost a healthy lease.
+ * a holder whose lease was taken or whose cluster is gone says so, a holder
+ * cut off past its TTL is suspended and holds it again when nobody took it,
+ * and the loss of one server (the one leading the lease's stream, the
+ * holder connected to it) does not cost a healthy lease.
  */
 
 const cluster = new NatsCluster(3);
@@ -45,16 +47,37 @@ async function connection(first?: string): Promise<NatsConnection> {
   return nc;
 }
 
-/** A lease on its own connection, recording its loss. */
-async function holder(jobId: string, options: Partial<JobLeaseOptions> = {}, first?: string) {
+/** A connection through `proxy` only (no other server to reconnect to): holding the proxy cuts it off. */
+async function connectionVia(proxy: TcpProxy): Promise<NatsConnection> {
+  const nc = await connect({ servers: `nats://127.0.0.1:${proxy.port}`, reconnectTimeWait: 250, maxReconnectAttempts: -1 });
+  connections.push(nc);
+  return nc;
+}
+
+/** A lease on its own connection (`via` one given), recording its loss, suspensions and resumptions. */
+async function holder(jobId: string, options: Partial<JobLeaseOptions> = {}, first?: string, via?: NatsConnection) {
   const losses: TesseraError[] = [];
-  const lease = await JobLease.open(await connection(first), jobId, {
+  const events: string[] = [];
+  const lease = await JobLease.open(via ?? (await connection(first)), jobId, {
     replicas: 3,
     ttlMs: SHORT_TTL_MS,
     onLost: (error) => losses.push(error),
+    onSuspended: () => events.push('suspended'),
+    onResumed: () => events.push('resumed'),
     ...options,
   });
-  return { lease, losses };
+  return { lease, losses, events };
+}
+
+/** Polls `read` every 50 ms until `done` holds of it, at most `ms`; returns the last value read. */
+async function pollUntil<T>(read: () => Promise<T> | T, done: (value: T) => boolean, ms: number): Promise<T> {
+  const deadline = Date.now() + ms;
+  let value = await read();
+  while (!done(value) && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    value = await read();
+  }
+  return value;
 }
 
 describe('job lease on a 3-server cluster', () => {
@@ -122,6 +145,76 @@ describe('job lease on a 3-server cluster', () => {
     await expect(a.lease.tryAcquire()).rejects.toMatchObject({ field: 'lease' });
   });
 
+  it('outlasts a stall past its TTL: suspended (writes wait), then held again by a renewal, as nobody wrote the bucket meanwhile', async () => {
+    const proxy = await TcpProxy.start(Number(new URL(cluster.urls[0]!).port));
+    try {
+      const a = await holder('lease-stall', {}, undefined, await connectionVia(proxy));
+      await a.lease.acquire();
+      const observer = await JobLease.open(await connection(), 'lease-stall', { replicas: 3 });
+      proxy.hold();
+      // Past the TTL the bucket drops the key: the stall outlasted the lease itself, not only its deadline.
+      expect(
+        await pollUntil(
+          () => observer.currentHolder(),
+          (who) => who === undefined,
+          SHORT_TTL_MS + 3_000,
+        ),
+      ).toBeUndefined();
+      expect(a.lease.held).toBe(false);
+      expect(a.events).toEqual(['suspended']);
+      let wrote = false;
+      const write = a.lease.whenHeld().then(() => (wrote = true));
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(wrote).toBe(false);
+      proxy.release();
+      await write;
+      expect(a.lease.held).toBe(true);
+      expect(a.events).toEqual(['suspended', 'resumed']);
+      expect(a.losses).toEqual([]);
+      expect(await observer.currentHolder()).toBe(a.lease.holder);
+      await a.lease.release();
+    } finally {
+      proxy.release();
+      await proxy.close();
+    }
+  });
+
+  it('is lost, not resumed, when a standby took the lease while its holder was cut off', async () => {
+    const proxy = await TcpProxy.start(Number(new URL(cluster.urls[0]!).port));
+    try {
+      const a = await holder('lease-stall-taken', {}, undefined, await connectionVia(proxy));
+      await a.lease.acquire();
+      const b = await holder('lease-stall-taken');
+      proxy.hold();
+      expect(
+        await pollUntil(
+          () => a.lease.held,
+          (held) => !held,
+          SHORT_TTL_MS,
+        ),
+      ).toBe(false);
+      const stranded = a.lease.whenHeld().catch((error: TesseraError) => error);
+      await b.lease.acquire();
+      proxy.release();
+      const losses = await pollUntil(
+        () => a.losses,
+        (found) => found.length > 0,
+        5_000,
+      );
+      expect(losses).toHaveLength(1);
+      expect(losses[0]!.message).toMatch(new RegExp(`taken by ${b.lease.holder}`));
+      // The write that waited is refused, and the holder never held it again.
+      expect(await stranded).toBe(losses[0]);
+      expect(a.events).toEqual(['suspended']);
+      expect(a.lease.held).toBe(false);
+      expect(b.lease.held).toBe(true);
+      await b.lease.release();
+    } finally {
+      proxy.release();
+      await proxy.close();
+    }
+  });
+
   it('keeps a healthy lease (default TTL) through a kill -9 of the server leading its stream, the holder connected to it', async () => {
     const probe = await connection();
     // The bucket first, to find its stream's leader; then the holder connects to that very server.
@@ -136,23 +229,32 @@ describe('job lease on a 3-server cluster', () => {
     await new Promise((resolve) => setTimeout(resolve, a.lease.timing.renewMs - 200));
     await cluster.kill(leader);
     await new Promise((resolve) => setTimeout(resolve, a.lease.timing.ttlMs + 1_000));
+    // An election longer than the deadline (a follower may wait 9 s) leaves the holder suspended until its renewal lands.
+    await a.lease.whenHeld();
     expect(a.losses).toEqual([]);
     expect(a.lease.held).toBe(true);
     expect(await a0.tryAcquire()).toBe(false);
     expect(await a0.currentHolder()).toBe(a.lease.holder);
   });
 
-  it('reports a lease whose cluster is out of reach before it could expire', async () => {
+  it('stops writing before its lease could expire when the cluster is out of reach, and gives it up after giveUpMs', async () => {
     const a = gone;
     // Two servers of three left: the stream still has its quorum.
     await a.lease.acquire();
     const killedAt = Date.now();
     await Promise.all(cluster.urls.map((_, i) => cluster.kill(i)));
-    const { ttlMs, marginMs } = a.lease.timing;
-    while (a.losses.length === 0 && Date.now() - killedAt < ttlMs + 1_000) await new Promise((resolve) => setTimeout(resolve, 50));
+    const { ttlMs, marginMs, giveUpMs } = a.lease.timing;
+    const until = (ms: number) => new Promise((resolve) => setTimeout(resolve, killedAt + ms - Date.now()));
+    // Not held (no write) from TTL - margin after the last acknowledged renewal, which was sent before the kill: the bucket
+    // could drop the key no sooner than TTL after it.
+    await until(ttlMs - marginMs + 50);
+    expect(a.lease.held).toBe(false);
+    expect(a.events).toEqual(['suspended']);
+    expect(a.losses).toEqual([]);
+    // Lost once no renewal was acknowledged for giveUpMs (its timer is due before this one).
+    await until(giveUpMs + 50);
     expect(a.losses).toHaveLength(1);
-    expect(a.losses[0]!.message).toMatch(/no renewal was acknowledged/);
-    // Lost before the bucket could have let a standby in: at most TTL - margin after the last acknowledged renewal.
-    expect(Date.now() - killedAt).toBeLessThanOrEqual(ttlMs - marginMs + 100);
-  });
+    expect(a.losses[0]!.message).toMatch(/no renewal was acknowledged within 12000 ms/);
+    await expect(a.lease.whenHeld()).rejects.toBe(a.losses[0]);
+  }, 30_000);
 });

@@ -18,6 +18,8 @@ export interface JetStreamStoreParts {
   maxLineBytes: number;
   /** How long an operation is retried through a server's loss or a leader election. */
   retryMs: number;
+  /** Awaited before every attempt of a write (StoreOpenOptions.beforeWrite: the lease's fence). */
+  beforeWrite?(): Promise<void>;
 }
 
 /** The KV keys beside the object and the stream. */
@@ -49,7 +51,7 @@ export class JetStreamStore implements JobStore {
 
   /** The object store writes the chunks, then the metadata with the digest, then purges the old chunks: a crash before leaves the old one. */
   async saveCheckpoint(bytes: Uint8Array): Promise<void> {
-    const { checkpoints, names, limits, retryMs } = this.parts;
+    const { checkpoints, names, limits } = this.parts;
     if (bytes.byteLength > limits.maxCheckpointBytes) {
       throw new TesseraError(
         ErrorCode.TooLarge,
@@ -57,7 +59,7 @@ export class JetStreamStore implements JobStore {
         { field: 'checkpoint' },
       );
     }
-    await retrying('saving the checkpoint', retryMs, () => checkpoints.putBlob({ name: names.checkpointObject }, bytes));
+    await this.writing('saving the checkpoint', () => checkpoints.putBlob({ name: names.checkpointObject }, bytes));
   }
 
   async loadCheckpoint(): Promise<Uint8Array | undefined> {
@@ -83,7 +85,7 @@ export class JetStreamStore implements JobStore {
         field: 'status',
       });
     }
-    await retrying('saving the status', this.parts.retryMs, () => this.parts.status.put(STATUS_KEY, value));
+    await this.writing('saving the status', () => this.parts.status.put(STATUS_KEY, value));
   }
 
   async getStatus(): Promise<JobStatusRecord | undefined> {
@@ -98,7 +100,7 @@ export class JetStreamStore implements JobStore {
 
   /** One message a line, each published and acknowledged before the next; its message id, the same for every attempt, makes a retried publish land once. */
   async appendRounds(lines: readonly string[]): Promise<void> {
-    const { js, names, maxLineBytes, retryMs } = this.parts;
+    const { js, names, maxLineBytes } = this.parts;
     for (const line of lines) {
       const data = encoder.encode(line);
       if (data.byteLength > maxLineBytes) {
@@ -107,7 +109,7 @@ export class JetStreamStore implements JobStore {
         });
       }
       const msgID = randomUUID();
-      await retrying('appending to the round log', retryMs, () => js.publish(names.roundsSubject, data, { msgID, expect: { streamName: names.roundsStream } }));
+      await this.writing('appending to the round log', () => js.publish(names.roundsSubject, data, { msgID, expect: { streamName: names.roundsStream } }));
     }
   }
 
@@ -117,7 +119,7 @@ export class JetStreamStore implements JobStore {
 
   /** Deletes the messages of the rounds to be played again (a stream is append-only, but single messages can go). */
   async trimRounds(fromRound: number): Promise<string[]> {
-    const { jsm, names, retryMs } = this.parts;
+    const { jsm, names } = this.parts;
     const entries = await this.readFromStart();
     const kept: string[] = [];
     for (const { seq, line } of entries) {
@@ -125,7 +127,7 @@ export class JetStreamStore implements JobStore {
         kept.push(line);
         continue;
       }
-      await retrying('trimming the round log', retryMs, async () => {
+      await this.writing('trimming the round log', async () => {
         try {
           await jsm.streams.deleteMessage(names.roundsStream, seq, false);
         } catch (error) {
@@ -145,12 +147,21 @@ export class JetStreamStore implements JobStore {
     const last = info.state.last_seq;
     if (info.state.messages === 0 || last < start) return undefined;
     const record = JSON.stringify({ seq: last + 1, setAsideAt: now.toISOString() });
-    await retrying('setting the round log aside', retryMs, () => status.put(ROUNDS_START_KEY, encoder.encode(record)));
+    await this.writing('setting the round log aside', () => status.put(ROUNDS_START_KEY, encoder.encode(record)));
     return `stream ${names.roundsStream}, sequences ${start} to ${last}`;
   }
 
   /** The connection is the JobStores', shared by every job: nothing of this job's stays open. */
   async close(): Promise<void> {}
+
+  /** A write, retried through transient errors, each attempt after beforeWrite (whose refusal is not retried). */
+  private writing<T>(what: string, operation: () => Promise<T>): Promise<T> {
+    const { beforeWrite, retryMs } = this.parts;
+    return retrying(what, retryMs, async () => {
+      await beforeWrite?.();
+      return operation();
+    });
+  }
 
   /** The round log's first stream sequence: 1, or where setAsideRounds put it. */
   private async roundsStart(): Promise<number> {

@@ -1,7 +1,7 @@
 import { DiscardPolicy, nanos, RetentionPolicy, StorageType, type JetStreamManager, type NatsConnection } from 'nats';
 import { connectNats, natsError, type NatsSettings } from '../../runtime/node/nats.ts';
 import { TesseraError } from '../../shared/protocol/errors.ts';
-import type { JobStores } from './job-store.ts';
+import type { JobStores, StoreOpenOptions } from './job-store.ts';
 import { JETSTREAM_LIMITS, jetStreamNames, replicasFor, type JetStreamLimits } from './jetstream-limits.ts';
 import { JetStreamStore } from './jetstream-store.ts';
 import { retrying } from './retry.ts';
@@ -67,7 +67,7 @@ export async function connectJetStreamStores(settings: NatsSettings, options: Je
       kind: 'nats',
       replicas,
       connection: nc,
-      async open(jobId: string) {
+      async open(jobId: string, _outputDir: string, options: StoreOpenOptions = {}) {
         const names = jetStreamNames(jobId);
         const description = `tessera job ${jobId}`;
         const checkpoints = await retrying(`opening the object store ${names.checkpointBucket}`, retryMs, async () => {
@@ -101,7 +101,7 @@ export async function connectJetStreamStores(settings: NatsSettings, options: Je
         await retrying(`opening the stream ${names.roundsStream}`, retryMs, () =>
           ensureRoundsStream(jsm, names, replicas, limits, maxLineBytes + HEADER_ROOM, `${description}: its round log`),
         );
-        return new JetStreamStore({ js, jsm, checkpoints, status, names, limits, maxLineBytes, retryMs });
+        return new JetStreamStore({ js, jsm, checkpoints, status, names, limits, maxLineBytes, retryMs, beforeWrite: options.beforeWrite });
       },
       async close() {
         await nc.drain().catch(() => nc.close());

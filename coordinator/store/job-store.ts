@@ -70,12 +70,22 @@ export interface JobStatusRecord {
   updatedAt: string;
 }
 
+export interface StoreOpenOptions {
+  /**
+   * Awaited before every attempt of a write that the store retries through
+   * a server's loss (the JetStream store; a folder's writes are not
+   * retried): the lease's fence, so that an attempt made after the lease
+   * was lost is not made at all. Its rejection fails the write.
+   */
+  beforeWrite?(): Promise<void>;
+}
+
 /** Opens the store of each job of one coordinator, over one connection where there is one. */
 export interface JobStores {
   /** `folder` or `nats`, as `--store` names them. */
   readonly kind: 'folder' | 'nats';
   /** The store of job `jobId`, whose output folder is `outputDir` (where the folder store keeps it; the JetStream one keeps nothing there). */
-  open(jobId: string, outputDir: string): Promise<JobStore>;
+  open(jobId: string, outputDir: string, options?: StoreOpenOptions): Promise<JobStore>;
   /** Closes what the stores share (the NATS connection). */
   close(): Promise<void>;
 }

@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
-import { StorageType, type KV, type NatsConnection } from 'nats';
+import { StorageType, type JetStreamClient, type KV, type NatsConnection } from 'nats';
 import { ErrorCode, TesseraError } from '../../shared/protocol/errors.ts';
 import { isTransient, retrying } from './retry.ts';
 
@@ -23,14 +23,25 @@ export interface LeaseTiming {
    * before any standby can take over, by at least this much.
    */
   marginMs: number;
+  /**
+   * Past its deadline the holder is suspended, not deposed: it writes
+   * nothing (the fence waits) but keeps renewing, and the lease is held
+   * again once a renewal lands. It counts the lease lost when a renewal is
+   * refused, or when none was acknowledged this long after the last one
+   * (the cluster out of reach): 2 x TTL, at least 12 s, past the longest
+   * leader election of nats-server 2.9 (followers wait 4 to 9 s for a dead
+   * leader before they campaign).
+   */
+  giveUpMs: number;
 }
 
 /**
- * The default TTL. A kill -9 of the server leading the lease's stream left
- * it unwritable for 4.4 to 5.7 s on the 3-server test cluster (nats-server
- * 2.9: the followers' election timeout, plus the client's reconnect); 8 s
- * outlasts that after a renewal interval and the margin, and a standby
- * takes over 7 to 8.5 s after its holder died.
+ * The default TTL: a standby takes over 7 to 8.5 s after its holder died.
+ * A kill -9 of the server leading the lease's stream leaves it unwritable
+ * until a follower's election timeout (4 to 9 s in nats-server 2.9) ends;
+ * ten kills on the 3-server test cluster measured 4.1 to 7.2 s. An
+ * election longer than the lease's deadline suspends the holder (giveUpMs)
+ * rather than deposing it.
  */
 export const DEFAULT_LEASE_TTL_MS = 8_000;
 /** Below this a loaded machine's event-loop stalls alone would cost the lease. */
@@ -40,6 +51,9 @@ const MIN_LEASE_TTL_MS = 2_000;
 const LEASE_KEY = 'leader';
 /** JetStream's error code for an expected-last-sequence mismatch: someone else wrote the key (compare-and-set failed). */
 const WRONG_LAST_SEQUENCE = 10071;
+const encoder = new TextEncoder();
+/** How soon a suspended holder tries again after a renewal failed in transit: it must beat a standby's take once the cluster answers. */
+const SUSPENDED_RETRY_MS = 50;
 
 /** The timing of a lease of `ttlMs`; a TesseraError at `lease-ttl` for a TTL that is not a whole number of ms from 2 s to 10 min. */
 export function leaseTiming(ttlMs = DEFAULT_LEASE_TTL_MS): LeaseTiming {
@@ -49,7 +63,7 @@ export function leaseTiming(ttlMs = DEFAULT_LEASE_TTL_MS): LeaseTiming {
     });
   }
   const sixteenth = Math.floor(ttlMs / 16);
-  return { ttlMs, renewMs: 2 * sixteenth, pollMs: sixteenth, marginMs: sixteenth };
+  return { ttlMs, renewMs: 2 * sixteenth, pollMs: sixteenth, marginMs: sixteenth, giveUpMs: Math.max(2 * ttlMs, 12_000) };
 }
 
 /** The lease bucket of job `jobId` (a KV bucket, stream KV_<bucket>). */
@@ -67,33 +81,49 @@ export interface JobLeaseOptions {
   retryMs?: number;
   /** Told once when the lease is lost: the holder must stop serving the job at once. */
   onLost?(error: TesseraError): void;
+  /** Told when no renewal was acknowledged by the deadline: writes wait (whenHeld) until one is, or the lease is lost. */
+  onSuspended?(): void;
+  /** Told when a renewal landed after a suspension of `pausedMs`: the lease was never anyone else's, writes go on. */
+  onResumed?(pausedMs: number): void;
 }
 
 /**
  * A job's lease: one coordinator holds it and serves the job, the others
  * wait (standbys). It is one key in a KV bucket of its own whose max_age is
  * the TTL (NATS 2.9 has no per-key TTL). Taken with create (only when no
- * live holder wrote it), renewed every TTL/3 with update on the revision
- * last written (compare-and-set: after a standby took it the old holder's
- * update fails), released on a clean shutdown by a delete on that revision.
+ * live holder wrote it), renewed every TTL/8 by a put that expects the
+ * stream's last sequence to be the holder's last write (compare-and-set on
+ * the whole bucket: after anyone else wrote it, a standby's take or an
+ * operator's put, the old holder's renewal fails), released on a clean
+ * shutdown by a delete on that revision.
  *
- * Fencing: a renewal refused by the compare-and-set, or none acknowledged
- * by the time the lease could expire (less a margin), makes the lease lost:
- * `held` turns false and onLost is called once; the holder must stop
- * serving at once.
+ * Fencing: `held` is false from the deadline (the last acknowledged
+ * renewal's sending + TTL - margin) until a renewal lands again; writes
+ * wait on whenHeld meanwhile. A leader election of the lease's stream can
+ * outlast the deadline, and even the TTL: a renewal that lands after it
+ * proves nobody wrote the bucket in between (an entry expired by max_age
+ * leaves the stream's last sequence as it was), so nobody else held the
+ * lease. A refused renewal, or none acknowledged within giveUpMs, makes
+ * the lease lost: onLost is called once and the holder must stop serving.
  */
 export class JobLease {
   readonly holder: string;
   readonly timing: LeaseTiming;
   private revision = 0;
-  /** When the lease counts as lost unless a renewal is acknowledged first: the last acknowledged one's sending + TTL - margin. */
+  /** Until when the lease is held unless a renewal is acknowledged first: the last acknowledged one's sending + TTL - margin. */
   private deadline = 0;
+  /** Since when no renewal was acknowledged by the deadline (0 while none is overdue). */
+  private suspendedAt = 0;
   private lostError: TesseraError | undefined;
   private renewTimer: ReturnType<typeof setTimeout> | undefined;
   private deadlineTimer: ReturnType<typeof setTimeout> | undefined;
+  private giveUpTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Those waiting in whenHeld for a renewal to land (or the loss). */
+  private waiters: { resolve(): void; reject(error: TesseraError): void }[] = [];
   private stopped = false;
 
   private constructor(
+    private readonly js: JetStreamClient,
     private readonly kv: KV,
     readonly jobId: string,
     timing: LeaseTiming,
@@ -119,7 +149,7 @@ export class JobLease {
         description: `tessera job ${jobId}: the lease of the coordinator serving it`,
       }),
     );
-    return new JobLease(kv, jobId, timing, options);
+    return new JobLease(js, kv, jobId, timing, options);
   }
 
   /**
@@ -129,6 +159,16 @@ export class JobLease {
    */
   get held(): boolean {
     return this.revision > 0 && this.lostError === undefined && Date.now() < this.deadline;
+  }
+
+  /**
+   * Resolves while the lease is held, or once a renewal lands after the
+   * deadline passed; rejects with why once it is lost (or was never taken).
+   */
+  whenHeld(): Promise<void> {
+    if (this.held) return Promise.resolve();
+    if (this.lostError || this.stopped || this.revision === 0) return Promise.reject(this.notHolding('write under'));
+    return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }));
   }
 
   /** Why the lease was lost; undefined while held or never taken. */
@@ -146,6 +186,8 @@ export class JobLease {
   async tryAcquire(): Promise<boolean> {
     if (this.held) return true;
     if (this.lostError || this.stopped) throw this.notHolding('take');
+    // Suspended: its renewals decide, not a take (which would succeed on an expired key someone else may have written).
+    if (this.revision > 0) return false;
     const sentAt = Date.now();
     try {
       const revision = await this.kv.create(LEASE_KEY, this.holder);
@@ -188,19 +230,44 @@ export class JobLease {
     this.stopped = true;
     clearTimeout(this.renewTimer);
     clearTimeout(this.deadlineTimer);
+    clearTimeout(this.giveUpTimer);
+    const error = this.notHolding('write under');
+    for (const waiter of this.waiters.splice(0)) waiter.reject(error);
   }
 
   /** A renewal (or the take) sent at `sentAt` succeeded: the lease is ours until sentAt + TTL - margin at the earliest. */
   private confirmed(sentAt: number): void {
     if (this.stopped) return;
     clearTimeout(this.deadlineTimer);
-    const { ttlMs, marginMs, renewMs } = this.timing;
+    clearTimeout(this.giveUpTimer);
+    const { ttlMs, marginMs, renewMs, giveUpMs } = this.timing;
     this.deadline = sentAt + ttlMs - marginMs;
-    this.deadlineTimer = setTimeout(
-      () => this.lose(`no renewal was acknowledged within ${ttlMs - marginMs} ms (the cluster is out of reach)`),
-      this.deadline - Date.now(),
+    this.deadlineTimer = setTimeout(() => this.suspend(), this.deadline - Date.now());
+    this.giveUpTimer = setTimeout(
+      () => this.lose(`no renewal was acknowledged within ${giveUpMs} ms (the cluster is out of reach)`),
+      sentAt + giveUpMs - Date.now(),
     );
     this.scheduleRenewal(sentAt + renewMs - Date.now());
+    // An answer so late that its deadline passed already: still suspended, the next renewal is due at once.
+    if (!this.held) return;
+    if (this.suspendedAt > 0) {
+      const pausedMs = Date.now() - this.suspendedAt;
+      this.suspendedAt = 0;
+      this.options.onResumed?.(pausedMs);
+    }
+    for (const waiter of this.waiters.splice(0)) waiter.resolve();
+  }
+
+  /** The deadline passed with no renewal acknowledged: writes wait, renewals go on, faster. */
+  private suspend(): void {
+    if (this.stopped || this.suspendedAt > 0) return;
+    // A timer may fire a millisecond before the clock reads its time.
+    if (this.held) {
+      this.deadlineTimer = setTimeout(() => this.suspend(), Math.max(1, this.deadline - Date.now()));
+      return;
+    }
+    this.suspendedAt = Date.now();
+    this.options.onSuspended?.();
   }
 
   private scheduleRenewal(delayMs: number): void {
@@ -209,15 +276,18 @@ export class JobLease {
   }
 
   private async renew(): Promise<void> {
-    if (!this.held || this.stopped) return;
+    if (this.revision === 0 || this.lostError || this.stopped) return;
     const sentAt = Date.now();
     try {
-      const revision = await this.kv.update(LEASE_KEY, this.holder, this.revision);
-      if (!this.held) return;
-      this.revision = revision;
+      const bucket = leaseBucketName(this.jobId);
+      const ack = await this.js.publish(`$KV.${bucket}.${LEASE_KEY}`, encoder.encode(this.holder), {
+        expect: { streamName: `KV_${bucket}`, lastSequence: this.revision },
+      });
+      if (this.lostError || this.stopped) return;
+      this.revision = ack.seq;
       this.confirmed(sentAt);
     } catch (error) {
-      if (!this.held || this.stopped) return;
+      if (this.lostError || this.stopped) return;
       if (isCasFailure(error)) {
         // A renewal whose answer was lost may have landed: the key then still names this holder, at a revision we did not see.
         const entry = await this.kv.get(LEASE_KEY).catch(() => null);
@@ -226,15 +296,16 @@ export class JobLease {
           this.scheduleRenewal(0);
           return;
         }
-        this.lose(`the lease was taken by ${entry?.operation === 'PUT' ? entry.string() : 'nobody (it expired)'}: the renewal's compare-and-set failed`);
+        const who = entry?.operation === 'PUT' ? entry.string() : 'someone who has let it go since';
+        this.lose(`the lease was taken by ${who}: the renewal's compare-and-set failed`);
         return;
       }
-      // Out of reach, or a leader election: try again soon; the deadline timer ends it if the cluster does not answer in time.
+      // Out of reach, or a leader election: try again soon (past the deadline, sooner); giveUpMs ends it.
       if (!isTransient(error)) {
         this.lose(`a renewal failed: ${(error as Error).message}`);
         return;
       }
-      this.scheduleRenewal(Math.min(250, this.timing.pollMs));
+      this.scheduleRenewal(this.suspendedAt > 0 ? SUSPENDED_RETRY_MS : Math.min(250, this.timing.pollMs));
     }
   }
 
