@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
-import { StorageType, type JetStreamClient, type KV, type NatsConnection } from 'nats';
+import { StorageType, type JetStreamClient, type KV, type KvEntry, type NatsConnection } from 'nats';
 import { ErrorCode, TesseraError } from '../../shared/protocol/errors.ts';
 import { isTransient, retrying } from './retry.ts';
 
@@ -290,7 +290,20 @@ export class JobLease {
       if (this.lostError || this.stopped) return;
       if (isCasFailure(error)) {
         // A renewal whose answer was lost may have landed: the key then still names this holder, at a revision we did not see.
-        const entry = await this.kv.get(LEASE_KEY).catch(() => null);
+        let entry: KvEntry | null;
+        try {
+          entry = await this.kv.get(LEASE_KEY);
+        } catch (readError) {
+          // Who wrote it is not known yet: the next renewal is refused again and reads again.
+          if (this.lostError || this.stopped) return;
+          if (!isTransient(readError)) {
+            this.lose(`a renewal was refused and the lease could not be read: ${(readError as Error).message}`);
+            return;
+          }
+          this.scheduleRenewal(this.retryMs());
+          return;
+        }
+        if (this.lostError || this.stopped) return;
         if (entry?.operation === 'PUT' && entry.string() === this.holder && entry.revision > this.revision) {
           this.revision = entry.revision;
           this.scheduleRenewal(0);
@@ -305,8 +318,13 @@ export class JobLease {
         this.lose(`a renewal failed: ${(error as Error).message}`);
         return;
       }
-      this.scheduleRenewal(this.suspendedAt > 0 ? SUSPENDED_RETRY_MS : Math.min(250, this.timing.pollMs));
+      this.scheduleRenewal(this.retryMs());
     }
+  }
+
+  /** How soon a renewal that failed in transit is tried again: sooner once suspended. */
+  private retryMs(): number {
+    return this.suspendedAt > 0 ? SUSPENDED_RETRY_MS : Math.min(250, this.timing.pollMs);
   }
 
   private lose(reason: string): void {
