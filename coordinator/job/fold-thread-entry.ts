@@ -40,12 +40,6 @@ function reply(message: FoldReply, transfer: ArrayBuffer[] = []): void {
   port!.postMessage(message, transfer);
 }
 
-/** A TesseraError's message without the " (field: …)" its constructor appended: the main thread builds the error again. */
-function ownMessage(error: Error & { field?: string }): string {
-  const suffix = error.field === undefined ? '' : ` (field: ${error.field})`;
-  return suffix && error.message.endsWith(suffix) ? error.message.slice(0, -suffix.length) : error.message;
-}
-
 port.on('message', (request: FoldRequest) => {
   switch (request.type) {
     case 'open': {
@@ -69,7 +63,7 @@ port.on('message', (request: FoldRequest) => {
       } catch (error) {
         if (isTesseraError(error)) {
           const field = error.field === undefined ? {} : { field: error.field };
-          reply({ type: 'refused', round, workerId, code: error.code, message: ownMessage(error), ...field, spent: bytes }, spent);
+          reply({ type: 'refused', round, workerId, code: error.code, message: error.detail, ...field, spent: bytes }, spent);
         } else reply({ type: 'refused', round, workerId, code: ErrorCode.Internal, message: (error as Error).message ?? String(error), spent: bytes }, spent);
       }
       return;

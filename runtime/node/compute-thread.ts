@@ -49,10 +49,8 @@ export type ThreadReply =
 
 export function toWireError(error: unknown): WireError {
   if (!isTesseraError(error)) return { message: error instanceof Error ? error.message : String(error) };
-  // The message carries the field already (TesseraError's constructor appends it): strip it, as the constructor adds it again.
-  const suffix = error.field === undefined ? '' : ` (field: ${error.field})`;
-  const message = suffix && error.message.endsWith(suffix) ? error.message.slice(0, -suffix.length) : error.message;
-  return { message, code: error.code, field: error.field };
+  // The message without the field (TesseraError's constructor appends it, and appends it again when rebuilt).
+  return { message: error.detail, code: error.code, field: error.field };
 }
 
 /** The error the thread threw, of the same kind: a TesseraError with its code and field, or a plain Error. */

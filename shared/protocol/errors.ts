@@ -61,17 +61,20 @@ export enum ErrorCode {
 export class TesseraError extends Error {
   readonly code: ErrorCode;
   readonly field: string | undefined;
+  /** The message as given, without the ` (field: …)` that `message` ends with: what travels, so a TesseraError rebuilt from it says the field once. */
+  readonly detail: string;
 
   constructor(code: ErrorCode, message: string, options: { field?: string; cause?: unknown } = {}) {
     super(options.field ? `${message} (field: ${options.field})` : message, { cause: options.cause });
     this.name = 'TesseraError';
     this.code = code;
     this.field = options.field;
+    this.detail = message;
   }
 
-  /** The form that travels in an `error` or `reject` message. */
+  /** The form that travels in an `error` or `reject` message, or an API's error body: the field beside the message, not in it. */
   toWire(): { code: ErrorCode; message: string; field?: string } {
-    return this.field === undefined ? { code: this.code, message: this.message } : { code: this.code, message: this.message, field: this.field };
+    return this.field === undefined ? { code: this.code, message: this.detail } : { code: this.code, message: this.detail, field: this.field };
   }
 }
 

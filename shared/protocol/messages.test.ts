@@ -130,10 +130,13 @@ describe('parseWorkerMessage refuses bad messages, naming the code and field', (
 });
 
 describe('TesseraError', () => {
-  it('carries code and field, names the field in its message, and travels without its stack', () => {
+  it('carries code and field, names the field in its message once, and travels without its stack', () => {
     const error = new TesseraError(ErrorCode.InvalidMessage, 'expected a string, got 5', { field: 'backend' });
     expect(error.message).toBe('expected a string, got 5 (field: backend)');
-    expect(error.toWire()).toEqual({ code: ErrorCode.InvalidMessage, message: error.message, field: 'backend' });
+    // On the wire the field goes beside the message, not in it: rebuilt there (a worker's client), it is named once.
+    const wire = error.toWire();
+    expect(wire).toEqual({ code: ErrorCode.InvalidMessage, message: 'expected a string, got 5', field: 'backend' });
+    expect(new TesseraError(wire.code, wire.message, { field: wire.field }).message).toBe(error.message);
     expect(new TesseraError(ErrorCode.Internal, 'oops').toWire()).toEqual({ code: ErrorCode.Internal, message: 'oops' });
     expect(isTesseraError(error)).toBe(true);
     expect(isTesseraError(new Error('plain'))).toBe(false);

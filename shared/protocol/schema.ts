@@ -32,7 +32,7 @@ export function parseConfig<Config>(schema: Schema<Config>, raw: unknown, field 
       result[key] = value === undefined ? structuredClone(spec.default) : spec.parse(value, at(key));
     } catch (error) {
       if (error instanceof TesseraError && error.code === ErrorCode.InvalidMessage) {
-        throw new TesseraError(ErrorCode.InvalidConfig, error.message.replace(/ \(field: .*\)$/, ''), { field: error.field, cause: error });
+        throw new TesseraError(ErrorCode.InvalidConfig, error.detail, { field: error.field, cause: error });
       }
       throw error;
     }
