@@ -202,6 +202,9 @@ function optimizerSchemaWith(defaults: OptimizerConfig): Schema<OptimizerConfig>
 }
 
 const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]*$/;
+/** model.initFrom's prefix for another job's checkpoint in the coordinator's store, by that job's id, instead of a folder. */
+export const INIT_FROM_STORE = 'store:';
+
 const idField: Field<string> = {
   default: 'default',
   parse: (value, field) => {
@@ -235,7 +238,7 @@ export function jobConfigJsonSchema(options: JsonSchemaOptions): JsonSchema {
         type: 'string',
         maxLength: 4096,
         description:
-          "a folder with another job's checkpoint (its output folder) of the same model: this job starts from its sampling weights (the EMA where kept) with fresh optimizers, instead of random ones. Read when the job starts fresh; a job's own checkpoint wins",
+          "a folder with another job's checkpoint (its output folder) of the same model, or store:<job id> for that job's checkpoint in this coordinator's store (the JetStream one with --store nats): this job starts from its sampling weights (the EMA where kept) with fresh optimizers, instead of random ones. Read when the job starts fresh; a job's own checkpoint wins",
       },
     },
     ...required(['id', 'config']),
@@ -272,6 +275,11 @@ export function parseJobConfig(raw: unknown): JobConfig {
       throw new TesseraError(ErrorCode.InvalidConfig, 'unknown key; known keys: id, config, initFrom', { field: `model.${key}` });
   }
   const initFrom = model.initFrom === undefined || model.initFrom === '' ? undefined : check.string(model.initFrom, 'model.initFrom', 4096);
+  if (initFrom?.startsWith(INIT_FROM_STORE) && !ID_PATTERN.test(initFrom.slice(INIT_FROM_STORE.length))) {
+    throw new TesseraError(ErrorCode.InvalidConfig, `${INIT_FROM_STORE} takes a job id (letters, digits, _ and - only), got ${JSON.stringify(initFrom)}`, {
+      field: 'model.initFrom',
+    });
+  }
   const modelId = model.id === undefined ? 'dcgan' : model.id;
   if (typeof modelId !== 'string') throw new TesseraError(ErrorCode.InvalidConfig, 'expected a model id string', { field: 'model.id' });
   const spec = getModel(modelId, 'model.id');

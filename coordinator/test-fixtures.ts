@@ -3,6 +3,7 @@
  * records what is sent, a trainer with only what the runner touches, and
  * updates that fit the tiny model below. Not imported by any non-test code.
  */
+import type { JobStore } from './store/job-store.ts';
 import { getCodec } from '../shared/codec/index.ts';
 import { arraysToTensors } from '../shared/codec/named.ts';
 import type { NamedArrays } from '../shared/codec/types.ts';
@@ -99,7 +100,12 @@ export function updateFor(assign: Assign, overrides: Record<string, unknown> = {
 }
 
 /** A hub with one tiny job ('unit', 4 samples a round, one worker needed, `training` on top) whose outputs go to `dir` far in the future. */
-export function testHub(dir: string, options: Partial<HubOptions> = {}, training: Record<string, unknown> = {}): { hub: Hub; runner: JobRunner } {
+export function testHub(
+  dir: string,
+  options: Partial<HubOptions> = {},
+  training: Record<string, unknown> = {},
+  store?: JobStore,
+): { hub: Hub; runner: JobRunner } {
   const config = parseJobConfig({
     id: 'unit',
     training: { batchSize: 4, minWorkers: 1, ...training },
@@ -108,7 +114,7 @@ export function testHub(dir: string, options: Partial<HubOptions> = {}, training
   });
   const weights: NamedArrays = { g_w: new Float32Array([1, 2, 3, 4, 5, 6]), d_w: new Float32Array([-1, -2, -3, -4]) };
   const job = new Job(config, shapes, Job.initialState(dcgan, weights, config.dataset.shards), 100);
-  const runner = new JobRunner(job, fakeTrainer());
+  const runner = new JobRunner(job, fakeTrainer(), Date.now, {}, undefined, store);
   const hub = new Hub({ defaultJobId: 'unit', heartbeatMs: 5000, ...options });
   hub.addRunner(runner);
   return { hub, runner };

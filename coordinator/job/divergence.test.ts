@@ -8,6 +8,8 @@ import { pack } from '../../shared/codec/packr.ts';
 import { PROTOCOL_VERSION, type Assign } from '../../shared/protocol/messages.ts';
 import { describeJob } from '../api/jobs.ts';
 import type { Hub } from '../hub.ts';
+import { FolderStore } from '../store/folder-store.ts';
+import type { JobStore } from '../store/job-store.ts';
 import { FakeChannel, shapes, testHub, updateFor } from '../test-fixtures.ts';
 import { DIVERGED_ROUNDS, type JobRunner } from './runner.ts';
 
@@ -51,6 +53,21 @@ describe('a job whose training diverged', () => {
     return workers;
   }
 
+  it('names model.initFrom=store:<its id> when JetStream holds its checkpoint (a new job reads it there, not in the output folder)', async () => {
+    hub.dispose();
+    await runner.shutdown();
+    // A folder store that says it is the JetStream one: the message depends on the kind only.
+    const store = new Proxy(new FolderStore(dir), { get: (target, key) => (key === 'kind' ? 'nats' : Reflect.get(target, key, target)) }) as JobStore;
+    ({ hub, runner } = testHub(dir, {}, {}, store));
+    const workers = await joinBoth();
+    const messages: string[] = [];
+    runner.on('diverged', (message) => messages.push(message));
+    for (let i = 0; i < DIVERGED_ROUNDS; i++) await playRound(workers, () => true);
+    expect(messages).toHaveLength(1);
+    expect(messages[0]).toContain('--set model.initFrom=store:unit ');
+    expect(messages[0]).not.toContain(runner.outputDir);
+  });
+
   it(`pauses after ${DIVERGED_ROUNDS} rounds of every update refused for its norm, and names model.initFrom and a lower rate`, async () => {
     const workers = await joinBoth();
     const messages: string[] = [];
@@ -65,7 +82,8 @@ describe('a job whose training diverged', () => {
     expect(runner.job.state.version).toBe(version);
     expect(messages).toHaveLength(1);
     expect(messages[0]).toMatch(/training diverged/);
-    expect(messages[0]).toContain(`--set model.initFrom=${runner.outputDir}`);
+    // The folder of its checkpoint (the job's output folder, with the default store).
+    expect(messages[0]).toContain(`--set model.initFrom=${runner.outputDir} `);
     expect(messages[0]).toMatch(/--set optimizers\.generator\.learningRate=/);
     expect(runner.diverged?.message).toBe(messages[0]);
     // The job API and the dashboard show it.

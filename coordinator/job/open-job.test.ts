@@ -120,10 +120,16 @@ describe('openJob on an earlier run’s folder', () => {
     for (const optimizer of Object.values(started.optimizers)) expect(optimizer.step).toBe(0);
     expect(runner.job.config.model.initFrom).toBe(join(dir, 'source'));
     runner.dispose();
+    // By the job's id in the store (what a JetStream-held job's divergence message names): the same weights.
+    const byId = await openJob({ ...small(dir), id: 'tuned-by-id', model: { ...small(dir).model, initFrom: 'store:source' } });
+    for (const [name, values] of Object.entries(byId.runner.job.state.weights)) expect([...new Set(values)]).toEqual([Math.fround(name.length / 100)]);
+    byId.runner.dispose();
     for (const model of [
       { config: { width: 8, latentDim: 8 }, initFrom: join(dir, 'source') },
       { id: 'vae', initFrom: join(dir, 'source') },
       { config: { width: 4, latentDim: 8 }, initFrom: join(dir, 'nothing-here') },
+      { config: { width: 4, latentDim: 8 }, initFrom: 'store:nothing-here' },
+      { config: { width: 4, latentDim: 8 }, initFrom: 'store:not an id' },
     ]) {
       await expect(openJob({ ...small(dir), id: 'refused', model })).rejects.toMatchObject({ code: ErrorCode.InvalidConfig, field: 'model.initFrom' });
     }

@@ -2,11 +2,11 @@ import { resolve } from 'node:path';
 import { admitForData } from '../../runtime/node/model-modules.ts';
 import { getModel } from '../../shared/models/registry.ts';
 import { ErrorCode, TesseraError } from '../../shared/protocol/errors.ts';
-import { decodeCheckpoint, loadCheckpoint } from '../checkpoint.ts';
+import { decodeCheckpoint, loadCheckpoint, type Checkpoint } from '../checkpoint.ts';
 import { elementCount } from '../../shared/codec/tensor-wire.ts';
 import type { NamedArrays } from '../../shared/codec/types.ts';
 import { samplingWeights } from './state.ts';
-import { parseJobConfig } from '../config.ts';
+import { INIT_FROM_STORE, parseJobConfig } from '../config.ts';
 import type { JobConfig } from '../../shared/api/job-config.ts';
 import { Job } from './job.ts';
 import { parseRoundLog } from '../round-log.ts';
@@ -25,27 +25,51 @@ export function shapesOf(config: JobConfig): Record<string, number[]> {
 }
 
 /**
- * The sampling weights (the EMA where kept) of the checkpoint in
- * config.model.initFrom, for a new job of the same model to start from.
- * Refused (INVALID_CONFIG at model.initFrom) when there is no checkpoint
- * there, or its model or a tensor's shape differs.
+ * The sampling weights (the EMA where kept) of the checkpoint that
+ * config.model.initFrom names, for a new job of the same model to start
+ * from: a folder, or `store:<job id>` for that job's checkpoint in `stores`
+ * (JetStream's with `--store nats`). Refused (INVALID_CONFIG at
+ * model.initFrom) when there is no checkpoint there, or its model or a
+ * tensor's shape differs.
  */
-async function weightsToStartFrom(config: JobConfig, shapes: Record<string, number[]>): Promise<NamedArrays> {
-  const dir = resolve(config.model.initFrom!);
+async function weightsToStartFrom(config: JobConfig, shapes: Record<string, number[]>, stores: JobStores): Promise<NamedArrays> {
+  const initFrom = config.model.initFrom!;
   const refuse = (message: string) => new TesseraError(ErrorCode.InvalidConfig, message, { field: 'model.initFrom' });
-  const source = await loadCheckpoint(dir, shapesOf).catch((error: unknown) => {
-    throw refuse(`the checkpoint in ${dir} cannot be read: ${error instanceof Error ? error.message : String(error)}`);
+  const { where, read } = checkpointAt(initFrom, config, stores);
+  const source = await read().catch((error: unknown) => {
+    throw refuse(`the checkpoint ${where} cannot be read: ${error instanceof Error ? error.message : String(error)}`);
   });
-  if (!source) throw refuse(`no checkpoint in ${dir}`);
+  if (!source) throw refuse(`no checkpoint ${where}`);
   if (source.config.model.id !== config.model.id)
-    throw refuse(`the checkpoint in ${dir} is of model ${source.config.model.id}, this job trains ${config.model.id}`);
+    throw refuse(`the checkpoint ${where} is of model ${source.config.model.id}, this job trains ${config.model.id}`);
   const weights = samplingWeights(source.state);
   for (const [name, shape] of Object.entries(shapes)) {
     const length = elementCount(shape);
     if (weights[name]?.length !== length)
-      throw refuse(`tensor ${name} of the checkpoint in ${dir} has ${weights[name]?.length ?? 0} values, this job's model ${length} (another model config?)`);
+      throw refuse(`tensor ${name} of the checkpoint ${where} has ${weights[name]?.length ?? 0} values, this job's model ${length} (another model config?)`);
   }
   return Object.fromEntries(Object.keys(shapes).map((name) => [name, weights[name].slice()]));
+}
+
+/** Where model.initFrom's checkpoint is, for messages, and its reading: a folder's, or a job's in the store. */
+function checkpointAt(initFrom: string, config: JobConfig, stores: JobStores): { where: string; read(): Promise<Checkpoint | undefined> } {
+  if (!initFrom.startsWith(INIT_FROM_STORE)) {
+    const dir = resolve(initFrom);
+    return { where: `in ${dir}`, read: () => loadCheckpoint(dir, shapesOf) };
+  }
+  const id = initFrom.slice(INIT_FROM_STORE.length);
+  return {
+    where: `of job ${id} in the ${stores.kind} store`,
+    read: async () => {
+      const store = await stores.open(id, resolve(config.output.dir, id));
+      try {
+        const bytes = await store.loadCheckpoint();
+        return bytes && decodeCheckpoint(bytes, shapesOf);
+      } finally {
+        await store.close();
+      }
+    },
+  };
 }
 
 /**
@@ -59,14 +83,14 @@ export async function openJob(raw: unknown, stores: JobStores = folderStores): P
   const requested = parseJobConfig(raw);
   const store = await stores.open(requested.id, resolve(requested.output.dir, requested.id));
   try {
-    return await openFromStore(requested, store);
+    return await openFromStore(requested, store, stores);
   } catch (error) {
     await store.close();
     throw error;
   }
 }
 
-async function openFromStore(requested: JobConfig, store: JobStore): Promise<{ runner: JobRunner; resumed: boolean }> {
+async function openFromStore(requested: JobConfig, store: JobStore, stores: JobStores): Promise<{ runner: JobRunner; resumed: boolean }> {
   const bytes = await store.loadCheckpoint();
   const checkpoint = bytes && decodeCheckpoint(bytes, shapesOf);
   // A checkpoint's config is the job's: training resumes as it was set up. Only the round budget, the output folder,
@@ -96,7 +120,7 @@ async function openFromStore(requested: JobConfig, store: JobStore): Promise<{ r
   await admitForData(spec, modelConfig, dataShape);
   const samplingTrainer = spec.createTrainer(modelConfig, dataShape);
   const initial = () =>
-    config.model.initFrom ? weightsToStartFrom(config, samplingTrainer.shapes) : Promise.resolve(samplingTrainer.initialWeights(config.training.seed));
+    config.model.initFrom ? weightsToStartFrom(config, samplingTrainer.shapes, stores) : Promise.resolve(samplingTrainer.initialWeights(config.training.seed));
   const state = checkpoint?.state ?? Job.initialState(spec, await initial(), config.dataset.shards);
   // A checkpoint from before data hashes adopts the folder as it is now.
   if (dataHash) state.dataHash = dataHash;

@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import { ErrorCode, type TesseraError } from '../../shared/protocol/errors.ts';
 import type { Update } from '../../shared/protocol/messages.ts';
 import type { Trainer } from '../../shared/models/types.ts';
+import { INIT_FROM_STORE } from '../config.ts';
 import { QualityMonitor } from '../quality/monitor.ts';
 import type { Scorer } from '../quality/scoring-thread.ts';
 import type { RoundRow } from '../../shared/api/round-log.ts';
@@ -253,13 +254,15 @@ export class JobRunner extends EventEmitter<RunnerEvents> {
     for (const failure of blownUp) this.refusedBy.add(failure.workerId);
     if (this.refusedRounds < DIVERGED_ROUNDS || this.refusedBy.size < Math.min(2, this.job.config.training.minWorkers)) return false;
     const { config } = this.job;
+    // The checkpoint's folder, or with JetStream holding it, the job's id in the store (a new job's coordinator reads it there).
+    const from = this.outputs.store.kind === 'folder' ? this.outputDir : `${INIT_FROM_STORE}${config.id}`;
     const rates = Object.entries(config.optimizers)
       .map(([network, optimizer]) => `--set optimizers.${network}.learningRate=${optimizer.learningRate / 4}`)
       .join(' ');
     const message =
       `training diverged: every update of the last ${this.refusedRounds} rounds (to round ${summary.round}) was refused for its gradient norm ` +
       `or non-finite values (${[...new Set(blownUp.map((failure) => failure.code))].join(', ')}), so the weights no longer train; the job is paused. ` +
-      `Go on from its sampling weights as a new job at a lower learning rate: --set model.initFrom=${this.outputDir} ${rates} (and another id)`;
+      `Go on from its sampling weights as a new job at a lower learning rate: --set model.initFrom=${from} ${rates} (and another id)`;
     this.diverged = { round: summary.round, message };
     this.pause();
     this.emit('diverged', message);

@@ -38,6 +38,10 @@ class FencedStore implements JobStore {
     private readonly fence: Fence,
   ) {}
 
+  get kind(): JobStore['kind'] {
+    return this.store.kind;
+  }
+
   get checkpointLocation(): string {
     return this.store.checkpointLocation;
   }

@@ -40,6 +40,7 @@ async function writeTemporary(path: string, bytes: Uint8Array | string): Promise
  * digest (`checkpoint.msgpack.sha256`) and `status.json`.
  */
 export class FolderStore implements JobStore {
+  readonly kind = 'folder';
   constructor(readonly dir: string) {}
 
   get checkpointLocation(): string {

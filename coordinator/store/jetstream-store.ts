@@ -43,6 +43,7 @@ const decoder = new TextDecoder();
  * cluster that loses one of three servers keeps serving it.
  */
 export class JetStreamStore implements JobStore {
+  readonly kind = 'nats';
   constructor(private readonly parts: JetStreamStoreParts) {}
 
   get checkpointLocation(): string {

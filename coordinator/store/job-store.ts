@@ -13,6 +13,8 @@ import type { JobStatus } from '../../shared/api/jobs.ts';
  * object with an integer `round`, which trimming reads.
  */
 export interface JobStore {
+  /** `folder` or `nats`, as `--store` names them. */
+  readonly kind: 'folder' | 'nats';
   /** Where the checkpoint goes, for log lines: a file path, or `nats object store BUCKET/OBJECT`. */
   readonly checkpointLocation: string;
 
