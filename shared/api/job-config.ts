@@ -12,7 +12,10 @@ import type { LrScalingRule } from '../training/lr-scaling.ts';
 /** Everything that defines a job; resolved once, validated, and saved in every checkpoint. */
 export interface JobConfig {
   id: string;
-  /** initFrom: a folder with another job's checkpoint, or `store:<job id>` for one in the coordinator's store, whose sampling weights this job starts from (fine-tuning; absent: random weights). */
+  /**
+   * initFrom: a folder with another job's checkpoint, or `store:<job id>` for one in the coordinator's store, whose
+   * sampling weights this job starts from (fine-tuning; absent: random weights).
+   */
   model: { id: string; config: Record<string, unknown>; initFrom?: string };
   dataset: DatasetConfig;
   training: TrainingConfig;
