@@ -75,7 +75,8 @@ function probe(): { bytes: Uint8Array; isAnswer: (message: CoordinatorMessage) =
   const protocol = PROBE_BASE + ++probes;
   return {
     bytes: pack({ type: 'hello', protocol, kind: 'node', backend: 'probe', device: 'probe' }).slice(),
-    isAnswer: (message) => message.type === 'reject' && message.code === ErrorCode.ProtocolMismatch && message.message.includes(`worker ${protocol} `),
+    // The message ends with the worker's protocol; the field (protocol) travels beside it, not in it.
+    isAnswer: (message) => message.type === 'reject' && message.code === ErrorCode.ProtocolMismatch && message.message.endsWith(`worker ${protocol}`),
   };
 }
 
