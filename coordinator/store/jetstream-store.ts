@@ -155,13 +155,9 @@ export class JetStreamStore implements JobStore {
   /** The connection is the JobStores', shared by every job: nothing of this job's stays open. */
   async close(): Promise<void> {}
 
-  /** A write, retried through transient errors, each attempt after beforeWrite (whose refusal is not retried). */
+  /** A write, retried through transient errors, each attempt after beforeWrite (whose refusal is not retried, and whose wait is not counted). */
   private writing<T>(what: string, operation: () => Promise<T>): Promise<T> {
-    const { beforeWrite, retryMs } = this.parts;
-    return retrying(what, retryMs, async () => {
-      await beforeWrite?.();
-      return operation();
-    });
+    return retrying(what, this.parts.retryMs, operation, this.parts.beforeWrite);
   }
 
   /** The round log's first stream sequence: 1, or where setAsideRounds put it. */

@@ -23,11 +23,18 @@ export function storeError(what: string, error: unknown): TesseraError {
 /**
  * Runs `operation`, again after transient errors (backing off from 100 ms to
  * 1 s) until `retryMs` have passed; then, or on any other error, rejects
- * with storeError. The operation must be safe to repeat.
+ * with storeError. The operation must be safe to repeat. `before` is
+ * awaited before every attempt (a write's fence): its rejection ends the
+ * retries as it is, and the time it waits does not count against `retryMs`.
  */
-export async function retrying<T>(what: string, retryMs: number, operation: () => Promise<T>): Promise<T> {
-  const deadline = Date.now() + retryMs;
+export async function retrying<T>(what: string, retryMs: number, operation: () => Promise<T>, before?: () => Promise<void>): Promise<T> {
+  let deadline = Date.now() + retryMs;
   for (let attempt = 0; ; attempt++) {
+    if (before) {
+      const waitFrom = Date.now();
+      await before();
+      deadline += Date.now() - waitFrom;
+    }
     try {
       return await operation();
     } catch (error) {
