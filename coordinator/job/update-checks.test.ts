@@ -22,7 +22,8 @@ describe('update checks', () => {
     expect(asB({ version: 3 })).toEqual({ code: ErrorCode.StaleVersion, field: 'version' });
     // The right version number but other weights: a gradient replayed from elsewhere is refused by its hash.
     expect(asB({ weightsHash: 'f'.repeat(64) })).toEqual({ code: ErrorCode.StaleVersion, field: 'weightsHash' });
-    expect(asB({ samples: 5 })).toEqual({ code: ErrorCode.InvalidMessage, field: 'samples' });
+    // Another batch of this round: an assignment made again after a restart, so late rather than false (no trust lost).
+    expect(asB({ samples: 5 })).toEqual({ code: ErrorCode.WrongRound, field: 'samples' });
     expect(asB({ codec: 'zip' })).toEqual({ code: ErrorCode.UnknownCodec, field: 'codec' });
     expect(asB({ tensors: new Uint8Array([1, 2, 3]) }).code).toBe(ErrorCode.DecodeFailed);
     const onlyG = getCodec('f32').encode({ g_w: { dtype: 'float32', shape: [2, 3], data: grads().g_w } });

@@ -86,8 +86,15 @@ export function checkTensors(rules: Pick<ContentRules, 'shapes' | 'maxGradNorm'>
 /** The checks on an update that need no tensor decoded: its samples against the assignment, and its losses. */
 export function checkCounts(rules: ContentRules, update: Update, assignment: Assignment): void {
   const assigned = assignment.message.sampleIndices.length;
+  // Another batch than this round's assignment: most likely the answer to an assignment of the same round and weights
+  // that a coordinator restarted from a checkpoint (or a standby after a failover) has since made again, split anew. Late
+  // rather than false: refused as WrongRound, which costs no trust (a worker can gain nothing by a refused update).
   if (update.samples !== assigned)
-    throw new TesseraError(ErrorCode.InvalidMessage, `expected ${assigned} samples, got ${update.samples}`, { field: 'samples' });
+    throw new TesseraError(
+      ErrorCode.WrongRound,
+      `expected ${assigned} samples, got ${update.samples}: the update answers another assignment of round ${update.round} (made before a restart?)`,
+      { field: 'samples' },
+    );
   checkLosses(update.losses, rules.lossNames);
 }
 
