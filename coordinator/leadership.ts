@@ -2,7 +2,7 @@ import type { NatsConnection } from 'nats';
 import { connectNats, type NatsSettings } from '../runtime/node/nats.ts';
 import type { TesseraError } from '../shared/protocol/errors.ts';
 import { serveStandby } from './standby.ts';
-import { JobLease, leaseTiming } from './store/lease.ts';
+import { JobLease } from './store/lease.ts';
 
 export interface LeadOptions {
   nats: NatsSettings;
@@ -35,15 +35,16 @@ export interface Leadership {
  */
 export async function lead(options: LeadOptions): Promise<Leadership> {
   const nc: NatsConnection = await connectNats({ ...options.nats, name: `tessera-coordinator-lease-${options.jobId}` });
-  const { ttlMs, marginMs, giveUpMs } = leaseTiming(options.ttlMs);
-  const lease = await JobLease.open(nc, options.jobId, {
+  const lease: JobLease = await JobLease.open(nc, options.jobId, {
     replicas: options.replicas,
-    ttlMs,
+    ttlMs: options.ttlMs,
     onLost: options.onLost,
-    onSuspended: () =>
+    onSuspended: () => {
+      const { ttlMs, marginMs, giveUpMs } = lease.timing;
       options.print(
         `the lease of job ${options.jobId} is unconfirmed ${ttlMs - marginMs} ms after the last renewal acknowledged (its stream electing a leader, or the cluster out of reach): writes wait, renewals go on for up to ${giveUpMs} ms`,
-      ),
+      );
+    },
     onResumed: (pausedMs) =>
       options.print(`the lease of job ${options.jobId} is confirmed again after ${Math.round(pausedMs)} ms unconfirmed (nobody else took it): writes go on`),
   });

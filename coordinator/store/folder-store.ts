@@ -41,7 +41,11 @@ async function writeTemporary(path: string, bytes: Uint8Array | string): Promise
  */
 export class FolderStore implements JobStore {
   readonly kind = 'folder';
-  constructor(readonly dir: string) {}
+  /** `beforeWrite`: awaited before each write (StoreOpenOptions.beforeWrite, the lease's fence). */
+  constructor(
+    readonly dir: string,
+    private readonly beforeWrite?: (what: string) => Promise<void>,
+  ) {}
 
   get checkpointLocation(): string {
     return join(this.dir, CHECKPOINT_FILE);
@@ -53,6 +57,7 @@ export class FolderStore implements JobStore {
    * renames leaves the previous checkpoint, whose digest is still recorded.
    */
   async saveCheckpoint(bytes: Uint8Array): Promise<void> {
+    await this.beforeWrite?.('saving the checkpoint');
     await mkdir(this.dir, { recursive: true });
     const checkpoint = await writeTemporary(this.checkpointLocation, bytes);
     const digestPath = join(this.dir, CHECKPOINT_DIGEST_FILE);
@@ -78,6 +83,7 @@ export class FolderStore implements JobStore {
   }
 
   async putStatus(record: JobStatusRecord): Promise<void> {
+    await this.beforeWrite?.('writing the status');
     await writeFileAtomic(join(this.dir, STATUS_FILE), `${JSON.stringify(record, null, 2)}\n`);
   }
 
@@ -92,6 +98,7 @@ export class FolderStore implements JobStore {
   }
 
   async appendRounds(lines: readonly string[]): Promise<void> {
+    await this.beforeWrite?.('appending to the round log');
     if (lines.length === 0) return;
     await mkdir(this.dir, { recursive: true });
     await appendFile(join(this.dir, ROUND_LOG), lines.map((line) => `${line}\n`).join(''));
@@ -103,6 +110,7 @@ export class FolderStore implements JobStore {
   }
 
   async trimRounds(fromRound: number): Promise<string[]> {
+    await this.beforeWrite?.('trimming the round log');
     const lines = await this.readRounds();
     const kept = lines.filter((line) => (roundOfLine(line) ?? Infinity) < fromRound);
     if (kept.length !== lines.length) await writeFileAtomic(join(this.dir, ROUND_LOG), kept.map((line) => `${line}\n`).join(''));
@@ -111,6 +119,7 @@ export class FolderStore implements JobStore {
 
   /** Renames rounds.jsonl to rounds-before-<time>.jsonl: it is the only record of that run. */
   async setAsideRounds(now: Date): Promise<string | undefined> {
+    await this.beforeWrite?.('setting the round log aside');
     const path = join(this.dir, ROUND_LOG);
     const aside = join(this.dir, `${ROUND_LOG.replace(/\.jsonl$/, '')}-before-${now.toISOString().replace(/[:.]/g, '-')}.jsonl`);
     try {
@@ -143,6 +152,6 @@ export class FolderStore implements JobStore {
 /** The default: each job's state in its own output folder. */
 export const folderStores: JobStores = {
   kind: 'folder',
-  open: async (_jobId, outputDir) => new FolderStore(outputDir),
+  open: async (_jobId, outputDir, options = {}) => new FolderStore(outputDir, options.beforeWrite),
   close: async () => {},
 };

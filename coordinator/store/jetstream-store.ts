@@ -19,7 +19,7 @@ export interface JetStreamStoreParts {
   /** How long an operation is retried through a server's loss or a leader election. */
   retryMs: number;
   /** Awaited before every attempt of a write (StoreOpenOptions.beforeWrite: the lease's fence). */
-  beforeWrite?(): Promise<void>;
+  beforeWrite?(what: string): Promise<void>;
 }
 
 /** The KV keys beside the object and the stream. */
@@ -157,7 +157,8 @@ export class JetStreamStore implements JobStore {
 
   /** A write, retried through transient errors, each attempt after beforeWrite (whose refusal is not retried, and whose wait is not counted). */
   private writing<T>(what: string, operation: () => Promise<T>): Promise<T> {
-    return retrying(what, this.parts.retryMs, operation, this.parts.beforeWrite);
+    const { beforeWrite, retryMs } = this.parts;
+    return retrying(what, retryMs, operation, beforeWrite && (() => beforeWrite(what)));
   }
 
   /** The round log's first stream sequence: 1, or where setAsideRounds put it. */

@@ -74,12 +74,13 @@ export interface JobStatusRecord {
 
 export interface StoreOpenOptions {
   /**
-   * Awaited before every attempt of a write that the store retries through
-   * a server's loss (the JetStream store; a folder's writes are not
-   * retried): the lease's fence, so that an attempt made after the lease
-   * was lost is not made at all. Its rejection fails the write.
+   * Awaited before every write, and before every attempt of a write the
+   * store retries through a server's loss (the JetStream store), with what
+   * the write does: the lease's fence (fenced-stores.ts), so that a write
+   * waits while the lease is unconfirmed and none is made once it is lost.
+   * Its rejection fails the write.
    */
-  beforeWrite?(): Promise<void>;
+  beforeWrite?(what: string): Promise<void>;
 }
 
 /** Opens the store of each job of one coordinator, over one connection where there is one. */
