@@ -13,7 +13,12 @@
  * lateness counts as compute, not overhead). Medians over rounds, a fresh
  * coordinator per fleet size, the first rounds skipped as warm-up.
  *
- * Run: npx tsx bench/coordinator-overhead.ts [--workers 2,128,512] [--compute-ms 1000] [--rounds 15] [--quick]
+ * With --repeat N each fleet size runs N times (the sizes in turn, N passes)
+ * and the row shown is the median run by overhead, beside every run's figure:
+ * on a shared 2-core machine one run's overhead at 128 or 512 workers moves
+ * by one to three points from run to run.
+ *
+ * Run: npx tsx bench/coordinator-overhead.ts [--workers 2,128,512] [--compute-ms 1000] [--rounds 15] [--repeat 3] [--quick]
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -23,7 +28,7 @@ import { runFleet, type FleetReport, type RoundTiming } from '../test/load/fleet
 import { benchOptions } from './lib/options.ts';
 import { printTable } from './lib/table.ts';
 
-const USAGE = `Usage: npx tsx bench/coordinator-overhead.ts [--workers N,N,...] [--compute-ms MS] [--rounds N] [--warmup N]
+const USAGE = `Usage: npx tsx bench/coordinator-overhead.ts [--workers N,N,...] [--compute-ms MS] [--rounds N] [--warmup N] [--repeat N]
                                           [--width N] [--latent N] [--aggregator ID] [--set KEY=VALUE ...] [--quick]
 
 Coordinator overhead per round, (round time - slowest compute) / round time, with simulated workers whose
@@ -32,6 +37,7 @@ compute is a fixed sleep, beside the targets of issue #15 (< 3% at 2 workers, < 
   --compute-ms MS     each worker's simulated compute per round (default 1000: a wasm round; --quick: 300)
   --rounds N          rounds measured per fleet size, after the warm-up; medians printed (default 15; --quick: 4)
   --warmup N          rounds skipped first (default 2)
+  --repeat N          runs per fleet size, the sizes in turn; the median run by overhead is shown, with every run's (default 1)
   --width N           dcgan width of the coordinator's model (default 8): the update size
   --latent N          dcgan latentDim (default 16)
   --aggregator ID     training.aggregator for every network (default: the job's default, mean)
@@ -44,6 +50,7 @@ const options = benchOptions(USAGE, {
   'compute-ms': { type: 'string' },
   rounds: { type: 'string' },
   warmup: { type: 'string', default: '2' },
+  repeat: { type: 'string', default: '1' },
   width: { type: 'string', default: '8' },
   latent: { type: 'string', default: '16' },
   aggregator: { type: 'string' },
@@ -63,6 +70,7 @@ const fleetSizes = (options.workers ?? (options.quick ? '2,32' : '2,128,512')).s
 const computeMs = whole(options['compute-ms'] ?? (options.quick ? '300' : '1000'), 'compute-ms', 1);
 const rounds = whole(options.rounds ?? (options.quick ? '4' : '15'), 'rounds', 1);
 const warmup = whole(options.warmup, 'warmup', 0);
+const repeat = whole(options.repeat, 'repeat', 1);
 const width = whole(options.width, 'width', 1);
 const latent = whole(options.latent, 'latent', 1);
 
@@ -186,11 +194,19 @@ console.log(
   `dcgan width ${width}, latent ${latent}, batch 1 per worker; compute a fixed ${computeMs} ms sleep; ${rounds} rounds after ${warmup} of warm-up; ` +
     `the fleet and the coordinator share this machine`,
 );
-const rows: Row[] = [];
-for (const workers of fleetSizes) {
-  process.stderr.write(`${workers} workers...\n`);
-  rows.push(await measure(workers));
+const runs = new Map<number, Row[]>(fleetSizes.map((workers) => [workers, []]));
+for (let pass = 1; pass <= repeat; pass++) {
+  for (const workers of fleetSizes) {
+    process.stderr.write(`${workers} workers${repeat > 1 ? `, run ${pass} of ${repeat}` : ''}...\n`);
+    runs.get(workers)!.push(await measure(workers));
+  }
 }
+/** Each size's median run by overhead (the lower middle of an even count), and every run's overhead in the order run. */
+const rows = fleetSizes.map((workers) => {
+  const all = runs.get(workers)!;
+  const sorted = [...all].sort((a, b) => a.overhead - b.overhead);
+  return { ...sorted[(sorted.length - 1) >> 1], runs: all.map((row) => `${(row.overhead * 100).toFixed(1)}%`).join(' ') };
+});
 console.log(
   `load after: ${loadavg()
     .map((load) => load.toFixed(2))
@@ -213,6 +229,7 @@ printTable(
     'overhead',
     'target',
     '',
+    ...(repeat > 1 ? ['runs'] : []),
     'update KB',
     'weights KB',
     'RSS/worker',
@@ -231,6 +248,7 @@ printTable(
     `${(row.overhead * 100).toFixed(1)}%`,
     `< ${(target(row.workers) * 100).toFixed(0)}%`,
     row.overhead < target(row.workers) ? 'meets' : 'misses',
+    ...(repeat > 1 ? [row.runs] : []),
     kb(row.updateBytes),
     kb(row.weightsBytes),
     `${kb(row.rssPerWorker)} KB`,
@@ -239,13 +257,13 @@ printTable(
 );
 console.log(
   `\nround ms: first assignment of a round to the first of the next, at the fleet; compute ms: the slowest worker's sleep; overhead = (round - compute) / round, ` +
-    `the median over rounds; x ${reference.workers}w: overhead ms against the first row's; fan-out: first to last assignment of a round to arrive; ` +
+    `the median over rounds${repeat > 1 ? ` (the median of ${repeat} runs; runs: each run's, in the order run)` : ''}; x ${reference.workers}w: overhead ms against the first row's; fan-out: first to last assignment of a round to arrive; ` +
     `start: first assignment to the last worker computing (assignments, weights fetches); close: the last update sent to the next round's first assignment ` +
     `(updates read and checked, the step, the next round opened); ` +
     `update and weights KB: per worker and round (each worker fetches each version); RSS/worker: the coordinator's peak RSS over its idle RSS, per worker`,
 );
-const failed = rows.filter((row) => row.rejects > 0 || row.measured === 0);
+const failed = [...runs.values()].flat().filter((row) => row.rejects > 0 || row.measured === 0);
 if (failed.length > 0) {
-  process.stderr.write(`refusals, drops or no measured round at ${failed.map((row) => row.workers).join(', ')} workers\n`);
+  process.stderr.write(`refusals, drops or no measured round at ${[...new Set(failed.map((row) => row.workers))].join(', ')} workers\n`);
   process.exitCode = 1;
 }
