@@ -65,12 +65,16 @@ export class ConnectedWorkers {
   private send(session: WorkerSession, assignment: Assignment, weights: PublishedWeights | undefined): void {
     const channel = session.channel;
     if (!channel) return;
-    if (weights?.hash === assignment.message.weightsHash && !channel.broadcastsWeights && session.weightsSent !== weights.hash) {
-      channel.send(weights.message);
-      session.weightsSent = weights.hash;
-      this.pushed(weights.bytes.byteLength, channel.transport);
-    }
-    channel.send(assignment.message);
+    const send = () => {
+      if (weights?.hash === assignment.message.weightsHash && !channel.broadcastsWeights && session.weightsSent !== weights.hash) {
+        channel.send(weights.message);
+        session.weightsSent = weights.hash;
+        this.pushed(weights.bytes.byteLength, channel.transport);
+      }
+      channel.send(assignment.message);
+    };
+    if (channel.batch) channel.batch(send);
+    else send();
   }
 
   /** A worker left; false if it was not here. */

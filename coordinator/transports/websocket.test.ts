@@ -1,7 +1,8 @@
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
+import { unpack } from '../../shared/codec/packr.ts';
 import type { TesseraError } from '../../shared/protocol/errors.ts';
 import { LIMITS } from '../../shared/protocol/messages.ts';
 import type { ChannelHandler, WorkerChannel } from '../../shared/transport/coordinator.ts';
@@ -113,5 +114,30 @@ describe('WebSocket transport', () => {
     }
     await vi.waitFor(() => expect(handler.closed).toHaveLength(1), { timeout: 5_000 });
     socket.terminate();
+  });
+
+  it('sends a batch’s messages in one write to the TCP socket, in order (the ws internal still works)', async () => {
+    const handler = new RecordingHandler(1000);
+    const url = await serve(handler);
+    const socket = await connect(url);
+    const rounds: number[] = [];
+    socket.on('message', (data: Buffer) => rounds.push((unpack(data) as { round: number }).round));
+    await vi.waitFor(() => expect(handler.channels).toHaveLength(1));
+    const [channel] = handler.channels;
+    const tcp = (channel as unknown as { socket: { _socket: Socket } }).socket._socket;
+    const writes = vi.spyOn(tcp, '_write');
+    const writevs = vi.spyOn(tcp, '_writev');
+    channel.batch!(() => {
+      channel.send({ type: 'ack', round: 1 });
+      channel.send({ type: 'ack', round: 2 });
+      channel.send({ type: 'ack', round: 3 });
+    });
+    expect([writes.mock.calls.length, writevs.mock.calls.length]).toEqual([0, 1]);
+    // The same messages unbatched: a write each.
+    channel.send({ type: 'ack', round: 4 });
+    channel.send({ type: 'ack', round: 5 });
+    expect(writes.mock.calls.length + writevs.mock.calls.length).toBe(3);
+    await vi.waitFor(() => expect(rounds).toEqual([1, 2, 3, 4, 5]));
+    socket.close();
   });
 });

@@ -1,4 +1,5 @@
 import type { IncomingMessage, Server } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { packMessage } from '../../shared/codec/packr.ts';
@@ -33,6 +34,11 @@ function toBytes(data: RawData): Uint8Array {
   return data;
 }
 
+/** ws's TCP socket under a WebSocket, reached through a private field (see batch): undefined once ws let go of it. */
+interface SocketInternals {
+  _socket?: Socket;
+}
+
 /** ws's receiver of a socket, reached through a private field (see limitMessages). */
 interface ReceiverInternals {
   _receiver?: { _maxPayload?: unknown };
@@ -57,6 +63,22 @@ class WebSocketChannel implements WorkerChannel {
       return;
     }
     this.socket.send(packMessage(message));
+  }
+
+  /**
+   * A round's weights and assignment to one worker go out in one system call
+   * rather than one each (ws writes every message at once): with 512 workers,
+   * the fan-out's calls cost the event loop more than its bytes
+   * (docs/performance.md). ws corks the socket per frame; the counts nest.
+   */
+  batch(send: () => void): void {
+    const tcp = (this.socket as unknown as SocketInternals)._socket;
+    tcp?.cork();
+    try {
+      send();
+    } finally {
+      tcp?.uncork();
+    }
   }
 
   close(reason: string): void {

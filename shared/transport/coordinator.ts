@@ -21,6 +21,12 @@ export interface WorkerChannel {
    */
   readonly broadcastsWeights?: boolean;
   send(message: CoordinatorMessage): void;
+  /**
+   * Runs `send`, whose messages to this connection leave together, in one
+   * write, where the transport can (a WebSocket's TCP socket is corked
+   * meanwhile). Without it they go one by one.
+   */
+  batch?(send: () => void): void;
   /** Closes the connection; the transport reports it through onClose. */
   close(reason: string): void;
   /**
