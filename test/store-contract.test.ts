@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { headers, JsHeaders, type NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseJobConfig } from '../coordinator/config.ts';
-import { CHECKPOINT_DIGEST_FILE, CHECKPOINT_FILE, FolderStore } from '../coordinator/store/folder-store.ts';
+import { CHECKPOINT_DIGEST_FILE, CHECKPOINT_FILE, FolderStore, folderStores } from '../coordinator/store/folder-store.ts';
 import type { JobStatusRecord, JobStore } from '../coordinator/store/job-store.ts';
 import { jetStreamNames } from '../coordinator/store/jetstream-limits.ts';
 import { connectJetStreamStores, type JetStreamStores } from '../coordinator/store/jetstream-stores.ts';
@@ -29,6 +29,8 @@ interface StoreUnderTest {
   teardown(): Promise<void>;
   /** A new instance of job `jobId`'s store, as a freshly started coordinator opens it. */
   open(jobId: string): Promise<JobStore>;
+  /** JobStores.has: whether job `jobId` has a store to read, looked for without making one. */
+  has(jobId: string): Promise<boolean>;
   /** Changes the stored checkpoint's bytes behind the store's back. */
   corruptBytes(jobId: string): Promise<void>;
   /** Blanks the digest recorded with the stored checkpoint. */
@@ -66,6 +68,7 @@ const stores: StoreUnderTest[] = [
     async open(jobId) {
       return new FolderStore(join(folderRoot, jobId));
     },
+    has: (jobId) => folderStores.has(jobId, join(folderRoot, jobId)),
     async corruptBytes(jobId) {
       const path = join(folderRoot, jobId, CHECKPOINT_FILE);
       const bytes = readFileSync(path);
@@ -85,6 +88,11 @@ const stores: StoreUnderTest[] = [
       const connection = await connectJetStreamStores({ servers: cluster.urls }, { limits: TEST_LIMITS });
       connections.push(connection);
       return connection.open(jobId, ''); // the output folder: the JetStream store keeps nothing there
+    },
+    async has(jobId) {
+      const connection = await connectJetStreamStores({ servers: cluster.urls }, { limits: TEST_LIMITS });
+      connections.push(connection);
+      return connection.has(jobId, '');
     },
     async corruptBytes(jobId) {
       // One more chunk on the object's chunk subject: the reader takes it in, and the digest no longer matches.
@@ -135,6 +143,15 @@ describe.each(stores)('the $name job store', (store) => {
     expect(Buffer.from((await first.loadCheckpoint())!).equals(Buffer.from(bytes))).toBe(true);
     const again = await store.open('round-trip');
     expect(Buffer.from((await again.loadCheckpoint())!).equals(Buffer.from(bytes))).toBe(true);
+  });
+
+  it('tells a job with a store from one without, and makes none by looking (model.initFrom=store:<id>)', async () => {
+    expect(await store.has('never-opened')).toBe(false);
+    const opened = await store.open('looked-for');
+    await opened.saveCheckpoint(pseudoRandomBytes(1000, 3));
+    expect(await store.has('looked-for')).toBe(true);
+    // Looking twice finds nothing still: the first look made no bucket or folder.
+    expect(await store.has('never-opened')).toBe(false);
   });
 
   it('the latest checkpoint wins', async () => {

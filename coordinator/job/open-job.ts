@@ -61,7 +61,9 @@ function checkpointAt(initFrom: string, config: JobConfig, stores: JobStores): {
   return {
     where: `of job ${id} in the ${stores.kind} store`,
     read: async () => {
-      const store = await stores.open(id, resolve(config.output.dir, id));
+      const outputDir = resolve(config.output.dir, id);
+      if (!(await stores.has(id, outputDir))) return undefined;
+      const store = await stores.open(id, outputDir);
       try {
         const bytes = await store.loadCheckpoint();
         return bytes && decodeCheckpoint(bytes, shapesOf);

@@ -27,6 +27,7 @@ export function fencedStores(stores: JobStores, fences: readonly Fence[]): JobSt
       const fence = fences.find((each) => each.jobId === jobId);
       return stores.open(jobId, outputDir, fence ? { beforeWrite: (what) => fenceOf(fence, what) } : {});
     },
+    has: (jobId, outputDir) => stores.has(jobId, outputDir),
     close: () => stores.close(),
   };
 }

@@ -1,4 +1,4 @@
-import { appendFile, mkdir, open, readFile, rename } from 'node:fs/promises';
+import { appendFile, mkdir, open, readFile, rename, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ErrorCode, TesseraError } from '../../shared/protocol/errors.ts';
 import { writeFileAtomic } from '../outputs.ts';
@@ -153,5 +153,10 @@ export class FolderStore implements JobStore {
 export const folderStores: JobStores = {
   kind: 'folder',
   open: async (_jobId, outputDir, options = {}) => new FolderStore(outputDir, options.beforeWrite),
+  has: (_jobId, outputDir) =>
+    stat(outputDir).then(
+      (found) => found.isDirectory(),
+      () => false,
+    ),
   close: async () => {},
 };

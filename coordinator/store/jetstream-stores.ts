@@ -103,6 +103,19 @@ export async function connectJetStreamStores(settings: NatsSettings, options: Je
         );
         return new JetStreamStore({ js, jsm, checkpoints, status, names, limits, maxLineBytes, retryMs, beforeWrite: options.beforeWrite });
       },
+      has(jobId: string) {
+        const { checkpointBucket } = jetStreamNames(jobId);
+        // The object store's stream (nats.js names it OBJ_<bucket>): every job's store has one from its first open.
+        return retrying(`looking for the object store ${checkpointBucket}`, retryMs, async () => {
+          try {
+            await jsm.streams.info(`OBJ_${checkpointBucket}`);
+            return true;
+          } catch (error) {
+            if ((error as Error).message === 'stream not found') return false;
+            throw error;
+          }
+        });
+      },
       async close() {
         await nc.drain().catch(() => nc.close());
       },

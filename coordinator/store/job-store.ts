@@ -89,6 +89,13 @@ export interface JobStores {
   readonly kind: 'folder' | 'nats';
   /** The store of job `jobId`, whose output folder is `outputDir` (where the folder store keeps it; the JetStream one keeps nothing there). */
   open(jobId: string, outputDir: string, options?: StoreOpenOptions): Promise<JobStore>;
+  /**
+   * True when job `jobId` has a store here to read, found without making one
+   * (open makes it): JetStream, its checkpoint's object store; the folder
+   * store, its output folder. A mistyped `model.initFrom=store:<id>` then
+   * leaves no empty buckets behind.
+   */
+  has(jobId: string, outputDir: string): Promise<boolean>;
   /** Closes what the stores share (the NATS connection). */
   close(): Promise<void>;
 }
