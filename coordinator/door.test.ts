@@ -64,6 +64,11 @@ describe('the door', () => {
     const tooMany = new Uint8Array(updateFrameLimit(shapes, 0) + 1);
     send(channel, updateFor(assign, { tensors: tooMany }));
     expect(channel.answer()).toMatchObject({ type: 'reject', round: assign.round, code: ErrorCode.TooLarge, field: 'tensors' });
+    // Again, against the bound the hub kept for this job and codec.
+    send(channel, updateFor(assign, { tensors: tooMany }));
+    const again = channel.answer() as { code: string; message: string };
+    expect(again).toMatchObject({ code: ErrorCode.TooLarge, field: 'tensors' });
+    expect(again.message).toMatch(/^\d+ bytes of tensors, above the \d+ the f32 codec writes for this job's model$/);
     expect(runner.job.state.version).toBe(0);
     send(channel, updateFor(assign));
     expect(channel.answer()).toEqual({ type: 'ack', round: assign.round });
