@@ -1,5 +1,6 @@
+import { packOnce } from '../../shared/codec/packr.ts';
 import { ErrorCode, TesseraError } from '../../shared/protocol/errors.ts';
-import type { Update } from '../../shared/protocol/messages.ts';
+import type { Ack, Update } from '../../shared/protocol/messages.ts';
 import type { Verifier } from '../verification.ts';
 import { lateMeasurement, recordSpeed, type WorkerSession } from '../workers.ts';
 import type { Job } from './job.ts';
@@ -14,6 +15,8 @@ import type { AcceptedUpdate, Assignment, OpenRound } from './round.ts';
  */
 export class ConnectedWorkers {
   private readonly sessions = new Map<string, WorkerSession>();
+  /** The last round's ack, packed once for every worker it answers (a round's acks are the same bytes). */
+  private ack: Ack | undefined;
 
   constructor(
     private readonly job: Job,
@@ -109,7 +112,8 @@ export class ConnectedWorkers {
     session.samplesContributed += accepted.samples;
     session.bytesReceived += accepted.bytes;
     recordSpeed(session, accepted.samples, accepted.finishMs, accepted);
-    session.channel?.send({ type: 'ack', round: update.round });
+    const ack = this.ack?.round === update.round ? this.ack : (this.ack = packOnce<Ack>({ type: 'ack', round: update.round }));
+    session.channel?.send(ack);
     return undefined;
   }
 
