@@ -20,7 +20,7 @@
  *
  * Run: npx tsx bench/coordinator-overhead.ts [--workers 2,128,512] [--compute-ms 1000] [--rounds 15] [--repeat 3] [--quick]
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startScript, stop } from '../test/helpers/processes.ts';
@@ -86,6 +86,9 @@ const median = (values: readonly number[]) => {
 
 interface Row {
   workers: number;
+  /** CPU time of the coordinator's process (every thread) and of the fleet's, per measured round. */
+  coordinatorCpuMs: number;
+  fleetCpuMs: number;
   measured: number;
   roundMs: number;
   computeMs: number;
@@ -145,6 +148,7 @@ async function measure(workers: number): Promise<Row> {
   try {
     const port = Number((await coordinator.waitFor(/tessera coordinator on http:\/\/127\.0\.0\.1:(\d+)/))[1]);
     const rampMs = Math.min(5_000, workers * 10);
+    const cpu = new CpuSampler(coordinator.pid);
     const report: FleetReport = await runFleet({
       url: `ws://127.0.0.1:${port}/ws`,
       workers,
@@ -158,13 +162,17 @@ async function measure(workers: number): Promise<Row> {
       // The coordinator renders /metrics at every scrape (~10 ms with 512 workers' series): every 2 s, so measuring takes
       // less of what is measured; the RSS peak still shows within a round's second.
       sampleEveryMs: 2000,
-    });
+    }).finally(() => cpu.stop());
     const measured = measuredRounds(report.roundTimings, workers);
+    const window = measured.length > 0 ? { from: measured[0].timing.firstAssignAt, to: measured.at(-1)!.nextAt } : undefined;
+    const used = window ? cpu.between(window.from, window.to) : { coordinatorMs: NaN, fleetMs: NaN };
     const overheads = measured.map(({ timing, periodMs }) => (periodMs - timing.slowestComputeMs) / periodMs);
     const [baseline] = report.memory;
     const peak = Math.max(...report.memory.map((sample) => sample.rssBytes));
     return {
       workers,
+      coordinatorCpuMs: used.coordinatorMs / measured.length,
+      fleetCpuMs: used.fleetMs / measured.length,
       measured: measured.length,
       roundMs: median(measured.map(({ periodMs }) => periodMs)),
       computeMs: median(measured.map(({ timing }) => timing.slowestComputeMs)),
@@ -185,6 +193,50 @@ async function measure(workers: number): Promise<Row> {
   }
 }
 
+/**
+ * CPU time of the coordinator (from /proc/PID/stat: user and system, every
+ * thread, in clock ticks) and of this process (the fleet), sampled every
+ * 100 ms: what each used over the measured rounds, read off the samples
+ * nearest the window's ends. Unlike the wall-clock overhead it does not move
+ * with what the other process was doing, so small changes to either show.
+ */
+class CpuSampler {
+  private readonly samples: { at: number; coordinatorMs: number; fleetMs: number }[] = [];
+  private readonly timer: NodeJS.Timeout;
+  /** Linux's USER_HZ: /proc reports CPU times in these ticks (100 a second on every architecture Linux runs on). */
+  private static readonly TICK_MS = 10;
+
+  constructor(private readonly pid: number) {
+    this.sample();
+    this.timer = setInterval(() => this.sample(), 100);
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    this.sample();
+  }
+
+  /** CPU milliseconds each process used between `from` and `to` (performance.now() times). */
+  between(from: number, to: number): { coordinatorMs: number; fleetMs: number } {
+    const nearest = (at: number) => this.samples.reduce((best, sample) => (Math.abs(sample.at - at) < Math.abs(best.at - at) ? sample : best));
+    const [start, end] = [nearest(from), nearest(to)];
+    return { coordinatorMs: end.coordinatorMs - start.coordinatorMs, fleetMs: end.fleetMs - start.fleetMs };
+  }
+
+  private sample(): void {
+    let coordinatorMs = NaN;
+    try {
+      // Fields after the command's closing parenthesis: state is the 3rd field overall, utime the 14th and stime the 15th.
+      const fields = readFileSync(`/proc/${this.pid}/stat`, 'utf8').split(') ')[1].split(' ');
+      coordinatorMs = (Number(fields[11]) + Number(fields[12])) * CpuSampler.TICK_MS;
+    } catch {
+      // Not Linux, or the coordinator is gone: the figure is NaN.
+    }
+    const own = process.cpuUsage();
+    this.samples.push({ at: performance.now(), coordinatorMs, fleetMs: (own.user + own.system) / 1000 });
+  }
+}
+
 const machine = () =>
   `${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} cores, load ${loadavg()
     .map((load) => load.toFixed(2))
@@ -201,11 +253,19 @@ for (let pass = 1; pass <= repeat; pass++) {
     runs.get(workers)!.push(await measure(workers));
   }
 }
-/** Each size's median run by overhead (the lower middle of an even count), and every run's overhead in the order run. */
+/**
+ * Each size's median run by overhead (the lower middle of an even count), every run's overhead in the order run, and
+ * the median CPU per round of each process over the runs.
+ */
 const rows = fleetSizes.map((workers) => {
   const all = runs.get(workers)!;
   const sorted = [...all].sort((a, b) => a.overhead - b.overhead);
-  return { ...sorted[(sorted.length - 1) >> 1], runs: all.map((row) => `${(row.overhead * 100).toFixed(1)}%`).join(' ') };
+  return {
+    ...sorted[(sorted.length - 1) >> 1],
+    coordinatorCpuMs: median(all.map((row) => row.coordinatorCpuMs)),
+    fleetCpuMs: median(all.map((row) => row.fleetCpuMs)),
+    runs: all.map((row) => `${(row.overhead * 100).toFixed(1)}%`).join(' '),
+  };
 });
 console.log(
   `load after: ${loadavg()
@@ -230,6 +290,8 @@ printTable(
     'target',
     '',
     ...(repeat > 1 ? ['runs'] : []),
+    'coord CPU ms',
+    'fleet CPU ms',
     'update KB',
     'weights KB',
     'RSS/worker',
@@ -249,6 +311,8 @@ printTable(
     `< ${(target(row.workers) * 100).toFixed(0)}%`,
     row.overhead < target(row.workers) ? 'meets' : 'misses',
     ...(repeat > 1 ? [row.runs] : []),
+    row.coordinatorCpuMs.toFixed(0),
+    row.fleetCpuMs.toFixed(0),
     kb(row.updateBytes),
     kb(row.weightsBytes),
     `${kb(row.rssPerWorker)} KB`,
@@ -260,6 +324,7 @@ console.log(
     `the median over rounds${repeat > 1 ? ` (the median of ${repeat} runs; runs: each run's, in the order run)` : ''}; x ${reference.workers}w: overhead ms against the first row's; fan-out: first to last assignment of a round to arrive; ` +
     `start: first assignment to the last worker computing (assignments, weights fetches); close: the last update sent to the next round's first assignment ` +
     `(updates read and checked, the step, the next round opened); ` +
+    `coord and fleet CPU ms: CPU time per measured round of the coordinator's process (every thread) and of the fleet's (this process); ` +
     `update and weights KB: per worker and round (each worker fetches each version); RSS/worker: the coordinator's peak RSS over its idle RSS, per worker`,
 );
 const failed = [...runs.values()].flat().filter((row) => row.rejects > 0 || row.measured === 0);
