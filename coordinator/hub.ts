@@ -36,6 +36,12 @@ export interface HubEvents {
   refused: [code: ErrorCode, field: string | undefined, channel: WorkerChannel];
 }
 
+/** What an update of one job may weigh: its connection's message limit, and the tensor bytes each codec writes at most. */
+interface UpdateBounds {
+  frameBytes: number;
+  tensorBytes: ReadonlyMap<string, number>;
+}
+
 /**
  * The door every worker message comes through, whatever the transport:
  * decodes and validates it, names the culprit when it is bad, and hands good
@@ -51,10 +57,8 @@ export class Hub extends EventEmitter<HubEvents> implements ChannelHandler {
   private readonly guard: ConnectionGuard;
   /** Departed workers' sessions, oldest first, each with the timer that forgets it. */
   private readonly away = new Map<string, ReturnType<typeof setTimeout>>();
-  /** Each job's largest update in bytes, computed once. */
-  private readonly updateLimits = new WeakMap<JobRunner, number>();
-  /** Each job's bound on an update's tensor bytes, by codec, computed once (a walk over every tensor's shape: ~25 us an update). */
-  private readonly tensorBounds = new WeakMap<JobRunner, Map<string, number>>();
+  /** Each job's bounds on an update, computed once from its tensors' shapes (a walk over every shape: ~25 us, too much per update). */
+  private readonly updateBounds = new WeakMap<JobRunner, UpdateBounds>();
   private nextWorker = 0;
 
   constructor(private readonly options: HubOptions) {
@@ -160,24 +164,24 @@ export class Hub extends EventEmitter<HubEvents> implements ChannelHandler {
     this.away.clear();
   }
 
-  /** The largest update a worker of this job can send, by its tensors' shapes and the codecs: its connection's message limit. */
-  private updateLimitOf(runner: JobRunner): number {
-    let limit = this.updateLimits.get(runner);
-    if (limit === undefined) this.updateLimits.set(runner, (limit = updateFrameLimit(runner.job.shapes, this.limits.updateMarginBytes)));
-    return limit;
+  private boundsOf(runner: JobRunner): UpdateBounds {
+    let bounds = this.updateBounds.get(runner);
+    if (!bounds) {
+      const { shapes } = runner.job;
+      bounds = {
+        frameBytes: updateFrameLimit(shapes, this.limits.updateMarginBytes),
+        tensorBytes: new Map(listCodecs().map((codec) => [codec.id, codec.maxEncodedBytes(shapes)])),
+      };
+      this.updateBounds.set(runner, bounds);
+    }
+    return bounds;
   }
 
   /** Refuses an update whose tensors are larger than its codec can write for the job's shapes, before they are decoded. */
   private checkUpdateSize(runner: JobRunner, update: Update): void {
-    let bounds = this.tensorBounds.get(runner);
-    if (!bounds) this.tensorBounds.set(runner, (bounds = new Map()));
-    let bound = bounds.get(update.codec);
-    if (bound === undefined) {
-      const codec = listCodecs().find((candidate) => candidate.id === update.codec);
-      // An unknown codec is the job's to refuse, naming it.
-      if (!codec) return;
-      bounds.set(codec.id, (bound = codec.maxEncodedBytes(runner.job.shapes)));
-    }
+    const bound = this.boundsOf(runner).tensorBytes.get(update.codec);
+    // An unknown codec is the job's to refuse, naming it.
+    if (bound === undefined) return;
     if (update.tensors.byteLength > bound) {
       throw new TesseraError(
         ErrorCode.TooLarge,
@@ -335,7 +339,7 @@ export class Hub extends EventEmitter<HubEvents> implements ChannelHandler {
     this.sessions.set(session.id, session);
     this.byChannel.set(channel, session);
     identity.bind(session, admitted);
-    this.guard.welcome(channel, this.updateLimitOf(runner), now);
+    this.guard.welcome(channel, this.boundsOf(runner).frameBytes, now);
     const { config } = runner.job;
     channel.send({
       type: 'welcome',
