@@ -116,6 +116,8 @@ export class JobLease {
   private suspendedAt = 0;
   private lostError: TesseraError | undefined;
   private renewTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The renewal in flight, if any: release waits for it (it never rejects). */
+  private renewal: Promise<void> | undefined;
   private deadlineTimer: ReturnType<typeof setTimeout> | undefined;
   private giveUpTimer: ReturnType<typeof setTimeout> | undefined;
   /** Those waiting in whenHeld for a renewal to land (or the loss). */
@@ -220,6 +222,9 @@ export class JobLease {
     const wasHeld = this.held;
     this.stop();
     if (!wasHeld) return;
+    // A renewal in flight may land before the delete: the delete then goes on the revision it wrote, not the one before
+    // (on that one it would be refused, and the lease would stay ours for a TTL with nobody renewing it).
+    await this.renewal;
     // On the revision last written: a lease someone else took meanwhile is theirs to keep.
     await this.kv.delete(LEASE_KEY, { previousSeq: this.revision }).catch(() => undefined);
     this.revision = 0;
@@ -272,7 +277,7 @@ export class JobLease {
 
   private scheduleRenewal(delayMs: number): void {
     clearTimeout(this.renewTimer);
-    this.renewTimer = setTimeout(() => void this.renew(), Math.max(0, delayMs));
+    this.renewTimer = setTimeout(() => void (this.renewal = this.renew()), Math.max(0, delayMs));
   }
 
   private async renew(): Promise<void> {
@@ -283,8 +288,10 @@ export class JobLease {
       const ack = await this.js.publish(`$KV.${bucket}.${LEASE_KEY}`, encoder.encode(this.holder), {
         expect: { streamName: `KV_${bucket}`, lastSequence: this.revision },
       });
-      if (this.lostError || this.stopped) return;
+      if (this.lostError) return;
+      // Kept once stopped too: release deletes on the revision last written.
       this.revision = ack.seq;
+      if (this.stopped) return;
       this.confirmed(sentAt);
     } catch (error) {
       if (this.lostError || this.stopped) return;
