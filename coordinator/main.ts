@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { selectNodeBackend } from '../runtime/node/backend.ts';
 import { usableCores } from '../runtime/node/cores.ts';
+import { setServerHeapGrowth } from '../runtime/node/heap.ts';
 import { threadsPerWorker } from '../runtime/node/wasm-threads.ts';
 import { NATS_CLI_OPTIONS, NATS_CLI_USAGE, natsSettingsFrom, natsValues } from '../runtime/node/nats.ts';
 import { TesseraError } from '../shared/protocol/errors.ts';
@@ -186,6 +187,8 @@ if (stores.kind === 'nats') {
     process.exit(error.code === 'INVALID_CONFIG' ? 2 : 1);
   }
 }
+// Before the job's first round: the collector's schedule for a process of many large socket reads (runtime/node/heap.ts).
+setServerHeapGrowth();
 const coordinator = await startCoordinator({
   port: Number(values.port),
   host: values.host,
