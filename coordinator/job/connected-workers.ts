@@ -7,6 +7,9 @@ import type { Job } from './job.ts';
 import type { PublishedWeights } from './published-weights.ts';
 import type { AcceptedUpdate, Assignment, OpenRound } from './round.ts';
 
+/** What answering an update needs of it. */
+type Answering = Pick<Update, 'round' | 'timing'>;
+
 /**
  * The workers connected to one job, as the job sees them: each session's
  * trust follows the verifier, a worker back mid-round gets its assignment
@@ -99,15 +102,18 @@ export class ConnectedWorkers {
     } catch (error) {
       return this.refuse(session, update, error);
     }
-    if (accepted instanceof Promise)
+    if (accepted instanceof Promise) {
+      // What the answer needs, not `update`, whose tensors (a view of the socket's buffer) the wait must not keep alive.
+      const answering: Answering = { round: update.round, timing: update.timing };
       return accepted.then(
-        (done) => this.acknowledge(session, update, done),
-        (error: unknown) => this.refuse(session, update, error),
+        (done) => this.acknowledge(session, answering, done),
+        (error: unknown) => this.refuse(session, answering, error),
       );
+    }
     return this.acknowledge(session, update, accepted);
   }
 
-  private acknowledge(session: WorkerSession, update: Update, accepted: AcceptedUpdate): undefined {
+  private acknowledge(session: WorkerSession, update: Answering, accepted: AcceptedUpdate): undefined {
     session.updatesAccepted += 1;
     session.samplesContributed += accepted.samples;
     session.bytesReceived += accepted.bytes;
@@ -117,7 +123,7 @@ export class ConnectedWorkers {
     return undefined;
   }
 
-  private refuse(session: WorkerSession, update: Update, error: unknown): TesseraError {
+  private refuse(session: WorkerSession, update: Answering, error: unknown): TesseraError {
     const failure = error instanceof TesseraError ? error : new TesseraError(ErrorCode.Internal, String(error), { cause: error });
     session.updatesRejected += 1;
     this.verifier.refused(session.id, failure.code);

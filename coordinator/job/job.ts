@@ -134,14 +134,14 @@ export class Job {
       if (round!.fold && !inVerificationPair(round!, workerId)) foldUpdate(round!.fold, accepted);
       return accepted;
     } catch (error) {
-      throw this.refused(round, workerId, update, error);
+      throw this.refused(round, workerId, update.round, error);
     }
   }
 
   /** Counts a refused update of the open round as its worker's failure there; returns the error. */
-  private refused(round: OpenRound | undefined, workerId: string, update: Update, error: unknown): unknown {
+  private refused(round: OpenRound | undefined, workerId: string, updateRound: number, error: unknown): unknown {
     // A duplicate of an update still being checked is refused without failing the one being checked.
-    if (round && round.assignments.has(workerId) && !round.updates.has(workerId) && !round.pending?.has(workerId) && update.round === round.round) {
+    if (round && round.assignments.has(workerId) && !round.updates.has(workerId) && !round.pending?.has(workerId) && updateRound === round.round) {
       const failure = error instanceof TesseraError ? error : new TesseraError(ErrorCode.Internal, String(error));
       round.failures.set(workerId, { workerId, code: failure.code, message: failure.message });
     }
@@ -165,12 +165,16 @@ export class Job {
     const thread = (fold.thread ??= { workers: new Set(), merged: false });
     const pending = (round.pending ??= new Map());
     this.foldThread ??= new FoldThread();
+    // Built before the thread answers, so that the callbacks below hold this record and the round's number rather than
+    // `update`: its tensors are a view of the socket's buffer, and through a burst of updates hundreds of those buffers
+    // waited for the thread's answers long enough to be promoted, each round, into the old generation.
+    const accepted = acceptedUpdate(workerId, update, assignment, now, update.samples);
+    const updateRound = update.round;
     const checked = this.foldThread
       .check(round.round, () => this.foldOpen(round, fold), workerId, update.codec, update.tensors)
       .then(
         () => {
           pending.delete(workerId);
-          const accepted = acceptedUpdate(workerId, update, assignment, now, update.samples);
           round.updates.set(workerId, accepted);
           fold.folded.add(workerId);
           thread.workers.add(workerId);
@@ -178,7 +182,7 @@ export class Job {
         },
         (error: unknown) => {
           pending.delete(workerId);
-          throw this.refused(round, workerId, update, error);
+          throw this.refused(round, workerId, updateRound, error);
         },
       );
     pending.set(workerId, checked);
