@@ -1,12 +1,13 @@
 import { setFlagsFromString } from 'node:v8';
 
 /** The old generation may grow to this much over what survived the last full collection: V8's --heap-growing-percent. */
-export const SERVER_HEAP_GROWTH_PERCENT = 100;
+const SERVER_HEAP_GROWTH_PERCENT = 100;
 
 /**
- * Sets V8's heap growth for a process that takes many large messages over
- * its sockets (the coordinator, an aggregator): the old generation may grow
- * to twice what survived a full collection before the next one starts.
+ * Sets V8's heap growth for the coordinator, a process that takes many large
+ * messages over its sockets: the old generation may grow to twice what
+ * survived a full collection before the next one starts. (An aggregator takes
+ * the same kind of traffic; it was not measured, so it does not call this.)
  *
  * Why: V8 picks the growth from how fast the old generation grew, and a
  * coordinator's hardly grows (65 MB live at 512 workers; its churn is socket
