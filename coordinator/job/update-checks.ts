@@ -1,6 +1,6 @@
 import { findNonFinite, normOfSquares, squaredNorms } from '../../shared/aggregate/norms.ts';
 import { getCodec } from '../../shared/codec/index.ts';
-import { tensorsToArrays } from '../../shared/codec/named.ts';
+import { decodeArrays } from '../../shared/codec/named.ts';
 import { ErrorCode, TesseraError } from '../../shared/protocol/errors.ts';
 import type { NamedArrays } from '../../shared/codec/types.ts';
 import type { Update } from '../../shared/protocol/messages.ts';
@@ -65,7 +65,7 @@ export interface CheckedTensors {
  * which decodes every update `into` the same arrays (TensorCodec.decode).
  */
 export function checkTensors(rules: Pick<ContentRules, 'shapes' | 'maxGradNorm'>, codec: string, bytes: Uint8Array, into?: NamedArrays): CheckedTensors {
-  const grads = tensorsToArrays(getCodec(codec).decode(bytes, into), rules.shapes);
+  const grads = decodeArrays(getCodec(codec), bytes, rules.shapes, 'tensors', into);
   // One pass over the values: the sums of squares give the norm, and a non-finite sum says a value is NaN or infinite.
   const squares = squaredNorms(grads);
   const norm = normOfSquares(squares);

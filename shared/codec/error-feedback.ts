@@ -1,5 +1,5 @@
 import { l2Norm } from '../aggregate/norms.ts';
-import { arraysToTensors, tensorsToArrays } from './named.ts';
+import { arraysToTensors, decodeArrays } from './named.ts';
 import type { BoundGrowth, NamedArrays, TensorCodec } from './types.ts';
 
 /**
@@ -72,7 +72,7 @@ export function encodeWithFeedback(codec: TensorCodec, grads: NamedArrays, resid
     sent[name] = values;
   }
   const bytes = codec.encode(arraysToTensors(sent, shapes)).slice();
-  const decoded = tensorsToArrays(codec.decode(bytes), shapes);
+  const decoded = decodeArrays(codec, bytes, shapes);
   // What was sent is not needed once encoded: each array becomes its residual in place.
   for (const [name, residual] of Object.entries(sent)) {
     const got = decoded[name];

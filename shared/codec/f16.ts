@@ -64,7 +64,7 @@ export function f16ErrorBound(original: Float32Array): Float32Array {
   return bound;
 }
 
-const f16Data: DataCodec = {
+export const f16Data: DataCodec = {
   encode(tensor) {
     if (tensor.dtype !== 'float32') return losslessData.encode(tensor);
     const src = tensor.data as Float32Array;

@@ -41,7 +41,7 @@ export function int8ErrorBound(original: Float32Array): Float32Array {
 }
 
 // Layout of a float32 tensor: [blocks × float32 scale, little-endian][count × int8].
-const int8Data: DataCodec = {
+export const int8Data: DataCodec = {
   encode(tensor) {
     if (tensor.dtype !== 'float32') return losslessData.encode(tensor);
     const src = tensor.data as Float32Array;

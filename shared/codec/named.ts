@@ -1,5 +1,5 @@
 import { ErrorCode, TesseraError } from '../protocol/errors.ts';
-import type { NamedArrays, NamedTensors } from './types.ts';
+import type { NamedArrays, NamedTensors, TensorCodec } from './types.ts';
 
 /** Float32 arrays with their shapes, as tensors a codec can encode. */
 export function arraysToTensors(arrays: NamedArrays, shapes: Record<string, number[]>): NamedTensors {
@@ -12,7 +12,7 @@ export function arraysToTensors(arrays: NamedArrays, shapes: Record<string, numb
  * Checks decoded tensors against the expected names and shapes (all float32)
  * and returns their data. The error names the tensor at fault.
  */
-export function tensorsToArrays(tensors: NamedTensors, shapes: Record<string, number[]>, field = 'tensors'): NamedArrays {
+export function tensorsToArrays(tensors: NamedTensors, shapes: Readonly<Record<string, readonly number[]>>, field = 'tensors'): NamedArrays {
   const arrays: NamedArrays = {};
   for (const name of Object.keys(tensors)) {
     if (!(name in shapes)) throw new TesseraError(ErrorCode.TensorMismatch, 'a tensor the model does not have', { field: `${field}.${name}` });
@@ -29,6 +29,21 @@ export function tensorsToArrays(tensors: NamedTensors, shapes: Record<string, nu
     arrays[name] = tensor.data as Float32Array;
   }
   return arrays;
+}
+
+/**
+ * Decodes `bytes` in `codec` to float32 arrays of exactly `shapes` (into
+ * `into`'s arrays, see TensorCodec.decode): the codec's own fast path when it
+ * has one, else decode and tensorsToArrays. The error names the tensor at fault.
+ */
+export function decodeArrays(
+  codec: TensorCodec,
+  bytes: Uint8Array,
+  shapes: Readonly<Record<string, readonly number[]>>,
+  field = 'tensors',
+  into?: NamedArrays,
+): NamedArrays {
+  return codec.decodeArrays ? codec.decodeArrays(bytes, shapes, field, into) : tensorsToArrays(codec.decode(bytes, into), shapes, field);
 }
 
 /** SHA-256 of the bytes, hex: the content address of a weights version (Web Crypto exists in Node 20 and browsers). */

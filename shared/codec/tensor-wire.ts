@@ -2,6 +2,8 @@ import { ErrorCode, TesseraError, describe, invalid } from '../protocol/errors.t
 import type { BoundGrowth, DType, HostTensor, NamedArrays, NamedTensors, TensorCodec, TensorData } from './types.ts';
 import { alignedCopy, bytesOf, pack, type TypedArrayClass } from './packr.ts';
 import { decodeUntrusted, type DecodeBudget } from './untrusted.ts';
+import { expectedWire, readExpected, type ExpectedWire } from './expected-wire.ts';
+import { tensorsToArrays } from './named.ts';
 
 /**
  * The wire form of named tensors: a list, because msgpack maps lose nothing
@@ -254,11 +256,19 @@ export function wireCodec(
   errorBound?: (original: Float32Array) => Float32Array,
   boundGrowth?: BoundGrowth,
 ): TensorCodec {
+  const decode = (bytes: Uint8Array, into?: NamedArrays) => fromWire(decodeUntrusted(bytes, TENSOR_DECODE_BUDGET), id, dataCodec, into);
+  // The expected form of each set of shapes a receiver decodes (a job's, usually one object for its life).
+  const expected = new WeakMap<object, ExpectedWire>();
   const codec: TensorCodec = {
     id,
     lossless,
     encode: (tensors) => pack(toWire(id, tensors, dataCodec)),
-    decode: (bytes, into) => fromWire(decodeUntrusted(bytes, TENSOR_DECODE_BUDGET), id, dataCodec, into),
+    decode,
+    decodeArrays(bytes, shapes, field, into) {
+      let form = expected.get(shapes);
+      if (!form) expected.set(shapes, (form = expectedWire(id, shapes, TENSOR_DECODE_BUDGET)));
+      return readExpected(bytes, form, dataCodec, into) ?? tensorsToArrays(decode(bytes, into), shapes, field);
+    },
     maxEncodedBytes: (shapes) => maxWireBytes(id, shapes, dataCodec),
   };
   if (errorBound) codec.errorBound = errorBound;

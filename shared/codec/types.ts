@@ -43,6 +43,12 @@ export interface TensorCodec {
    */
   decode(bytes: Uint8Array, into?: NamedArrays): NamedTensors;
   /**
+   * Optional, for speed: float32 tensors of exactly `shapes`, as
+   * tensorsToArrays(decode(bytes, into), shapes, field) returns them, with
+   * the same errors (shared/codec/named.ts decodeArrays calls one or the other).
+   */
+  decodeArrays?(bytes: Uint8Array, shapes: Readonly<Record<string, readonly number[]>>, field: string, into?: NamedArrays): NamedArrays;
+  /**
    * The most bytes encode() writes for float32 tensors of these shapes: the
    * coordinator refuses a larger update before decoding it.
    */

@@ -1,5 +1,5 @@
 import { getCodec } from '../codec/index.ts';
-import { arraysToTensors, tensorsToArrays } from '../codec/named.ts';
+import { arraysToTensors, decodeArrays } from '../codec/named.ts';
 import { pack, unpack } from '../codec/packr.ts';
 import type { NamedArrays } from '../codec/types.ts';
 import type { Batch, DataShape, Trainer } from '../models/types.ts';
@@ -299,7 +299,7 @@ export class WorkerClient {
     this.weightWaiters.delete(message.hash);
     if (!this.welcome || (!waiter && this.weights.has(message.hash))) return;
     try {
-      const weights = tensorsToArrays(getCodec(message.codec).decode(message.tensors), await this.shapes(), 'weights');
+      const weights = decodeArrays(getCodec(message.codec), message.tensors, await this.shapes(), 'weights');
       this.cacheWeights(message.hash, weights);
       waiter?.resolve(weights);
     } catch (error) {
