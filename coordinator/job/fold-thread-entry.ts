@@ -5,6 +5,7 @@ import { ErrorCode, isTesseraError } from '../../shared/protocol/errors.ts';
 import type { FoldReply, FoldRequest } from './fold-protocol.ts';
 import { foldUpdate, openFold, type RoundFold } from './round-fold.ts';
 import { checkTensors } from './update-checks.ts';
+import { SimdArena, simdArena } from '../../shared/aggregate/simd.ts';
 
 /*
  * The fold thread: decodes each update's tensors, checks them (finite, norm
@@ -19,18 +20,24 @@ if (!port) throw new Error('coordinator/job/fold-thread-entry.ts runs in a worke
 
 let open: { round: number; fold: RoundFold; rules: { shapes: Record<string, number[]>; maxGradNorm: number }; scratch: NamedArrays } | undefined;
 
+/** The WebAssembly SIMD memory the round's scratch and sums live in (undefined without SIMD: plain arrays then). */
+const arena = simdArena();
+
 /**
  * Where a round's updates are decoded: one array per tensor of the model,
- * views of one buffer, reused from update to update (a fold reads an update's
- * values once; the means copy an update they hold). Allocating each update's
- * tensors afresh took most of the thread's time with hundreds of workers.
+ * reused from update to update (a fold reads an update's values once; the
+ * means copy an update they hold). Allocating each update's tensors afresh
+ * took most of the thread's time with hundreds of workers. With the means'
+ * sums, in the arena: the sums of squares and the scaled adds run there.
  */
 function scratchFor(shapes: Record<string, number[]>): NamedArrays {
-  const buffer = new ArrayBuffer(4 * Object.values(shapes).reduce((total, shape) => total + elementCount(shape), 0));
+  const lengths = Object.values(shapes).map(elementCount);
+  arena?.reserve(SimdArena.bytesFor(lengths, lengths));
+  const buffer = arena ? undefined : new ArrayBuffer(4 * lengths.reduce((total, length) => total + length, 0));
   let offset = 0;
   const arrays: NamedArrays = {};
   for (const [name, shape] of Object.entries(shapes)) {
-    arrays[name] = new Float32Array(buffer, offset, elementCount(shape));
+    arrays[name] = arena ? arena.float32(elementCount(shape)) : new Float32Array(buffer!, offset, elementCount(shape));
     offset += arrays[name].byteLength;
   }
   return arrays;
@@ -44,8 +51,9 @@ port.on('message', (request: FoldRequest) => {
   switch (request.type) {
     case 'open': {
       const { round, shapes, networkOf, assigned, options, maxGradNorm } = request;
-      const fold = openFold(shapes, (name) => networkOf[name], new Map(assigned), options, new Map());
-      open = { round, fold, rules: { shapes, maxGradNorm }, scratch: scratchFor(shapes) };
+      const scratch = scratchFor(shapes);
+      const fold = openFold(shapes, (name) => networkOf[name], new Map(assigned), options, new Map(), arena && ((length) => arena.float64(length)));
+      open = { round, fold, rules: { shapes, maxGradNorm }, scratch };
       return;
     }
     case 'check': {
@@ -76,7 +84,14 @@ port.on('message', (request: FoldRequest) => {
       }
       const { fold } = open;
       open = undefined;
-      const states = Object.fromEntries(Object.entries(fold.means).map(([network, mean]) => [network, mean.state()]));
+      // Sums in the arena are copied out: a WebAssembly memory cannot be moved to another thread.
+      const states = Object.fromEntries(
+        Object.entries(fold.means).map(([network, mean]) => {
+          const state = mean.state();
+          const sums = arena ? Object.fromEntries(Object.entries(state.sums).map(([name, sum]) => [name, sum.slice()])) : state.sums;
+          return [network, { ...state, sums }];
+        }),
+      );
       const held = Object.fromEntries(Object.entries(fold.means).map(([network, mean]) => [network, mean.takeHeld()]));
       // The sums and the held tensors move back rather than being copied: this fold is done with them.
       const transfer = [

@@ -65,6 +65,8 @@ export function openFold(
   assigned: ReadonlyMap<string, number>,
   options: { maxShare: number; clipNorm: number; tau: Record<string, number> },
   owners: Map<string, string>,
+  /** Where the means keep their sums (StreamingMean's `allocate`). */
+  allocate?: (length: number) => Float64Array,
 ): RoundFold {
   const namesOf = new Map<string, string[]>();
   for (const name of Object.keys(shapes)) namesOf.set(networkOf(name), [...(namesOf.get(networkOf(name)) ?? []), name]);
@@ -72,12 +74,17 @@ export function openFold(
   for (const [network, names] of namesOf) {
     const lengths = Object.fromEntries(names.map((name) => [name, shapes[name].reduce((a, b) => a * b, 1)]));
     // hold: an update beyond the last round's radius waits for its own round's τ (streaming-mean.ts).
-    means[network] = new StreamingMean(lengths, assigned, {
-      maxShare: options.maxShare,
-      clipNorm: options.clipNorm,
-      tau: options.tau[network] ?? 0,
-      hold: true,
-    });
+    means[network] = new StreamingMean(
+      lengths,
+      assigned,
+      {
+        maxShare: options.maxShare,
+        clipNorm: options.clipNorm,
+        tau: options.tau[network] ?? 0,
+        hold: true,
+      },
+      allocate,
+    );
   }
   return { owners, namesOf, means, partials: new Set(), folded: new Set(), outliers: [] };
 }

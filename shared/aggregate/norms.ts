@@ -1,3 +1,4 @@
+import { madeArena } from './simd.ts';
 import type { NamedArrays } from '../codec/types.ts';
 
 /** The first tensor holding NaN or Infinity, and where, or undefined when all are finite. */
@@ -45,8 +46,13 @@ export function globalNorm(tensors: NamedArrays): number {
 // The loops below are functions of their own so V8 optimises each as a whole (inside the callers' loops they ran
 // several times slower, through on-stack replacement).
 
-/** Four partial sums: one chain of additions waits on each add's latency, four overlap (~2x on 22k values). */
+/**
+ * Four partial sums: one chain of additions waits on each add's latency, four overlap (~2x on 22k values).
+ * Values in this thread's SimdArena go to its kernel, which sums the same way two lanes at a time.
+ */
 function sumOfSquares(values: Float32Array): number {
+  const arena = madeArena();
+  if (arena?.holds(values)) return arena.sumOfSquares(values);
   const length = values.length;
   let a = 0;
   let b = 0;

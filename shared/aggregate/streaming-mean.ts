@@ -77,8 +77,10 @@ export class StreamingMean {
     lengths: Readonly<Record<string, number>>,
     assigned: ReadonlyMap<string, number>,
     options: { maxShare: number; clipNorm: number; tau: number; hold?: boolean },
+    /** Where the sums live: fresh arrays by default; the fold thread's are in its SimdArena (zeroed). */
+    allocate: (length: number) => Float64Array = (length) => new Float64Array(length),
   ) {
-    this.sums = Object.fromEntries(Object.entries(lengths).map(([name, length]) => [name, new Float64Array(length)]));
+    this.sums = Object.fromEntries(Object.entries(lengths).map(([name, length]) => [name, allocate(length)]));
     const keys = [...assigned.keys()];
     const shares = cappedShares(
       keys.map((key) => assigned.get(key)!),

