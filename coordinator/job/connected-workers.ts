@@ -20,6 +20,14 @@ export class ConnectedWorkers {
   private readonly sessions = new Map<string, WorkerSession>();
   /** The last round's ack, packed once for every worker it answers (a round's acks are the same bytes). */
   private ack: Ack | undefined;
+  /**
+   * The rounds of the updates the fold thread accepted, by worker, not
+   * acknowledged yet: the round's close sends each worker's with its next
+   * assignment (`acknowledges`), and flushAcks sends the others alone. At 512
+   * workers an ack message each, read by every worker in the round's last
+   * milliseconds, cost about a point of the round (docs/performance.md).
+   */
+  private readonly heldAcks = new Map<string, number>();
 
   constructor(
     private readonly job: Job,
@@ -71,20 +79,33 @@ export class ConnectedWorkers {
   private send(session: WorkerSession, assignment: Assignment, weights: PublishedWeights | undefined): void {
     const channel = session.channel;
     if (!channel) return;
+    const held = this.heldAcks.get(session.id);
+    this.heldAcks.delete(session.id);
     const send = () => {
       if (weights?.hash === assignment.message.weightsHash && !channel.broadcastsWeights && session.weightsSent !== weights.hash) {
         channel.send(weights.message);
         session.weightsSent = weights.hash;
         this.pushed(weights.bytes.byteLength, channel.transport);
       }
-      channel.send(assignment.message);
+      channel.send(held === undefined ? assignment.message : { ...assignment.message, acknowledges: held });
     };
     if (channel.batch) channel.batch(send);
     else send();
   }
 
+  /** Sends the acks held back that no assignment took along (the round closed, and the worker has no work in the next). */
+  flushAcks(): void {
+    for (const [workerId, round] of this.heldAcks) this.sessions.get(workerId)?.channel?.send(this.ackOf(round));
+    this.heldAcks.clear();
+  }
+
+  private ackOf(round: number): Ack {
+    return this.ack?.round === round ? this.ack : (this.ack = packOnce<Ack>({ type: 'ack', round }));
+  }
+
   /** A worker left; false if it was not here. */
   remove(workerId: string): boolean {
+    this.heldAcks.delete(workerId);
     if (!this.sessions.delete(workerId)) return false;
     this.verifier.forget(workerId);
     return true;
@@ -106,20 +127,21 @@ export class ConnectedWorkers {
       // What the answer needs, not `update`, whose tensors (a view of the socket's buffer) the wait must not keep alive.
       const answering: Answering = { round: update.round, timing: update.timing };
       return accepted.then(
-        (done) => this.acknowledge(session, answering, done),
+        (done) => this.acknowledge(session, answering, done, true),
         (error: unknown) => this.refuse(session, answering, error),
       );
     }
     return this.acknowledge(session, update, accepted);
   }
 
-  private acknowledge(session: WorkerSession, update: Answering, accepted: AcceptedUpdate): undefined {
+  /** `hold`: the ack waits for the round's close (heldAcks); else it goes now. */
+  private acknowledge(session: WorkerSession, update: Answering, accepted: AcceptedUpdate, hold = false): undefined {
     session.updatesAccepted += 1;
     session.samplesContributed += accepted.samples;
     session.bytesReceived += accepted.bytes;
     recordSpeed(session, accepted.samples, accepted.finishMs, accepted);
-    const ack = this.ack?.round === update.round ? this.ack : (this.ack = packOnce<Ack>({ type: 'ack', round: update.round }));
-    session.channel?.send(ack);
+    if (hold) this.heldAcks.set(session.id, update.round);
+    else session.channel?.send(this.ackOf(update.round));
     return undefined;
   }
 

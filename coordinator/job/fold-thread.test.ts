@@ -144,6 +144,14 @@ describe('the fold thread', () => {
   });
 });
 
+/** Two workers said hello to `hub`; `send` delivers a message from one of them. */
+function twoWorkers(hub: ReturnType<typeof testHub>['hub']) {
+  const send = (channel: FakeChannel, message: unknown) => hub.onMessage(channel, pack(message).slice());
+  const channels = [new FakeChannel(), new FakeChannel()];
+  for (const channel of channels) send(channel, { type: 'hello', protocol: PROTOCOL_VERSION, kind: 'node', backend: 'wasm', device: 'test' });
+  return { send, channels };
+}
+
 describe('a runner whose rounds fold in the thread', () => {
   let dir: string | undefined;
   afterEach(() => {
@@ -154,9 +162,7 @@ describe('a runner whose rounds fold in the thread', () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tessera-fold-thread-'));
     const { hub, runner } = testHub(dir, {}, { foldThreadFrom: 2, minWorkers: 2 });
     try {
-      const send = (channel: FakeChannel, message: unknown) => hub.onMessage(channel, pack(message).slice());
-      const channels = [new FakeChannel(), new FakeChannel()];
-      for (const channel of channels) send(channel, { type: 'hello', protocol: PROTOCOL_VERSION, kind: 'node', backend: 'wasm', device: 'test' });
+      const { send, channels } = twoWorkers(hub);
       const nan = getCodec('f32')
         .encode(arraysToTensors({ g_w: new Float32Array(6).fill(NaN), d_w: new Float32Array(4) }, hubShapes))
         .slice();
@@ -176,9 +182,56 @@ describe('a runner whose rounds fold in the thread', () => {
             field: 'tensors.g_w',
           });
         } else expect({ played, failures: runner.lastRound!.failures }).toEqual({ played, failures: [] });
-        expect(channels[0].sent.find((message) => message.type === 'ack' && message.round === round)).toBeDefined();
+        // Answered alone (the first round, on the event loop) or with the next assignment (the thread's rounds).
+        const answered = (message: (typeof channels)[0]['sent'][number]) =>
+          (message.type === 'ack' && message.round === round) || (message.type === 'assign' && message.acknowledges === round);
+        expect(channels[0].sent.some(answered)).toBe(true);
       }
       expect(runner.job.state.version).toBe(4);
+    } finally {
+      hub.dispose();
+      await runner.shutdown();
+      runner.dispose();
+    }
+  });
+
+  it('answers a folded round’s updates when it closes: with the next assignment, or alone when there is none', async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tessera-fold-thread-'));
+    const { hub, runner } = testHub(dir, {}, { foldThreadFrom: 2, minWorkers: 2 });
+    try {
+      const { send, channels } = twoWorkers(hub);
+      const assignsOf = (round: number) => channels.map((channel) => channel.assigns().find((assign: Assign) => assign.round === round)!);
+      const acksOf = (channel: FakeChannel, round: number) => channel.sent.filter((message) => message.type === 'ack' && message.round === round);
+      // The first round folds on the event loop (no clip radius yet), and answers each update at once.
+      await vi.waitFor(() => expect(runner.job.current?.assignments.size).toBe(2), { timeout: 20_000 });
+      const first = runner.job.current!.round;
+      assignsOf(first).forEach((assign, k) => send(channels[k], updateFor(assign)));
+      await vi.waitFor(() => expect(runner.job.current?.round).toBe(first + 1), { timeout: 20_000 });
+      for (const channel of channels) expect(acksOf(channel, first)).toHaveLength(1);
+      expect(assignsOf(first + 1).map((assign) => assign.acknowledges)).toEqual([undefined, undefined]);
+
+      // The second folds in the thread: an update it accepted is not answered while the round is open...
+      const second = first + 1;
+      send(channels[0], updateFor(assignsOf(second)[0]));
+      await vi.waitFor(() => expect(runner.job.current?.updates.has(runner.workers[0].id)).toBe(true), { timeout: 20_000 });
+      expect(runner.job.foldsOffThread).toBe(true);
+      expect(acksOf(channels[0], second)).toEqual([]);
+      send(channels[1], updateFor(assignsOf(second)[1]));
+      // ...and the next assignment carries its ack, right after the weights of the new version, with no ack alone.
+      await vi.waitFor(() => expect(runner.job.current?.round).toBe(second + 1), { timeout: 20_000 });
+      for (const channel of channels) {
+        expect(acksOf(channel, second)).toEqual([]);
+        expect(channel.last()).toMatchObject({ type: 'assign', round: second + 1, acknowledges: second });
+      }
+
+      // A round after which no assignment goes out (a worker left: the job waits for two): its ack goes alone.
+      const third = second + 1;
+      send(channels[0], updateFor(assignsOf(third)[0]));
+      await vi.waitFor(() => expect(runner.job.current?.updates.has(runner.workers[0].id)).toBe(true), { timeout: 20_000 });
+      hub.onClose(channels[1], 'test');
+      await vi.waitFor(() => expect(runner.lastRound?.round).toBe(third), { timeout: 20_000 });
+      expect(runner.job.current).toBeUndefined();
+      expect(channels[0].last()).toEqual({ type: 'ack', round: third });
     } finally {
       hub.dispose();
       await runner.shutdown();

@@ -219,6 +219,16 @@ export class JobRunner extends EventEmitter<RunnerEvents> {
   }
 
   private closed(round: OpenRound): void {
+    try {
+      this.closeAndGoOn(round);
+    } finally {
+      // The acks the round held back that no next assignment took along.
+      this.sessions.flushAcks();
+    }
+  }
+
+  /** Records the closed round and steps; opens the next round unless the job stops, pauses or is done. */
+  private closeAndGoOn(round: OpenRound): void {
     const { excluded, verdicts } = this.verifier.exclusions(round);
     const summary = this.job.closeRound(this.clock(), excluded);
     this.verifier.observe(summary);

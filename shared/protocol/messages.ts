@@ -8,9 +8,11 @@ import { message, messageParser, object, type MessageOf } from './message-schema
  * another version is refused (PROTOCOL_MISMATCH) rather than misreading. 2: the
  * welcome names the job's dataset (shape, classes, a folder dataset's shard
  * hashes), which a version-1 worker would ignore and train on MNIST instead;
- * heartbeat and leave refuse unknown keys.
+ * heartbeat and leave refuse unknown keys. 3: an assignment may carry the ack
+ * of the worker's last update (`acknowledges`), which a version-2 worker would
+ * never see.
  */
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 
 /** Upper bounds at the door, so a hostile peer cannot make the coordinator allocate without limit. */
 export const LIMITS = {
@@ -180,6 +182,13 @@ const assign = message(
     errorFeedback: optional(trusted<boolean>()),
     /** Milliseconds the worker has before the round closes without it. */
     deadlineMs: trusted<number>(),
+    /**
+     * The round of this worker's update that was accepted, when its ack rides
+     * on this assignment instead of coming alone: a round the coordinator
+     * folds in its fold thread (training.foldThreadFrom workers or more)
+     * answers its updates when it closes, with each worker's next assignment.
+     */
+    acknowledges: optional(int()),
     /**
      * Local-update mode: take this many inner optimizer steps over parts of the
      * batch and send the weight delta (start minus end) instead of a gradient.

@@ -5,7 +5,7 @@ import { pack, unpack } from '../codec/packr.ts';
 import { ErrorCode } from '../protocol/errors.ts';
 import type { Assign, Update, Welcome } from '../protocol/messages.ts';
 import type { WorkerTransportEvents, WorkerTransportFactory } from '../transport/worker.ts';
-import { WorkerClient } from './client.ts';
+import { WorkerClient, type WorkerEvent } from './client.ts';
 import type { StepCompute } from './compute.ts';
 
 /**
@@ -79,32 +79,39 @@ const ASSIGN: Assign = {
   errorFeedback: true,
 };
 
+/** A client of a scripted coordinator, welcomed and holding the weights `h`; `onEvent` sees its events. */
+async function welcomed(onEvent?: (event: WorkerEvent) => void) {
+  const coordinator = scriptedCoordinator();
+  const client = new WorkerClient({
+    kind: 'node',
+    backend: 'cpu',
+    device: 'test',
+    transport: coordinator.factory,
+    compute,
+    loadBatch: () => ({ count: 1, images: new Float32Array(784), labels: new Int32Array(1) }) as never,
+    ...(onEvent ? { onEvent } : {}),
+  });
+  client.start();
+  await new Promise((resolve) => setTimeout(resolve, 5));
+  coordinator.deliver(WELCOME);
+  coordinator.deliver({
+    type: 'weights',
+    hash: 'h',
+    version: 0,
+    codec: 'f32',
+    tensors: getCodec('f32')
+      .encode(arraysToTensors({ w: new Float32Array(256) }, shapes))
+      .slice(),
+  });
+  return { coordinator, client };
+}
+
 describe('WorkerClient with error feedback', () => {
   it(
     'carries the residual after an ack, starts over after a welcome, and sends the gradient alone when the assignment says so',
     { timeout: 5000 },
     async () => {
-      const coordinator = scriptedCoordinator();
-      const client = new WorkerClient({
-        kind: 'node',
-        backend: 'cpu',
-        device: 'test',
-        transport: coordinator.factory,
-        compute,
-        loadBatch: () => ({ count: 1, images: new Float32Array(784), labels: new Int32Array(1) }) as never,
-      });
-      client.start();
-      await new Promise((resolve) => setTimeout(resolve, 5));
-      coordinator.deliver(WELCOME);
-      coordinator.deliver({
-        type: 'weights',
-        hash: 'h',
-        version: 0,
-        codec: 'f32',
-        tensors: getCodec('f32')
-          .encode(arraysToTensors({ w: new Float32Array(256) }, shapes))
-          .slice(),
-      });
+      const { coordinator, client } = await welcomed();
 
       expect((await coordinator.updateFor({ round: 0 }))[1]).toBe(0);
       coordinator.deliver({ type: 'ack', round: 0 });
@@ -124,7 +131,21 @@ describe('WorkerClient with error feedback', () => {
       expect((await coordinator.updateFor({ round: 6 }))[1]).toBe(0);
       coordinator.deliver({ type: 'reject', round: 6, code: ErrorCode.DuplicateUpdate, message: 'already have it' });
       expect((await coordinator.updateFor({ round: 7 }))[1]).toBeCloseTo(1 / 127, 6);
+      // An ack that comes with the next assignment (a round folded in the coordinator's fold thread) counts as one.
       await client.stop();
     },
   );
+
+  it('takes the ack an assignment carries (a round the coordinator folds in its thread answers at its close) as an ack', { timeout: 5000 }, async () => {
+    const acks: number[] = [];
+    const { coordinator, client } = await welcomed((event) => {
+      if (event.type === 'ack') acks.push(event.round);
+    });
+    await coordinator.updateFor({ round: 0 });
+    await coordinator.updateFor({ round: 1, acknowledges: 0 });
+    coordinator.deliver({ type: 'ack', round: 1 });
+    await coordinator.updateFor({ round: 2 });
+    expect(acks).toEqual([0, 1]);
+    await client.stop();
+  });
 });

@@ -238,6 +238,8 @@ export class WorkerClient {
         if (this.unacknowledged) this.send(this.unacknowledged);
         return;
       case 'assign':
+        // The ack of the last update, when it came with this assignment (a large round answers at its close).
+        if (message.acknowledges !== undefined) this.acknowledged(message.acknowledges);
         // Only the newest assignment can still count: older queued ones belong to rounds that have closed.
         this.queue = [message];
         if (!this.working) this.working = this.work().finally(() => (this.working = undefined));
@@ -246,9 +248,7 @@ export class WorkerClient {
         void this.receiveWeights(message);
         return;
       case 'ack':
-        if (this.unacknowledged?.round === message.round) this.unacknowledged = undefined;
-        this.feedback.accepted(message.round);
-        this.emit({ type: 'ack', round: message.round });
+        this.acknowledged(message.round);
         return;
       case 'reject':
         if (message.round !== undefined && this.unacknowledged?.round === message.round && message.code !== ErrorCode.IncompleteMessage)
@@ -291,6 +291,13 @@ export class WorkerClient {
     if (reject.round === undefined || reject.code === ErrorCode.IncompleteMessage || reject.field?.startsWith('chunk')) return;
     if (reject.code === ErrorCode.DuplicateUpdate) this.feedback.accepted(reject.round);
     else this.feedback.refused(reject.round);
+  }
+
+  /** The coordinator accepted this worker's update of `round` (an ack, or an assignment carrying it). */
+  private acknowledged(round: number): void {
+    if (this.unacknowledged?.round === round) this.unacknowledged = undefined;
+    this.feedback.accepted(round);
+    this.emit({ type: 'ack', round });
   }
 
   /** Either the answer to a fetch, or a broadcast of a new version (NATS): cached by hash either way. */

@@ -234,6 +234,7 @@ class SimulatedWorker {
         this.heartbeat = setInterval(() => this.send({ type: 'heartbeat' }), message.heartbeatMs);
         return;
       case 'assign': {
+        if (message.acknowledges !== undefined) this.acknowledged(message.acknowledges);
         this.counters.rounds.add(message.round);
         const now = performance.now();
         const timing = this.counters.roundTimings.get(message.round);
@@ -284,12 +285,9 @@ class SimulatedWorker {
         if (assign) this.compute(assign);
         return;
       }
-      case 'ack': {
-        const sentAt = this.sentAt.get(message.round);
-        this.sentAt.delete(message.round);
-        if (sentAt !== undefined) this.counters.updateLatencies.push(performance.now() - sentAt);
+      case 'ack':
+        this.acknowledged(message.round);
         return;
-      }
       case 'reject':
         this.counters.rejects[message.code] = (this.counters.rejects[message.code] ?? 0) + 1;
         return;
@@ -300,6 +298,13 @@ class SimulatedWorker {
       case 'idle':
         return;
     }
+  }
+
+  /** An ack, alone or with an assignment: the update's latency, from its sending to its answer. */
+  private acknowledged(round: number): void {
+    const sentAt = this.sentAt.get(round);
+    this.sentAt.delete(round);
+    if (sentAt !== undefined) this.counters.updateLatencies.push(performance.now() - sentAt);
   }
 
   private compute(assign: Assign): void {

@@ -7,7 +7,7 @@
  */
 
 /** shared/protocol/messages.ts PROTOCOL_VERSION. */
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 
 // ---- msgpack: nil, bool, numbers, str, bin, array, map (what the protocol uses) ----
 

@@ -153,6 +153,8 @@ class SimulatedNatsWorker {
         this.heartbeat = setInterval(() => this.send({ type: 'heartbeat' }), message.heartbeatMs);
         return;
       case 'assign': {
+        // An ack that came with the assignment (a large round answers its updates at its close).
+        if (message.acknowledges !== undefined) report.acks += 1;
         const round = report.rounds.get(message.round) ?? { version: message.version, samples: new Map() };
         round.samples.set(this.workerId!, message.sampleIndices.length);
         report.rounds.set(message.round, round);

@@ -82,6 +82,10 @@ export default function () {
     }, lifetimeMs);
   };
 
+  const acknowledged = (round) => {
+    if (sentAt[round] !== undefined) ackMs.add(Date.now() - sentAt[round]);
+    delete sentAt[round];
+  };
   socket.onmessage = (event) => {
     const message = protocol.decode(new Uint8Array(event.data));
     switch (message.type) {
@@ -90,6 +94,8 @@ export default function () {
         heartbeat = setInterval(() => send(protocol.heartbeat()), message.heartbeatMs);
         break;
       case 'assign':
+        // The ack of the last update rides on the next assignment in a large round (protocol 3).
+        if (message.acknowledges !== undefined) acknowledged(message.acknowledges);
         if (shapes) {
           compute(message);
         } else {
@@ -106,8 +112,7 @@ export default function () {
         waiting = undefined;
         break;
       case 'ack':
-        if (sentAt[message.round] !== undefined) ackMs.add(Date.now() - sentAt[message.round]);
-        delete sentAt[message.round];
+        acknowledged(message.round);
         break;
       case 'reject':
         rejects.add(1, { code: message.code });
