@@ -1,11 +1,11 @@
 import { parentPort } from 'node:worker_threads';
+import { SimdArena, simdArena } from '../../shared/aggregate/simd.ts';
 import { elementCount } from '../../shared/codec/tensor-wire.ts';
 import type { NamedArrays } from '../../shared/codec/types.ts';
 import { ErrorCode, isTesseraError } from '../../shared/protocol/errors.ts';
 import type { FoldReply, FoldRequest } from './fold-protocol.ts';
 import { foldUpdate, openFold, type RoundFold } from './round-fold.ts';
 import { checkTensors } from './update-checks.ts';
-import { SimdArena, simdArena } from '../../shared/aggregate/simd.ts';
 
 /*
  * The fold thread: decodes each update's tensors, checks them (finite, norm
@@ -31,16 +31,15 @@ const arena = simdArena();
  * sums, in the arena: the sums of squares and the scaled adds run there.
  */
 function scratchFor(shapes: Record<string, number[]>): NamedArrays {
-  const lengths = Object.values(shapes).map(elementCount);
-  arena?.reserve(SimdArena.bytesFor(lengths, lengths));
-  const buffer = arena ? undefined : new ArrayBuffer(4 * lengths.reduce((total, length) => total + length, 0));
-  let offset = 0;
-  const arrays: NamedArrays = {};
-  for (const [name, shape] of Object.entries(shapes)) {
-    arrays[name] = arena ? arena.float32(elementCount(shape)) : new Float32Array(buffer!, offset, elementCount(shape));
-    offset += arrays[name].byteLength;
-  }
-  return arrays;
+  const lengths = Object.entries(shapes).map(([name, shape]) => [name, elementCount(shape)] as const);
+  // Room for the scratch and for the means' sums, of the same lengths (openFold's allocate below).
+  arena?.reserve(
+    SimdArena.bytesFor(
+      lengths.map(([, length]) => length),
+      lengths.map(([, length]) => length),
+    ),
+  );
+  return Object.fromEntries(lengths.map(([name, length]) => [name, arena ? arena.float32(length) : new Float32Array(length)]));
 }
 
 function reply(message: FoldReply, transfer: ArrayBuffer[] = []): void {

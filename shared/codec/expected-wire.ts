@@ -100,6 +100,8 @@ export function readExpected(bytes: Uint8Array, expected: ExpectedWire, data: Da
 /** Reads the tensor list at `at` into `found` (each expected tensor's data bytes, by index); the position after it. */
 function readTensors(bytes: Uint8Array, start: number, expected: ExpectedWire, found: (Uint8Array | undefined)[]): number {
   const n = expected.names.length;
+  // One tensor's dimensions at a time.
+  const dims: number[] = [];
   let at = start;
   const type = bytes[at++];
   let count: number;
@@ -118,7 +120,6 @@ function readTensors(bytes: Uint8Array, start: number, expected: ExpectedWire, f
     let index = -1;
     let seen = 0;
     let payload: Uint8Array | undefined;
-    let shapeAt = -1;
     for (let k = 0; k < 4; k++) {
       const keyEnd = stringAt(bytes, at);
       if (keyEnd < 0) return NOT_EXPECTED;
@@ -138,9 +139,8 @@ function readTensors(bytes: Uint8Array, start: number, expected: ExpectedWire, f
         at = end;
       } else if (!(seen & 4) && equalAt(bytes, keyStart, at, KEY_SHAPE)) {
         seen |= 4;
-        // Read once the name says which shape to hold it to.
-        shapeAt = at;
-        at = skipShape(bytes, at);
+        // Held to the tensor's shape once the name says which tensor it is.
+        at = readShape(bytes, at, dims);
         if (at < 0) return NOT_EXPECTED;
       } else if (!(seen & 8) && equalAt(bytes, keyStart, at, KEY_DATA)) {
         seen |= 8;
@@ -150,7 +150,7 @@ function readTensors(bytes: Uint8Array, start: number, expected: ExpectedWire, f
         at = end;
       } else return NOT_EXPECTED;
     }
-    if (!shapeMatches(bytes, shapeAt, expected.shapes[index])) return NOT_EXPECTED;
+    if (!sameShape(dims, expected.shapes[index])) return NOT_EXPECTED;
     found[index] = payload;
   }
   return at;
@@ -247,35 +247,29 @@ function u32(bytes: Uint8Array, at: number): number {
   return bytes[at] * 0x1000000 + ((bytes[at + 1] << 16) | (bytes[at + 2] << 8) | bytes[at + 3]);
 }
 
-/** Reads the array of small non-negative integers at `at`; calls `dim` with each; the position after it, or NOT_EXPECTED. */
-function readShape(bytes: Uint8Array, at: number, dim: (index: number, value: number) => boolean): number {
+/** Reads the array of small non-negative integers at `at` into `dims` (cleared first); the position after it, or NOT_EXPECTED. */
+function readShape(bytes: Uint8Array, at: number, dims: number[]): number {
+  dims.length = 0;
   const type = bytes[at++];
   if (type < 0x90 || type > 0x9f) return NOT_EXPECTED;
   const rank = type & 0x0f;
   for (let i = 0; i < rank; i++) {
     const head = bytes[at++];
-    let value: number;
-    if (head <= 0x7f) value = head;
-    else if (head === 0xcc && at + 1 <= bytes.length) value = bytes[at++];
+    if (head <= 0x7f) dims.push(head);
+    else if (head === 0xcc && at + 1 <= bytes.length) dims.push(bytes[at++]);
     else if (head === 0xcd && at + 2 <= bytes.length) {
-      value = (bytes[at] << 8) | bytes[at + 1];
+      dims.push((bytes[at] << 8) | bytes[at + 1]);
       at += 2;
     } else if (head === 0xce && at + 4 <= bytes.length) {
-      value = u32(bytes, at);
+      dims.push(u32(bytes, at));
       at += 4;
     } else return NOT_EXPECTED;
-    if (!dim(i, value)) return NOT_EXPECTED;
   }
   return at <= bytes.length ? at : NOT_EXPECTED;
 }
 
-const anyDim = () => true;
-
-function skipShape(bytes: Uint8Array, at: number): number {
-  return readShape(bytes, at, anyDim);
-}
-
-function shapeMatches(bytes: Uint8Array, at: number, shape: readonly number[]): boolean {
-  if (((bytes[at] ?? 0) & 0x0f) !== shape.length) return false;
-  return readShape(bytes, at, (index, value) => value === shape[index]) >= 0;
+function sameShape(dims: readonly number[], shape: readonly number[]): boolean {
+  if (dims.length !== shape.length) return false;
+  for (let i = 0; i < shape.length; i++) if (dims[i] !== shape[i]) return false;
+  return true;
 }
