@@ -208,9 +208,17 @@ export class JobLease {
    */
   async acquire(options: { signal?: AbortSignal; onWaiting?(holder: string | undefined): void } = {}): Promise<void> {
     let told: string | undefined | null = null;
+    let freeJustNow = false;
     while (!(await this.tryAcquire())) {
       if (options.signal?.aborted) throw new TesseraError(ErrorCode.NotReady, 'stopped waiting for the lease', { field: 'lease' });
       const holder = await this.currentHolder().catch(() => undefined);
+      // Free between the take and the look (the key expired or was released just then): take it at once rather than
+      // a poll later, and tell nobody it is free unless that take fails too.
+      if (holder === undefined && !freeJustNow) {
+        freeJustNow = true;
+        continue;
+      }
+      freeJustNow = false;
       if (holder !== told) options.onWaiting?.(holder);
       told = holder;
       await new Promise((resolve) => setTimeout(resolve, this.timing.pollMs));
