@@ -23,13 +23,18 @@ export interface FoldOpen {
   maxGradNorm: number;
 }
 
-/** One update's tensors to decode, check and fold: `bytes` moved to the thread. */
+/**
+ * One update's tensors to decode, check and fold: `bytes` moved to the
+ * thread. `giveBack`: their buffer is one of the coordinator's copies, to
+ * come back with the answer (else a worker's message, which the thread drops).
+ */
 export interface FoldCheck {
   type: 'check';
   round: number;
   workerId: string;
   codec: string;
   bytes: Uint8Array;
+  giveBack: boolean;
 }
 
 /** The round closes: the thread answers with what it folded, after every check sent before. */
@@ -40,10 +45,10 @@ export interface FoldClose {
 
 export type FoldRequest = FoldOpen | FoldCheck | FoldClose;
 
-/** `spent`: the check's bytes, moved back for the coordinator to reuse their buffer. */
+/** `spent`: the check's bytes when it was to give them back, moved back for the coordinator to reuse their buffer. */
 export type FoldReply =
-  | { type: 'checked'; round: number; workerId: string; spent: Uint8Array }
-  | { type: 'refused'; round: number; workerId: string; code: ErrorCode; message: string; field?: string; spent: Uint8Array }
+  | { type: 'checked'; round: number; workerId: string; spent?: Uint8Array }
+  | { type: 'refused'; round: number; workerId: string; code: ErrorCode; message: string; field?: string; spent?: Uint8Array }
   /** Each network's state and held updates (their buffers moved back), and the updates its clip flagged. */
   | { type: 'closed'; round: number; states: Record<string, MeanState>; held: Record<string, HeldUpdate[]>; outliers: RoundOutlier[] }
   /** The thread could not do what it was asked (a bug, not a worker's fault). */

@@ -57,21 +57,23 @@ port.on('message', (request: FoldRequest) => {
     }
     case 'check': {
       const { round, workerId, bytes } = request;
-      // The bytes' buffer goes back with the answer, for the coordinator to copy the next update into.
-      const spent = [bytes.buffer as ArrayBuffer];
+      // A copy's buffer goes back with the answer, for the coordinator to copy the next update into; a worker's message
+      // the coordinator handed over stays here, garbage of this thread's heap instead of the event loop's.
+      const back = request.giveBack ? { spent: bytes } : {};
+      const spent = request.giveBack ? [bytes.buffer as ArrayBuffer] : [];
       if (open?.round !== round) {
-        reply({ type: 'refused', round, workerId, code: ErrorCode.Internal, message: `the fold thread has no round ${round} open`, spent: bytes }, spent);
+        reply({ type: 'refused', round, workerId, code: ErrorCode.Internal, message: `the fold thread has no round ${round} open`, ...back }, spent);
         return;
       }
       try {
         const { grads, squares } = checkTensors(open.rules, request.codec, bytes, open.scratch);
         foldUpdate(open.fold, { workerId, round, grads, squares }, true);
-        reply({ type: 'checked', round, workerId, spent: bytes }, spent);
+        reply({ type: 'checked', round, workerId, ...back }, spent);
       } catch (error) {
         if (isTesseraError(error)) {
           const field = error.field === undefined ? {} : { field: error.field };
-          reply({ type: 'refused', round, workerId, code: error.code, message: error.detail, ...field, spent: bytes }, spent);
-        } else reply({ type: 'refused', round, workerId, code: ErrorCode.Internal, message: (error as Error).message ?? String(error), spent: bytes }, spent);
+          reply({ type: 'refused', round, workerId, code: error.code, message: error.detail, ...field, ...back }, spent);
+        } else reply({ type: 'refused', round, workerId, code: ErrorCode.Internal, message: (error as Error).message ?? String(error), ...back }, spent);
       }
       return;
     }

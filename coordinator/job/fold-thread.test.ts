@@ -7,6 +7,7 @@ import { arraysToTensors } from '../../shared/codec/named.ts';
 import { pack } from '../../shared/codec/packr.ts';
 import { ErrorCode } from '../../shared/protocol/errors.ts';
 import { PROTOCOL_VERSION, type Assign } from '../../shared/protocol/messages.ts';
+import { handOver } from '../transports/handed-over.ts';
 import { FakeChannel, testHub, updateFor, shapes as hubShapes } from '../test-fixtures.ts';
 import { grads, makeJob, shapes, update, workers } from './job-fixtures.ts';
 import type { Job } from './job.ts';
@@ -118,6 +119,31 @@ describe('the fold thread', () => {
     await job.acceptUpdate('a', update(job, { tensors: view }), 11);
     expect(chunk.buffer.byteLength).toBe(wire.byteLength + 64);
     expect([...view]).toEqual([...wire]);
+  });
+
+  it("moves a handed-over message's buffer instead of copying it, and folds it as it folds a copy", async () => {
+    const moved = threadedJob(2);
+    const copied = threadedJob(2);
+    for (const job of [moved, copied]) {
+      await playRound(job, 0, () => grads());
+      await job.openRound(workers, 10);
+    }
+    // As the WebSocket transport hands over a message ws read into a buffer of its own: the tensors a view inside it.
+    const wire = update(moved).tensors;
+    const message = new Uint8Array(wire.byteLength + 40);
+    message.set(wire, 40);
+    const tensors = handOver(message).subarray(40);
+    await Promise.all([moved.acceptUpdate('a', update(moved, { tensors }), 11), moved.acceptUpdate('b', update(moved), 11)]);
+    // Moved to the thread: every view of it is empty now.
+    expect(message.byteLength).toBe(0);
+    expect(tensors.byteLength).toBe(0);
+    await Promise.all([copied.acceptUpdate('a', update(copied, { tensors: wire }), 11), copied.acceptUpdate('b', update(copied), 11)]);
+    expect(wire.byteLength).toBeGreaterThan(0);
+    for (const job of [moved, copied]) {
+      await job.settleFoldThread();
+      expect(job.closeRound(12).applied).toBe(true);
+    }
+    for (const name of Object.keys(shapes)) expect([...moved.state.weights[name]]).toEqual([...copied.state.weights[name]]);
   });
 
   it('loses only what it held when the thread dies: those updates fail as INTERNAL, the weights stay, the next round trains', async () => {

@@ -6,6 +6,7 @@ import { unpack } from '../../shared/codec/packr.ts';
 import type { TesseraError } from '../../shared/protocol/errors.ts';
 import { LIMITS } from '../../shared/protocol/messages.ts';
 import type { ChannelHandler, WorkerChannel } from '../../shared/transport/coordinator.ts';
+import { takeOver } from './handed-over.ts';
 import { WebSocketTransport } from './websocket.ts';
 
 /**
@@ -26,8 +27,11 @@ class RecordingHandler implements ChannelHandler {
     this.channels.push(channel);
     channel.limitMessages(this.limit);
   }
+  /** Whether each message's buffer was handed over (transports/handed-over.ts), in order. */
+  readonly handedOver: boolean[] = [];
   onMessage(_channel: WorkerChannel, bytes: Uint8Array): void {
     this.messages.push(bytes.byteLength);
+    this.handedOver.push(takeOver(bytes) !== undefined);
   }
   onRefused(_channel: WorkerChannel, error: TesseraError): void {
     this.refused.push(error);
@@ -83,6 +87,18 @@ describe('WebSocket transport', () => {
     expect(await liarClosed).toBe(1009);
     await vi.waitFor(() => expect(handler.refused.map((error) => error.code)).toEqual(['TOO_LARGE', 'TOO_LARGE']));
     expect(handler.messages).toEqual([1000]);
+  });
+
+  it('hands over a message ws read into a buffer of its own, never one viewing a socket read', async () => {
+    const handler = new RecordingHandler(1024 * 1024);
+    const socket = await connect(await serve(handler));
+    // 200 KB spans several socket reads (64 KB each): ws gathers it into a buffer of its own, which the message fills.
+    socket.send(new Uint8Array(200_000));
+    // A small message is a view of the chunk a read filled (its frame's header is in it too): never handed over.
+    socket.send(new Uint8Array(100));
+    await vi.waitFor(() => expect(handler.messages).toEqual([200_000, 100]));
+    expect(handler.handedOver).toEqual([true, false]);
+    socket.close();
   });
 
   it('raises a connection’s limit above the server’s default when told to (the ws internal still works)', async () => {

@@ -7,6 +7,7 @@ import { ErrorCode, TesseraError } from '../../shared/protocol/errors.ts';
 import { LIMITS, type CoordinatorMessage } from '../../shared/protocol/messages.ts';
 import type { ChannelHandler, CoordinatorTransport, WorkerChannel } from '../../shared/transport/coordinator.ts';
 import { closeReason } from '../../shared/transport/websocket.ts';
+import { handOver } from './handed-over.ts';
 
 export interface WebSocketTransportOptions {
   path: string;
@@ -175,7 +176,8 @@ export class WebSocketTransport implements CoordinatorTransport {
     ws.on('message', (data) => {
       channel.alive = true;
       // A text frame's bytes go to the decoder as they are (UTF-8 is not msgpack, so it is refused there), not through a string.
-      handler.onMessage(channel, toBytes(data));
+      // A message ws read into a buffer of its own is handed over: the fold thread takes an update's buffer instead of a copy.
+      handler.onMessage(channel, handOver(toBytes(data)));
     });
     ws.on('close', (code, reason) => {
       this.channels.delete(channel);
