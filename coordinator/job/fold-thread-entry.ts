@@ -33,16 +33,14 @@ const arena = simdArena();
 function scratchFor(shapes: Record<string, number[]>): NamedArrays {
   const lengths = Object.entries(shapes).map(([name, shape]) => [name, elementCount(shape)] as const);
   // Room for the scratch and for the means' sums, of the same lengths (openFold's allocate below).
-  arena?.reserve(
-    SimdArena.bytesFor(
-      lengths.map(([, length]) => length),
-      lengths.map(([, length]) => length),
-    ),
-  );
+  const sizes = lengths.map(([, length]) => length);
+  arena?.reserve(SimdArena.bytesFor(sizes, sizes));
   return Object.fromEntries(lengths.map(([name, length]) => [name, arena ? arena.float32(length) : new Float32Array(length)]));
 }
 
 function reply(message: FoldReply, transfer: ArrayBuffer[] = []): void {
+  // A check's bytes given back move with its answer.
+  if ((message.type === 'checked' || message.type === 'refused') && message.spent) transfer = [message.spent.buffer as ArrayBuffer];
   port!.postMessage(message, transfer);
 }
 
@@ -60,20 +58,19 @@ port.on('message', (request: FoldRequest) => {
       // A copy's buffer goes back with the answer, for the coordinator to copy the next update into; a worker's message
       // the coordinator handed over stays here, garbage of this thread's heap instead of the event loop's.
       const back = request.giveBack ? { spent: bytes } : {};
-      const spent = request.giveBack ? [bytes.buffer as ArrayBuffer] : [];
       if (open?.round !== round) {
-        reply({ type: 'refused', round, workerId, code: ErrorCode.Internal, message: `the fold thread has no round ${round} open`, ...back }, spent);
+        reply({ type: 'refused', round, workerId, code: ErrorCode.Internal, message: `the fold thread has no round ${round} open`, ...back });
         return;
       }
       try {
         const { grads, squares } = checkTensors(open.rules, request.codec, bytes, open.scratch);
         foldUpdate(open.fold, { workerId, round, grads, squares }, true);
-        reply({ type: 'checked', round, workerId, ...back }, spent);
+        reply({ type: 'checked', round, workerId, ...back });
       } catch (error) {
         if (isTesseraError(error)) {
           const field = error.field === undefined ? {} : { field: error.field };
-          reply({ type: 'refused', round, workerId, code: error.code, message: error.detail, ...field, ...back }, spent);
-        } else reply({ type: 'refused', round, workerId, code: ErrorCode.Internal, message: (error as Error).message ?? String(error), ...back }, spent);
+          reply({ type: 'refused', round, workerId, code: error.code, message: error.detail, ...field, ...back });
+        } else reply({ type: 'refused', round, workerId, code: ErrorCode.Internal, message: (error as Error).message ?? String(error), ...back });
       }
       return;
     }

@@ -39,16 +39,10 @@ export class FoldThread {
       this.openRound = round;
     }
     const key = `${round}/${workerId}`;
+    // A handed-over message's own buffer moves, the update's view of it with it: no copy, and none of the event loop's
+    // garbage. Else a copy of its own moves: `bytes` may be a view of a buffer others read too (a socket read's, a pool's).
     const handedOver = takeOver(bytes);
-    let moved: Uint8Array<ArrayBuffer>;
-    if (handedOver) {
-      // The message's own buffer moves, the update's view of it with it: no copy, and none of the event loop's garbage.
-      moved = new Uint8Array(handedOver, bytes.byteOffset, bytes.byteLength);
-    } else {
-      // A copy of its own to move: `bytes` may be a view of a buffer others read too (a socket read's, a pool's).
-      moved = this.buffers.take(bytes.byteLength);
-      moved.set(bytes);
-    }
+    const moved = handedOver ? new Uint8Array(handedOver, bytes.byteOffset, bytes.byteLength) : this.buffers.copyOf(bytes);
     return new Promise<void>((resolve, reject) => {
       this.checks.set(key, { resolve, reject });
       this.send(worker, { type: 'check', round, workerId, codec, bytes: moved, giveBack: !handedOver }, [moved.buffer]);
@@ -150,12 +144,14 @@ class SpentBuffers {
   private readonly bySize = new Map<number, ArrayBuffer[]>();
   private bytes = 0;
 
-  /** `size` bytes: a spent buffer of that size, else a new one. */
-  take(size: number): Uint8Array<ArrayBuffer> {
+  /** A copy of `bytes`, in a spent buffer of their size if there is one, else in a new one. */
+  copyOf(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
+    const size = bytes.byteLength;
     const buffer = this.bySize.get(size)?.pop();
-    if (!buffer) return new Uint8Array(size);
-    this.bytes -= size;
-    return new Uint8Array(buffer);
+    if (buffer) this.bytes -= size;
+    const copy = new Uint8Array(buffer ?? new ArrayBuffer(size));
+    copy.set(bytes);
+    return copy;
   }
 
   /** Keeps `spent`'s buffer when it is whole (not a view of a larger one) and there is room. */
